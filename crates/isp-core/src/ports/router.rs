@@ -1,0 +1,365 @@
+use std::fmt::Debug;
+use std::net::Ipv4Addr;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::domain::{
+    Ipv4Cidr, MacAddress, OwnerTag, RateLimit, RosDuration, RosName, Router, RouterId, SecretPassword,
+    TenantId,
+};
+use crate::error::Result;
+
+/// The router menus a [`RouterDriver::snapshot`] can read (one `print` each).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Menu {
+    /// `/ip/hotspot/active`.
+    HotspotActive,
+    /// `/ip/hotspot/user`.
+    HotspotUsers,
+    /// `/ip/hotspot/ip-binding`.
+    IpBindings,
+    /// `/ppp/secret`.
+    PppSecrets,
+    /// `/ppp/active`.
+    PppActive,
+    /// `/ip/firewall/address-list`.
+    AddressList,
+    /// `/queue/simple`.
+    Queues,
+}
+
+impl Menu {
+    /// Every menu.
+    pub const ALL: [Menu; 7] = [
+        Menu::HotspotActive,
+        Menu::HotspotUsers,
+        Menu::IpBindings,
+        Menu::PppSecrets,
+        Menu::PppActive,
+        Menu::AddressList,
+        Menu::Queues,
+    ];
+}
+
+/// A live hotspot session (`/ip/hotspot/active`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HotspotSession {
+    /// Router item id (`*1A`).
+    pub id: String,
+    /// Hotspot user.
+    pub user: Option<String>,
+    /// Device MAC.
+    pub mac: Option<MacAddress>,
+    /// Device address.
+    pub address: Option<Ipv4Addr>,
+    /// Session uptime.
+    pub uptime: Option<RosDuration>,
+}
+
+/// A hotspot user (`/ip/hotspot/user`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HotspotUser {
+    /// Router item id.
+    pub id: String,
+    /// User name.
+    pub name: String,
+    /// Disabled flag.
+    pub disabled: bool,
+    /// Comment (ownership marker).
+    pub comment: Option<String>,
+    /// Consumed uptime.
+    pub uptime: Option<RosDuration>,
+    /// Uptime limit.
+    pub limit_uptime: Option<RosDuration>,
+}
+
+/// The type of an ip-binding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BindingType {
+    /// Normal.
+    Regular,
+    /// Let through without login.
+    Bypassed,
+    /// Blocked.
+    Blocked,
+}
+
+/// A hotspot ip-binding (`/ip/hotspot/ip-binding`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IpBinding {
+    /// Router item id.
+    pub id: String,
+    /// MAC.
+    pub mac: Option<MacAddress>,
+    /// Address.
+    pub address: Option<Ipv4Addr>,
+    /// Type.
+    pub kind: BindingType,
+    /// Comment.
+    pub comment: Option<String>,
+    /// Disabled flag.
+    pub disabled: bool,
+}
+
+/// A PPP secret (`/ppp/secret`). The password is never read back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PppSecret {
+    /// Router item id.
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// Profile.
+    pub profile: Option<String>,
+    /// Disabled flag.
+    pub disabled: bool,
+    /// Comment.
+    pub comment: Option<String>,
+}
+
+/// A live PPP session (`/ppp/active`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PppSession {
+    /// Router item id.
+    pub id: String,
+    /// Secret name.
+    pub name: String,
+    /// Assigned address.
+    pub address: Option<Ipv4Addr>,
+    /// Caller id (MAC for PPPoE).
+    pub caller_id: Option<String>,
+}
+
+/// A firewall address-list entry (`/ip/firewall/address-list`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AddressListEntry {
+    /// Router item id.
+    pub id: String,
+    /// List name.
+    pub list: String,
+    /// Address (as the router shows it).
+    pub address: String,
+    /// Comment.
+    pub comment: Option<String>,
+    /// Disabled flag.
+    pub disabled: bool,
+}
+
+/// A simple queue (`/queue/simple`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SimpleQueue {
+    /// Router item id.
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// Target (`10.0.0.2/32`).
+    pub target: String,
+    /// `max-limit` (`10M/20M`).
+    pub max_limit: Option<String>,
+    /// Comment.
+    pub comment: Option<String>,
+    /// Disabled flag.
+    pub disabled: bool,
+}
+
+/// What a router holds, read with one `print` per requested menu.
+/// Menus not requested stay empty.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RouterSnapshot {
+    /// Active hotspot sessions.
+    pub hotspot_active: Vec<HotspotSession>,
+    /// Hotspot users.
+    pub hotspot_users: Vec<HotspotUser>,
+    /// ip-bindings.
+    pub ip_bindings: Vec<IpBinding>,
+    /// PPP secrets.
+    pub ppp_secrets: Vec<PppSecret>,
+    /// PPP sessions.
+    pub ppp_active: Vec<PppSession>,
+    /// Address-list entries.
+    pub address_list: Vec<AddressListEntry>,
+    /// Simple queues.
+    pub queues: Vec<SimpleQueue>,
+}
+
+/// Who to cut off a hotspot: a user name and/or the MACs of their devices.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HotspotTarget {
+    /// Hotspot user to disable (and whose sessions to remove).
+    pub username: Option<RosName>,
+    /// Devices whose sessions, hosts, cookies and ip-bindings to remove.
+    pub macs: Vec<MacAddress>,
+}
+
+/// What a disconnect did on one router. All counts may be zero: the router
+/// confirmed there was nothing left.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DisconnectReport {
+    /// Active sessions removed.
+    pub sessions_removed: u32,
+    /// ip-bindings removed.
+    pub bindings_removed: u32,
+    /// Hosts removed.
+    pub hosts_removed: u32,
+    /// Cookies removed.
+    pub cookies_removed: u32,
+    /// True when the hotspot user existed and is now disabled.
+    pub user_disabled: bool,
+}
+
+/// A hotspot user to create (vouchers).
+#[derive(Debug, Clone, PartialEq)]
+pub struct HotspotUserSpec {
+    /// Name.
+    pub name: RosName,
+    /// Password (none: the name is the code).
+    pub password: Option<SecretPassword>,
+    /// Profile.
+    pub profile: Option<RosName>,
+    /// Uptime limit.
+    pub limit_uptime: Option<RosDuration>,
+    /// Bind to a MAC.
+    pub mac: Option<MacAddress>,
+    /// Owner, written into the comment.
+    pub owner: OwnerTag,
+}
+
+/// A PPPoE secret to create or update.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PppoeSpec {
+    /// Secret name.
+    pub username: RosName,
+    /// Password.
+    pub password: SecretPassword,
+    /// Profile.
+    pub profile: RosName,
+    /// Owner, written into the comment.
+    pub owner: OwnerTag,
+}
+
+/// A static-IP allow rule (an address-list entry).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StaticIpSpec {
+    /// Customer address.
+    pub address: Ipv4Addr,
+    /// Address list (`isp-allowed`).
+    pub list: RosName,
+    /// Owner, written into the comment.
+    pub owner: OwnerTag,
+}
+
+/// A plan's rate limit as a simple queue.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueueSpec {
+    /// Queue name.
+    pub name: RosName,
+    /// Target.
+    pub target: Ipv4Cidr,
+    /// `max-limit`.
+    pub limit: RateLimit,
+    /// Owner, written into the comment.
+    pub owner: OwnerTag,
+}
+
+/// A router's health, from `/system/resource`, `/system/identity`, `/system/clock`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouterHealth {
+    /// `/system/identity` name.
+    pub identity: String,
+    /// RouterOS version.
+    pub version: Option<String>,
+    /// Uptime.
+    pub uptime: Option<RosDuration>,
+    /// CPU load percent.
+    pub cpu_load: Option<u8>,
+    /// Free memory, bytes.
+    pub free_memory: Option<u64>,
+    /// Total memory, bytes.
+    pub total_memory: Option<u64>,
+    /// The router's clock, as UTC when its zone is known.
+    pub clock: Option<DateTime<Utc>>,
+}
+
+/// What the engine needs from a router, in domain words.
+///
+/// One driver serves every router; it keeps a small connection pool per router,
+/// so it logs in once per router, not once per user.
+///
+/// # Contract
+/// - `Ok` means the router confirmed: the object was removed, or is confirmed
+///   absent (a `no such item` on remove counts as already gone).
+/// - Objects the driver creates carry [`OwnerTag::comment`] in their comment;
+///   removals by name only touch objects with our comment or the named user.
+/// - Connection loss and timeouts are transient ([`crate::Error::Unavailable`]);
+///   refused logins are [`crate::Error::Authentication`] without the password;
+///   `already have ...` on add is [`crate::Error::Conflict`].
+/// - Reads use one `print` per menu per call, not one per user.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait RouterDriver: Send + Sync + Debug {
+    /// Reads the requested menus.
+    async fn snapshot(&self, router: &Router, menus: &[Menu]) -> Result<RouterSnapshot>;
+
+    /// Cuts off each target on this router: removes active sessions (by user or
+    /// MAC), hosts, cookies and ip-bindings of the MACs, and disables the user.
+    /// Reads each menu once for all targets. Returns one result per target, in order.
+    async fn disconnect_hotspot(
+        &self,
+        router: &Router,
+        targets: &[HotspotTarget],
+    ) -> Result<Vec<Result<DisconnectReport>>>;
+
+    /// Removes active hotspot sessions by item id; already-gone ids count as removed.
+    async fn remove_hotspot_sessions(&self, router: &Router, ids: &[String]) -> Result<u32>;
+
+    /// Adds a blocked ip-binding for a MAC (idempotent).
+    async fn block_device(&self, router: &Router, mac: MacAddress, owner: OwnerTag) -> Result<()>;
+
+    /// Removes ip-bindings of a MAC that we own (idempotent).
+    async fn unblock_device(&self, router: &Router, mac: MacAddress) -> Result<()>;
+
+    /// Disables or enables a hotspot user by name. Absent user: `NotFound`.
+    async fn set_hotspot_user_disabled(&self, router: &Router, name: &RosName, disabled: bool) -> Result<()>;
+
+    /// Adds a hotspot user; returns its item id. Name taken: `Conflict`.
+    async fn add_hotspot_user(&self, router: &Router, spec: &HotspotUserSpec) -> Result<String>;
+
+    /// Removes a hotspot user and its active sessions. `Ok(false)` when it was already gone.
+    async fn remove_hotspot_user(&self, router: &Router, name: &RosName) -> Result<bool>;
+
+    /// Creates the PPPoE secret, or updates and enables ours if it exists.
+    async fn provision_pppoe(&self, router: &Router, spec: &PppoeSpec) -> Result<()>;
+
+    /// Removes the PPPoE secret and drops its active sessions (absent: `Ok`).
+    async fn deprovision_pppoe(&self, router: &Router, username: &RosName) -> Result<()>;
+
+    /// Adds the address-list entry (present: `Ok`).
+    async fn provision_static_ip(&self, router: &Router, spec: &StaticIpSpec) -> Result<()>;
+
+    /// Removes our address-list entry for `address` in `list` (absent: `Ok`).
+    async fn deprovision_static_ip(&self, router: &Router, address: Ipv4Addr, list: &RosName) -> Result<()>;
+
+    /// Creates or updates the simple queue named in `spec`.
+    async fn set_rate_limit(&self, router: &Router, spec: &QueueSpec) -> Result<()>;
+
+    /// Removes our simple queue `name` (absent: `Ok`).
+    async fn remove_rate_limit(&self, router: &Router, name: &RosName) -> Result<()>;
+
+    /// Identity, resources and clock.
+    async fn health(&self, router: &Router) -> Result<RouterHealth>;
+}
+
+/// Where routers and their credentials come from (configuration or a table).
+///
+/// # Contract
+/// `routers_of` returns enabled and disabled routers; jobs skip disabled ones.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait RouterDirectory: Send + Sync + Debug {
+    /// Every router of a tenant.
+    async fn routers_of(&self, tenant: TenantId) -> Result<Vec<Router>>;
+    /// One router (`NotFound` if unknown).
+    async fn router(&self, id: RouterId) -> Result<Router>;
+    /// Every router.
+    async fn all_routers(&self) -> Result<Vec<Router>>;
+}

@@ -1,0 +1,3 @@
+//! Quickstart: embed isp in a few lines.
+
+fn main() {}
