@@ -2,6 +2,11 @@
 
 pub mod domain;
 pub mod error;
+pub mod jobs;
+pub mod memory;
+pub mod policy;
 pub mod ports;
+#[cfg(feature = "testkit")]
+pub mod testkit;
 
 pub use error::{Error, Result};

@@ -1,0 +1,321 @@
+//! Jobs (use cases): load due work through the ports, apply a policy, act
+//! through the router driver and the SMS sender, record audit events, and
+//! return a [`JobReport`]. The same jobs run from the daemon's scheduler, from
+//! `ispd once <job>` and from the admin API.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::domain::{RosName, RouterId};
+use crate::error::{Error, Result};
+use crate::ports::{Clock, Repositories, RouterDirectory, RouterDriver, SmsSender};
+
+/// The ten jobs of DESIGN.md section 6.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum JobKind {
+    /// Disconnect expired hotspot subscribers from every router of their tenant.
+    DisconnectExpired,
+    /// SMS before hotspot expiry.
+    WarnBeforeExpiry,
+    /// Expire vouchers by their deadlines.
+    ExpireVouchers,
+    /// Reconcile the database with each router's live state.
+    SyncRouters,
+    /// Provision and deprovision ISP services.
+    ProvisionServices,
+    /// Monthly charges with catch-up, exactly once per period.
+    MonthlyBilling,
+    /// Payment and service-expiry reminders.
+    PaymentReminders,
+    /// Router health checks, alert on change.
+    RouterHealth,
+    /// Delete devices unseen for a while.
+    DeviceCleanup,
+    /// Delete old audit events.
+    LogRetention,
+}
+
+impl JobKind {
+    /// Every job.
+    pub const ALL: [JobKind; 10] = [
+        JobKind::DisconnectExpired,
+        JobKind::WarnBeforeExpiry,
+        JobKind::ExpireVouchers,
+        JobKind::SyncRouters,
+        JobKind::ProvisionServices,
+        JobKind::MonthlyBilling,
+        JobKind::PaymentReminders,
+        JobKind::RouterHealth,
+        JobKind::DeviceCleanup,
+        JobKind::LogRetention,
+    ];
+
+    /// The CLI / API name: `disconnect-expired`, ...
+    pub fn name(&self) -> &'static str {
+        match self {
+            JobKind::DisconnectExpired => "disconnect-expired",
+            JobKind::WarnBeforeExpiry => "warn-before-expiry",
+            JobKind::ExpireVouchers => "expire-vouchers",
+            JobKind::SyncRouters => "sync-routers",
+            JobKind::ProvisionServices => "provision-services",
+            JobKind::MonthlyBilling => "monthly-billing",
+            JobKind::PaymentReminders => "payment-reminders",
+            JobKind::RouterHealth => "router-health",
+            JobKind::DeviceCleanup => "device-cleanup",
+            JobKind::LogRetention => "log-retention",
+        }
+    }
+
+    /// Inverse of [`JobKind::name`].
+    pub fn parse(raw: &str) -> Result<Self> {
+        JobKind::ALL.into_iter().find(|j| j.name() == raw).ok_or_else(|| {
+            let names: Vec<&str> = JobKind::ALL.iter().map(|j| j.name()).collect();
+            Error::invalid("job", raw, format!("expected one of {}", names.join(", ")))
+        })
+    }
+}
+
+impl fmt::Display for JobKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// How to run a job.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RunOptions {
+    /// Report what would be done; change nothing (no router writes, no DB writes, no SMS).
+    pub dry_run: bool,
+}
+
+/// One failed item in a report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct JobFailure {
+    /// `subscriber:42`, `service:3`, ...
+    pub subject: String,
+    /// Router name, for router failures.
+    pub router: Option<String>,
+    /// Error text (never a secret).
+    pub error: String,
+    /// Whether it will be retried.
+    pub transient: bool,
+}
+
+/// What a job run did: counts per outcome, per router, and failures.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct JobReport {
+    /// Which job.
+    pub job: JobKind,
+    /// Start.
+    pub started_at: DateTime<Utc>,
+    /// End.
+    pub finished_at: DateTime<Utc>,
+    /// Nothing was changed.
+    pub dry_run: bool,
+    /// Counts per outcome (`users_disconnected`, `devices_deactivated`, `sms_sent`, ...).
+    pub counts: BTreeMap<String, u64>,
+    /// Counts per router (`tenant-slug:Router1` -> `users_disconnected` -> 3).
+    pub per_router: BTreeMap<String, BTreeMap<String, u64>>,
+    /// Failed items.
+    pub failures: Vec<JobFailure>,
+}
+
+impl JobReport {
+    /// An empty report started at `now`.
+    pub fn new(job: JobKind, now: DateTime<Utc>, dry_run: bool) -> Self {
+        JobReport {
+            job,
+            started_at: now,
+            finished_at: now,
+            dry_run,
+            counts: BTreeMap::new(),
+            per_router: BTreeMap::new(),
+            failures: Vec::new(),
+        }
+    }
+
+    /// Adds `n` to a count.
+    pub fn add(&mut self, key: &str, n: u64) {
+        *self.counts.entry(key.to_owned()).or_default() += n;
+    }
+
+    /// Adds `n` to a router's count.
+    pub fn add_router(&mut self, router: &str, key: &str, n: u64) {
+        *self
+            .per_router
+            .entry(router.to_owned())
+            .or_default()
+            .entry(key.to_owned())
+            .or_default() += n;
+    }
+
+    /// A count (0 when absent).
+    pub fn count(&self, key: &str) -> u64 {
+        self.counts.get(key).copied().unwrap_or(0)
+    }
+
+    /// Records a failure.
+    pub fn fail(&mut self, subject: impl Into<String>, router: Option<&str>, error: &Error) {
+        self.failures.push(JobFailure {
+            subject: subject.into(),
+            router: router.map(str::to_owned),
+            error: error.to_string(),
+            transient: error.is_transient(),
+        });
+    }
+}
+
+impl fmt::Display for JobReport {
+    /// The closing line: `disconnect-expired complete: 3 users disconnected, 3 devices deactivated, 3 sms sent, 0 failures`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} complete{}: ",
+            self.job,
+            if self.dry_run { " (dry run)" } else { "" }
+        )?;
+        for (k, v) in &self.counts {
+            write!(f, "{v} {}, ", k.replace('_', " "))?;
+        }
+        write!(f, "{} failures", self.failures.len())
+    }
+}
+
+/// Message templates; `{placeholders}` are filled by the jobs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct Templates {
+    /// Hotspot: before expiry. `{minutes}`, `{expires_at}`.
+    pub hotspot_expires_soon: String,
+    /// Hotspot: at expiry.
+    pub hotspot_expired: String,
+    /// PPP/VPN: 24 h / 3 h before. `{hours}`, `{expires_at}`.
+    pub service_expires: String,
+    /// ISP due date. `{due_date}`, `{amount}`.
+    pub payment_due: String,
+}
+
+impl Default for Templates {
+    fn default() -> Self {
+        Templates {
+            hotspot_expires_soon: "Your internet access expires in {minutes} minutes. Buy a new package to stay connected.".into(),
+            hotspot_expired: "Your internet access has expired. Buy a new package to reconnect.".into(),
+            service_expires: "Your internet service expires in {hours} hours ({expires_at}). Please renew to avoid disconnection.".into(),
+            payment_due: "Your internet payment of {amount} is due on {due_date}. Please pay to stay connected.".into(),
+        }
+    }
+}
+
+/// Tunables of the engine.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// This daemon's claimant id (unique per process).
+    pub holder: String,
+    /// Items per claimed batch.
+    pub batch_size: usize,
+    /// How long a claim lasts if the claimant dies.
+    pub lease_ttl: Duration,
+    /// Concurrent commands per router.
+    pub per_router_concurrency: usize,
+    /// First retry back-off; doubles per attempt.
+    pub retry_base: Duration,
+    /// Longest back-off.
+    pub retry_max: Duration,
+    /// Devices unseen this long are deleted.
+    pub device_retention: Duration,
+    /// Audit events older than this are deleted.
+    pub log_retention: Duration,
+    /// Address list for static-IP services.
+    pub static_ip_list: RosName,
+    /// Message templates.
+    pub templates: Templates,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            holder: "isp".into(),
+            batch_size: 500,
+            lease_ttl: Duration::from_secs(120),
+            per_router_concurrency: 4,
+            retry_base: Duration::from_secs(5),
+            retry_max: Duration::from_secs(600),
+            device_retention: Duration::from_secs(30 * 86_400),
+            log_retention: Duration::from_secs(180 * 86_400),
+            static_ip_list: RosName::parse("static_ip_list", "isp-allowed")
+                .unwrap_or_else(|_| unreachable!()),
+            templates: Templates::default(),
+        }
+    }
+}
+
+/// The ports an engine works through.
+#[derive(Debug, Clone)]
+pub struct EngineDeps {
+    /// Storage.
+    pub repos: Repositories,
+    /// Routers and credentials.
+    pub directory: Arc<dyn RouterDirectory>,
+    /// Router driver.
+    pub driver: Arc<dyn RouterDriver>,
+    /// SMS sender.
+    pub sms: Arc<dyn SmsSender>,
+    /// Time.
+    pub clock: Arc<dyn Clock>,
+}
+
+/// Runs jobs. Cheap to clone; share one per process.
+#[derive(Debug, Clone)]
+pub struct Engine {
+    deps: EngineDeps,
+    config: Arc<EngineConfig>,
+}
+
+impl Engine {
+    /// An engine over these ports.
+    pub fn new(deps: EngineDeps, config: EngineConfig) -> Self {
+        Engine {
+            deps,
+            config: Arc::new(config),
+        }
+    }
+
+    /// The ports.
+    pub fn deps(&self) -> &EngineDeps {
+        &self.deps
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+
+    /// Runs one job to completion and reports what it did.
+    pub async fn run(&self, job: JobKind, opts: RunOptions) -> Result<JobReport> {
+        let _ = opts;
+        Err(Error::Internal(format!("job {job} is not implemented yet")))
+    }
+
+    /// The earliest instant at which a deadline-driven job has work:
+    /// the next subscriber expiry, voucher deadline or reminder send time.
+    pub async fn next_wakeup(&self) -> Result<Option<DateTime<Utc>>> {
+        Ok(None)
+    }
+}
+
+/// Router name for reports: `tenant-slug:router-name` when the tenant is known.
+pub fn router_label(tenant_slug: Option<&str>, router_name: &str) -> String {
+    match tenant_slug {
+        Some(t) => format!("{t}:{router_name}"),
+        None => router_name.to_owned(),
+    }
+}
+
+/// Keeps the `RouterId` import meaningful for implementors of per-router maps.
+pub type PerRouter<T> = BTreeMap<RouterId, T>;

@@ -1,0 +1,1 @@
+//! In-memory adapters for every port: for tests, the demo and embedding.

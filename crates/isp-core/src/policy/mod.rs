@@ -1,0 +1,1 @@
+//! Pure policies: functions of their inputs and `now`, property-tested.
