@@ -1,0 +1,165 @@
+//! Notices (SMS owed).
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use super::{claim_lease, first_by_key, held_by, held_by_or_none, next, retry_lease, MemoryStore};
+use crate::domain::*;
+use crate::error::{Error, Result};
+use crate::ports::{NoticeRepo, RETRY_HOLDER};
+
+/// [`NoticeRepo`] over a [`MemoryStore`].
+#[derive(Debug, Clone)]
+pub struct MemoryNoticeRepo {
+    pub(super) store: MemoryStore,
+}
+
+fn not_found(id: NoticeId) -> Error {
+    Error::not_found("notice", id)
+}
+
+/// A pending notice that may be (re)sent now: never leased, or its retry back-off ended.
+fn sendable(n: &Notice, now: DateTime<Utc>) -> bool {
+    n.status == NoticeStatus::Pending
+        && match &n.lease {
+            None => true,
+            Some(l) => l.holder == RETRY_HOLDER && l.until <= now,
+        }
+}
+
+#[async_trait]
+impl NoticeRepo for MemoryNoticeRepo {
+    async fn reserve(&self, new: &NewNotice) -> Result<Notice> {
+        let mut s = self.store.lock();
+        if s
+            .notices
+            .values()
+            .any(|n| n.recipient == new.recipient && n.kind == new.kind && n.deadline == new.deadline)
+        {
+            return Err(Error::conflict(
+                "notice",
+                format!(
+                    "a {} notice to {} for {} already exists",
+                    new.kind.as_str(),
+                    new.recipient,
+                    new.deadline
+                ),
+            ));
+        }
+        let id = NoticeId(next(&mut s.seq.notice));
+        let n = Notice {
+            id,
+            tenant_id: new.tenant_id,
+            recipient: new.recipient.clone(),
+            kind: new.kind,
+            deadline: new.deadline,
+            body: new.body.clone(),
+            status: NoticeStatus::Pending,
+            attempts: 0,
+            created_at: new.created_at,
+            sent_at: None,
+            lease: None,
+        };
+        s.notices.insert(id, n.clone());
+        Ok(n)
+    }
+
+    async fn get(&self, id: NoticeId) -> Result<Notice> {
+        self.store.lock().notices.get(&id).cloned().ok_or_else(|| not_found(id))
+    }
+
+    async fn find(
+        &self,
+        recipient: &PhoneNumber,
+        kind: NoticeKind,
+        deadline: DateTime<Utc>,
+    ) -> Result<Option<Notice>> {
+        Ok(self
+            .store
+            .lock()
+            .notices
+            .values()
+            .find(|n| &n.recipient == recipient && n.kind == kind && n.deadline == deadline)
+            .cloned())
+    }
+
+    async fn claim_pending(&self, claim: &Claim) -> Result<Vec<Notice>> {
+        let mut s = self.store.lock();
+        let due = s
+            .notices
+            .values()
+            .filter(|n| sendable(n, claim.now))
+            .map(|n| (n.created_at, n.id))
+            .collect();
+        let mut out = Vec::new();
+        for id in first_by_key(due, claim.limit) {
+            if let Some(n) = s.notices.get_mut(&id) {
+                n.lease = claim_lease(claim);
+                out.push(n.clone());
+            }
+        }
+        Ok(out)
+    }
+
+    async fn mark_sent(&self, id: NoticeId, holder: &str, at: DateTime<Utc>) -> Result<bool> {
+        let mut s = self.store.lock();
+        let n = s.notices.get_mut(&id).ok_or_else(|| not_found(id))?;
+        if n.status != NoticeStatus::Pending || !held_by_or_none(n.lease.as_ref(), holder) {
+            return Ok(false);
+        }
+        n.status = NoticeStatus::Sent;
+        n.sent_at = Some(at);
+        n.lease = None;
+        Ok(true)
+    }
+
+    async fn retry_later(&self, id: NoticeId, holder: &str, until: DateTime<Utc>) -> Result<bool> {
+        let mut s = self.store.lock();
+        let n = s.notices.get_mut(&id).ok_or_else(|| not_found(id))?;
+        if n.status != NoticeStatus::Pending || !held_by(n.lease.as_ref(), holder) {
+            return Ok(false);
+        }
+        n.attempts = n.attempts.saturating_add(1);
+        n.lease = retry_lease(until);
+        Ok(true)
+    }
+
+    async fn abandon(&self, id: NoticeId, holder: &str) -> Result<bool> {
+        let mut s = self.store.lock();
+        let n = s.notices.get_mut(&id).ok_or_else(|| not_found(id))?;
+        if n.status != NoticeStatus::Pending || !held_by_or_none(n.lease.as_ref(), holder) {
+            return Ok(false);
+        }
+        n.status = NoticeStatus::Abandoned;
+        n.lease = None;
+        Ok(true)
+    }
+
+    async fn abandon_stale(&self, now: DateTime<Utc>) -> Result<u64> {
+        let mut s = self.store.lock();
+        let mut count = 0;
+        for n in s.notices.values_mut() {
+            let stale = n.status == NoticeStatus::Pending
+                && n.lease
+                    .as_ref()
+                    .is_some_and(|l| l.holder != RETRY_HOLDER && l.until < now);
+            if stale {
+                n.status = NoticeStatus::Abandoned;
+                n.lease = None;
+                count += 1;
+            }
+        }
+        Ok(count)
+    }
+
+    async fn count(&self, status: NoticeStatus) -> Result<u64> {
+        let n = self
+            .store
+            .lock()
+            .notices
+            .values()
+            .filter(|n| n.status == status)
+            .count();
+        Ok(n as u64)
+    }
+}
