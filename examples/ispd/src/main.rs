@@ -1,4 +1,4 @@
-//! `ispd`: the isp daemon.
+//! `ispd`: the isp daemon. See the crate docs and `ispd --help`.
 
 fn main() {
     eprintln!("ispd: not built yet");
