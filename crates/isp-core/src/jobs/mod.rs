@@ -15,6 +15,26 @@ use crate::domain::{RosName, RouterId};
 use crate::error::{Error, Result};
 use crate::ports::{Clock, Repositories, RouterDirectory, RouterDriver, SmsSender};
 
+mod billing;
+mod cleanup;
+mod common;
+mod disconnect;
+mod health;
+mod provision;
+mod reminders;
+mod summary;
+mod sync;
+mod vouchers;
+mod warn;
+
+pub use health::MAX_CLOCK_SKEW_SECS;
+pub use summary::{
+    ExpiringSubscriber, HealthState, HealthSummary, OverdueSubscriber, DISCONNECT_GRACE, EXPIRING_SOON,
+    SUMMARY_LIST_LIMIT,
+};
+
+use common::{RouterLimits, RunCtx};
+
 /// The ten jobs of DESIGN.md section 6.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -270,19 +290,23 @@ pub struct EngineDeps {
     pub clock: Arc<dyn Clock>,
 }
 
-/// Runs jobs. Cheap to clone; share one per process.
+/// Runs jobs. Cheap to clone; share one per process (clones share the
+/// per-router concurrency limits).
 #[derive(Debug, Clone)]
 pub struct Engine {
     deps: EngineDeps,
     config: Arc<EngineConfig>,
+    limits: Arc<RouterLimits>,
 }
 
 impl Engine {
     /// An engine over these ports.
     pub fn new(deps: EngineDeps, config: EngineConfig) -> Self {
+        let limits = Arc::new(RouterLimits::new(config.per_router_concurrency));
         Engine {
             deps,
             config: Arc::new(config),
+            limits,
         }
     }
 
@@ -297,15 +321,42 @@ impl Engine {
     }
 
     /// Runs one job to completion and reports what it did.
+    ///
+    /// Item failures (a router down, an SMS refused) are in the report and
+    /// retried later; `Err` means the job could not run at all (its storage
+    /// failed), and whatever it had claimed is retried when the claims expire.
     pub async fn run(&self, job: JobKind, opts: RunOptions) -> Result<JobReport> {
-        let _ = opts;
-        Err(Error::Internal(format!("job {job} is not implemented yet")))
+        let mut ctx = RunCtx::new(self, job, opts.dry_run);
+        let outcome = match job {
+            JobKind::DisconnectExpired => self.disconnect_expired(&mut ctx).await,
+            JobKind::WarnBeforeExpiry => self.warn_before_expiry(&mut ctx).await,
+            JobKind::ExpireVouchers => self.expire_vouchers(&mut ctx).await,
+            JobKind::SyncRouters => self.sync_routers(&mut ctx).await,
+            JobKind::ProvisionServices => self.provision_services(&mut ctx).await,
+            JobKind::MonthlyBilling => self.monthly_billing(&mut ctx).await,
+            JobKind::PaymentReminders => self.payment_reminders(&mut ctx).await,
+            JobKind::RouterHealth => self.router_health(&mut ctx).await,
+            JobKind::DeviceCleanup => self.device_cleanup(&mut ctx).await,
+            JobKind::LogRetention => self.log_retention(&mut ctx).await,
+        };
+        // Whatever was done before a storage failure is still on record.
+        ctx.flush_audit().await;
+        if let Err(e) = outcome {
+            tracing::error!(job = %job, error = %e, "job failed");
+            return Err(e);
+        }
+        let report = ctx.into_report();
+        tracing::info!(job = %job, dry_run = report.dry_run, failures = report.failures.len(), summary = %report, "job finished");
+        Ok(report)
     }
 
-    /// The earliest instant at which a deadline-driven job has work:
-    /// the next subscriber expiry, voucher deadline or reminder send time.
+    /// The earliest instant after now at which a deadline-driven job has work:
+    /// the next subscriber expiry, hotspot warning, voucher deadline, service
+    /// reminder or expiry, or a tenant's local midnight (billing and due dates
+    /// move then). It may be earlier than needed, never later; items waiting on
+    /// a retry back-off are left to the scheduler's periodic sweep.
     pub async fn next_wakeup(&self) -> Result<Option<DateTime<Utc>>> {
-        Ok(None)
+        self.compute_next_wakeup().await
     }
 }
 

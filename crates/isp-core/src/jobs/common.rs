@@ -1,0 +1,462 @@
+//! What every job shares: the run context (time, caches, tallies), claims,
+//! back-off, per-router concurrency limits, template rendering and notice delivery.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::future::Future;
+use std::hash::Hash;
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use futures::stream::{self, StreamExt};
+use tokio::sync::Semaphore;
+
+use crate::domain::{
+    AuditEvent, AuditOutcome, Claim, NewNotice, Notice, Plan, PlanId, Router, RouterId, Tenant, TenantId,
+};
+use crate::error::{Error, Result};
+use crate::jobs::{router_label, Engine, JobFailure, JobKind, JobReport};
+use crate::policy::retry::backoff;
+use crate::policy::NoticeDue;
+
+/// Dry runs read due work with `list_*` queries up to this many items.
+pub(crate) const DRY_RUN_LIMIT: usize = 100_000;
+/// A notice refused this many times is abandoned.
+pub(crate) const MAX_NOTICE_ATTEMPTS: u32 = 5;
+/// SMS sent at once.
+const SMS_CONCURRENCY: usize = 8;
+
+/// Per-router semaphores: at most `per_router_concurrency` commands in flight
+/// to one router across every job of this engine.
+#[derive(Debug)]
+pub(crate) struct RouterLimits {
+    permits: usize,
+    map: Mutex<HashMap<RouterId, Arc<Semaphore>>>,
+}
+
+impl RouterLimits {
+    pub(crate) fn new(permits: usize) -> Self {
+        RouterLimits {
+            permits: permits.max(1),
+            map: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn semaphore(&self, router: RouterId) -> Arc<Semaphore> {
+        let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        map.entry(router)
+            .or_insert_with(|| Arc::new(Semaphore::new(self.permits)))
+            .clone()
+    }
+
+    /// Runs `fut` holding one of the router's permits.
+    pub(crate) async fn run<T>(&self, router: RouterId, fut: impl Future<Output = Result<T>>) -> Result<T> {
+        let sem = self.semaphore(router);
+        let _permit = sem
+            .acquire_owned()
+            .await
+            .map_err(|_| Error::Internal("router concurrency limiter closed".into()))?;
+        fut.await
+    }
+}
+
+/// Counts, per-router counts, failures and audit events of (part of) a run.
+#[derive(Debug, Default)]
+pub(crate) struct Tally {
+    pub(crate) counts: BTreeMap<String, u64>,
+    pub(crate) per_router: BTreeMap<String, BTreeMap<String, u64>>,
+    pub(crate) failures: Vec<JobFailure>,
+    pub(crate) audit: Vec<AuditEvent>,
+}
+
+impl Tally {
+    pub(crate) fn add(&mut self, key: &str, n: u64) {
+        if n > 0 {
+            *self.counts.entry(key.to_owned()).or_default() += n;
+        }
+    }
+
+    pub(crate) fn add_router(&mut self, label: &str, key: &str, n: u64) {
+        if n > 0 {
+            *self
+                .per_router
+                .entry(label.to_owned())
+                .or_default()
+                .entry(key.to_owned())
+                .or_default() += n;
+        }
+    }
+
+    pub(crate) fn fail(&mut self, subject: impl Into<String>, router: Option<&str>, error: &Error) {
+        let subject = subject.into();
+        tracing::warn!(subject = %subject, router = router.unwrap_or("-"), error = %error, transient = error.is_transient(), "job item failed");
+        self.failures.push(JobFailure {
+            subject,
+            router: router.map(str::to_owned),
+            error: error.to_string(),
+            transient: error.is_transient(),
+        });
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn event(
+        &mut self,
+        at: DateTime<Utc>,
+        tenant: Option<TenantId>,
+        action: &str,
+        subject: impl Into<String>,
+        router: Option<RouterId>,
+        outcome: AuditOutcome,
+        reason: Option<String>,
+    ) {
+        self.audit.push(AuditEvent {
+            at,
+            tenant_id: tenant,
+            action: action.to_owned(),
+            subject: subject.into(),
+            router_id: router,
+            outcome,
+            reason,
+        });
+    }
+
+    pub(crate) fn merge(&mut self, other: Tally) {
+        for (k, v) in other.counts {
+            self.add(&k, v);
+        }
+        for (r, m) in other.per_router {
+            for (k, v) in m {
+                self.add_router(&r, &k, v);
+            }
+        }
+        self.failures.extend(other.failures);
+        self.audit.extend(other.audit);
+    }
+}
+
+/// One run of one job.
+#[derive(Debug)]
+pub(crate) struct RunCtx<'e> {
+    pub(crate) engine: &'e Engine,
+    pub(crate) job: JobKind,
+    pub(crate) started_at: DateTime<Utc>,
+    pub(crate) dry_run: bool,
+    pub(crate) tally: Tally,
+    tenants: HashMap<TenantId, Tenant>,
+    tenant_routers: HashMap<TenantId, Vec<Router>>,
+    routers: HashMap<RouterId, Router>,
+    plans: HashMap<PlanId, Plan>,
+}
+
+impl<'e> RunCtx<'e> {
+    pub(crate) fn new(engine: &'e Engine, job: JobKind, dry_run: bool) -> Self {
+        RunCtx {
+            engine,
+            job,
+            started_at: engine.deps.clock.now(),
+            dry_run,
+            tally: Tally::default(),
+            tenants: HashMap::new(),
+            tenant_routers: HashMap::new(),
+            routers: HashMap::new(),
+            plans: HashMap::new(),
+        }
+    }
+
+    /// The current instant (read per batch, so long runs see time move).
+    pub(crate) fn now(&self) -> DateTime<Utc> {
+        self.engine.deps.clock.now()
+    }
+
+    /// A claim for the next batch, made at `now`.
+    pub(crate) fn claim_at(&self, now: DateTime<Utc>) -> Claim {
+        let cfg = &self.engine.config;
+        let ttl = chrono::Duration::from_std(cfg.lease_ttl).unwrap_or(chrono::Duration::seconds(120));
+        Claim {
+            holder: cfg.holder.clone(),
+            now,
+            until: now.checked_add_signed(ttl).unwrap_or(now),
+            limit: cfg.batch_size.max(1),
+        }
+    }
+
+    /// When an item that has failed `attempts` times may be retried.
+    pub(crate) fn retry_at(&self, now: DateTime<Utc>, attempts: u32) -> DateTime<Utc> {
+        retry_at(self.engine, now, attempts)
+    }
+
+    pub(crate) fn holder(&self) -> &str {
+        &self.engine.config.holder
+    }
+
+    pub(crate) async fn tenant(&mut self, id: TenantId) -> Result<Tenant> {
+        if let Some(t) = self.tenants.get(&id) {
+            return Ok(t.clone());
+        }
+        let t = self.engine.deps.repos.tenants.get(id).await?;
+        self.tenants.insert(id, t.clone());
+        Ok(t)
+    }
+
+    /// The tenant's time zone (UTC when the tenant cannot be read).
+    pub(crate) async fn tz_of(&mut self, id: TenantId) -> Tz {
+        self.tenant(id).await.map(|t| t.time_zone).unwrap_or(Tz::UTC)
+    }
+
+    pub(crate) async fn routers_of(&mut self, tenant: TenantId) -> Result<Vec<Router>> {
+        if let Some(r) = self.tenant_routers.get(&tenant) {
+            return Ok(r.clone());
+        }
+        let rs = self.engine.deps.directory.routers_of(tenant).await?;
+        for r in &rs {
+            self.routers.insert(r.id, r.clone());
+        }
+        self.tenant_routers.insert(tenant, rs.clone());
+        Ok(rs)
+    }
+
+    pub(crate) async fn router(&mut self, id: RouterId) -> Result<Router> {
+        if let Some(r) = self.routers.get(&id) {
+            return Ok(r.clone());
+        }
+        let r = self.engine.deps.directory.router(id).await?;
+        self.routers.insert(id, r.clone());
+        Ok(r)
+    }
+
+    pub(crate) async fn plan(&mut self, id: PlanId) -> Result<Plan> {
+        if let Some(p) = self.plans.get(&id) {
+            return Ok(p.clone());
+        }
+        let p = self.engine.deps.repos.plans.get(id).await?;
+        self.plans.insert(id, p.clone());
+        Ok(p)
+    }
+
+    /// `tenant-slug:router-name`.
+    pub(crate) async fn label(&mut self, router: &Router) -> String {
+        let slug = self
+            .tenant(router.tenant_id)
+            .await
+            .ok()
+            .map(|t| t.slug.to_string());
+        router_label(slug.as_deref(), &router.name)
+    }
+
+    /// Writes buffered audit events (one write); a failing audit store is
+    /// counted, never fatal.
+    pub(crate) async fn flush_audit(&mut self) {
+        if self.dry_run || self.tally.audit.is_empty() {
+            self.tally.audit.clear();
+            return;
+        }
+        let events = std::mem::take(&mut self.tally.audit);
+        if let Err(e) = self.engine.deps.repos.audit.append(&events).await {
+            tracing::warn!(job = %self.job, error = %e, events = events.len(), "audit write failed");
+            self.tally.add("audit_write_failures", 1);
+        }
+    }
+
+    pub(crate) fn into_report(self) -> JobReport {
+        let finished = self.engine.deps.clock.now();
+        let mut report = JobReport::new(self.job, self.started_at, self.dry_run);
+        report.finished_at = finished;
+        report.counts = self.tally.counts;
+        report.per_router = self.tally.per_router;
+        report.failures = self.tally.failures;
+        report
+    }
+}
+
+/// `now + backoff(attempts)`.
+pub(crate) fn retry_at(engine: &Engine, now: DateTime<Utc>, attempts: u32) -> DateTime<Utc> {
+    let cfg = &engine.config;
+    let wait = backoff(attempts, cfg.retry_base, cfg.retry_max);
+    let wait = chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::seconds(600));
+    now.checked_add_signed(wait).unwrap_or(now)
+}
+
+/// Items of `batch` not seen before in this run (and marks them seen): a
+/// guard against a store handing the same items back within one run.
+pub(crate) fn fresh<T, K: Eq + Hash>(seen: &mut HashSet<K>, batch: Vec<T>, key: impl Fn(&T) -> K) -> Vec<T> {
+    batch.into_iter().filter(|x| seen.insert(key(x))).collect()
+}
+
+/// Fills `{name}` placeholders.
+pub(crate) fn render(template: &str, vars: &[(&str, String)]) -> String {
+    let mut out = template.to_owned();
+    for (k, v) in vars {
+        out = out.replace(&format!("{{{k}}}"), v);
+    }
+    out
+}
+
+/// A local time for messages: `2026-01-14 10:00`.
+pub(crate) fn local_text(at: DateTime<Utc>, tz: Tz) -> String {
+    at.with_timezone(&tz).format("%Y-%m-%d %H:%M").to_string()
+}
+
+impl Engine {
+    /// Reserves a notice (or, in a dry run, checks whether it would be new).
+    /// Counts `notices_reserved` / `notices_duplicate`; the SMS goes out in
+    /// [`Engine::deliver_notices`].
+    pub(crate) async fn reserve_notice(
+        &self,
+        ctx: &mut RunCtx<'_>,
+        due: &NoticeDue,
+        body: String,
+        now: DateTime<Utc>,
+    ) {
+        let notices = &self.deps.repos.notices;
+        if ctx.dry_run {
+            match notices.find(&due.recipient, due.kind, due.deadline).await {
+                Ok(None) => ctx.tally.add("sms_sent", 1),
+                Ok(Some(_)) => ctx.tally.add("notices_duplicate", 1),
+                Err(e) => ctx.tally.fail(format!("notice:{}", due.kind.as_str()), None, &e),
+            }
+            return;
+        }
+        let new = NewNotice {
+            tenant_id: due.tenant_id,
+            recipient: due.recipient.clone(),
+            kind: due.kind,
+            deadline: due.deadline,
+            body,
+            created_at: now,
+        };
+        match notices.reserve(&new).await {
+            Ok(_) => ctx.tally.add("notices_reserved", 1),
+            Err(e) if e.is_conflict() => ctx.tally.add("notices_duplicate", 1),
+            Err(e) => {
+                tracing::warn!(kind = due.kind.as_str(), error = %e, "notice reservation failed");
+                ctx.tally.add("sms_failed", 1);
+            }
+        }
+    }
+
+    /// Sends every pending notice this engine can claim. Gateway failures are
+    /// counted (`sms_failed`), retried with back-off while transient, and
+    /// abandoned when permanent or after [`MAX_NOTICE_ATTEMPTS`]; they never
+    /// fail the job.
+    pub(crate) async fn deliver_notices(&self, ctx: &mut RunCtx<'_>) {
+        if ctx.dry_run {
+            return;
+        }
+        let notices = &self.deps.repos.notices;
+        match notices.abandon_stale(ctx.now()).await {
+            Ok(n) => ctx.tally.add("sms_abandoned", n),
+            Err(e) => tracing::warn!(error = %e, "abandoning stale notices failed"),
+        }
+        let mut seen = HashSet::new();
+        loop {
+            let now = ctx.now();
+            let claim = ctx.claim_at(now);
+            let batch = match notices.claim_pending(&claim).await {
+                Ok(b) => b,
+                Err(e) => {
+                    tracing::warn!(error = %e, "claiming notices failed");
+                    ctx.tally.add("sms_failed", 1);
+                    break;
+                }
+            };
+            let batch = fresh(&mut seen, batch, |n| n.id);
+            if batch.is_empty() {
+                break;
+            }
+            let sms = &self.deps.sms;
+            let results: Vec<(Notice, Result<()>)> = stream::iter(batch)
+                .map(|n| async move {
+                    let r = sms.send(&n.recipient, &n.body).await.map(|_| ());
+                    (n, r)
+                })
+                .buffer_unordered(SMS_CONCURRENCY)
+                .collect()
+                .await;
+            for (n, r) in results {
+                let subject = format!("notice:{}", n.id);
+                match r {
+                    Ok(()) => {
+                        ctx.tally.add("sms_sent", 1);
+                        if let Err(e) = notices.mark_sent(n.id, ctx.holder(), now).await {
+                            tracing::warn!(notice = %n.id, error = %e, "recording a sent notice failed");
+                        }
+                        ctx.tally.event(
+                            now,
+                            Some(n.tenant_id),
+                            "notice",
+                            subject,
+                            None,
+                            AuditOutcome::Success,
+                            Some(n.kind.as_str().to_owned()),
+                        );
+                    }
+                    Err(e) => {
+                        ctx.tally.add("sms_failed", 1);
+                        tracing::warn!(notice = %n.id, kind = n.kind.as_str(), error = %e, "sms send failed");
+                        let give_up = !e.is_transient() || n.attempts + 1 >= MAX_NOTICE_ATTEMPTS;
+                        let outcome = if give_up {
+                            ctx.tally.add("sms_abandoned", 1);
+                            let _ = notices.abandon(n.id, ctx.holder()).await;
+                            AuditOutcome::Failure
+                        } else {
+                            let until = ctx.retry_at(now, n.attempts);
+                            let _ = notices.retry_later(n.id, ctx.holder(), until).await;
+                            AuditOutcome::Retry
+                        };
+                        ctx.tally.event(
+                            now,
+                            Some(n.tenant_id),
+                            "notice",
+                            subject,
+                            None,
+                            outcome,
+                            Some(e.to_string()),
+                        );
+                    }
+                }
+            }
+            ctx.flush_audit().await;
+        }
+    }
+}
+
+/// A copy of an error for reporting it against several items (same variant,
+/// so the same retry verdict; the source chain is not copied).
+pub(crate) fn duplicate(e: &Error) -> Error {
+    match e {
+        Error::InvalidInput { field, value, reason } => Error::InvalidInput {
+            field: field.clone(),
+            value: value.clone(),
+            reason: reason.clone(),
+        },
+        Error::NotFound { entity, id } => Error::NotFound {
+            entity,
+            id: id.clone(),
+        },
+        Error::Conflict { entity, detail } => Error::Conflict {
+            entity,
+            detail: detail.clone(),
+        },
+        Error::Unavailable { service, detail, .. } => Error::unavailable(service.clone(), detail.clone()),
+        Error::Authentication { service, detail } => Error::Authentication {
+            service: service.clone(),
+            detail: detail.clone(),
+        },
+        Error::Rejected { service, detail } => Error::Rejected {
+            service: service.clone(),
+            detail: detail.clone(),
+        },
+        Error::Protocol { service, detail } => Error::Protocol {
+            service: service.clone(),
+            detail: detail.clone(),
+        },
+        Error::Internal(m) => Error::Internal(m.clone()),
+    }
+}
+
+/// `ceil(x / d)` for a non-negative result (negative `x` counts as 0).
+pub(crate) fn ceil_div(x: i64, d: i64) -> i64 {
+    let x = x.max(0);
+    let d = d.max(1);
+    x / d + i64::from(x % d != 0)
+}

@@ -1,0 +1,316 @@
+//! Provision and deprovision ISP services (seed 004), per tenant-local date.
+
+use std::collections::{BTreeMap, HashSet};
+
+use chrono::{DateTime, Utc};
+use futures::future::join_all;
+
+use crate::domain::{AuditOutcome, Connection, Plan, Router, RouterId, Service, Tenant};
+use crate::error::{Error, Result};
+use crate::jobs::common::{fresh, retry_at, RunCtx, Tally, DRY_RUN_LIMIT};
+use crate::jobs::Engine;
+use crate::policy::provisioning::{
+    pppoe_spec, provisioning_decision, queue_name, queue_spec, static_ip_spec, DeprovisionReason,
+    ProvisionDecision,
+};
+use crate::policy::time::local_date;
+
+/// A service with its decision and (for provisioning) its plan.
+struct Job {
+    service: Service,
+    decision: ProvisionDecision,
+    plan: Option<Plan>,
+}
+
+impl Engine {
+    pub(crate) async fn provision_services(&self, ctx: &mut RunCtx<'_>) -> Result<()> {
+        let tenants = self.deps.repos.tenants.list().await?;
+        for tenant in tenants {
+            if let Err(e) = self.provision_tenant(ctx, &tenant).await {
+                ctx.tally.fail(format!("tenant:{}", tenant.slug), None, &e);
+            }
+        }
+        ctx.flush_audit().await;
+        Ok(())
+    }
+
+    async fn provision_tenant(&self, ctx: &mut RunCtx<'_>, tenant: &Tenant) -> Result<()> {
+        let repo = &self.deps.repos.services;
+        if ctx.dry_run {
+            let now = ctx.now();
+            let today = local_date(now, tenant.time_zone);
+            let batch = repo.list_provisioning(tenant.id, today, DRY_RUN_LIMIT).await?;
+            self.provision_batch(ctx, batch, now).await;
+            return Ok(());
+        }
+        let mut seen = HashSet::new();
+        loop {
+            let now = ctx.now();
+            let today = local_date(now, tenant.time_zone);
+            let batch = repo
+                .claim_provisioning(tenant.id, today, &ctx.claim_at(now))
+                .await?;
+            let batch = fresh(&mut seen, batch, |s| s.id);
+            if batch.is_empty() {
+                break;
+            }
+            self.provision_batch(ctx, batch, now).await;
+            ctx.flush_audit().await;
+        }
+        Ok(())
+    }
+
+    async fn provision_batch(&self, ctx: &mut RunCtx<'_>, batch: Vec<Service>, now: DateTime<Utc>) {
+        let repo = &self.deps.repos.services;
+        let mut by_router: BTreeMap<RouterId, Vec<Job>> = BTreeMap::new();
+        for service in batch {
+            let tz = ctx.tz_of(service.tenant_id).await;
+            let today = local_date(now, tz);
+            let decision = provisioning_decision(&service, today);
+            if decision == ProvisionDecision::Nothing {
+                ctx.tally.add("already_correct", 1);
+                if !ctx.dry_run {
+                    if let Err(e) = repo.release(service.id, ctx.holder()).await {
+                        ctx.tally.fail(format!("service:{}", service.id), None, &e);
+                    }
+                }
+                continue;
+            }
+            let plan = if decision == ProvisionDecision::Provision {
+                match ctx.plan(service.plan_id).await {
+                    Ok(p) => Some(p),
+                    Err(e) => {
+                        self.service_retry(&mut ctx.tally, &service, None, &e, now, ctx.dry_run, "provision")
+                            .await;
+                        continue;
+                    }
+                }
+            } else {
+                None
+            };
+            by_router.entry(service.router_id).or_default().push(Job {
+                service,
+                decision,
+                plan,
+            });
+        }
+
+        let mut groups = Vec::new();
+        for (rid, jobs) in by_router {
+            match ctx.router(rid).await {
+                Ok(r) => {
+                    let label = ctx.label(&r).await;
+                    groups.push((r, label, jobs));
+                }
+                Err(e) => {
+                    for j in jobs {
+                        self.service_retry(
+                            &mut ctx.tally,
+                            &j.service,
+                            None,
+                            &e,
+                            now,
+                            ctx.dry_run,
+                            action_of(j.decision),
+                        )
+                        .await;
+                    }
+                }
+            }
+        }
+        let dry_run = ctx.dry_run;
+        let tasks = groups
+            .into_iter()
+            .map(|(router, label, jobs)| self.provision_on_router(router, label, jobs, now, dry_run));
+        for t in join_all(tasks).await {
+            ctx.tally.merge(t);
+        }
+    }
+
+    async fn provision_on_router(
+        &self,
+        router: Router,
+        label: String,
+        jobs: Vec<Job>,
+        now: DateTime<Utc>,
+        dry_run: bool,
+    ) -> Tally {
+        let mut t = Tally::default();
+        if !router.enabled {
+            let e = Error::unavailable(format!("router {label}"), "router is disabled");
+            t.add("router_disabled", jobs.len() as u64);
+            for j in &jobs {
+                self.service_retry(
+                    &mut t,
+                    &j.service,
+                    Some(&label),
+                    &e,
+                    now,
+                    dry_run,
+                    action_of(j.decision),
+                )
+                .await;
+            }
+            return t;
+        }
+        if dry_run {
+            for j in &jobs {
+                count_done(&mut t, &label, j.decision);
+            }
+            return t;
+        }
+        let router = &router;
+        let results = join_all(jobs.iter().map(|j| async move {
+            let r = match j.decision {
+                ProvisionDecision::Provision => self.provision_one(router, &j.service, j.plan.as_ref()).await,
+                ProvisionDecision::Deprovision(_) => self.deprovision_one(router, &j.service).await,
+                ProvisionDecision::Nothing => Ok(()),
+            };
+            (j, r)
+        }))
+        .await;
+        let repo = &self.deps.repos.services;
+        let holder = &self.config.holder;
+        for (j, r) in results {
+            let subject = format!("service:{}", j.service.id);
+            let action = action_of(j.decision);
+            match r {
+                Ok(()) => {
+                    let recorded = match j.decision {
+                        ProvisionDecision::Provision => {
+                            repo.mark_provisioned(j.service.id, holder, now).await
+                        }
+                        _ => repo.mark_deprovisioned(j.service.id, holder, now).await,
+                    };
+                    match recorded {
+                        Ok(_) => {
+                            count_done(&mut t, &label, j.decision);
+                            let reason = match j.decision {
+                                ProvisionDecision::Deprovision(reason) => Some(reason.to_string()),
+                                _ => None,
+                            };
+                            tracing::info!(router = %label, service = %j.service.id, action, reason = reason.as_deref().unwrap_or("-"), "service changed on router");
+                            t.event(
+                                now,
+                                Some(j.service.tenant_id),
+                                action,
+                                subject,
+                                Some(router.id),
+                                AuditOutcome::Success,
+                                reason,
+                            );
+                        }
+                        Err(e) => t.fail(subject, Some(&label), &e),
+                    }
+                }
+                Err(e) => {
+                    t.add_router(&label, "failures", 1);
+                    self.service_retry(&mut t, &j.service, Some(&label), &e, now, false, action)
+                        .await;
+                }
+            }
+        }
+        t
+    }
+
+    async fn provision_one(&self, router: &Router, service: &Service, plan: Option<&Plan>) -> Result<()> {
+        let d = &self.deps.driver;
+        let l = &self.limits;
+        match &service.connection {
+            Connection::Pppoe { .. } => {
+                let spec = pppoe_spec(service)
+                    .ok_or_else(|| Error::Internal("pppoe spec of a pppoe service".into()))?;
+                l.run(router.id, d.provision_pppoe(router, &spec)).await?;
+            }
+            Connection::StaticIp { .. } => {
+                let spec = static_ip_spec(service, &self.config.static_ip_list)
+                    .ok_or_else(|| Error::Internal("static-ip spec of a static-ip service".into()))?;
+                l.run(router.id, d.provision_static_ip(router, &spec)).await?;
+            }
+        }
+        if let Some(plan) = plan {
+            if let Some(q) = queue_spec(service, plan)? {
+                l.run(router.id, d.set_rate_limit(router, &q)).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn deprovision_one(&self, router: &Router, service: &Service) -> Result<()> {
+        let d = &self.deps.driver;
+        let l = &self.limits;
+        match &service.connection {
+            Connection::Pppoe { username, .. } => {
+                l.run(router.id, d.deprovision_pppoe(router, username)).await
+            }
+            Connection::StaticIp { address } => {
+                l.run(
+                    router.id,
+                    d.deprovision_static_ip(router, *address, &self.config.static_ip_list),
+                )
+                .await?;
+                let q = queue_name(service.id)?;
+                l.run(router.id, d.remove_rate_limit(router, &q)).await
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn service_retry(
+        &self,
+        t: &mut Tally,
+        service: &Service,
+        label: Option<&str>,
+        e: &Error,
+        now: DateTime<Utc>,
+        dry_run: bool,
+        action: &str,
+    ) {
+        let subject = format!("service:{}", service.id);
+        t.add("services_pending", 1);
+        t.fail(subject.clone(), label, e);
+        t.event(
+            now,
+            Some(service.tenant_id),
+            &format!("{action}_failed"),
+            subject.clone(),
+            Some(service.router_id),
+            AuditOutcome::Retry,
+            Some(e.to_string()),
+        );
+        if !dry_run {
+            let until = retry_at(self, now, service.attempts);
+            if let Err(e) = self
+                .deps
+                .repos
+                .services
+                .retry_later(service.id, &self.config.holder, until)
+                .await
+            {
+                t.fail(subject, label, &e);
+            }
+        }
+    }
+}
+
+fn action_of(d: ProvisionDecision) -> &'static str {
+    match d {
+        ProvisionDecision::Deprovision(_) => "deprovision",
+        _ => "provision",
+    }
+}
+
+fn count_done(t: &mut Tally, label: &str, d: ProvisionDecision) {
+    match d {
+        ProvisionDecision::Provision => {
+            t.add("services_provisioned", 1);
+            t.add_router(label, "services_provisioned", 1);
+        }
+        ProvisionDecision::Deprovision(reason) => {
+            t.add("services_deprovisioned", 1);
+            t.add(&format!("deprovisioned_{}", DeprovisionReason::key(&reason)), 1);
+            t.add_router(label, "services_deprovisioned", 1);
+        }
+        ProvisionDecision::Nothing => {}
+    }
+}

@@ -1,0 +1,272 @@
+//! Reconcile the database with each router's live state: one read per menu
+//! per router, then the actions of [`crate::policy::reconcile`].
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use futures::future::join_all;
+
+use crate::domain::{
+    AuditOutcome, Plan, PlanId, Router, Service, Subscriber, TenantId, Voucher, VoucherStatus,
+};
+use crate::error::Result;
+use crate::jobs::common::{RunCtx, Tally};
+use crate::jobs::Engine;
+use crate::policy::reconcile::{reconcile, Desired, ReconcileAction, RECONCILE_MENUS};
+use crate::policy::time::local_date;
+
+const ALL_VOUCHER_STATUSES: [VoucherStatus; 4] = [
+    VoucherStatus::Unused,
+    VoucherStatus::Active,
+    VoucherStatus::Expired,
+    VoucherStatus::Revoked,
+];
+
+/// Everything the database says about one router.
+struct RouterWork {
+    router: Router,
+    label: String,
+    today: NaiveDate,
+    subscribers: Arc<Vec<Subscriber>>,
+    services: Vec<Service>,
+    plans: BTreeMap<PlanId, Plan>,
+    vouchers: Vec<Voucher>,
+}
+
+impl Engine {
+    pub(crate) async fn sync_routers(&self, ctx: &mut RunCtx<'_>) -> Result<()> {
+        let now = ctx.now();
+        let routers = self.deps.directory.all_routers().await?;
+        let mut subscribers: HashMap<TenantId, Arc<Vec<Subscriber>>> = HashMap::new();
+        let mut work = Vec::new();
+        for router in routers {
+            let label = ctx.label(&router).await;
+            if !router.enabled {
+                ctx.tally.add("routers_skipped_disabled", 1);
+                continue;
+            }
+            match self
+                .load_router_work(ctx, &mut subscribers, router, label.clone(), now)
+                .await
+            {
+                Ok(w) => work.push(w),
+                Err(e) => {
+                    ctx.tally.add("routers_failed", 1);
+                    ctx.tally.fail(format!("router:{label}"), Some(&label), &e);
+                }
+            }
+        }
+        let dry_run = ctx.dry_run;
+        let tallies = join_all(work.into_iter().map(|w| self.sync_one(w, now, dry_run))).await;
+        for t in tallies {
+            ctx.tally.merge(t);
+        }
+        ctx.flush_audit().await;
+        Ok(())
+    }
+
+    async fn load_router_work(
+        &self,
+        ctx: &mut RunCtx<'_>,
+        subscribers: &mut HashMap<TenantId, Arc<Vec<Subscriber>>>,
+        router: Router,
+        label: String,
+        now: DateTime<Utc>,
+    ) -> Result<RouterWork> {
+        let repos = &self.deps.repos;
+        let tenant = ctx.tenant(router.tenant_id).await?;
+        let subs = match subscribers.get(&tenant.id) {
+            Some(s) => s.clone(),
+            None => {
+                let s = Arc::new(repos.subscribers.active_of_tenant(tenant.id).await?);
+                subscribers.insert(tenant.id, s.clone());
+                s
+            }
+        };
+        let services = repos.services.on_router(router.id).await?;
+        let vouchers = repos.vouchers.on_router(router.id, &ALL_VOUCHER_STATUSES).await?;
+        let mut plans = BTreeMap::new();
+        for s in &services {
+            if let std::collections::btree_map::Entry::Vacant(slot) = plans.entry(s.plan_id) {
+                slot.insert(ctx.plan(s.plan_id).await?);
+            }
+        }
+        Ok(RouterWork {
+            router,
+            label,
+            today: local_date(now, tenant.time_zone),
+            subscribers: subs,
+            services,
+            plans,
+            vouchers,
+        })
+    }
+
+    async fn sync_one(&self, w: RouterWork, now: DateTime<Utc>, dry_run: bool) -> Tally {
+        let mut t = Tally::default();
+        let router = &w.router;
+        let label = &w.label;
+        let snapshot = match self
+            .limits
+            .run(router.id, self.deps.driver.snapshot(router, &RECONCILE_MENUS))
+            .await
+        {
+            Ok(s) => s,
+            Err(e) => {
+                t.add("routers_failed", 1);
+                t.add_router(label, "failures", 1);
+                t.fail(format!("router:{label}"), Some(label), &e);
+                t.event(
+                    now,
+                    Some(router.tenant_id),
+                    "sync",
+                    format!("router:{}", router.name),
+                    Some(router.id),
+                    AuditOutcome::Retry,
+                    Some(e.to_string()),
+                );
+                return t;
+            }
+        };
+        let desired = Desired {
+            now,
+            today: w.today,
+            subscribers: &w.subscribers,
+            services: &w.services,
+            plans: &w.plans,
+            vouchers: &w.vouchers,
+            static_ip_list: &self.config.static_ip_list,
+        };
+        let actions = reconcile(&desired, &snapshot);
+        t.add("routers_synced", 1);
+        for action in actions {
+            let key = action.key();
+            let n = match &action {
+                ReconcileAction::RemoveHotspotSessions { ids } => ids.len() as u64,
+                _ => 1,
+            };
+            if dry_run {
+                t.add(key, n);
+                t.add_router(label, key, n);
+                continue;
+            }
+            let subject = subject_of(&action);
+            match self.apply(router, &action, now).await {
+                Ok(done) => {
+                    t.add(key, done);
+                    t.add_router(label, key, done);
+                    if done > 0 {
+                        t.event(
+                            now,
+                            Some(router.tenant_id),
+                            key,
+                            subject,
+                            Some(router.id),
+                            AuditOutcome::Success,
+                            None,
+                        );
+                    }
+                }
+                Err(e) => {
+                    t.add_router(label, "failures", 1);
+                    t.fail(subject.clone(), Some(label), &e);
+                    t.event(
+                        now,
+                        Some(router.tenant_id),
+                        key,
+                        subject,
+                        Some(router.id),
+                        AuditOutcome::Retry,
+                        Some(e.to_string()),
+                    );
+                }
+            }
+        }
+        t
+    }
+
+    /// Performs one action; returns how many objects or records it changed.
+    async fn apply(&self, router: &Router, action: &ReconcileAction, now: DateTime<Utc>) -> Result<u64> {
+        let d = &self.deps.driver;
+        let l = &self.limits;
+        let id = router.id;
+        match action {
+            ReconcileAction::RemoveHotspotSessions { ids } => Ok(u64::from(
+                l.run(id, d.remove_hotspot_sessions(router, ids)).await?,
+            )),
+            ReconcileAction::DisableHotspotUser { name, .. }
+            | ReconcileAction::EnableHotspotUser { name, .. } => {
+                let disable = matches!(action, ReconcileAction::DisableHotspotUser { .. });
+                match l
+                    .run(id, d.set_hotspot_user_disabled(router, name, disable))
+                    .await
+                {
+                    Ok(()) => Ok(1),
+                    // Gone meanwhile: nothing left to change.
+                    Err(e) if e.is_not_found() => Ok(0),
+                    Err(e) => Err(e),
+                }
+            }
+            ReconcileAction::RemoveIpBinding { mac, .. } => {
+                l.run(id, d.unblock_device(router, *mac)).await.map(|()| 1)
+            }
+            ReconcileAction::RestorePppoe(spec) => {
+                l.run(id, d.provision_pppoe(router, spec)).await.map(|()| 1)
+            }
+            ReconcileAction::RestoreStaticIp(spec) => {
+                l.run(id, d.provision_static_ip(router, spec)).await.map(|()| 1)
+            }
+            ReconcileAction::RestoreQueue(spec) => {
+                l.run(id, d.set_rate_limit(router, spec)).await.map(|()| 1)
+            }
+            ReconcileAction::RemovePppoe { name, .. } => {
+                l.run(id, d.deprovision_pppoe(router, name)).await.map(|()| 1)
+            }
+            ReconcileAction::RemoveStaticIp { address, list, .. } => l
+                .run(id, d.deprovision_static_ip(router, *address, list))
+                .await
+                .map(|()| 1),
+            ReconcileAction::RemoveQueue { name, .. } => {
+                l.run(id, d.remove_rate_limit(router, name)).await.map(|()| 1)
+            }
+            ReconcileAction::ExpireVoucher { voucher, reason } => {
+                // The expire-vouchers job then removes the router user (or
+                // confirms it is gone) and records that.
+                let changed = self
+                    .deps
+                    .repos
+                    .vouchers
+                    .expire(*voucher, VoucherStatus::Active, *reason, now)
+                    .await?;
+                Ok(u64::from(changed))
+            }
+        }
+    }
+}
+
+fn subject_of(action: &ReconcileAction) -> String {
+    match action {
+        ReconcileAction::RemoveHotspotSessions { ids } => format!("sessions:{}", ids.join(",")),
+        ReconcileAction::DisableHotspotUser { name, owner }
+        | ReconcileAction::EnableHotspotUser { name, owner } => {
+            format!("hotspot_user:{name} ({})", owner.comment())
+        }
+        ReconcileAction::RemoveIpBinding { mac, owner } => format!("ip_binding:{mac} ({})", owner.comment()),
+        ReconcileAction::RestorePppoe(spec) => {
+            format!("ppp_secret:{} ({})", spec.username, spec.owner.comment())
+        }
+        ReconcileAction::RestoreStaticIp(spec) => {
+            format!("address_list:{} ({})", spec.address, spec.owner.comment())
+        }
+        ReconcileAction::RestoreQueue(spec) => format!("queue:{} ({})", spec.name, spec.owner.comment()),
+        ReconcileAction::RemovePppoe { name, owner } => format!("ppp_secret:{name} ({})", owner.comment()),
+        ReconcileAction::RemoveStaticIp { address, owner, .. } => {
+            format!("address_list:{address} ({})", owner.comment())
+        }
+        ReconcileAction::RemoveQueue { name, owner } => format!("queue:{name} ({})", owner.comment()),
+        ReconcileAction::ExpireVoucher { voucher, reason } => {
+            format!("voucher:{voucher} ({})", reason.as_str())
+        }
+    }
+}
