@@ -1,0 +1,492 @@
+//! A RouterOS simulator that serves the API protocol over TCP and TLS (feature `sim`).
+//!
+//! It behaves like a RouterOS 7 router as described in `shared/routeros/PROTOCOL.md`, so that
+//! the client, the driver, the daemon and third-party clients can be tested over real sockets.
+//!
+//! # Starting routers
+//!
+//! ```no_run
+//! # async fn demo() -> std::io::Result<()> {
+//! use isp_routeros::sim::{SimConfig, SimFleet, SimRouter};
+//!
+//! let router = SimRouter::start(SimConfig::new("admin", "secret"), "127.0.0.1:0".parse().unwrap()).await?;
+//! let addr = router.addr(); // connect a client here
+//! let handle = router.handle(); // control and inspect the router
+//! handle.add_row("/ip/hotspot/user", &[("name", "alice"), ("password", "pw")]).unwrap();
+//! let session = handle.hotspot_login("alice", "AA:BB:CC:DD:EE:01", "10.5.50.2").unwrap();
+//! assert_eq!(handle.rows("/ip/hotspot/active")[0][".id"], session);
+//! router.shutdown().await;
+//!
+//! // 50 routers on consecutive ports 18728..18777
+//! let fleet = SimFleet::start(50, SimConfig::new("admin", "secret"), "127.0.0.1:18728".parse().unwrap()).await?;
+//! assert_eq!(fleet.routers().len(), 50);
+//! fleet.shutdown().await;
+//! # Ok(()) }
+//! ```
+//!
+//! # API (what client tests use)
+//!
+//! * [`SimConfig`]: `user`, `password`, `latency`, `tag_first` (position of `.tag` in replies),
+//!   `tls` (a `rustls::ServerConfig`, see [`tls::self_signed`]), `empty_replies` (`!empty` for a
+//!   `print` that found nothing, as RouterOS >= 7.18; default on), `dead_value` (`.dead=true`,
+//!   or `yes` as older routers), `identity`, `version`, `clock` (start time of the router clock),
+//!   `legacy_login` (also accept the pre-6.43 challenge login), `max_word_len`.
+//! * [`SimRouter`]: `start(config, addr)` (`127.0.0.1:0` picks a port), `addr()`, `handle()`,
+//!   `shutdown().await`. Dropping a router also stops it.
+//! * [`SimFleet`]: `start(n, config, base)` on consecutive ports from `base` (each router's identity
+//!   gets a `-N` suffix when `n > 1`), `routers()`, `handles()`, `shutdown().await`.
+//! * [`SimHandle`] (cheap to clone):
+//!   * sessions: `hotspot_login(user, mac, ip) -> Result<id, String>` (user need not exist, as with
+//!     RADIUS; a disabled or exhausted user is refused), `hotspot_logout(id_or_user) -> usize`,
+//!     `ppp_login(name, caller_id, address) -> Result<id, String>`, `ppp_logout(id_or_name) -> usize`;
+//!   * tables: `rows(menu) -> Vec<BTreeMap<String, String>>` (as `print` shows them, with `.id`),
+//!     `add_row(menu, attrs) -> Result<id, String>` (an operator's item, validated like `add`);
+//!   * observation: `command_log() -> Vec<LoggedCommand>` (every request with timestamps;
+//!     `password`/`response` values redacted), `clear_command_log()`, `removals() -> Vec<Removal>`
+//!     (every removed item with timestamps and reason), `logins() -> u64` (successful logins),
+//!     `connections() -> usize` (open connections);
+//!   * clock: `clock()`, `set_clock(t)`, `advance_clock(d)` (limit-uptime, address-list timeouts
+//!     and cookie expiry follow the router clock);
+//!   * faults: `set_latency(d)` (before every reply), `refuse_logins(on)` (correct credentials get
+//!     the login trap), `drop_connections()` (close every open connection now),
+//!     `stall_mid_sentence(on)` (the next reply stops half way and the connection goes silent),
+//!     `trap_on(command, message)` (`"/ppp/secret/add"` answers `!trap =message=...` then `!done`),
+//!     `clear_faults()` (also ends an outage and restores the configured latency),
+//!     `outage(d)` (drop all connections and refuse new ones for `d`).
+//!
+//! # Protocol behaviour
+//!
+//! * Login (>= 6.43): `/login =name= =password=` gives `!done`; wrong credentials
+//!   `!trap =message=invalid user name or password (6)` then `!done`, and the connection stays
+//!   open. Any other command before login gets `!fatal not logged in` and the connection closes.
+//!   `/quit` gets `!fatal session terminated on request` and the connection closes.
+//! * Every reply of a tagged request carries its `.tag` (first or last, [`SimConfig::tag_first`]);
+//!   `!fatal` never does. With latency, tagged commands run concurrently, untagged ones in order.
+//! * `print`/`getall`: `.proplist`, `count-only` (`!done =ret=N`), queries (`?name`, `?-name`,
+//!   `?name=x`, `?=name=x`, `?<name=x`, `?>name=x`, `?#` with `!`, `&`, `|`, `.`, indexes);
+//!   `!empty` before `!done` when nothing matched (if enabled); `follow` / `follow-only`.
+//! * `listen` (and `print =follow-only=`): `!re` for every added or changed item that matches the
+//!   queries, `=.id=*N =.dead=true` for removed ones, until `/cancel`.
+//! * `/cancel =tag=X`: `!trap =category=2 =message=interrupted` tagged X, `!done` for the cancel,
+//!   `!done` tagged X. Without `=tag=` every running command of the connection is stopped.
+//!   Cancelling a tag that is not running just gets `!done` *(unconfirmed)*. Only `listen`s and
+//!   tagged commands still waiting out their latency can be cancelled.
+//! * A protocol error (control byte, oversized word, malformed request) closes the connection.
+//!
+//! # Menus
+//!
+//! `/ip/hotspot` (server `hotspot1`), `/ip/hotspot/user`, `/ip/hotspot/user/profile` (`default`),
+//! `/ip/hotspot/active` (print, remove, `login =user= =password= =mac-address= =ip=`),
+//! `/ip/hotspot/host`, `/ip/hotspot/cookie`, `/ip/hotspot/ip-binding`, `/ppp/secret`,
+//! `/ppp/profile` (`default`, `default-encryption`), `/ppp/active`, `/ip/firewall/address-list`,
+//! `/queue/simple`, `/system/resource`, `/system/identity` (print, set), `/system/clock`
+//! (print, set). Commands: `print`, `getall`, `listen`, and where the router has them `add`
+//! (`!done =ret=*N`), `set`, `remove`, `disable`, `enable`, `unset =value-name=`; items are named by
+//! `=.id=` or `=numbers=` (comma-separated, or the item's `name` where it has one).
+//!
+//! Ids are `*HEX`, per menu, never reused. Values are validated and normalised as a router does:
+//! booleans print `true`/`false`, times in router form (`90m` -> `1h30m`), MACs upper case, a
+//! `/32` address-list address without prefix, queue targets with one (`10.0.0.2/32`), queue
+//! rates in bit/s (`10M/20M` -> `10000000/20000000`).
+//!
+//! Hotspot: an API `login` or [`SimHandle::hotspot_login`] creates an active session, an
+//! authorized host and a MAC cookie (3 days). A session ends when its user's `limit-uptime` is
+//! used up (router clock), when the user is removed, disabled or renamed, when its host is removed,
+//! or when it is removed itself; its uptime is added to the user's `uptime`, and its host becomes
+//! unauthorized. PPP: removing or disabling a secret keeps the live session, as real routers do;
+//! removing `/ppp/active` ends it.
+//!
+//! Trap texts: `no such item`, `failure: already have user with this name for this server`,
+//! `failure: secret with the same name already exists`, `failure: already have such entry`,
+//! `input does not match any value of profile` (category 1, also for other references and
+//! enumerations), `invalid time value for argument limit-uptime`,
+//! `invalid value for argument remote-address` (category 1, for any malformed value),
+//! `no such command or directory (xyz)` (category 0), `no such command prefix`,
+//! `unknown parameter x` (category 1). *(Unconfirmed on a real router:)* duplicate queue name
+//! `failure: already have queue with such name`; missing required values
+//! `missing value(s) of argument(s) name`; hotspot login failures
+//! `invalid username or password` and `user NAME has reached uptime limit`.
+
+mod duration;
+mod menus;
+mod query;
+mod router;
+mod server;
+pub mod tls;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use chrono::{DateTime, Utc};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+pub use router::Removal;
+use router::{RouterSettings, RouterState};
+use server::{lock, Shared};
+
+/// How a simulated router behaves.
+#[derive(Clone)]
+pub struct SimConfig {
+    /// API user name.
+    pub user: String,
+    /// API password (never logged or shown by `Debug`).
+    pub password: String,
+    /// Delay before every reply (also settable at run time).
+    pub latency: Duration,
+    /// Put `.tag` right after the reply word (newer routers) instead of last.
+    pub tag_first: bool,
+    /// Serve api-ssl with this configuration instead of plain TCP.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// Answer a `print` that found nothing with `!empty` before `!done` (RouterOS >= 7.18).
+    pub empty_replies: bool,
+    /// The value of `.dead` in `listen` replies: `true` (newer) or `yes` (older).
+    pub dead_value: String,
+    /// `/system/identity` name.
+    pub identity: String,
+    /// `/system/resource` version.
+    pub version: String,
+    /// Start time of the router clock (default: now).
+    pub clock: Option<DateTime<Utc>>,
+    /// Also accept the pre-6.43 challenge/response login.
+    pub legacy_login: bool,
+    /// Bound on one received word.
+    pub max_word_len: usize,
+}
+
+impl SimConfig {
+    /// A RouterOS 7.18 router with these credentials, plain TCP, no latency, `.tag` last.
+    pub fn new(user: impl Into<String>, password: impl Into<String>) -> Self {
+        Self {
+            user: user.into(),
+            password: password.into(),
+            latency: Duration::ZERO,
+            tag_first: false,
+            tls: None,
+            empty_replies: true,
+            dead_value: "true".to_owned(),
+            identity: "MikroTik".to_owned(),
+            version: "7.18.2 (stable)".to_owned(),
+            clock: None,
+            legacy_login: false,
+            max_word_len: 1024 * 1024,
+        }
+    }
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        Self::new("admin", "")
+    }
+}
+
+impl std::fmt::Debug for SimConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SimConfig")
+            .field("user", &self.user)
+            .field("password", &"<redacted>")
+            .field("latency", &self.latency)
+            .field("tag_first", &self.tag_first)
+            .field("tls", &self.tls.is_some())
+            .field("empty_replies", &self.empty_replies)
+            .field("dead_value", &self.dead_value)
+            .field("identity", &self.identity)
+            .field("version", &self.version)
+            .field("clock", &self.clock)
+            .field("legacy_login", &self.legacy_login)
+            .field("max_word_len", &self.max_word_len)
+            .finish()
+    }
+}
+
+/// One request the router received.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoggedCommand {
+    /// Wall-clock time of arrival.
+    pub at: SystemTime,
+    /// Monotonic time of arrival.
+    pub instant: Instant,
+    /// Which connection (1, 2, ... in order of acceptance).
+    pub connection: u64,
+    /// The command (`/ip/hotspot/active/print`).
+    pub command: String,
+    /// Attributes in order; `password` and `response` values are `<redacted>`.
+    pub attributes: Vec<(String, String)>,
+    /// Queries (text after `?`).
+    pub queries: Vec<String>,
+    /// The `.tag`.
+    pub tag: Option<String>,
+}
+
+/// One simulated router listening on a socket.
+#[derive(Debug)]
+pub struct SimRouter {
+    addr: SocketAddr,
+    handle: SimHandle,
+    task: Option<JoinHandle<()>>,
+    ticker: Option<JoinHandle<()>>,
+}
+
+impl SimRouter {
+    /// Starts a router on `listen` (`127.0.0.1:0` picks a free port).
+    pub async fn start(config: SimConfig, listen: SocketAddr) -> std::io::Result<SimRouter> {
+        let listener = TcpListener::bind(listen).await?;
+        let addr = listener.local_addr()?;
+        let settings = RouterSettings {
+            version: config.version.clone(),
+            identity: config.identity.clone(),
+            empty_replies: config.empty_replies,
+        };
+        let state = RouterState::new(settings, config.clock.unwrap_or_else(Utc::now));
+        let shared = Arc::new(Shared::new(config, state));
+        let task = tokio::spawn(server::accept_loop(shared.clone(), listener, addr));
+        let ticker = {
+            let shared = shared.clone();
+            let mut shutdown = shared.shutdown.subscribe();
+            tokio::spawn(async move {
+                let mut interval = tokio::time::interval(Duration::from_millis(100));
+                loop {
+                    tokio::select! {
+                        _ = interval.tick() => lock(&shared.state).tick(),
+                        _ = server::stopped(&mut shutdown) => return,
+                    }
+                }
+            })
+        };
+        tracing::debug!(%addr, tls = shared.config.tls.is_some(), "simulated router listening");
+        Ok(SimRouter {
+            addr,
+            handle: SimHandle { shared },
+            task: Some(task),
+            ticker: Some(ticker),
+        })
+    }
+
+    /// The address it listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The control handle.
+    pub fn handle(&self) -> SimHandle {
+        self.handle.clone()
+    }
+
+    /// Stops listening, closes every connection and waits for the listener task.
+    pub async fn shutdown(mut self) {
+        self.handle.shared.shutdown.send_replace(true);
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+        if let Some(ticker) = self.ticker.take() {
+            let _ = ticker.await;
+        }
+    }
+}
+
+impl Drop for SimRouter {
+    fn drop(&mut self) {
+        self.handle.shared.shutdown.send_replace(true);
+    }
+}
+
+/// Many routers in one process, on consecutive ports.
+#[derive(Debug)]
+pub struct SimFleet {
+    routers: Vec<SimRouter>,
+}
+
+impl SimFleet {
+    /// Starts `n` routers on `base`, `base + 1`, ... (with port 0, each on a free port).
+    /// Each identity gets a `-1`, `-2`, ... suffix when `n > 1`.
+    pub async fn start(n: usize, config: SimConfig, base: SocketAddr) -> std::io::Result<SimFleet> {
+        let mut routers = Vec::with_capacity(n);
+        for i in 0..n {
+            let mut addr = base;
+            if base.port() != 0 {
+                let port = u16::try_from(usize::from(base.port()) + i).map_err(|_| {
+                    std::io::Error::new(std::io::ErrorKind::InvalidInput, "fleet ports go past 65535")
+                })?;
+                addr.set_port(port);
+            }
+            let mut c = config.clone();
+            if n > 1 {
+                c.identity = format!("{}-{}", config.identity, i + 1);
+            }
+            routers.push(SimRouter::start(c, addr).await?);
+        }
+        Ok(SimFleet { routers })
+    }
+
+    /// The routers, in port order.
+    pub fn routers(&self) -> &[SimRouter] {
+        &self.routers
+    }
+
+    /// Their control handles.
+    pub fn handles(&self) -> Vec<SimHandle> {
+        self.routers.iter().map(SimRouter::handle).collect()
+    }
+
+    /// Stops every router.
+    pub async fn shutdown(self) {
+        for r in self.routers {
+            r.shutdown().await;
+        }
+    }
+}
+
+/// Controls and inspects one simulated router (cheap to clone, usable from any thread).
+#[derive(Clone)]
+pub struct SimHandle {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for SimHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SimHandle")
+            .field("identity", &lock(&self.shared.state).settings.identity)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SimHandle {
+    fn state(&self) -> std::sync::MutexGuard<'_, RouterState> {
+        let mut state = lock(&self.shared.state);
+        state.tick();
+        state
+    }
+
+    /// A device logs in to the hotspot (as through the login page): creates an active session,
+    /// an authorized host and a cookie. Returns the session's `.id`.
+    pub fn hotspot_login(&self, user: &str, mac: &str, ip: &str) -> Result<String, String> {
+        self.state()
+            .hotspot_login(user, None, mac, ip, "http-chap")
+            .map(|id| format!("*{id:X}"))
+            .map_err(|t| t.message)
+    }
+
+    /// Ends hotspot sessions by `.id` or user name; returns how many ended.
+    pub fn hotspot_logout(&self, id_or_user: &str) -> usize {
+        self.state().hotspot_logout(id_or_user)
+    }
+
+    /// A PPP client connects. Returns the `/ppp/active` `.id`.
+    pub fn ppp_login(&self, name: &str, caller_id: &str, address: &str) -> Result<String, String> {
+        self.state()
+            .ppp_login(name, caller_id, address)
+            .map(|id| format!("*{id:X}"))
+            .map_err(|t| t.message)
+    }
+
+    /// Ends PPP sessions by `.id` or name; returns how many ended.
+    pub fn ppp_logout(&self, id_or_name: &str) -> usize {
+        self.state().ppp_logout(id_or_name)
+    }
+
+    /// The items of a menu (`"/ip/hotspot/active"`) as `print` shows them, with `.id`.
+    /// An unknown menu has none.
+    pub fn rows(&self, menu: &str) -> Vec<BTreeMap<String, String>> {
+        self.state().rows(menu)
+    }
+
+    /// Adds an item as an operator would, validated like an API `add`. Returns its `.id`, or the
+    /// trap message.
+    pub fn add_row(&self, menu: &str, attrs: &[(&str, &str)]) -> Result<String, String> {
+        self.state().add_row(menu, attrs).map_err(|t| t.message)
+    }
+
+    /// Every request received so far, in order of arrival.
+    pub fn command_log(&self) -> Vec<LoggedCommand> {
+        lock(&self.shared.log).clone()
+    }
+
+    /// Forgets the requests logged so far.
+    pub fn clear_command_log(&self) {
+        lock(&self.shared.log).clear();
+    }
+
+    /// Every item removed so far (by command, cascade, expiry or logout), in order.
+    pub fn removals(&self) -> Vec<Removal> {
+        self.state().removals.clone()
+    }
+
+    /// Successful logins so far.
+    pub fn logins(&self) -> u64 {
+        self.shared.logins.load(Ordering::Relaxed)
+    }
+
+    /// Connections open now.
+    pub fn connections(&self) -> usize {
+        self.shared.connections.load(Ordering::Relaxed)
+    }
+
+    /// The router clock.
+    pub fn clock(&self) -> DateTime<Utc> {
+        self.state().now()
+    }
+
+    /// Sets the router clock (it keeps running from there); sessions past their limit end.
+    pub fn set_clock(&self, t: DateTime<Utc>) {
+        lock(&self.shared.state).set_clock(t);
+    }
+
+    /// Moves the router clock forward.
+    pub fn advance_clock(&self, d: Duration) {
+        let mut state = lock(&self.shared.state);
+        let t = state.now() + chrono::Duration::from_std(d).unwrap_or(chrono::Duration::zero());
+        state.set_clock(t);
+    }
+
+    /// Delay before every reply from now on.
+    pub fn set_latency(&self, d: Duration) {
+        lock(&self.shared.faults).latency = d;
+    }
+
+    /// While on, every login is refused with the router's login trap.
+    pub fn refuse_logins(&self, on: bool) {
+        lock(&self.shared.faults).refuse_logins = on;
+    }
+
+    /// Closes every open connection now.
+    pub fn drop_connections(&self) {
+        self.shared.drop_tx.send_modify(|g| *g += 1);
+    }
+
+    /// While on, the next reply sentence on each connection is cut half way and nothing more is
+    /// sent on that connection.
+    pub fn stall_mid_sentence(&self, on: bool) {
+        lock(&self.shared.faults).stall = on;
+    }
+
+    /// Every `command` (`"/ppp/secret/add"`) answers `!trap =message=<message>` then `!done`.
+    pub fn trap_on(&self, command: &str, message: &str) {
+        lock(&self.shared.faults)
+            .traps
+            .push((command.to_owned(), message.to_owned()));
+    }
+
+    /// Removes every fault: latency back to the configured one, logins accepted, no stalls,
+    /// no injected traps, outage over.
+    pub fn clear_faults(&self) {
+        {
+            let mut f = lock(&self.shared.faults);
+            f.latency = self.shared.config.latency;
+            f.refuse_logins = false;
+            f.stall = false;
+            f.traps.clear();
+            f.outage_until = None;
+        }
+        self.shared.outage_wake.notify_one();
+    }
+
+    /// A full outage: every connection drops and the port refuses connections for `d`.
+    pub fn outage(&self, d: Duration) {
+        lock(&self.shared.faults).outage_until = Some(Instant::now() + d);
+        self.drop_connections();
+        self.shared.outage_wake.notify_one();
+    }
+}

@@ -1,0 +1,222 @@
+//! `print` queries: words after `?`, evaluated on a stack of booleans.
+//!
+//! The stack starts as "infinitely many `true`"; an item matches when no `false` remains.
+//! `?name` pushes whether the property is present, `?-name` whether it is absent,
+//! `?name=x` / `?=name=x` equality, `?<name=x` / `?>name=x` ordering, and `?#ops` applies
+//! operations: `!` negates the top, `&` / `|` pop two and push the result, an index `N` followed
+//! by another character pushes a copy of the value `N` places below the top (0 = top), an index
+//! at the end of the word replaces the whole stack with that value, `.` after an index does
+//! nothing and after anything else pushes a copy of the top.
+
+use std::cmp::Ordering;
+
+/// One parsed query word.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Query {
+    Has(String),
+    Lacks(String),
+    Eq(String, String),
+    Lt(String, String),
+    Gt(String, String),
+    Ops(String),
+}
+
+impl Query {
+    /// Parses the text after `?`. Errors name the bad word.
+    pub(crate) fn parse(q: &str) -> Result<Query, String> {
+        if let Some(ops) = q.strip_prefix('#') {
+            if !ops.chars().all(|c| c.is_ascii_digit() || "!&|.".contains(c)) {
+                return Err(format!("invalid query operations ?#{ops}"));
+            }
+            return Ok(Query::Ops(ops.to_owned()));
+        }
+        if let Some(name) = q.strip_prefix('-') {
+            return Ok(Query::Lacks(name.to_owned()));
+        }
+        let split = |s: &str| match s.split_once('=') {
+            Some((n, v)) => (n.to_owned(), v.to_owned()),
+            None => (s.to_owned(), String::new()),
+        };
+        if let Some(rest) = q.strip_prefix('<') {
+            let (n, v) = split(rest);
+            return Ok(Query::Lt(n, v));
+        }
+        if let Some(rest) = q.strip_prefix('>') {
+            let (n, v) = split(rest);
+            return Ok(Query::Gt(n, v));
+        }
+        let body = q.strip_prefix('=').unwrap_or(q);
+        match body.split_once('=') {
+            Some((n, v)) => Ok(Query::Eq(n.to_owned(), v.to_owned())),
+            None if q.starts_with('=') => Ok(Query::Eq(body.to_owned(), String::new())),
+            None => Ok(Query::Has(body.to_owned())),
+        }
+    }
+}
+
+/// Typed equality as a router does it: booleans in either spelling, MACs in any case.
+fn values_equal(item: &str, wanted: &str) -> bool {
+    if item == wanted {
+        return true;
+    }
+    let as_bool = |s: &str| match s {
+        "true" | "yes" => Some(true),
+        "false" | "no" => Some(false),
+        _ => None,
+    };
+    if let (Some(a), Some(b)) = (as_bool(item), as_bool(wanted)) {
+        return a == b;
+    }
+    let is_mac = |s: &str| s.len() == 17 && s.split(':').all(|p| p.len() == 2);
+    if is_mac(item) && is_mac(wanted) {
+        return item.eq_ignore_ascii_case(wanted);
+    }
+    false
+}
+
+fn compare(item: &str, wanted: &str) -> Ordering {
+    if let (Ok(a), Ok(b)) = (item.parse::<i128>(), wanted.parse::<i128>()) {
+        return a.cmp(&b);
+    }
+    let id = |s: &str| s.strip_prefix('*').and_then(|h| u64::from_str_radix(h, 16).ok());
+    if let (Some(a), Some(b)) = (id(item), id(wanted)) {
+        return a.cmp(&b);
+    }
+    if let (Some(a), Some(b)) = (super::duration::parse(item), super::duration::parse(wanted)) {
+        return a.cmp(&b);
+    }
+    item.cmp(wanted)
+}
+
+/// Whether an item (its printed properties) matches the queries.
+pub(crate) fn matches(queries: &[Query], get: &dyn Fn(&str) -> Option<String>) -> bool {
+    // `stack` holds the explicit values; below them are infinitely many `true`.
+    let mut stack: Vec<bool> = Vec::new();
+    let pop = |stack: &mut Vec<bool>| stack.pop().unwrap_or(true);
+    for q in queries {
+        match q {
+            Query::Has(n) => stack.push(get(n).is_some()),
+            Query::Lacks(n) => stack.push(get(n).is_none()),
+            Query::Eq(n, v) => stack.push(get(n).is_some_and(|x| values_equal(&x, v))),
+            Query::Lt(n, v) => stack.push(get(n).is_some_and(|x| compare(&x, v) == Ordering::Less)),
+            Query::Gt(n, v) => stack.push(get(n).is_some_and(|x| compare(&x, v) == Ordering::Greater)),
+            Query::Ops(ops) => {
+                let chars: Vec<char> = ops.chars().collect();
+                let mut i = 0;
+                let mut after_index = false;
+                while i < chars.len() {
+                    let c = chars[i];
+                    if c.is_ascii_digit() {
+                        let start = i;
+                        while i < chars.len() && chars[i].is_ascii_digit() {
+                            i += 1;
+                        }
+                        let n: usize = chars[start..i]
+                            .iter()
+                            .collect::<String>()
+                            .parse()
+                            .unwrap_or(usize::MAX);
+                        let value = stack
+                            .len()
+                            .checked_sub(1)
+                            .and_then(|top| top.checked_sub(n))
+                            .map_or(true, |idx| stack[idx]);
+                        if i == chars.len() {
+                            stack.clear();
+                            stack.push(value);
+                        } else {
+                            stack.push(value);
+                        }
+                        after_index = true;
+                        continue;
+                    }
+                    match c {
+                        '!' => {
+                            let v = pop(&mut stack);
+                            stack.push(!v);
+                        }
+                        '&' => {
+                            let (a, b) = (pop(&mut stack), pop(&mut stack));
+                            stack.push(a && b);
+                        }
+                        '|' => {
+                            let (a, b) = (pop(&mut stack), pop(&mut stack));
+                            stack.push(a || b);
+                        }
+                        '.' if after_index => {}
+                        '.' => {
+                            let top = stack.last().copied().unwrap_or(true);
+                            stack.push(top);
+                        }
+                        _ => {}
+                    }
+                    after_index = false;
+                    i += 1;
+                }
+            }
+        }
+    }
+    stack.iter().all(|&b| b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn row(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    fn m(r: &BTreeMap<String, String>, qs: &[&str]) -> bool {
+        let parsed: Vec<Query> = qs.iter().map(|q| Query::parse(q).unwrap()).collect();
+        matches(&parsed, &|n| r.get(n).cloned())
+    }
+
+    #[test]
+    fn simple_words() {
+        let r = row(&[
+            ("type", "ether"),
+            ("mtu", "1500"),
+            ("disabled", "false"),
+            (".id", "*1A"),
+        ]);
+        assert!(m(&r, &[]));
+        assert!(m(&r, &["type"]));
+        assert!(!m(&r, &["name"]));
+        assert!(m(&r, &["-name"]));
+        assert!(m(&r, &["type=ether"]));
+        assert!(m(&r, &["=type=ether"]));
+        assert!(!m(&r, &["type=vlan"]));
+        assert!(m(&r, &["<mtu=9000"]));
+        assert!(m(&r, &[">mtu=100"]));
+        assert!(!m(&r, &[">mtu=1500"]));
+        assert!(m(&r, &["disabled=no"]));
+        assert!(m(&r, &[">.id=*9"]));
+    }
+
+    #[test]
+    fn stack_operations() {
+        let ether = row(&[("type", "ether")]);
+        let vlan = row(&[("type", "vlan")]);
+        let wifi = row(&[("type", "wlan")]);
+        let or = ["type=ether", "type=vlan", "#|"];
+        assert!(m(&ether, &or));
+        assert!(m(&vlan, &or));
+        assert!(!m(&wifi, &or));
+        let nor = ["type=ether", "type=vlan", "#|!"];
+        assert!(m(&wifi, &nor));
+        assert!(!m(&ether, &nor));
+        // without operations every value must be true: ether AND vlan is impossible
+        assert!(!m(&ether, &["type=ether", "type=vlan"]));
+        // index at the end replaces the stack with that value: 1 = the value below the top
+        assert!(m(&ether, &["type=ether", "type=vlan", "#1"]));
+        assert!(!m(&vlan, &["type=ether", "type=vlan", "#1"]));
+        // `.` duplicates the top, `&` of two copies keeps it
+        assert!(m(&ether, &["type=ether", "#.&"]));
+        assert!(!m(&vlan, &["type=ether", "#.&"]));
+    }
+}
