@@ -133,6 +133,17 @@ fn until(now: DateTime<Utc>, then: DateTime<Utc>) -> Duration {
     (then - now).to_std().unwrap_or(Duration::ZERO)
 }
 
+/// Elapsed times print in whole seconds (rounded down), as on a router.
+fn show_elapsed(d: Duration) -> String {
+    duration::format(Duration::from_secs(d.as_secs()))
+}
+
+/// Remaining times print in whole seconds (rounded up).
+fn show_remaining(d: Duration) -> String {
+    let secs = d.as_secs() + u64::from(d.subsec_nanos() > 0);
+    duration::format(Duration::from_secs(secs))
+}
+
 fn to_chrono(d: Duration) -> chrono::Duration {
     chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
 }
@@ -336,16 +347,16 @@ impl RouterState {
     fn computed(&self, spec: &MenuSpec, row: &Row, field: &Field, now: DateTime<Utc>) -> Option<String> {
         match (spec.path, field.name) {
             ("/ip/hotspot/active" | "/ip/hotspot/host" | "/ppp/active", "uptime") => {
-                Some(duration::format(since(now, row.started)))
+                Some(show_elapsed(since(now, row.started)))
             }
             ("/ip/hotspot/active", "session-time-left") => {
                 let limit = self.user_limit(row.get("user")?)?;
                 let used = self.user_used(row.get("user")?) + since(now, row.started);
-                Some(duration::format(limit.saturating_sub(used)))
+                Some(show_remaining(limit.saturating_sub(used)))
             }
-            ("/ip/hotspot/user", "uptime") => Some(duration::format(row.used)),
-            ("/ip/hotspot/cookie", "expires-in") => Some(duration::format(until(now, row.expires?))),
-            ("/ip/firewall/address-list", "timeout") => row.expires.map(|e| duration::format(until(now, e))),
+            ("/ip/hotspot/user", "uptime") => Some(show_elapsed(row.used)),
+            ("/ip/hotspot/cookie", "expires-in") => Some(show_remaining(until(now, row.expires?))),
+            ("/ip/firewall/address-list", "timeout") => row.expires.map(|e| show_remaining(until(now, e))),
             ("/ip/firewall/address-list", "dynamic") => Some(row.expires.is_some().to_string()),
             ("/ip/hotspot/ip-binding", "bypassed") => {
                 (row.get("type") == Some("bypassed")).then(|| "true".to_owned())
@@ -353,7 +364,7 @@ impl RouterState {
             ("/ip/hotspot/ip-binding", "blocked") => {
                 (row.get("type") == Some("blocked")).then(|| "true".to_owned())
             }
-            ("/system/resource", "uptime") => Some(duration::format(since(now, Some(self.boot)))),
+            ("/system/resource", "uptime") => Some(show_elapsed(since(now, Some(self.boot)))),
             ("/system/resource", "version") => Some(self.settings.version.clone()),
             ("/system/clock", "time") => Some(now.format("%H:%M:%S").to_string()),
             ("/system/clock", "date") => Some(now.format("%Y-%m-%d").to_string()),

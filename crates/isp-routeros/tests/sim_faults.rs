@@ -1,0 +1,161 @@
+//! Fault injection and TLS over real sockets.
+#![cfg(feature = "sim")]
+
+mod sim_common;
+
+use std::time::{Duration, Instant};
+
+use isp_routeros::proto::ReplyKind;
+use isp_routeros::sim::{tls, SimConfig, SimRouter};
+use sim_common::{trap_message, Raw};
+use tokio::io::AsyncReadExt;
+
+async fn router(config: SimConfig) -> SimRouter {
+    SimRouter::start(config, "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap()
+}
+
+fn config() -> SimConfig {
+    SimConfig::new("admin", "secret")
+}
+
+async fn logged_in(r: &SimRouter) -> Raw {
+    let mut c = Raw::connect(r.addr()).await;
+    c.login("admin", "secret").await;
+    c
+}
+
+#[tokio::test]
+async fn latency_is_added_and_cleared() {
+    let r = router(config()).await;
+    let h = r.handle();
+    let mut c = logged_in(&r).await;
+    h.set_latency(Duration::from_millis(300));
+    let start = Instant::now();
+    c.call(&["/system/resource/print"]).await;
+    assert!(start.elapsed() >= Duration::from_millis(300));
+    h.clear_faults();
+    let start = Instant::now();
+    c.call(&["/system/resource/print"]).await;
+    assert!(start.elapsed() < Duration::from_millis(250));
+}
+
+#[tokio::test]
+async fn refused_logins() {
+    let r = router(config()).await;
+    let h = r.handle();
+    h.refuse_logins(true);
+    let mut c = Raw::connect(r.addr()).await;
+    let replies = c.call(&["/login", "=name=admin", "=password=secret"]).await;
+    assert_eq!(
+        trap_message(&replies).as_deref(),
+        Some("invalid user name or password (6)")
+    );
+    h.refuse_logins(false);
+    c.login("admin", "secret").await;
+    assert_eq!(h.logins(), 1);
+}
+
+#[tokio::test]
+async fn dropped_connections_close_now_and_reconnect_works() {
+    let r = router(config()).await;
+    let h = r.handle();
+    let mut a = logged_in(&r).await;
+    let mut b = logged_in(&r).await;
+    // a listen in flight on one of them
+    a.send(&["/ip/hotspot/active/listen", ".tag=1"]).await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(h.connections(), 2);
+    h.drop_connections();
+    assert!(a.closed().await);
+    assert!(b.closed().await);
+    let mut c = logged_in(&r).await;
+    let r2 = c.call(&["/system/identity/print"]).await;
+    assert_eq!(r2[0].kind, ReplyKind::Re);
+    assert_eq!(h.logins(), 3);
+}
+
+#[tokio::test]
+async fn stall_mid_sentence() {
+    let r = router(config()).await;
+    let h = r.handle();
+    let mut c = logged_in(&r).await;
+    h.stall_mid_sentence(true);
+    c.send(&["/system/resource/print"]).await;
+    // part of a sentence arrives, then nothing: no whole sentence within a second
+    let got = tokio::time::timeout(Duration::from_secs(1), c.next_words()).await;
+    assert!(got.is_err(), "a whole sentence arrived: {got:?}");
+    h.stall_mid_sentence(false);
+    // the stalled connection stays silent; new connections work
+    let mut d = logged_in(&r).await;
+    d.call(&["/system/identity/print"]).await;
+}
+
+#[tokio::test]
+async fn traps_on_chosen_commands() {
+    let r = router(config()).await;
+    let h = r.handle();
+    h.trap_on("/ppp/secret/add", "failure: out of memory");
+    let mut c = logged_in(&r).await;
+    let replies = c.call(&["/ppp/secret/add", "=name=a"]).await;
+    assert_eq!(trap_message(&replies).as_deref(), Some("failure: out of memory"));
+    assert!(h.rows("/ppp/secret").is_empty());
+    // other commands are unaffected
+    let ok = c.call(&["/ppp/secret/print"]).await;
+    assert_eq!(trap_message(&ok), None);
+    h.clear_faults();
+    let added = c.call(&["/ppp/secret/add", "=name=a"]).await;
+    assert_eq!(added[0].get("ret"), Some("*1"));
+}
+
+#[tokio::test]
+async fn outage_refuses_then_recovers() {
+    let r = router(config()).await;
+    let h = r.handle();
+    let mut c = logged_in(&r).await;
+    h.outage(Duration::from_millis(700));
+    assert!(c.closed().await);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let refused = tokio::net::TcpStream::connect(r.addr()).await;
+    match refused {
+        Err(e) => assert_eq!(e.kind(), std::io::ErrorKind::ConnectionRefused),
+        Ok(mut s) => {
+            // accepted in the instant before the port closed: it must be closed at once
+            let mut buf = [0u8; 1];
+            let n = tokio::time::timeout(Duration::from_secs(2), s.read(&mut buf)).await;
+            assert!(
+                matches!(n, Ok(Ok(0)) | Ok(Err(_))),
+                "connection served during outage"
+            );
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    let mut c = logged_in(&r).await;
+    c.call(&["/system/identity/print"]).await;
+}
+
+#[tokio::test]
+async fn tls_api_ssl() {
+    let cert = tls::self_signed(&["localhost", "127.0.0.1"]).unwrap();
+    let mut cfg = config();
+    cfg.tls = Some(cert.server_config.clone());
+    let r = router(cfg).await;
+    let mut c = Raw::connect_tls(r.addr(), cert.cert_der.clone()).await;
+    c.login("admin", "secret").await;
+    let added = c
+        .call(&["/ppp/secret/add", "=name=tls-user", "=password=x"])
+        .await;
+    assert_eq!(added[0].get("ret"), Some("*1"));
+    let listed = c.call(&["/ppp/secret/print", "?name=tls-user"]).await;
+    assert_eq!(listed[0].get("name"), Some("tls-user"));
+    // a plain-TCP client gets no API service from a TLS port
+    let mut plain = Raw::connect(r.addr()).await;
+    plain.send(&["/login", "=name=admin", "=password=secret"]).await;
+    assert!(plain.closed().await);
+    // PEM round trip: the files the binary takes
+    let pem = tls::server_config_from_pem(cert.cert_pem.as_bytes(), cert.key_pem.as_bytes());
+    assert!(pem.is_ok());
+    let bad = tls::server_config_from_pem(b"not a pem", cert.key_pem.as_bytes());
+    assert!(bad.unwrap_err().to_string().contains("no certificate"));
+}
