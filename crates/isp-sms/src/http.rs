@@ -1,0 +1,304 @@
+//! What every HTTP gateway shares: the client, timeouts, the retry loop and
+//! reading a bounded reply.
+
+use std::future::Future;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use backon::{ExponentialBuilder, Retryable};
+use isp_core::{Error, Result};
+use reqwest::header::{HeaderMap, RETRY_AFTER};
+use reqwest::{RequestBuilder, StatusCode, Url};
+
+use crate::error::{Attempt, Failure};
+
+/// The most of a reply body that is read (larger replies are cut, not buffered).
+const MAX_REPLY_BYTES: usize = 64 * 1024;
+
+/// Timeouts and the retry budget of an HTTP gateway.
+///
+/// Only transient failures are retried (connection errors, timeouts, HTTP 5xx,
+/// 408 and 429), at most `max_retries` times, with exponential backoff and
+/// jitter between `initial_backoff` and `max_backoff` (a `Retry-After` from
+/// the gateway is honoured up to `max_backoff`). The worst case for one
+/// message is therefore about `(max_retries + 1) * timeout` plus the backoff.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpOptions {
+    /// Time allowed to open the TCP + TLS connection.
+    pub connect_timeout: Duration,
+    /// Time allowed for one whole request, connection and reply included.
+    pub timeout: Duration,
+    /// Retries after the first attempt (0 = no retry).
+    pub max_retries: usize,
+    /// Delay before the first retry.
+    pub initial_backoff: Duration,
+    /// Upper bound of any delay between two attempts.
+    pub max_backoff: Duration,
+}
+
+impl Default for HttpOptions {
+    fn default() -> Self {
+        HttpOptions {
+            connect_timeout: Duration::from_secs(5),
+            timeout: Duration::from_secs(10),
+            max_retries: 2,
+            initial_backoff: Duration::from_millis(250),
+            max_backoff: Duration::from_secs(2),
+        }
+    }
+}
+
+/// Largest accepted `max_retries`: the budget must stay small.
+pub(crate) const MAX_RETRIES_LIMIT: usize = 10;
+/// Largest accepted timeout.
+pub(crate) const MAX_TIMEOUT: Duration = Duration::from_secs(300);
+
+impl HttpOptions {
+    /// Checks the options; `field` prefixes the names in errors (`sms.http`).
+    pub(crate) fn validate(&self, field: &str) -> Result<()> {
+        for (name, value) in [
+            ("connect_timeout_secs", self.connect_timeout),
+            ("timeout_secs", self.timeout),
+        ] {
+            if value.is_zero() || value > MAX_TIMEOUT {
+                return Err(Error::invalid(
+                    format!("{field}.{name}"),
+                    value.as_secs_f64(),
+                    format!("must be more than 0 and at most {} seconds", MAX_TIMEOUT.as_secs()),
+                ));
+            }
+        }
+        if self.max_retries > MAX_RETRIES_LIMIT {
+            return Err(Error::invalid(
+                format!("{field}.max_retries"),
+                self.max_retries,
+                format!("at most {MAX_RETRIES_LIMIT}: retries are a short, bounded budget"),
+            ));
+        }
+        if self.initial_backoff > self.max_backoff || self.max_backoff > Duration::from_secs(60) {
+            return Err(Error::invalid(
+                format!("{field}.retry_initial_delay_ms"),
+                self.initial_backoff.as_millis(),
+                "must be at most the maximum delay, itself at most 60 s",
+            ));
+        }
+        Ok(())
+    }
+
+    /// A client with these timeouts, rustls, and no redirects (a redirect
+    /// would carry credentials somewhere unexpected).
+    pub(crate) fn client(&self, service: &str) -> Result<reqwest::Client> {
+        reqwest::Client::builder()
+            .connect_timeout(self.connect_timeout)
+            .timeout(self.timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("isp-sms/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| {
+                Error::Internal(format!(
+                    "cannot build the HTTP client for {service}: {}",
+                    e.without_url()
+                ))
+            })
+    }
+}
+
+/// A gateway's reply: status, the headers we use, and at most [`MAX_REPLY_BYTES`] of body.
+#[derive(Debug)]
+pub(crate) struct Reply {
+    pub(crate) status: StatusCode,
+    pub(crate) retry_after: Option<Duration>,
+    pub(crate) body: String,
+}
+
+/// Sends `request` and reads its reply.
+pub(crate) async fn exchange(request: RequestBuilder) -> std::result::Result<Reply, Failure> {
+    let mut response = request.send().await.map_err(Failure::Transport)?;
+    let status = response.status();
+    let retry_after = parse_retry_after(response.headers());
+    let mut bytes = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(Failure::Transport)? {
+        let room = MAX_REPLY_BYTES.saturating_sub(bytes.len());
+        bytes.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        if bytes.len() >= MAX_REPLY_BYTES {
+            break;
+        }
+    }
+    Ok(Reply {
+        status,
+        retry_after,
+        body: String::from_utf8_lossy(&bytes).into_owned(),
+    })
+}
+
+/// `Retry-After` in seconds (the HTTP-date form is ignored: the backoff applies).
+fn parse_retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let value = headers.get(RETRY_AFTER)?.to_str().ok()?;
+    value.trim().parse::<u64>().ok().map(Duration::from_secs)
+}
+
+/// Runs `attempt` until it succeeds, fails for good, or the retry budget of
+/// `options` is spent. A final transient error says how many attempts were made.
+pub(crate) async fn with_retries<T, F, Fut>(
+    service: &'static str,
+    options: &HttpOptions,
+    mut attempt: F,
+) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = std::result::Result<T, Attempt>>,
+{
+    let backoff = ExponentialBuilder::new()
+        .with_min_delay(options.initial_backoff)
+        .with_max_delay(options.max_backoff)
+        .with_max_times(options.max_retries)
+        .with_jitter();
+    let max_backoff = options.max_backoff;
+    let attempts = AtomicUsize::new(0);
+    let result = (|| {
+        attempts.fetch_add(1, Ordering::Relaxed);
+        attempt()
+    })
+    .retry(backoff)
+    .sleep(tokio::time::sleep)
+    .when(|a: &Attempt| a.error.is_transient())
+    .adjust(move |a: &Attempt, delay| {
+        delay.map(|d| match a.retry_after {
+            Some(asked) => asked.clamp(d.min(max_backoff), max_backoff),
+            None => d,
+        })
+    })
+    .notify(|a: &Attempt, delay| {
+        tracing::warn!(
+            gateway = service,
+            error = %a.error,
+            retry_in_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+            "sms gateway attempt failed, retrying"
+        );
+    })
+    .await;
+    result.map_err(|a| {
+        let n = attempts.load(Ordering::Relaxed);
+        match a.error {
+            Error::Unavailable {
+                service,
+                detail,
+                source,
+            } if n > 1 => Error::Unavailable {
+                service,
+                detail: format!("{detail} (gave up after {n} attempts)"),
+                source,
+            },
+            other => other,
+        }
+    })
+}
+
+/// Checks a configured base URL: http or https, a host, no credentials, no query.
+pub(crate) fn parse_base_url(field: &str, raw: &str) -> Result<Url> {
+    let url = Url::parse(raw.trim())
+        .map_err(|e| Error::invalid(field, redact_url(raw), format!("not a URL: {e}")))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(Error::invalid(field, redact_url(raw), "must be an http:// or https:// URL with a host"));
+    }
+    if !url.username().is_empty() || url.password().is_some() || url.query().is_some() {
+        return Err(Error::invalid(
+            field,
+            redact_url(raw),
+            "must not carry credentials or a query: keys go in their own (secret) fields",
+        ));
+    }
+    Ok(url)
+}
+
+/// Appends `segments` to `base`'s path (keeping any path prefix of `base`).
+pub(crate) fn join_path(field: &str, base: &Url, segments: &[&str]) -> Result<Url> {
+    let mut url = base.clone();
+    {
+        let mut path = url
+            .path_segments_mut()
+            .map_err(|()| Error::invalid(field, base.as_str(), "cannot be a base URL"))?;
+        path.pop_if_empty();
+        path.extend(segments);
+    }
+    Ok(url)
+}
+
+/// A URL safe to show: scheme, host, port and path; credentials and query
+/// (where keys tend to hide) replaced.
+pub(crate) fn redact_url(raw: &str) -> String {
+    match Url::parse(raw.trim()) {
+        Ok(url) => {
+            let mut shown = format!("{}://", url.scheme());
+            if !url.username().is_empty() || url.password().is_some() {
+                shown.push_str("[redacted]@");
+            }
+            shown.push_str(url.host_str().unwrap_or(""));
+            if let Some(port) = url.port() {
+                shown.push_str(&format!(":{port}"));
+            }
+            shown.push_str(url.path());
+            if url.query().is_some() {
+                shown.push_str("?[redacted]");
+            }
+            shown
+        }
+        Err(_) => "[unparsable URL]".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacted_urls_hide_credentials_and_query() {
+        assert_eq!(
+            redact_url("https://u:p@gw.example:8443/send?key=s3cret&to=1"),
+            "https://[redacted]@gw.example:8443/send?[redacted]"
+        );
+        assert_eq!(redact_url("http://127.0.0.1:80/x"), "http://127.0.0.1/x");
+        assert_eq!(redact_url("not a url s3cret"), "[unparsable URL]");
+    }
+
+    #[test]
+    fn base_urls_are_checked() {
+        assert!(parse_base_url("f", "https://api.twilio.com").is_ok());
+        for bad in ["ftp://x", "nonsense", "https://k:s@x", "https://x/?key=1"] {
+            let e = parse_base_url("sms.base_url", bad).unwrap_err();
+            assert!(e.to_string().contains("sms.base_url"), "{e}");
+        }
+        let e = parse_base_url("f", "https://x/?key=s3cret").unwrap_err();
+        assert!(!e.to_string().contains("s3cret"), "{e}");
+    }
+
+    #[test]
+    fn join_keeps_prefixes() {
+        let base = Url::parse("http://127.0.0.1:9/prefix/").unwrap();
+        let url = join_path("f", &base, &["version1", "messaging"]).unwrap();
+        assert_eq!(url.as_str(), "http://127.0.0.1:9/prefix/version1/messaging");
+        let base = Url::parse("https://api.africastalking.com").unwrap();
+        let url = join_path("f", &base, &["version1", "messaging"]).unwrap();
+        assert_eq!(url.as_str(), "https://api.africastalking.com/version1/messaging");
+    }
+
+    #[test]
+    fn options_are_validated() {
+        assert!(HttpOptions::default().validate("sms.http").is_ok());
+        let e = HttpOptions {
+            timeout: Duration::ZERO,
+            ..HttpOptions::default()
+        }
+        .validate("sms.http")
+        .unwrap_err();
+        assert!(e.to_string().contains("sms.http.timeout_secs"), "{e}");
+        let e = HttpOptions {
+            max_retries: 50,
+            ..HttpOptions::default()
+        }
+        .validate("sms.http")
+        .unwrap_err();
+        assert!(e.to_string().contains("max_retries"), "{e}");
+        assert!(e.to_string().contains("50"), "{e}");
+    }
+}
