@@ -1,0 +1,362 @@
+//! Hotspot: disconnects, sessions, ip-bindings and users.
+
+use std::collections::{HashMap, HashSet};
+
+use isp_core::domain::{MacAddress, OwnerTag, RosName};
+use isp_core::ports::{DisconnectReport, HotspotTarget, HotspotUserSpec};
+use isp_core::{Error, Result};
+
+use super::ops::{Ops, Outcome};
+use super::rows::{
+    check_item_id, mac, owned, Reader, HOTSPOT_ACTIVE, HOTSPOT_COOKIE, HOTSPOT_HOST, HOTSPOT_USER, IP_BINDING,
+};
+use crate::client::{ClientError, Row};
+
+/// What to do for one target, as item ids per menu.
+#[derive(Debug, Default)]
+struct Plan {
+    sessions: Vec<String>,
+    hosts: Vec<String>,
+    cookies: Vec<String>,
+    bindings: Vec<String>,
+    /// The user's id and whether it is disabled already.
+    user: Option<(String, bool)>,
+}
+
+fn ids_where(reader: &Reader<'_>, rows: &[Row], keep: impl Fn(&Row) -> bool) -> Result<Vec<String>> {
+    rows.iter()
+        .filter(|r| keep(r))
+        .map(|r| reader.id(r).map(str::to_owned))
+        .collect()
+}
+
+fn first_failure<'a>(
+    ids: &[String],
+    outcomes: &'a HashMap<String, Outcome>,
+    failure: &mut Option<&'a ClientError>,
+) -> u32 {
+    let mut confirmed = 0;
+    for id in ids {
+        match outcomes.get(id) {
+            Some(Outcome::Done | Outcome::Gone) => confirmed += 1,
+            Some(Outcome::Failed(e)) => {
+                failure.get_or_insert(e);
+            }
+            None => {}
+        }
+    }
+    confirmed
+}
+
+/// Cuts off every target: one `print` per menu for all of them, then one
+/// batched command per menu (users disabled, cookies and our non-blocking
+/// ip-bindings removed first, then sessions and hosts).
+pub(crate) async fn disconnect(
+    ops: &Ops,
+    targets: &[HotspotTarget],
+) -> Result<Vec<Result<DisconnectReport>>> {
+    if targets.is_empty() {
+        return Ok(Vec::new());
+    }
+    let macs: HashSet<MacAddress> = targets.iter().flat_map(|t| t.macs.iter().copied()).collect();
+    let users: HashSet<&str> = targets
+        .iter()
+        .filter_map(|t| t.username.as_ref().map(RosName::as_str))
+        .collect();
+    let (active, hosts, cookies, bindings, hotspot_users) = futures::try_join!(
+        ops.print(HOTSPOT_ACTIVE, &[".id", "user", "mac-address"], &[]),
+        ops.print_if(!macs.is_empty(), HOTSPOT_HOST, &[".id", "mac-address"], &[]),
+        ops.print(HOTSPOT_COOKIE, &[".id", "user", "mac-address"], &[]),
+        ops.print_if(
+            !macs.is_empty(),
+            IP_BINDING,
+            &[".id", "mac-address", "type", "comment"],
+            &[]
+        ),
+        ops.print_if(!users.is_empty(), HOTSPOT_USER, &[".id", "name", "disabled"], &[]),
+    )?;
+
+    let mut plans = Vec::with_capacity(targets.len());
+    for target in targets {
+        let user = target.username.as_ref().map(RosName::as_str);
+        let has_mac = |row: &Row| mac(row).is_some_and(|m| target.macs.contains(&m));
+        let is_user = |row: &Row, prop: &str| user.is_some_and(|u| row.get(prop) == Some(u));
+        let user_row = match user {
+            Some(u) => hotspot_users.iter().find(|r| r.get("name") == Some(u)),
+            None => None,
+        };
+        let user_reader = Reader {
+            ops,
+            menu: HOTSPOT_USER,
+        };
+        plans.push(Plan {
+            sessions: ids_where(
+                &Reader {
+                    ops,
+                    menu: HOTSPOT_ACTIVE,
+                },
+                &active,
+                |r| has_mac(r) || is_user(r, "user"),
+            )?,
+            hosts: ids_where(
+                &Reader {
+                    ops,
+                    menu: HOTSPOT_HOST,
+                },
+                &hosts,
+                has_mac,
+            )?,
+            cookies: ids_where(
+                &Reader {
+                    ops,
+                    menu: HOTSPOT_COOKIE,
+                },
+                &cookies,
+                |r| has_mac(r) || is_user(r, "user"),
+            )?,
+            // Only bindings we made, and never a block: disconnecting must not unblock.
+            bindings: ids_where(
+                &Reader {
+                    ops,
+                    menu: IP_BINDING,
+                },
+                &bindings,
+                |r| has_mac(r) && owned(r) && r.get("type") != Some("blocked"),
+            )?,
+            user: match user_row {
+                Some(r) => Some((user_reader.id(r)?.to_owned(), r.flag("disabled").unwrap_or(false))),
+                None => None,
+            },
+        });
+    }
+
+    let to_disable = plans
+        .iter()
+        .filter_map(|p| p.user.as_ref())
+        .filter(|(_, disabled)| !disabled)
+        .map(|(id, _)| id.as_str());
+    // First stop new logins (user, cookies, bypass bindings), then end what is live.
+    let (disabled, cookies_out, bindings_out) = futures::join!(
+        ops.apply_many(HOTSPOT_USER, "disable", to_disable),
+        ops.apply_many(
+            HOTSPOT_COOKIE,
+            "remove",
+            plans.iter().flat_map(|p| p.cookies.iter().map(String::as_str))
+        ),
+        ops.apply_many(
+            IP_BINDING,
+            "remove",
+            plans.iter().flat_map(|p| p.bindings.iter().map(String::as_str))
+        ),
+    );
+    let (sessions_out, hosts_out) = futures::join!(
+        ops.apply_many(
+            HOTSPOT_ACTIVE,
+            "remove",
+            plans.iter().flat_map(|p| p.sessions.iter().map(String::as_str))
+        ),
+        ops.apply_many(
+            HOTSPOT_HOST,
+            "remove",
+            plans.iter().flat_map(|p| p.hosts.iter().map(String::as_str))
+        ),
+    );
+
+    let results = plans
+        .iter()
+        .map(|plan| {
+            let mut failure = None;
+            let mut report = DisconnectReport {
+                sessions_removed: first_failure(&plan.sessions, &sessions_out, &mut failure),
+                hosts_removed: first_failure(&plan.hosts, &hosts_out, &mut failure),
+                cookies_removed: first_failure(&plan.cookies, &cookies_out, &mut failure),
+                bindings_removed: first_failure(&plan.bindings, &bindings_out, &mut failure),
+                user_disabled: false,
+            };
+            if let Some((id, already)) = &plan.user {
+                report.user_disabled = match (already, disabled.get(id)) {
+                    (true, _) => true,
+                    (false, Some(Outcome::Done)) => true,
+                    (false, Some(Outcome::Failed(e))) => {
+                        failure.get_or_insert(e);
+                        false
+                    }
+                    // Removed meanwhile: nothing left to disable.
+                    (false, Some(Outcome::Gone) | None) => false,
+                };
+            }
+            match failure {
+                Some(e) => Err(ops.err(e.clone())),
+                None => Ok(report),
+            }
+        })
+        .collect();
+    Ok(results)
+}
+
+/// Removes active sessions by id; already-gone ids count as removed.
+pub(crate) async fn remove_sessions(ops: &Ops, ids: &[String]) -> Result<u32> {
+    for id in ids {
+        check_item_id("session_id", id)?;
+    }
+    ops.apply_all(HOTSPOT_ACTIVE, "remove", ids.iter().map(String::as_str))
+        .await
+}
+
+fn bindings_of(ops: &Ops, rows: &[Row], device: MacAddress) -> Result<Vec<(String, Row)>> {
+    let reader = Reader {
+        ops,
+        menu: IP_BINDING,
+    };
+    rows.iter()
+        .filter(|r| mac(r) == Some(device))
+        .map(|r| Ok((reader.id(r)?.to_owned(), r.clone())))
+        .collect()
+}
+
+/// Adds (or turns one of ours into) a blocked ip-binding for the MAC.
+pub(crate) async fn block_device(ops: &Ops, device: MacAddress, owner: OwnerTag) -> Result<()> {
+    let rows = ops
+        .print(
+            IP_BINDING,
+            &[".id", "mac-address", "type", "comment", "disabled"],
+            &[],
+        )
+        .await?;
+    let bindings = bindings_of(ops, &rows, device)?;
+    let blocking = |r: &Row| r.get("type") == Some("blocked") && !r.flag("disabled").unwrap_or(false);
+    if bindings.iter().any(|(_, r)| blocking(r)) {
+        return Ok(());
+    }
+    let comment = owner.comment();
+    if let Some((id, _)) = bindings.iter().find(|(_, r)| owned(r)) {
+        return ops
+            .set(
+                IP_BINDING,
+                id,
+                &[("type", "blocked"), ("disabled", "no"), ("comment", &comment)],
+            )
+            .await;
+    }
+    let mac_text = device.to_string();
+    ops.add(
+        IP_BINDING,
+        &[
+            ("mac-address", &mac_text),
+            ("type", "blocked"),
+            ("comment", &comment),
+        ],
+    )
+    .await
+    .map(|_| ())
+}
+
+/// Removes our blocked ip-bindings of the MAC (bindings we made for other
+/// purposes, and the operator's, stay).
+pub(crate) async fn unblock_device(ops: &Ops, device: MacAddress) -> Result<()> {
+    let rows = ops
+        .print(IP_BINDING, &[".id", "mac-address", "type", "comment"], &[])
+        .await?;
+    let bindings = bindings_of(ops, &rows, device)?;
+    let ours = bindings
+        .iter()
+        .filter(|(_, r)| owned(r) && r.get("type") == Some("blocked"))
+        .map(|(id, _)| id.as_str());
+    ops.apply_all(IP_BINDING, "remove", ours).await.map(|_| ())
+}
+
+async fn find_user(ops: &Ops, name: &RosName) -> Result<Option<(String, bool)>> {
+    let query = format!("name={name}");
+    let rows = ops
+        .print(HOTSPOT_USER, &[".id", "name", "disabled"], &[&query])
+        .await?;
+    let reader = Reader {
+        ops,
+        menu: HOTSPOT_USER,
+    };
+    match rows.iter().find(|r| r.get("name") == Some(name.as_str())) {
+        Some(r) => Ok(Some((
+            reader.id(r)?.to_owned(),
+            r.flag("disabled").unwrap_or(false),
+        ))),
+        None => Ok(None),
+    }
+}
+
+/// Disables or enables a hotspot user by name.
+pub(crate) async fn set_user_disabled(ops: &Ops, name: &RosName, disabled: bool) -> Result<()> {
+    let Some((id, is_disabled)) = find_user(ops, name).await? else {
+        return Err(Error::not_found("hotspot user", name));
+    };
+    if is_disabled == disabled {
+        return Ok(());
+    }
+    let verb = if disabled { "disable" } else { "enable" };
+    match ops.client.on_items(HOTSPOT_USER, verb, &[&id], &[]).await {
+        Ok(()) => {
+            tracing::info!(router = %ops.service, user = %name, verb, "hotspot user");
+            Ok(())
+        }
+        Err(e) if e.is_no_such_item() => Err(Error::not_found("hotspot user", name)),
+        Err(e) => Err(ops.err(e)),
+    }
+}
+
+/// Adds a hotspot user with our comment; returns its id.
+pub(crate) async fn add_user(ops: &Ops, spec: &HotspotUserSpec) -> Result<String> {
+    let comment = spec.owner.comment();
+    let limit = spec.limit_uptime.map(|d| d.to_string());
+    let mac_text = spec.mac.map(|m| m.to_string());
+    let mut attributes: Vec<(&str, &str)> = vec![("name", spec.name.as_str()), ("comment", &comment)];
+    if let Some(p) = &spec.password {
+        attributes.push(("password", p.expose()));
+    }
+    if let Some(p) = &spec.profile {
+        attributes.push(("profile", p.as_str()));
+    }
+    if let Some(l) = &limit {
+        attributes.push(("limit-uptime", l));
+    }
+    if let Some(m) = &mac_text {
+        attributes.push(("mac-address", m));
+    }
+    ops.add(HOTSPOT_USER, &attributes).await
+}
+
+/// Removes the named user, then its active sessions. `Ok(false)` when the
+/// user was already gone (its sessions are still removed).
+pub(crate) async fn remove_user(ops: &Ops, name: &RosName) -> Result<bool> {
+    let query = format!("name={name}");
+    let session_query = format!("user={name}");
+    let (user_queries, session_queries) = ([query.as_str()], [session_query.as_str()]);
+    let (users, sessions) = futures::try_join!(
+        ops.print(HOTSPOT_USER, &[".id", "name"], &user_queries),
+        ops.print(HOTSPOT_ACTIVE, &[".id", "user"], &session_queries),
+    )?;
+    let user_reader = Reader {
+        ops,
+        menu: HOTSPOT_USER,
+    };
+    let user_ids = ids_where(&user_reader, &users, |r| r.get("name") == Some(name.as_str()))?;
+    let removed = ops
+        .apply_many(HOTSPOT_USER, "remove", user_ids.iter().map(String::as_str))
+        .await;
+    let mut existed = false;
+    for outcome in removed.into_values() {
+        match outcome {
+            Outcome::Done => existed = true,
+            Outcome::Gone => {}
+            Outcome::Failed(e) => return Err(ops.err(e)),
+        }
+    }
+    let session_reader = Reader {
+        ops,
+        menu: HOTSPOT_ACTIVE,
+    };
+    let session_ids = ids_where(&session_reader, &sessions, |r| {
+        r.get("user") == Some(name.as_str())
+    })?;
+    ops.apply_all(HOTSPOT_ACTIVE, "remove", session_ids.iter().map(String::as_str))
+        .await?;
+    Ok(existed)
+}

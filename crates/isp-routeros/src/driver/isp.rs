@@ -1,0 +1,234 @@
+//! ISP services: PPPoE secrets, static-IP address-list entries, simple queues.
+
+use std::net::Ipv4Addr;
+
+use isp_core::domain::{RateLimit, RosName};
+use isp_core::ports::{PppoeSpec, QueueSpec, StaticIpSpec};
+use isp_core::{Error, Result};
+
+use super::ops::Ops;
+use super::rows::{owned, owner, Reader, ADDRESS_LIST, PPP_ACTIVE, PPP_SECRET, QUEUE};
+use crate::client::Row;
+
+fn not_ours(entity: &'static str, name: &str, row: &Row) -> Error {
+    Error::conflict(
+        entity,
+        format!(
+            "{name} exists on the router but was not created by this engine (comment {:?}); left untouched",
+            row.get("comment").unwrap_or("")
+        ),
+    )
+}
+
+async fn find_by_name(
+    ops: &Ops,
+    menu: &'static str,
+    props: &[&str],
+    name: &RosName,
+) -> Result<Option<(String, Row)>> {
+    let query = format!("name={name}");
+    let rows = ops.print(menu, props, &[&query]).await?;
+    let reader = Reader { ops, menu };
+    match rows.into_iter().find(|r| r.get("name") == Some(name.as_str())) {
+        Some(r) => Ok(Some((reader.id(&r)?.to_owned(), r))),
+        None => Ok(None),
+    }
+}
+
+/// Creates the secret, or updates and enables ours.
+pub(crate) async fn provision_pppoe(ops: &Ops, spec: &PppoeSpec) -> Result<()> {
+    let existing = find_by_name(ops, PPP_SECRET, &[".id", "name", "comment"], &spec.username).await?;
+    let comment = spec.owner.comment();
+    match existing {
+        None => ops
+            .add(
+                PPP_SECRET,
+                &[
+                    ("name", spec.username.as_str()),
+                    ("password", spec.password.expose()),
+                    ("profile", spec.profile.as_str()),
+                    ("service", "pppoe"),
+                    ("comment", &comment),
+                ],
+            )
+            .await
+            .map(|_| ()),
+        Some((id, row)) if owner(&row) == Some(spec.owner) => {
+            ops.set(
+                PPP_SECRET,
+                &id,
+                &[
+                    ("password", spec.password.expose()),
+                    ("profile", spec.profile.as_str()),
+                    ("disabled", "no"),
+                ],
+            )
+            .await
+        }
+        Some((_, row)) => Err(not_ours("ppp secret", spec.username.as_str(), &row)),
+    }
+}
+
+/// Removes our secret, then the live sessions of that name. A secret that is
+/// not ours is left alone (`Conflict`), and so are its sessions.
+pub(crate) async fn deprovision_pppoe(ops: &Ops, username: &RosName) -> Result<()> {
+    let secret_query = format!("name={username}");
+    let queries = [secret_query.as_str()];
+    let (secrets, sessions) = futures::try_join!(
+        ops.print(PPP_SECRET, &[".id", "name", "comment"], &queries),
+        ops.print(PPP_ACTIVE, &[".id", "name"], &queries),
+    )?;
+    let secret_reader = Reader {
+        ops,
+        menu: PPP_SECRET,
+    };
+    let mut remove = Vec::new();
+    for row in secrets
+        .iter()
+        .filter(|r| r.get("name") == Some(username.as_str()))
+    {
+        if !owned(row) {
+            return Err(not_ours("ppp secret", username.as_str(), row));
+        }
+        remove.push(secret_reader.id(row)?);
+    }
+    ops.apply_all(PPP_SECRET, "remove", remove).await?;
+    let session_reader = Reader {
+        ops,
+        menu: PPP_ACTIVE,
+    };
+    let session_ids = sessions
+        .iter()
+        .filter(|r| r.get("name") == Some(username.as_str()))
+        .map(|r| session_reader.id(r))
+        .collect::<Result<Vec<_>>>()?;
+    ops.apply_all(PPP_ACTIVE, "remove", session_ids).await.map(|_| ())
+}
+
+async fn address_entries(ops: &Ops, address: Ipv4Addr, list: &RosName) -> Result<Vec<(String, Row)>> {
+    let list_query = format!("list={list}");
+    let address_query = format!("address={address}");
+    let rows = ops
+        .print(
+            ADDRESS_LIST,
+            &[".id", "list", "address", "comment", "disabled"],
+            &[&list_query, &address_query],
+        )
+        .await?;
+    let reader = Reader {
+        ops,
+        menu: ADDRESS_LIST,
+    };
+    let plain = address.to_string();
+    let host = format!("{address}/32");
+    rows.into_iter()
+        .filter(|r| {
+            r.get("list") == Some(list.as_str())
+                && matches!(r.get("address"), Some(a) if a == plain || a == host)
+        })
+        .map(|r| Ok((reader.id(&r)?.to_owned(), r)))
+        .collect()
+}
+
+/// Adds the entry unless an enabled one is there; enables ours if disabled.
+pub(crate) async fn provision_static_ip(ops: &Ops, spec: &StaticIpSpec) -> Result<()> {
+    let entries = address_entries(ops, spec.address, &spec.list).await?;
+    if entries.iter().any(|(_, r)| !r.flag("disabled").unwrap_or(false)) {
+        return Ok(());
+    }
+    if let Some((id, _)) = entries.iter().find(|(_, r)| owned(r)) {
+        return ops.set(ADDRESS_LIST, id, &[("disabled", "no")]).await;
+    }
+    let comment = spec.owner.comment();
+    let address = spec.address.to_string();
+    match ops
+        .client
+        .add(
+            ADDRESS_LIST,
+            &[
+                ("list", spec.list.as_str()),
+                ("address", &address),
+                ("comment", &comment),
+            ],
+        )
+        .await
+    {
+        Ok(id) => {
+            tracing::info!(router = %ops.service, list = %spec.list, address = %address, id = %id, "address-list entry added");
+            Ok(())
+        }
+        // Added meanwhile: present is what we want.
+        Err(e) if e.is_already_exists() => Ok(()),
+        Err(e) => Err(ops.err(e)),
+    }
+}
+
+/// Removes our entries for the address in the list; the operator's stay.
+pub(crate) async fn deprovision_static_ip(ops: &Ops, address: Ipv4Addr, list: &RosName) -> Result<()> {
+    let entries = address_entries(ops, address, list).await?;
+    if entries.iter().any(|(_, r)| !owned(r)) {
+        tracing::warn!(router = %ops.service, list = %list, address = %address, "address-list entry made by hand left in place");
+    }
+    let ours = entries
+        .iter()
+        .filter(|(_, r)| owned(r))
+        .map(|(id, _)| id.as_str());
+    ops.apply_all(ADDRESS_LIST, "remove", ours).await.map(|_| ())
+}
+
+/// Creates the queue, or updates ours when its target, limit or state differ.
+pub(crate) async fn set_rate_limit(ops: &Ops, spec: &QueueSpec) -> Result<()> {
+    let existing = find_by_name(
+        ops,
+        QUEUE,
+        &[".id", "name", "target", "max-limit", "comment", "disabled"],
+        &spec.name,
+    )
+    .await?;
+    let target = spec.target.to_string();
+    let limit = spec.limit.to_string();
+    let comment = spec.owner.comment();
+    match existing {
+        None => ops
+            .add(
+                QUEUE,
+                &[
+                    ("name", spec.name.as_str()),
+                    ("target", &target),
+                    ("max-limit", &limit),
+                    ("comment", &comment),
+                ],
+            )
+            .await
+            .map(|_| ()),
+        Some((id, row)) if owner(&row) == Some(spec.owner) => {
+            let same_target = row.get("target") == Some(target.as_str())
+                || (spec.target.prefix() == 32
+                    && row.get("target") == Some(spec.target.address().to_string().as_str()));
+            let same_limit = row
+                .get("max-limit")
+                .and_then(|l| RateLimit::parse("max-limit", l).ok())
+                == Some(spec.limit);
+            let enabled = !row.flag("disabled").unwrap_or(false);
+            if same_target && same_limit && enabled {
+                return Ok(());
+            }
+            ops.set(
+                QUEUE,
+                &id,
+                &[("target", &target), ("max-limit", &limit), ("disabled", "no")],
+            )
+            .await
+        }
+        Some((_, row)) => Err(not_ours("simple queue", spec.name.as_str(), &row)),
+    }
+}
+
+/// Removes our queue `name`; absent is fine; not ours is a `Conflict`.
+pub(crate) async fn remove_rate_limit(ops: &Ops, name: &RosName) -> Result<()> {
+    match find_by_name(ops, QUEUE, &[".id", "name", "comment"], name).await? {
+        None => Ok(()),
+        Some((id, row)) if owned(&row) => ops.apply_all(QUEUE, "remove", [id.as_str()]).await.map(|_| ()),
+        Some((_, row)) => Err(not_ours("simple queue", name.as_str(), &row)),
+    }
+}
