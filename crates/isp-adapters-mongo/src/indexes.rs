@@ -1,0 +1,199 @@
+//! The indexes the jobs need, and the unique ones that carry the exactly-once rules.
+
+use isp_core::Result;
+use mongodb::bson::{doc, Document};
+use mongodb::options::IndexOptions;
+use mongodb::{Database, IndexModel};
+
+use crate::collections as c;
+use crate::error::map_mongo_error;
+
+fn index(keys: Document, name: &str) -> IndexModel {
+    IndexModel::builder()
+        .keys(keys)
+        .options(IndexOptions::builder().name(name.to_owned()).build())
+        .build()
+}
+
+fn unique(keys: Document, name: &str, partial: Option<Document>) -> IndexModel {
+    IndexModel::builder()
+        .keys(keys)
+        .options(
+            IndexOptions::builder()
+                .name(name.to_owned())
+                .unique(true)
+                .partial_filter_expression(partial)
+                .build(),
+        )
+        .build()
+}
+
+/// Every index [`MongoStore::ensure_indexes`](crate::MongoStore::ensure_indexes)
+/// creates, as `(collection, index)`: for operators who manage indexes with
+/// their own tooling.
+///
+/// Unique (correctness, not speed):
+/// - `subscribers {tenant_id, phone}`: one subscriber per phone in a tenant;
+/// - `devices {subscriber_id, mac}`: one device record per MAC of a subscriber;
+/// - `vouchers {tenant_id, code}`;
+/// - `plans {tenant_id, name}`;
+/// - `services {router_id, pppoe_username}` (PPPoE services only);
+/// - `ledger {key}`, and `{service_id, period_start}` of charges: one charge per
+///   service and period;
+/// - `notices {recipient, kind, deadline}`: at most one notice each.
+///
+/// For the jobs: subscribers by `{active, paid_until}`; vouchers by `deadline`
+/// and the voucher portal's (seed 003) expiry and usage deadlines with status,
+/// and router with status and usage; services by tenant with status and
+/// billing dates; notices by status; audit events by time and router.
+pub fn index_models() -> Vec<(&'static str, IndexModel)> {
+    vec![
+        // Subscribers.
+        (
+            c::SUBSCRIBERS,
+            unique(doc! { "tenant_id": 1, "phone": 1 }, "tenant_phone_unique", None),
+        ),
+        (
+            c::SUBSCRIBERS,
+            index(doc! { "active": 1, "paid_until": 1 }, "active_paid_until"),
+        ),
+        (
+            c::SUBSCRIBERS,
+            index(doc! { "tenant_id": 1, "active": 1 }, "tenant_active"),
+        ),
+        // Devices.
+        (
+            c::DEVICES,
+            unique(
+                doc! { "subscriber_id": 1, "mac": 1 },
+                "subscriber_mac_unique",
+                None,
+            ),
+        ),
+        (c::DEVICES, index(doc! { "last_seen": 1 }, "last_seen")),
+        // Vouchers.
+        (
+            c::VOUCHERS,
+            unique(doc! { "tenant_id": 1, "code": 1 }, "tenant_code_unique", None),
+        ),
+        (c::VOUCHERS, index(doc! { "deadline": 1 }, "deadline")),
+        (
+            c::VOUCHERS,
+            index(
+                doc! { "activation_deadline": 1, "status": 1 },
+                "activation_deadline_status",
+            ),
+        ),
+        (
+            c::VOUCHERS,
+            index(
+                doc! { "purchase_deadline": 1, "status": 1 },
+                "purchase_deadline_status",
+            ),
+        ),
+        (
+            c::VOUCHERS,
+            index(doc! { "expected_end": 1, "status": 1 }, "expected_end_status"),
+        ),
+        (
+            c::VOUCHERS,
+            index(
+                doc! { "router_id": 1, "status": 1, "started_at": 1 },
+                "router_status_usage",
+            ),
+        ),
+        (
+            c::VOUCHERS,
+            index(
+                doc! { "router_id": 1, "started_at": 1, "status": 1 },
+                "router_usage_status",
+            ),
+        ),
+        // Plans and customers.
+        (
+            c::PLANS,
+            unique(doc! { "tenant_id": 1, "name": 1 }, "tenant_name_unique", None),
+        ),
+        (c::CUSTOMERS, index(doc! { "tenant_id": 1 }, "tenant")),
+        // Services.
+        (
+            c::SERVICES,
+            unique(
+                doc! { "router_id": 1, "pppoe_username": 1 },
+                "router_pppoe_username_unique",
+                Some(doc! { "pppoe_username": { "$exists": true } }),
+            ),
+        ),
+        (
+            c::SERVICES,
+            index(
+                doc! { "tenant_id": 1, "status": 1, "next_charge_on": 1 },
+                "tenant_status_next_charge_on",
+            ),
+        ),
+        (
+            c::SERVICES,
+            index(
+                doc! { "tenant_id": 1, "next_billing_date": 1 },
+                "tenant_next_billing_date",
+            ),
+        ),
+        (c::SERVICES, index(doc! { "router_id": 1 }, "router")),
+        // Ledger.
+        (c::LEDGER, unique(doc! { "key": 1 }, "key_unique", None)),
+        (
+            c::LEDGER,
+            unique(
+                doc! { "service_id": 1, "period_start": 1 },
+                "charge_service_period_unique",
+                Some(doc! {
+                    "kind": "charge",
+                    "service_id": { "$exists": true },
+                    "period_start": { "$exists": true },
+                }),
+            ),
+        ),
+        (
+            c::LEDGER,
+            index(doc! { "customer_id": 1, "created_at": 1 }, "customer_created_at"),
+        ),
+        (
+            c::LEDGER,
+            index(doc! { "service_id": 1, "created_at": 1 }, "service_created_at"),
+        ),
+        // Notices.
+        (
+            c::NOTICES,
+            unique(
+                doc! { "recipient": 1, "kind": 1, "deadline": 1 },
+                "recipient_kind_deadline_unique",
+                None,
+            ),
+        ),
+        (
+            c::NOTICES,
+            index(doc! { "status": 1, "created_at": 1 }, "status_created_at"),
+        ),
+        // Audit log.
+        (c::AUDIT, index(doc! { "at": 1 }, "at")),
+        (c::AUDIT, index(doc! { "router_id": 1, "at": 1 }, "router_at")),
+    ]
+}
+
+/// Creates every index; idempotent.
+pub(crate) async fn ensure(db: &Database) -> Result<()> {
+    let mut by_collection: Vec<(&'static str, Vec<IndexModel>)> = Vec::new();
+    for (coll, model) in index_models() {
+        match by_collection.iter_mut().find(|(c, _)| *c == coll) {
+            Some((_, models)) => models.push(model),
+            None => by_collection.push((coll, vec![model])),
+        }
+    }
+    for (coll, models) in by_collection {
+        db.collection::<Document>(coll)
+            .create_indexes(models)
+            .await
+            .map_err(|e| map_mongo_error(e, "index"))?;
+    }
+    Ok(())
+}

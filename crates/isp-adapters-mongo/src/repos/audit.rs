@@ -1,0 +1,320 @@
+//! Tenants, the audit log, router status and named leases.
+
+use std::str::FromStr;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use isp_core::domain::*;
+use isp_core::ports::{AuditRepo, LeaseRepo, RouterStatusRepo, TenantRepo};
+use isp_core::{Error, Result};
+use mongodb::bson::{self, doc};
+use mongodb::options::ReturnDocument;
+use mongodb::Collection;
+use serde::{Deserialize, Serialize};
+
+use super::{find_vec, me};
+use crate::codec::*;
+use crate::collections::{AUDIT, LEASES, ROUTER_STATUS, TENANTS};
+use crate::error::is_duplicate_key;
+use crate::Ctx;
+
+// ---------------------------------------------------------------- tenants
+
+#[derive(Debug, Serialize, Deserialize)]
+struct TenantDoc {
+    #[serde(rename = "_id")]
+    id: i64,
+    slug: String,
+    name: String,
+    time_zone: String,
+}
+
+impl TenantDoc {
+    fn into_domain(self) -> Result<Tenant> {
+        Ok(Tenant {
+            id: TenantId(self.id),
+            slug: RosName::parse("slug", &self.slug).map_err(stored_err)?,
+            name: self.name,
+            time_zone: Tz::from_str(&self.time_zone)
+                .map_err(|_| stored("time_zone", &self.time_zone, "unknown time zone"))?,
+        })
+    }
+}
+
+/// [`TenantRepo`] on the `tenants` collection (ids come from configuration).
+#[derive(Debug)]
+pub(crate) struct MongoTenantRepo(pub(crate) Ctx);
+
+impl MongoTenantRepo {
+    fn coll(&self) -> Collection<TenantDoc> {
+        self.0.coll(TENANTS)
+    }
+}
+
+#[async_trait]
+impl TenantRepo for MongoTenantRepo {
+    async fn upsert(&self, tenant: &Tenant) -> Result<()> {
+        let d = TenantDoc {
+            id: tenant.id.0,
+            slug: tenant.slug.as_str().to_owned(),
+            name: tenant.name.clone(),
+            time_zone: tenant.time_zone.name().to_owned(),
+        };
+        self.coll()
+            .replace_one(doc! { "_id": tenant.id.0 }, &d)
+            .upsert(true)
+            .await
+            .map_err(me("tenant"))?;
+        Ok(())
+    }
+
+    async fn get(&self, id: TenantId) -> Result<Tenant> {
+        self.coll()
+            .find_one(doc! { "_id": id.0 })
+            .await
+            .map_err(me("tenant"))?
+            .ok_or_else(|| Error::not_found("tenant", id))?
+            .into_domain()
+    }
+
+    async fn list(&self) -> Result<Vec<Tenant>> {
+        find_vec(&self.coll(), "tenant", doc! {}, doc! { "_id": 1 }, None)
+            .await?
+            .into_iter()
+            .map(TenantDoc::into_domain)
+            .collect()
+    }
+}
+
+// ---------------------------------------------------------------- audit
+
+/// An audit event as stored; `_id` is a sequence number that orders events
+/// written at the same instant.
+#[derive(Debug, Serialize, Deserialize)]
+struct AuditDoc {
+    #[serde(rename = "_id")]
+    id: i64,
+    at: bson::DateTime,
+    tenant_id: Option<i64>,
+    action: String,
+    subject: String,
+    router_id: Option<i64>,
+    outcome: String,
+    reason: Option<String>,
+}
+
+impl AuditDoc {
+    fn into_domain(self) -> Result<AuditEvent> {
+        Ok(AuditEvent {
+            at: from_bdate("at", self.at)?,
+            tenant_id: self.tenant_id.map(TenantId),
+            action: self.action,
+            subject: self.subject,
+            router_id: self.router_id.map(RouterId),
+            outcome: AuditOutcome::parse("outcome", &self.outcome).map_err(stored_err)?,
+            reason: self.reason,
+        })
+    }
+}
+
+/// [`AuditRepo`] on the `audit_events` collection.
+#[derive(Debug)]
+pub(crate) struct MongoAuditRepo(pub(crate) Ctx);
+
+impl MongoAuditRepo {
+    fn coll(&self) -> Collection<AuditDoc> {
+        self.0.coll(AUDIT)
+    }
+
+    async fn newest(&self, filter: bson::Document, limit: usize) -> Result<Vec<AuditEvent>> {
+        find_vec(
+            &self.coll(),
+            "audit event",
+            filter,
+            doc! { "at": -1, "_id": -1 },
+            Some(limit),
+        )
+        .await?
+        .into_iter()
+        .map(AuditDoc::into_domain)
+        .collect()
+    }
+}
+
+#[async_trait]
+impl AuditRepo for MongoAuditRepo {
+    async fn append(&self, events: &[AuditEvent]) -> Result<()> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        let first = self.0.next_ids(AUDIT, events.len() as u64).await?;
+        let docs: Vec<AuditDoc> = events
+            .iter()
+            .zip(first..)
+            .map(|(e, id)| AuditDoc {
+                id,
+                at: to_bdate(e.at),
+                tenant_id: e.tenant_id.map(|t| t.0),
+                action: e.action.clone(),
+                subject: e.subject.clone(),
+                router_id: e.router_id.map(|r| r.0),
+                outcome: e.outcome.as_str().to_owned(),
+                reason: e.reason.clone(),
+            })
+            .collect();
+        self.coll().insert_many(docs).await.map_err(me("audit event"))?;
+        Ok(())
+    }
+
+    async fn recent(&self, limit: usize) -> Result<Vec<AuditEvent>> {
+        self.newest(doc! {}, limit).await
+    }
+
+    async fn of_router(&self, router: RouterId, limit: usize) -> Result<Vec<AuditEvent>> {
+        self.newest(doc! { "router_id": router.0 }, limit).await
+    }
+
+    async fn delete_before(&self, cutoff: DateTime<Utc>) -> Result<u64> {
+        let r = self
+            .coll()
+            .delete_many(doc! { "at": { "$lt": to_bdate(cutoff) } })
+            .await
+            .map_err(me("audit event"))?;
+        Ok(r.deleted_count)
+    }
+}
+
+// ---------------------------------------------------------------- router status
+
+#[derive(Debug, Serialize, Deserialize)]
+struct RouterStatusDoc {
+    #[serde(rename = "_id")]
+    router_id: i64,
+    online: bool,
+    checked_at: bson::DateTime,
+    changed_at: bson::DateTime,
+    clock_skew_secs: Option<i64>,
+    version: Option<String>,
+    last_error: Option<String>,
+}
+
+impl RouterStatusDoc {
+    fn into_domain(self) -> Result<RouterStatus> {
+        Ok(RouterStatus {
+            router_id: RouterId(self.router_id),
+            online: self.online,
+            checked_at: from_bdate("checked_at", self.checked_at)?,
+            changed_at: from_bdate("changed_at", self.changed_at)?,
+            clock_skew_secs: self.clock_skew_secs,
+            version: self.version,
+            last_error: self.last_error,
+        })
+    }
+}
+
+/// [`RouterStatusRepo`] on the `router_status` collection, one document per router.
+#[derive(Debug)]
+pub(crate) struct MongoRouterStatusRepo(pub(crate) Ctx);
+
+impl MongoRouterStatusRepo {
+    fn coll(&self) -> Collection<RouterStatusDoc> {
+        self.0.coll(ROUTER_STATUS)
+    }
+}
+
+#[async_trait]
+impl RouterStatusRepo for MongoRouterStatusRepo {
+    async fn get(&self, router: RouterId) -> Result<Option<RouterStatus>> {
+        self.coll()
+            .find_one(doc! { "_id": router.0 })
+            .await
+            .map_err(me("router status"))?
+            .map(RouterStatusDoc::into_domain)
+            .transpose()
+    }
+
+    async fn put(&self, status: &RouterStatus) -> Result<()> {
+        let d = RouterStatusDoc {
+            router_id: status.router_id.0,
+            online: status.online,
+            checked_at: to_bdate(status.checked_at),
+            changed_at: to_bdate(status.changed_at),
+            clock_skew_secs: status.clock_skew_secs,
+            version: status.version.clone(),
+            last_error: status.last_error.clone(),
+        };
+        self.coll()
+            .replace_one(doc! { "_id": status.router_id.0 }, &d)
+            .upsert(true)
+            .await
+            .map_err(me("router status"))?;
+        Ok(())
+    }
+
+    async fn list(&self) -> Result<Vec<RouterStatus>> {
+        find_vec(&self.coll(), "router status", doc! {}, doc! { "_id": 1 }, None)
+            .await?
+            .into_iter()
+            .map(RouterStatusDoc::into_domain)
+            .collect()
+    }
+}
+
+// ---------------------------------------------------------------- named leases
+
+#[derive(Debug, Serialize, Deserialize)]
+struct NamedLeaseDoc {
+    #[serde(rename = "_id")]
+    name: String,
+    holder: String,
+    until: bson::DateTime,
+}
+
+/// [`LeaseRepo`] on the `leases` collection: `{_id: name, holder, until}`.
+#[derive(Debug)]
+pub(crate) struct MongoLeaseRepo(pub(crate) Ctx);
+
+#[async_trait]
+impl LeaseRepo for MongoLeaseRepo {
+    async fn acquire(
+        &self,
+        name: &str,
+        holder: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<bool> {
+        // One atomic upsert: it matches the lease when it is expired or ours, and
+        // otherwise tries to insert `{_id: name}`, which the `_id` index refuses
+        // while someone else holds it.
+        let res = self
+            .0
+            .coll::<NamedLeaseDoc>(LEASES)
+            .find_one_and_update(
+                doc! {
+                    "_id": name,
+                    "$or": [ { "until": { "$lte": to_bdate(now) } }, { "holder": holder } ],
+                },
+                doc! { "$set": { "holder": holder, "until": to_bdate(until) } },
+            )
+            .upsert(true)
+            .return_document(ReturnDocument::After)
+            .await;
+        match res {
+            Ok(Some(d)) => Ok(d.holder == holder),
+            // Some wire-compatible servers report the refused insert as "no document".
+            Ok(None) => Ok(false),
+            Err(e) if is_duplicate_key(&e) => Ok(false),
+            Err(e) => Err(me("lease")(e)),
+        }
+    }
+
+    async fn release(&self, name: &str, holder: &str) -> Result<()> {
+        self.0
+            .coll::<NamedLeaseDoc>(LEASES)
+            .delete_one(doc! { "_id": name, "holder": holder })
+            .await
+            .map_err(me("lease"))?;
+        Ok(())
+    }
+}

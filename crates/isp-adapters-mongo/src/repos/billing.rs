@@ -1,0 +1,679 @@
+//! Plans, customers, services and the ledger.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, NaiveDate, Utc};
+use isp_core::domain::*;
+use isp_core::ports::{CustomerRepo, LedgerRepo, PlanRepo, ServiceRepo, RETRY_HOLDER};
+use isp_core::{Error, Result};
+use mongodb::bson::{self, doc, Bson, Document};
+use mongodb::options::ReturnDocument;
+use mongodb::Collection;
+use serde::{Deserialize, Serialize};
+
+use super::{claim_loop, find_vec, me, update_matched, HasId};
+use crate::codec::*;
+use crate::collections::{CUSTOMERS, LEDGER, PLANS, SERVICES};
+use crate::error::is_duplicate_key;
+use crate::Ctx;
+
+const PLAN: &str = "plan";
+const CUSTOMER: &str = "customer";
+const SERVICE: &str = "service";
+const LEDGER_ENTRY: &str = "ledger entry";
+
+fn currency(raw: &str) -> Result<Currency> {
+    Currency::parse("currency", raw).map_err(stored_err)
+}
+
+// ---------------------------------------------------------------- plans
+
+/// A plan as stored: the price as integer 1/10 000 units (`price_micros`) and
+/// its currency, never a float.
+#[derive(Debug, Serialize, Deserialize)]
+struct PlanDoc {
+    #[serde(rename = "_id")]
+    id: i64,
+    tenant_id: i64,
+    name: String,
+    price_micros: i64,
+    currency: String,
+    duration_ms: Option<i64>,
+    rate_limit: Option<String>,
+}
+
+impl PlanDoc {
+    fn into_domain(self) -> Result<Plan> {
+        Ok(Plan {
+            id: PlanId(self.id),
+            tenant_id: TenantId(self.tenant_id),
+            name: RosName::parse("name", &self.name).map_err(stored_err)?,
+            price: Money::from_micro_units(self.price_micros, currency(&self.currency)?),
+            duration: self
+                .duration_ms
+                .map(|ms| {
+                    u64::try_from(ms)
+                        .map(|ms| RosDuration::from_std(Duration::from_millis(ms)))
+                        .map_err(|_| stored("duration_ms", ms, "negative"))
+                })
+                .transpose()?,
+            rate_limit: self
+                .rate_limit
+                .as_deref()
+                .map(|r| RateLimit::parse("rate_limit", r))
+                .transpose()
+                .map_err(stored_err)?,
+        })
+    }
+}
+
+/// [`PlanRepo`] on the `plans` collection.
+#[derive(Debug)]
+pub(crate) struct MongoPlanRepo(pub(crate) Ctx);
+
+impl MongoPlanRepo {
+    fn coll(&self) -> Collection<PlanDoc> {
+        self.0.coll(PLANS)
+    }
+}
+
+#[async_trait]
+impl PlanRepo for MongoPlanRepo {
+    async fn insert(&self, new: &NewPlan) -> Result<Plan> {
+        let duration_ms = new
+            .duration
+            .map(|d| {
+                i64::try_from(d.as_std().as_millis()).map_err(|_| Error::invalid("duration", d, "too long"))
+            })
+            .transpose()?;
+        let d = PlanDoc {
+            id: self.0.next_id(PLANS).await?,
+            tenant_id: new.tenant_id.0,
+            name: new.name.as_str().to_owned(),
+            price_micros: new.price.to_micro_units()?,
+            currency: new.price.currency.as_str().to_owned(),
+            duration_ms,
+            rate_limit: new.rate_limit.map(|r| r.to_string()),
+        };
+        self.coll().insert_one(&d).await.map_err(|e| {
+            if is_duplicate_key(&e) {
+                Error::conflict(
+                    PLAN,
+                    format!("tenant {} already has a plan named {}", new.tenant_id, new.name),
+                )
+            } else {
+                me(PLAN)(e)
+            }
+        })?;
+        d.into_domain()
+    }
+
+    async fn get(&self, id: PlanId) -> Result<Plan> {
+        self.coll()
+            .find_one(doc! { "_id": id.0 })
+            .await
+            .map_err(me(PLAN))?
+            .ok_or_else(|| Error::not_found(PLAN, id))?
+            .into_domain()
+    }
+
+    async fn list(&self, tenant: TenantId) -> Result<Vec<Plan>> {
+        find_vec(
+            &self.coll(),
+            PLAN,
+            doc! { "tenant_id": tenant.0 },
+            doc! { "_id": 1 },
+            None,
+        )
+        .await?
+        .into_iter()
+        .map(PlanDoc::into_domain)
+        .collect()
+    }
+}
+
+// ---------------------------------------------------------------- customers
+
+#[derive(Debug, Serialize, Deserialize)]
+struct CustomerDoc {
+    #[serde(rename = "_id")]
+    id: i64,
+    tenant_id: i64,
+    name: String,
+    phone: Option<String>,
+}
+
+impl CustomerDoc {
+    fn into_domain(self) -> Result<Customer> {
+        Ok(Customer {
+            id: CustomerId(self.id),
+            tenant_id: TenantId(self.tenant_id),
+            name: self.name,
+            phone: self
+                .phone
+                .as_deref()
+                .map(|p| PhoneNumber::parse("phone", p))
+                .transpose()
+                .map_err(stored_err)?,
+        })
+    }
+}
+
+/// [`CustomerRepo`] on the `customers` collection.
+#[derive(Debug)]
+pub(crate) struct MongoCustomerRepo(pub(crate) Ctx);
+
+#[async_trait]
+impl CustomerRepo for MongoCustomerRepo {
+    async fn insert(&self, new: &NewCustomer) -> Result<Customer> {
+        let d = CustomerDoc {
+            id: self.0.next_id(CUSTOMERS).await?,
+            tenant_id: new.tenant_id.0,
+            name: new.name.clone(),
+            phone: new.phone.as_ref().map(|p| p.as_str().to_owned()),
+        };
+        self.0
+            .coll::<CustomerDoc>(CUSTOMERS)
+            .insert_one(&d)
+            .await
+            .map_err(me(CUSTOMER))?;
+        d.into_domain()
+    }
+
+    async fn get(&self, id: CustomerId) -> Result<Customer> {
+        self.0
+            .coll::<CustomerDoc>(CUSTOMERS)
+            .find_one(doc! { "_id": id.0 })
+            .await
+            .map_err(me(CUSTOMER))?
+            .ok_or_else(|| Error::not_found(CUSTOMER, id))?
+            .into_domain()
+    }
+}
+
+// ---------------------------------------------------------------- services
+
+/// How a service connects, as stored: `{type: "pppoe", username, password,
+/// profile}` or `{type: "static_ip", address}`.
+#[derive(Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum ConnectionDoc {
+    Pppoe {
+        username: String,
+        password: String,
+        profile: String,
+    },
+    StaticIp {
+        address: String,
+    },
+}
+
+/// A service as stored. Local dates are `YYYY-MM-DD` strings. `pppoe_username`
+/// repeats the PPPoE secret name (absent for static IP) for the partial unique
+/// index on (router, username).
+#[derive(Serialize, Deserialize)]
+struct ServiceDoc {
+    #[serde(rename = "_id")]
+    id: i64,
+    tenant_id: i64,
+    customer_id: i64,
+    router_id: i64,
+    plan_id: i64,
+    status: String,
+    connection: ConnectionDoc,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pppoe_username: Option<String>,
+    next_billing_date: String,
+    billing_day: i64,
+    next_charge_on: String,
+    provisioned: bool,
+    provisioned_at: Option<bson::DateTime>,
+    deprovisioned_at: Option<bson::DateTime>,
+    lease: Option<LeaseDoc>,
+    attempts: i64,
+}
+
+impl HasId for ServiceDoc {
+    fn id(&self) -> i64 {
+        self.id
+    }
+}
+
+impl ServiceDoc {
+    fn into_domain(self) -> Result<Service> {
+        let connection = match self.connection {
+            ConnectionDoc::Pppoe {
+                username,
+                password,
+                profile,
+            } => Connection::Pppoe {
+                username: RosName::parse("connection.username", &username).map_err(stored_err)?,
+                password: SecretPassword::parse("connection.password", &password).map_err(stored_err)?,
+                profile: RosName::parse("connection.profile", &profile).map_err(stored_err)?,
+            },
+            ConnectionDoc::StaticIp { address } => Connection::StaticIp {
+                address: parse_ipv4("connection.address", &address).map_err(stored_err)?,
+            },
+        };
+        Ok(Service {
+            id: ServiceId(self.id),
+            tenant_id: TenantId(self.tenant_id),
+            customer_id: CustomerId(self.customer_id),
+            router_id: RouterId(self.router_id),
+            plan_id: PlanId(self.plan_id),
+            status: ServiceStatus::parse("status", &self.status).map_err(stored_err)?,
+            connection,
+            next_billing_date: from_bday("next_billing_date", &self.next_billing_date)?,
+            billing_day: to_u32("billing_day", self.billing_day)?,
+            next_charge_on: from_bday("next_charge_on", &self.next_charge_on)?,
+            provisioned: self.provisioned,
+            provisioned_at: from_opt_bdate("provisioned_at", self.provisioned_at)?,
+            deprovisioned_at: from_opt_bdate("deprovisioned_at", self.deprovisioned_at)?,
+            lease: lease_from(self.lease)?,
+            attempts: to_u32("attempts", self.attempts)?,
+        })
+    }
+}
+
+fn services(docs: Vec<ServiceDoc>) -> Result<Vec<Service>> {
+    docs.into_iter().map(ServiceDoc::into_domain).collect()
+}
+
+/// [`ServiceRepo`] on the `services` collection.
+#[derive(Debug)]
+pub(crate) struct MongoServiceRepo(pub(crate) Ctx);
+
+impl MongoServiceRepo {
+    fn coll(&self) -> Collection<ServiceDoc> {
+        self.0.coll(SERVICES)
+    }
+
+    async fn set_one(&self, id: ServiceId, set: Document) -> Result<Service> {
+        self.coll()
+            .find_one_and_update(doc! { "_id": id.0 }, doc! { "$set": set })
+            .return_document(ReturnDocument::After)
+            .await
+            .map_err(me(SERVICE))?
+            .ok_or_else(|| Error::not_found(SERVICE, id))?
+            .into_domain()
+    }
+
+    /// Active, not provisioned and paid up; or provisioned and (not active or overdue).
+    fn provisioning_filter(tenant: TenantId, today: NaiveDate) -> Result<Document> {
+        let today = to_bday("today", today)?;
+        Ok(doc! {
+            "tenant_id": tenant.0,
+            "$or": [
+                {
+                    "status": ServiceStatus::Active.as_str(),
+                    "provisioned": false,
+                    "next_billing_date": { "$gte": &today },
+                },
+                {
+                    "provisioned": true,
+                    "$or": [
+                        { "status": { "$ne": ServiceStatus::Active.as_str() } },
+                        { "next_billing_date": { "$lt": &today } },
+                    ],
+                },
+            ],
+        })
+    }
+
+    fn by_next_billing_date() -> Document {
+        doc! { "next_billing_date": 1, "_id": 1 }
+    }
+
+    async fn finish(&self, id: ServiceId, holder: &str, set: Document) -> Result<bool> {
+        let mut filter = held_by(holder);
+        filter.insert("_id", id.0);
+        update_matched(&self.coll(), SERVICE, filter, doc! { "$set": set }).await
+    }
+}
+
+#[async_trait]
+impl ServiceRepo for MongoServiceRepo {
+    async fn insert(&self, new: &NewService) -> Result<Service> {
+        let (connection, pppoe_username) = match &new.connection {
+            Connection::Pppoe {
+                username,
+                password,
+                profile,
+            } => (
+                ConnectionDoc::Pppoe {
+                    username: username.as_str().to_owned(),
+                    password: password.expose().to_owned(),
+                    profile: profile.as_str().to_owned(),
+                },
+                Some(username.as_str().to_owned()),
+            ),
+            Connection::StaticIp { address } => (
+                ConnectionDoc::StaticIp {
+                    address: address.to_string(),
+                },
+                None,
+            ),
+        };
+        if !(1..=31).contains(&new.billing_day) {
+            return Err(Error::invalid("billing_day", new.billing_day, "must be 1 to 31"));
+        }
+        let d = ServiceDoc {
+            id: 0,
+            tenant_id: new.tenant_id.0,
+            customer_id: new.customer_id.0,
+            router_id: new.router_id.0,
+            plan_id: new.plan_id.0,
+            status: new.status.as_str().to_owned(),
+            connection,
+            pppoe_username,
+            next_billing_date: to_bday("next_billing_date", new.next_billing_date)?,
+            billing_day: i64::from(new.billing_day),
+            next_charge_on: to_bday("next_charge_on", new.next_charge_on)?,
+            provisioned: false,
+            provisioned_at: None,
+            deprovisioned_at: None,
+            lease: None,
+            attempts: 0,
+        };
+        let d = ServiceDoc {
+            id: self.0.next_id(SERVICES).await?,
+            ..d
+        };
+        self.coll().insert_one(&d).await.map_err(|e| {
+            if is_duplicate_key(&e) {
+                Error::conflict(
+                    SERVICE,
+                    format!(
+                        "router {} already has a PPPoE service named {}",
+                        new.router_id,
+                        d.pppoe_username.as_deref().unwrap_or("?")
+                    ),
+                )
+            } else {
+                me(SERVICE)(e)
+            }
+        })?;
+        d.into_domain()
+    }
+
+    async fn get(&self, id: ServiceId) -> Result<Service> {
+        self.coll()
+            .find_one(doc! { "_id": id.0 })
+            .await
+            .map_err(me(SERVICE))?
+            .ok_or_else(|| Error::not_found(SERVICE, id))?
+            .into_domain()
+    }
+
+    async fn set_status(&self, id: ServiceId, status: ServiceStatus) -> Result<Service> {
+        self.set_one(id, doc! { "status": status.as_str() }).await
+    }
+
+    async fn set_next_billing_date(&self, id: ServiceId, date: NaiveDate) -> Result<Service> {
+        self.set_one(
+            id,
+            doc! { "next_billing_date": to_bday("next_billing_date", date)? },
+        )
+        .await
+    }
+
+    async fn list_provisioning(
+        &self,
+        tenant: TenantId,
+        today: NaiveDate,
+        limit: usize,
+    ) -> Result<Vec<Service>> {
+        let filter = Self::provisioning_filter(tenant, today)?;
+        services(
+            find_vec(
+                &self.coll(),
+                SERVICE,
+                filter,
+                Self::by_next_billing_date(),
+                Some(limit),
+            )
+            .await?,
+        )
+    }
+
+    async fn claim_provisioning(
+        &self,
+        tenant: TenantId,
+        today: NaiveDate,
+        claim: &Claim,
+    ) -> Result<Vec<Service>> {
+        let due = Self::provisioning_filter(tenant, today)?;
+        services(claim_loop(&self.coll(), SERVICE, due, Self::by_next_billing_date(), claim).await?)
+    }
+
+    async fn mark_provisioned(&self, id: ServiceId, holder: &str, at: DateTime<Utc>) -> Result<bool> {
+        self.finish(
+            id,
+            holder,
+            doc! { "provisioned": true, "provisioned_at": to_bdate(at), "lease": Bson::Null, "attempts": 0_i64 },
+        )
+        .await
+    }
+
+    async fn mark_deprovisioned(&self, id: ServiceId, holder: &str, at: DateTime<Utc>) -> Result<bool> {
+        self.finish(
+            id,
+            holder,
+            doc! { "provisioned": false, "deprovisioned_at": to_bdate(at), "lease": Bson::Null, "attempts": 0_i64 },
+        )
+        .await
+    }
+
+    async fn retry_later(&self, id: ServiceId, holder: &str, until: DateTime<Utc>) -> Result<bool> {
+        let mut filter = held_by(holder);
+        filter.insert("_id", id.0);
+        update_matched(
+            &self.coll(),
+            SERVICE,
+            filter,
+            doc! {
+                "$set": { "lease": LeaseDoc::new(RETRY_HOLDER, until).to_bson() },
+                "$inc": { "attempts": 1_i64 },
+            },
+        )
+        .await
+    }
+
+    async fn claim_billable(
+        &self,
+        tenant: TenantId,
+        today: NaiveDate,
+        claim: &Claim,
+    ) -> Result<Vec<Service>> {
+        let due = doc! {
+            "tenant_id": tenant.0,
+            "status": ServiceStatus::Active.as_str(),
+            "next_charge_on": { "$lte": to_bday("today", today)? },
+        };
+        services(
+            claim_loop(
+                &self.coll(),
+                SERVICE,
+                due,
+                doc! { "next_charge_on": 1, "_id": 1 },
+                claim,
+            )
+            .await?,
+        )
+    }
+
+    async fn advance_billing(
+        &self,
+        id: ServiceId,
+        holder: &str,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<bool> {
+        // Compare-and-set on `next_charge_on`, then the caller's lease goes either way.
+        let moved = update_matched(
+            &self.coll(),
+            SERVICE,
+            doc! { "_id": id.0, "next_charge_on": to_bday("from", from)? },
+            doc! { "$set": { "next_charge_on": to_bday("to", to)? } },
+        )
+        .await?;
+        self.release(id, holder).await?;
+        Ok(moved)
+    }
+
+    async fn release(&self, id: ServiceId, holder: &str) -> Result<()> {
+        self.finish(id, holder, doc! { "lease": Bson::Null }).await?;
+        Ok(())
+    }
+
+    async fn due_between(&self, tenant: TenantId, from: NaiveDate, to: NaiveDate) -> Result<Vec<Service>> {
+        let filter = doc! {
+            "tenant_id": tenant.0,
+            "status": ServiceStatus::Active.as_str(),
+            "next_billing_date": { "$gte": to_bday("from", from)?, "$lte": to_bday("to", to)? },
+        };
+        services(find_vec(&self.coll(), SERVICE, filter, Self::by_next_billing_date(), None).await?)
+    }
+
+    async fn on_router(&self, router: RouterId) -> Result<Vec<Service>> {
+        services(
+            find_vec(
+                &self.coll(),
+                SERVICE,
+                doc! { "router_id": router.0 },
+                doc! { "_id": 1 },
+                None,
+            )
+            .await?,
+        )
+    }
+}
+
+// ---------------------------------------------------------------- ledger
+
+/// A ledger entry as stored: the amount as integer 1/10 000 units and its currency.
+#[derive(Debug, Serialize, Deserialize)]
+struct LedgerDoc {
+    #[serde(rename = "_id")]
+    id: i64,
+    customer_id: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    service_id: Option<i64>,
+    kind: String,
+    amount_micros: i64,
+    currency: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    period_start: Option<String>,
+    key: String,
+    created_at: bson::DateTime,
+}
+
+fn ledger_kind(kind: LedgerKind) -> &'static str {
+    match kind {
+        LedgerKind::Charge => "charge",
+        LedgerKind::Payment => "payment",
+    }
+}
+
+impl LedgerDoc {
+    fn into_domain(self) -> Result<LedgerEntry> {
+        let kind = match self.kind.as_str() {
+            "charge" => LedgerKind::Charge,
+            "payment" => LedgerKind::Payment,
+            other => return Err(stored("kind", other, "expected charge or payment")),
+        };
+        Ok(LedgerEntry {
+            id: LedgerEntryId(self.id),
+            customer_id: CustomerId(self.customer_id),
+            service_id: self.service_id.map(ServiceId),
+            kind,
+            amount: Money::from_micro_units(self.amount_micros, currency(&self.currency)?),
+            period_start: self
+                .period_start
+                .as_deref()
+                .map(|p| from_bday("period_start", p))
+                .transpose()?,
+            key: self.key,
+            created_at: from_bdate("created_at", self.created_at)?,
+        })
+    }
+}
+
+/// [`LedgerRepo`] on the `ledger` collection.
+#[derive(Debug)]
+pub(crate) struct MongoLedgerRepo(pub(crate) Ctx);
+
+impl MongoLedgerRepo {
+    fn coll(&self) -> Collection<LedgerDoc> {
+        self.0.coll(LEDGER)
+    }
+
+    async fn of(&self, filter: Document) -> Result<Vec<LedgerEntry>> {
+        find_vec(
+            &self.coll(),
+            LEDGER_ENTRY,
+            filter,
+            doc! { "created_at": 1, "_id": 1 },
+            None,
+        )
+        .await?
+        .into_iter()
+        .map(LedgerDoc::into_domain)
+        .collect()
+    }
+}
+
+#[async_trait]
+impl LedgerRepo for MongoLedgerRepo {
+    async fn record(&self, new: &NewLedgerEntry) -> Result<LedgerEntry> {
+        if new.key.is_empty() {
+            return Err(Error::invalid("key", "", "an idempotency key is required"));
+        }
+        let period_start = new.period_start.map(|p| to_bday("period_start", p)).transpose()?;
+        let d = LedgerDoc {
+            id: 0,
+            customer_id: new.customer_id.0,
+            service_id: new.service_id.map(|s| s.0),
+            kind: ledger_kind(new.kind).to_owned(),
+            amount_micros: new.amount.to_micro_units()?,
+            currency: new.amount.currency.as_str().to_owned(),
+            period_start,
+            key: new.key.clone(),
+            created_at: to_bdate(new.created_at),
+        };
+        let d = LedgerDoc {
+            id: self.0.next_id(LEDGER).await?,
+            ..d
+        };
+        self.coll().insert_one(&d).await.map_err(|e| {
+            if is_duplicate_key(&e) {
+                Error::conflict(
+                    LEDGER_ENTRY,
+                    format!(
+                        "an entry with key {} (or a charge of the same service and period) exists",
+                        new.key
+                    ),
+                )
+            } else {
+                me(LEDGER_ENTRY)(e)
+            }
+        })?;
+        d.into_domain()
+    }
+
+    async fn of_service(&self, service: ServiceId) -> Result<Vec<LedgerEntry>> {
+        self.of(doc! { "service_id": service.0 }).await
+    }
+
+    async fn of_customer(&self, customer: CustomerId) -> Result<Vec<LedgerEntry>> {
+        self.of(doc! { "customer_id": customer.0 }).await
+    }
+
+    async fn count_charges(&self) -> Result<u64> {
+        self.coll()
+            .count_documents(doc! { "kind": ledger_kind(LedgerKind::Charge) })
+            .await
+            .map_err(me(LEDGER_ENTRY))
+    }
+}

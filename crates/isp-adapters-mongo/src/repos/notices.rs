@@ -1,0 +1,215 @@
+//! Notices (SMS owed), unique per (recipient, kind, deadline).
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use isp_core::domain::*;
+use isp_core::ports::{NoticeRepo, RETRY_HOLDER};
+use isp_core::{Error, Result};
+use mongodb::bson::{self, doc, Bson};
+use mongodb::Collection;
+use serde::{Deserialize, Serialize};
+
+use super::{claim_loop, me, update_matched, HasId};
+use crate::codec::*;
+use crate::collections::NOTICES;
+use crate::error::is_duplicate_key;
+use crate::Ctx;
+
+const N: &str = "notice";
+
+#[derive(Debug, Serialize, Deserialize)]
+struct NoticeDoc {
+    #[serde(rename = "_id")]
+    id: i64,
+    tenant_id: i64,
+    recipient: String,
+    kind: String,
+    deadline: bson::DateTime,
+    body: String,
+    status: String,
+    attempts: i64,
+    created_at: bson::DateTime,
+    sent_at: Option<bson::DateTime>,
+    lease: Option<LeaseDoc>,
+}
+
+impl HasId for NoticeDoc {
+    fn id(&self) -> i64 {
+        self.id
+    }
+}
+
+impl NoticeDoc {
+    fn into_domain(self) -> Result<Notice> {
+        Ok(Notice {
+            id: NoticeId(self.id),
+            tenant_id: TenantId(self.tenant_id),
+            recipient: PhoneNumber::parse("recipient", &self.recipient).map_err(stored_err)?,
+            kind: NoticeKind::parse("kind", &self.kind).map_err(stored_err)?,
+            deadline: from_bdate("deadline", self.deadline)?,
+            body: self.body,
+            status: NoticeStatus::parse("status", &self.status).map_err(stored_err)?,
+            attempts: to_u32("attempts", self.attempts)?,
+            created_at: from_bdate("created_at", self.created_at)?,
+            sent_at: from_opt_bdate("sent_at", self.sent_at)?,
+            lease: lease_from(self.lease)?,
+        })
+    }
+}
+
+/// [`NoticeRepo`] on the `notices` collection.
+#[derive(Debug)]
+pub(crate) struct MongoNoticeRepo(pub(crate) Ctx);
+
+impl MongoNoticeRepo {
+    fn coll(&self) -> Collection<NoticeDoc> {
+        self.0.coll(NOTICES)
+    }
+
+    fn mine(id: NoticeId, holder: &str) -> bson::Document {
+        let mut filter = held_by(holder);
+        filter.insert("_id", id.0);
+        filter.insert("status", NoticeStatus::Pending.as_str());
+        filter
+    }
+}
+
+#[async_trait]
+impl NoticeRepo for MongoNoticeRepo {
+    async fn reserve(&self, new: &NewNotice) -> Result<Notice> {
+        let d = NoticeDoc {
+            id: self.0.next_id(NOTICES).await?,
+            tenant_id: new.tenant_id.0,
+            recipient: new.recipient.as_str().to_owned(),
+            kind: new.kind.as_str().to_owned(),
+            deadline: to_bdate(new.deadline),
+            body: new.body.clone(),
+            status: NoticeStatus::Pending.as_str().to_owned(),
+            attempts: 0,
+            created_at: to_bdate(new.created_at),
+            sent_at: None,
+            lease: None,
+        };
+        self.coll().insert_one(&d).await.map_err(|e| {
+            if is_duplicate_key(&e) {
+                Error::conflict(
+                    N,
+                    format!(
+                        "{} to {} for deadline {} is already reserved",
+                        new.kind.as_str(),
+                        new.recipient,
+                        new.deadline
+                    ),
+                )
+            } else {
+                me(N)(e)
+            }
+        })?;
+        d.into_domain()
+    }
+
+    async fn get(&self, id: NoticeId) -> Result<Notice> {
+        self.coll()
+            .find_one(doc! { "_id": id.0 })
+            .await
+            .map_err(me(N))?
+            .ok_or_else(|| Error::not_found(N, id))?
+            .into_domain()
+    }
+
+    async fn find(
+        &self,
+        recipient: &PhoneNumber,
+        kind: NoticeKind,
+        deadline: DateTime<Utc>,
+    ) -> Result<Option<Notice>> {
+        self.coll()
+            .find_one(doc! {
+                "recipient": recipient.as_str(),
+                "kind": kind.as_str(),
+                "deadline": to_bdate(deadline),
+            })
+            .await
+            .map_err(me(N))?
+            .map(NoticeDoc::into_domain)
+            .transpose()
+    }
+
+    async fn claim_pending(&self, claim: &Claim) -> Result<Vec<Notice>> {
+        // Unleased, or a retry back-off that ended. A sender's expired lease is
+        // not free here: that send's outcome is unknown (see `abandon_stale`).
+        let due = doc! {
+            "status": NoticeStatus::Pending.as_str(),
+            "$or": [
+                { "lease": Bson::Null },
+                { "lease.holder": RETRY_HOLDER, "lease.until": { "$lte": to_bdate(claim.now) } },
+            ],
+        };
+        claim_loop(&self.coll(), N, due, doc! { "created_at": 1, "_id": 1 }, claim)
+            .await?
+            .into_iter()
+            .map(NoticeDoc::into_domain)
+            .collect()
+    }
+
+    async fn mark_sent(&self, id: NoticeId, holder: &str, at: DateTime<Utc>) -> Result<bool> {
+        update_matched(
+            &self.coll(),
+            N,
+            Self::mine(id, holder),
+            doc! { "$set": {
+                "status": NoticeStatus::Sent.as_str(),
+                "sent_at": to_bdate(at),
+                "lease": Bson::Null,
+            } },
+        )
+        .await
+    }
+
+    async fn retry_later(&self, id: NoticeId, holder: &str, until: DateTime<Utc>) -> Result<bool> {
+        update_matched(
+            &self.coll(),
+            N,
+            Self::mine(id, holder),
+            doc! {
+                "$set": { "lease": LeaseDoc::new(RETRY_HOLDER, until).to_bson() },
+                "$inc": { "attempts": 1_i64 },
+            },
+        )
+        .await
+    }
+
+    async fn abandon(&self, id: NoticeId, holder: &str) -> Result<bool> {
+        update_matched(
+            &self.coll(),
+            N,
+            Self::mine(id, holder),
+            doc! { "$set": { "status": NoticeStatus::Abandoned.as_str(), "lease": Bson::Null } },
+        )
+        .await
+    }
+
+    async fn abandon_stale(&self, now: DateTime<Utc>) -> Result<u64> {
+        let r = self
+            .coll()
+            .update_many(
+                doc! {
+                    "status": NoticeStatus::Pending.as_str(),
+                    "lease.holder": { "$exists": true, "$ne": RETRY_HOLDER },
+                    "lease.until": { "$lte": to_bdate(now) },
+                },
+                doc! { "$set": { "status": NoticeStatus::Abandoned.as_str(), "lease": Bson::Null } },
+            )
+            .await
+            .map_err(me(N))?;
+        // The filter only matches notices that change, so matched = changed.
+        Ok(r.matched_count)
+    }
+
+    async fn count(&self, status: NoticeStatus) -> Result<u64> {
+        self.coll()
+            .count_documents(doc! { "status": status.as_str() })
+            .await
+            .map_err(me(N))
+    }
+}
