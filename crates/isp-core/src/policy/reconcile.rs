@@ -265,11 +265,17 @@ pub fn reconcile(desired: &Desired<'_>, observed: &RouterSnapshot) -> Vec<Reconc
     }
 
     // Owned service objects of unentitled owners.
+    // By name only when every object of that name is ours (names are unique on
+    // RouterOS, but a driver removing "ours by name" must never meet a twin).
+    let all_ours = |names: &mut dyn Iterator<Item = (&String, Option<&String>)>, name: &str| {
+        names.filter(|(n, _)| n.as_str() == name).all(|(_, c)| owner_of(c).is_some())
+    };
     for s in &observed.ppp_secrets {
         let Some(owner) = owner_of(s.comment.as_ref()) else {
             continue;
         };
-        if !ent.entitled(owner) {
+        let mut names = observed.ppp_secrets.iter().map(|x| (&x.name, x.comment.as_ref()));
+        if !ent.entitled(owner) && all_ours(&mut names, &s.name) {
             if let Ok(name) = RosName::parse("ppp_secret", &s.name) {
                 actions.push(ReconcileAction::RemovePppoe { name, owner });
             }
@@ -291,7 +297,8 @@ pub fn reconcile(desired: &Desired<'_>, observed: &RouterSnapshot) -> Vec<Reconc
         let Some(owner) = owner_of(q.comment.as_ref()) else {
             continue;
         };
-        if !ent.entitled(owner) {
+        let mut names = observed.queues.iter().map(|x| (&x.name, x.comment.as_ref()));
+        if !ent.entitled(owner) && all_ours(&mut names, &q.name) {
             if let Ok(name) = RosName::parse("queue", &q.name) {
                 actions.push(ReconcileAction::RemoveQueue { name, owner });
             }
@@ -306,11 +313,16 @@ pub fn reconcile(desired: &Desired<'_>, observed: &RouterSnapshot) -> Vec<Reconc
         let mine = OwnerTag::Service(svc.id);
         match &svc.connection {
             Connection::Pppoe { username, .. } => {
-                let existing = observed.ppp_secrets.iter().find(|s| s.name == username.as_str());
-                let restore = match existing {
-                    None => true,
-                    Some(s) => s.disabled && owner_of(s.comment.as_ref()) == Some(mine),
-                };
+                let same: Vec<_> = observed
+                    .ppp_secrets
+                    .iter()
+                    .filter(|s| s.name == username.as_str())
+                    .collect();
+                // Missing, or ours and disabled; a secret of that name that is
+                // not ours belongs to the operator.
+                let restore = same.is_empty()
+                    || (same.iter().all(|s| owner_of(s.comment.as_ref()) == Some(mine))
+                        && same.iter().any(|s| s.disabled));
                 if restore {
                     if let Some(spec) = pppoe_spec(svc) {
                         actions.push(ReconcileAction::RestorePppoe(spec));
@@ -337,17 +349,15 @@ pub fn reconcile(desired: &Desired<'_>, observed: &RouterSnapshot) -> Vec<Reconc
         let Ok(name) = queue_name(svc.id) else {
             continue;
         };
-        let existing = observed.queues.iter().find(|q| q.name == name.as_str());
-        let restore = match existing {
-            None => true,
-            Some(q) => {
-                owner_of(q.comment.as_ref()) == Some(mine)
-                    && q.max_limit
+        let same: Vec<_> = observed.queues.iter().filter(|q| q.name == name.as_str()).collect();
+        let restore = same.is_empty()
+            || (same.iter().all(|q| owner_of(q.comment.as_ref()) == Some(mine))
+                && same.iter().any(|q| {
+                    q.max_limit
                         .as_deref()
                         .and_then(|m| RateLimit::parse("max_limit", m).ok())
                         != Some(spec.limit)
-            }
-        };
+                }));
         if restore {
             actions.push(ReconcileAction::RestoreQueue(spec));
         }

@@ -63,10 +63,11 @@ pub fn voucher_time_expiry(voucher: &Voucher, now: DateTime<Utc>) -> VoucherActi
             _ => VoucherAction::Keep,
         },
         VoucherStatus::Expired | VoucherStatus::Revoked => {
-            if voucher.removed_from_router {
-                VoucherAction::Keep
-            } else {
+            // Due from its expiry on (the stored deadline), until the router confirmed.
+            if !voucher.removed_from_router && voucher.deadline().is_some_and(|d| d <= now) {
                 VoucherAction::RemoveFromRouter
+            } else {
+                VoucherAction::Keep
             }
         }
     }
