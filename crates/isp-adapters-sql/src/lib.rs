@@ -1,1 +1,314 @@
 #![doc = include_str!("../README.md")]
+
+#[cfg(not(any(feature = "sqlite", feature = "postgres")))]
+compile_error!("isp-adapters-sql needs feature `sqlite` or `postgres` (or both)");
+
+#[macro_use]
+mod repos;
+mod row;
+
+#[cfg(feature = "postgres")]
+pub mod postgres;
+#[cfg(feature = "sqlite")]
+pub mod sqlite;
+
+use std::fmt;
+use std::path::Path;
+use std::time::Duration;
+
+use isp_core::ports::Repositories;
+use isp_core::{Error, Result};
+
+/// Which database a [`SqlStore`] talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// SQLite (a file, or in memory).
+    Sqlite,
+    /// PostgreSQL.
+    Postgres,
+}
+
+/// Pool settings. The defaults suit a daemon.
+#[derive(Debug, Clone)]
+pub struct SqlOptions {
+    /// Most connections in the pool (SQLite in memory always uses one).
+    pub max_connections: u32,
+    /// How long a query waits for a free connection before a transient
+    /// `Unavailable` error.
+    pub acquire_timeout: Duration,
+    /// SQLite: how long a writer waits for the write lock.
+    pub busy_timeout: Duration,
+}
+
+impl Default for SqlOptions {
+    fn default() -> Self {
+        SqlOptions {
+            max_connections: 8,
+            acquire_timeout: Duration::from_secs(10),
+            busy_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+#[derive(Clone)]
+enum Pool {
+    #[cfg(feature = "sqlite")]
+    Sqlite(sqlx::SqlitePool),
+    #[cfg(feature = "postgres")]
+    Postgres(sqlx::PgPool),
+}
+
+/// A connection pool to SQLite or PostgreSQL, with the schema's migrations and
+/// every repository of [`isp_core::ports`].
+///
+/// ```no_run
+/// # async fn demo() -> isp_core::Result<()> {
+/// let store = isp_adapters_sql::SqlStore::connect("sqlite://isp.db").await?;
+/// store.migrate().await?;
+/// let repos = store.repositories();
+/// # let _ = repos; Ok(()) }
+/// ```
+///
+/// `Debug` shows the backend and the URL without its password.
+#[derive(Clone)]
+pub struct SqlStore {
+    pool: Pool,
+    /// The URL or path, password removed.
+    description: String,
+}
+
+impl fmt::Debug for SqlStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SqlStore")
+            .field("backend", &self.backend())
+            .field("database", &self.description)
+            .finish()
+    }
+}
+
+impl SqlStore {
+    /// Connects by URL: `sqlite://path/to/isp.db`, `sqlite:isp.db`,
+    /// `sqlite::memory:`, or `postgres://user:password@host:port/db`
+    /// (`postgresql://` too). A SQLite file is created if missing.
+    ///
+    /// Errors name the URL without its password.
+    pub async fn connect(url: &str) -> Result<Self> {
+        Self::connect_with(url, SqlOptions::default()).await
+    }
+
+    /// [`SqlStore::connect`] with pool settings.
+    pub async fn connect_with(url: &str, options: SqlOptions) -> Result<Self> {
+        let scheme = url.split(':').next().unwrap_or("");
+        match scheme {
+            "sqlite" => {
+                #[cfg(feature = "sqlite")]
+                {
+                    let pool = sqlite::connect_url(url, &options).await?;
+                    Ok(SqlStore {
+                        pool: Pool::Sqlite(pool),
+                        description: row::redact_url(url),
+                    })
+                }
+                #[cfg(not(feature = "sqlite"))]
+                Err(Error::invalid(
+                    "database_url",
+                    row::redact_url(url),
+                    "this build has no SQLite support (feature `sqlite`)",
+                ))
+            }
+            "postgres" | "postgresql" => {
+                #[cfg(feature = "postgres")]
+                {
+                    Self::connect_postgres_with(url, options).await
+                }
+                #[cfg(not(feature = "postgres"))]
+                Err(Error::invalid(
+                    "database_url",
+                    row::redact_url(url),
+                    "this build has no PostgreSQL support (feature `postgres`)",
+                ))
+            }
+            _ => Err(Error::invalid(
+                "database_url",
+                row::redact_url(url),
+                "expected a sqlite:// or postgres:// URL",
+            )),
+        }
+    }
+
+    /// Opens (creating it if missing) the SQLite database file at `path`, in WAL mode.
+    #[cfg(feature = "sqlite")]
+    pub async fn connect_sqlite(path: impl AsRef<Path>) -> Result<Self> {
+        Self::connect_sqlite_with(path, SqlOptions::default()).await
+    }
+
+    /// [`SqlStore::connect_sqlite`] with pool settings.
+    #[cfg(feature = "sqlite")]
+    pub async fn connect_sqlite_with(path: impl AsRef<Path>, options: SqlOptions) -> Result<Self> {
+        let path = path.as_ref();
+        let pool = sqlite::connect_file(path, &options).await?;
+        Ok(SqlStore {
+            pool: Pool::Sqlite(pool),
+            description: path.display().to_string(),
+        })
+    }
+
+    /// A fresh, private in-memory SQLite database (tests, demos). It lives as
+    /// long as this store (and its clones).
+    #[cfg(feature = "sqlite")]
+    pub async fn connect_sqlite_memory() -> Result<Self> {
+        let pool = sqlite::connect_memory(&SqlOptions::default()).await?;
+        Ok(SqlStore {
+            pool: Pool::Sqlite(pool),
+            description: "sqlite::memory:".to_owned(),
+        })
+    }
+
+    /// Connects to PostgreSQL (`postgres://user:password@host:port/db`).
+    #[cfg(feature = "postgres")]
+    pub async fn connect_postgres(url: &str) -> Result<Self> {
+        Self::connect_postgres_with(url, SqlOptions::default()).await
+    }
+
+    /// [`SqlStore::connect_postgres`] with pool settings.
+    #[cfg(feature = "postgres")]
+    pub async fn connect_postgres_with(url: &str, options: SqlOptions) -> Result<Self> {
+        let pool = postgres::connect_url(url, &options).await?;
+        Ok(SqlStore {
+            pool: Pool::Postgres(pool),
+            description: row::redact_url(url),
+        })
+    }
+
+    /// The database behind this store.
+    pub fn backend(&self) -> Backend {
+        match &self.pool {
+            #[cfg(feature = "sqlite")]
+            Pool::Sqlite(_) => Backend::Sqlite,
+            #[cfg(feature = "postgres")]
+            Pool::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    /// Brings the schema up to date with the migrations embedded in this build.
+    ///
+    /// Idempotent: running it again does nothing. A database that has
+    /// migrations this build does not know (its schema is newer than the code)
+    /// is refused with [`Error::Conflict`] and left untouched. On PostgreSQL,
+    /// concurrent callers serialize on an advisory lock.
+    pub async fn migrate(&self) -> Result<()> {
+        match &self.pool {
+            #[cfg(feature = "sqlite")]
+            Pool::Sqlite(pool) => {
+                check_not_newer(&sqlite::MIGRATOR, sqlite::applied_versions(pool).await?)?;
+                sqlite::MIGRATOR.run(pool).await.map_err(map_migrate_error)
+            }
+            #[cfg(feature = "postgres")]
+            Pool::Postgres(pool) => {
+                check_not_newer(&postgres::MIGRATOR, postgres::applied_versions(pool).await?)?;
+                postgres::MIGRATOR.run(pool).await.map_err(map_migrate_error)
+            }
+        }
+    }
+
+    /// The newest schema version this build knows.
+    pub fn schema_version(&self) -> i64 {
+        let migrator = match &self.pool {
+            #[cfg(feature = "sqlite")]
+            Pool::Sqlite(_) => &sqlite::MIGRATOR,
+            #[cfg(feature = "postgres")]
+            Pool::Postgres(_) => &postgres::MIGRATOR,
+        };
+        latest(migrator)
+    }
+
+    /// Every repository, sharing this store's pool.
+    pub fn repositories(&self) -> Repositories {
+        match &self.pool {
+            #[cfg(feature = "sqlite")]
+            Pool::Sqlite(pool) => sqlite::repos::all(pool),
+            #[cfg(feature = "postgres")]
+            Pool::Postgres(pool) => postgres::repos::all(pool),
+        }
+    }
+
+    /// The SQLite pool, for queries of your own (`None` on PostgreSQL).
+    #[cfg(feature = "sqlite")]
+    pub fn sqlite_pool(&self) -> Option<&sqlx::SqlitePool> {
+        match &self.pool {
+            Pool::Sqlite(p) => Some(p),
+            #[cfg(feature = "postgres")]
+            Pool::Postgres(_) => None,
+        }
+    }
+
+    /// The PostgreSQL pool, for queries of your own (`None` on SQLite).
+    #[cfg(feature = "postgres")]
+    pub fn postgres_pool(&self) -> Option<&sqlx::PgPool> {
+        match &self.pool {
+            Pool::Postgres(p) => Some(p),
+            #[cfg(feature = "sqlite")]
+            Pool::Sqlite(_) => None,
+        }
+    }
+
+    /// Closes every connection; queries after this fail with `Unavailable`.
+    pub async fn close(&self) {
+        match &self.pool {
+            #[cfg(feature = "sqlite")]
+            Pool::Sqlite(p) => sqlite::close(p).await,
+            #[cfg(feature = "postgres")]
+            Pool::Postgres(p) => postgres::close(p).await,
+        }
+    }
+}
+
+fn latest(migrator: &sqlx::migrate::Migrator) -> i64 {
+    migrator.iter().map(|m| m.version).max().unwrap_or(0)
+}
+
+/// Refuses a database whose schema has migrations this build does not know.
+fn check_not_newer(migrator: &sqlx::migrate::Migrator, applied: Vec<i64>) -> Result<()> {
+    let unknown: Vec<String> = applied
+        .into_iter()
+        .filter(|v| !migrator.iter().any(|m| m.version == *v))
+        .map(|v| v.to_string())
+        .collect();
+    if unknown.is_empty() {
+        return Ok(());
+    }
+    Err(Error::conflict(
+        "database schema",
+        format!(
+            "the database has migration(s) {} that this build does not know (it knows up to {}): \
+             its schema is newer than this code; run a newer build of isp against it",
+            unknown.join(", "),
+            latest(migrator)
+        ),
+    ))
+}
+
+fn map_migrate_error(e: sqlx::migrate::MigrateError) -> Error {
+    use sqlx::migrate::MigrateError as M;
+    match e {
+        M::Execute(inner) | M::ExecuteMigration(inner, _) => match inner {
+            e @ (sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_)) => {
+                Error::unavailable_from("database", format!("migration failed: {e}"), e)
+            }
+            other => Error::Internal(format!("migration failed: {other}")),
+        },
+        M::VersionMissing(v) => Error::conflict(
+            "database schema",
+            format!("migration {v} was applied to the database but is not in this build"),
+        ),
+        M::VersionMismatch(v) => Error::conflict(
+            "database schema",
+            format!("migration {v} in the database differs from the one in this build (edited after release?)"),
+        ),
+        M::Dirty(v) => Error::conflict(
+            "database schema",
+            format!("migration {v} failed part-way earlier; repair the database by hand"),
+        ),
+        other => Error::Internal(format!("migration failed: {other}")),
+    }
+}

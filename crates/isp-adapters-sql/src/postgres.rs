@@ -1,0 +1,201 @@
+//! PostgreSQL: for several daemons sharing one database.
+//!
+//! Instants are `TIMESTAMPTZ`, dates `DATE`. Claims lock their rows with
+//! `FOR UPDATE SKIP LOCKED` inside the claiming `UPDATE`, so concurrent
+//! claimants take disjoint batches without waiting for each other, and each
+//! claimed row carries a lease (holder, until): a daemon that dies leaves its
+//! items to whoever claims after the lease ends.
+
+use std::str::FromStr;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
+use sqlx::{PgPool, Postgres, Row, Transaction};
+
+use isp_core::{Error, Result};
+
+use crate::row::redact_url;
+use crate::SqlOptions;
+
+pub(crate) type Db = Postgres;
+pub(crate) type DbPool = PgPool;
+pub(crate) type DbRow = PgRow;
+
+/// The embedded PostgreSQL migrations.
+pub(crate) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// An instant as bound: `TIMESTAMPTZ`.
+pub(crate) fn ts(t: DateTime<Utc>) -> DateTime<Utc> {
+    t
+}
+
+/// Starts a write transaction (READ COMMITTED; every statement in one re-checks
+/// its guard on the newest row version).
+pub(crate) async fn begin_write(pool: &DbPool) -> std::result::Result<Transaction<'static, Db>, sqlx::Error> {
+    pool.begin().await
+}
+
+/// Maps every PostgreSQL / pool error onto the engine's error family (the one
+/// place this is decided).
+///
+/// - `23505` unique violation -> [`Error::Conflict`] naming the constraint;
+/// - `RowNotFound` -> [`Error::NotFound`];
+/// - connection exceptions (`08*`), resource shortages (`53*`), shutdowns and
+///   recovery (`57P*`), serialization failures and deadlocks (`40001`,
+///   `40P01`), I/O, TLS, pool timeout or closed -> transient
+///   [`Error::Unavailable`];
+/// - `28*` -> [`Error::Authentication`] (the server's message; never a password);
+/// - an undecodable column -> [`Error::InvalidInput`] naming it;
+/// - anything else -> [`Error::Internal`].
+///
+/// No message here contains the connection URL.
+pub fn map_sqlx_error(entity: &'static str, err: sqlx::Error) -> Error {
+    const SERVICE: &str = "database (postgres)";
+    match err {
+        sqlx::Error::Database(db) => {
+            let code = db.code().map(|c| c.into_owned()).unwrap_or_default();
+            if db.is_unique_violation() || code == "23505" {
+                let detail = match db.constraint() {
+                    Some(c) => format!("{} (constraint {c})", db.message()),
+                    None => db.message().to_owned(),
+                };
+                return Error::conflict(entity, detail);
+            }
+            let transient = code.starts_with("08")
+                || code.starts_with("53")
+                || code.starts_with("57P")
+                || code == "40001"
+                || code == "40P01"
+                || code == "55P03";
+            if transient {
+                return Error::unavailable_from(
+                    SERVICE,
+                    format!("{} (SQLSTATE {code})", db.message()),
+                    sqlx::Error::Database(db),
+                );
+            }
+            if code.starts_with("28") {
+                return Error::Authentication {
+                    service: SERVICE.to_owned(),
+                    detail: db.message().to_owned(),
+                };
+            }
+            Error::Internal(format!("{entity}: SQLSTATE {code}: {}", db.message()))
+        }
+        sqlx::Error::RowNotFound => Error::not_found(entity, "(no row)"),
+        sqlx::Error::ColumnDecode { index, source } => {
+            Error::invalid(format!("{entity}.{index}"), "(undecodable)", source.to_string())
+        }
+        sqlx::Error::Decode(source) => Error::invalid(entity, "(undecodable)", source.to_string()),
+        e @ (sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)) => Error::unavailable_from(SERVICE, e.to_string(), e),
+        sqlx::Error::Configuration(e) => Error::invalid("database_url", "(postgres)", e.to_string()),
+        other => Error::Internal(format!("{entity}: {other}")),
+    }
+}
+
+/// Columns of one PostgreSQL row.
+pub(crate) struct Cols<'r> {
+    row: &'r DbRow,
+    table: &'static str,
+}
+
+impl<'r> Cols<'r> {
+    pub(crate) fn new(row: &'r DbRow, table: &'static str) -> Self {
+        Cols { row, table }
+    }
+
+    fn get<T>(&self, col: &str) -> Result<T>
+    where
+        T: for<'a> sqlx::Decode<'a, Db> + sqlx::Type<Db>,
+    {
+        self.row
+            .try_get::<T, _>(col)
+            .map_err(|e| Error::invalid(format!("{}.{col}", self.table), "(undecodable)", e.to_string()))
+    }
+}
+
+impl crate::row::Fields for Cols<'_> {
+    fn field(&self, col: &str) -> String {
+        format!("{}.{col}", self.table)
+    }
+    fn i64(&self, col: &str) -> Result<i64> {
+        self.get(col)
+    }
+    fn opt_i64(&self, col: &str) -> Result<Option<i64>> {
+        self.get(col)
+    }
+    fn string(&self, col: &str) -> Result<String> {
+        self.get(col)
+    }
+    fn opt_string(&self, col: &str) -> Result<Option<String>> {
+        self.get(col)
+    }
+    fn bool(&self, col: &str) -> Result<bool> {
+        self.get(col)
+    }
+    fn ts(&self, col: &str) -> Result<DateTime<Utc>> {
+        self.get(col)
+    }
+    fn opt_ts(&self, col: &str) -> Result<Option<DateTime<Utc>>> {
+        self.get(col)
+    }
+    fn date(&self, col: &str) -> Result<NaiveDate> {
+        self.get(col)
+    }
+    fn opt_date(&self, col: &str) -> Result<Option<NaiveDate>> {
+        self.get(col)
+    }
+}
+
+/// Connects to a `postgres://` URL. Errors never contain the password.
+pub(crate) async fn connect_url(url: &str, opts: &SqlOptions) -> Result<DbPool> {
+    let options = PgConnectOptions::from_str(url).map_err(|e| {
+        Error::invalid(
+            "database_url",
+            redact_url(url),
+            // The parser's message names what is wrong, never the URL itself.
+            e.to_string().replace(url, &redact_url(url)),
+        )
+    })?;
+    PgPoolOptions::new()
+        .max_connections(opts.max_connections.max(1))
+        .acquire_timeout(opts.acquire_timeout)
+        .connect_with(options)
+        .await
+        .map_err(|e| map_sqlx_error("database", e))
+}
+
+/// Versions recorded in `_sqlx_migrations` (empty before the first `migrate`).
+pub(crate) async fn applied_versions(pool: &DbPool) -> Result<Vec<i64>> {
+    let map = |e| map_sqlx_error("schema", e);
+    let exists: bool = sqlx::query("SELECT to_regclass('_sqlx_migrations') IS NOT NULL")
+        .fetch_one(pool)
+        .await
+        .map_err(map)?
+        .try_get(0)
+        .map_err(map)?;
+    if !exists {
+        return Ok(Vec::new());
+    }
+    let rows = sqlx::query("SELECT version FROM _sqlx_migrations ORDER BY version")
+        .fetch_all(pool)
+        .await
+        .map_err(map)?;
+    rows.iter()
+        .map(|r| {
+            r.try_get::<i64, _>(0)
+                .map_err(|e| Error::invalid("_sqlx_migrations.version", "(undecodable)", e.to_string()))
+        })
+        .collect()
+}
+
+/// Closes every connection.
+pub(crate) async fn close(pool: &DbPool) {
+    pool.close().await;
+}
+
+sql_repositories!(lock = " FOR UPDATE SKIP LOCKED");
