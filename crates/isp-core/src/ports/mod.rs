@@ -13,3 +13,8 @@ pub use clock::{Clock, FakeClock};
 pub use repos::*;
 pub use router::*;
 pub use sms::{SmsReceipt, SmsSender};
+
+#[cfg(any(test, feature = "mocks"))]
+pub use clock::MockClock;
+#[cfg(any(test, feature = "mocks"))]
+pub use sms::MockSmsSender;
