@@ -258,16 +258,26 @@ pub(crate) fn check_sender_id(field: &str, raw: &str) -> Result<String> {
     if value.starts_with('+') {
         return PhoneNumber::parse(field, value).map(|p| p.as_str().to_owned());
     }
-    let ok = !value.is_empty()
-        && value.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, ' ' | '-' | '_' | '.'))
-        && (value.chars().all(|c| c.is_ascii_digit()) && value.len() <= 15 || value.len() <= 11);
+    let all_digits = !value.is_empty() && value.chars().all(|c| c.is_ascii_digit());
+    let ok = if all_digits {
+        // A short code; longer numbers must be written in E.164, with '+'.
+        (3..=8).contains(&value.len())
+    } else {
+        !value.is_empty()
+            && value.len() <= 11
+            && value.chars().any(|c| c.is_ascii_alphabetic())
+            && value
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, ' ' | '-' | '_' | '.'))
+    };
     if ok {
         Ok(value.to_owned())
     } else {
         Err(Error::invalid(
             field,
             raw,
-            "a sender id is a +E.164 number, a short code, or at most 11 letters and digits",
+            "a sender id is a +E.164 number, a short code of 3 to 8 digits, \
+             or a name of at most 11 letters and digits",
         ))
     }
 }

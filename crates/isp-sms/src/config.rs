@@ -20,7 +20,9 @@ use crate::webhook::{WebhookSender, WebhookSettings};
 /// Which SMS gateway to use and how, as written in the daemon's TOML (`[sms]`).
 ///
 /// The variant is chosen by `kind`: `africas_talking`, `twilio`, `webhook` or
-/// `log`. Unknown keys are refused. Each secret (`api_key`, `auth_token`) can
+/// `log`. Unknown keys, and keys of another kind, are refused. (The table is
+/// read as one flat struct, not as a serde-tagged enum, so that a TOML error
+/// points at the line of the wrong value.) Each secret (`api_key`, `auth_token`) can
 /// be given inline, as the name of an environment variable (`api_key_env`) or
 /// as a file holding it (`api_key_file`); exactly one of the three.
 ///
@@ -35,7 +37,7 @@ use crate::webhook::{WebhookSender, WebhookSettings};
 /// assert!(!format!("{sender:?}").contains("not-a-real-token"));
 /// ```
 #[derive(Debug, Clone, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+#[serde(try_from = "RawGatewayConfig")]
 pub enum SmsGatewayConfig {
     /// Africa's Talking.
     AfricasTalking(AfricasTalkingConfig),
@@ -224,7 +226,10 @@ impl fmt::Debug for WebhookConfig {
             .field("headers", &self.headers.keys().collect::<Vec<_>>())
             .field("headers_from_env", &self.headers_from_env)
             .field("content_type", &self.content_type)
-            .field("body", &self.body.as_ref().map(|b| format!("[{} bytes]", b.len())))
+            .field(
+                "body",
+                &self.body.as_ref().map(|b| format!("[{} bytes]", b.len())),
+            )
             .field("response_id_pointer", &self.response_id_pointer)
             .field("http", &self.http)
             .finish()
@@ -234,11 +239,8 @@ impl fmt::Debug for WebhookConfig {
 impl WebhookConfig {
     /// The sender settings, with header values from the environment resolved.
     pub fn settings(&self) -> Result<WebhookSettings> {
-        let mut headers: Vec<(String, SecretString)> = self
-            .headers
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
+        let mut headers: Vec<(String, SecretString)> =
+            self.headers.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
         for (name, var) in &self.headers_from_env {
             if self.headers.keys().any(|k| k.eq_ignore_ascii_case(name)) {
                 return Err(Error::invalid(
@@ -373,8 +375,190 @@ fn secret_from_env(field: &str, var: &str) -> Result<SecretString> {
         Err(std::env::VarError::NotPresent) => {
             Err(Error::invalid(field, var, "the environment variable is not set"))
         }
-        Err(std::env::VarError::NotUnicode(_)) => {
-            Err(Error::invalid(field, var, "the environment variable is not valid UTF-8"))
+        Err(std::env::VarError::NotUnicode(_)) => Err(Error::invalid(
+            field,
+            var,
+            "the environment variable is not valid UTF-8",
+        )),
+    }
+}
+
+/// Which gateway, as written in `kind`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Kind {
+    AfricasTalking,
+    Twilio,
+    Webhook,
+    Log,
+}
+
+impl Kind {
+    fn name(self) -> &'static str {
+        match self {
+            Kind::AfricasTalking => "africas_talking",
+            Kind::Twilio => "twilio",
+            Kind::Webhook => "webhook",
+            Kind::Log => "log",
         }
+    }
+
+    /// The keys this kind accepts besides `kind`.
+    fn keys(self) -> &'static [&'static str] {
+        match self {
+            Kind::AfricasTalking => &[
+                "username",
+                "api_key",
+                "api_key_env",
+                "api_key_file",
+                "from",
+                "base_url",
+                "http",
+            ],
+            Kind::Twilio => &[
+                "account_sid",
+                "auth_token",
+                "auth_token_env",
+                "auth_token_file",
+                "from",
+                "messaging_service_sid",
+                "base_url",
+                "http",
+            ],
+            Kind::Webhook => &[
+                "url",
+                "method",
+                "headers",
+                "headers_from_env",
+                "content_type",
+                "body",
+                "response_id_pointer",
+                "http",
+            ],
+            Kind::Log => &[],
+        }
+    }
+}
+
+/// Every key of every kind, read without buffering so that errors keep their
+/// position in the file; [`SmsGatewayConfig`] is built from it.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawGatewayConfig {
+    kind: Kind,
+    #[serde(default)]
+    username: Option<String>,
+    #[serde(default)]
+    api_key: Option<SecretString>,
+    #[serde(default)]
+    api_key_env: Option<String>,
+    #[serde(default)]
+    api_key_file: Option<PathBuf>,
+    #[serde(default)]
+    account_sid: Option<String>,
+    #[serde(default)]
+    auth_token: Option<SecretString>,
+    #[serde(default)]
+    auth_token_env: Option<String>,
+    #[serde(default)]
+    auth_token_file: Option<PathBuf>,
+    #[serde(default)]
+    messaging_service_sid: Option<String>,
+    #[serde(default)]
+    from: Option<String>,
+    #[serde(default)]
+    base_url: Option<String>,
+    #[serde(default)]
+    url: Option<String>,
+    #[serde(default)]
+    method: Option<String>,
+    #[serde(default)]
+    headers: Option<BTreeMap<String, SecretString>>,
+    #[serde(default)]
+    headers_from_env: Option<BTreeMap<String, String>>,
+    #[serde(default)]
+    content_type: Option<String>,
+    #[serde(default)]
+    body: Option<String>,
+    #[serde(default)]
+    response_id_pointer: Option<String>,
+    #[serde(default)]
+    http: Option<HttpConfig>,
+}
+
+impl TryFrom<RawGatewayConfig> for SmsGatewayConfig {
+    type Error = String;
+
+    fn try_from(raw: RawGatewayConfig) -> std::result::Result<Self, String> {
+        let kind = raw.kind;
+        let present = [
+            ("username", raw.username.is_some()),
+            ("api_key", raw.api_key.is_some()),
+            ("api_key_env", raw.api_key_env.is_some()),
+            ("api_key_file", raw.api_key_file.is_some()),
+            ("account_sid", raw.account_sid.is_some()),
+            ("auth_token", raw.auth_token.is_some()),
+            ("auth_token_env", raw.auth_token_env.is_some()),
+            ("auth_token_file", raw.auth_token_file.is_some()),
+            ("messaging_service_sid", raw.messaging_service_sid.is_some()),
+            ("from", raw.from.is_some()),
+            ("base_url", raw.base_url.is_some()),
+            ("url", raw.url.is_some()),
+            ("method", raw.method.is_some()),
+            ("headers", raw.headers.is_some()),
+            ("headers_from_env", raw.headers_from_env.is_some()),
+            ("content_type", raw.content_type.is_some()),
+            ("body", raw.body.is_some()),
+            ("response_id_pointer", raw.response_id_pointer.is_some()),
+            ("http", raw.http.is_some()),
+        ];
+        for (key, set) in present {
+            if set && !kind.keys().contains(&key) {
+                let accepted = if kind.keys().is_empty() {
+                    "it takes no other key".to_owned()
+                } else {
+                    format!("its keys: {}", kind.keys().join(", "))
+                };
+                return Err(format!(
+                    "`{key}` is not a setting of kind = \"{}\" ({accepted})",
+                    kind.name()
+                ));
+            }
+        }
+        let required = |value: Option<String>, key: &str| {
+            value.ok_or_else(|| format!("missing field `{key}` (required for kind = \"{}\")", kind.name()))
+        };
+        Ok(match kind {
+            Kind::AfricasTalking => SmsGatewayConfig::AfricasTalking(AfricasTalkingConfig {
+                username: required(raw.username, "username")?,
+                api_key: raw.api_key,
+                api_key_env: raw.api_key_env,
+                api_key_file: raw.api_key_file,
+                from: raw.from,
+                base_url: raw.base_url,
+                http: raw.http.unwrap_or_default(),
+            }),
+            Kind::Twilio => SmsGatewayConfig::Twilio(TwilioConfig {
+                account_sid: required(raw.account_sid, "account_sid")?,
+                auth_token: raw.auth_token,
+                auth_token_env: raw.auth_token_env,
+                auth_token_file: raw.auth_token_file,
+                from: raw.from,
+                messaging_service_sid: raw.messaging_service_sid,
+                base_url: raw.base_url,
+                http: raw.http.unwrap_or_default(),
+            }),
+            Kind::Webhook => SmsGatewayConfig::Webhook(WebhookConfig {
+                url: required(raw.url, "url")?,
+                method: raw.method,
+                headers: raw.headers.unwrap_or_default(),
+                headers_from_env: raw.headers_from_env.unwrap_or_default(),
+                content_type: raw.content_type,
+                body: raw.body,
+                response_id_pointer: raw.response_id_pointer,
+                http: raw.http.unwrap_or_default(),
+            }),
+            Kind::Log => SmsGatewayConfig::Log(LogConfig {}),
+        })
     }
 }

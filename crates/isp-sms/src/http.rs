@@ -64,7 +64,10 @@ impl HttpOptions {
                 return Err(Error::invalid(
                     format!("{field}.{name}"),
                     value.as_secs_f64(),
-                    format!("must be more than 0 and at most {} seconds", MAX_TIMEOUT.as_secs()),
+                    format!(
+                        "must be more than 0 and at most {} seconds",
+                        MAX_TIMEOUT.as_secs()
+                    ),
                 ));
             }
         }
@@ -199,7 +202,11 @@ pub(crate) fn parse_base_url(field: &str, raw: &str) -> Result<Url> {
     let url = Url::parse(raw.trim())
         .map_err(|e| Error::invalid(field, redact_url(raw), format!("not a URL: {e}")))?;
     if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-        return Err(Error::invalid(field, redact_url(raw), "must be an http:// or https:// URL with a host"));
+        return Err(Error::invalid(
+            field,
+            redact_url(raw),
+            "must be an http:// or https:// URL with a host",
+        ));
     }
     if !url.username().is_empty() || url.password().is_some() || url.query().is_some() {
         return Err(Error::invalid(

@@ -76,9 +76,8 @@ impl fmt::Debug for TwilioSender {
 /// `prefix` followed by 32 hex digits, as Twilio's sids are.
 fn check_sid(field: &str, raw: &str, prefix: &str) -> Result<String> {
     let value = raw.trim();
-    let ok = value.len() == 34
-        && value.starts_with(prefix)
-        && value[2..].chars().all(|c| c.is_ascii_hexdigit());
+    let ok =
+        value.len() == 34 && value.starts_with(prefix) && value[2..].chars().all(|c| c.is_ascii_hexdigit());
     if ok {
         Ok(value.to_owned())
     } else {

@@ -50,7 +50,10 @@ impl fmt::Debug for WebhookSettings {
             .field("method", &self.method)
             .field("headers", &header_names(&self.headers))
             .field("content_type", &self.content_type)
-            .field("body", &self.body.as_ref().map(|b| format!("[{} bytes]", b.len())))
+            .field(
+                "body",
+                &self.body.as_ref().map(|b| format!("[{} bytes]", b.len())),
+            )
             .field("response_id_pointer", &self.response_id_pointer)
             .field("http", &self.http)
             .finish()
@@ -90,7 +93,13 @@ impl fmt::Debug for WebhookSender {
             .field("method", &self.method)
             .field("headers", &self.header_names)
             .field("content_type", &self.content_type)
-            .field("body", &self.body.as_ref().map(|(b, e)| format!("[{} bytes, {e:?}]", b.len())))
+            .field(
+                "body",
+                &self
+                    .body
+                    .as_ref()
+                    .map(|(b, e)| format!("[{} bytes, {e:?}]", b.len())),
+            )
             .field("http", &self.http)
             .finish()
     }
@@ -120,9 +129,8 @@ impl WebhookSender {
 
         let url_template = url.trim().to_owned();
         let rendered = render(&url_template, &sample, SAMPLE_MESSAGE, query_encode);
-        let parsed = Url::parse(&rendered).map_err(|e| {
-            Error::invalid("sms.url", redact_url(&url_template), format!("not a URL: {e}"))
-        })?;
+        let parsed = Url::parse(&rendered)
+            .map_err(|e| Error::invalid("sms.url", redact_url(&url_template), format!("not a URL: {e}")))?;
         if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
             return Err(Error::invalid(
                 "sms.url",
@@ -159,9 +167,8 @@ impl WebhookSender {
                     "set the content type with sms.content_type",
                 ));
             }
-            let mut v = HeaderValue::from_str(value.expose_secret()).map_err(|_| {
-                Error::invalid(&field, "[redacted]", "not a valid HTTP header value")
-            })?;
+            let mut v = HeaderValue::from_str(value.expose_secret())
+                .map_err(|_| Error::invalid(&field, "[redacted]", "not a valid HTTP header value"))?;
             v.set_sensitive(true);
             headers.append(header, v);
             secrets.push(value.clone());
@@ -197,7 +204,9 @@ impl WebhookSender {
                 ))
             }
             Some(template) => {
-                let ct = content_type.clone().unwrap_or_else(|| "application/json".to_owned());
+                let ct = content_type
+                    .clone()
+                    .unwrap_or_else(|| "application/json".to_owned());
                 let encoding = encoding_of(&ct);
                 if encoding == Encoding::Json {
                     let rendered = render(&template, &sample, SAMPLE_MESSAGE, encoder(encoding));
@@ -215,19 +224,19 @@ impl WebhookSender {
                 Some((template, encoding))
             }
         };
-        let content_type = match (&body, content_type) {
-            (None, _) => None,
-            (Some(_), ct) => {
-                let ct = ct.unwrap_or_else(|| "application/json".to_owned());
-                Some(HeaderValue::from_str(ct.trim()).map_err(|_| {
-                    Error::invalid("sms.content_type", &ct, "not a valid HTTP header value")
-                })?)
-            }
-        };
+        let content_type =
+            match (&body, content_type) {
+                (None, _) => None,
+                (Some(_), ct) => {
+                    let ct = ct.unwrap_or_else(|| "application/json".to_owned());
+                    Some(HeaderValue::from_str(ct.trim()).map_err(|_| {
+                        Error::invalid("sms.content_type", &ct, "not a valid HTTP header value")
+                    })?)
+                }
+            };
 
-        let in_templates = |p: &str| {
-            url_template.contains(p) || body.as_ref().is_some_and(|(b, _)| b.contains(p))
-        };
+        let in_templates =
+            |p: &str| url_template.contains(p) || body.as_ref().is_some_and(|(b, _)| b.contains(p));
         if !in_templates("{message}") {
             return Err(Error::invalid(
                 "sms.body",
@@ -270,7 +279,10 @@ impl WebhookSender {
         let url = render(&self.url_template, to, message, query_encode);
         // Checked at start-up with sample values; the URL itself is never shown.
         let url = Url::parse(&url).map_err(|e| {
-            self.fail(Failure::BadReply(format!("cannot build the URL for this message: {e}")), None)
+            self.fail(
+                Failure::BadReply(format!("cannot build the URL for this message: {e}")),
+                None,
+            )
         })?;
         let mut request = self
             .client
@@ -303,7 +315,10 @@ impl WebhookSender {
             }
         });
         if self.response_id_pointer.is_some() && provider_id.is_none() {
-            tracing::debug!(gateway = SERVICE, "sms accepted, but the reply has no message id at the configured pointer");
+            tracing::debug!(
+                gateway = SERVICE,
+                "sms accepted, but the reply has no message id at the configured pointer"
+            );
         }
         tracing::debug!(gateway = SERVICE, to = %to, provider_id = ?provider_id, "sms accepted");
         Ok(SmsReceipt { provider_id })

@@ -53,7 +53,10 @@ async fn sends_the_documented_request_and_reads_the_message_id() {
     let form = form_of(&server, 0).await;
     assert_eq!(field(&form, "username"), Some("myisp"));
     assert_eq!(field(&form, "to"), Some("+255712345678"));
-    assert_eq!(field(&form, "message"), Some("Your access expires in 10 minutes & more"));
+    assert_eq!(
+        field(&form, "message"),
+        Some("Your access expires in 10 minutes & more")
+    );
     assert_eq!(field(&form, "from"), Some("MYISP"));
     assert_eq!(form.len(), 4, "{form:?}");
 }
@@ -100,7 +103,9 @@ async fn a_server_error_is_retried_then_succeeds() {
 async fn a_client_error_is_rejected_and_sent_once() {
     let server = MockServer::start().await;
     Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(400).set_body_string("Request is missing required form field 'to'"))
+        .respond_with(
+            ResponseTemplate::new(400).set_body_string("Request is missing required form field 'to'"),
+        )
         .mount(&server)
         .await;
     let err = config(&at_config(&server.uri()))
@@ -122,7 +127,8 @@ async fn unauthorized_is_an_authentication_error_without_the_key() {
     let server = MockServer::start().await;
     Mock::given(method("POST"))
         .respond_with(
-            ResponseTemplate::new(401).set_body_string(format!("The supplied authentication is invalid: {SECRET}")),
+            ResponseTemplate::new(401)
+                .set_body_string(format!("The supplied authentication is invalid: {SECRET}")),
         )
         .mount(&server)
         .await;
@@ -130,11 +136,17 @@ async fn unauthorized_is_an_authentication_error_without_the_key() {
     let err = sender.send(&phone(), "hi").await.unwrap_err();
     assert!(matches!(err, Error::Authentication { .. }), "{err:?}");
     assert_eq!(requests(&server).await, 1);
-    assert!(err.to_string().contains("supplied authentication is invalid"), "{err}");
+    assert!(
+        err.to_string().contains("supplied authentication is invalid"),
+        "{err}"
+    );
     assert_no_secret("error Display", &err.to_string());
     assert_no_secret("error Debug", &format!("{err:?}"));
     assert_no_secret("sender Debug", &format!("{sender:?}"));
-    assert_no_secret("config Debug", &format!("{:?}", config(&at_config(&server.uri()))));
+    assert_no_secret(
+        "config Debug",
+        &format!("{:?}", config(&at_config(&server.uri()))),
+    );
     assert_no_secret("logs", &logs());
 }
 
@@ -142,11 +154,13 @@ async fn unauthorized_is_an_authentication_error_without_the_key() {
 async fn a_refused_recipient_is_rejected_with_the_gateway_status() {
     let server = MockServer::start().await;
     Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(201).set_body_json(json!({"SMSMessageData": {
-            "Message": "Sent to 0/1 Total Cost: 0",
-            "Recipients": [{"statusCode": 405, "number": "+255712345678", "status": "InsufficientBalance",
-                            "cost": "0", "messageId": "None"}]
-        }})))
+        .respond_with(
+            ResponseTemplate::new(201).set_body_json(json!({"SMSMessageData": {
+                "Message": "Sent to 0/1 Total Cost: 0",
+                "Recipients": [{"statusCode": 405, "number": "+255712345678", "status": "InsufficientBalance",
+                                "cost": "0", "messageId": "None"}]
+            }})),
+        )
         .mount(&server)
         .await;
     let err = config(&at_config(&server.uri()))
@@ -165,11 +179,13 @@ async fn a_refused_recipient_is_rejected_with_the_gateway_status() {
 async fn do_not_disturb_comes_as_409_and_is_rejected() {
     let server = MockServer::start().await;
     Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(409).set_body_json(json!({"SMSMessageData": {
-            "Message": "Sent to 0/1 Total Cost: 0",
-            "Recipients": [{"statusCode": 409, "number": "+255712345678",
-                            "status": "DoNotDisturbRejection", "cost": "0", "messageId": "None"}]
-        }})))
+        .respond_with(
+            ResponseTemplate::new(409).set_body_json(json!({"SMSMessageData": {
+                "Message": "Sent to 0/1 Total Cost: 0",
+                "Recipients": [{"statusCode": 409, "number": "+255712345678",
+                                "status": "DoNotDisturbRejection", "cost": "0", "messageId": "None"}]
+            }})),
+        )
         .mount(&server)
         .await;
     let err = config(&at_config(&server.uri()))
@@ -187,9 +203,10 @@ async fn do_not_disturb_comes_as_409_and_is_rejected() {
 async fn no_recipient_at_all_is_rejected_with_the_message() {
     let server = MockServer::start().await;
     Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(201).set_body_json(
-            json!({"SMSMessageData": {"Message": "InvalidSenderId", "Recipients": []}}),
-        ))
+        .respond_with(
+            ResponseTemplate::new(201)
+                .set_body_json(json!({"SMSMessageData": {"Message": "InvalidSenderId", "Recipients": []}})),
+        )
         .mount(&server)
         .await;
     let err = config(&at_config(&server.uri()))
@@ -257,7 +274,11 @@ async fn a_timeout_is_transient_unavailable() {
     assert!(err.is_transient());
     assert!(err.to_string().contains("timed out"), "{err}");
     assert_eq!(requests(&server).await, 3);
-    assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
     assert_no_secret("timeout error", &format!("{err} {err:?}"));
     let logged = logs();
     assert!(logged.contains("retrying"), "{logged}");
@@ -323,13 +344,19 @@ fn the_sandbox_username_selects_the_sandbox_host() {
     .build()
     .unwrap();
     let debug = format!("{sender:?}");
-    assert!(debug.contains("api.sandbox.africastalking.com/version1/messaging"), "{debug}");
+    assert!(
+        debug.contains("api.sandbox.africastalking.com/version1/messaging"),
+        "{debug}"
+    );
     let sender = config(&format!(
         "kind = \"africas_talking\"\nusername = \"myisp\"\napi_key = \"{SECRET}\""
     ))
     .build()
     .unwrap();
     let debug = format!("{sender:?}");
-    assert!(debug.contains("https://api.africastalking.com/version1/messaging"), "{debug}");
+    assert!(
+        debug.contains("https://api.africastalking.com/version1/messaging"),
+        "{debug}"
+    );
     assert_no_secret("sender Debug", &debug);
 }

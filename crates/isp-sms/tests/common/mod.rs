@@ -1,5 +1,5 @@
 //! Helpers shared by the gateway tests.
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used)]
 
 use std::io::Write;
 use std::sync::{Arc, Mutex, OnceLock};
