@@ -39,7 +39,9 @@ impl StaticDirectory {
     /// Enables or disables a router (`NotFound` if unknown).
     pub fn set_enabled(&self, id: RouterId, enabled: bool) -> Result<()> {
         let mut routers = self.write();
-        let r = routers.get_mut(&id).ok_or_else(|| Error::not_found("router", id))?;
+        let r = routers
+            .get_mut(&id)
+            .ok_or_else(|| Error::not_found("router", id))?;
         r.enabled = enabled;
         Ok(())
     }

@@ -3,7 +3,9 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use super::{claim_lease, first_by_key, held_by, lease_is_free, next, release_if_held, retry_lease, MemoryStore};
+use super::{
+    claim_lease, first_by_key, held_by, lease_is_free, next, release_if_held, retry_lease, MemoryStore,
+};
 use crate::domain::*;
 use crate::error::{Error, Result};
 use crate::ports::{DeviceRepo, SubscriberRepo};
@@ -22,14 +24,16 @@ fn not_found(id: SubscriberId) -> Error {
 impl SubscriberRepo for MemorySubscriberRepo {
     async fn insert(&self, new: &NewSubscriber) -> Result<Subscriber> {
         let mut s = self.store.lock();
-        if s
-            .subscribers
+        if s.subscribers
             .values()
             .any(|x| x.tenant_id == new.tenant_id && x.phone == new.phone)
         {
             return Err(Error::conflict(
                 "subscriber",
-                format!("tenant {} already has a subscriber with phone {}", new.tenant_id, new.phone),
+                format!(
+                    "tenant {} already has a subscriber with phone {}",
+                    new.tenant_id, new.phone
+                ),
             ));
         }
         let id = SubscriberId(next(&mut s.seq.subscriber));
@@ -49,7 +53,12 @@ impl SubscriberRepo for MemorySubscriberRepo {
     }
 
     async fn get(&self, id: SubscriberId) -> Result<Subscriber> {
-        self.store.lock().subscribers.get(&id).cloned().ok_or_else(|| not_found(id))
+        self.store
+            .lock()
+            .subscribers
+            .get(&id)
+            .cloned()
+            .ok_or_else(|| not_found(id))
     }
 
     async fn find_by_phone(&self, tenant: TenantId, phone: &PhoneNumber) -> Result<Option<Subscriber>> {

@@ -21,8 +21,7 @@ pub struct MemoryPlanRepo {
 impl PlanRepo for MemoryPlanRepo {
     async fn insert(&self, new: &NewPlan) -> Result<Plan> {
         let mut s = self.store.lock();
-        if s
-            .plans
+        if s.plans
             .values()
             .any(|p| p.tenant_id == new.tenant_id && p.name == new.name)
         {
@@ -132,8 +131,7 @@ impl ServiceRepo for MemoryServiceRepo {
     async fn insert(&self, new: &NewService) -> Result<Service> {
         let mut s = self.store.lock();
         if let Some(user) = pppoe_username(&new.connection) {
-            if s
-                .services
+            if s.services
                 .values()
                 .any(|x| x.router_id == new.router_id && pppoe_username(&x.connection) == Some(user))
             {
@@ -166,7 +164,12 @@ impl ServiceRepo for MemoryServiceRepo {
     }
 
     async fn get(&self, id: ServiceId) -> Result<Service> {
-        self.store.lock().services.get(&id).cloned().ok_or_else(|| not_found(id))
+        self.store
+            .lock()
+            .services
+            .get(&id)
+            .cloned()
+            .ok_or_else(|| not_found(id))
     }
 
     async fn set_status(&self, id: ServiceId, status: ServiceStatus) -> Result<Service> {

@@ -42,9 +42,12 @@ pub struct MemoryAuditRepo {
 }
 
 /// Newest first; among equal times, the later appended first.
-fn newest_first<'a>(events: impl DoubleEndedIterator<Item = &'a AuditEvent>, limit: usize) -> Vec<AuditEvent> {
+fn newest_first<'a>(
+    events: impl DoubleEndedIterator<Item = &'a AuditEvent>,
+    limit: usize,
+) -> Vec<AuditEvent> {
     let mut v: Vec<&AuditEvent> = events.rev().collect();
-    v.sort_by(|a, b| b.at.cmp(&a.at));
+    v.sort_by_key(|e| std::cmp::Reverse(e.at));
     v.into_iter().take(limit).cloned().collect()
 }
 

@@ -13,7 +13,7 @@
 //! # Semantics
 //! These adapters implement the `# Contract` of each port in
 //! [`crate::ports`], plus the following rules, which the conformance suite
-//! ([`crate::testkit`], feature `testkit`) checks for every adapter:
+//! (`isp_core::testkit`, feature `testkit`) checks for every adapter:
 //!
 //! - A lease is *free* when there is none or its `until <= now`.
 //! - `claim_*` returns due items whose lease is free, in deadline order (ties by
@@ -21,7 +21,7 @@
 //!   `list_*` are read only and ignore leases.
 //! - `retry_later` applies only if `holder` holds the lease (expired or not): it
 //!   counts a failed attempt and leases the item to
-//!   [`RETRY_HOLDER`](crate::ports::RETRY_HOLDER) until `until`.
+//!   [`RETRY_HOLDER`] until `until`.
 //! - The `mark_*` methods and `NoticeRepo::abandon` apply only if `holder` holds
 //!   the lease or there is none (a lease of someone else means another
 //!   claimant owns the item now); they clear the lease.

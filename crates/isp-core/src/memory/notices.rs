@@ -31,8 +31,7 @@ fn sendable(n: &Notice, now: DateTime<Utc>) -> bool {
 impl NoticeRepo for MemoryNoticeRepo {
     async fn reserve(&self, new: &NewNotice) -> Result<Notice> {
         let mut s = self.store.lock();
-        if s
-            .notices
+        if s.notices
             .values()
             .any(|n| n.recipient == new.recipient && n.kind == new.kind && n.deadline == new.deadline)
         {
@@ -65,7 +64,12 @@ impl NoticeRepo for MemoryNoticeRepo {
     }
 
     async fn get(&self, id: NoticeId) -> Result<Notice> {
-        self.store.lock().notices.get(&id).cloned().ok_or_else(|| not_found(id))
+        self.store
+            .lock()
+            .notices
+            .get(&id)
+            .cloned()
+            .ok_or_else(|| not_found(id))
     }
 
     async fn find(

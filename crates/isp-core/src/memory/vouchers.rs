@@ -3,7 +3,9 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use super::{claim_lease, first_by_key, held_by, held_by_or_none, lease_is_free, next, retry_lease, MemoryStore};
+use super::{
+    claim_lease, first_by_key, held_by, held_by_or_none, lease_is_free, next, retry_lease, MemoryStore,
+};
 use crate::domain::*;
 use crate::error::{Error, Result};
 use crate::ports::VoucherRepo;
@@ -22,14 +24,16 @@ fn not_found(id: VoucherId) -> Error {
 impl VoucherRepo for MemoryVoucherRepo {
     async fn insert(&self, new: &NewVoucher) -> Result<Voucher> {
         let mut s = self.store.lock();
-        if s
-            .vouchers
+        if s.vouchers
             .values()
             .any(|v| v.tenant_id == new.tenant_id && v.code == new.code)
         {
             return Err(Error::conflict(
                 "voucher",
-                format!("tenant {} already has a voucher with code {}", new.tenant_id, new.code),
+                format!(
+                    "tenant {} already has a voucher with code {}",
+                    new.tenant_id, new.code
+                ),
             ));
         }
         let id = VoucherId(next(&mut s.seq.voucher));
@@ -56,7 +60,12 @@ impl VoucherRepo for MemoryVoucherRepo {
     }
 
     async fn get(&self, id: VoucherId) -> Result<Voucher> {
-        self.store.lock().vouchers.get(&id).cloned().ok_or_else(|| not_found(id))
+        self.store
+            .lock()
+            .vouchers
+            .get(&id)
+            .cloned()
+            .ok_or_else(|| not_found(id))
     }
 
     async fn find_by_code(&self, tenant: TenantId, code: &RosName) -> Result<Option<Voucher>> {

@@ -181,7 +181,11 @@ impl Fx {
     ) -> NewService {
         NewService {
             tenant_id: tenant,
-            customer_id: if tenant == T1 { self.customer.id } else { self.customer2.id },
+            customer_id: if tenant == T1 {
+                self.customer.id
+            } else {
+                self.customer2.id
+            },
             router_id: router,
             plan_id: self.plan.id,
             status,

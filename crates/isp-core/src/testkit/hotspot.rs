@@ -12,7 +12,11 @@ pub async fn tenants_round_trip(repos: Repositories) {
     repos.tenants.upsert(&b).await.expect("upsert");
     repos.tenants.upsert(&a).await.expect("upsert");
     assert_eq!(repos.tenants.get(T1).await.expect("get"), a);
-    assert_eq!(repos.tenants.list().await.expect("list"), vec![a.clone(), b.clone()], "list is by id");
+    assert_eq!(
+        repos.tenants.list().await.expect("list"),
+        vec![a.clone(), b.clone()],
+        "list is by id"
+    );
 
     let mut a2 = a.clone();
     a2.name = "Alpha Hotels Ltd".into();
@@ -39,9 +43,20 @@ pub async fn subscribers_round_trip(repos: Repositories) {
     assert_eq!(s.lease, None);
     assert_eq!(r.get(s.id).await.expect("get"), s);
 
-    assert_eq!(r.find_by_phone(T1, &phone(1)).await.expect("find"), Some(s.clone()));
-    assert_eq!(r.find_by_phone(T2, &phone(1)).await.expect("find"), None, "other tenant");
-    assert_eq!(r.find_by_phone(T1, &phone(2)).await.expect("find"), None, "other phone");
+    assert_eq!(
+        r.find_by_phone(T1, &phone(1)).await.expect("find"),
+        Some(s.clone())
+    );
+    assert_eq!(
+        r.find_by_phone(T2, &phone(1)).await.expect("find"),
+        None,
+        "other tenant"
+    );
+    assert_eq!(
+        r.find_by_phone(T1, &phone(2)).await.expect("find"),
+        None,
+        "other phone"
+    );
 
     let e = r.extend(s.id, t(90)).await.expect("extend");
     assert_eq!(e.paid_until, t(90));
@@ -55,7 +70,10 @@ pub async fn subscribers_round_trip(repos: Repositories) {
         r.complete_expiry(unknown, "a", t(0), t(0)).await,
         "subscribers.complete_expiry(unknown)",
     );
-    expect_not_found(r.retry_later(unknown, "a", t(5)).await, "subscribers.retry_later(unknown)");
+    expect_not_found(
+        r.retry_later(unknown, "a", t(5)).await,
+        "subscribers.retry_later(unknown)",
+    );
 }
 
 /// (tenant, phone) is unique: `Conflict`, and no second row.
@@ -69,12 +87,19 @@ pub async fn subscribers_unique_phone_per_tenant(repos: Repositories) {
         username: ros("someone-else"),
         paid_until: t(20),
     };
-    expect_conflict(r.insert(&again).await, "second subscriber with the same tenant and phone");
+    expect_conflict(
+        r.insert(&again).await,
+        "second subscriber with the same tenant and phone",
+    );
     let other_tenant = fx.subscriber(T2, 1, t(10)).await;
     assert_ne!(other_tenant.id, first.id);
     let of_t1 = r.active_of_tenant(T1).await.expect("active_of_tenant");
     assert_eq!(of_t1, vec![first.clone()], "the refused insert left no row");
-    assert_eq!(r.get(first.id).await.expect("get"), first, "the refused insert changed nothing");
+    assert_eq!(
+        r.get(first.id).await.expect("get"),
+        first,
+        "the refused insert changed nothing"
+    );
 }
 
 /// `claim_expired`: active subscribers with `paid_until <= now`, oldest first,
@@ -89,24 +114,46 @@ pub async fn subscribers_claim_in_deadline_order(repos: Repositories) {
     let e = fx.subscriber(T2, 5, t(-40)).await; // another tenant: claims span tenants
     let _future = fx.subscriber(T1, 6, t(1)).await;
     let gone = fx.subscriber(T1, 7, t(-50)).await;
-    assert!(r.complete_expiry(gone.id, "setup", t(-50), t(-49)).await.expect("complete"));
+    assert!(r
+        .complete_expiry(gone.id, "setup", t(-50), t(-49))
+        .await
+        .expect("complete"));
 
     let order = vec![e.id, b.id, d.id, a.id, c.id];
     let id = |s: &Subscriber| s.id;
     assert_eq!(ids(&r.list_expired(t(0), 10).await.expect("list"), id), order);
-    assert_eq!(ids(&r.list_expired(t(0), 2).await.expect("list"), id), vec![e.id, b.id]);
+    assert_eq!(
+        ids(&r.list_expired(t(0), 2).await.expect("list"), id),
+        vec![e.id, b.id]
+    );
 
     let first = r.claim_expired(&claim("A", t(0), t(5), 2)).await.expect("claim");
-    assert_eq!(ids(&first, id), vec![e.id, b.id], "oldest paid_until first, limit 2");
+    assert_eq!(
+        ids(&first, id),
+        vec![e.id, b.id],
+        "oldest paid_until first, limit 2"
+    );
     for s in &first {
         assert_eq!(s.lease, lease("A", t(5)), "returned items carry the new lease");
-        assert_eq!(r.get(s.id).await.expect("get").lease, lease("A", t(5)), "the lease is stored");
+        assert_eq!(
+            r.get(s.id).await.expect("get").lease,
+            lease("A", t(5)),
+            "the lease is stored"
+        );
     }
     let second = r.claim_expired(&claim("B", t(0), t(5), 2)).await.expect("claim");
-    assert_eq!(ids(&second, id), vec![d.id, a.id], "the next claimant gets the next items");
+    assert_eq!(
+        ids(&second, id),
+        vec![d.id, a.id],
+        "the next claimant gets the next items"
+    );
     let third = r.claim_expired(&claim("C", t(0), t(5), 10)).await.expect("claim");
     assert_eq!(ids(&third, id), vec![c.id], "paid_until == now is due");
-    assert!(r.claim_expired(&claim("D", t(0), t(5), 10)).await.expect("claim").is_empty());
+    assert!(r
+        .claim_expired(&claim("D", t(0), t(5), 10))
+        .await
+        .expect("claim")
+        .is_empty());
     assert_eq!(
         ids(&r.list_expired(t(0), 10).await.expect("list"), id),
         order,
@@ -123,18 +170,35 @@ pub async fn subscribers_claim_skips_leased_and_frees_expired(repos: Repositorie
         all.push(fx.subscriber(T1, n, t(-10 - i64::from(n))).await.id);
     }
     all.sort();
-    let got = r.claim_expired(&claim("A", t(0), t(10), 10)).await.expect("claim");
+    let got = r
+        .claim_expired(&claim("A", t(0), t(10), 10))
+        .await
+        .expect("claim");
     assert_eq!(sorted_ids(&got, |s| s.id), all);
     assert!(
-        r.claim_expired(&claim("B", t(5), t(15), 10)).await.expect("claim").is_empty(),
+        r.claim_expired(&claim("B", t(5), t(15), 10))
+            .await
+            .expect("claim")
+            .is_empty(),
         "items leased until t+10 must not be claimed at t+5"
     );
-    let again = r.claim_expired(&claim("B", t(11), t(20), 10)).await.expect("claim");
-    assert_eq!(sorted_ids(&again, |s| s.id), all, "an expired lease is free again");
+    let again = r
+        .claim_expired(&claim("B", t(11), t(20), 10))
+        .await
+        .expect("claim");
+    assert_eq!(
+        sorted_ids(&again, |s| s.id),
+        all,
+        "an expired lease is free again"
+    );
     for s in &again {
         assert_eq!(r.get(s.id).await.expect("get").lease, lease("B", t(20)));
     }
-    assert!(r.claim_expired(&claim("A", t(12), t(20), 10)).await.expect("claim").is_empty());
+    assert!(r
+        .claim_expired(&claim("A", t(12), t(20), 10))
+        .await
+        .expect("claim")
+        .is_empty());
 }
 
 /// `retry_later` needs the caller's lease, counts the attempt and holds the
@@ -143,26 +207,53 @@ pub async fn subscribers_retry_later_backs_off(repos: Repositories) {
     let fx = fixture(repos).await;
     let r = &fx.repos.subscribers;
     let s = fx.subscriber(T1, 1, t(-1)).await;
-    assert_eq!(r.claim_expired(&claim("A", t(0), t(10), 10)).await.expect("claim").len(), 1);
-    assert!(!r.retry_later(s.id, "B", t(30)).await.expect("retry"), "B does not hold the lease");
-    assert_eq!(r.get(s.id).await.expect("get").lease, lease("A", t(10)), "refused retry changed nothing");
+    assert_eq!(
+        r.claim_expired(&claim("A", t(0), t(10), 10))
+            .await
+            .expect("claim")
+            .len(),
+        1
+    );
+    assert!(
+        !r.retry_later(s.id, "B", t(30)).await.expect("retry"),
+        "B does not hold the lease"
+    );
+    assert_eq!(
+        r.get(s.id).await.expect("get").lease,
+        lease("A", t(10)),
+        "refused retry changed nothing"
+    );
     assert!(r.retry_later(s.id, "A", t(30)).await.expect("retry"));
     let got = r.get(s.id).await.expect("get");
     assert_eq!(got.attempts, 1);
     assert_eq!(got.lease, lease(RETRY_HOLDER, t(30)));
     assert!(got.active);
     assert!(
-        r.claim_expired(&claim("C", t(20), t(40), 10)).await.expect("claim").is_empty(),
+        r.claim_expired(&claim("C", t(20), t(40), 10))
+            .await
+            .expect("claim")
+            .is_empty(),
         "the back-off (until t+30) outlasts A's lease (t+10)"
     );
-    let back = r.claim_expired(&claim("C", t(31), t(40), 10)).await.expect("claim");
-    assert_eq!(ids(&back, |x| x.id), vec![s.id], "due again once the back-off ended");
+    let back = r
+        .claim_expired(&claim("C", t(31), t(40), 10))
+        .await
+        .expect("claim");
+    assert_eq!(
+        ids(&back, |x| x.id),
+        vec![s.id],
+        "due again once the back-off ended"
+    );
     assert_eq!(back[0].attempts, 1);
     assert!(r.retry_later(s.id, "C", t(60)).await.expect("retry"));
     assert_eq!(r.get(s.id).await.expect("get").attempts, 2);
 
     let e = r.extend(s.id, t(100)).await.expect("extend");
-    assert_eq!((e.attempts, e.lease), (0, None), "extend clears attempts and lease");
+    assert_eq!(
+        (e.attempts, e.lease),
+        (0, None),
+        "extend clears attempts and lease"
+    );
 }
 
 /// `complete_expiry` only disconnects a subscriber still active with the
@@ -173,25 +264,49 @@ pub async fn subscribers_complete_expiry_is_compare_and_set(repos: Repositories)
 
     // Normal completion.
     let s1 = fx.subscriber(T1, 1, t(-5)).await;
-    assert_eq!(r.claim_expired(&claim("A", t(0), t(10), 1)).await.expect("claim").len(), 1);
-    assert!(r.complete_expiry(s1.id, "A", t(-5), t(1)).await.expect("complete"));
+    assert_eq!(
+        r.claim_expired(&claim("A", t(0), t(10), 1))
+            .await
+            .expect("claim")
+            .len(),
+        1
+    );
+    assert!(r
+        .complete_expiry(s1.id, "A", t(-5), t(1))
+        .await
+        .expect("complete"));
     let got = r.get(s1.id).await.expect("get");
     assert!(!got.active);
     assert_eq!(got.disconnected_at, Some(t(1)));
     assert_eq!(got.lease, None);
     assert!(r.list_expired(t(100), 10).await.expect("list").is_empty());
-    assert!(r.claim_expired(&claim("B", t(100), t(110), 10)).await.expect("claim").is_empty());
+    assert!(r
+        .claim_expired(&claim("B", t(100), t(110), 10))
+        .await
+        .expect("claim")
+        .is_empty());
     assert!(
-        !r.complete_expiry(s1.id, "A", t(-5), t(2)).await.expect("complete"),
+        !r.complete_expiry(s1.id, "A", t(-5), t(2))
+            .await
+            .expect("complete"),
         "a second completion changes nothing"
     );
     assert_eq!(r.get(s1.id).await.expect("get").disconnected_at, Some(t(1)));
 
     // An extension between claim and completion wins.
     let s2 = fx.subscriber(T1, 2, t(-5)).await;
-    assert_eq!(r.claim_expired(&claim("A", t(0), t(10), 1)).await.expect("claim").len(), 1);
+    assert_eq!(
+        r.claim_expired(&claim("A", t(0), t(10), 1))
+            .await
+            .expect("claim")
+            .len(),
+        1
+    );
     r.extend(s2.id, t(60)).await.expect("extend");
-    assert!(!r.complete_expiry(s2.id, "A", t(-5), t(1)).await.expect("complete"));
+    assert!(!r
+        .complete_expiry(s2.id, "A", t(-5), t(1))
+        .await
+        .expect("complete"));
     let got = r.get(s2.id).await.expect("get");
     assert!(got.active, "an extension between claim and completion wins");
     assert_eq!(got.paid_until, t(60));
@@ -199,15 +314,37 @@ pub async fn subscribers_complete_expiry_is_compare_and_set(repos: Repositories)
 
     // A refused completion still clears the caller's lease, and only the caller's.
     let s3 = fx.subscriber(T1, 3, t(-5)).await;
-    assert_eq!(r.claim_expired(&claim("A", t(0), t(10), 1)).await.expect("claim").len(), 1);
-    assert!(!r.complete_expiry(s3.id, "A", t(-4), t(1)).await.expect("complete"));
+    assert_eq!(
+        r.claim_expired(&claim("A", t(0), t(10), 1))
+            .await
+            .expect("claim")
+            .len(),
+        1
+    );
+    assert!(!r
+        .complete_expiry(s3.id, "A", t(-4), t(1))
+        .await
+        .expect("complete"));
     let got = r.get(s3.id).await.expect("get");
     assert!(got.active);
-    assert_eq!(got.lease, None, "complete_expiry always clears the caller's lease");
-    let again = r.claim_expired(&claim("B", t(2), t(20), 10)).await.expect("claim");
+    assert_eq!(
+        got.lease, None,
+        "complete_expiry always clears the caller's lease"
+    );
+    let again = r
+        .claim_expired(&claim("B", t(2), t(20), 10))
+        .await
+        .expect("claim");
     assert_eq!(ids(&again, |x| x.id), vec![s3.id]);
-    assert!(!r.complete_expiry(s3.id, "X", t(-4), t(3)).await.expect("complete"));
-    assert_eq!(r.get(s3.id).await.expect("get").lease, lease("B", t(20)), "another holder's lease stays");
+    assert!(!r
+        .complete_expiry(s3.id, "X", t(-4), t(3))
+        .await
+        .expect("complete"));
+    assert_eq!(
+        r.get(s3.id).await.expect("get").lease,
+        lease("B", t(20)),
+        "another holder's lease stays"
+    );
 
     // Renewal after a disconnect reactivates.
     let back = r.extend(s1.id, t(120)).await.expect("extend");
@@ -224,7 +361,10 @@ pub async fn subscribers_queries(repos: Repositories) {
     let c = fx.subscriber(T2, 3, t(60)).await;
     let d = fx.subscriber(T1, 4, t(0)).await;
     let e = fx.subscriber(T1, 5, t(5)).await;
-    assert!(r.complete_expiry(e.id, "setup", t(5), t(0)).await.expect("complete"));
+    assert!(r
+        .complete_expiry(e.id, "setup", t(5), t(0))
+        .await
+        .expect("complete"));
 
     let id = |s: &Subscriber| s.id;
     assert_eq!(
@@ -232,21 +372,38 @@ pub async fn subscribers_queries(repos: Repositories) {
         vec![a.id, b.id],
         "from is exclusive, to inclusive, only active, soonest first"
     );
-    assert_eq!(ids(&r.expiring_between(t(-1), t(60), 2).await.expect("between"), id), vec![d.id, a.id]);
-    assert_eq!(ids(&r.expiring_between(t(10), t(60), 10).await.expect("between"), id), vec![b.id, c.id]);
+    assert_eq!(
+        ids(&r.expiring_between(t(-1), t(60), 2).await.expect("between"), id),
+        vec![d.id, a.id]
+    );
+    assert_eq!(
+        ids(&r.expiring_between(t(10), t(60), 10).await.expect("between"), id),
+        vec![b.id, c.id]
+    );
 
-    assert_eq!(r.next_expiry_after(t(0)).await.expect("next"), Some(t(10)), "strictly after, only active");
+    assert_eq!(
+        r.next_expiry_after(t(0)).await.expect("next"),
+        Some(t(10)),
+        "strictly after, only active"
+    );
     assert_eq!(r.next_expiry_after(t(10)).await.expect("next"), Some(t(30)));
     assert_eq!(r.next_expiry_after(t(60)).await.expect("next"), None);
 
-    assert_eq!(r.count_entitled(t(0)).await.expect("count"), 3, "paid_until > now and active");
+    assert_eq!(
+        r.count_entitled(t(0)).await.expect("count"),
+        3,
+        "paid_until > now and active"
+    );
     assert_eq!(r.count_entitled(t(30)).await.expect("count"), 1);
 
     assert_eq!(
         sorted_ids(&r.active_of_tenant(T1).await.expect("active_of_tenant"), id),
         vec![a.id, b.id, d.id]
     );
-    assert_eq!(ids(&r.active_of_tenant(T2).await.expect("active_of_tenant"), id), vec![c.id]);
+    assert_eq!(
+        ids(&r.active_of_tenant(T2).await.expect("active_of_tenant"), id),
+        vec![c.id]
+    );
 }
 
 /// Many concurrent claimants on one store: every expired subscriber is
@@ -270,7 +427,10 @@ pub async fn subscribers_concurrent_claims_are_exclusive(repos: Repositories) {
     })
     .await;
     for (holder, id) in got {
-        assert_eq!(fx.repos.subscribers.get(id).await.expect("get").lease, lease(&holder, t(30)));
+        assert_eq!(
+            fx.repos.subscribers.get(id).await.expect("get").lease,
+            lease(&holder, t(30))
+        );
     }
 }
 
@@ -284,13 +444,25 @@ pub async fn devices_round_trip(repos: Repositories) {
     let mac1 = MacAddress::parse("mac", "AA:BB:CC:00:00:01").expect("mac");
     let mac2 = MacAddress::parse("mac", "AA:BB:CC:00:00:02").expect("mac");
 
-    let d1 = r.record_seen(s1, mac1, Some(R1), t(0)).await.expect("record_seen");
-    assert_eq!((d1.subscriber_id, d1.mac, d1.router_id, d1.last_seen, d1.active), (s1, mac1, Some(R1), t(0), true));
-    let d1b = r.record_seen(s1, mac1, Some(R2), t(5)).await.expect("record_seen");
+    let d1 = r
+        .record_seen(s1, mac1, Some(R1), t(0))
+        .await
+        .expect("record_seen");
+    assert_eq!(
+        (d1.subscriber_id, d1.mac, d1.router_id, d1.last_seen, d1.active),
+        (s1, mac1, Some(R1), t(0), true)
+    );
+    let d1b = r
+        .record_seen(s1, mac1, Some(R2), t(5))
+        .await
+        .expect("record_seen");
     assert_eq!(d1b.id, d1.id, "same (subscriber, mac) updates the device");
     assert_eq!((d1b.router_id, d1b.last_seen, d1b.active), (Some(R2), t(5), true));
     let d2 = r.record_seen(s1, mac2, None, t(1)).await.expect("record_seen");
-    let d3 = r.record_seen(s2, mac1, Some(R1), t(2)).await.expect("record_seen");
+    let d3 = r
+        .record_seen(s2, mac1, Some(R1), t(2))
+        .await
+        .expect("record_seen");
     assert_ne!(d3.id, d1.id, "a device is per subscriber");
 
     let id = |d: &Device| d.id;
@@ -306,19 +478,36 @@ pub async fn devices_round_trip(repos: Repositories) {
 
     assert_eq!(r.deactivate_all(s1).await.expect("deactivate"), 2);
     assert!(r.active_of(&[s1]).await.expect("active_of").is_empty());
-    assert_eq!(r.deactivate_all(s1).await.expect("deactivate"), 0, "counts only changed devices");
-    assert_eq!(ids(&r.active_of(&[s2]).await.expect("active_of"), id), vec![d3.id]);
+    assert_eq!(
+        r.deactivate_all(s1).await.expect("deactivate"),
+        0,
+        "counts only changed devices"
+    );
+    assert_eq!(
+        ids(&r.active_of(&[s2]).await.expect("active_of"), id),
+        vec![d3.id]
+    );
 
-    let back = r.record_seen(s1, mac1, Some(R1), t(10)).await.expect("record_seen");
+    let back = r
+        .record_seen(s1, mac1, Some(R1), t(10))
+        .await
+        .expect("record_seen");
     assert_eq!(back.id, d1.id);
     assert!(back.active, "seeing a device again reactivates it");
 
-    assert_eq!(r.delete_unseen_since(t(2)).await.expect("delete"), 1, "strictly before the cutoff");
-    assert_eq!(sorted_ids(&r.active_of(&[s1, s2]).await.expect("active_of"), id), {
-        let mut v = vec![d1.id, d3.id];
-        v.sort();
-        v
-    });
+    assert_eq!(
+        r.delete_unseen_since(t(2)).await.expect("delete"),
+        1,
+        "strictly before the cutoff"
+    );
+    assert_eq!(
+        sorted_ids(&r.active_of(&[s1, s2]).await.expect("active_of"), id),
+        {
+            let mut v = vec![d1.id, d3.id];
+            v.sort();
+            v
+        }
+    );
     assert_eq!(r.delete_unseen_since(t(11)).await.expect("delete"), 2);
     assert!(r.active_of(&[s1, s2]).await.expect("active_of").is_empty());
 }

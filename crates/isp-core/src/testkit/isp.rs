@@ -24,13 +24,10 @@ pub async fn plans_and_customers_round_trip(repos: Repositories) {
         rate_limit: Some(RateLimit::parse("rate_limit", "10M/20M").expect("rate limit")),
     };
     let p1 = plans.insert(&new).await.expect("insert plan");
-    assert_eq!((p1.tenant_id, &p1.name, p1.price, p1.duration, p1.rate_limit), (
-        T1,
-        &new.name,
-        new.price,
-        new.duration,
-        new.rate_limit
-    ));
+    assert_eq!(
+        (p1.tenant_id, &p1.name, p1.price, p1.duration, p1.rate_limit),
+        (T1, &new.name, new.price, new.duration, new.rate_limit)
+    );
     assert_eq!(
         p1.price.amount,
         Decimal::from_str("25000.50").expect("decimal"),
@@ -38,8 +35,17 @@ pub async fn plans_and_customers_round_trip(repos: Repositories) {
     );
     assert_eq!(plans.get(p1.id).await.expect("get"), p1);
 
-    expect_conflict(plans.insert(&new).await, "a second plan with the same tenant and name");
-    let p2 = plans.insert(&NewPlan { tenant_id: T2, ..new.clone() }).await.expect("same name, other tenant");
+    expect_conflict(
+        plans.insert(&new).await,
+        "a second plan with the same tenant and name",
+    );
+    let p2 = plans
+        .insert(&NewPlan {
+            tenant_id: T2,
+            ..new.clone()
+        })
+        .await
+        .expect("same name, other tenant");
     let p3 = plans
         .insert(&NewPlan {
             tenant_id: T1,
@@ -51,9 +57,16 @@ pub async fn plans_and_customers_round_trip(repos: Repositories) {
         .await
         .expect("insert plan");
     assert_eq!(plans.get(p3.id).await.expect("get").price, tzs("0.0001"));
-    assert_eq!(plans.list(T1).await.expect("list"), vec![p1.clone(), p3], "by id, one tenant");
+    assert_eq!(
+        plans.list(T1).await.expect("list"),
+        vec![p1.clone(), p3],
+        "by id, one tenant"
+    );
     assert_eq!(plans.list(T2).await.expect("list"), vec![p2.clone()]);
-    expect_not_found(plans.get(PlanId(p1.id.0.max(p2.id.0) + 1_000)).await, "plans.get(unknown)");
+    expect_not_found(
+        plans.get(PlanId(p1.id.0.max(p2.id.0) + 1_000)).await,
+        "plans.get(unknown)",
+    );
 
     let customers = &repos.customers;
     let c1 = customers
@@ -73,10 +86,16 @@ pub async fn plans_and_customers_round_trip(repos: Repositories) {
         .await
         .expect("insert customer");
     assert_ne!(c1.id, c2.id);
-    assert_eq!((c1.tenant_id, c1.name.as_str(), c1.phone.clone()), (T1, "Amina Mwakyusa", Some(phone(1))));
+    assert_eq!(
+        (c1.tenant_id, c1.name.as_str(), c1.phone.clone()),
+        (T1, "Amina Mwakyusa", Some(phone(1)))
+    );
     assert_eq!(customers.get(c1.id).await.expect("get"), c1);
     assert_eq!(customers.get(c2.id).await.expect("get"), c2);
-    expect_not_found(customers.get(CustomerId(c1.id.0.max(c2.id.0) + 1_000)).await, "customers.get(unknown)");
+    expect_not_found(
+        customers.get(CustomerId(c1.id.0.max(c2.id.0) + 1_000)).await,
+        "customers.get(unknown)",
+    );
 }
 
 /// Services: insert, get (the password round-trips), set_status,
@@ -90,14 +109,23 @@ pub async fn services_round_trip(repos: Repositories) {
         (s1.tenant_id, s1.customer_id, s1.router_id, s1.plan_id, s1.status),
         (T1, fx.customer.id, R1, fx.plan.id, ServiceStatus::Active)
     );
-    assert_eq!(s1.connection, new.connection, "connection details incl. password round-trip");
-    assert_eq!((s1.next_billing_date, s1.billing_day, s1.next_charge_on), (day(10), 10, day(10)));
+    assert_eq!(
+        s1.connection, new.connection,
+        "connection details incl. password round-trip"
+    );
+    assert_eq!(
+        (s1.next_billing_date, s1.billing_day, s1.next_charge_on),
+        (day(10), 10, day(10))
+    );
     assert!(!s1.provisioned, "a new service is not provisioned");
     assert_eq!((s1.provisioned_at, s1.deprovisioned_at), (None, None));
     assert_eq!((s1.lease.clone(), s1.attempts), (None, 0));
     assert_eq!(r.get(s1.id).await.expect("get"), s1);
 
-    let s2 = r.insert(&fx.new_static(R1, Ipv4Addr::new(10, 0, 0, 5))).await.expect("insert static");
+    let s2 = r
+        .insert(&fx.new_static(R1, Ipv4Addr::new(10, 0, 0, 5)))
+        .await
+        .expect("insert static");
     assert_eq!(
         r.get(s2.id).await.expect("get").connection,
         Connection::StaticIp {
@@ -105,7 +133,8 @@ pub async fn services_round_trip(repos: Repositories) {
         }
     );
     expect_conflict(
-        r.insert(&fx.new_pppoe(T1, R1, "amina", ServiceStatus::Pending, day(1), day(1))).await,
+        r.insert(&fx.new_pppoe(T1, R1, "amina", ServiceStatus::Pending, day(1), day(1)))
+            .await,
         "a second PPPoE secret with the same name on one router",
     );
     let s3 = r
@@ -113,27 +142,54 @@ pub async fn services_round_trip(repos: Repositories) {
         .await
         .expect("same username on another router");
 
-    let changed = r.set_status(s1.id, ServiceStatus::Suspended).await.expect("set_status");
+    let changed = r
+        .set_status(s1.id, ServiceStatus::Suspended)
+        .await
+        .expect("set_status");
     assert_eq!(changed.status, ServiceStatus::Suspended);
     assert_eq!(r.get(s1.id).await.expect("get"), changed);
-    let moved = r.set_next_billing_date(s1.id, day(40)).await.expect("set_next_billing_date");
+    let moved = r
+        .set_next_billing_date(s1.id, day(40))
+        .await
+        .expect("set_next_billing_date");
     assert_eq!(moved.next_billing_date, day(40));
     assert_eq!(moved.status, ServiceStatus::Suspended);
     assert_eq!(r.get(s1.id).await.expect("get"), moved);
 
     let id = |s: &Service| s.id;
-    assert_eq!(sorted_ids(&r.on_router(R1).await.expect("on_router"), id), vec![s1.id, s2.id]);
+    assert_eq!(
+        sorted_ids(&r.on_router(R1).await.expect("on_router"), id),
+        vec![s1.id, s2.id]
+    );
     assert_eq!(ids(&r.on_router(R2).await.expect("on_router"), id), vec![s3.id]);
     assert!(r.on_router(R3).await.expect("on_router").is_empty());
 
     let unknown = ServiceId(s3.id.0 + 1_000);
     expect_not_found(r.get(unknown).await, "services.get(unknown)");
-    expect_not_found(r.set_status(unknown, ServiceStatus::Active).await, "services.set_status(unknown)");
-    expect_not_found(r.set_next_billing_date(unknown, day(1)).await, "services.set_next_billing_date(unknown)");
-    expect_not_found(r.mark_provisioned(unknown, "a", t(0)).await, "services.mark_provisioned(unknown)");
-    expect_not_found(r.mark_deprovisioned(unknown, "a", t(0)).await, "services.mark_deprovisioned(unknown)");
-    expect_not_found(r.retry_later(unknown, "a", t(0)).await, "services.retry_later(unknown)");
-    expect_not_found(r.advance_billing(unknown, "a", day(0), day(1)).await, "services.advance_billing(unknown)");
+    expect_not_found(
+        r.set_status(unknown, ServiceStatus::Active).await,
+        "services.set_status(unknown)",
+    );
+    expect_not_found(
+        r.set_next_billing_date(unknown, day(1)).await,
+        "services.set_next_billing_date(unknown)",
+    );
+    expect_not_found(
+        r.mark_provisioned(unknown, "a", t(0)).await,
+        "services.mark_provisioned(unknown)",
+    );
+    expect_not_found(
+        r.mark_deprovisioned(unknown, "a", t(0)).await,
+        "services.mark_deprovisioned(unknown)",
+    );
+    expect_not_found(
+        r.retry_later(unknown, "a", t(0)).await,
+        "services.retry_later(unknown)",
+    );
+    expect_not_found(
+        r.advance_billing(unknown, "a", day(0), day(1)).await,
+        "services.advance_billing(unknown)",
+    );
     expect_not_found(r.release(unknown, "a").await, "services.release(unknown)");
 }
 
@@ -151,10 +207,16 @@ pub async fn services_provisioning_conditions(repos: Repositories) {
     let d = fx.service(T1, "d", Active, day(10), day(10)).await;
     let c = fx.service(T1, "c", Active, day(10), day(10)).await;
     let l = fx.service(T1, "l", Active, day(10), day(10)).await;
-    let setup = r.claim_provisioning(T1, day(0), &claim("setup", t(-100), t(-90), 100)).await.expect("claim");
+    let setup = r
+        .claim_provisioning(T1, day(0), &claim("setup", t(-100), t(-90), 100))
+        .await
+        .expect("claim");
     assert_eq!(setup.len(), 6);
     for s in &setup {
-        assert!(r.mark_provisioned(s.id, "setup", t(-99)).await.expect("mark_provisioned"));
+        assert!(r
+            .mark_provisioned(s.id, "setup", t(-99))
+            .await
+            .expect("mark_provisioned"));
     }
     r.set_next_billing_date(k.id, day(0)).await.expect("set"); // paid through today: nothing to do
     r.set_status(h.id, Terminated).await.expect("set"); // deprovision
@@ -180,8 +242,14 @@ pub async fn services_provisioning_conditions(repos: Repositories) {
         want,
         "by next_billing_date, then id"
     );
-    assert_eq!(ids(&r.list_provisioning(T1, day(0), 2).await.expect("list"), id), vec![f.id, a.id]);
-    let claimed = r.claim_provisioning(T1, day(0), &claim("A", t(0), t(10), 100)).await.expect("claim");
+    assert_eq!(
+        ids(&r.list_provisioning(T1, day(0), 2).await.expect("list"), id),
+        vec![f.id, a.id]
+    );
+    let claimed = r
+        .claim_provisioning(T1, day(0), &claim("A", t(0), t(10), 100))
+        .await
+        .expect("claim");
     assert_eq!(ids(&claimed, id), want);
     assert!(claimed.iter().all(|s| s.lease == lease("A", t(10))));
     assert_eq!(
@@ -189,9 +257,17 @@ pub async fn services_provisioning_conditions(repos: Repositories) {
         want,
         "list_provisioning is read only and ignores leases"
     );
-    assert_eq!(ids(&r.list_provisioning(T2, day(0), 100).await.expect("list"), id), vec![g.id]);
     assert_eq!(
-        ids(&r.claim_provisioning(T2, day(0), &claim("B", t(0), t(10), 100)).await.expect("claim"), id),
+        ids(&r.list_provisioning(T2, day(0), 100).await.expect("list"), id),
+        vec![g.id]
+    );
+    assert_eq!(
+        ids(
+            &r.claim_provisioning(T2, day(0), &claim("B", t(0), t(10), 100))
+                .await
+                .expect("claim"),
+            id
+        ),
         vec![g.id],
         "claims are per tenant"
     );
@@ -216,48 +292,126 @@ pub async fn services_provisioning_claims_and_marks(repos: Repositories) {
     let id = |s: &Service| s.id;
     let today = day(0);
 
-    assert_eq!(ids(&r.claim_provisioning(T1, today, &claim("A", t(0), t(10), 1)).await.expect("claim"), id), vec![a.id]);
-    assert_eq!(ids(&r.claim_provisioning(T1, today, &claim("B", t(1), t(10), 5)).await.expect("claim"), id), vec![b.id]);
-    assert!(r.claim_provisioning(T1, today, &claim("C", t(2), t(10), 5)).await.expect("claim").is_empty());
+    assert_eq!(
+        ids(
+            &r.claim_provisioning(T1, today, &claim("A", t(0), t(10), 1))
+                .await
+                .expect("claim"),
+            id
+        ),
+        vec![a.id]
+    );
+    assert_eq!(
+        ids(
+            &r.claim_provisioning(T1, today, &claim("B", t(1), t(10), 5))
+                .await
+                .expect("claim"),
+            id
+        ),
+        vec![b.id]
+    );
+    assert!(r
+        .claim_provisioning(T1, today, &claim("C", t(2), t(10), 5))
+        .await
+        .expect("claim")
+        .is_empty());
 
-    assert!(!r.mark_provisioned(a.id, "C", t(3)).await.expect("mark"), "C does not hold the lease");
+    assert!(
+        !r.mark_provisioned(a.id, "C", t(3)).await.expect("mark"),
+        "C does not hold the lease"
+    );
     assert!(!r.get(a.id).await.expect("get").provisioned);
     assert!(r.mark_provisioned(a.id, "A", t(3)).await.expect("mark"));
     let got = r.get(a.id).await.expect("get");
     assert!(got.provisioned);
-    assert_eq!((got.provisioned_at, got.lease, got.attempts), (Some(t(3)), None, 0));
-    assert!(!r.list_provisioning(T1, today, 10).await.expect("list").iter().any(|s| s.id == a.id));
+    assert_eq!(
+        (got.provisioned_at, got.lease, got.attempts),
+        (Some(t(3)), None, 0)
+    );
+    assert!(!r
+        .list_provisioning(T1, today, 10)
+        .await
+        .expect("list")
+        .iter()
+        .any(|s| s.id == a.id));
 
-    assert!(!r.retry_later(b.id, "A", t(30)).await.expect("retry"), "A does not hold b");
+    assert!(
+        !r.retry_later(b.id, "A", t(30)).await.expect("retry"),
+        "A does not hold b"
+    );
     assert!(r.retry_later(b.id, "B", t(30)).await.expect("retry"));
     let got = r.get(b.id).await.expect("get");
     assert_eq!((got.attempts, got.lease), (1, lease(RETRY_HOLDER, t(30))));
-    assert!(r.claim_provisioning(T1, today, &claim("D", t(20), t(40), 5)).await.expect("claim").is_empty());
-    let d = r.claim_provisioning(T1, today, &claim("D", t(31), t(40), 5)).await.expect("claim");
+    assert!(r
+        .claim_provisioning(T1, today, &claim("D", t(20), t(40), 5))
+        .await
+        .expect("claim")
+        .is_empty());
+    let d = r
+        .claim_provisioning(T1, today, &claim("D", t(31), t(40), 5))
+        .await
+        .expect("claim");
     assert_eq!(ids(&d, id), vec![b.id]);
     assert!(r.mark_provisioned(b.id, "D", t(32)).await.expect("mark"));
-    assert_eq!(r.get(b.id).await.expect("get").attempts, 0, "a success clears attempts");
+    assert_eq!(
+        r.get(b.id).await.expect("get").attempts,
+        0,
+        "a success clears attempts"
+    );
 
-    r.set_status(a.id, ServiceStatus::Suspended).await.expect("set_status");
-    let e = r.claim_provisioning(T1, today, &claim("E", t(40), t(50), 5)).await.expect("claim");
+    r.set_status(a.id, ServiceStatus::Suspended)
+        .await
+        .expect("set_status");
+    let e = r
+        .claim_provisioning(T1, today, &claim("E", t(40), t(50), 5))
+        .await
+        .expect("claim");
     assert_eq!(ids(&e, id), vec![a.id], "suspended but provisioned: deprovision");
     assert!(r.mark_deprovisioned(a.id, "E", t(41)).await.expect("mark"));
     let got = r.get(a.id).await.expect("get");
     assert!(!got.provisioned);
-    assert_eq!((got.deprovisioned_at, got.provisioned_at, got.lease), (Some(t(41)), Some(t(3)), None));
+    assert_eq!(
+        (got.deprovisioned_at, got.provisioned_at, got.lease),
+        (Some(t(41)), Some(t(3)), None)
+    );
     assert!(r.list_provisioning(T1, today, 10).await.expect("list").is_empty());
 
-    r.set_status(b.id, ServiceStatus::Inactive).await.expect("set_status");
-    assert_eq!(ids(&r.claim_provisioning(T1, today, &claim("F", t(50), t(60), 5)).await.expect("claim"), id), vec![b.id]);
+    r.set_status(b.id, ServiceStatus::Inactive)
+        .await
+        .expect("set_status");
+    assert_eq!(
+        ids(
+            &r.claim_provisioning(T1, today, &claim("F", t(50), t(60), 5))
+                .await
+                .expect("claim"),
+            id
+        ),
+        vec![b.id]
+    );
     r.release(b.id, "G").await.expect("release by a stranger");
     assert!(
-        r.claim_provisioning(T1, today, &claim("G", t(51), t(60), 5)).await.expect("claim").is_empty(),
+        r.claim_provisioning(T1, today, &claim("G", t(51), t(60), 5))
+            .await
+            .expect("claim")
+            .is_empty(),
         "release by someone else leaves the lease"
     );
     r.release(b.id, "F").await.expect("release");
     let got = r.get(b.id).await.expect("get");
-    assert_eq!((got.lease, got.provisioned), (None, true), "release changes nothing else");
-    assert_eq!(ids(&r.claim_provisioning(T1, today, &claim("G", t(52), t(60), 5)).await.expect("claim"), id), vec![b.id]);
+    assert_eq!(
+        (got.lease, got.provisioned),
+        (None, true),
+        "release changes nothing else"
+    );
+    assert_eq!(
+        ids(
+            &r.claim_provisioning(T1, today, &claim("G", t(52), t(60), 5))
+                .await
+                .expect("claim"),
+            id
+        ),
+        vec![b.id]
+    );
 }
 
 /// Billing claims (active, `next_charge_on <= today`, oldest first, per
@@ -275,28 +429,90 @@ pub async fn services_billing_claim_and_advance(repos: Repositories) {
     let f = fx.service(T1, "f", Active, day(20), day(-5)).await;
     let id = |s: &Service| s.id;
 
-    let first = r.claim_billable(T1, today, &claim("A", t(0), t(10), 2)).await.expect("claim");
+    let first = r
+        .claim_billable(T1, today, &claim("A", t(0), t(10), 2))
+        .await
+        .expect("claim");
     assert_eq!(ids(&first, id), vec![a.id, f.id], "oldest next_charge_on first");
     assert!(first.iter().all(|s| s.lease == lease("A", t(10))));
-    assert_eq!(ids(&r.claim_billable(T1, today, &claim("B", t(1), t(10), 10)).await.expect("claim"), id), vec![b.id]);
-    assert!(r.claim_billable(T1, today, &claim("C", t(2), t(10), 10)).await.expect("claim").is_empty());
-    assert_eq!(ids(&r.claim_billable(T2, today, &claim("C", t(2), t(10), 10)).await.expect("claim"), id), vec![e.id]);
+    assert_eq!(
+        ids(
+            &r.claim_billable(T1, today, &claim("B", t(1), t(10), 10))
+                .await
+                .expect("claim"),
+            id
+        ),
+        vec![b.id]
+    );
+    assert!(r
+        .claim_billable(T1, today, &claim("C", t(2), t(10), 10))
+        .await
+        .expect("claim")
+        .is_empty());
+    assert_eq!(
+        ids(
+            &r.claim_billable(T2, today, &claim("C", t(2), t(10), 10))
+                .await
+                .expect("claim"),
+            id
+        ),
+        vec![e.id]
+    );
 
-    assert!(!r.advance_billing(a.id, "A", day(-30), day(0)).await.expect("advance"), "wrong from: no move");
+    assert!(
+        !r.advance_billing(a.id, "A", day(-30), day(0))
+            .await
+            .expect("advance"),
+        "wrong from: no move"
+    );
     let got = r.get(a.id).await.expect("get");
     assert_eq!(got.next_charge_on, day(-31));
-    assert_eq!(got.lease, None, "advance_billing clears the caller's lease either way");
-    assert_eq!(ids(&r.claim_billable(T1, today, &claim("D", t(3), t(10), 10)).await.expect("claim"), id), vec![a.id]);
-    assert!(r.advance_billing(a.id, "D", day(-31), day(-3)).await.expect("advance"));
+    assert_eq!(
+        got.lease, None,
+        "advance_billing clears the caller's lease either way"
+    );
+    assert_eq!(
+        ids(
+            &r.claim_billable(T1, today, &claim("D", t(3), t(10), 10))
+                .await
+                .expect("claim"),
+            id
+        ),
+        vec![a.id]
+    );
+    assert!(r
+        .advance_billing(a.id, "D", day(-31), day(-3))
+        .await
+        .expect("advance"));
     let got = r.get(a.id).await.expect("get");
     assert_eq!((got.next_charge_on, got.lease), (day(-3), None));
-    assert_eq!(ids(&r.claim_billable(T1, today, &claim("E", t(4), t(10), 10)).await.expect("claim"), id), vec![a.id]);
-    assert!(r.advance_billing(a.id, "E", day(-3), day(28)).await.expect("advance"));
-    assert!(r.claim_billable(T1, today, &claim("F", t(5), t(10), 10)).await.expect("claim").is_empty());
+    assert_eq!(
+        ids(
+            &r.claim_billable(T1, today, &claim("E", t(4), t(10), 10))
+                .await
+                .expect("claim"),
+            id
+        ),
+        vec![a.id]
+    );
+    assert!(r
+        .advance_billing(a.id, "E", day(-3), day(28))
+        .await
+        .expect("advance"));
+    assert!(r
+        .claim_billable(T1, today, &claim("F", t(5), t(10), 10))
+        .await
+        .expect("claim")
+        .is_empty());
 
-    assert!(r.advance_billing(f.id, "A", day(-5), day(26)).await.expect("advance"));
+    assert!(r
+        .advance_billing(f.id, "A", day(-5), day(26))
+        .await
+        .expect("advance"));
     assert!(
-        !r.advance_billing(f.id, "A", day(-5), day(26)).await.expect("advance"),
+        !r.advance_billing(f.id, "A", day(-5), day(26))
+            .await
+            .expect("advance"),
         "the same move twice: the second finds next_charge_on changed"
     );
     assert_eq!(r.get(f.id).await.expect("get").next_charge_on, day(26));
@@ -341,7 +557,11 @@ pub async fn services_due_between(repos: Repositories) {
         v.sort();
         v
     });
-    assert!(r.due_between(T1, day(5), day(9)).await.expect("due_between").is_empty());
+    assert!(r
+        .due_between(T1, day(5), day(9))
+        .await
+        .expect("due_between")
+        .is_empty());
 }
 
 /// Concurrent provisioning and billing claims: every due service exactly once.
@@ -379,7 +599,10 @@ pub async fn services_concurrent_claims_are_exclusive(repos: Repositories) {
     })
     .await;
     for (holder, id) in got {
-        assert_eq!(fx.repos.services.get(id).await.expect("get").lease, lease(&holder, t(60)));
+        assert_eq!(
+            fx.repos.services.get(id).await.expect("get").lease,
+            lease(&holder, t(60))
+        );
     }
 }
 
@@ -403,11 +626,34 @@ pub async fn ledger_idempotent_charges(repos: Repositories) {
     let new1 = charge(&k1, "25000", 0, 0);
     let e1 = r.record(&new1).await.expect("record");
     assert_eq!(
-        (e1.customer_id, e1.service_id, e1.kind, e1.amount, e1.period_start, e1.key.as_str(), e1.created_at),
-        (fx.customer.id, Some(s.id), LedgerKind::Charge, tzs("25000"), Some(day(0)), k1.as_str(), t(0))
+        (
+            e1.customer_id,
+            e1.service_id,
+            e1.kind,
+            e1.amount,
+            e1.period_start,
+            e1.key.as_str(),
+            e1.created_at
+        ),
+        (
+            fx.customer.id,
+            Some(s.id),
+            LedgerKind::Charge,
+            tzs("25000"),
+            Some(day(0)),
+            k1.as_str(),
+            t(0)
+        )
     );
-    expect_conflict(r.record(&charge(&k1, "99999", 0, 1)).await, "a second entry with the same key");
-    assert_eq!(r.of_service(s.id).await.expect("of_service"), vec![e1.clone()], "one row per key");
+    expect_conflict(
+        r.record(&charge(&k1, "99999", 0, 1)).await,
+        "a second entry with the same key",
+    );
+    assert_eq!(
+        r.of_service(s.id).await.expect("of_service"),
+        vec![e1.clone()],
+        "one row per key"
+    );
     assert_eq!(r.count_charges().await.expect("count"), 1);
 
     let k2 = format!("charge:svc:{}:{}", s.id, day(31));
@@ -421,10 +667,16 @@ pub async fn ledger_idempotent_charges(repos: Repositories) {
     for task in tasks {
         match task.await.expect("task") {
             Ok(_) => ok += 1,
-            Err(e) => assert!(e.is_conflict(), "a losing concurrent record must be a Conflict, got {e:?}"),
+            Err(e) => assert!(
+                e.is_conflict(),
+                "a losing concurrent record must be a Conflict, got {e:?}"
+            ),
         }
     }
-    assert_eq!(ok, 1, "exactly one of the concurrent charges with one key is recorded");
+    assert_eq!(
+        ok, 1,
+        "exactly one of the concurrent charges with one key is recorded"
+    );
 
     let payment = r
         .record(&NewLedgerEntry {
@@ -440,14 +692,26 @@ pub async fn ledger_idempotent_charges(repos: Repositories) {
         .expect("record payment");
     assert_eq!(payment.amount, tzs("10000.25"));
     let of_service = r.of_service(s.id).await.expect("of_service");
-    assert_eq!(ids(&of_service, |e| e.key.clone()), vec![k1.clone(), k2.clone()], "oldest first");
+    assert_eq!(
+        ids(&of_service, |e| e.key.clone()),
+        vec![k1.clone(), k2.clone()],
+        "oldest first"
+    );
     let of_customer = r.of_customer(fx.customer.id).await.expect("of_customer");
     assert_eq!(
         ids(&of_customer, |e| e.key.clone()),
         vec!["payment:mpesa:QX81".to_owned(), k1, k2],
         "oldest first"
     );
-    assert_eq!(r.count_charges().await.expect("count"), 2, "payments are not charges");
+    assert_eq!(
+        r.count_charges().await.expect("count"),
+        2,
+        "payments are not charges"
+    );
     assert!(r.of_service(other.id).await.expect("of_service").is_empty());
-    assert!(r.of_customer(fx.customer2.id).await.expect("of_customer").is_empty());
+    assert!(r
+        .of_customer(fx.customer2.id)
+        .await
+        .expect("of_customer")
+        .is_empty());
 }

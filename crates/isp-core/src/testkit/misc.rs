@@ -31,7 +31,9 @@ pub async fn audit_append_recent_delete(repos: Repositories) {
     let e3 = event(-30, Some(R2), "provision");
     let e4 = event(-20, Some(R1), "disconnect");
     let e5 = event(-10, None, "notice");
-    r.append(&[e3.clone(), e1.clone(), e5.clone()]).await.expect("append");
+    r.append(&[e3.clone(), e1.clone(), e5.clone()])
+        .await
+        .expect("append");
     r.append(&[]).await.expect("append nothing");
     r.append(&[e2.clone(), e4.clone()]).await.expect("append");
 
@@ -41,11 +43,18 @@ pub async fn audit_append_recent_delete(repos: Repositories) {
         "newest first, whatever the append order"
     );
     assert_eq!(r.recent(2).await.expect("recent"), vec![e5.clone(), e4.clone()]);
-    assert_eq!(r.of_router(R1, 10).await.expect("of_router"), vec![e4.clone(), e1.clone()]);
+    assert_eq!(
+        r.of_router(R1, 10).await.expect("of_router"),
+        vec![e4.clone(), e1.clone()]
+    );
     assert_eq!(r.of_router(R1, 1).await.expect("of_router"), vec![e4.clone()]);
     assert!(r.of_router(R3, 10).await.expect("of_router").is_empty());
 
-    assert_eq!(r.delete_before(t(-30)).await.expect("delete_before"), 2, "strictly before the cutoff");
+    assert_eq!(
+        r.delete_before(t(-30)).await.expect("delete_before"),
+        2,
+        "strictly before the cutoff"
+    );
     assert_eq!(r.recent(10).await.expect("recent"), vec![e5, e4.clone(), e3]);
     assert_eq!(r.delete_before(t(-30)).await.expect("delete_before"), 0);
     assert_eq!(r.of_router(R1, 10).await.expect("of_router"), vec![e4]);
@@ -90,18 +99,44 @@ pub async fn router_status_round_trip(repos: Repositories) {
 pub async fn leases_exclusive_and_expiring(repos: Repositories) {
     let r = &repos.leases;
     assert!(r.acquire("billing", "A", t(0), t(10)).await.expect("acquire"));
-    assert!(!r.acquire("billing", "B", t(5), t(15)).await.expect("acquire"), "held by A");
-    assert!(r.acquire("billing", "A", t(5), t(20)).await.expect("acquire"), "A renews");
-    assert!(!r.acquire("billing", "B", t(15), t(25)).await.expect("acquire"), "A renewed until t+20");
-    assert!(r.acquire("billing", "B", t(21), t(30)).await.expect("acquire"), "expired: free");
-    assert!(!r.acquire("billing", "A", t(22), t(40)).await.expect("acquire"), "now B holds it");
-    assert!(r.acquire("reminders", "A", t(22), t(40)).await.expect("acquire"), "names are independent");
+    assert!(
+        !r.acquire("billing", "B", t(5), t(15)).await.expect("acquire"),
+        "held by A"
+    );
+    assert!(
+        r.acquire("billing", "A", t(5), t(20)).await.expect("acquire"),
+        "A renews"
+    );
+    assert!(
+        !r.acquire("billing", "B", t(15), t(25)).await.expect("acquire"),
+        "A renewed until t+20"
+    );
+    assert!(
+        r.acquire("billing", "B", t(21), t(30)).await.expect("acquire"),
+        "expired: free"
+    );
+    assert!(
+        !r.acquire("billing", "A", t(22), t(40)).await.expect("acquire"),
+        "now B holds it"
+    );
+    assert!(
+        r.acquire("reminders", "A", t(22), t(40)).await.expect("acquire"),
+        "names are independent"
+    );
 
     r.release("billing", "A").await.expect("release by a non-holder");
-    assert!(!r.acquire("billing", "A", t(23), t(40)).await.expect("acquire"), "a non-holder cannot release");
+    assert!(
+        !r.acquire("billing", "A", t(23), t(40)).await.expect("acquire"),
+        "a non-holder cannot release"
+    );
     r.release("billing", "B").await.expect("release");
-    assert!(r.acquire("billing", "A", t(23), t(40)).await.expect("acquire"), "released: free");
-    r.release("never-taken", "A").await.expect("release of an unknown name");
+    assert!(
+        r.acquire("billing", "A", t(23), t(40)).await.expect("acquire"),
+        "released: free"
+    );
+    r.release("never-taken", "A")
+        .await
+        .expect("release of an unknown name");
 }
 
 /// Many daemons racing for one lease: exactly one gets it, also after it expired.
@@ -123,6 +158,9 @@ pub async fn leases_concurrent_acquire(repos: Repositories) {
                 won += 1;
             }
         }
-        assert_eq!(won, 1, "exactly one of 16 concurrent acquirers holds the lease at {now}");
+        assert_eq!(
+            won, 1,
+            "exactly one of 16 concurrent acquirers holds the lease at {now}"
+        );
     }
 }

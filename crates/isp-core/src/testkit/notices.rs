@@ -13,25 +13,75 @@ pub async fn notices_unique_key(repos: Repositories) {
     let new = fx.new_notice(1, NoticeKind::HotspotExpiresSoon, t(60), t(0));
     let n = r.reserve(&new).await.expect("reserve");
     assert_eq!(
-        (n.tenant_id, &n.recipient, n.kind, n.deadline, n.body.as_str(), n.created_at),
-        (T1, &new.recipient, new.kind, new.deadline, new.body.as_str(), new.created_at)
+        (
+            n.tenant_id,
+            &n.recipient,
+            n.kind,
+            n.deadline,
+            n.body.as_str(),
+            n.created_at
+        ),
+        (
+            T1,
+            &new.recipient,
+            new.kind,
+            new.deadline,
+            new.body.as_str(),
+            new.created_at
+        )
     );
-    assert_eq!((n.status, n.attempts, n.sent_at, n.lease.clone()), (NoticeStatus::Pending, 0, None, None));
+    assert_eq!(
+        (n.status, n.attempts, n.sent_at, n.lease.clone()),
+        (NoticeStatus::Pending, 0, None, None)
+    );
     assert_eq!(r.get(n.id).await.expect("get"), n);
-    assert_eq!(r.find(&phone(1), NoticeKind::HotspotExpiresSoon, t(60)).await.expect("find"), Some(n.clone()));
-    assert_eq!(r.find(&phone(1), NoticeKind::HotspotExpired, t(60)).await.expect("find"), None);
-    assert_eq!(r.find(&phone(1), NoticeKind::HotspotExpiresSoon, t(61)).await.expect("find"), None);
-    assert_eq!(r.find(&phone(2), NoticeKind::HotspotExpiresSoon, t(60)).await.expect("find"), None);
+    assert_eq!(
+        r.find(&phone(1), NoticeKind::HotspotExpiresSoon, t(60))
+            .await
+            .expect("find"),
+        Some(n.clone())
+    );
+    assert_eq!(
+        r.find(&phone(1), NoticeKind::HotspotExpired, t(60))
+            .await
+            .expect("find"),
+        None
+    );
+    assert_eq!(
+        r.find(&phone(1), NoticeKind::HotspotExpiresSoon, t(61))
+            .await
+            .expect("find"),
+        None
+    );
+    assert_eq!(
+        r.find(&phone(2), NoticeKind::HotspotExpiresSoon, t(60))
+            .await
+            .expect("find"),
+        None
+    );
 
     let mut dup = new.clone();
     dup.body = "another text".into();
     dup.tenant_id = T2;
     dup.created_at = t(5);
-    expect_conflict(r.reserve(&dup).await, "a second notice with the same recipient, kind and deadline");
-    assert_eq!(r.get(n.id).await.expect("get"), n, "the refused reserve changed nothing");
-    r.reserve(&fx.new_notice(1, NoticeKind::HotspotExpired, t(60), t(1))).await.expect("other kind");
-    r.reserve(&fx.new_notice(1, NoticeKind::HotspotExpiresSoon, t(120), t(2))).await.expect("other deadline");
-    r.reserve(&fx.new_notice(2, NoticeKind::HotspotExpiresSoon, t(60), t(3))).await.expect("other recipient");
+    expect_conflict(
+        r.reserve(&dup).await,
+        "a second notice with the same recipient, kind and deadline",
+    );
+    assert_eq!(
+        r.get(n.id).await.expect("get"),
+        n,
+        "the refused reserve changed nothing"
+    );
+    r.reserve(&fx.new_notice(1, NoticeKind::HotspotExpired, t(60), t(1)))
+        .await
+        .expect("other kind");
+    r.reserve(&fx.new_notice(1, NoticeKind::HotspotExpiresSoon, t(120), t(2)))
+        .await
+        .expect("other deadline");
+    r.reserve(&fx.new_notice(2, NoticeKind::HotspotExpiresSoon, t(60), t(3)))
+        .await
+        .expect("other recipient");
     assert_eq!(r.count(NoticeStatus::Pending).await.expect("count"), 4);
     assert_eq!(r.count(NoticeStatus::Sent).await.expect("count"), 0);
 
@@ -45,16 +95,28 @@ pub async fn notices_unique_key(repos: Repositories) {
     for task in tasks {
         match task.await.expect("task") {
             Ok(_) => ok += 1,
-            Err(e) => assert!(e.is_conflict(), "a losing concurrent reserve must be a Conflict, got {e:?}"),
+            Err(e) => assert!(
+                e.is_conflict(),
+                "a losing concurrent reserve must be a Conflict, got {e:?}"
+            ),
         }
     }
-    assert_eq!(ok, 1, "exactly one of the concurrent reserves with one key succeeds");
+    assert_eq!(
+        ok, 1,
+        "exactly one of the concurrent reserves with one key succeeds"
+    );
     assert_eq!(r.count(NoticeStatus::Pending).await.expect("count"), 5);
 
     let unknown = NoticeId(n.id.0 + 1_000);
     expect_not_found(r.get(unknown).await, "notices.get(unknown)");
-    expect_not_found(r.mark_sent(unknown, "a", t(0)).await, "notices.mark_sent(unknown)");
-    expect_not_found(r.retry_later(unknown, "a", t(0)).await, "notices.retry_later(unknown)");
+    expect_not_found(
+        r.mark_sent(unknown, "a", t(0)).await,
+        "notices.mark_sent(unknown)",
+    );
+    expect_not_found(
+        r.retry_later(unknown, "a", t(0)).await,
+        "notices.retry_later(unknown)",
+    );
     expect_not_found(r.abandon(unknown, "a").await, "notices.abandon(unknown)");
 }
 
@@ -71,35 +133,73 @@ pub async fn notices_claim_pending(repos: Repositories) {
     let a = r.claim_pending(&claim("A", t(0), t(5), 2)).await.expect("claim");
     assert_eq!(ids(&a, id), vec![n1.id, n3.id], "oldest first, limit 2");
     assert!(a.iter().all(|n| n.lease == lease("A", t(5))));
-    assert_eq!(ids(&r.claim_pending(&claim("B", t(1), t(6), 10)).await.expect("claim"), id), vec![n2.id]);
-    assert!(r.claim_pending(&claim("C", t(2), t(7), 10)).await.expect("claim").is_empty());
+    assert_eq!(
+        ids(
+            &r.claim_pending(&claim("B", t(1), t(6), 10)).await.expect("claim"),
+            id
+        ),
+        vec![n2.id]
+    );
+    assert!(r
+        .claim_pending(&claim("C", t(2), t(7), 10))
+        .await
+        .expect("claim")
+        .is_empty());
 
-    assert!(!r.mark_sent(n1.id, "B", t(1)).await.expect("mark_sent"), "B does not hold n1");
+    assert!(
+        !r.mark_sent(n1.id, "B", t(1)).await.expect("mark_sent"),
+        "B does not hold n1"
+    );
     assert_eq!(r.get(n1.id).await.expect("get").status, NoticeStatus::Pending);
     assert!(r.mark_sent(n1.id, "A", t(1)).await.expect("mark_sent"));
     let got = r.get(n1.id).await.expect("get");
-    assert_eq!((got.status, got.sent_at, got.lease), (NoticeStatus::Sent, Some(t(1)), None));
-    assert!(!r.mark_sent(n1.id, "A", t(2)).await.expect("mark_sent"), "already sent");
+    assert_eq!(
+        (got.status, got.sent_at, got.lease),
+        (NoticeStatus::Sent, Some(t(1)), None)
+    );
+    assert!(
+        !r.mark_sent(n1.id, "A", t(2)).await.expect("mark_sent"),
+        "already sent"
+    );
     assert_eq!(r.get(n1.id).await.expect("get").sent_at, Some(t(1)));
 
-    assert!(!r.retry_later(n3.id, "B", t(30)).await.expect("retry"), "B does not hold n3");
+    assert!(
+        !r.retry_later(n3.id, "B", t(30)).await.expect("retry"),
+        "B does not hold n3"
+    );
     assert!(r.retry_later(n3.id, "A", t(30)).await.expect("retry"));
     let got = r.get(n3.id).await.expect("get");
-    assert_eq!((got.status, got.attempts, got.lease), (NoticeStatus::Pending, 1, lease(RETRY_HOLDER, t(30))));
+    assert_eq!(
+        (got.status, got.attempts, got.lease),
+        (NoticeStatus::Pending, 1, lease(RETRY_HOLDER, t(30)))
+    );
 
     assert!(
-        r.claim_pending(&claim("D", t(20), t(40), 10)).await.expect("claim").is_empty(),
+        r.claim_pending(&claim("D", t(20), t(40), 10))
+            .await
+            .expect("claim")
+            .is_empty(),
         "n3 is backing off; n2's sender lease expired, so its outcome is unknown: never resent"
     );
-    let d = r.claim_pending(&claim("D", t(31), t(40), 10)).await.expect("claim");
+    let d = r
+        .claim_pending(&claim("D", t(31), t(40), 10))
+        .await
+        .expect("claim");
     assert_eq!(ids(&d, id), vec![n3.id], "due again after the back-off");
     assert_eq!(d[0].attempts, 1);
 
-    assert!(!r.abandon(n3.id, "X").await.expect("abandon"), "X does not hold n3");
+    assert!(
+        !r.abandon(n3.id, "X").await.expect("abandon"),
+        "X does not hold n3"
+    );
     assert!(r.abandon(n3.id, "D").await.expect("abandon"));
     let got = r.get(n3.id).await.expect("get");
     assert_eq!((got.status, got.lease), (NoticeStatus::Abandoned, None));
-    assert!(r.claim_pending(&claim("E", t(1000), t(1010), 10)).await.expect("claim").is_empty());
+    assert!(r
+        .claim_pending(&claim("E", t(1000), t(1010), 10))
+        .await
+        .expect("claim")
+        .is_empty());
 
     assert_eq!(r.count(NoticeStatus::Pending).await.expect("count"), 1);
     assert_eq!(r.count(NoticeStatus::Sent).await.expect("count"), 1);
@@ -116,11 +216,28 @@ pub async fn notices_crashed_send_is_abandoned_never_resent(repos: Repositories)
     let n2 = fx.notice(2, t(60), t(-4)).await; // refused by the gateway: retried
     let n4 = fx.notice(4, t(60), t(-3)).await; // sender B still working (long lease)
     let id = |n: &Notice| n.id;
-    assert_eq!(ids(&r.claim_pending(&claim("A", t(0), t(5), 2)).await.expect("claim"), id), vec![n1.id, n2.id]);
+    assert_eq!(
+        ids(
+            &r.claim_pending(&claim("A", t(0), t(5), 2)).await.expect("claim"),
+            id
+        ),
+        vec![n1.id, n2.id]
+    );
     assert!(r.retry_later(n2.id, "A", t(10)).await.expect("retry"));
-    assert_eq!(ids(&r.claim_pending(&claim("B", t(0), t(100), 1)).await.expect("claim"), id), vec![n4.id]);
+    assert_eq!(
+        ids(
+            &r.claim_pending(&claim("B", t(0), t(100), 1))
+                .await
+                .expect("claim"),
+            id
+        ),
+        vec![n4.id]
+    );
     assert!(
-        r.claim_pending(&claim("C", t(6), t(20), 10)).await.expect("claim").is_empty(),
+        r.claim_pending(&claim("C", t(6), t(20), 10))
+            .await
+            .expect("claim")
+            .is_empty(),
         "a notice whose sender's lease expired is never returned"
     );
     let n3 = fx.notice(3, t(60), t(-2)).await; // never claimed
@@ -136,12 +253,27 @@ pub async fn notices_crashed_send_is_abandoned_never_resent(repos: Repositories)
         "an ended retry back-off is not a crashed send; a live lease is not stale"
     );
 
-    let c = r.claim_pending(&claim("C", t(50), t(55), 10)).await.expect("claim");
-    assert_eq!(ids(&c, id), vec![n2.id, n3.id], "the retried and the unclaimed notice; not n1, not n4");
-    assert_eq!(r.abandon_stale(t(101)).await.expect("abandon_stale"), 3, "C and B crashed too");
+    let c = r
+        .claim_pending(&claim("C", t(50), t(55), 10))
+        .await
+        .expect("claim");
+    assert_eq!(
+        ids(&c, id),
+        vec![n2.id, n3.id],
+        "the retried and the unclaimed notice; not n1, not n4"
+    );
+    assert_eq!(
+        r.abandon_stale(t(101)).await.expect("abandon_stale"),
+        3,
+        "C and B crashed too"
+    );
     assert_eq!(r.count(NoticeStatus::Abandoned).await.expect("count"), 4);
     assert_eq!(r.count(NoticeStatus::Pending).await.expect("count"), 0);
-    assert!(r.claim_pending(&claim("D", t(200), t(210), 10)).await.expect("claim").is_empty());
+    assert!(r
+        .claim_pending(&claim("D", t(200), t(210), 10))
+        .await
+        .expect("claim")
+        .is_empty());
 }
 
 /// Concurrent `claim_pending`: every pending notice exactly once.
@@ -155,12 +287,18 @@ pub async fn notices_concurrent_claims_are_exclusive(repos: Repositories) {
     let got = claim_concurrently(6, &expected, move |holder| {
         let notices = notices.clone();
         async move {
-            let batch = notices.claim_pending(&claim(&holder, t(0), t(30), 4)).await.expect("claim_pending");
+            let batch = notices
+                .claim_pending(&claim(&holder, t(0), t(30), 4))
+                .await
+                .expect("claim_pending");
             batch.into_iter().map(|n| n.id).collect()
         }
     })
     .await;
     for (holder, id) in got {
-        assert_eq!(fx.repos.notices.get(id).await.expect("get").lease, lease(&holder, t(30)));
+        assert_eq!(
+            fx.repos.notices.get(id).await.expect("get").lease,
+            lease(&holder, t(30))
+        );
     }
 }
