@@ -166,9 +166,14 @@ where
     .sleep(tokio::time::sleep)
     .when(|a: &Attempt| a.error.is_transient())
     .adjust(move |a: &Attempt, delay| {
-        delay.map(|d| match a.retry_after {
-            Some(asked) => asked.clamp(d.min(max_backoff), max_backoff),
-            None => d,
+        // Jitter may push a delay past the bound; a Retry-After may ask for
+        // more than the budget allows: both are capped.
+        delay.map(|d| {
+            let d = d.min(max_backoff);
+            match a.retry_after {
+                Some(asked) => asked.clamp(d, max_backoff),
+                None => d,
+            }
         })
     })
     .notify(|a: &Attempt, delay| {
@@ -287,6 +292,87 @@ mod tests {
         let base = Url::parse("https://api.africastalking.com").unwrap();
         let url = join_path("f", &base, &["version1", "messaging"]).unwrap();
         assert_eq!(url.as_str(), "https://api.africastalking.com/version1/messaging");
+    }
+
+    fn quick(max_retries: usize, max_backoff_ms: u64) -> HttpOptions {
+        HttpOptions {
+            max_retries,
+            initial_backoff: Duration::from_millis(1),
+            max_backoff: Duration::from_millis(max_backoff_ms),
+            ..HttpOptions::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn only_transient_errors_are_retried_within_the_budget() {
+        let calls = AtomicUsize::new(0);
+        let err = with_retries("gw", &quick(3, 5), || async {
+            calls.fetch_add(1, Ordering::Relaxed);
+            Err::<(), _>(Attempt::from(Error::unavailable("gw", "down")))
+        })
+        .await
+        .unwrap_err();
+        assert_eq!(calls.load(Ordering::Relaxed), 4);
+        assert!(err.to_string().contains("gave up after 4 attempts"), "{err}");
+
+        let calls = AtomicUsize::new(0);
+        let err = with_retries("gw", &quick(3, 5), || async {
+            calls.fetch_add(1, Ordering::Relaxed);
+            Err::<(), _>(Attempt::from(Error::Rejected {
+                service: "gw".into(),
+                detail: "no".into(),
+            }))
+        })
+        .await
+        .unwrap_err();
+        assert_eq!(calls.load(Ordering::Relaxed), 1);
+        assert_eq!(err.kind(), "rejected");
+
+        let calls = AtomicUsize::new(0);
+        let ok = with_retries("gw", &quick(3, 5), || async {
+            if calls.fetch_add(1, Ordering::Relaxed) < 2 {
+                Err(Attempt::from(Error::unavailable("gw", "down")))
+            } else {
+                Ok(7)
+            }
+        })
+        .await
+        .unwrap();
+        assert_eq!((ok, calls.load(Ordering::Relaxed)), (7, 3));
+    }
+
+    #[tokio::test]
+    async fn retry_after_is_honoured_up_to_the_maximum_delay() {
+        let asked = |secs| {
+            let calls = AtomicUsize::new(0);
+            move || {
+                let first = calls.fetch_add(1, Ordering::Relaxed) == 0;
+                async move {
+                    if first {
+                        Err(Attempt {
+                            error: Error::unavailable("gw", "429"),
+                            retry_after: Some(Duration::from_secs(secs)),
+                        })
+                    } else {
+                        Ok(())
+                    }
+                }
+            }
+        };
+        // Asked for 1 s, allowed up to 200 ms: waits the 200 ms, not the 1 ms backoff.
+        let started = std::time::Instant::now();
+        with_retries("gw", &quick(1, 200), asked(1)).await.unwrap();
+        let waited = started.elapsed();
+        assert!(waited >= Duration::from_millis(190), "{waited:?}");
+        assert!(waited < Duration::from_millis(900), "{waited:?}");
+        // Asked for 60 s, allowed up to 20 ms: the budget wins.
+        let started = std::time::Instant::now();
+        with_retries("gw", &quick(1, 20), asked(60)).await.unwrap();
+        assert!(
+            started.elapsed() < Duration::from_millis(500),
+            "{:?}",
+            started.elapsed()
+        );
     }
 
     #[test]

@@ -279,10 +279,9 @@ impl WebhookSender {
         let url = render(&self.url_template, to, message, query_encode);
         // Checked at start-up with sample values; the URL itself is never shown.
         let url = Url::parse(&url).map_err(|e| {
-            self.fail(
-                Failure::BadReply(format!("cannot build the URL for this message: {e}")),
-                None,
-            )
+            Attempt::from(Error::Internal(format!(
+                "{SERVICE}: the URL template stopped parsing once filled in: {e}"
+            )))
         })?;
         let mut request = self
             .client
