@@ -1,5 +1,6 @@
 //! The `routeros-sim` binary as a child process.
 #![cfg(all(feature = "sim", unix))]
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 mod sim_common;
 

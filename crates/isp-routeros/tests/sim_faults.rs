@@ -1,5 +1,6 @@
 //! Fault injection and TLS over real sockets.
 #![cfg(feature = "sim")]
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 mod sim_common;
 

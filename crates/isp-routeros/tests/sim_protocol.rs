@@ -1,5 +1,6 @@
 //! The simulator over real TCP, driven by a raw client built on the crate's codec.
 #![cfg(feature = "sim")]
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 mod sim_common;
 

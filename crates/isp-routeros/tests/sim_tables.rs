@@ -1,5 +1,6 @@
 //! The simulated menus over real TCP: sessions, cascades, validation, clock.
 #![cfg(feature = "sim")]
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 mod sim_common;
 

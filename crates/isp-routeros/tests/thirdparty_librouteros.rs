@@ -4,6 +4,7 @@
 //! Needs `python3` with the `venv` module and access to PyPI (or a pip configured mirror). If
 //! either is missing the test FAILS with the reason: it never passes without having run.
 #![cfg(all(feature = "sim", unix))]
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};

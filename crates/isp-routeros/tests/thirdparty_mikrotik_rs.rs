@@ -5,6 +5,7 @@
 //! from `add` is checked through the control handle), a `!trap` or `!empty` ends the command's
 //! channel, and TLS needs a crypto provider installed first.
 #![cfg(feature = "sim")]
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -79,8 +80,7 @@ async fn login_add_print_set_remove_and_traps() {
     // refused login: an error, without the password in it
     let err = MikrotikDevice::connect(addr.as_str(), "admin", Some("wrong-pw"))
         .await
-        .err()
-        .expect("a wrong password must not log in");
+        .expect_err("a wrong password must not log in");
     assert!(!format!("{err} {err:?}").contains("wrong-pw"));
     assert_eq!(h.logins(), 0);
 

@@ -120,7 +120,7 @@ pub(crate) fn matches(queries: &[Query], get: &dyn Fn(&str) -> Option<String>) -
                             .len()
                             .checked_sub(1)
                             .and_then(|top| top.checked_sub(n))
-                            .map_or(true, |idx| stack[idx]);
+                            .is_none_or(|idx| stack[idx]);
                         if i == chars.len() {
                             stack.clear();
                             stack.push(value);

@@ -766,41 +766,36 @@ impl RouterState {
         let Some(table) = self.table(spec.path) else {
             return Ok(());
         };
-        let others = || table.rows.values().filter(|r| Some(r.id) != except);
         let same = |r: &Row, k: &str| r.get(k) == fields.get(k).map(String::as_str);
-        match spec.path {
-            "/ip/hotspot/user" => {
-                let server = |v: Option<&str>| v.unwrap_or("all").to_owned();
-                if others().any(|r| {
+        let server = |v: Option<&str>| v.unwrap_or("all").to_owned();
+        // (the properties that must differ, the trap when they do not)
+        let (clash, message): (&dyn Fn(&Row) -> bool, &str) = match spec.path {
+            "/ip/hotspot/user" => (
+                &|r: &Row| {
                     same(r, "name")
                         && server(r.get("server")) == server(fields.get("server").map(String::as_str))
-                }) {
-                    return Err(Trap::new(
-                        "failure: already have user with this name for this server",
-                    ));
-                }
-            }
-            "/ppp/secret" => {
-                if others().any(|r| same(r, "name")) {
-                    return Err(Trap::new("failure: secret with the same name already exists"));
-                }
-            }
-            "/ip/firewall/address-list" => {
-                if others().any(|r| same(r, "list") && same(r, "address")) {
-                    return Err(Trap::new("failure: already have such entry"));
-                }
-            }
-            "/queue/simple" => {
-                if others().any(|r| same(r, "name")) {
-                    return Err(Trap::new("failure: already have queue with such name"));
-                }
-            }
+                },
+                "failure: already have user with this name for this server",
+            ),
+            "/ppp/secret" => (
+                &|r: &Row| same(r, "name"),
+                "failure: secret with the same name already exists",
+            ),
+            "/ip/firewall/address-list" => (
+                &|r: &Row| same(r, "list") && same(r, "address"),
+                "failure: already have such entry",
+            ),
+            "/queue/simple" => (
+                &|r: &Row| same(r, "name"),
+                "failure: already have queue with such name",
+            ),
             "/ip/hotspot/user/profile" | "/ppp/profile" | "/ip/hotspot" => {
-                if others().any(|r| same(r, "name")) {
-                    return Err(Trap::new("failure: already have such name"));
-                }
+                (&|r: &Row| same(r, "name"), "failure: already have such name")
             }
-            _ => {}
+            _ => return Ok(()),
+        };
+        if table.rows.values().any(|r| Some(r.id) != except && clash(r)) {
+            return Err(Trap::new(message));
         }
         Ok(())
     }

@@ -1,5 +1,5 @@
 //! A raw API client for simulator tests, built only on the crate's codec.
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used)] // shared by several test crates; unwrap = test failure
 
 use std::net::SocketAddr;
 use std::pin::Pin;
