@@ -1,0 +1,420 @@
+//! Orchestration of the disconnect job against mocks: promise 1 (a removal is
+//! done only when every enabled router of the tenant confirmed; otherwise it
+//! stays pending with back-off), promise 4 (a failing SMS gateway never holds up
+//! a disconnect), and reports that match what the mocks recorded.
+
+mod jobs_support;
+mod policy_fixtures;
+
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Duration, Utc};
+use isp_core::domain::*;
+use isp_core::jobs::{JobKind, RunOptions};
+use isp_core::ports::*;
+use isp_core::Error;
+use jobs_support::*;
+use policy_fixtures::*;
+
+fn now() -> DateTime<Utc> {
+    t("2026-01-14T12:00:00Z")
+}
+
+/// Hands `items` out on the first claim, nothing afterwards; records the claims.
+fn claim_once<T: Clone + Send + 'static>(
+    items: Vec<T>,
+    seen: Arc<Mutex<Vec<Claim>>>,
+) -> impl FnMut(&Claim) -> isp_core::Result<Vec<T>> + Send + 'static {
+    let mut left = Some(items);
+    move |c| {
+        seen.lock().unwrap().push(c.clone());
+        Ok(left.take().unwrap_or_default())
+    }
+}
+
+/// Expired subscribers of tenant 1 (two routers; router 3 is another tenant's), one device each.
+fn expired_world(m: &mut Mocks, subs: &[Subscriber]) -> Arc<Mutex<Vec<Claim>>> {
+    expired_world_on(m, subs, vec![router(1, 1, true), router(2, 1, true), router(3, 2, true)])
+}
+
+fn expired_world_on(m: &mut Mocks, subs: &[Subscriber], routers: Vec<Router>) -> Arc<Mutex<Vec<Claim>>> {
+    m.with_tenants(vec![tenant(1, "Africa/Dar_es_Salaam")]);
+    m.with_routers(routers);
+    let claims = Arc::new(Mutex::new(Vec::new()));
+    m.subscribers
+        .expect_claim_expired()
+        .returning(claim_once(subs.to_vec(), claims.clone()));
+    let devs: Vec<Device> = subs
+        .iter()
+        .map(|s| device(s.id.0, s.id.0, s.id.0 as u8, Some(1), true, now()))
+        .collect();
+    m.devices.expect_active_of().returning(move |ids| {
+        Ok(devs.iter().filter(|d| ids.contains(&d.subscriber_id)).cloned().collect())
+    });
+    claims
+}
+
+fn subs(n: i64) -> Vec<Subscriber> {
+    (1..=n)
+        .map(|i| subscriber(i, 1, now() - Duration::hours(i), true))
+        .collect()
+}
+
+fn ok_reports(targets: &[HotspotTarget]) -> isp_core::Result<Vec<isp_core::Result<DisconnectReport>>> {
+    Ok(targets
+        .iter()
+        .map(|_| {
+            Ok(DisconnectReport {
+                sessions_removed: 1,
+                bindings_removed: 1,
+                user_disabled: true,
+                ..Default::default()
+            })
+        })
+        .collect())
+}
+
+#[tokio::test]
+async fn seed_000_three_users_two_routers_report_matches_the_mocks() {
+    let mut m = Mocks::new(now());
+    let subs = subs(3);
+    let claims = expired_world(&mut m, &subs);
+
+    // One call per router for the whole batch, each with all three targets.
+    let calls = Arc::new(Mutex::new(Vec::<(RouterId, usize)>::new()));
+    let c = calls.clone();
+    m.driver
+        .expect_disconnect_hotspot()
+        .times(2)
+        .returning(move |r, targets| {
+            c.lock().unwrap().push((r.id, targets.len()));
+            ok_reports(targets)
+        });
+    let completed = Arc::new(Mutex::new(Vec::new()));
+    let c = completed.clone();
+    m.subscribers
+        .expect_complete_expiry()
+        .times(3)
+        .returning(move |id, holder, seen, at| {
+            c.lock().unwrap().push((id, holder.to_owned(), seen, at));
+            Ok(true)
+        });
+    m.subscribers.expect_retry_later().never();
+    m.devices.expect_deactivate_all().times(3).returning(|_| Ok(1));
+    let notices = notice_store(&mut m.notices);
+    let sent = Arc::new(Mutex::new(Vec::new()));
+    let s = sent.clone();
+    m.sms.expect_send().times(3).returning(move |to, body| {
+        s.lock().unwrap().push((to.clone(), body.to_owned()));
+        Ok(SmsReceipt::default())
+    });
+    let audit = m.audit_log.clone();
+
+    let report = m.engine().run(JobKind::DisconnectExpired, RunOptions::default()).await.unwrap();
+
+    let mut calls = calls.lock().unwrap().clone();
+    calls.sort();
+    assert_eq!(calls, vec![(RouterId(1), 3), (RouterId(2), 3)], "tenant routers only, once each");
+    let completed = completed.lock().unwrap();
+    assert_eq!(completed.len(), 3);
+    for (id, holder, seen, at) in completed.iter() {
+        let s = subs.iter().find(|s| s.id == *id).unwrap();
+        assert_eq!(holder, "daemon-a");
+        assert_eq!(*seen, s.paid_until, "compare-and-set on the paid_until the job saw");
+        assert_eq!(*at, now());
+    }
+    // Claims: our holder, the clock, lease_ttl, batch_size.
+    let claim = claims.lock().unwrap()[0].clone();
+    assert_eq!(
+        claim,
+        Claim {
+            holder: "daemon-a".into(),
+            now: now(),
+            until: now() + Duration::seconds(120),
+            limit: 50
+        }
+    );
+    let notices = notices.lock().unwrap();
+    assert_eq!(notices.reserved.len(), 3);
+    assert!(notices.reserved.iter().all(|n| n.kind == NoticeKind::HotspotExpired));
+    for n in &notices.reserved {
+        let s = subs.iter().find(|s| s.phone == n.recipient).unwrap();
+        assert_eq!(n.deadline, s.paid_until);
+    }
+    assert_eq!(notices.sent.len(), 3);
+    assert_eq!(sent.lock().unwrap().len(), 3);
+    assert!(sent.lock().unwrap()[0].1.contains("expired"));
+
+    assert_eq!(report.count("users_disconnected"), completed.len() as u64);
+    assert_eq!(report.count("devices_deactivated"), 3);
+    assert_eq!(report.count("sms_sent"), sent.lock().unwrap().len() as u64);
+    assert_eq!(report.count("sessions_removed"), 6);
+    assert!(report.failures.is_empty());
+    assert_eq!(report.per_router["tenant-1:Router1"]["users_disconnected"], 3);
+    assert_eq!(report.per_router["tenant-1:Router2"]["users_disconnected"], 3);
+    assert!(!report.per_router.contains_key("tenant-2:Router3"));
+    let line = report.to_string();
+    assert!(line.contains("3 users disconnected"), "{line}");
+    assert!(line.contains("3 devices deactivated"), "{line}");
+    assert!(line.contains("3 sms sent"), "{line}");
+    assert!(line.ends_with("0 failures"), "{line}");
+
+    let audit = audit.lock().unwrap();
+    let done: Vec<_> = audit.iter().filter(|e| e.action == "disconnect" && e.outcome == AuditOutcome::Success).collect();
+    assert_eq!(done.len(), 6, "one router-log line per user per router");
+    assert_eq!(audit.iter().filter(|e| e.action == "expire").count(), 3);
+}
+
+#[tokio::test]
+async fn router_down_keeps_the_removal_pending_with_backoff() {
+    let mut m = Mocks::new(now());
+    let mut subs = subs(2);
+    subs[1].attempts = 3;
+    expired_world_on(&mut m, &subs, vec![router(1, 1, true), router(2, 1, false)]);
+    m.driver
+        .expect_disconnect_hotspot()
+        .times(1)
+        .returning(|_, _| Err(Error::unavailable("router Router1", "connection refused")));
+    m.subscribers.expect_complete_expiry().never();
+    let retries = Arc::new(Mutex::new(Vec::new()));
+    let r = retries.clone();
+    m.subscribers.expect_retry_later().times(2).returning(move |id, holder, until| {
+        r.lock().unwrap().push((id, holder.to_owned(), until));
+        Ok(true)
+    });
+    m.devices.expect_deactivate_all().never();
+    m.notices.expect_reserve().never();
+    m.notices.expect_abandon_stale().returning(|_| Ok(0));
+    m.notices.expect_claim_pending().returning(|_| Ok(vec![]));
+    m.sms.expect_send().never();
+
+    let report = m.engine().run(JobKind::DisconnectExpired, RunOptions::default()).await.unwrap();
+
+    let mut retries = retries.lock().unwrap().clone();
+    retries.sort_by_key(|r| r.0);
+    assert_eq!(
+        retries,
+        vec![
+            (SubscriberId(1), "daemon-a".to_owned(), now() + Duration::seconds(5)),
+            // Three failures before: 5 s * 2^3.
+            (SubscriberId(2), "daemon-a".to_owned(), now() + Duration::seconds(40)),
+        ]
+    );
+    assert_eq!(report.count("users_disconnected"), 0);
+    assert_eq!(report.count("users_pending"), 2);
+    assert_eq!(report.failures.len(), 2);
+    assert!(report.failures.iter().all(|f| f.transient && f.router.as_deref() == Some("tenant-1:Router1")));
+    assert_eq!(report.per_router["tenant-1:Router1"]["failures"], 2);
+}
+
+#[tokio::test]
+async fn one_of_two_routers_failing_is_not_done() {
+    let mut m = Mocks::new(now());
+    let subs = subs(1);
+    expired_world(&mut m, &subs);
+    m.driver.expect_disconnect_hotspot().times(2).returning(|r, targets| {
+        if r.id == RouterId(2) {
+            Err(Error::unavailable("router Router2", "timeout"))
+        } else {
+            ok_reports(targets)
+        }
+    });
+    m.subscribers.expect_complete_expiry().never();
+    m.subscribers
+        .expect_retry_later()
+        .times(1)
+        .withf(|id, holder, until| *id == SubscriberId(1) && holder == "daemon-a" && *until == now() + Duration::seconds(5))
+        .returning(|_, _, _| Ok(true));
+    m.devices.expect_deactivate_all().never();
+    m.notices.expect_reserve().never();
+    m.notices.expect_abandon_stale().returning(|_| Ok(0));
+    m.notices.expect_claim_pending().returning(|_| Ok(vec![]));
+    let audit = m.audit_log.clone();
+
+    let report = m.engine().run(JobKind::DisconnectExpired, RunOptions::default()).await.unwrap();
+
+    assert_eq!(report.count("users_disconnected"), 0);
+    assert_eq!(report.count("users_pending"), 1);
+    assert_eq!(report.per_router["tenant-1:Router1"]["users_disconnected"], 1);
+    assert_eq!(report.per_router["tenant-1:Router2"]["failures"], 1);
+    assert_eq!(report.failures.len(), 1);
+    assert_eq!(report.failures[0].router.as_deref(), Some("tenant-1:Router2"));
+    assert_eq!(report.failures[0].subject, "subscriber:1");
+    let audit = audit.lock().unwrap();
+    assert!(audit.iter().any(|e| e.outcome == AuditOutcome::Retry && e.router_id == Some(RouterId(2))));
+    assert!(!audit.iter().any(|e| e.action == "expire"));
+}
+
+#[tokio::test]
+async fn a_failure_for_one_target_holds_only_that_subscriber() {
+    let mut m = Mocks::new(now());
+    let subs = subs(2);
+    expired_world(&mut m, &subs);
+    // Router 2 refuses the second target (in order), confirms the first.
+    m.driver.expect_disconnect_hotspot().times(2).returning(|r, targets| {
+        let mut out = ok_reports(targets).unwrap();
+        if r.id == RouterId(2) {
+            out[1] = Err(Error::Rejected {
+                service: "router Router2".into(),
+                detail: "failure: item is busy".into(),
+            });
+        }
+        Ok(out)
+    });
+    m.subscribers
+        .expect_complete_expiry()
+        .times(1)
+        .withf(|id, _, _, _| *id == SubscriberId(1))
+        .returning(|_, _, _, _| Ok(true));
+    m.subscribers
+        .expect_retry_later()
+        .times(1)
+        .withf(|id, _, _| *id == SubscriberId(2))
+        .returning(|_, _, _| Ok(true));
+    m.devices.expect_deactivate_all().times(1).returning(|_| Ok(1));
+    let notices = notice_store(&mut m.notices);
+    m.sms.expect_send().times(1).returning(|_, _| Ok(SmsReceipt::default()));
+
+    let report = m.engine().run(JobKind::DisconnectExpired, RunOptions::default()).await.unwrap();
+
+    assert_eq!(report.count("users_disconnected"), 1);
+    assert_eq!(report.count("users_pending"), 1);
+    assert_eq!(report.failures.len(), 1);
+    assert!(!report.failures[0].transient);
+    assert_eq!(notices.lock().unwrap().reserved.len(), 1);
+}
+
+#[tokio::test]
+async fn a_failing_sms_gateway_never_blocks_the_disconnect() {
+    let mut m = Mocks::new(now());
+    let subs = subs(1);
+    expired_world(&mut m, &subs);
+    let order = Arc::new(Mutex::new(Vec::<&'static str>::new()));
+    let o = order.clone();
+    m.driver.expect_disconnect_hotspot().times(2).returning(move |_, targets| {
+        o.lock().unwrap().push("router");
+        ok_reports(targets)
+    });
+    let o = order.clone();
+    m.subscribers.expect_complete_expiry().times(1).returning(move |_, _, _, _| {
+        o.lock().unwrap().push("complete");
+        Ok(true)
+    });
+    m.subscribers.expect_retry_later().never();
+    m.devices.expect_deactivate_all().times(1).returning(|_| Ok(1));
+    let notices = notice_store(&mut m.notices);
+    let o = order.clone();
+    m.sms.expect_send().times(1).returning(move |_, _| {
+        o.lock().unwrap().push("sms");
+        Err(Error::unavailable("sms gateway", "503"))
+    });
+
+    let report = m.engine().run(JobKind::DisconnectExpired, RunOptions::default()).await.unwrap();
+
+    assert_eq!(*order.lock().unwrap(), vec!["router", "router", "complete", "sms"]);
+    assert_eq!(report.count("users_disconnected"), 1);
+    assert_eq!(report.count("devices_deactivated"), 1);
+    assert_eq!(report.count("sms_sent"), 0);
+    assert_eq!(report.count("sms_failed"), 1);
+    assert!(report.failures.is_empty(), "SMS errors are counted, not failures of the disconnect");
+    let log = notices.lock().unwrap();
+    assert!(log.sent.is_empty());
+    assert_eq!(log.retried, vec![(NoticeId(1), now() + Duration::seconds(5))], "transient: retried later");
+}
+
+#[tokio::test]
+async fn an_extension_meanwhile_wins() {
+    let mut m = Mocks::new(now());
+    let subs = subs(1);
+    expired_world(&mut m, &subs);
+    m.driver.expect_disconnect_hotspot().times(2).returning(|_, t| ok_reports(t));
+    m.subscribers.expect_complete_expiry().times(1).returning(|_, _, _, _| Ok(false));
+    m.devices.expect_deactivate_all().never();
+    m.notices.expect_reserve().never();
+    m.notices.expect_abandon_stale().returning(|_| Ok(0));
+    m.notices.expect_claim_pending().returning(|_| Ok(vec![]));
+
+    let report = m.engine().run(JobKind::DisconnectExpired, RunOptions::default()).await.unwrap();
+    assert_eq!(report.count("users_disconnected"), 0);
+    assert_eq!(report.count("expiry_superseded"), 1);
+}
+
+#[tokio::test]
+async fn dry_run_reads_and_counts_but_writes_nothing() {
+    let mut m = Mocks::new(now());
+    m.with_tenants(vec![tenant(1, "UTC")]);
+    m.with_routers(vec![router(1, 1, true), router(2, 1, true)]);
+    let subs = subs(2);
+    let s2 = subs.clone();
+    m.subscribers.expect_list_expired().times(1).returning(move |_, _| Ok(s2.clone()));
+    m.subscribers.expect_claim_expired().never();
+    m.subscribers.expect_complete_expiry().never();
+    m.subscribers.expect_retry_later().never();
+    m.devices
+        .expect_active_of()
+        .returning(|_| Ok(vec![device(1, 1, 1, Some(1), true, now())]));
+    m.devices.expect_deactivate_all().never();
+    m.driver.expect_disconnect_hotspot().never();
+    m.notices.expect_reserve().never();
+    m.notices.expect_claim_pending().never();
+    // The second subscriber was already told.
+    m.notices.expect_find().returning(|to, _, _| {
+        Ok((to == &phone(2)).then(|| Notice {
+            id: NoticeId(9),
+            tenant_id: TenantId(1),
+            recipient: to.clone(),
+            kind: NoticeKind::HotspotExpired,
+            deadline: now(),
+            body: String::new(),
+            status: NoticeStatus::Sent,
+            attempts: 0,
+            created_at: now(),
+            sent_at: Some(now()),
+            lease: None,
+        }))
+    });
+    m.sms.expect_send().never();
+    m.audit = MockAuditRepo::new();
+    m.audit.expect_append().never();
+
+    let report = m
+        .engine()
+        .run(JobKind::DisconnectExpired, RunOptions { dry_run: true })
+        .await
+        .unwrap();
+    assert!(report.dry_run);
+    assert_eq!(report.count("users_disconnected"), 2);
+    assert_eq!(report.count("devices_deactivated"), 1);
+    assert_eq!(report.count("sms_sent"), 1);
+    assert_eq!(report.count("notices_duplicate"), 1);
+    assert_eq!(report.per_router["tenant-1:Router2"]["users_disconnected"], 2);
+    assert!(report.to_string().contains("(dry run)"));
+}
+
+#[tokio::test]
+async fn claims_batches_until_none_are_left() {
+    let mut m = Mocks::new(now());
+    m.with_tenants(vec![tenant(1, "UTC")]);
+    m.with_routers(vec![router(1, 1, true)]);
+    let all = subs(5);
+    let mut batches = vec![all[..2].to_vec(), all[2..4].to_vec(), all[4..].to_vec(), vec![]].into_iter();
+    m.subscribers
+        .expect_claim_expired()
+        .times(4)
+        .returning(move |c| {
+            assert_eq!(c.limit, 2);
+            Ok(batches.next().unwrap_or_default())
+        });
+    m.devices.expect_active_of().returning(|_| Ok(vec![]));
+    m.driver.expect_disconnect_hotspot().times(3).returning(|_, t| ok_reports(t));
+    m.subscribers.expect_complete_expiry().times(5).returning(|_, _, _, _| Ok(true));
+    m.devices.expect_deactivate_all().times(5).returning(|_| Ok(0));
+    notice_store(&mut m.notices);
+    m.sms.expect_send().times(5).returning(|_, _| Ok(SmsReceipt::default()));
+    let mut cfg = config();
+    cfg.batch_size = 2;
+    let report = m.engine_with(cfg).run(JobKind::DisconnectExpired, RunOptions::default()).await.unwrap();
+    assert_eq!(report.count("users_disconnected"), 5);
+    assert_eq!(report.count("sms_sent"), 5);
+    assert_eq!(report.count("devices_deactivated"), 0);
+}

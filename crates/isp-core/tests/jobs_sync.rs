@@ -1,0 +1,154 @@
+//! Orchestration of router sync: one snapshot per router, actions only on
+//! objects we own, a failing router does not stop the others.
+
+mod jobs_support;
+mod policy_fixtures;
+
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Duration, Utc};
+use isp_core::domain::*;
+use isp_core::jobs::{JobKind, RunOptions};
+use isp_core::policy::reconcile::RECONCILE_MENUS;
+use isp_core::ports::*;
+use isp_core::Error;
+use jobs_support::*;
+use policy_fixtures::*;
+
+fn now() -> DateTime<Utc> {
+    t("2026-01-14T12:00:00Z")
+}
+
+fn user(name: &str, comment: Option<&str>) -> HotspotUser {
+    HotspotUser {
+        id: format!("*U{name}"),
+        name: name.into(),
+        disabled: false,
+        comment: comment.map(str::to_owned),
+        uptime: None,
+        limit_uptime: None,
+    }
+}
+
+fn session(id: &str, user: &str) -> HotspotSession {
+    HotspotSession {
+        id: id.into(),
+        user: Some(user.into()),
+        mac: None,
+        address: None,
+        uptime: None,
+    }
+}
+
+fn world(m: &mut Mocks) {
+    m.with_tenants(vec![tenant(1, "UTC")]);
+    m.with_routers(vec![router(1, 1, true), router(2, 1, false), router(3, 1, true)]);
+    m.subscribers.expect_active_of_tenant().times(1).returning(|_| {
+        Ok(vec![
+            subscriber(1, 1, now() - Duration::minutes(5), true),
+            subscriber(2, 1, now() + Duration::hours(2), true),
+        ])
+    });
+    m.services.expect_on_router().returning(|r| {
+        Ok(if r == RouterId(1) {
+            vec![service(5, 1, 1, ServiceStatus::Active, pppoe("alice"), d(2026, 2, 1), true)]
+        } else {
+            vec![]
+        })
+    });
+    m.vouchers.expect_on_router().returning(|r, statuses| {
+        assert_eq!(statuses.len(), 4, "every status");
+        let mut v = voucher(9, 1, "GONE1", VoucherStatus::Active);
+        v.expected_end = Some(now() + Duration::hours(1));
+        Ok(if r == RouterId(1) { vec![v] } else { vec![] })
+    });
+    m.plans.expect_get().returning(|id| Ok(plan(id.0, 1, "10", None)));
+    m.driver.expect_snapshot().times(2).returning(|r, menus| {
+        assert_eq!(menus, &RECONCILE_MENUS[..]);
+        if r.id == RouterId(3) {
+            return Err(Error::unavailable("router Router3", "no route to host"));
+        }
+        Ok(RouterSnapshot {
+            hotspot_users: vec![
+                user("expired", Some("isp:sub:1")),
+                user("paid", Some("isp:sub:2")),
+                user("guest", None),
+            ],
+            hotspot_active: vec![session("*A1", "expired"), session("*A2", "paid"), session("*A3", "guest")],
+            ..Default::default()
+        })
+    });
+}
+
+#[tokio::test]
+async fn reconciles_each_router_touching_only_our_objects() {
+    let mut m = Mocks::new(now());
+    world(&mut m);
+    let calls = Arc::new(Mutex::new(Vec::<String>::new()));
+    let c = calls.clone();
+    m.driver.expect_remove_hotspot_sessions().times(1).returning(move |r, ids| {
+        c.lock().unwrap().push(format!("{} remove {}", r.name, ids.join(",")));
+        Ok(ids.len() as u32)
+    });
+    let c = calls.clone();
+    m.driver
+        .expect_set_hotspot_user_disabled()
+        .times(1)
+        .returning(move |r, name, disabled| {
+            c.lock().unwrap().push(format!("{} disable={disabled} {name}", r.name));
+            Ok(())
+        });
+    let c = calls.clone();
+    m.driver.expect_provision_pppoe().times(1).returning(move |r, spec| {
+        c.lock().unwrap().push(format!("{} restore {}", r.name, spec.username));
+        Ok(())
+    });
+    m.vouchers
+        .expect_expire()
+        .times(1)
+        .withf(|id, seen, reason, at| {
+            *id == VoucherId(9)
+                && *seen == VoucherStatus::Active
+                && *reason == VoucherExpiryReason::RouterUserGone
+                && *at == now()
+        })
+        .returning(|_, _, _, _| Ok(true));
+
+    let report = m.engine().run(JobKind::SyncRouters, RunOptions::default()).await.unwrap();
+
+    let mut calls = calls.lock().unwrap().clone();
+    calls.sort();
+    assert_eq!(
+        calls,
+        vec!["Router1 disable=true expired", "Router1 remove *A1", "Router1 restore alice"]
+    );
+    assert_eq!(report.count("routers_synced"), 1);
+    assert_eq!(report.count("routers_failed"), 1);
+    assert_eq!(report.count("routers_skipped_disabled"), 1);
+    assert_eq!(report.count("sessions_removed"), 1);
+    assert_eq!(report.count("users_disabled"), 1);
+    assert_eq!(report.count("secrets_restored"), 1);
+    assert_eq!(report.count("vouchers_expired_by_sync"), 1);
+    assert_eq!(report.per_router["tenant-1:Router1"]["sessions_removed"], 1);
+    assert_eq!(report.failures.len(), 1);
+    assert_eq!(report.failures[0].router.as_deref(), Some("tenant-1:Router3"));
+}
+
+#[tokio::test]
+async fn dry_run_reads_routers_but_changes_nothing() {
+    let mut m = Mocks::new(now());
+    world(&mut m);
+    m.driver.expect_remove_hotspot_sessions().never();
+    m.driver.expect_set_hotspot_user_disabled().never();
+    m.driver.expect_provision_pppoe().never();
+    m.vouchers.expect_expire().never();
+    let report = m
+        .engine()
+        .run(JobKind::SyncRouters, RunOptions { dry_run: true })
+        .await
+        .unwrap();
+    assert_eq!(report.count("sessions_removed"), 1);
+    assert_eq!(report.count("users_disabled"), 1);
+    assert_eq!(report.count("secrets_restored"), 1);
+    assert_eq!(report.count("vouchers_expired_by_sync"), 1);
+}
