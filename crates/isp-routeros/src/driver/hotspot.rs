@@ -49,8 +49,8 @@ fn first_failure<'a>(
 }
 
 /// Cuts off every target: one `print` per menu for all of them, then one
-/// batched command per menu (users disabled, cookies and our non-blocking
-/// ip-bindings removed first, then sessions and hosts).
+/// batched command per menu, sent back to back: remove sessions, cookies and
+/// our non-blocking ip-bindings, disable users, remove hosts.
 pub(crate) async fn disconnect(
     ops: &Ops,
     targets: &[HotspotTarget],
@@ -135,31 +135,23 @@ pub(crate) async fn disconnect(
         .filter_map(|p| p.user.as_ref())
         .filter(|(_, disabled)| !disabled)
         .map(|(id, _)| id.as_str());
-    // First stop new logins (user, cookies, bypass bindings), then end what is live.
-    let (disabled, cookies_out, bindings_out) = futures::join!(
+    // All five commands go out back to back on one connection, in this order:
+    // sessions first (on some routers disabling a user or removing its host ends
+    // its session, which would make a later batch trap on a vanished id), then
+    // what lets a device back in (cookies, bypass bindings, the user), then hosts.
+    let each = |menu: &'static str, pick: fn(&Plan) -> &Vec<String>| {
+        ops.apply_many(
+            menu,
+            "remove",
+            plans.iter().flat_map(move |p| pick(p).iter().map(String::as_str)),
+        )
+    };
+    let (sessions_out, cookies_out, bindings_out, disabled, hosts_out) = futures::join!(
+        each(HOTSPOT_ACTIVE, |p| &p.sessions),
+        each(HOTSPOT_COOKIE, |p| &p.cookies),
+        each(IP_BINDING, |p| &p.bindings),
         ops.apply_many(HOTSPOT_USER, "disable", to_disable),
-        ops.apply_many(
-            HOTSPOT_COOKIE,
-            "remove",
-            plans.iter().flat_map(|p| p.cookies.iter().map(String::as_str))
-        ),
-        ops.apply_many(
-            IP_BINDING,
-            "remove",
-            plans.iter().flat_map(|p| p.bindings.iter().map(String::as_str))
-        ),
-    );
-    let (sessions_out, hosts_out) = futures::join!(
-        ops.apply_many(
-            HOTSPOT_ACTIVE,
-            "remove",
-            plans.iter().flat_map(|p| p.sessions.iter().map(String::as_str))
-        ),
-        ops.apply_many(
-            HOTSPOT_HOST,
-            "remove",
-            plans.iter().flat_map(|p| p.hosts.iter().map(String::as_str))
-        ),
+        each(HOTSPOT_HOST, |p| &p.hosts),
     );
 
     let results = plans

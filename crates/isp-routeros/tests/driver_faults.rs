@@ -1,0 +1,254 @@
+//! `RouterOsDriver` under faults, pooling and transports: one login per
+//! router, dropped connections, refused logins, traps, TLS, REST.
+#![cfg(feature = "sim")]
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
+
+mod client_common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use client_common::{bounded, quick, router_for, sim_config, start, PASSWORD};
+use isp_core::domain::{MacAddress, OwnerTag, RosName, SubscriberId, Transport, VoucherId};
+use isp_core::ports::{HotspotUserSpec, Menu, RouterDriver};
+use isp_core::Error;
+use isp_routeros::client::certificate_fingerprint;
+use isp_routeros::driver::{DriverConfig, RouterOsDriver};
+use isp_routeros::sim::tls::self_signed;
+
+fn driver() -> RouterOsDriver {
+    RouterOsDriver::new(DriverConfig {
+        client: quick(),
+        ..DriverConfig::default()
+    })
+    .unwrap()
+}
+
+fn name(s: &str) -> RosName {
+    RosName::parse("name", s).unwrap()
+}
+
+fn voucher(code: &str) -> HotspotUserSpec {
+    HotspotUserSpec {
+        name: name(code),
+        password: None,
+        profile: None,
+        limit_uptime: None,
+        mac: None,
+        owner: OwnerTag::Voucher(VoucherId(1)),
+    }
+}
+
+#[tokio::test]
+async fn one_login_per_router_across_many_calls() {
+    let a = start(sim_config()).await;
+    let b = start(sim_config()).await;
+    let d = Arc::new(driver());
+    let ra = router_for(1, &a, Transport::Api, None);
+    let rb = router_for(2, &b, Transport::Api, None);
+
+    let mut calls = Vec::new();
+    for i in 0..40u8 {
+        let (d, r) = (d.clone(), if i % 2 == 0 { ra.clone() } else { rb.clone() });
+        calls.push(tokio::spawn(async move {
+            match i % 4 {
+                0 => d.snapshot(&r, &[Menu::HotspotActive]).await.map(|_| ()),
+                1 => d.health(&r).await.map(|_| ()),
+                2 => {
+                    d.block_device(
+                        &r,
+                        MacAddress::from_octets([2, 0, 0, 0, 1, i]),
+                        OwnerTag::Subscriber(SubscriberId(1)),
+                    )
+                    .await
+                }
+                _ => d
+                    .add_hotspot_user(&r, &voucher(&format!("V{i}")))
+                    .await
+                    .map(|_| ()),
+            }
+        }));
+    }
+    for c in calls {
+        bounded("driver call", c).await.unwrap().unwrap();
+    }
+    assert_eq!(a.handle().logins(), 1);
+    assert_eq!(b.handle().logins(), 1);
+    assert_eq!(d.logins(ra.id), 1);
+    assert_eq!(d.logins(rb.id), 1);
+}
+
+#[tokio::test]
+async fn a_dropped_connection_is_transient_and_the_next_call_reconnects() {
+    let mut config = sim_config();
+    config.latency = Duration::from_millis(400);
+    let sim = start(config).await;
+    let handle = sim.handle();
+    let d = Arc::new(driver());
+    let router = router_for(1, &sim, Transport::Api, None);
+    d.health(&router).await.unwrap();
+
+    let call = {
+        let (d, r) = (d.clone(), router.clone());
+        tokio::spawn(async move { d.snapshot(&r, &[Menu::HotspotActive, Menu::PppActive]).await })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    handle.drop_connections();
+    let err = bounded("snapshot", call).await.unwrap().unwrap_err();
+    assert!(matches!(err, Error::Unavailable { .. }), "{err:?}");
+    assert!(err.is_transient());
+    assert!(err.to_string().contains("router sim-1"), "{err}");
+
+    handle.set_latency(Duration::ZERO);
+    d.snapshot(&router, &[Menu::HotspotActive]).await.unwrap();
+    assert_eq!(handle.logins(), 2);
+}
+
+#[tokio::test]
+async fn a_refused_login_is_authentication_without_the_password() {
+    let sim = start(sim_config()).await;
+    let handle = sim.handle();
+    handle.refuse_logins(true);
+    let d = driver();
+    let router = router_for(1, &sim, Transport::Api, None);
+    let err = d.health(&router).await.unwrap_err();
+    assert!(matches!(err, Error::Authentication { .. }), "{err:?}");
+    assert!(!err.is_transient());
+    for shown in [
+        err.to_string(),
+        format!("{err:?}"),
+        format!("{d:?}"),
+        format!("{router:?}"),
+    ] {
+        assert!(!shown.contains(PASSWORD), "password leaked: {shown}");
+    }
+    assert!(err.to_string().contains("invalid user name or password"), "{err}");
+
+    handle.clear_faults();
+    d.health(&router).await.unwrap();
+}
+
+#[tokio::test]
+async fn traps_map_onto_the_error_family() {
+    let sim = start(sim_config()).await;
+    let handle = sim.handle();
+    let d = driver();
+    let router = router_for(1, &sim, Transport::Api, None);
+
+    handle.trap_on(
+        "/ip/hotspot/user/add",
+        "failure: already have user with this name for this server",
+    );
+    let err = d.add_hotspot_user(&router, &voucher("X1")).await.unwrap_err();
+    assert!(err.is_conflict(), "{err:?}");
+
+    handle.clear_faults();
+    handle.trap_on(
+        "/ip/hotspot/user/add",
+        "invalid time value for argument limit-uptime",
+    );
+    let err = d.add_hotspot_user(&router, &voucher("X2")).await.unwrap_err();
+    assert!(matches!(err, Error::Rejected { .. }), "{err:?}");
+    assert!(err.to_string().contains("limit-uptime"), "{err}");
+
+    // `no such item` on remove: already gone is success.
+    handle.clear_faults();
+    let id = handle
+        .hotspot_login("u", "02:00:00:00:00:01", "10.5.50.2")
+        .unwrap();
+    handle.trap_on("/ip/hotspot/active/remove", "no such item");
+    assert_eq!(d.remove_hotspot_sessions(&router, &[id]).await.unwrap(), 1);
+
+    // A print that traps fails the whole call.
+    handle.trap_on("/ip/hotspot/cookie/print", "failure: cookie table locked");
+    let err = d
+        .disconnect_hotspot(
+            &router,
+            &[isp_core::ports::HotspotTarget {
+                username: Some(name("u")),
+                macs: vec![],
+            }],
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Rejected { .. }), "{err:?}");
+    assert_eq!(handle.logins(), 1, "traps keep the connection");
+}
+
+#[tokio::test]
+async fn a_stalled_router_times_out_transiently() {
+    let sim = start(sim_config()).await;
+    let handle = sim.handle();
+    let d = RouterOsDriver::new(DriverConfig {
+        client: isp_routeros::client::ClientConfig {
+            command_timeout: Duration::from_millis(400),
+            ..quick()
+        },
+        ..DriverConfig::default()
+    })
+    .unwrap();
+    let router = router_for(1, &sim, Transport::Api, None);
+    d.health(&router).await.unwrap();
+    handle.stall_mid_sentence(true);
+    let err = bounded("stalled", d.snapshot(&router, &[Menu::Queues]))
+        .await
+        .unwrap_err();
+    assert!(err.is_transient(), "{err:?}");
+    assert!(err.to_string().contains("timed out"), "{err}");
+    handle.clear_faults();
+    d.snapshot(&router, &[Menu::Queues]).await.unwrap();
+}
+
+#[tokio::test]
+async fn api_ssl_with_a_pinned_fingerprint() {
+    let cert = self_signed(&["localhost", "127.0.0.1"]).unwrap();
+    let mut config = sim_config();
+    config.tls = Some(cert.server_config.clone());
+    let sim = start(config).await;
+    let d = driver();
+    let fp = certificate_fingerprint(&cert.cert_der);
+    let router = router_for(1, &sim, Transport::ApiSsl, Some(fp));
+    let health = d.health(&router).await.unwrap();
+    assert_eq!(health.identity, "MikroTik");
+
+    let wrong = self_signed(&["localhost"]).unwrap();
+    let bad = router_for(
+        2,
+        &sim,
+        Transport::ApiSsl,
+        Some(certificate_fingerprint(&wrong.cert_der)),
+    );
+    let err = d.health(&bad).await.unwrap_err();
+    assert!(matches!(err, Error::Authentication { .. }), "{err:?}");
+    assert!(err.to_string().contains("certificate"), "{err}");
+
+    // Without a pin the default roots do not know a self-signed certificate.
+    let unpinned = router_for(3, &sim, Transport::ApiSsl, None);
+    let err = d.health(&unpinned).await.unwrap_err();
+    assert!(matches!(err, Error::Authentication { .. }), "{err:?}");
+    assert_eq!(sim.handle().logins(), 1);
+}
+
+#[tokio::test]
+async fn rest_routers_are_refused_without_any_traffic() {
+    let sim = start(sim_config()).await;
+    let d = driver();
+    let router = router_for(1, &sim, Transport::Rest, None);
+    let err = d.health(&router).await.unwrap_err();
+    assert!(matches!(err, Error::InvalidInput { .. }), "{err:?}");
+    assert!(err.to_string().contains("transport"), "{err}");
+    assert!(sim.handle().command_log().is_empty());
+    assert_eq!(sim.handle().connections(), 0);
+}
+
+#[tokio::test]
+async fn changed_credentials_get_a_new_pool() {
+    let sim = start(sim_config()).await;
+    let d = driver();
+    let mut router = router_for(1, &sim, Transport::Api, None);
+    d.health(&router).await.unwrap();
+    router.credentials = isp_core::domain::RouterCredentials::new("api", "rotated-Pw-1");
+    let err = d.health(&router).await.unwrap_err();
+    assert!(matches!(err, Error::Authentication { .. }), "{err:?}");
+    assert!(!format!("{err} {err:?}").contains("rotated-Pw-1"));
+}
