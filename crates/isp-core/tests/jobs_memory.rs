@@ -1,0 +1,262 @@
+//! The disconnect job over the in-memory store, a recording SMS sender and a
+//! fake driver whose routers can go down: promise 1 across runs (pending
+//! removals survive, wait for their back-off, complete when the router is
+//! back), promise 2 (never early), promise 4 (notices once, SMS failures never
+//! hold up a disconnect), and the health summary in between.
+
+mod policy_fixtures;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::Ipv4Addr;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use chrono::Duration;
+use isp_core::domain::*;
+use isp_core::jobs::{Engine, EngineConfig, EngineDeps, HealthState, JobKind, RunOptions};
+use isp_core::memory::{self, RecordingSms, SmsFailure, StaticDirectory};
+use isp_core::ports::*;
+use isp_core::{Error, Result};
+use policy_fixtures::*;
+
+/// Routers that hold the users still let in, and can be switched off.
+#[derive(Debug, Default)]
+struct FakeRouters {
+    down: Mutex<BTreeSet<RouterId>>,
+    /// Users cut off, per router.
+    cut: Mutex<BTreeMap<RouterId, Vec<String>>>,
+}
+
+impl FakeRouters {
+    fn set_down(&self, r: RouterId, down: bool) {
+        let mut d = self.down.lock().unwrap();
+        if down {
+            d.insert(r);
+        } else {
+            d.remove(&r);
+        }
+    }
+
+    fn cut_on(&self, r: RouterId) -> Vec<String> {
+        self.cut.lock().unwrap().get(&r).cloned().unwrap_or_default()
+    }
+}
+
+fn unused() -> Error {
+    Error::Internal("not used by this test".into())
+}
+
+#[async_trait]
+impl RouterDriver for FakeRouters {
+    async fn snapshot(&self, _: &Router, _: &[Menu]) -> Result<RouterSnapshot> {
+        Err(unused())
+    }
+    async fn disconnect_hotspot(&self, router: &Router, targets: &[HotspotTarget]) -> Result<Vec<Result<DisconnectReport>>> {
+        if self.down.lock().unwrap().contains(&router.id) {
+            return Err(Error::unavailable(format!("router {}", router.name), "connection refused"));
+        }
+        let mut cut = self.cut.lock().unwrap();
+        Ok(targets
+            .iter()
+            .map(|t| {
+                cut.entry(router.id)
+                    .or_default()
+                    .push(t.username.as_ref().map(|u| u.to_string()).unwrap_or_default());
+                Ok(DisconnectReport {
+                    sessions_removed: 1,
+                    user_disabled: true,
+                    ..Default::default()
+                })
+            })
+            .collect())
+    }
+    async fn remove_hotspot_sessions(&self, _: &Router, _: &[String]) -> Result<u32> {
+        Err(unused())
+    }
+    async fn block_device(&self, _: &Router, _: MacAddress, _: OwnerTag) -> Result<()> {
+        Err(unused())
+    }
+    async fn unblock_device(&self, _: &Router, _: MacAddress) -> Result<()> {
+        Err(unused())
+    }
+    async fn set_hotspot_user_disabled(&self, _: &Router, _: &RosName, _: bool) -> Result<()> {
+        Err(unused())
+    }
+    async fn add_hotspot_user(&self, _: &Router, _: &HotspotUserSpec) -> Result<String> {
+        Err(unused())
+    }
+    async fn remove_hotspot_user(&self, _: &Router, _: &RosName) -> Result<bool> {
+        Err(unused())
+    }
+    async fn provision_pppoe(&self, _: &Router, _: &PppoeSpec) -> Result<()> {
+        Err(unused())
+    }
+    async fn deprovision_pppoe(&self, _: &Router, _: &RosName) -> Result<()> {
+        Err(unused())
+    }
+    async fn provision_static_ip(&self, _: &Router, _: &StaticIpSpec) -> Result<()> {
+        Err(unused())
+    }
+    async fn deprovision_static_ip(&self, _: &Router, _: Ipv4Addr, _: &RosName) -> Result<()> {
+        Err(unused())
+    }
+    async fn set_rate_limit(&self, _: &Router, _: &QueueSpec) -> Result<()> {
+        Err(unused())
+    }
+    async fn remove_rate_limit(&self, _: &Router, _: &RosName) -> Result<()> {
+        Err(unused())
+    }
+    async fn health(&self, _: &Router) -> Result<RouterHealth> {
+        Err(unused())
+    }
+}
+
+struct Rig {
+    engine: Engine,
+    repos: Repositories,
+    routers: Arc<FakeRouters>,
+    sms: Arc<RecordingSms>,
+    clock: Arc<FakeClock>,
+}
+
+async fn rig() -> Rig {
+    let start = t("2026-01-14T12:00:00Z");
+    let repos = memory::repositories();
+    repos.tenants.upsert(&tenant(1, "Africa/Dar_es_Salaam")).await.unwrap();
+    let directory = Arc::new(StaticDirectory::new(vec![router(1, 1, true), router(2, 1, true)]));
+    let routers = Arc::new(FakeRouters::default());
+    let sms = Arc::new(RecordingSms::new());
+    let clock = Arc::new(FakeClock::new(start));
+    let config = EngineConfig {
+        holder: "daemon-a".into(),
+        retry_base: std::time::Duration::from_secs(5),
+        ..EngineConfig::default()
+    };
+    let engine = Engine::new(
+        EngineDeps {
+            repos: repos.clone(),
+            directory,
+            driver: routers.clone(),
+            sms: sms.clone(),
+            clock: clock.clone(),
+        },
+        config,
+    );
+    Rig {
+        engine,
+        repos,
+        routers,
+        sms,
+        clock,
+    }
+}
+
+async fn add_sub(rig: &Rig, n: i64, paid_until: chrono::DateTime<chrono::Utc>) -> Subscriber {
+    let s = rig
+        .repos
+        .subscribers
+        .insert(&NewSubscriber {
+            tenant_id: TenantId(1),
+            phone: phone(n),
+            username: name(&format!("user{n}")),
+            paid_until,
+        })
+        .await
+        .unwrap();
+    rig.repos
+        .devices
+        .record_seen(s.id, mac(n as u8), Some(RouterId(1)), paid_until - Duration::hours(1))
+        .await
+        .unwrap();
+    s
+}
+
+async fn run(rig: &Rig) -> isp_core::jobs::JobReport {
+    rig.engine.run(JobKind::DisconnectExpired, RunOptions::default()).await.unwrap()
+}
+
+#[tokio::test]
+async fn pending_removals_survive_a_router_outage_and_complete_when_it_returns() {
+    let rig = rig().await;
+    let now = rig.clock.now();
+    let a = add_sub(&rig, 1, now - Duration::minutes(1)).await;
+    let b = add_sub(&rig, 2, now + Duration::minutes(10)).await;
+    let c = add_sub(&rig, 3, now - Duration::minutes(5)).await;
+
+    // Router 2 is down: nobody is recorded disconnected, nobody is told.
+    rig.routers.set_down(RouterId(2), true);
+    let r = run(&rig).await;
+    assert_eq!((r.count("users_disconnected"), r.count("users_pending")), (0, 2));
+    assert_eq!(r.failures.len(), 2);
+    for s in [&a, &c] {
+        let s = rig.repos.subscribers.get(s.id).await.unwrap();
+        assert!(s.active && s.disconnected_at.is_none(), "no false 'disconnected'");
+        assert_eq!(s.attempts, 1);
+    }
+    assert!(rig.sms.sent().is_empty());
+    assert_eq!(rig.routers.cut_on(RouterId(1)).len(), 2, "router 1 did its part");
+
+    let summary = rig.engine.health_summary().await.unwrap();
+    assert_eq!(summary.expired_not_disconnected.len(), 2);
+    assert_eq!(summary.total_active_users, 1);
+    // C expired five minutes ago and is still let in by router 2.
+    assert_eq!(summary.health, HealthState::NeedsAttention);
+
+    // Back-off: an immediate rerun would hammer the router; the items wait.
+    rig.clock.set(now + Duration::seconds(1));
+    let r = run(&rig).await;
+    assert_eq!(r.count("users_pending") + r.count("users_disconnected"), 0);
+
+    // Router 2 is back and the back-off has passed: both complete.
+    rig.routers.set_down(RouterId(2), false);
+    rig.clock.set(now + Duration::seconds(6));
+    let r = run(&rig).await;
+    assert_eq!(r.count("users_disconnected"), 2);
+    assert_eq!(r.count("devices_deactivated"), 2);
+    assert_eq!(r.count("sms_sent"), 2);
+    assert!(r.failures.is_empty());
+    assert_eq!(r.per_router["tenant-1:Router2"]["users_disconnected"], 2);
+    for s in [&a, &c] {
+        let s = rig.repos.subscribers.get(s.id).await.unwrap();
+        assert!(!s.active && s.disconnected_at.is_some());
+    }
+    // B is untouched: its time has not come (promise 2).
+    assert!(rig.repos.subscribers.get(b.id).await.unwrap().active);
+    assert!(!rig.routers.cut_on(RouterId(1)).contains(&"user2".to_owned()));
+
+    // B expires exactly at paid_until, not a second before.
+    rig.clock.set(b.paid_until - Duration::seconds(1));
+    assert_eq!(run(&rig).await.count("users_disconnected"), 0);
+    rig.clock.set(b.paid_until);
+    assert_eq!(run(&rig).await.count("users_disconnected"), 1);
+
+    // Reruns add nothing, and nobody gets a second SMS.
+    let r = run(&rig).await;
+    assert_eq!(r.count("users_disconnected") + r.count("sms_sent"), 0);
+    assert_eq!(rig.sms.sent().len(), 3);
+    assert_eq!(rig.sms.sent_to(&phone(1)).len(), 1);
+}
+
+#[tokio::test]
+async fn a_failing_gateway_does_not_hold_the_disconnect_and_the_notice_is_retried_once() {
+    let rig = rig().await;
+    let now = rig.clock.now();
+    let a = add_sub(&rig, 1, now - Duration::minutes(1)).await;
+    rig.sms.fail_next(1, SmsFailure::Transient);
+    let r = run(&rig).await;
+    assert_eq!(r.count("users_disconnected"), 1);
+    assert_eq!(r.count("sms_failed"), 1);
+    assert!(!rig.repos.subscribers.get(a.id).await.unwrap().active);
+    assert!(rig.sms.sent().is_empty());
+
+    // The notice waits for its back-off, then goes out exactly once.
+    let r = run(&rig).await;
+    assert_eq!(r.count("sms_sent"), 0);
+    rig.clock.advance(Duration::seconds(6));
+    let r = run(&rig).await;
+    assert_eq!(r.count("sms_sent"), 1);
+    rig.clock.advance(Duration::minutes(30));
+    run(&rig).await;
+    assert_eq!(rig.sms.sent_to(&phone(1)).len(), 1);
+    assert_eq!(rig.repos.notices.count(NoticeStatus::Sent).await.unwrap(), 1);
+}
