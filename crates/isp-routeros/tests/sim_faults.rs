@@ -160,3 +160,20 @@ async fn tls_api_ssl() {
     let bad = tls::server_config_from_pem(b"not a pem", cert.key_pem.as_bytes());
     assert!(bad.unwrap_err().to_string().contains("no certificate"));
 }
+
+#[tokio::test]
+async fn drop_on_a_command_loses_the_connection_mid_command() {
+    let r = router(config()).await;
+    let h = r.handle();
+    h.drop_on("/ppp/secret/remove");
+    let mut c = logged_in(&r).await;
+    c.call(&["/ppp/secret/add", "=name=a"]).await;
+    c.send(&["/ppp/secret/remove", "=.id=*1", ".tag=9"]).await;
+    assert!(c.closed().await, "no answer, then the connection closes");
+    assert_eq!(h.rows("/ppp/secret").len(), 1, "the command was not executed");
+    h.clear_faults();
+    let mut c = logged_in(&r).await;
+    let removed = c.call(&["/ppp/secret/remove", "=.id=*1"]).await;
+    assert_eq!(removed.len(), 1);
+    assert!(h.rows("/ppp/secret").is_empty());
+}

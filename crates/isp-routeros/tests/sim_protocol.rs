@@ -430,3 +430,101 @@ async fn fleet_on_consecutive_ports() {
         return;
     }
 }
+
+/// Many routers, several connections each, many tagged commands in flight: every command is
+/// answered and the figures are printed (`cargo test -- --nocapture`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fleet_load() {
+    const ROUTERS: usize = 20;
+    const CONNS: usize = 4;
+    const COMMANDS: usize = 50;
+    let fleet = SimFleet::start(ROUTERS, config(), "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    for h in fleet.handles() {
+        for i in 0..20 {
+            h.add_row("/ip/hotspot/user", &[("name", &format!("u{i}"))])
+                .unwrap();
+        }
+    }
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for router in fleet.routers() {
+        for _ in 0..CONNS {
+            let addr = router.addr();
+            tasks.push(tokio::spawn(async move {
+                let mut c = Raw::connect(addr).await;
+                c.login("admin", "secret").await;
+                for i in 0..COMMANDS {
+                    c.send_req(
+                        &Request::new("/ip/hotspot/user/print")
+                            .attr(".proplist", ".id,name")
+                            .query("name=u7")
+                            .tag(i.to_string()),
+                    )
+                    .await;
+                }
+                let mut done = 0;
+                let mut rows = 0;
+                while done < COMMANDS {
+                    let r = c.reply().await;
+                    match r.kind {
+                        ReplyKind::Done => done += 1,
+                        ReplyKind::Re => rows += 1,
+                        other => panic!("unexpected {other:?}"),
+                    }
+                }
+                rows
+            }));
+        }
+    }
+    let mut rows = 0;
+    for t in tasks {
+        rows += t.await.unwrap();
+    }
+    let elapsed = start.elapsed();
+    let total = ROUTERS * CONNS * COMMANDS;
+    assert_eq!(rows, total);
+    eprintln!(
+        "fleet_load: {ROUTERS} routers x {CONNS} connections x {COMMANDS} prints = {total} commands in {elapsed:?} ({:.0}/s)",
+        total as f64 / elapsed.as_secs_f64()
+    );
+    fleet.shutdown().await;
+}
+
+#[tokio::test]
+async fn cancel_a_command_waiting_on_latency_and_getall() {
+    let r = router(config()).await;
+    let h = r.handle();
+    h.add_row("/queue/simple", &[("target", "10.0.0.2"), ("max-limit", "1M/2M")])
+        .unwrap();
+    let mut c = logged_in(&r).await;
+    let all = c.call(&["/queue/simple/getall"]).await;
+    assert_eq!(rows(&all)[0].get("max-limit"), Some("1000000/2000000"));
+    h.set_latency(Duration::from_millis(400));
+    c.send(&["/queue/simple/remove", "=.id=*1", ".tag=slow"]).await;
+    c.send(&["/cancel", "=tag=slow", ".tag=c"]).await;
+    let got: Vec<(ReplyKind, Option<String>)> = vec![c.reply().await, c.reply().await, c.reply().await]
+        .into_iter()
+        .map(|r| (r.kind, r.tag))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (ReplyKind::Trap, Some("slow".to_owned())),
+            (ReplyKind::Done, Some("c".to_owned())),
+            (ReplyKind::Done, Some("slow".to_owned())),
+        ]
+    );
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(
+        h.rows("/queue/simple").len(),
+        1,
+        "a cancelled command does not run"
+    );
+    // cancelling a tag that is not running: just !done
+    h.set_latency(Duration::ZERO);
+    let done = c.call(&["/cancel", "=tag=nothing"]).await;
+    assert_eq!(done.len(), 1);
+    assert_eq!(done[0].kind, ReplyKind::Done);
+}

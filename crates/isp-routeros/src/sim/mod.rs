@@ -51,6 +51,7 @@
 //!     the login trap), `drop_connections()` (close every open connection now),
 //!     `stall_mid_sentence(on)` (the next reply stops half way and the connection goes silent),
 //!     `trap_on(command, message)` (`"/ppp/secret/add"` answers `!trap =message=...` then `!done`),
+//!     `drop_on(command)` (the connection sending that command closes without an answer),
 //!     `clear_faults()` (also ends an outage and restores the configured latency),
 //!     `outage(d)` (drop all connections and refuse new ones for `d`).
 //!
@@ -469,8 +470,14 @@ impl SimHandle {
             .push((command.to_owned(), message.to_owned()));
     }
 
+    /// The connection that sends `command` (`"/ppp/secret/remove"`) is closed at once, without an
+    /// answer: a connection lost mid-command. Applies to every such command until cleared.
+    pub fn drop_on(&self, command: &str) {
+        lock(&self.shared.faults).drop_on.push(command.to_owned());
+    }
+
     /// Removes every fault: latency back to the configured one, logins accepted, no stalls,
-    /// no injected traps, outage over.
+    /// no injected traps or drops, outage over.
     pub fn clear_faults(&self) {
         {
             let mut f = lock(&self.shared.faults);
@@ -478,6 +485,7 @@ impl SimHandle {
             f.refuse_logins = false;
             f.stall = false;
             f.traps.clear();
+            f.drop_on.clear();
             f.outage_until = None;
         }
         self.shared.outage_wake.notify_one();

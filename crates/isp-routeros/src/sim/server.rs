@@ -30,6 +30,7 @@ pub(crate) struct Faults {
     pub(crate) refuse_logins: bool,
     pub(crate) stall: bool,
     pub(crate) traps: Vec<(String, String)>,
+    pub(crate) drop_on: Vec<String>,
     pub(crate) outage_until: Option<Instant>,
 }
 
@@ -198,7 +199,10 @@ struct Conn {
 #[derive(PartialEq, Eq)]
 enum Flow {
     Continue,
+    /// Flush what was queued, then close.
     Close,
+    /// Close at once, sending nothing more (a connection lost mid-command).
+    Drop,
 }
 
 impl Conn {
@@ -254,6 +258,9 @@ impl Conn {
             }
         };
         self.shared.log_command(self.id, &req);
+        if lock(&self.shared.faults).drop_on.contains(&req.command) {
+            return Flow::Drop;
+        }
         match req.command.as_str() {
             "/quit" => return self.fatal("session terminated on request"),
             "/login" => return self.login(&req, logged_in, challenge).await,
@@ -472,24 +479,39 @@ async fn write_loop<W: AsyncWrite + Unpin>(
     mut rx: mpsc::UnboundedReceiver<Out>,
     shared: Arc<Shared>,
 ) {
-    while let Some(out) = rx.recv().await {
-        match out {
-            Out::Data(bytes) => {
-                if lock(&shared.faults).stall {
-                    // Send half a sentence, then nothing more: the client sees a stalled router.
-                    let half = (bytes.len() / 2).max(1);
-                    let _ = wr.write_all(&bytes[..half]).await;
-                    let _ = wr.flush().await;
-                    std::future::pending::<()>().await;
+    let mut batch: Vec<u8> = Vec::new();
+    while let Some(first) = rx.recv().await {
+        // Everything already queued goes out in one write.
+        let mut next = Some(first);
+        let mut close = false;
+        while let Some(out) = next.take() {
+            match out {
+                Out::Data(bytes) => {
+                    if lock(&shared.faults).stall {
+                        // Half a sentence, then nothing more: the client sees a stalled router.
+                        batch.extend_from_slice(&bytes[..(bytes.len() / 2).max(1)]);
+                        let _ = wr.write_all(&batch).await;
+                        let _ = wr.flush().await;
+                        std::future::pending::<()>().await;
+                    }
+                    batch.extend_from_slice(&bytes);
                 }
-                if wr.write_all(&bytes).await.is_err() || wr.flush().await.is_err() {
-                    return;
+                Out::Close => {
+                    close = true;
+                    break;
                 }
             }
-            Out::Close => {
-                let _ = wr.shutdown().await;
-                return;
+            if batch.len() < 64 * 1024 {
+                next = rx.try_recv().ok();
             }
+        }
+        if !batch.is_empty() && (wr.write_all(&batch).await.is_err() || wr.flush().await.is_err()) {
+            return;
+        }
+        batch.clear();
+        if close {
+            let _ = wr.shutdown().await;
+            return;
         }
     }
 }
@@ -542,6 +564,9 @@ where
                         _ = drop_rx.changed() => break 'conn,
                         _ = stopped(&mut shutdown) => break 'conn,
                     };
+                    if flow == Flow::Drop {
+                        break 'conn;
+                    }
                     if flow == Flow::Close {
                         // Let the writer flush the `!fatal`, then close.
                         conn.abort_all();
