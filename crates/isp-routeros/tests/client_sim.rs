@@ -150,32 +150,61 @@ async fn second_connection_only_when_the_first_is_busy() {
 
 #[tokio::test]
 async fn listen_reports_changes_and_cancel_ends_it() {
+    // Newer routers mark removed items `.dead=true`, older ones `.dead=yes`.
+    for dead_value in ["true", "yes"] {
+        let mut config = sim_config();
+        config.dead_value = dead_value.into();
+        let sim = start(config).await;
+        let handle = sim.handle();
+        let c = client(&sim, quick());
+        let mut stream = c.listen(Request::new(format!("{LIST}/listen"))).await.unwrap();
+        // Let the listen reach the router before changing the table.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let id = handle
+            .add_row(LIST, &[("list", "watch"), ("address", "10.9.9.9")])
+            .unwrap();
+        match bounded("listen add", stream.next()).await {
+            Some(Ok(ListenEvent::Row(row))) => {
+                assert_eq!(row.id(), Some(id.as_str()));
+                assert_eq!(row.get("address"), Some("10.9.9.9"));
+            }
+            other => panic!("expected a row, got {other:?}"),
+        }
+        // Other commands share the connection meanwhile.
+        c.remove(LIST, &[&id]).await.unwrap();
+        match bounded("listen remove", stream.next()).await {
+            Some(Ok(ListenEvent::Dead(dead))) => assert_eq!(dead, id, ".dead={dead_value}"),
+            other => panic!("expected a dead item (.dead={dead_value}), got {other:?}"),
+        }
+        bounded("cancel", stream.cancel()).await.unwrap();
+        assert_eq!(count(&handle, "/cancel"), 1);
+        assert_eq!(handle.logins(), 1);
+        c.print(LIST, &[], &[]).await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_listen_outlives_the_client_handle_and_ends_when_the_connection_drops() {
     let sim = start(sim_config()).await;
     let handle = sim.handle();
-    let c = client(&sim, quick());
-    let mut stream = c.listen(Request::new(format!("{LIST}/listen"))).await.unwrap();
-    // Let the listen reach the router before changing the table.
+    let mut stream = {
+        let c = client(&sim, quick());
+        c.listen(Request::new("/ip/hotspot/active/listen")).await.unwrap()
+    };
     tokio::time::sleep(Duration::from_millis(100)).await;
     let id = handle
-        .add_row(LIST, &[("list", "watch"), ("address", "10.9.9.9")])
+        .hotspot_login("alice", "02:00:00:00:00:01", "10.5.50.2")
         .unwrap();
-    match bounded("listen add", stream.next()).await {
-        Some(Ok(ListenEvent::Row(row))) => {
-            assert_eq!(row.id(), Some(id.as_str()));
-            assert_eq!(row.get("address"), Some("10.9.9.9"));
-        }
+    match bounded("listen login", stream.next()).await {
+        Some(Ok(ListenEvent::Row(row))) => assert_eq!(row.id(), Some(id.as_str())),
         other => panic!("expected a row, got {other:?}"),
     }
-    // Other commands share the connection meanwhile.
-    c.remove(LIST, &[&id]).await.unwrap();
-    match bounded("listen remove", stream.next()).await {
-        Some(Ok(ListenEvent::Dead(dead))) => assert_eq!(dead, id),
-        other => panic!("expected a dead item, got {other:?}"),
+    handle.drop_connections();
+    match bounded("listen end", stream.next()).await {
+        Some(Err(e)) => assert!(e.is_transient(), "{e:?}"),
+        other => panic!("expected a connection error, got {other:?}"),
     }
-    bounded("cancel", stream.cancel()).await.unwrap();
-    assert_eq!(count(&handle, "/cancel"), 1);
-    assert_eq!(handle.logins(), 1);
-    c.print(LIST, &[], &[]).await.unwrap();
+    assert!(bounded("after end", stream.next()).await.is_none());
 }
 
 #[tokio::test]
@@ -360,10 +389,39 @@ async fn keepalive_pings_an_idle_connection() {
         },
     );
     c.print("/ip/hotspot/active", &[], &[]).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(700)).await;
-    let pings = count(&handle, "/system/identity/print");
-    assert!(pings >= 2, "{pings} pings");
-    assert_eq!(handle.logins(), 1);
+    bounded("two keepalive pings", async {
+        while count(&handle, "/system/identity/print") < 2 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    assert_eq!(handle.logins(), 1, "pings keep the one connection");
+    assert_eq!(c.open_connections().await, 1);
+}
+
+#[tokio::test]
+async fn keepalive_closes_a_connection_that_stopped_answering() {
+    let sim = start(sim_config()).await;
+    let handle = sim.handle();
+    let c = client(
+        &sim,
+        ClientConfig {
+            keepalive: Some(Duration::from_millis(150)),
+            command_timeout: Duration::from_millis(300),
+            ..quick()
+        },
+    );
+    c.print("/system/identity", &[], &[]).await.unwrap();
+    handle.stall_mid_sentence(true);
+    bounded("keepalive gives up on the silent connection", async {
+        while c.open_connections().await > 0 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    handle.clear_faults();
+    c.print("/system/identity", &[], &[]).await.unwrap();
+    assert_eq!(handle.logins(), 2);
 }
 
 #[tokio::test]

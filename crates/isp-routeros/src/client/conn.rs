@@ -402,6 +402,7 @@ impl Connection {
         request.tag = Some(tag.clone());
         let rx = shared.register(&tag)?;
         let stream = ListenStream {
+            _connection: self.clone(),
             shared,
             tag,
             command,
@@ -667,6 +668,8 @@ pub enum ListenEvent {
 /// the connection closes or the command traps. Dropping it cancels the
 /// command on the router.
 pub struct ListenStream {
+    /// Keeps the connection open while the stream lives.
+    _connection: Connection,
     shared: Arc<Shared>,
     tag: String,
     command: String,
