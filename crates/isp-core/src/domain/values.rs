@@ -320,7 +320,7 @@ impl RosDuration {
                             .char_indices()
                             .filter(|(_, c)| c.is_ascii_alphabetic())
                             .map(|(i, _)| i + 1)
-                            .last()
+                            .next_back()
                             .unwrap_or(0);
                         (&rest[..split], Some(&rest[split..]))
                     }
