@@ -184,6 +184,32 @@ async fn listen_reports_changes_and_cancel_ends_it() {
 }
 
 #[tokio::test]
+async fn cancel_all_stops_every_listen_on_the_connection() {
+    let sim = start(sim_config()).await;
+    let handle = sim.handle();
+    let c = client(&sim, quick());
+    let conn = c.connection().await.unwrap();
+    let mut a = conn
+        .listen(Request::new("/ip/hotspot/active/listen"))
+        .await
+        .unwrap();
+    let mut b = conn.listen(Request::new(format!("{LIST}/listen"))).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(conn.in_flight(), 2);
+    bounded("cancel all", conn.cancel_all()).await.unwrap();
+    assert!(bounded("first listen ends", a.next()).await.is_none());
+    assert!(bounded("second listen ends", b.next()).await.is_none());
+    assert_eq!(conn.in_flight(), 0);
+    let cancel = handle
+        .command_log()
+        .into_iter()
+        .find(|c| c.command == "/cancel")
+        .unwrap();
+    assert!(cancel.attributes.is_empty(), "no =tag=: {cancel:?}");
+    c.print("/system/identity", &[], &[]).await.unwrap();
+}
+
+#[tokio::test]
 async fn a_listen_outlives_the_client_handle_and_ends_when_the_connection_drops() {
     let sim = start(sim_config()).await;
     let handle = sim.handle();
