@@ -1,5 +1,6 @@
 //! Orchestration of monthly billing: the tenant's local date, catch-up, one
 //! ledger key per period, reruns add nothing, compare-and-set advance.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod jobs_support;
 mod policy_fixtures;
@@ -14,7 +15,15 @@ use jobs_support::*;
 use policy_fixtures::*;
 
 fn billed() -> Service {
-    let mut s = service(7, 1, 1, ServiceStatus::Active, pppoe("alice"), d(2024, 4, 30), true);
+    let mut s = service(
+        7,
+        1,
+        1,
+        ServiceStatus::Active,
+        pppoe("alice"),
+        d(2024, 4, 30),
+        true,
+    );
     s.billing_day = 31;
     s.next_charge_on = d(2024, 1, 31);
     s.plan_id = PlanId(3);
@@ -27,7 +36,9 @@ type Ledger = Arc<Mutex<BTreeMap<String, NewLedgerEntry>>>;
 fn billing_world(m: &mut Mocks, zone: &str) -> (Ledger, Arc<Mutex<Service>>) {
     m.with_tenants(vec![tenant(1, zone)]);
     m.with_routers(vec![router(1, 1, true)]);
-    m.plans.expect_get().returning(|id| Ok(plan(id.0, 1, "25000", None)));
+    m.plans
+        .expect_get()
+        .returning(|id| Ok(plan(id.0, 1, "25000", None)));
     let ledger: Ledger = Arc::new(Mutex::new(BTreeMap::new()));
     let l = ledger.clone();
     m.ledger.expect_record().returning(move |new| {
@@ -49,22 +60,30 @@ fn billing_world(m: &mut Mocks, zone: &str) -> (Ledger, Arc<Mutex<Service>>) {
     });
     let svc = Arc::new(Mutex::new(billed()));
     let s = svc.clone();
-    m.services.expect_claim_billable().returning(move |tenant, today, claim| {
-        assert_eq!(tenant, TenantId(1));
-        assert_eq!(claim.holder, "daemon-a");
-        let s = s.lock().unwrap();
-        // Due and not leased by this run yet (the lease is cleared by advance/release).
-        Ok(if s.next_charge_on <= today && s.lease.is_none() { vec![s.clone()] } else { vec![] })
-    });
+    m.services
+        .expect_claim_billable()
+        .returning(move |tenant, today, claim| {
+            assert_eq!(tenant, TenantId(1));
+            assert_eq!(claim.holder, "daemon-a");
+            let s = s.lock().unwrap();
+            // Due and not leased by this run yet (the lease is cleared by advance/release).
+            Ok(if s.next_charge_on <= today && s.lease.is_none() {
+                vec![s.clone()]
+            } else {
+                vec![]
+            })
+        });
     let s = svc.clone();
-    m.services.expect_advance_billing().returning(move |_, _, from, to| {
-        let mut s = s.lock().unwrap();
-        if s.next_charge_on != from {
-            return Ok(false);
-        }
-        s.next_charge_on = to;
-        Ok(true)
-    });
+    m.services
+        .expect_advance_billing()
+        .returning(move |_, _, from, to| {
+            let mut s = s.lock().unwrap();
+            if s.next_charge_on != from {
+                return Ok(false);
+            }
+            s.next_charge_on = to;
+            Ok(true)
+        });
     m.services.expect_release().returning(|_, _| Ok(()));
     (ledger, svc)
 }
@@ -77,11 +96,18 @@ async fn catch_up_in_the_tenant_zone_exactly_once_across_reruns() {
     let (ledger, svc) = billing_world(&mut m, "Africa/Dar_es_Salaam");
     let engine = m.engine();
 
-    let report = engine.run(JobKind::MonthlyBilling, RunOptions::default()).await.unwrap();
+    let report = engine
+        .run(JobKind::MonthlyBilling, RunOptions::default())
+        .await
+        .unwrap();
     let keys: Vec<String> = ledger.lock().unwrap().keys().cloned().collect();
     assert_eq!(
         keys,
-        vec!["charge:svc:7:2024-01-31", "charge:svc:7:2024-02-29", "charge:svc:7:2024-03-31"]
+        vec![
+            "charge:svc:7:2024-01-31",
+            "charge:svc:7:2024-02-29",
+            "charge:svc:7:2024-03-31"
+        ]
     );
     assert_eq!(report.count("charges_created"), 3);
     assert_eq!(report.count("services_billed"), 1);
@@ -93,13 +119,19 @@ async fn catch_up_in_the_tenant_zone_exactly_once_across_reruns() {
     assert_eq!(entry.period_start, Some(d(2024, 2, 29)));
 
     // A rerun the same day adds nothing.
-    let again = engine.run(JobKind::MonthlyBilling, RunOptions::default()).await.unwrap();
+    let again = engine
+        .run(JobKind::MonthlyBilling, RunOptions::default())
+        .await
+        .unwrap();
     assert_eq!(again.count("charges_created"), 0);
     assert_eq!(ledger.lock().unwrap().len(), 3);
 
     // A crash after recording but before advancing: the next run finds the keys taken.
     svc.lock().unwrap().next_charge_on = d(2024, 2, 29);
-    let after_crash = engine.run(JobKind::MonthlyBilling, RunOptions::default()).await.unwrap();
+    let after_crash = engine
+        .run(JobKind::MonthlyBilling, RunOptions::default())
+        .await
+        .unwrap();
     assert_eq!(after_crash.count("charges_created"), 0);
     assert_eq!(after_crash.count("charges_already_recorded"), 2);
     assert_eq!(ledger.lock().unwrap().len(), 3);
@@ -107,7 +139,10 @@ async fn catch_up_in_the_tenant_zone_exactly_once_across_reruns() {
 
     // A month later: exactly the April period.
     clock.set(t("2024-04-30T06:00:00Z"));
-    let april = engine.run(JobKind::MonthlyBilling, RunOptions::default()).await.unwrap();
+    let april = engine
+        .run(JobKind::MonthlyBilling, RunOptions::default())
+        .await
+        .unwrap();
     assert_eq!(april.count("charges_created"), 1);
     assert!(ledger.lock().unwrap().contains_key("charge:svc:7:2024-04-30"));
 }
@@ -116,7 +151,11 @@ async fn catch_up_in_the_tenant_zone_exactly_once_across_reruns() {
 async fn in_utc_the_same_instant_is_still_march_30() {
     let mut m = Mocks::new(t("2024-03-30T21:30:00Z"));
     let (ledger, _) = billing_world(&mut m, "UTC");
-    let report = m.engine().run(JobKind::MonthlyBilling, RunOptions::default()).await.unwrap();
+    let report = m
+        .engine()
+        .run(JobKind::MonthlyBilling, RunOptions::default())
+        .await
+        .unwrap();
     assert_eq!(report.count("charges_created"), 2);
     assert!(!ledger.lock().unwrap().contains_key("charge:svc:7:2024-03-31"));
 }
@@ -125,7 +164,9 @@ async fn in_utc_the_same_instant_is_still_march_30() {
 async fn a_ledger_failure_stops_at_the_first_unrecorded_period() {
     let mut m = Mocks::new(t("2024-03-31T12:00:00Z"));
     m.with_tenants(vec![tenant(1, "UTC")]);
-    m.plans.expect_get().returning(|id| Ok(plan(id.0, 1, "25000", None)));
+    m.plans
+        .expect_get()
+        .returning(|id| Ok(plan(id.0, 1, "25000", None)));
     let mut batches = vec![vec![billed()]].into_iter();
     m.services
         .expect_claim_billable()
@@ -152,7 +193,11 @@ async fn a_ledger_failure_stops_at_the_first_unrecorded_period() {
         .times(1)
         .withf(|id, _, from, to| *id == ServiceId(7) && *from == d(2024, 1, 31) && *to == d(2024, 2, 29))
         .returning(|_, _, _, _| Ok(true));
-    let report = m.engine().run(JobKind::MonthlyBilling, RunOptions::default()).await.unwrap();
+    let report = m
+        .engine()
+        .run(JobKind::MonthlyBilling, RunOptions::default())
+        .await
+        .unwrap();
     assert_eq!(report.count("charges_created"), 1);
     assert_eq!(report.failures.len(), 1);
     assert!(report.failures[0].transient);
@@ -163,7 +208,9 @@ async fn dry_run_claims_and_records_nothing() {
     let mut m = Mocks::new(t("2024-03-31T12:00:00Z"));
     m.with_tenants(vec![tenant(1, "UTC")]);
     m.with_routers(vec![router(1, 1, true)]);
-    m.plans.expect_get().returning(|id| Ok(plan(id.0, 1, "25000", None)));
+    m.plans
+        .expect_get()
+        .returning(|id| Ok(plan(id.0, 1, "25000", None)));
     m.services.expect_on_router().returning(|_| Ok(vec![billed()]));
     m.services.expect_claim_billable().never();
     m.ledger.expect_record().never();

@@ -2,6 +2,7 @@
 //! done only when every enabled router of the tenant confirmed; otherwise it
 //! stays pending with back-off), promise 4 (a failing SMS gateway never holds up
 //! a disconnect), and reports that match what the mocks recorded.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod jobs_support;
 mod policy_fixtures;
@@ -34,7 +35,11 @@ fn claim_once<T: Clone + Send + 'static>(
 
 /// Expired subscribers of tenant 1 (two routers; router 3 is another tenant's), one device each.
 fn expired_world(m: &mut Mocks, subs: &[Subscriber]) -> Arc<Mutex<Vec<Claim>>> {
-    expired_world_on(m, subs, vec![router(1, 1, true), router(2, 1, true), router(3, 2, true)])
+    expired_world_on(
+        m,
+        subs,
+        vec![router(1, 1, true), router(2, 1, true), router(3, 2, true)],
+    )
 }
 
 fn expired_world_on(m: &mut Mocks, subs: &[Subscriber], routers: Vec<Router>) -> Arc<Mutex<Vec<Claim>>> {
@@ -49,7 +54,11 @@ fn expired_world_on(m: &mut Mocks, subs: &[Subscriber], routers: Vec<Router>) ->
         .map(|s| device(s.id.0, s.id.0, s.id.0 as u8, Some(1), true, now()))
         .collect();
     m.devices.expect_active_of().returning(move |ids| {
-        Ok(devs.iter().filter(|d| ids.contains(&d.subscriber_id)).cloned().collect())
+        Ok(devs
+            .iter()
+            .filter(|d| ids.contains(&d.subscriber_id))
+            .cloned()
+            .collect())
     });
     claims
 }
@@ -110,17 +119,28 @@ async fn seed_000_three_users_two_routers_report_matches_the_mocks() {
     });
     let audit = m.audit_log.clone();
 
-    let report = m.engine().run(JobKind::DisconnectExpired, RunOptions::default()).await.unwrap();
+    let report = m
+        .engine()
+        .run(JobKind::DisconnectExpired, RunOptions::default())
+        .await
+        .unwrap();
 
     let mut calls = calls.lock().unwrap().clone();
     calls.sort();
-    assert_eq!(calls, vec![(RouterId(1), 3), (RouterId(2), 3)], "tenant routers only, once each");
+    assert_eq!(
+        calls,
+        vec![(RouterId(1), 3), (RouterId(2), 3)],
+        "tenant routers only, once each"
+    );
     let completed = completed.lock().unwrap();
     assert_eq!(completed.len(), 3);
     for (id, holder, seen, at) in completed.iter() {
         let s = subs.iter().find(|s| s.id == *id).unwrap();
         assert_eq!(holder, "daemon-a");
-        assert_eq!(*seen, s.paid_until, "compare-and-set on the paid_until the job saw");
+        assert_eq!(
+            *seen, s.paid_until,
+            "compare-and-set on the paid_until the job saw"
+        );
         assert_eq!(*at, now());
     }
     // Claims: our holder, the clock, lease_ttl, batch_size.
@@ -136,7 +156,10 @@ async fn seed_000_three_users_two_routers_report_matches_the_mocks() {
     );
     let notices = notices.lock().unwrap();
     assert_eq!(notices.reserved.len(), 3);
-    assert!(notices.reserved.iter().all(|n| n.kind == NoticeKind::HotspotExpired));
+    assert!(notices
+        .reserved
+        .iter()
+        .all(|n| n.kind == NoticeKind::HotspotExpired));
     for n in &notices.reserved {
         let s = subs.iter().find(|s| s.phone == n.recipient).unwrap();
         assert_eq!(n.deadline, s.paid_until);
@@ -160,7 +183,10 @@ async fn seed_000_three_users_two_routers_report_matches_the_mocks() {
     assert!(line.ends_with("0 failures"), "{line}");
 
     let audit = audit.lock().unwrap();
-    let done: Vec<_> = audit.iter().filter(|e| e.action == "disconnect" && e.outcome == AuditOutcome::Success).collect();
+    let done: Vec<_> = audit
+        .iter()
+        .filter(|e| e.action == "disconnect" && e.outcome == AuditOutcome::Success)
+        .collect();
     assert_eq!(done.len(), 6, "one router-log line per user per router");
     assert_eq!(audit.iter().filter(|e| e.action == "expire").count(), 3);
 }
@@ -178,32 +204,50 @@ async fn router_down_keeps_the_removal_pending_with_backoff() {
     m.subscribers.expect_complete_expiry().never();
     let retries = Arc::new(Mutex::new(Vec::new()));
     let r = retries.clone();
-    m.subscribers.expect_retry_later().times(2).returning(move |id, holder, until| {
-        r.lock().unwrap().push((id, holder.to_owned(), until));
-        Ok(true)
-    });
+    m.subscribers
+        .expect_retry_later()
+        .times(2)
+        .returning(move |id, holder, until| {
+            r.lock().unwrap().push((id, holder.to_owned(), until));
+            Ok(true)
+        });
     m.devices.expect_deactivate_all().never();
     m.notices.expect_reserve().never();
     m.notices.expect_abandon_stale().returning(|_| Ok(0));
     m.notices.expect_claim_pending().returning(|_| Ok(vec![]));
     m.sms.expect_send().never();
 
-    let report = m.engine().run(JobKind::DisconnectExpired, RunOptions::default()).await.unwrap();
+    let report = m
+        .engine()
+        .run(JobKind::DisconnectExpired, RunOptions::default())
+        .await
+        .unwrap();
 
     let mut retries = retries.lock().unwrap().clone();
     retries.sort_by_key(|r| r.0);
     assert_eq!(
         retries,
         vec![
-            (SubscriberId(1), "daemon-a".to_owned(), now() + Duration::seconds(5)),
+            (
+                SubscriberId(1),
+                "daemon-a".to_owned(),
+                now() + Duration::seconds(5)
+            ),
             // Three failures before: 5 s * 2^3.
-            (SubscriberId(2), "daemon-a".to_owned(), now() + Duration::seconds(40)),
+            (
+                SubscriberId(2),
+                "daemon-a".to_owned(),
+                now() + Duration::seconds(40)
+            ),
         ]
     );
     assert_eq!(report.count("users_disconnected"), 0);
     assert_eq!(report.count("users_pending"), 2);
     assert_eq!(report.failures.len(), 2);
-    assert!(report.failures.iter().all(|f| f.transient && f.router.as_deref() == Some("tenant-1:Router1")));
+    assert!(report
+        .failures
+        .iter()
+        .all(|f| f.transient && f.router.as_deref() == Some("tenant-1:Router1")));
     assert_eq!(report.per_router["tenant-1:Router1"]["failures"], 2);
 }
 
@@ -212,18 +256,23 @@ async fn one_of_two_routers_failing_is_not_done() {
     let mut m = Mocks::new(now());
     let subs = subs(1);
     expired_world(&mut m, &subs);
-    m.driver.expect_disconnect_hotspot().times(2).returning(|r, targets| {
-        if r.id == RouterId(2) {
-            Err(Error::unavailable("router Router2", "timeout"))
-        } else {
-            ok_reports(targets)
-        }
-    });
+    m.driver
+        .expect_disconnect_hotspot()
+        .times(2)
+        .returning(|r, targets| {
+            if r.id == RouterId(2) {
+                Err(Error::unavailable("router Router2", "timeout"))
+            } else {
+                ok_reports(targets)
+            }
+        });
     m.subscribers.expect_complete_expiry().never();
     m.subscribers
         .expect_retry_later()
         .times(1)
-        .withf(|id, holder, until| *id == SubscriberId(1) && holder == "daemon-a" && *until == now() + Duration::seconds(5))
+        .withf(|id, holder, until| {
+            *id == SubscriberId(1) && holder == "daemon-a" && *until == now() + Duration::seconds(5)
+        })
         .returning(|_, _, _| Ok(true));
     m.devices.expect_deactivate_all().never();
     m.notices.expect_reserve().never();
@@ -231,7 +280,11 @@ async fn one_of_two_routers_failing_is_not_done() {
     m.notices.expect_claim_pending().returning(|_| Ok(vec![]));
     let audit = m.audit_log.clone();
 
-    let report = m.engine().run(JobKind::DisconnectExpired, RunOptions::default()).await.unwrap();
+    let report = m
+        .engine()
+        .run(JobKind::DisconnectExpired, RunOptions::default())
+        .await
+        .unwrap();
 
     assert_eq!(report.count("users_disconnected"), 0);
     assert_eq!(report.count("users_pending"), 1);
@@ -241,7 +294,9 @@ async fn one_of_two_routers_failing_is_not_done() {
     assert_eq!(report.failures[0].router.as_deref(), Some("tenant-1:Router2"));
     assert_eq!(report.failures[0].subject, "subscriber:1");
     let audit = audit.lock().unwrap();
-    assert!(audit.iter().any(|e| e.outcome == AuditOutcome::Retry && e.router_id == Some(RouterId(2))));
+    assert!(audit
+        .iter()
+        .any(|e| e.outcome == AuditOutcome::Retry && e.router_id == Some(RouterId(2))));
     assert!(!audit.iter().any(|e| e.action == "expire"));
 }
 
@@ -251,16 +306,19 @@ async fn a_failure_for_one_target_holds_only_that_subscriber() {
     let subs = subs(2);
     expired_world(&mut m, &subs);
     // Router 2 refuses the second target (in order), confirms the first.
-    m.driver.expect_disconnect_hotspot().times(2).returning(|r, targets| {
-        let mut out = ok_reports(targets).unwrap();
-        if r.id == RouterId(2) {
-            out[1] = Err(Error::Rejected {
-                service: "router Router2".into(),
-                detail: "failure: item is busy".into(),
-            });
-        }
-        Ok(out)
-    });
+    m.driver
+        .expect_disconnect_hotspot()
+        .times(2)
+        .returning(|r, targets| {
+            let mut out = ok_reports(targets).unwrap();
+            if r.id == RouterId(2) {
+                out[1] = Err(Error::Rejected {
+                    service: "router Router2".into(),
+                    detail: "failure: item is busy".into(),
+                });
+            }
+            Ok(out)
+        });
     m.subscribers
         .expect_complete_expiry()
         .times(1)
@@ -273,9 +331,16 @@ async fn a_failure_for_one_target_holds_only_that_subscriber() {
         .returning(|_, _, _| Ok(true));
     m.devices.expect_deactivate_all().times(1).returning(|_| Ok(1));
     let notices = notice_store(&mut m.notices);
-    m.sms.expect_send().times(1).returning(|_, _| Ok(SmsReceipt::default()));
+    m.sms
+        .expect_send()
+        .times(1)
+        .returning(|_, _| Ok(SmsReceipt::default()));
 
-    let report = m.engine().run(JobKind::DisconnectExpired, RunOptions::default()).await.unwrap();
+    let report = m
+        .engine()
+        .run(JobKind::DisconnectExpired, RunOptions::default())
+        .await
+        .unwrap();
 
     assert_eq!(report.count("users_disconnected"), 1);
     assert_eq!(report.count("users_pending"), 1);
@@ -291,15 +356,21 @@ async fn a_failing_sms_gateway_never_blocks_the_disconnect() {
     expired_world(&mut m, &subs);
     let order = Arc::new(Mutex::new(Vec::<&'static str>::new()));
     let o = order.clone();
-    m.driver.expect_disconnect_hotspot().times(2).returning(move |_, targets| {
-        o.lock().unwrap().push("router");
-        ok_reports(targets)
-    });
+    m.driver
+        .expect_disconnect_hotspot()
+        .times(2)
+        .returning(move |_, targets| {
+            o.lock().unwrap().push("router");
+            ok_reports(targets)
+        });
     let o = order.clone();
-    m.subscribers.expect_complete_expiry().times(1).returning(move |_, _, _, _| {
-        o.lock().unwrap().push("complete");
-        Ok(true)
-    });
+    m.subscribers
+        .expect_complete_expiry()
+        .times(1)
+        .returning(move |_, _, _, _| {
+            o.lock().unwrap().push("complete");
+            Ok(true)
+        });
     m.subscribers.expect_retry_later().never();
     m.devices.expect_deactivate_all().times(1).returning(|_| Ok(1));
     let notices = notice_store(&mut m.notices);
@@ -309,17 +380,31 @@ async fn a_failing_sms_gateway_never_blocks_the_disconnect() {
         Err(Error::unavailable("sms gateway", "503"))
     });
 
-    let report = m.engine().run(JobKind::DisconnectExpired, RunOptions::default()).await.unwrap();
+    let report = m
+        .engine()
+        .run(JobKind::DisconnectExpired, RunOptions::default())
+        .await
+        .unwrap();
 
-    assert_eq!(*order.lock().unwrap(), vec!["router", "router", "complete", "sms"]);
+    assert_eq!(
+        *order.lock().unwrap(),
+        vec!["router", "router", "complete", "sms"]
+    );
     assert_eq!(report.count("users_disconnected"), 1);
     assert_eq!(report.count("devices_deactivated"), 1);
     assert_eq!(report.count("sms_sent"), 0);
     assert_eq!(report.count("sms_failed"), 1);
-    assert!(report.failures.is_empty(), "SMS errors are counted, not failures of the disconnect");
+    assert!(
+        report.failures.is_empty(),
+        "SMS errors are counted, not failures of the disconnect"
+    );
     let log = notices.lock().unwrap();
     assert!(log.sent.is_empty());
-    assert_eq!(log.retried, vec![(NoticeId(1), now() + Duration::seconds(5))], "transient: retried later");
+    assert_eq!(
+        log.retried,
+        vec![(NoticeId(1), now() + Duration::seconds(5))],
+        "transient: retried later"
+    );
 }
 
 #[tokio::test]
@@ -327,14 +412,24 @@ async fn an_extension_meanwhile_wins() {
     let mut m = Mocks::new(now());
     let subs = subs(1);
     expired_world(&mut m, &subs);
-    m.driver.expect_disconnect_hotspot().times(2).returning(|_, t| ok_reports(t));
-    m.subscribers.expect_complete_expiry().times(1).returning(|_, _, _, _| Ok(false));
+    m.driver
+        .expect_disconnect_hotspot()
+        .times(2)
+        .returning(|_, t| ok_reports(t));
+    m.subscribers
+        .expect_complete_expiry()
+        .times(1)
+        .returning(|_, _, _, _| Ok(false));
     m.devices.expect_deactivate_all().never();
     m.notices.expect_reserve().never();
     m.notices.expect_abandon_stale().returning(|_| Ok(0));
     m.notices.expect_claim_pending().returning(|_| Ok(vec![]));
 
-    let report = m.engine().run(JobKind::DisconnectExpired, RunOptions::default()).await.unwrap();
+    let report = m
+        .engine()
+        .run(JobKind::DisconnectExpired, RunOptions::default())
+        .await
+        .unwrap();
     assert_eq!(report.count("users_disconnected"), 0);
     assert_eq!(report.count("expiry_superseded"), 1);
 }
@@ -346,7 +441,10 @@ async fn dry_run_reads_and_counts_but_writes_nothing() {
     m.with_routers(vec![router(1, 1, true), router(2, 1, true)]);
     let subs = subs(2);
     let s2 = subs.clone();
-    m.subscribers.expect_list_expired().times(1).returning(move |_, _| Ok(s2.clone()));
+    m.subscribers
+        .expect_list_expired()
+        .times(1)
+        .returning(move |_, _| Ok(s2.clone()));
     m.subscribers.expect_claim_expired().never();
     m.subscribers.expect_complete_expiry().never();
     m.subscribers.expect_retry_later().never();
@@ -398,22 +496,32 @@ async fn claims_batches_until_none_are_left() {
     m.with_routers(vec![router(1, 1, true)]);
     let all = subs(5);
     let mut batches = vec![all[..2].to_vec(), all[2..4].to_vec(), all[4..].to_vec(), vec![]].into_iter();
-    m.subscribers
-        .expect_claim_expired()
-        .times(4)
-        .returning(move |c| {
-            assert_eq!(c.limit, 2);
-            Ok(batches.next().unwrap_or_default())
-        });
+    m.subscribers.expect_claim_expired().times(4).returning(move |c| {
+        assert_eq!(c.limit, 2);
+        Ok(batches.next().unwrap_or_default())
+    });
     m.devices.expect_active_of().returning(|_| Ok(vec![]));
-    m.driver.expect_disconnect_hotspot().times(3).returning(|_, t| ok_reports(t));
-    m.subscribers.expect_complete_expiry().times(5).returning(|_, _, _, _| Ok(true));
+    m.driver
+        .expect_disconnect_hotspot()
+        .times(3)
+        .returning(|_, t| ok_reports(t));
+    m.subscribers
+        .expect_complete_expiry()
+        .times(5)
+        .returning(|_, _, _, _| Ok(true));
     m.devices.expect_deactivate_all().times(5).returning(|_| Ok(0));
     notice_store(&mut m.notices);
-    m.sms.expect_send().times(5).returning(|_, _| Ok(SmsReceipt::default()));
+    m.sms
+        .expect_send()
+        .times(5)
+        .returning(|_, _| Ok(SmsReceipt::default()));
     let mut cfg = config();
     cfg.batch_size = 2;
-    let report = m.engine_with(cfg).run(JobKind::DisconnectExpired, RunOptions::default()).await.unwrap();
+    let report = m
+        .engine_with(cfg)
+        .run(JobKind::DisconnectExpired, RunOptions::default())
+        .await
+        .unwrap();
     assert_eq!(report.count("users_disconnected"), 5);
     assert_eq!(report.count("sms_sent"), 5);
     assert_eq!(report.count("devices_deactivated"), 0);

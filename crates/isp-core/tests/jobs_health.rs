@@ -1,5 +1,6 @@
 //! Router health (alert on change only), the admin health summary, the next
 //! wake-up, device clean-up and log retention.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod jobs_support;
 mod policy_fixtures;
@@ -47,11 +48,11 @@ async fn alerts_only_on_state_change_and_new_clock_skew() {
     let mut m = Mocks::new(now());
     m.with_tenants(vec![tenant(1, "UTC")]);
     m.with_routers(vec![
-        router(1, 1, true), // was online, now down: alert
-        router(2, 1, true), // was offline, still down: no alert
-        router(3, 1, true), // was offline, back: alert
-        router(4, 1, true), // never checked, online, clock 5 min ahead: skew alert
-        router(5, 1, true), // online, skew already known: no alert
+        router(1, 1, true),  // was online, now down: alert
+        router(2, 1, true),  // was offline, still down: no alert
+        router(3, 1, true),  // was offline, back: alert
+        router(4, 1, true),  // never checked, online, clock 5 min ahead: skew alert
+        router(5, 1, true),  // online, skew already known: no alert
         router(6, 1, false), // disabled: not probed
     ]);
     let earlier = now() - Duration::hours(1);
@@ -65,7 +66,10 @@ async fn alerts_only_on_state_change_and_new_clock_skew() {
         })
     });
     m.driver.expect_health().times(5).returning(|r| match r.id.0 {
-        1 | 2 => Err(Error::unavailable(format!("router {}", r.name), "connection refused")),
+        1 | 2 => Err(Error::unavailable(
+            format!("router {}", r.name),
+            "connection refused",
+        )),
         4 => Ok(healthy(now() + Duration::seconds(300))),
         5 => Ok(healthy(now() + Duration::seconds(400))),
         _ => Ok(healthy(now())),
@@ -78,14 +82,21 @@ async fn alerts_only_on_state_change_and_new_clock_skew() {
     });
     let audit = m.audit_log.clone();
 
-    let report = m.engine().run(JobKind::RouterHealth, RunOptions::default()).await.unwrap();
+    let report = m
+        .engine()
+        .run(JobKind::RouterHealth, RunOptions::default())
+        .await
+        .unwrap();
 
     assert_eq!(report.count("routers_online"), 3);
     assert_eq!(report.count("routers_offline"), 2);
     assert_eq!(report.count("alerts"), 3);
     assert_eq!(report.count("clock_skewed"), 2);
     let audit = audit.lock().unwrap();
-    let mut alerts: Vec<(String, i64)> = audit.iter().map(|e| (e.action.clone(), e.router_id.unwrap().0)).collect();
+    let mut alerts: Vec<(String, i64)> = audit
+        .iter()
+        .map(|e| (e.action.clone(), e.router_id.unwrap().0))
+        .collect();
     alerts.sort();
     assert_eq!(
         alerts,
@@ -96,10 +107,20 @@ async fn alerts_only_on_state_change_and_new_clock_skew() {
         ]
     );
     let stored = stored.lock().unwrap();
-    let by = |id: i64| stored.iter().find(|s| s.router_id == RouterId(id)).unwrap().clone();
+    let by = |id: i64| {
+        stored
+            .iter()
+            .find(|s| s.router_id == RouterId(id))
+            .unwrap()
+            .clone()
+    };
     assert_eq!(by(1).changed_at, now());
     assert!(!by(1).online);
-    assert!(by(1).last_error.as_deref().unwrap().contains("connection refused"));
+    assert!(by(1)
+        .last_error
+        .as_deref()
+        .unwrap()
+        .contains("connection refused"));
     assert_eq!(by(1).version.as_deref(), Some("7.15"), "last known version kept");
     assert_eq!(by(2).changed_at, earlier, "no change, no new changed_at");
     assert_eq!(by(3).changed_at, now());
@@ -117,7 +138,9 @@ async fn health_summary_flags_overdue_disconnects_like_seed_001() {
         .returning(|_, _, _| Ok(vec![subscriber(42, 1, t("2025-12-15T12:30:00Z"), true)]));
     let mut overdue = subscriber(7, 1, now() - Duration::minutes(10), true);
     overdue.attempts = 2;
-    m.subscribers.expect_list_expired().returning(move |_, _| Ok(vec![overdue.clone()]));
+    m.subscribers
+        .expect_list_expired()
+        .returning(move |_, _| Ok(vec![overdue.clone()]));
     m.with_routers(vec![router(1, 1, true), router(2, 1, true), router(3, 1, false)]);
     m.router_status
         .expect_list()
@@ -129,7 +152,10 @@ async fn health_summary_flags_overdue_disconnects_like_seed_001() {
     assert_eq!(s.expiring_soon[0].remaining_minutes, 5);
     assert_eq!(s.expired_not_disconnected.len(), 1);
     assert_eq!(s.expired_not_disconnected[0].overdue_minutes, 10);
-    assert_eq!((s.routers_online, s.routers_offline, s.routers_unchecked), (1, 0, 1));
+    assert_eq!(
+        (s.routers_online, s.routers_offline, s.routers_unchecked),
+        (1, 0, 1)
+    );
     assert_eq!(s.health, HealthState::NeedsAttention);
     let json = serde_json::to_value(&s).unwrap();
     assert_eq!(json["health"], "needs_attention");
@@ -142,13 +168,17 @@ async fn health_summary_flags_overdue_disconnects_like_seed_001() {
 async fn health_is_healthy_within_the_grace_and_routers_online() {
     let mut m = Mocks::new(now());
     m.subscribers.expect_count_entitled().returning(|_| Ok(3));
-    m.subscribers.expect_expiring_between().returning(|_, _, _| Ok(vec![]));
+    m.subscribers
+        .expect_expiring_between()
+        .returning(|_, _, _| Ok(vec![]));
     // Expired 30 s ago: the disconnect job's normal lag.
     m.subscribers
         .expect_list_expired()
         .returning(|_, _| Ok(vec![subscriber(7, 1, now() - Duration::seconds(30), true)]));
     m.with_routers(vec![router(1, 1, true)]);
-    m.router_status.expect_list().returning(|| Ok(vec![status(1, true, now(), None)]));
+    m.router_status
+        .expect_list()
+        .returning(|| Ok(vec![status(1, true, now(), None)]));
     let s = m.engine().health_summary().await.unwrap();
     assert_eq!(s.health, HealthState::Healthy);
     assert_eq!(s.expired_not_disconnected.len(), 1);
@@ -158,10 +188,14 @@ async fn health_is_healthy_within_the_grace_and_routers_online() {
 async fn an_offline_router_needs_attention() {
     let mut m = Mocks::new(now());
     m.subscribers.expect_count_entitled().returning(|_| Ok(0));
-    m.subscribers.expect_expiring_between().returning(|_, _, _| Ok(vec![]));
+    m.subscribers
+        .expect_expiring_between()
+        .returning(|_, _, _| Ok(vec![]));
     m.subscribers.expect_list_expired().returning(|_, _| Ok(vec![]));
     m.with_routers(vec![router(1, 1, true)]);
-    m.router_status.expect_list().returning(|| Ok(vec![status(1, false, now(), None)]));
+    m.router_status
+        .expect_list()
+        .returning(|| Ok(vec![status(1, false, now(), None)]));
     let s = m.engine().health_summary().await.unwrap();
     assert_eq!(s.health, HealthState::NeedsAttention);
 }
@@ -184,7 +218,10 @@ async fn next_wakeup_is_the_earliest_deadline_driven_event() {
         .returning(move |_| Ok(Some(now + Duration::minutes(20))));
     m.services.expect_due_between().returning(|_, _, _| Ok(vec![]));
     let engine = m.engine();
-    assert_eq!(engine.next_wakeup().await.unwrap(), Some(now + Duration::minutes(10)));
+    assert_eq!(
+        engine.next_wakeup().await.unwrap(),
+        Some(now + Duration::minutes(10))
+    );
 }
 
 fn wakeup_engine(services: Vec<Service>) -> isp_core::jobs::Engine {
@@ -192,7 +229,9 @@ fn wakeup_engine(services: Vec<Service>) -> isp_core::jobs::Engine {
     let mut m = Mocks::new(now);
     m.with_tenants(vec![tenant(1, "Africa/Dar_es_Salaam")]);
     m.subscribers.expect_next_expiry_after().returning(|_| Ok(None));
-    m.subscribers.expect_expiring_between().returning(|_, _, _| Ok(vec![]));
+    m.subscribers
+        .expect_expiring_between()
+        .returning(|_, _, _| Ok(vec![]));
     m.vouchers.expect_next_deadline_after().returning(|_| Ok(None));
     m.services
         .expect_due_between()
@@ -204,14 +243,23 @@ fn wakeup_engine(services: Vec<Service>) -> isp_core::jobs::Engine {
 #[tokio::test]
 async fn next_wakeup_sees_service_reminders_and_local_midnight() {
     // Nothing due: the tenant's next local midnight (billing and due dates move).
-    assert_eq!(wakeup_engine(vec![]).next_wakeup().await.unwrap(), Some(t("2026-05-07T21:00:00Z")));
+    assert_eq!(
+        wakeup_engine(vec![]).next_wakeup().await.unwrap(),
+        Some(t("2026-05-07T21:00:00Z"))
+    );
     // A PPPoE service due today expires at local midnight; its 3 h warning is at 21:00 local.
     let ppp = service(1, 1, 1, ServiceStatus::Active, pppoe("a"), d(2026, 5, 7), true);
-    assert_eq!(wakeup_engine(vec![ppp]).next_wakeup().await.unwrap(), Some(t("2026-05-07T18:00:00Z")));
+    assert_eq!(
+        wakeup_engine(vec![ppp]).next_wakeup().await.unwrap(),
+        Some(t("2026-05-07T18:00:00Z"))
+    );
     // Due in three days, static IP: the payment reminder at 09:00 local today has passed;
     // nothing earlier than midnight.
     let later = service(2, 1, 1, ServiceStatus::Active, static_ip(2), d(2026, 5, 10), true);
-    assert_eq!(wakeup_engine(vec![later]).next_wakeup().await.unwrap(), Some(t("2026-05-07T21:00:00Z")));
+    assert_eq!(
+        wakeup_engine(vec![later]).next_wakeup().await.unwrap(),
+        Some(t("2026-05-07T21:00:00Z"))
+    );
 }
 
 #[tokio::test]
@@ -228,11 +276,23 @@ async fn cleanup_jobs_use_the_configured_retention() {
         .withf(|cutoff| *cutoff == now() - Duration::days(180))
         .returning(|_| Ok(1000));
     let engine = m.engine();
-    let r = engine.run(JobKind::DeviceCleanup, RunOptions::default()).await.unwrap();
+    let r = engine
+        .run(JobKind::DeviceCleanup, RunOptions::default())
+        .await
+        .unwrap();
     assert_eq!(r.count("devices_deleted"), 4);
-    let r = engine.run(JobKind::LogRetention, RunOptions::default()).await.unwrap();
+    let r = engine
+        .run(JobKind::LogRetention, RunOptions::default())
+        .await
+        .unwrap();
     assert_eq!(r.count("events_deleted"), 1000);
     // Dry runs delete nothing (the expectations above allow one call each).
-    engine.run(JobKind::DeviceCleanup, RunOptions { dry_run: true }).await.unwrap();
-    engine.run(JobKind::LogRetention, RunOptions { dry_run: true }).await.unwrap();
+    engine
+        .run(JobKind::DeviceCleanup, RunOptions { dry_run: true })
+        .await
+        .unwrap();
+    engine
+        .run(JobKind::LogRetention, RunOptions { dry_run: true })
+        .await
+        .unwrap();
 }

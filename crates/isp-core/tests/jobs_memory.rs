@@ -3,6 +3,7 @@
 //! removals survive, wait for their back-off, complete when the router is
 //! back), promise 2 (never early), promise 4 (notices once, SMS failures never
 //! hold up a disconnect), and the health summary in between.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod policy_fixtures;
 
@@ -51,9 +52,16 @@ impl RouterDriver for FakeRouters {
     async fn snapshot(&self, _: &Router, _: &[Menu]) -> Result<RouterSnapshot> {
         Err(unused())
     }
-    async fn disconnect_hotspot(&self, router: &Router, targets: &[HotspotTarget]) -> Result<Vec<Result<DisconnectReport>>> {
+    async fn disconnect_hotspot(
+        &self,
+        router: &Router,
+        targets: &[HotspotTarget],
+    ) -> Result<Vec<Result<DisconnectReport>>> {
         if self.down.lock().unwrap().contains(&router.id) {
-            return Err(Error::unavailable(format!("router {}", router.name), "connection refused"));
+            return Err(Error::unavailable(
+                format!("router {}", router.name),
+                "connection refused",
+            ));
         }
         let mut cut = self.cut.lock().unwrap();
         Ok(targets
@@ -122,7 +130,11 @@ struct Rig {
 async fn rig() -> Rig {
     let start = t("2026-01-14T12:00:00Z");
     let repos = memory::repositories();
-    repos.tenants.upsert(&tenant(1, "Africa/Dar_es_Salaam")).await.unwrap();
+    repos
+        .tenants
+        .upsert(&tenant(1, "Africa/Dar_es_Salaam"))
+        .await
+        .unwrap();
     let directory = Arc::new(StaticDirectory::new(vec![router(1, 1, true), router(2, 1, true)]));
     let routers = Arc::new(FakeRouters::default());
     let sms = Arc::new(RecordingSms::new());
@@ -165,14 +177,22 @@ async fn add_sub(rig: &Rig, n: i64, paid_until: chrono::DateTime<chrono::Utc>) -
         .unwrap();
     rig.repos
         .devices
-        .record_seen(s.id, mac(n as u8), Some(RouterId(1)), paid_until - Duration::hours(1))
+        .record_seen(
+            s.id,
+            mac(n as u8),
+            Some(RouterId(1)),
+            paid_until - Duration::hours(1),
+        )
         .await
         .unwrap();
     s
 }
 
 async fn run(rig: &Rig) -> isp_core::jobs::JobReport {
-    rig.engine.run(JobKind::DisconnectExpired, RunOptions::default()).await.unwrap()
+    rig.engine
+        .run(JobKind::DisconnectExpired, RunOptions::default())
+        .await
+        .unwrap()
 }
 
 #[tokio::test]

@@ -1,5 +1,6 @@
 //! Orchestration of the reminder jobs: the hotspot warning an hour before, ISP
 //! due-date and PPP/VPN expiry reminders in the tenant's zone, never twice.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod jobs_support;
 mod policy_fixtures;
@@ -31,7 +32,10 @@ async fn hotspot_warning_goes_out_once_with_the_minutes_left() {
         .withf(|to, body| to == &phone(42) && body.contains("5 minutes"))
         .returning(|_, _| Ok(SmsReceipt::default()));
     let engine = m.engine();
-    let report = engine.run(JobKind::WarnBeforeExpiry, RunOptions::default()).await.unwrap();
+    let report = engine
+        .run(JobKind::WarnBeforeExpiry, RunOptions::default())
+        .await
+        .unwrap();
     assert_eq!(report.count("notices_reserved"), 1);
     assert_eq!(report.count("sms_sent"), 1);
     {
@@ -52,10 +56,19 @@ async fn a_second_run_reserves_nothing_new() {
         .times(2)
         .returning(move |_, _, _| Ok(vec![soon.clone()]));
     let notices = notice_store(&mut m.notices);
-    m.sms.expect_send().times(1).returning(|_, _| Ok(SmsReceipt::default()));
+    m.sms
+        .expect_send()
+        .times(1)
+        .returning(|_, _| Ok(SmsReceipt::default()));
     let engine = m.engine();
-    engine.run(JobKind::WarnBeforeExpiry, RunOptions::default()).await.unwrap();
-    let second = engine.run(JobKind::WarnBeforeExpiry, RunOptions::default()).await.unwrap();
+    engine
+        .run(JobKind::WarnBeforeExpiry, RunOptions::default())
+        .await
+        .unwrap();
+    let second = engine
+        .run(JobKind::WarnBeforeExpiry, RunOptions::default())
+        .await
+        .unwrap();
     assert_eq!(second.count("notices_duplicate"), 1);
     assert_eq!(second.count("sms_sent"), 0);
     assert_eq!(notices.lock().unwrap().reserved.len(), 1);
@@ -67,7 +80,9 @@ async fn payment_and_ppp_reminders_in_the_tenant_zone() {
     let now = t("2026-05-07T06:00:00Z");
     let mut m = Mocks::new(now);
     m.with_tenants(vec![tenant(1, "Africa/Dar_es_Salaam")]);
-    m.plans.expect_get().returning(|id| Ok(plan(id.0, 1, "30000", None)));
+    m.plans
+        .expect_get()
+        .returning(|id| Ok(plan(id.0, 1, "30000", None)));
     let mut due_in_3 = service(1, 1, 1, ServiceStatus::Active, static_ip(2), d(2026, 5, 10), true);
     due_in_3.customer_id = CustomerId(1);
     // Due today: expires at local midnight tonight (21:00 UTC): the 24 h warning is owed.
@@ -90,8 +105,15 @@ async fn payment_and_ppp_reminders_in_the_tenant_zone() {
         })
     });
     let notices = notice_store(&mut m.notices);
-    m.sms.expect_send().times(2).returning(|_, _| Ok(SmsReceipt::default()));
-    let report = m.engine().run(JobKind::PaymentReminders, RunOptions::default()).await.unwrap();
+    m.sms
+        .expect_send()
+        .times(2)
+        .returning(|_, _| Ok(SmsReceipt::default()));
+    let report = m
+        .engine()
+        .run(JobKind::PaymentReminders, RunOptions::default())
+        .await
+        .unwrap();
     assert_eq!(report.count("skipped_no_phone"), 1);
     assert_eq!(report.count("sms_sent"), 2);
     let log = notices.lock().unwrap();
@@ -104,13 +126,33 @@ async fn payment_and_ppp_reminders_in_the_tenant_zone() {
     assert_eq!(
         got,
         vec![
-            (NoticeKind::ServiceExpires24h, phone(2).to_string(), t("2026-05-07T21:00:00Z")),
-            (NoticeKind::PaymentDue, phone(1).to_string(), t("2026-05-09T21:00:00Z")),
+            (
+                NoticeKind::ServiceExpires24h,
+                phone(2).to_string(),
+                t("2026-05-07T21:00:00Z")
+            ),
+            (
+                NoticeKind::PaymentDue,
+                phone(1).to_string(),
+                t("2026-05-09T21:00:00Z")
+            ),
         ]
     );
-    let payment = log.reserved.iter().find(|n| n.kind == NoticeKind::PaymentDue).unwrap();
-    assert!(payment.body.contains("30000 TZS") && payment.body.contains("2026-05-10"), "{}", payment.body);
-    let warning = log.reserved.iter().find(|n| n.kind == NoticeKind::ServiceExpires24h).unwrap();
+    let payment = log
+        .reserved
+        .iter()
+        .find(|n| n.kind == NoticeKind::PaymentDue)
+        .unwrap();
+    assert!(
+        payment.body.contains("30000 TZS") && payment.body.contains("2026-05-10"),
+        "{}",
+        payment.body
+    );
+    let warning = log
+        .reserved
+        .iter()
+        .find(|n| n.kind == NoticeKind::ServiceExpires24h)
+        .unwrap();
     assert!(warning.body.contains("15 hours"), "{}", warning.body);
 }
 
@@ -130,7 +172,11 @@ async fn a_permanent_gateway_refusal_abandons_the_notice() {
             detail: "invalid recipient".into(),
         })
     });
-    let report = m.engine().run(JobKind::WarnBeforeExpiry, RunOptions::default()).await.unwrap();
+    let report = m
+        .engine()
+        .run(JobKind::WarnBeforeExpiry, RunOptions::default())
+        .await
+        .unwrap();
     assert_eq!(report.count("sms_failed"), 1);
     assert_eq!(report.count("sms_abandoned"), 1);
     let log = notices.lock().unwrap();

@@ -1,5 +1,6 @@
 //! Orchestration of router sync: one snapshot per router, actions only on
 //! objects we own, a failing router does not stop the others.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod jobs_support;
 mod policy_fixtures;
@@ -51,7 +52,15 @@ fn world(m: &mut Mocks) {
     });
     m.services.expect_on_router().returning(|r| {
         Ok(if r == RouterId(1) {
-            vec![service(5, 1, 1, ServiceStatus::Active, pppoe("alice"), d(2026, 2, 1), true)]
+            vec![service(
+                5,
+                1,
+                1,
+                ServiceStatus::Active,
+                pppoe("alice"),
+                d(2026, 2, 1),
+                true,
+            )]
         } else {
             vec![]
         })
@@ -74,7 +83,11 @@ fn world(m: &mut Mocks) {
                 user("paid", Some("isp:sub:2")),
                 user("guest", None),
             ],
-            hotspot_active: vec![session("*A1", "expired"), session("*A2", "paid"), session("*A3", "guest")],
+            hotspot_active: vec![
+                session("*A1", "expired"),
+                session("*A2", "paid"),
+                session("*A3", "guest"),
+            ],
             ..Default::default()
         })
     });
@@ -86,23 +99,35 @@ async fn reconciles_each_router_touching_only_our_objects() {
     world(&mut m);
     let calls = Arc::new(Mutex::new(Vec::<String>::new()));
     let c = calls.clone();
-    m.driver.expect_remove_hotspot_sessions().times(1).returning(move |r, ids| {
-        c.lock().unwrap().push(format!("{} remove {}", r.name, ids.join(",")));
-        Ok(ids.len() as u32)
-    });
+    m.driver
+        .expect_remove_hotspot_sessions()
+        .times(1)
+        .returning(move |r, ids| {
+            c.lock()
+                .unwrap()
+                .push(format!("{} remove {}", r.name, ids.join(",")));
+            Ok(ids.len() as u32)
+        });
     let c = calls.clone();
     m.driver
         .expect_set_hotspot_user_disabled()
         .times(1)
         .returning(move |r, name, disabled| {
-            c.lock().unwrap().push(format!("{} disable={disabled} {name}", r.name));
+            c.lock()
+                .unwrap()
+                .push(format!("{} disable={disabled} {name}", r.name));
             Ok(())
         });
     let c = calls.clone();
-    m.driver.expect_provision_pppoe().times(1).returning(move |r, spec| {
-        c.lock().unwrap().push(format!("{} restore {}", r.name, spec.username));
-        Ok(())
-    });
+    m.driver
+        .expect_provision_pppoe()
+        .times(1)
+        .returning(move |r, spec| {
+            c.lock()
+                .unwrap()
+                .push(format!("{} restore {}", r.name, spec.username));
+            Ok(())
+        });
     m.vouchers
         .expect_expire()
         .times(1)
@@ -114,13 +139,21 @@ async fn reconciles_each_router_touching_only_our_objects() {
         })
         .returning(|_, _, _, _| Ok(true));
 
-    let report = m.engine().run(JobKind::SyncRouters, RunOptions::default()).await.unwrap();
+    let report = m
+        .engine()
+        .run(JobKind::SyncRouters, RunOptions::default())
+        .await
+        .unwrap();
 
     let mut calls = calls.lock().unwrap().clone();
     calls.sort();
     assert_eq!(
         calls,
-        vec!["Router1 disable=true expired", "Router1 remove *A1", "Router1 restore alice"]
+        vec![
+            "Router1 disable=true expired",
+            "Router1 remove *A1",
+            "Router1 restore alice"
+        ]
     );
     assert_eq!(report.count("routers_synced"), 1);
     assert_eq!(report.count("routers_failed"), 1);

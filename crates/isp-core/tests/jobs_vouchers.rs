@@ -1,5 +1,6 @@
 //! Orchestration of the expire-vouchers job: expire by deadline, remove the
 //! router user, record removal only when the router confirmed.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod jobs_support;
 mod policy_fixtures;
@@ -33,12 +34,10 @@ fn setup(m: &mut Mocks) {
     m.with_tenants(vec![tenant(1, "UTC")]);
     m.with_routers(vec![router(1, 1, true), router(2, 1, true)]);
     let mut batches = vec![due_vouchers()].into_iter();
-    m.vouchers
-        .expect_claim_due()
-        .returning(move |c| {
-            assert_eq!(c.holder, "daemon-a");
-            Ok(batches.next().unwrap_or_default())
-        });
+    m.vouchers.expect_claim_due().returning(move |c| {
+        assert_eq!(c.holder, "daemon-a");
+        Ok(batches.next().unwrap_or_default())
+    });
 }
 
 #[tokio::test]
@@ -47,32 +46,52 @@ async fn expires_by_deadline_and_removes_router_users() {
     setup(&mut m);
     let expired = Arc::new(Mutex::new(Vec::new()));
     let e = expired.clone();
-    m.vouchers.expect_expire().times(2).returning(move |id, seen, reason, at| {
-        e.lock().unwrap().push((id, seen, reason, at));
-        Ok(true)
-    });
+    m.vouchers
+        .expect_expire()
+        .times(2)
+        .returning(move |id, seen, reason, at| {
+            e.lock().unwrap().push((id, seen, reason, at));
+            Ok(true)
+        });
     m.driver
         .expect_remove_hotspot_user()
         .times(3)
         .returning(|_, name| Ok(name.as_str() != "LEFTOVER"));
     let removed = Arc::new(Mutex::new(Vec::new()));
     let r = removed.clone();
-    m.vouchers.expect_mark_removed().times(3).returning(move |id, holder| {
-        assert_eq!(holder, "daemon-a");
-        r.lock().unwrap().push(id);
-        Ok(true)
-    });
+    m.vouchers
+        .expect_mark_removed()
+        .times(3)
+        .returning(move |id, holder| {
+            assert_eq!(holder, "daemon-a");
+            r.lock().unwrap().push(id);
+            Ok(true)
+        });
     m.vouchers.expect_retry_later().never();
 
-    let report = m.engine().run(JobKind::ExpireVouchers, RunOptions::default()).await.unwrap();
+    let report = m
+        .engine()
+        .run(JobKind::ExpireVouchers, RunOptions::default())
+        .await
+        .unwrap();
 
     let mut expired = expired.lock().unwrap().clone();
     expired.sort_by_key(|e| e.0);
     assert_eq!(
         expired,
         vec![
-            (VoucherId(1), VoucherStatus::Unused, VoucherExpiryReason::ActivationDeadline, now()),
-            (VoucherId(2), VoucherStatus::Active, VoucherExpiryReason::UsageEnded, now()),
+            (
+                VoucherId(1),
+                VoucherStatus::Unused,
+                VoucherExpiryReason::ActivationDeadline,
+                now()
+            ),
+            (
+                VoucherId(2),
+                VoucherStatus::Active,
+                VoucherExpiryReason::UsageEnded,
+                now()
+            ),
         ]
     );
     let mut removed = removed.lock().unwrap().clone();
@@ -91,7 +110,10 @@ async fn expires_by_deadline_and_removes_router_users() {
 async fn a_router_failure_leaves_the_removal_pending() {
     let mut m = Mocks::new(now());
     setup(&mut m);
-    m.vouchers.expect_expire().times(2).returning(|_, _, _, _| Ok(true));
+    m.vouchers
+        .expect_expire()
+        .times(2)
+        .returning(|_, _, _, _| Ok(true));
     m.driver.expect_remove_hotspot_user().times(3).returning(|r, _| {
         if r.id == RouterId(2) {
             Err(Error::unavailable("router Router2", "connection reset"))
@@ -113,7 +135,11 @@ async fn a_router_failure_leaves_the_removal_pending() {
         })
         .returning(|_, _, _| Ok(true));
 
-    let report = m.engine().run(JobKind::ExpireVouchers, RunOptions::default()).await.unwrap();
+    let report = m
+        .engine()
+        .run(JobKind::ExpireVouchers, RunOptions::default())
+        .await
+        .unwrap();
     assert_eq!(report.count("users_removed"), 2);
     assert_eq!(report.count("removals_pending"), 1);
     assert_eq!(report.failures.len(), 1);
@@ -126,7 +152,10 @@ async fn dry_run_lists_and_writes_nothing() {
     let mut m = Mocks::new(now());
     m.with_tenants(vec![tenant(1, "UTC")]);
     m.with_routers(vec![router(1, 1, true), router(2, 1, true)]);
-    m.vouchers.expect_list_due().times(1).returning(|_, _| Ok(due_vouchers()));
+    m.vouchers
+        .expect_list_due()
+        .times(1)
+        .returning(|_, _| Ok(due_vouchers()));
     m.vouchers.expect_claim_due().never();
     m.vouchers.expect_expire().never();
     m.vouchers.expect_mark_removed().never();

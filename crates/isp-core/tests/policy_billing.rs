@@ -1,5 +1,6 @@
 //! Billing policy: one charge per period, catch-up, clamped month ends without
 //! drift, one idempotency key per period, reruns add nothing.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod policy_fixtures;
 
@@ -12,7 +13,15 @@ use policy_fixtures::*;
 use proptest::prelude::*;
 
 fn billed(billing_day: u32, next_charge_on: NaiveDate) -> Service {
-    let mut s = service(7, 1, 1, ServiceStatus::Active, pppoe("dave"), next_charge_on, true);
+    let mut s = service(
+        7,
+        1,
+        1,
+        ServiceStatus::Active,
+        pppoe("dave"),
+        next_charge_on,
+        true,
+    );
     s.billing_day = billing_day;
     s.next_charge_on = next_charge_on;
     s
@@ -24,7 +33,10 @@ fn price() -> Money {
 
 /// An independent model: the last day of a month by trial.
 fn last_day(y: i32, m: u32) -> u32 {
-    (28..=31).rev().find(|day| NaiveDate::from_ymd_opt(y, m, *day).is_some()).unwrap()
+    (28..=31)
+        .rev()
+        .find(|day| NaiveDate::from_ymd_opt(y, m, *day).is_some())
+        .unwrap()
 }
 
 /// An independent model: every anchor date (billing day clamped) in a month range.
@@ -54,7 +66,10 @@ fn billing_day_31_keeps_its_anchor_through_february() {
     let s = billed(31, d(2024, 1, 31));
     let out = charges_owed(&s, price(), d(2024, 4, 30)).unwrap();
     let starts: Vec<NaiveDate> = out.charges.iter().map(|c| c.period_start).collect();
-    assert_eq!(starts, vec![d(2024, 1, 31), d(2024, 2, 29), d(2024, 3, 31), d(2024, 4, 30)]);
+    assert_eq!(
+        starts,
+        vec![d(2024, 1, 31), d(2024, 2, 29), d(2024, 3, 31), d(2024, 4, 30)]
+    );
     assert_eq!(out.next_charge_on, d(2024, 5, 31));
     assert_eq!(out.charges[0].period_end, d(2024, 2, 29));
     assert_eq!(out.charges[1].period_end, d(2024, 3, 31), "no drift to the 29th");
@@ -79,7 +94,10 @@ fn nothing_owed_before_the_date_or_for_inactive_services() {
     assert_eq!(out.next_charge_on, d(2026, 3, 5));
     let mut s = billed(5, d(2026, 1, 5));
     s.status = ServiceStatus::Suspended;
-    assert!(charges_owed(&s, price(), d(2026, 3, 4)).unwrap().charges.is_empty());
+    assert!(charges_owed(&s, price(), d(2026, 3, 4))
+        .unwrap()
+        .charges
+        .is_empty());
 }
 
 #[test]
@@ -87,7 +105,10 @@ fn a_bad_billing_day_names_the_field() {
     for bad in [0, 32, 99] {
         let e = charges_owed(&billed(bad, d(2026, 1, 1)), price(), d(2026, 2, 1)).unwrap_err();
         let text = e.to_string();
-        assert!(text.contains("billing_day") && text.contains(&bad.to_string()), "{text}");
+        assert!(
+            text.contains("billing_day") && text.contains(&bad.to_string()),
+            "{text}"
+        );
     }
 }
 
@@ -95,8 +116,15 @@ fn a_bad_billing_day_names_the_field() {
 fn a_start_between_anchors_runs_to_the_next_anchor() {
     let s = billed(15, d(2026, 1, 20));
     let out = charges_owed(&s, price(), d(2026, 2, 15)).unwrap();
-    let periods: Vec<(NaiveDate, NaiveDate)> = out.charges.iter().map(|c| (c.period_start, c.period_end)).collect();
-    assert_eq!(periods, vec![(d(2026, 1, 20), d(2026, 2, 15)), (d(2026, 2, 15), d(2026, 3, 15))]);
+    let periods: Vec<(NaiveDate, NaiveDate)> = out
+        .charges
+        .iter()
+        .map(|c| (c.period_start, c.period_end))
+        .collect();
+    assert_eq!(
+        periods,
+        vec![(d(2026, 1, 20), d(2026, 2, 15)), (d(2026, 2, 15), d(2026, 3, 15))]
+    );
 }
 
 proptest! {

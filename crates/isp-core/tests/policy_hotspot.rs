@@ -1,5 +1,6 @@
 //! Hotspot expiry policy: never early, every enabled router of the tenant,
 //! complete only when all of them confirmed.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod policy_fixtures;
 
@@ -21,7 +22,12 @@ fn seed_000_two_routers_of_the_tenant_both_get_the_removal() {
         device(2, 1, 0x12, Some(1), false, now),
         device(3, 2, 0x13, Some(1), true, now),
     ];
-    let routers = vec![router(1, 7, true), router(2, 7, true), router(3, 8, true), router(4, 7, false)];
+    let routers = vec![
+        router(1, 7, true),
+        router(2, 7, true),
+        router(3, 8, true),
+        router(4, 7, false),
+    ];
     let e = hotspot_expiry(&sub, &devices, &routers, now).expect("expired");
     assert_eq!(e.routers, vec![RouterId(1), RouterId(2)]);
     assert_eq!(e.target.macs, vec![mac(0x11)]);
@@ -61,7 +67,14 @@ fn no_enabled_router_means_nothing_left_to_cut_off() {
     assert!(e.is_complete(&BTreeSet::new()));
 }
 
-fn arb_world() -> impl Strategy<Value = (Subscriber, Vec<Device>, Vec<Router>, chrono::DateTime<chrono::Utc>)> {
+fn arb_world() -> impl Strategy<
+    Value = (
+        Subscriber,
+        Vec<Device>,
+        Vec<Router>,
+        chrono::DateTime<chrono::Utc>,
+    ),
+> {
     (
         arb_instant(),
         arb_offset(),

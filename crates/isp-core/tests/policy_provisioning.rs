@@ -1,4 +1,5 @@
 //! Provisioning policy: status x due date x provisioned flag (seed 004).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod policy_fixtures;
 
@@ -25,23 +26,40 @@ fn seed_004_table() {
         ProvisionDecision::Provision
     );
     // Due date today is still paid (next_billing_date >= CURRENT_DATE).
-    assert_eq!(provisioning_decision(&svc(ServiceStatus::Active, today, true), today), ProvisionDecision::Nothing);
+    assert_eq!(
+        provisioning_decision(&svc(ServiceStatus::Active, today, true), today),
+        ProvisionDecision::Nothing
+    );
     // Past due: deprovision with the reason.
     assert_eq!(
         provisioning_decision(&svc(ServiceStatus::Active, d(2026, 2, 9), true), today),
         ProvisionDecision::Deprovision(DeprovisionReason::PastDue { due: d(2026, 2, 9) })
     );
     // Status changes deprovision, naming the status.
-    for status in [ServiceStatus::Suspended, ServiceStatus::Inactive, ServiceStatus::Terminated, ServiceStatus::Pending] {
+    for status in [
+        ServiceStatus::Suspended,
+        ServiceStatus::Inactive,
+        ServiceStatus::Terminated,
+        ServiceStatus::Pending,
+    ] {
         let dec = provisioning_decision(&svc(status, d(2027, 1, 1), true), today);
-        assert_eq!(dec, ProvisionDecision::Deprovision(DeprovisionReason::Status(status)));
+        assert_eq!(
+            dec,
+            ProvisionDecision::Deprovision(DeprovisionReason::Status(status))
+        );
         // ... and are never provisioned.
-        assert_eq!(provisioning_decision(&svc(status, d(2027, 1, 1), false), today), ProvisionDecision::Nothing);
+        assert_eq!(
+            provisioning_decision(&svc(status, d(2027, 1, 1), false), today),
+            ProvisionDecision::Nothing
+        );
     }
     let r = DeprovisionReason::Status(ServiceStatus::Suspended);
     assert_eq!(r.key(), "status_suspended");
     assert_eq!(r.to_string(), "status suspended");
-    assert_eq!(DeprovisionReason::PastDue { due: d(2026, 2, 9) }.to_string(), "past due date 2026-02-09");
+    assert_eq!(
+        DeprovisionReason::PastDue { due: d(2026, 2, 9) }.to_string(),
+        "past due date 2026-02-09"
+    );
 }
 
 #[test]
@@ -58,7 +76,9 @@ fn specs_carry_our_owner_tag_and_queues_only_for_limited_static_ips() {
     let ip = static_ip_spec(&s, &list).unwrap();
     assert_eq!(ip.address.to_string(), "10.9.0.7");
     assert_eq!(ip.owner, OwnerTag::Service(ServiceId(4)));
-    let q = queue_spec(&s, &plan(1, 1, "10", Some("5M/10M"))).unwrap().unwrap();
+    let q = queue_spec(&s, &plan(1, 1, "10", Some("5M/10M")))
+        .unwrap()
+        .unwrap();
     assert_eq!(q.name.as_str(), "isp-svc-4");
     assert_eq!(q.target.to_string(), "10.9.0.7/32");
     assert_eq!(q.limit.to_string(), "5M/10M");

@@ -1,6 +1,7 @@
 //! Reconciliation: acts only on objects we own (comment prefix), never cuts off
 //! the entitled, restores what entitled services miss, expires records whose
 //! router object is gone.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod policy_fixtures;
 
@@ -129,7 +130,10 @@ fn an_entitled_subscribers_disabled_user_is_enabled_again() {
     let mut w = World::new(now);
     w.subscribers = vec![subscriber(2, 1, now + Duration::hours(1), true)];
     let snap = RouterSnapshot {
-        hotspot_users: vec![hs_user("paid", Some("isp:sub:2"), true), hs_user("op", None, true)],
+        hotspot_users: vec![
+            hs_user("paid", Some("isp:sub:2"), true),
+            hs_user("op", None, true),
+        ],
         ..Default::default()
     };
     assert_eq!(
@@ -311,8 +315,17 @@ prop_compose! {
     }
 }
 
-const STATUSES: [ServiceStatus; 3] = [ServiceStatus::Active, ServiceStatus::Suspended, ServiceStatus::Pending];
-const VSTATUSES: [VoucherStatus; 4] = [VoucherStatus::Unused, VoucherStatus::Active, VoucherStatus::Expired, VoucherStatus::Revoked];
+const STATUSES: [ServiceStatus; 3] = [
+    ServiceStatus::Active,
+    ServiceStatus::Suspended,
+    ServiceStatus::Pending,
+];
+const VSTATUSES: [VoucherStatus; 4] = [
+    VoucherStatus::Unused,
+    VoucherStatus::Active,
+    VoucherStatus::Expired,
+    VoucherStatus::Revoked,
+];
 
 prop_compose! {
     fn arb_world()(
@@ -350,7 +363,10 @@ prop_compose! {
 /// An independent oracle of who is entitled.
 fn entitled(w: &World, snap: &RouterSnapshot, tag: OwnerTag) -> bool {
     match tag {
-        OwnerTag::Subscriber(id) => w.subscribers.iter().any(|s| s.id == id && s.active && s.paid_until > w.now),
+        OwnerTag::Subscriber(id) => w
+            .subscribers
+            .iter()
+            .any(|s| s.id == id && s.active && s.paid_until > w.now),
         OwnerTag::Service(id) => w.services.iter().any(|s| s.id == id && is_entitled(s, w.today)),
         OwnerTag::Voucher(id) => w.vouchers.iter().any(|v| {
             v.id == id

@@ -1,5 +1,6 @@
 //! Reminder schedules: lead times, tenant-local 09:00, DST-safe expiry
 //! instants, never after the deadline.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod policy_fixtures;
 
@@ -20,7 +21,11 @@ fn hotspot_warning_one_hour_before() {
     assert_eq!(n.deadline, paid);
     assert_eq!(n.send_at, t("2025-12-15T11:30:00Z"));
     assert!(hotspot_reminder(&sub, t("2025-12-15T12:29:59Z")).is_some());
-    assert_eq!(hotspot_reminder(&sub, paid), None, "never at or after the deadline");
+    assert_eq!(
+        hotspot_reminder(&sub, paid),
+        None,
+        "never at or after the deadline"
+    );
     let gone = subscriber(42, 1, paid, false);
     assert_eq!(hotspot_reminder(&gone, t("2025-12-15T12:00:00Z")), None);
 }
@@ -34,7 +39,11 @@ fn isp_due_date_reminder_three_days_before_at_nine_local() {
     assert_eq!(slots.len(), 1, "static-IP services get only the payment reminder");
     assert_eq!(slots[0].kind, NoticeKind::PaymentDue);
     assert_eq!(slots[0].send_at, t("2026-05-07T06:00:00Z"));
-    assert_eq!(slots[0].deadline, t("2026-05-09T21:00:00Z"), "the due date's local midnight");
+    assert_eq!(
+        slots[0].deadline,
+        t("2026-05-09T21:00:00Z"),
+        "the due date's local midnight"
+    );
     let p = phone(5);
     assert!(service_reminders(&s, &p, zone, t("2026-05-07T05:59:59Z")).is_empty());
     let owed = service_reminders(&s, &p, zone, t("2026-05-07T06:00:00Z"));
@@ -46,18 +55,43 @@ fn isp_due_date_reminder_three_days_before_at_nine_local() {
 fn ppp_expiry_warnings_24h_and_3h_before_local_midnight_after_the_due_date() {
     let zone = tz("Europe/Berlin");
     // Due 2024-03-30; expires at the start of 2024-03-31 (still CET, UTC+1).
-    let s = service(1, 1, 1, ServiceStatus::Active, pppoe("erin"), d(2024, 3, 30), true);
-    assert_eq!(service_expires_at(d(2024, 3, 30), zone), t("2024-03-30T23:00:00Z"));
+    let s = service(
+        1,
+        1,
+        1,
+        ServiceStatus::Active,
+        pppoe("erin"),
+        d(2024, 3, 30),
+        true,
+    );
+    assert_eq!(
+        service_expires_at(d(2024, 3, 30), zone),
+        t("2024-03-30T23:00:00Z")
+    );
     let slots = service_slots(&s, zone);
     let kinds: Vec<NoticeKind> = slots.iter().map(|s| s.kind).collect();
-    assert_eq!(kinds, vec![NoticeKind::PaymentDue, NoticeKind::ServiceExpires24h, NoticeKind::ServiceExpires3h]);
+    assert_eq!(
+        kinds,
+        vec![
+            NoticeKind::PaymentDue,
+            NoticeKind::ServiceExpires24h,
+            NoticeKind::ServiceExpires3h
+        ]
+    );
     assert_eq!(slots[1].send_at, t("2024-03-29T23:00:00Z"));
-    assert_eq!(slots[1].window_end, t("2024-03-30T20:00:00Z"), "the 3 h warning takes over");
+    assert_eq!(
+        slots[1].window_end,
+        t("2024-03-30T20:00:00Z"),
+        "the 3 h warning takes over"
+    );
     assert_eq!(slots[2].send_at, t("2024-03-30T20:00:00Z"));
     assert_eq!(slots[2].window_end, t("2024-03-30T23:00:00Z"));
 
     // Across the spring-forward night: due 2024-03-31 expires at 00:00 CEST on April 1st.
-    assert_eq!(service_expires_at(d(2024, 3, 31), zone), t("2024-03-31T22:00:00Z"));
+    assert_eq!(
+        service_expires_at(d(2024, 3, 31), zone),
+        t("2024-03-31T22:00:00Z")
+    );
 }
 
 #[test]
@@ -72,7 +106,15 @@ fn a_midnight_that_does_not_exist_is_the_end_of_the_gap() {
 
 #[test]
 fn inactive_services_get_no_reminders() {
-    let s = service(1, 1, 1, ServiceStatus::Suspended, pppoe("f"), d(2026, 1, 10), true);
+    let s = service(
+        1,
+        1,
+        1,
+        ServiceStatus::Suspended,
+        pppoe("f"),
+        d(2026, 1, 10),
+        true,
+    );
     assert!(service_slots(&s, tz("UTC")).is_empty());
 }
 

@@ -1,4 +1,5 @@
 //! Voucher expiry policy: three deadlines, sync-driven expiry, logout keeps the voucher.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod policy_fixtures;
 
@@ -27,7 +28,10 @@ fn seed_003_scenarios() {
     let mut v = voucher(1, 1, "VOUCH123", VoucherStatus::Active);
     v.started_at = Some(now - Duration::hours(2));
     v.expected_end = Some(now - Duration::hours(1));
-    assert_eq!(voucher_time_expiry(&v, now), VoucherAction::Expire(VoucherExpiryReason::UsageEnded));
+    assert_eq!(
+        voucher_time_expiry(&v, now),
+        VoucherAction::Expire(VoucherExpiryReason::UsageEnded)
+    );
     // Still running.
     v.expected_end = Some(now + Duration::minutes(1));
     assert_eq!(voucher_time_expiry(&v, now), VoucherAction::Keep);
@@ -36,11 +40,17 @@ fn seed_003_scenarios() {
     let mut u = voucher(2, 1, "VOUCH456", VoucherStatus::Unused);
     u.purchase_deadline = Some(now - Duration::days(1));
     u.activation_deadline = Some(now + Duration::days(3));
-    assert_eq!(voucher_time_expiry(&u, now), VoucherAction::Expire(VoucherExpiryReason::PurchaseDeadline));
+    assert_eq!(
+        voucher_time_expiry(&u, now),
+        VoucherAction::Expire(VoucherExpiryReason::PurchaseDeadline)
+    );
     // Never used within its activation window.
     u.purchase_deadline = None;
     u.activation_deadline = Some(now);
-    assert_eq!(voucher_time_expiry(&u, now), VoucherAction::Expire(VoucherExpiryReason::ActivationDeadline));
+    assert_eq!(
+        voucher_time_expiry(&u, now),
+        VoucherAction::Expire(VoucherExpiryReason::ActivationDeadline)
+    );
 
     // Expired but its router user not yet confirmed removed.
     let mut x = voucher(3, 1, "VOUCH789", VoucherStatus::Expired);
@@ -57,7 +67,10 @@ fn logged_out_user_keeps_the_voucher_gone_or_used_up_user_expires_it() {
     assert_eq!(voucher_sync(&v, &[user("ABC", Some(600), Some(3600))]), None);
     assert_eq!(voucher_sync(&v, &[user("ABC", None, None)]), None);
     // Scenario 2/4: the router removed the user.
-    assert_eq!(voucher_sync(&v, &[user("OTHER", None, None)]), Some(VoucherExpiryReason::RouterUserGone));
+    assert_eq!(
+        voucher_sync(&v, &[user("OTHER", None, None)]),
+        Some(VoucherExpiryReason::RouterUserGone)
+    );
     assert_eq!(voucher_sync(&v, &[]), Some(VoucherExpiryReason::RouterUserGone));
     // Uptime reached its limit.
     assert_eq!(

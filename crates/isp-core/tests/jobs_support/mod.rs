@@ -93,7 +93,9 @@ impl Mocks {
         self.directory
             .expect_routers_of()
             .returning(move |t| Ok(routers.iter().filter(|r| r.tenant_id == t).cloned().collect()));
-        self.directory.expect_all_routers().returning(move || Ok(all.clone()));
+        self.directory
+            .expect_all_routers()
+            .returning(move || Ok(all.clone()));
         self.directory.expect_router().returning(move |id| {
             by_id
                 .iter()

@@ -68,7 +68,14 @@ pub fn subscriber(id: i64, tenant: i64, paid_until: DateTime<Utc>, active: bool)
     }
 }
 
-pub fn device(id: i64, sub: i64, mac_n: u8, router: Option<i64>, active: bool, last_seen: DateTime<Utc>) -> Device {
+pub fn device(
+    id: i64,
+    sub: i64,
+    mac_n: u8,
+    router: Option<i64>,
+    active: bool,
+    last_seen: DateTime<Utc>,
+) -> Device {
     Device {
         id: DeviceId(id),
         subscriber_id: SubscriberId(sub),
