@@ -268,7 +268,9 @@ pub fn reconcile(desired: &Desired<'_>, observed: &RouterSnapshot) -> Vec<Reconc
     // By name only when every object of that name is ours (names are unique on
     // RouterOS, but a driver removing "ours by name" must never meet a twin).
     let all_ours = |names: &mut dyn Iterator<Item = (&String, Option<&String>)>, name: &str| {
-        names.filter(|(n, _)| n.as_str() == name).all(|(_, c)| owner_of(c).is_some())
+        names
+            .filter(|(n, _)| n.as_str() == name)
+            .all(|(_, c)| owner_of(c).is_some())
     };
     for s in &observed.ppp_secrets {
         let Some(owner) = owner_of(s.comment.as_ref()) else {
@@ -349,7 +351,11 @@ pub fn reconcile(desired: &Desired<'_>, observed: &RouterSnapshot) -> Vec<Reconc
         let Ok(name) = queue_name(svc.id) else {
             continue;
         };
-        let same: Vec<_> = observed.queues.iter().filter(|q| q.name == name.as_str()).collect();
+        let same: Vec<_> = observed
+            .queues
+            .iter()
+            .filter(|q| q.name == name.as_str())
+            .collect();
         let restore = same.is_empty()
             || (same.iter().all(|q| owner_of(q.comment.as_ref()) == Some(mine))
                 && same.iter().any(|q| {
