@@ -1293,4 +1293,58 @@ mod tests {
             .unwrap_err();
         assert_eq!(e.message, "user alice has reached uptime limit");
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 200, ..Default::default() })]
+
+        /// Any sequence of requests, with odd values, never panics; ids stay unique and growing.
+        #[test]
+        fn random_requests_never_panic(
+            ops in proptest::collection::vec(
+                (
+                    proptest::sample::select(menus::MENUS.iter().map(|m| m.path).collect::<Vec<_>>()),
+                    proptest::sample::select(vec!["print", "add", "set", "remove", "disable", "enable", "unset", "login", "listen", "bogus"]),
+                    proptest::collection::vec(
+                        (
+                            proptest::sample::select(vec![
+                                "name", ".id", "numbers", "limit-uptime", "mac-address", "address", "target",
+                                "max-limit", "list", "timeout", "type", "profile", "server", "disabled",
+                                "value-name", "user", "password", "ip", "count-only", ".proplist", "remote-address",
+                            ]),
+                            proptest::prop_oneof![
+                                proptest::strategy::Just("*1".to_owned()),
+                                proptest::strategy::Just("10.0.0.1".to_owned()),
+                                proptest::strategy::Just("1h".to_owned()),
+                                "[ -~]{0,12}",
+                                proptest::prelude::any::<String>(),
+                            ],
+                        ),
+                        0..5,
+                    ),
+                    proptest::collection::vec("[ -~]{0,10}", 0..3),
+                ),
+                1..40,
+            ),
+            advance in 0u64..100_000,
+        ) {
+            let mut s = state();
+            for (menu, cmd, attrs, queries) in ops {
+                let mut r = Request::new(format!("{menu}/{cmd}"));
+                for (k, v) in attrs {
+                    r = r.attr(k, v);
+                }
+                for q in queries {
+                    r = r.query(q);
+                }
+                let _ = s.execute(&r);
+                let _ = s.hotspot_login("u", None, "AA:BB:CC:DD:EE:01", "10.0.0.9", "x");
+                let t = s.now() + chrono::Duration::seconds(i64::try_from(advance).unwrap_or(0));
+                s.set_clock(t);
+            }
+            for table in s.tables.values() {
+                let ids: Vec<u64> = table.rows.keys().copied().collect();
+                proptest::prop_assert!(ids.iter().all(|id| *id < table.next_id));
+            }
+        }
+    }
 }
