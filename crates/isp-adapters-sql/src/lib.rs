@@ -19,6 +19,18 @@ use std::time::Duration;
 use isp_core::ports::Repositories;
 use isp_core::{Error, Result};
 
+/// The plan the database chose for one due-work statement.
+#[derive(Debug, Clone)]
+pub struct QueryPlan {
+    /// Repository and method (`subscribers.claim_expired`).
+    pub name: &'static str,
+    /// The statement.
+    pub sql: &'static str,
+    /// The plan as the database prints it (`EXPLAIN QUERY PLAN` on SQLite,
+    /// `EXPLAIN` on PostgreSQL).
+    pub plan: String,
+}
+
 /// Which database a [`SqlStore`] talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -222,6 +234,24 @@ impl SqlStore {
         latest(migrator)
     }
 
+    /// Explains every due-work statement (claims, read-only lists, next
+    /// deadlines) with the parameters a job would pass at `now` for `tenant`
+    /// (`today` is its local date). Runs nothing. For operators checking that
+    /// each one is an index range scan, and for the tests and benchmarks that do.
+    pub async fn explain_due_work(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+        tenant: isp_core::domain::TenantId,
+        today: chrono::NaiveDate,
+    ) -> Result<Vec<QueryPlan>> {
+        match &self.pool {
+            #[cfg(feature = "sqlite")]
+            Pool::Sqlite(pool) => sqlite::repos::explain_due_work(pool, now, tenant, today).await,
+            #[cfg(feature = "postgres")]
+            Pool::Postgres(pool) => postgres::repos::explain_due_work(pool, now, tenant, today).await,
+        }
+    }
+
     /// Every repository, sharing this store's pool.
     pub fn repositories(&self) -> Repositories {
         match &self.pool {
@@ -303,7 +333,9 @@ fn map_migrate_error(e: sqlx::migrate::MigrateError) -> Error {
         ),
         M::VersionMismatch(v) => Error::conflict(
             "database schema",
-            format!("migration {v} in the database differs from the one in this build (edited after release?)"),
+            format!(
+                "migration {v} in the database differs from the one in this build (edited after release?)"
+            ),
         ),
         M::Dirty(v) => Error::conflict(
             "database schema",

@@ -193,9 +193,29 @@ pub(crate) async fn applied_versions(pool: &DbPool) -> Result<Vec<i64>> {
         .collect()
 }
 
+/// `EXPLAIN` without `ANALYZE` runs nothing; it describes the plan.
+pub(crate) const EXPLAIN_PREFIX: &str = "EXPLAIN ";
+
+/// The lines of `EXPLAIN` (text format).
+pub(crate) fn plan_text(rows: &[DbRow]) -> Result<String> {
+    let mut out = String::new();
+    for r in rows {
+        let line: String = r
+            .try_get(0)
+            .map_err(|e| Error::invalid("query plan", "(undecodable)", e.to_string()))?;
+        out.push_str(&line);
+        out.push('\n');
+    }
+    Ok(out)
+}
+
 /// Closes every connection.
 pub(crate) async fn close(pool: &DbPool) {
     pool.close().await;
 }
 
-sql_repositories!(lock = " FOR UPDATE SKIP LOCKED");
+sql_repositories!(
+    lock = " FOR UPDATE SKIP LOCKED",
+    open = "= ANY(ARRAY(",
+    close = "))"
+);

@@ -15,11 +15,14 @@
 //! `ON CONFLICT`, partial indexes and `TRUE`/`FALSE`. What differs is passed in:
 //! `lock` is appended to every claim's inner `SELECT` (`FOR UPDATE SKIP LOCKED`
 //! on PostgreSQL; nothing on SQLite, where one `UPDATE ... RETURNING` statement
-//! holds the single write lock for its whole run).
+//! holds the single write lock for its whole run), and `open`/`close` wrap that
+//! inner `SELECT` (`IN (...)` on SQLite; `= ANY(ARRAY(...))` on PostgreSQL, which
+//! runs the inner `SELECT` once and then fetches each row by primary key, where
+//! `IN` may be planned as a hash join over the whole table).
 //!
 //! Every claim is one statement:
-//! `UPDATE t SET lease = claimant WHERE id IN (SELECT id ... due and free ORDER BY
-//! deadline, id LIMIT n <lock>) AND <free> RETURNING ...`. The repeated "free"
+//! `UPDATE t SET lease = claimant WHERE id <open> SELECT id ... due and free ORDER BY
+//! deadline, id LIMIT n <lock> <close> AND <free> RETURNING ...`. The repeated "free"
 //! test in the outer `WHERE` is re-checked by PostgreSQL on the newest row
 //! version if a concurrent claimant got there first, so an item is never leased
 //! twice even without the lock; the lock just makes claimants skip each other's
@@ -89,7 +92,7 @@ macro_rules! provisioning_ids {
             " ORDER BY next_billing_date, id LIMIT $4) AS a ",
             "UNION ALL ",
             "SELECT id, next_billing_date FROM (SELECT id, next_billing_date FROM services ",
-            "WHERE tenant_id = $1 AND provisioned = TRUE AND status <> 'active' AND ",
+            "WHERE tenant_id = $1 AND provisioned AND status <> 'active' AND ",
             free!(3),
             " ORDER BY next_billing_date, id LIMIT $4) AS b ",
             "UNION ALL ",
@@ -104,7 +107,7 @@ macro_rules! provisioning_ids {
 
 /// Stamps out the twelve repositories for the driver module it is expanded in.
 macro_rules! sql_repositories {
-    (lock = $lock:literal) => {
+    (lock = $lock:literal, open = $open:literal, close = $close:literal) => {
         /// The repositories of this driver.
         pub(crate) mod repos {
         use std::sync::Arc;
@@ -119,7 +122,227 @@ macro_rules! sql_repositories {
 
         use crate::row::{self, Fields as _};
 
-        use super::{begin_write, map_sqlx_error, ts, Cols, Db, DbPool, DbRow};
+        use super::{begin_write, map_sqlx_error, plan_text, ts, Cols, Db, DbPool, DbRow, EXPLAIN_PREFIX};
+
+        // The due-work statements (explained by `explain_due_work`).
+        pub(crate) const LIST_EXPIRED: &str = concat!(
+                    "SELECT ",
+                    cols!(subscribers),
+                    " FROM subscribers WHERE active AND paid_until <= $1 ORDER BY paid_until, id LIMIT $2"
+                );
+
+        pub(crate) const CLAIM_EXPIRED: &str = concat!(
+                    "UPDATE subscribers SET lease_holder = $1, lease_until = $2 WHERE id ",
+            $open,
+                    "SELECT id FROM subscribers WHERE active AND paid_until <= $3 AND ",
+                    free!(3),
+                    " ORDER BY paid_until, id LIMIT $4",
+                    $lock,
+                    $close,
+                    " AND ",
+                    free!(3),
+                    " RETURNING ",
+                    cols!(subscribers)
+                );
+
+        pub(crate) const EXPIRING_BETWEEN: &str = concat!(
+                    "SELECT ",
+                    cols!(subscribers),
+                    " FROM subscribers WHERE active AND paid_until > $1 AND paid_until <= $2 \
+                     ORDER BY paid_until, id LIMIT $3"
+                );
+
+        pub(crate) const LIST_DUE_VOUCHERS: &str = concat!(
+                    "SELECT ",
+                    cols!(vouchers),
+                    " FROM vouchers WHERE deadline IS NOT NULL AND deadline <= $1 ORDER BY deadline, id LIMIT $2"
+                );
+
+        pub(crate) const CLAIM_DUE_VOUCHERS: &str = concat!(
+                    "UPDATE vouchers SET lease_holder = $1, lease_until = $2 WHERE id ",
+            $open,
+                    "SELECT id FROM vouchers WHERE deadline IS NOT NULL AND deadline <= $3 AND ",
+                    free!(3),
+                    " ORDER BY deadline, id LIMIT $4",
+                    $lock,
+                    $close,
+                    " AND ",
+                    free!(3),
+                    " RETURNING ",
+                    cols!(vouchers)
+                );
+
+        pub(crate) const LIST_PROVISIONING: &str = concat!(
+                    "SELECT ",
+                    cols!(services),
+                    " FROM services WHERE id IN (",
+                    provisioning_ids!(),
+                    ") ORDER BY next_billing_date, id"
+                );
+
+        pub(crate) const CLAIM_PROVISIONING: &str = concat!(
+                    "UPDATE services SET lease_holder = $5, lease_until = $6 WHERE id ",
+            $open,
+                    "SELECT id FROM services WHERE id IN (",
+                    provisioning_ids!(),
+                    ") AND ",
+                    free!(3),
+                    " ORDER BY next_billing_date, id LIMIT $4",
+                    $lock,
+                    $close,
+                    " AND ",
+                    free!(3),
+                    " RETURNING ",
+                    cols!(services)
+                );
+
+        pub(crate) const CLAIM_BILLABLE: &str = concat!(
+                    "UPDATE services SET lease_holder = $5, lease_until = $6 WHERE id ",
+            $open,
+                    "SELECT id FROM services WHERE tenant_id = $1 AND status = 'active' AND next_charge_on <= $2 AND ",
+                    free!(3),
+                    " ORDER BY next_charge_on, id LIMIT $4",
+                    $lock,
+                    $close,
+                    " AND ",
+                    free!(3),
+                    " RETURNING ",
+                    cols!(services)
+                );
+
+        pub(crate) const CLAIM_PENDING_NOTICES: &str = concat!(
+                    "UPDATE notices SET lease_holder = $1, lease_until = $2 WHERE id ",
+            $open,
+                    "SELECT id FROM notices WHERE status = 'pending' AND (lease_holder IS NULL OR ",
+                    "(lease_holder = $5 AND lease_until <= $3)) ORDER BY created_at, id LIMIT $4",
+                    $lock,
+                    $close,
+                    " AND (lease_holder IS NULL OR (lease_holder = $5 AND lease_until <= $3)) RETURNING ",
+                    cols!(notices)
+                );
+
+        pub(crate) const NEXT_EXPIRY: &str = concat!("SELECT paid_until FROM subscribers WHERE active AND paid_until > $1 \
+                     ORDER BY paid_until LIMIT 1");
+
+        pub(crate) const NEXT_VOUCHER_DEADLINE: &str = concat!("SELECT deadline FROM vouchers WHERE deadline IS NOT NULL AND deadline > $1 \
+                     ORDER BY deadline LIMIT 1");
+
+
+        /// Explains every due-work statement with the parameters a job would give.
+        pub(crate) async fn explain_due_work(
+            pool: &DbPool,
+            now: DateTime<Utc>,
+            tenant: TenantId,
+            today: NaiveDate,
+        ) -> Result<Vec<crate::QueryPlan>> {
+            let map = |e| map_sqlx_error("query plan", e);
+            let mut conn = pool.acquire().await.map_err(map)?;
+            let holder = "explain";
+            let until = now + chrono::Duration::minutes(5);
+            let lim = 500_i64;
+            let tenant = tenant.0;
+            let mut out = Vec::new();
+            let mut push = |name: &'static str, sql: &'static str, rows: Vec<DbRow>| -> Result<()> {
+                out.push(crate::QueryPlan {
+                    name,
+                    sql,
+                    plan: plan_text(&rows)?,
+                });
+                Ok(())
+            };
+            let q = |sql: &str| format!("{EXPLAIN_PREFIX}{sql}");
+
+            let sql = q(LIST_EXPIRED);
+            let rows = sqlx::query(&sql).bind(ts(now)).bind(lim).fetch_all(&mut *conn).await.map_err(map)?;
+            push("subscribers.list_expired", LIST_EXPIRED, rows)?;
+            let sql = q(CLAIM_EXPIRED);
+            let rows = sqlx::query(&sql)
+                .bind(holder)
+                .bind(ts(until))
+                .bind(ts(now))
+                .bind(lim)
+                .fetch_all(&mut *conn)
+                .await
+                .map_err(map)?;
+            push("subscribers.claim_expired", CLAIM_EXPIRED, rows)?;
+            let sql = q(EXPIRING_BETWEEN);
+            let rows = sqlx::query(&sql)
+                .bind(ts(now))
+                .bind(ts(until))
+                .bind(lim)
+                .fetch_all(&mut *conn)
+                .await
+                .map_err(map)?;
+            push("subscribers.expiring_between", EXPIRING_BETWEEN, rows)?;
+            let sql = q(NEXT_EXPIRY);
+            let rows = sqlx::query(&sql).bind(ts(now)).fetch_all(&mut *conn).await.map_err(map)?;
+            push("subscribers.next_expiry_after", NEXT_EXPIRY, rows)?;
+
+            let sql = q(LIST_DUE_VOUCHERS);
+            let rows = sqlx::query(&sql).bind(ts(now)).bind(lim).fetch_all(&mut *conn).await.map_err(map)?;
+            push("vouchers.list_due", LIST_DUE_VOUCHERS, rows)?;
+            let sql = q(CLAIM_DUE_VOUCHERS);
+            let rows = sqlx::query(&sql)
+                .bind(holder)
+                .bind(ts(until))
+                .bind(ts(now))
+                .bind(lim)
+                .fetch_all(&mut *conn)
+                .await
+                .map_err(map)?;
+            push("vouchers.claim_due", CLAIM_DUE_VOUCHERS, rows)?;
+            let sql = q(NEXT_VOUCHER_DEADLINE);
+            let rows = sqlx::query(&sql).bind(ts(now)).fetch_all(&mut *conn).await.map_err(map)?;
+            push("vouchers.next_deadline_after", NEXT_VOUCHER_DEADLINE, rows)?;
+
+            let sql = q(LIST_PROVISIONING);
+            let rows = sqlx::query(&sql)
+                .bind(tenant)
+                .bind(today)
+                .bind(ts(DateTime::<Utc>::MAX_UTC))
+                .bind(lim)
+                .fetch_all(&mut *conn)
+                .await
+                .map_err(map)?;
+            push("services.list_provisioning", LIST_PROVISIONING, rows)?;
+            let sql = q(CLAIM_PROVISIONING);
+            let rows = sqlx::query(&sql)
+                .bind(tenant)
+                .bind(today)
+                .bind(ts(now))
+                .bind(lim)
+                .bind(holder)
+                .bind(ts(until))
+                .fetch_all(&mut *conn)
+                .await
+                .map_err(map)?;
+            push("services.claim_provisioning", CLAIM_PROVISIONING, rows)?;
+            let sql = q(CLAIM_BILLABLE);
+            let rows = sqlx::query(&sql)
+                .bind(tenant)
+                .bind(today)
+                .bind(ts(now))
+                .bind(lim)
+                .bind(holder)
+                .bind(ts(until))
+                .fetch_all(&mut *conn)
+                .await
+                .map_err(map)?;
+            push("services.claim_billable", CLAIM_BILLABLE, rows)?;
+
+            let sql = q(CLAIM_PENDING_NOTICES);
+            let rows = sqlx::query(&sql)
+                .bind(holder)
+                .bind(ts(until))
+                .bind(ts(now))
+                .bind(lim)
+                .bind(RETRY_HOLDER)
+                .fetch_all(&mut *conn)
+                .await
+                .map_err(map)?;
+            push("notices.claim_pending", CLAIM_PENDING_NOTICES, rows)?;
+            Ok(out)
+        }
 
         /// Every repository over one pool.
         pub(crate) fn all(pool: &DbPool) -> Repositories {
@@ -299,11 +522,7 @@ macro_rules! sql_repositories {
             }
 
             async fn list_expired(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<Subscriber>> {
-                let rows = sqlx::query(concat!(
-                    "SELECT ",
-                    cols!(subscribers),
-                    " FROM subscribers WHERE active AND paid_until <= $1 ORDER BY paid_until, id LIMIT $2"
-                ))
+                let rows = sqlx::query(LIST_EXPIRED)
                 .bind(ts(now))
                 .bind(row::limit(limit))
                 .fetch_all(&self.pool)
@@ -313,17 +532,7 @@ macro_rules! sql_repositories {
             }
 
             async fn claim_expired(&self, claim: &Claim) -> Result<Vec<Subscriber>> {
-                let rows = sqlx::query(concat!(
-                    "UPDATE subscribers SET lease_holder = $1, lease_until = $2 WHERE id IN (",
-                    "SELECT id FROM subscribers WHERE active AND paid_until <= $3 AND ",
-                    free!(3),
-                    " ORDER BY paid_until, id LIMIT $4",
-                    $lock,
-                    ") AND ",
-                    free!(3),
-                    " RETURNING ",
-                    cols!(subscribers)
-                ))
+                let rows = sqlx::query(CLAIM_EXPIRED)
                 .bind(claim.holder.as_str())
                 .bind(ts(claim.until))
                 .bind(ts(claim.now))
@@ -342,12 +551,7 @@ macro_rules! sql_repositories {
                 to: DateTime<Utc>,
                 limit: usize,
             ) -> Result<Vec<Subscriber>> {
-                let rows = sqlx::query(concat!(
-                    "SELECT ",
-                    cols!(subscribers),
-                    " FROM subscribers WHERE active AND paid_until > $1 AND paid_until <= $2 \
-                     ORDER BY paid_until, id LIMIT $3"
-                ))
+                let rows = sqlx::query(EXPIRING_BETWEEN)
                 .bind(ts(from))
                 .bind(ts(to))
                 .bind(row::limit(limit))
@@ -417,9 +621,7 @@ macro_rules! sql_repositories {
             }
 
             async fn next_expiry_after(&self, now: DateTime<Utc>) -> Result<Option<DateTime<Utc>>> {
-                let row = sqlx::query(
-                    "SELECT paid_until FROM subscribers WHERE active AND paid_until > $1 \
-                     ORDER BY paid_until LIMIT 1",
+                let row = sqlx::query(NEXT_EXPIRY
                 )
                 .bind(ts(now))
                 .fetch_optional(&self.pool)
@@ -627,11 +829,7 @@ macro_rules! sql_repositories {
             }
 
             async fn list_due(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<Voucher>> {
-                let rows = sqlx::query(concat!(
-                    "SELECT ",
-                    cols!(vouchers),
-                    " FROM vouchers WHERE deadline IS NOT NULL AND deadline <= $1 ORDER BY deadline, id LIMIT $2"
-                ))
+                let rows = sqlx::query(LIST_DUE_VOUCHERS)
                 .bind(ts(now))
                 .bind(row::limit(limit))
                 .fetch_all(&self.pool)
@@ -641,17 +839,7 @@ macro_rules! sql_repositories {
             }
 
             async fn claim_due(&self, claim: &Claim) -> Result<Vec<Voucher>> {
-                let rows = sqlx::query(concat!(
-                    "UPDATE vouchers SET lease_holder = $1, lease_until = $2 WHERE id IN (",
-                    "SELECT id FROM vouchers WHERE deadline IS NOT NULL AND deadline <= $3 AND ",
-                    free!(3),
-                    " ORDER BY deadline, id LIMIT $4",
-                    $lock,
-                    ") AND ",
-                    free!(3),
-                    " RETURNING ",
-                    cols!(vouchers)
-                ))
+                let rows = sqlx::query(CLAIM_DUE_VOUCHERS)
                 .bind(claim.holder.as_str())
                 .bind(ts(claim.until))
                 .bind(ts(claim.now))
@@ -751,9 +939,7 @@ macro_rules! sql_repositories {
             }
 
             async fn next_deadline_after(&self, now: DateTime<Utc>) -> Result<Option<DateTime<Utc>>> {
-                let row = sqlx::query(
-                    "SELECT deadline FROM vouchers WHERE deadline IS NOT NULL AND deadline > $1 \
-                     ORDER BY deadline LIMIT 1",
+                let row = sqlx::query(NEXT_VOUCHER_DEADLINE
                 )
                 .bind(ts(now))
                 .fetch_optional(&self.pool)
@@ -960,13 +1146,7 @@ macro_rules! sql_repositories {
             ) -> Result<Vec<Service>> {
                 // Read only: leases are ignored, so "free at" is the far past of every lease
                 // ($3 = NULL would make the test unknown; a lease_until IS NULL OR <= max works).
-                let rows = sqlx::query(concat!(
-                    "SELECT ",
-                    cols!(services),
-                    " FROM services WHERE id IN (",
-                    provisioning_ids!(),
-                    ") ORDER BY next_billing_date, id"
-                ))
+                let rows = sqlx::query(LIST_PROVISIONING)
                 .bind(tenant.0)
                 .bind(today)
                 .bind(ts(DateTime::<Utc>::MAX_UTC))
@@ -983,19 +1163,7 @@ macro_rules! sql_repositories {
                 today: NaiveDate,
                 claim: &Claim,
             ) -> Result<Vec<Service>> {
-                let rows = sqlx::query(concat!(
-                    "UPDATE services SET lease_holder = $5, lease_until = $6 WHERE id IN (",
-                    "SELECT id FROM services WHERE id IN (",
-                    provisioning_ids!(),
-                    ") AND ",
-                    free!(3),
-                    " ORDER BY next_billing_date, id LIMIT $4",
-                    $lock,
-                    ") AND ",
-                    free!(3),
-                    " RETURNING ",
-                    cols!(services)
-                ))
+                let rows = sqlx::query(CLAIM_PROVISIONING)
                 .bind(tenant.0)
                 .bind(today)
                 .bind(ts(claim.now))
@@ -1059,17 +1227,7 @@ macro_rules! sql_repositories {
                 today: NaiveDate,
                 claim: &Claim,
             ) -> Result<Vec<Service>> {
-                let rows = sqlx::query(concat!(
-                    "UPDATE services SET lease_holder = $5, lease_until = $6 WHERE id IN (",
-                    "SELECT id FROM services WHERE tenant_id = $1 AND status = 'active' AND next_charge_on <= $2 AND ",
-                    free!(3),
-                    " ORDER BY next_charge_on, id LIMIT $4",
-                    $lock,
-                    ") AND ",
-                    free!(3),
-                    " RETURNING ",
-                    cols!(services)
-                ))
+                let rows = sqlx::query(CLAIM_BILLABLE)
                 .bind(tenant.0)
                 .bind(today)
                 .bind(ts(claim.now))
@@ -1292,14 +1450,7 @@ macro_rules! sql_repositories {
             }
 
             async fn claim_pending(&self, claim: &Claim) -> Result<Vec<Notice>> {
-                let rows = sqlx::query(concat!(
-                    "UPDATE notices SET lease_holder = $1, lease_until = $2 WHERE id IN (",
-                    "SELECT id FROM notices WHERE status = 'pending' AND (lease_holder IS NULL OR ",
-                    "(lease_holder = $5 AND lease_until <= $3)) ORDER BY created_at, id LIMIT $4",
-                    $lock,
-                    ") AND (lease_holder IS NULL OR (lease_holder = $5 AND lease_until <= $3)) RETURNING ",
-                    cols!(notices)
-                ))
+                let rows = sqlx::query(CLAIM_PENDING_NOTICES)
                 .bind(claim.holder.as_str())
                 .bind(ts(claim.until))
                 .bind(ts(claim.now))

@@ -12,7 +12,9 @@ use std::path::Path;
 use std::str::FromStr;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+};
 use sqlx::{Row, Sqlite, SqlitePool, Transaction};
 
 use isp_core::{Error, Result};
@@ -111,13 +113,8 @@ impl<'r> Cols<'r> {
     }
 
     fn parse_date(&self, col: &str, raw: &str) -> Result<NaiveDate> {
-        NaiveDate::parse_from_str(raw, "%Y-%m-%d").map_err(|_| {
-            Error::invalid(
-                format!("{}.{col}", self.table),
-                raw,
-                "not a date (YYYY-MM-DD)",
-            )
-        })
+        NaiveDate::parse_from_str(raw, "%Y-%m-%d")
+            .map_err(|_| Error::invalid(format!("{}.{col}", self.table), raw, "not a date (YYYY-MM-DD)"))
     }
 }
 
@@ -218,10 +215,11 @@ async fn open(options: SqliteConnectOptions, opts: &SqlOptions, memory: bool) ->
 /// Versions recorded in `_sqlx_migrations` (empty before the first `migrate`).
 pub(crate) async fn applied_versions(pool: &DbPool) -> Result<Vec<i64>> {
     let map = |e| map_sqlx_error("schema", e);
-    let exists = sqlx::query("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'")
-        .fetch_optional(pool)
-        .await
-        .map_err(map)?;
+    let exists =
+        sqlx::query("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'")
+            .fetch_optional(pool)
+            .await
+            .map_err(map)?;
     if exists.is_none() {
         return Ok(Vec::new());
     }
@@ -237,9 +235,30 @@ pub(crate) async fn applied_versions(pool: &DbPool) -> Result<Vec<i64>> {
         .collect()
 }
 
+/// `EXPLAIN QUERY PLAN` runs nothing; it describes the plan.
+pub(crate) const EXPLAIN_PREFIX: &str = "EXPLAIN QUERY PLAN ";
+
+/// The `detail` lines of `EXPLAIN QUERY PLAN`, indented by depth.
+pub(crate) fn plan_text(rows: &[DbRow]) -> Result<String> {
+    let mut depth: std::collections::HashMap<i64, usize> = std::collections::HashMap::new();
+    let mut out = String::new();
+    for r in rows {
+        let bad = |e: sqlx::Error| Error::invalid("query plan", "(undecodable)", e.to_string());
+        let id: i64 = r.try_get("id").map_err(bad)?;
+        let parent: i64 = r.try_get("parent").map_err(bad)?;
+        let detail: String = r.try_get("detail").map_err(bad)?;
+        let d = depth.get(&parent).map_or(0, |d| d + 1);
+        depth.insert(id, d);
+        out.push_str(&"  ".repeat(d));
+        out.push_str(&detail);
+        out.push('\n');
+    }
+    Ok(out)
+}
+
 /// Closes every connection (the pool's background work included).
 pub(crate) async fn close(pool: &DbPool) {
     pool.close().await;
 }
 
-sql_repositories!(lock = "");
+sql_repositories!(lock = "", open = "IN (", close = ")");

@@ -120,6 +120,9 @@ CREATE UNIQUE INDEX services_router_pppoe_username ON services (router_id, pppoe
     WHERE pppoe_username IS NOT NULL;
 -- Provisioning sweep: by provisioned flag and status, in due-date order.
 CREATE INDEX services_provisioning ON services (tenant_id, provisioned, status, next_billing_date, id);
+-- Provisioned but no longer active (awaiting deprovisioning): few rows, in due-date order.
+CREATE INDEX services_deprovision ON services (tenant_id, next_billing_date, id)
+    WHERE provisioned AND status <> 'active';
 -- Billing: active services by next period start.
 CREATE INDEX services_billable ON services (tenant_id, next_charge_on, id) WHERE status = 'active';
 -- Reminders: active services by due date.
@@ -160,8 +163,8 @@ CREATE TABLE notices (
     lease_until  INTEGER,
     UNIQUE (recipient, kind, deadline)
 );
-CREATE INDEX notices_pending ON notices (created_at, id) WHERE status = 'pending';
-CREATE INDEX notices_status ON notices (status);
+-- Pending notices oldest first (claim_pending), and counts by status.
+CREATE INDEX notices_by_status ON notices (status, created_at, id);
 
 CREATE TABLE audit_events (
     id        INTEGER PRIMARY KEY AUTOINCREMENT,

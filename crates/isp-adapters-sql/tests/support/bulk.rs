@@ -1,0 +1,173 @@
+//! Bulk loading of realistic tables straight in SQL (for the query-plan tests
+//! and the benchmark): `n` rows each of subscribers, vouchers, services and
+//! notices for tenant 1, about 1% of them due at `now` / `today`, the rest in
+//! the future or done. Then `ANALYZE`, so that planners see the real sizes.
+//!
+//! Shared by `tests/` and `benches/` (`#[path]`).
+
+#![allow(dead_code)]
+
+use chrono::{DateTime, NaiveDate, Utc};
+use isp_adapters_sql::{Backend, SqlStore};
+
+/// Rows are due when `i % DUE_EVERY == 0` (subscribers, vouchers, notices).
+pub(crate) const DUE_EVERY: i64 = 100;
+
+/// How many of `n` rows are due.
+pub(crate) fn due_count(n: i64) -> i64 {
+    n / DUE_EVERY
+}
+
+const SQLITE: [&str; 4] = [
+    // Subscribers: 1% expired (paid_until in the past), the rest paid for days.
+    "INSERT INTO subscribers (id, tenant_id, phone, username, paid_until, active, attempts) \
+     SELECT i, 1, '+2557' || printf('%08d', i), 'u' || i, \
+       CASE WHEN i % 100 = 0 THEN $2 - i * 1000000 ELSE $2 + 86400000000 + i * 1000000 END, 1, 0 \
+     FROM (WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < $1) SELECT i FROM s)",
+    // Vouchers: unused with an activation deadline, active with an end, or expired and removed.
+    "INSERT INTO vouchers (id, tenant_id, router_id, code, plan_id, status, activation_deadline, duration_ms, \
+       started_at, expected_end, expired_at, removed_from_router, attempts) \
+     SELECT i, 1, 1 + i % 10, 'V' || i, 1, \
+       CASE i % 4 WHEN 0 THEN 'active' WHEN 1 THEN 'expired' ELSE 'unused' END, \
+       CASE WHEN i % 100 = 0 THEN $2 - i * 1000000 ELSE $2 + 86400000000 + i * 1000000 END, 3600000, \
+       CASE i % 4 WHEN 0 THEN $2 - 3600000000 ELSE NULL END, \
+       CASE WHEN i % 4 = 0 THEN (CASE WHEN i % 100 = 0 THEN $2 - i * 1000000 ELSE $2 + 86400000000 + i * 1000000 END) ELSE NULL END, \
+       CASE i % 4 WHEN 1 THEN $2 - 86400000000 ELSE NULL END, \
+       CASE i % 4 WHEN 1 THEN 1 ELSE 0 END, 0 \
+     FROM (WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < $1) SELECT i FROM s)",
+    // Services: ~3% need (de)provisioning, ~1% owe a charge.
+    "INSERT INTO services (id, tenant_id, customer_id, router_id, plan_id, status, connection_kind, pppoe_username, \
+       pppoe_password, pppoe_profile, next_billing_date, billing_day, next_charge_on, provisioned, attempts) \
+     SELECT i, 1, i, 1 + i % 10, 1, CASE WHEN i % 100 = 2 THEN 'suspended' ELSE 'active' END, 'pppoe', 'p' || i, \
+       'pw', 'default', \
+       CASE WHEN i % 100 = 3 THEN date($3, '-1 days') ELSE date($3, '+' || (i % 30) || ' days') END, 1, \
+       CASE WHEN i % 100 = 4 THEN date($3, '-1 days') ELSE date($3, '+' || (1 + i % 28) || ' days') END, \
+       CASE WHEN i % 100 = 1 THEN 0 ELSE 1 END, 0 \
+     FROM (WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < $1) SELECT i FROM s)",
+    // Notices: 1% pending, the rest sent.
+    "INSERT INTO notices (id, tenant_id, recipient, kind, deadline, body, status, attempts, created_at, sent_at) \
+     SELECT i, 1, '+2557' || printf('%08d', i), 'payment_due', $2 + i * 1000000, 'Your payment is due', \
+       CASE WHEN i % 100 = 0 THEN 'pending' ELSE 'sent' END, 0, $2 - ($1 - i) * 1000000, \
+       CASE WHEN i % 100 = 0 THEN NULL ELSE $2 END \
+     FROM (WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < $1) SELECT i FROM s)",
+];
+
+const POSTGRES: [&str; 4] = [
+    "INSERT INTO subscribers (id, tenant_id, phone, username, paid_until, active, attempts) \
+     SELECT i, 1, '+2557' || lpad(i::text, 8, '0'), 'u' || i, \
+       CASE WHEN i % 100 = 0 THEN $2 - i * interval '1 second' \
+            ELSE $2 + interval '1 day' + i * interval '1 second' END, TRUE, 0 \
+     FROM generate_series(1, $1) AS i",
+    "INSERT INTO vouchers (id, tenant_id, router_id, code, plan_id, status, activation_deadline, duration_ms, \
+       started_at, expected_end, expired_at, removed_from_router, attempts) \
+     SELECT i, 1, 1 + i % 10, 'V' || i, 1, \
+       CASE i % 4 WHEN 0 THEN 'active' WHEN 1 THEN 'expired' ELSE 'unused' END, \
+       CASE WHEN i % 100 = 0 THEN $2 - i * interval '1 second' ELSE $2 + interval '1 day' + i * interval '1 second' END, \
+       3600000, \
+       CASE i % 4 WHEN 0 THEN $2 - interval '1 hour' END, \
+       CASE WHEN i % 4 = 0 THEN (CASE WHEN i % 100 = 0 THEN $2 - i * interval '1 second' \
+            ELSE $2 + interval '1 day' + i * interval '1 second' END) END, \
+       CASE i % 4 WHEN 1 THEN $2 - interval '1 day' END, \
+       i % 4 = 1, 0 \
+     FROM generate_series(1, $1) AS i",
+    "INSERT INTO services (id, tenant_id, customer_id, router_id, plan_id, status, connection_kind, pppoe_username, \
+       pppoe_password, pppoe_profile, next_billing_date, billing_day, next_charge_on, provisioned, attempts) \
+     SELECT i, 1, i, 1 + i % 10, 1, CASE WHEN i % 100 = 2 THEN 'suspended' ELSE 'active' END, 'pppoe', 'p' || i, \
+       'pw', 'default', \
+       CASE WHEN i % 100 = 3 THEN $3::date - 1 ELSE $3::date + (i % 30)::int END, 1, \
+       CASE WHEN i % 100 = 4 THEN $3::date - 1 ELSE $3::date + (1 + i % 28)::int END, \
+       i % 100 <> 1, 0 \
+     FROM generate_series(1, $1) AS i",
+    "INSERT INTO notices (id, tenant_id, recipient, kind, deadline, body, status, attempts, created_at, sent_at) \
+     SELECT i, 1, '+2557' || lpad(i::text, 8, '0'), 'payment_due', $2 + i * interval '1 second', \
+       'Your payment is due', CASE WHEN i % 100 = 0 THEN 'pending' ELSE 'sent' END, 0, \
+       $2 - ($1 - i) * interval '1 second', CASE WHEN i % 100 <> 0 THEN $2 END \
+     FROM generate_series(1, $1) AS i",
+];
+
+/// Loads `n` rows into each of the four due-work tables, then `ANALYZE`.
+pub(crate) async fn populate(store: &SqlStore, n: i64, now: DateTime<Utc>, today: NaiveDate) {
+    match store.backend() {
+        #[cfg(not(feature = "sqlite"))]
+        Backend::Sqlite => unreachable!("built without sqlite"),
+        #[cfg(feature = "sqlite")]
+        Backend::Sqlite => {
+            let pool = store.sqlite_pool().expect("sqlite pool");
+            for sql in SQLITE {
+                sqlx::query(sql)
+                    .bind(n)
+                    .bind(now.timestamp_micros())
+                    .bind(today)
+                    .execute(pool)
+                    .await
+                    .unwrap_or_else(|e| panic!("bulk load: {e}\n{sql}"));
+            }
+            sqlx::query("ANALYZE").execute(pool).await.expect("ANALYZE");
+        }
+        #[cfg(not(feature = "postgres"))]
+        Backend::Postgres => unreachable!("built without postgres"),
+        #[cfg(feature = "postgres")]
+        Backend::Postgres => {
+            let pool = store.postgres_pool().expect("postgres pool");
+            for sql in POSTGRES {
+                sqlx::query(sql)
+                    .bind(n)
+                    .bind(now)
+                    .bind(today)
+                    .execute(pool)
+                    .await
+                    .unwrap_or_else(|e| panic!("bulk load: {e}\n{sql}"));
+            }
+            for table in ["subscribers", "vouchers", "services", "notices"] {
+                // Identities were given explicitly: move the sequences past them.
+                sqlx::query(&format!(
+                    "SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT MAX(id) FROM {table}))"
+                ))
+                .execute(pool)
+                .await
+                .expect("setval");
+            }
+            sqlx::query("VACUUM ANALYZE")
+                .execute(pool)
+                .await
+                .expect("VACUUM ANALYZE");
+        }
+    }
+}
+
+/// Indexes each due-work statement must use, by statement name.
+pub(crate) fn expected_index(name: &str) -> &'static str {
+    match name.split('.').next() {
+        Some("subscribers") => "subscribers_due",
+        Some("vouchers") => "vouchers_due",
+        Some("notices") => "notices_by_status",
+        _ if name == "services.claim_billable" => "services_billable",
+        _ => "services_provisioning",
+    }
+}
+
+/// The table a statement works on.
+pub(crate) fn table_of(name: &str) -> &str {
+    name.split('.').next().unwrap_or(name)
+}
+
+/// Why `plan` is not an index range scan on its table, if it is not.
+pub(crate) fn plan_problem(backend: Backend, name: &str, plan: &str) -> Option<String> {
+    let table = table_of(name);
+    let index = expected_index(name);
+    if !plan.contains(index) {
+        return Some(format!("{name}: index {index} not used"));
+    }
+    for line in plan.lines() {
+        let l = line.trim();
+        let full_scan = match backend {
+            // `SCAN t` (or `SCAN t USING INDEX i`, a whole index) is a full scan; a range is `SEARCH`.
+            Backend::Sqlite => l == format!("SCAN {table}") || l.starts_with(&format!("SCAN {table} ")),
+            Backend::Postgres => l.contains(&format!("Seq Scan on {table}")),
+        };
+        if full_scan {
+            return Some(format!("{name}: full scan of {table}: {l}"));
+        }
+    }
+    None
+}
