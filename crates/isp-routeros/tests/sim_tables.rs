@@ -316,3 +316,26 @@ async fn system_menus() {
     );
     assert!(log.windows(2).all(|w| w[0].instant <= w[1].instant));
 }
+
+#[tokio::test]
+async fn clock_time_zone() {
+    let (r, mut c) = setup().await;
+    let t = chrono::DateTime::parse_from_rfc3339("2030-01-02T22:30:00Z")
+        .unwrap()
+        .with_timezone(&chrono::Utc);
+    r.handle().set_clock(t);
+    let bad = c
+        .call(&["/system/clock/set", "=time-zone-name=Mars/Olympus"])
+        .await;
+    assert_eq!(
+        trap_message(&bad).as_deref(),
+        Some("input does not match any value of time-zone-name")
+    );
+    c.call(&["/system/clock/set", "=time-zone-name=Africa/Nairobi"])
+        .await;
+    let clock = c.call(&["/system/clock/print"]).await;
+    assert_eq!(clock[0].get("time-zone-name"), Some("Africa/Nairobi"));
+    assert_eq!(clock[0].get("date"), Some("2030-01-03"));
+    assert!(clock[0].get("time").unwrap().starts_with("01:30:0"));
+    assert_eq!(clock[0].get("gmt-offset"), Some("+03:00"));
+}

@@ -133,6 +133,15 @@ fn until(now: DateTime<Utc>, then: DateTime<Utc>) -> Duration {
     (then - now).to_std().unwrap_or(Duration::ZERO)
 }
 
+/// The router clock in the `/system/clock` item's time zone (UTC when unset or `manual`).
+fn local(row: &Row, now: DateTime<Utc>) -> chrono::DateTime<chrono::FixedOffset> {
+    let tz = row
+        .get("time-zone-name")
+        .and_then(|n| n.parse::<chrono_tz::Tz>().ok())
+        .unwrap_or(chrono_tz::UTC);
+    now.with_timezone(&tz).fixed_offset()
+}
+
 /// Elapsed times print in whole seconds (rounded down), as on a router.
 fn show_elapsed(d: Duration) -> String {
     duration::format(Duration::from_secs(d.as_secs()))
@@ -366,8 +375,9 @@ impl RouterState {
             }
             ("/system/resource", "uptime") => Some(show_elapsed(since(now, Some(self.boot)))),
             ("/system/resource", "version") => Some(self.settings.version.clone()),
-            ("/system/clock", "time") => Some(now.format("%H:%M:%S").to_string()),
-            ("/system/clock", "date") => Some(now.format("%Y-%m-%d").to_string()),
+            ("/system/clock", "time") => Some(local(row, now).format("%H:%M:%S").to_string()),
+            ("/system/clock", "date") => Some(local(row, now).format("%Y-%m-%d").to_string()),
+            ("/system/clock", "gmt-offset") => Some(local(row, now).format("%:z").to_string()),
             _ => None,
         }
     }
@@ -710,6 +720,13 @@ impl RouterState {
             .ok_or_else(|| Trap::cat(format!("unknown parameter {name}"), 1))?;
         let ok = |v: String| Ok(v);
         match field.kind {
+            Kind::Text if spec.path == "/system/clock" && name == "time-zone-name" => {
+                if value == "manual" || value.parse::<chrono_tz::Tz>().is_ok() {
+                    ok(value.to_owned())
+                } else {
+                    Err(Trap::cat(format!("input does not match any value of {name}"), 1))
+                }
+            }
             Kind::Text => ok(value.to_owned()),
             Kind::Bool => match value {
                 "true" | "yes" => ok("true".into()),
