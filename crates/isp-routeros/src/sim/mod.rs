@@ -81,7 +81,8 @@
 //! `/ip/hotspot/host`, `/ip/hotspot/cookie`, `/ip/hotspot/ip-binding`, `/ppp/secret`,
 //! `/ppp/profile` (`default`, `default-encryption`), `/ppp/active`, `/ip/firewall/address-list`,
 //! `/queue/simple`, `/system/resource`, `/system/identity` (print, set), `/system/clock`
-//! (print, set). Commands: `print`, `getall`, `listen`, and where the router has them `add`
+//! (print, set `time-zone-name`: `time`, `date` and `gmt-offset` follow that IANA zone; UTC by
+//! default). Commands: `print`, `getall`, `listen`, and where the router has them `add`
 //! (`!done =ret=*N`), `set`, `remove`, `disable`, `enable`, `unset =value-name=`; items are named by
 //! `=.id=` or `=numbers=` (comma-separated, or the item's `name` where it has one).
 //!
