@@ -17,6 +17,7 @@
 //! | `ISPD_LOG_FORMAT` | `log.format` (`pretty`, `json`, `compact`) |
 //! | `ISPD_LOG_FILTER` | `log.filter` (an `EnvFilter` directive such as `info,ispd=debug`) |
 //! | `ISPD_SCHEDULER_TIME_ZONE` | `scheduler.time_zone` |
+//! | `ISPD_SCHEDULER_WATCHER` | `scheduler.watcher` (`true` / `false`) |
 //! | `ISPD_SCHEDULE_<JOB>` | `schedules.<job>` (`ISPD_SCHEDULE_DISCONNECT_EXPIRED="*/30 * * * * *"`) |
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -227,6 +228,9 @@ pub struct StorageConfig {
     pub url: StorageUrl,
     /// Pool size for SQL databases.
     pub max_connections: u32,
+    /// Bring the schema up to date (SQL migrations, MongoDB indexes) when the
+    /// daemon starts. Turn off to run `ispd migrate` by hand.
+    pub auto_migrate: bool,
 }
 
 /// The admin token. `Debug` never shows it.
@@ -284,7 +288,7 @@ pub struct AdminConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum LogFormat {
-    /// Human-readable, multi-line, colours on a terminal.
+    /// Human-readable lines, coloured on a terminal.
     #[default]
     Pretty,
     /// One line per event.
@@ -433,16 +437,6 @@ impl Default for SchedulerConfig {
     }
 }
 
-/// The SMS gateway.
-#[derive(Debug, Clone, Default)]
-pub enum SmsConfig {
-    /// Log each message instead of sending it.
-    #[default]
-    Log,
-    /// A gateway configured in `[sms]`, passed to `isp-sms`.
-    Gateway(toml::Table),
-}
-
 /// A tenant with its routers and plans.
 #[derive(Debug, Clone)]
 pub struct TenantConfig {
@@ -469,8 +463,8 @@ pub struct Config {
     pub engine: EngineConfig,
     /// Scheduler.
     pub scheduler: SchedulerConfig,
-    /// SMS gateway.
-    pub sms: SmsConfig,
+    /// SMS gateway (`[sms]`, see `isp_sms::SmsGatewayConfig`; log-only by default).
+    pub sms: isp_sms::SmsGatewayConfig,
     /// Logging.
     pub log: LogConfig,
     /// Tenants, routers, plans.
@@ -482,7 +476,10 @@ pub struct Config {
 impl Config {
     /// Every router of every tenant.
     pub fn routers(&self) -> Vec<Router> {
-        self.tenants.iter().flat_map(|t| t.routers.iter().cloned()).collect()
+        self.tenants
+            .iter()
+            .flat_map(|t| t.routers.iter().cloned())
+            .collect()
     }
 
     /// Built-in defaults with no tenants (what `ispd migrate` needs when no file is given).
@@ -514,7 +511,9 @@ struct CronSpec(Schedule);
 impl<'de> Deserialize<'de> for CronSpec {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let raw = String::deserialize(d)?;
-        Schedule::parse(&raw).map(CronSpec).map_err(serde::de::Error::custom)
+        Schedule::parse(&raw)
+            .map(CronSpec)
+            .map_err(serde::de::Error::custom)
     }
 }
 
@@ -572,7 +571,7 @@ struct RawFile {
     schedules: RawSchedules,
     #[serde(default)]
     templates: RawTemplates,
-    sms: Option<Spanned<toml::Table>>,
+    sms: Option<isp_sms::SmsGatewayConfig>,
     #[serde(default)]
     log: RawLog,
     #[serde(default)]
@@ -586,6 +585,7 @@ struct RawStorage {
     url_env: Option<Spanned<String>>,
     mongo_database: Option<String>,
     max_connections: Option<u32>,
+    auto_migrate: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -782,7 +782,12 @@ struct Cx<'a> {
 }
 
 impl Cx<'_> {
-    fn at(&self, span: std::ops::Range<usize>, key: impl Into<String>, message: impl Into<String>) -> ConfigError {
+    fn at(
+        &self,
+        span: std::ops::Range<usize>,
+        key: impl Into<String>,
+        message: impl Into<String>,
+    ) -> ConfigError {
         let (line, column) = line_col(self.text, span.start);
         ConfigError {
             origin: self.origin.to_owned(),
@@ -819,13 +824,8 @@ impl Cx<'_> {
             (true, Some(dir)) => dir.join(p),
             _ => p,
         };
-        let text = std::fs::read_to_string(&path).map_err(|e| {
-            self.at(
-                raw.span(),
-                key,
-                format!("cannot read {}: {e}", path.display()),
-            )
-        })?;
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| self.at(raw.span(), key, format!("cannot read {}: {e}", path.display())))?;
         let value = text.trim_end_matches(['\n', '\r']).to_owned();
         if value.is_empty() {
             return Err(self.at(raw.span(), key, format!("{} is empty", path.display())));
@@ -860,10 +860,7 @@ impl Cx<'_> {
             },
             filter: self.env.var("ISPD_LOG_FILTER").or(raw.log.filter.clone()),
         };
-        let sms = match raw.sms {
-            Some(t) => SmsConfig::Gateway(t.into_inner()),
-            None => SmsConfig::Log,
-        };
+        let sms = raw.sms.unwrap_or_default();
         let tenants = self.tenants(&raw.tenants, &mut warnings)?;
         Ok(Config {
             source: None,
@@ -888,7 +885,11 @@ impl Cx<'_> {
                 .map_err(|m| self.env_err("ISPD_STORAGE_URL", m))?
         } else if let (Some(_), Some(_)) = (&raw.url, &raw.url_env) {
             let s = raw.url_env.as_ref().map_or(0..0, |u| u.span());
-            return Err(self.at(s, "storage.url_env", "set storage.url or storage.url_env, not both"));
+            return Err(self.at(
+                s,
+                "storage.url_env",
+                "set storage.url or storage.url_env, not both",
+            ));
         } else if let Some(u) = &raw.url_env {
             let v = self.read_secret_env(u, "storage.url_env")?;
             StorageUrl::parse(&v, raw.mongo_database.as_deref())
@@ -899,10 +900,18 @@ impl Cx<'_> {
         } else {
             StorageUrl::Sqlite(PathBuf::from(DEFAULT_SQLITE_PATH))
         };
-        Ok(StorageConfig { url, max_connections })
+        Ok(StorageConfig {
+            url,
+            max_connections,
+            auto_migrate: raw.auto_migrate.unwrap_or(true),
+        })
     }
 
-    fn admin(&self, raw: Option<&RawAdmin>, warnings: &mut Vec<String>) -> Result<Option<AdminConfig>, ConfigError> {
+    fn admin(
+        &self,
+        raw: Option<&RawAdmin>,
+        warnings: &mut Vec<String>,
+    ) -> Result<Option<AdminConfig>, ConfigError> {
         let empty = RawAdmin::default();
         let raw = raw.unwrap_or(&empty);
         let listen_text: Option<(String, Option<std::ops::Range<usize>>, &str)> =
@@ -913,10 +922,14 @@ impl Cx<'_> {
                     .as_ref()
                     .map(|l| (l.get_ref().clone(), Some(l.span()), "admin.listen"))
             };
-        let token_sources = [raw.token.is_some(), raw.token_env.is_some(), raw.token_file.is_some()]
-            .iter()
-            .filter(|b| **b)
-            .count();
+        let token_sources = [
+            raw.token.is_some(),
+            raw.token_env.is_some(),
+            raw.token_file.is_some(),
+        ]
+        .iter()
+        .filter(|b| **b)
+        .count();
         if token_sources > 1 {
             return Err(self.nowhere(
                 "admin",
@@ -1016,7 +1029,11 @@ impl Cx<'_> {
         positive(raw.lease_ttl, "engine.lease_ttl", &mut e.lease_ttl)?;
         positive(raw.retry_base, "engine.retry_base", &mut e.retry_base)?;
         positive(raw.retry_max, "engine.retry_max", &mut e.retry_max)?;
-        positive(raw.device_retention, "engine.device_retention", &mut e.device_retention)?;
+        positive(
+            raw.device_retention,
+            "engine.device_retention",
+            &mut e.device_retention,
+        )?;
         positive(raw.log_retention, "engine.log_retention", &mut e.log_retention)?;
         if e.retry_max < e.retry_base {
             return Err(self.nowhere("engine.retry_max", "must not be shorter than engine.retry_base"));
@@ -1026,10 +1043,26 @@ impl Cx<'_> {
         }
         let mut t = Templates::default();
         for (slot, raw, key) in [
-            (&mut t.hotspot_expires_soon, &templates.hotspot_expires_soon, "templates.hotspot_expires_soon"),
-            (&mut t.hotspot_expired, &templates.hotspot_expired, "templates.hotspot_expired"),
-            (&mut t.service_expires, &templates.service_expires, "templates.service_expires"),
-            (&mut t.payment_due, &templates.payment_due, "templates.payment_due"),
+            (
+                &mut t.hotspot_expires_soon,
+                &templates.hotspot_expires_soon,
+                "templates.hotspot_expires_soon",
+            ),
+            (
+                &mut t.hotspot_expired,
+                &templates.hotspot_expired,
+                "templates.hotspot_expired",
+            ),
+            (
+                &mut t.service_expires,
+                &templates.service_expires,
+                "templates.service_expires",
+            ),
+            (
+                &mut t.payment_due,
+                &templates.payment_due,
+                "templates.payment_due",
+            ),
         ] {
             if let Some(v) = raw {
                 let text = v.get_ref().trim();
@@ -1046,14 +1079,26 @@ impl Cx<'_> {
         Ok(e)
     }
 
-    fn scheduler(&self, raw: &RawScheduler, schedules: &RawSchedules) -> Result<SchedulerConfig, ConfigError> {
+    fn scheduler(
+        &self,
+        raw: &RawScheduler,
+        schedules: &RawSchedules,
+    ) -> Result<SchedulerConfig, ConfigError> {
         let mut s = SchedulerConfig::default();
         if let Some(v) = self.env.var("ISPD_SCHEDULER_TIME_ZONE") {
             s.time_zone = parse_zone(&v).map_err(|m| self.env_err("ISPD_SCHEDULER_TIME_ZONE", m))?;
         } else if let Some(Zone(z)) = raw.time_zone {
             s.time_zone = z;
         }
-        if let Some(w) = raw.watcher {
+        if let Some(v) = self.env.var("ISPD_SCHEDULER_WATCHER") {
+            s.watcher_enabled = match v.trim() {
+                "true" | "1" | "yes" | "on" => true,
+                "false" | "0" | "no" | "off" => false,
+                _ => {
+                    return Err(self.env_err("ISPD_SCHEDULER_WATCHER", format!("{v:?} is not true or false")))
+                }
+            };
+        } else if let Some(w) = raw.watcher {
             s.watcher_enabled = w;
         }
         if let Some(m) = &raw.watcher_max_sleep {
@@ -1080,7 +1125,10 @@ impl Cx<'_> {
             s.shutdown_grace = d;
         }
         for job in JobKind::ALL {
-            let var = format!("ISPD_SCHEDULE_{}", job.name().replace('-', "_").to_ascii_uppercase());
+            let var = format!(
+                "ISPD_SCHEDULE_{}",
+                job.name().replace('-', "_").to_ascii_uppercase()
+            );
             if let Some(v) = self.env.var(&var) {
                 let sch = Schedule::parse(&v).map_err(|m| self.env_err(&var, m))?;
                 s.schedules.insert(job, sch);
@@ -1091,7 +1139,11 @@ impl Cx<'_> {
         Ok(s)
     }
 
-    fn tenants(&self, raw: &[RawTenant], warnings: &mut Vec<String>) -> Result<Vec<TenantConfig>, ConfigError> {
+    fn tenants(
+        &self,
+        raw: &[RawTenant],
+        warnings: &mut Vec<String>,
+    ) -> Result<Vec<TenantConfig>, ConfigError> {
         let mut tenant_ids = BTreeSet::new();
         let mut slugs = BTreeSet::new();
         let mut router_ids = BTreeSet::new();
@@ -1137,7 +1189,10 @@ impl Cx<'_> {
                     return Err(self.at(
                         r.name.span(),
                         rkey("name"),
-                        format!("router name {:?} is used twice in this tenant", r.name.get_ref().as_str()),
+                        format!(
+                            "router name {:?} is used twice in this tenant",
+                            r.name.get_ref().as_str()
+                        ),
                     ));
                 }
                 let transport = r.transport.unwrap_or(Transport::Api);
@@ -1147,10 +1202,14 @@ impl Cx<'_> {
                 if username.is_empty() {
                     return Err(self.at(r.username.span(), rkey("username"), "must not be empty"));
                 }
-                let sources = [r.password.is_some(), r.password_env.is_some(), r.password_file.is_some()]
-                    .iter()
-                    .filter(|b| **b)
-                    .count();
+                let sources = [
+                    r.password.is_some(),
+                    r.password_env.is_some(),
+                    r.password_file.is_some(),
+                ]
+                .iter()
+                .filter(|b| **b)
+                .count();
                 let password = match (&r.password_env, &r.password_file, &r.password) {
                     _ if sources > 1 => {
                         return Err(self.at(
@@ -1302,7 +1361,10 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -1311,14 +1373,24 @@ mod tests {
         assert!(matches!(c.storage.url, StorageUrl::Sqlite(ref p) if p == Path::new("ispd.db")));
         assert!(c.admin.is_none(), "no token, no API");
         assert_eq!(c.scheduler.schedules.len(), 10);
-        assert_eq!(c.scheduler.schedules[&JobKind::DeviceCleanup].as_str(), "0 3 * * *");
+        assert_eq!(
+            c.scheduler.schedules[&JobKind::DeviceCleanup].as_str(),
+            "0 3 * * *"
+        );
     }
 
     #[test]
     fn storage_urls() {
-        assert!(matches!(StorageUrl::parse("memory", None), Ok(StorageUrl::Memory)));
-        assert!(matches!(StorageUrl::parse("sqlite:///var/lib/x.db", None), Ok(StorageUrl::Sqlite(p)) if p == Path::new("/var/lib/x.db")));
-        assert!(matches!(StorageUrl::parse("sqlite:x.db?mode=rwc", None), Ok(StorageUrl::Sqlite(p)) if p == Path::new("x.db")));
+        assert!(matches!(
+            StorageUrl::parse("memory", None),
+            Ok(StorageUrl::Memory)
+        ));
+        assert!(
+            matches!(StorageUrl::parse("sqlite:///var/lib/x.db", None), Ok(StorageUrl::Sqlite(p)) if p == Path::new("/var/lib/x.db"))
+        );
+        assert!(
+            matches!(StorageUrl::parse("sqlite:x.db?mode=rwc", None), Ok(StorageUrl::Sqlite(p)) if p == Path::new("x.db"))
+        );
         let pg = StorageUrl::parse("postgres://isp:hunter2@db/isp", None).unwrap();
         assert_eq!(pg.redacted(), "postgres://isp:***@db/isp");
         assert!(!format!("{pg:?}").contains("hunter2"));
@@ -1344,13 +1416,22 @@ mod tests {
             secs.next_after(after, Tz::UTC).unwrap(),
             Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 30).unwrap()
         );
-        assert!(Schedule::parse("off").unwrap().next_after(after, Tz::UTC).is_none());
+        assert!(Schedule::parse("off")
+            .unwrap()
+            .next_after(after, Tz::UTC)
+            .is_none());
     }
 
     #[test]
     fn addresses() {
-        assert_eq!(normalize_address("10.0.0.1", Transport::Api).unwrap(), "10.0.0.1:8728");
-        assert_eq!(normalize_address("r1.lan:1234", Transport::Api).unwrap(), "r1.lan:1234");
+        assert_eq!(
+            normalize_address("10.0.0.1", Transport::Api).unwrap(),
+            "10.0.0.1:8728"
+        );
+        assert_eq!(
+            normalize_address("r1.lan:1234", Transport::Api).unwrap(),
+            "r1.lan:1234"
+        );
         assert_eq!(normalize_address("r1", Transport::ApiSsl).unwrap(), "r1:8729");
         assert_eq!(normalize_address("[::1]:99", Transport::Api).unwrap(), "[::1]:99");
         assert!(normalize_address("http://x", Transport::Api).is_err());
@@ -1360,7 +1441,10 @@ mod tests {
 
     #[test]
     fn redaction() {
-        assert_eq!(redact_url("postgres://a:b@h:5432/d?x=1"), "postgres://a:***@h:5432/d?x=1");
+        assert_eq!(
+            redact_url("postgres://a:b@h:5432/d?x=1"),
+            "postgres://a:***@h:5432/d?x=1"
+        );
         assert_eq!(redact_url("postgres://a@h/d"), "postgres://a@h/d");
         assert_eq!(redact_url("postgres://h/d"), "postgres://h/d");
     }

@@ -1,6 +1,5 @@
-//! `ispd`: the isp daemon. See the crate docs and `ispd --help`.
+//! `ispd`: the isp daemon. See `ispd --help` and the crate docs.
 
-fn main() {
-    eprintln!("ispd: not built yet");
-    std::process::exit(2);
+fn main() -> std::process::ExitCode {
+    std::process::ExitCode::from(ispd::cli::main())
 }

@@ -20,7 +20,9 @@ password_env = "R1_PASSWORD"
 "#;
 
 fn env() -> HashMap<String, String> {
-    [("R1_PASSWORD".to_string(), "s3cret-router-pw".to_string())].into_iter().collect()
+    [("R1_PASSWORD".to_string(), "s3cret-router-pw".to_string())]
+        .into_iter()
+        .collect()
 }
 
 fn err(text: &str) -> ConfigError {
@@ -43,7 +45,10 @@ fn line_of(text: &str, needle: &str) -> usize {
 fn a_good_file_loads() {
     let c = load_str(ROUTER_OK, "ispd.toml", None, &env()).unwrap();
     assert_eq!(c.tenants[0].routers[0].address, "192.0.2.10:8728");
-    assert_eq!(c.tenants[0].routers[0].credentials.expose_password(), "s3cret-router-pw");
+    assert_eq!(
+        c.tenants[0].routers[0].credentials.expose_password(),
+        "s3cret-router-pw"
+    );
     assert!(!format!("{c:?}").contains("s3cret-router-pw"), "secret in Debug");
     assert!(c.warnings.is_empty());
 }
@@ -61,13 +66,19 @@ fn unknown_key() {
 
     let e = err("[schedules]\ndisconnect-expird = \"* * * * *\"\n");
     assert_eq!(e.key, "schedules.disconnect-expird");
-    assert!(e.message.contains("disconnect-expired"), "names the valid keys: {e}");
+    assert!(
+        e.message.contains("disconnect-expired"),
+        "names the valid keys: {e}"
+    );
 }
 
 #[test]
 fn wrong_type() {
     let e = err("[engine]\nbatch_size = \"many\"\n");
-    assert_eq!((e.key.as_str(), e.line, e.column), ("engine.batch_size", Some(2), Some(14)));
+    assert_eq!(
+        (e.key.as_str(), e.line, e.column),
+        ("engine.batch_size", Some(2), Some(14))
+    );
     assert!(e.message.contains("invalid type"), "{e}");
 
     let e = err(&ROUTER_OK.replace("id = 1\nname", "id = \"one\"\nname"));
@@ -103,7 +114,10 @@ fn bad_phone() {
     let e = err(&text);
     assert_eq!(e.key, "tenants[0].alert_phones[0]");
     assert_eq!(e.line, Some(line_of(&text, "alert_phones")));
-    assert!(e.message.contains("0712345678") && e.message.contains("country code"), "{e}");
+    assert!(
+        e.message.contains("0712345678") && e.message.contains("country code"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -127,7 +141,9 @@ fn bad_values_in_plans_and_routers() {
     let e = err(&plan.replace("price = 1.5", "price = \"1500\""));
     assert_eq!(e.key, "tenants[0].plans[0].rate_limit");
     assert!(e.message.contains("upload/download"), "{e}");
-    let e = err(&plan.replace("price = 1.5", "price = \"-3\"").replace("\"2M\"", "\"2M/4M\""));
+    let e = err(&plan
+        .replace("price = 1.5", "price = \"-3\"")
+        .replace("\"2M\"", "\"2M/4M\""));
     assert_eq!(e.key, "tenants[0].plans[0].price");
     assert!(e.message.contains("negative"), "{e}");
 
@@ -162,7 +178,10 @@ fn missing_password_env_var() {
     let e = err(&ROUTER_OK.replace("password_env = \"R1_PASSWORD\"\n", ""));
     assert!(e.message.contains("no password"), "{e}");
 
-    let e = err(&ROUTER_OK.replace("password_env = \"R1_PASSWORD\"", "password_file = \"/nonexistent/r1\""));
+    let e = err(&ROUTER_OK.replace(
+        "password_env = \"R1_PASSWORD\"",
+        "password_file = \"/nonexistent/r1\"",
+    ));
     assert_eq!(e.key, "tenants[0].routers[0].password_file");
     assert!(e.message.contains("/nonexistent/r1"), "{e}");
 }
@@ -208,7 +227,10 @@ fn environment_overrides_are_checked_too() {
 
     vars.insert("ISPD_SCHEDULE_DISCONNECT_EXPIRED".into(), "soon".into());
     let e = load_str("", "ispd.toml", None, &vars).unwrap_err();
-    assert_eq!((e.origin.as_str(), e.key.as_str()), ("environment", "ISPD_SCHEDULE_DISCONNECT_EXPIRED"));
+    assert_eq!(
+        (e.origin.as_str(), e.key.as_str()),
+        ("environment", "ISPD_SCHEDULE_DISCONNECT_EXPIRED")
+    );
 }
 
 #[test]

@@ -1,0 +1,534 @@
+//! The admin HTTP API (axum): JSON, bearer token required on every route.
+//!
+//! | route | what |
+//! |---|---|
+//! | `GET /api/health` | watcher state, counts, `expiring_soon`, `expired_not_disconnected`, routers online/offline, `healthy` / `needs_attention` |
+//! | `POST /api/jobs/{job}` | runs a job now (body `{"dry_run": true}` or `?dry_run=true` optional); returns its report |
+//! | `POST /api/services/{id}/provision` | makes the service active and runs provisioning now |
+//! | `POST /api/services/{id}/deprovision` | suspends the service and runs provisioning now |
+//! | `GET /api/routers/{id}/check` | logs in to the router, reads identity and clock |
+//! | `GET /metrics` | Prometheus metrics |
+//!
+//! A missing or wrong token gets `401` with `WWW-Authenticate: Bearer` and a
+//! body that never contains what was sent. Tokens are compared in constant
+//! time. Bodies are limited in size (`413`); malformed JSON gets `400` with a
+//! clear message.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Json;
+use chrono::{DateTime, NaiveDate, Utc};
+use isp_core::domain::{Connection, RouterId, Service, ServiceId, ServiceStatus};
+use isp_core::jobs::{HealthState, HealthSummary, JobKind, JobReport, RunOptions};
+use isp_core::ports::RouterDirectory;
+use isp_core::Error;
+use metrics_exporter_prometheus::PrometheusHandle;
+use serde::{Deserialize, Serialize};
+use subtle::ConstantTimeEq;
+use tokio::net::TcpListener;
+
+use crate::config::AdminToken;
+use crate::routers::{check_router, RouterCheck};
+use crate::runner::{JobRunner, LastRun, Trigger, WatcherState};
+use crate::scheduler::Shutdown;
+
+/// What the handlers share.
+#[derive(Clone)]
+pub struct ApiState {
+    /// Runs jobs.
+    pub runner: JobRunner,
+    /// Routers.
+    pub directory: Arc<dyn RouterDirectory>,
+    /// The bearer token.
+    pub token: AdminToken,
+    /// Prometheus handle (`None`: `/metrics` answers 503).
+    pub metrics: Option<PrometheusHandle>,
+    /// Whether the watcher is meant to run (a stopped watcher then needs attention).
+    pub watcher_expected: bool,
+}
+
+/// The routes, with auth and the body limit.
+pub fn router(state: ApiState, body_limit: usize) -> axum::Router {
+    let state = Arc::new(state);
+    axum::Router::new()
+        .route("/api/health", get(health))
+        .route("/api/jobs/{job}", post(run_job))
+        .route("/api/services/{id}/provision", post(provision))
+        .route("/api/services/{id}/deprovision", post(deprovision))
+        .route("/api/routers/{id}/check", get(check))
+        .route("/metrics", get(metrics))
+        .fallback(not_found)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), auth))
+        .layer(DefaultBodyLimit::max(body_limit))
+        .with_state(state)
+}
+
+/// Serves `app` on `listener` until `shutdown` triggers.
+pub async fn serve(listener: TcpListener, app: axum::Router, shutdown: Shutdown) -> std::io::Result<()> {
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move { shutdown.wait().await })
+        .await
+}
+
+/// A JSON error response.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    message: String,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<Error> for ApiError {
+    fn from(e: Error) -> Self {
+        let status = match &e {
+            Error::NotFound { .. } => StatusCode::NOT_FOUND,
+            Error::InvalidInput { .. } => StatusCode::BAD_REQUEST,
+            Error::Conflict { .. } => StatusCode::CONFLICT,
+            Error::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        ApiError::new(status, e.to_string())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (
+            self.status,
+            Json(serde_json::json!({ "success": false, "error": self.message })),
+        )
+            .into_response()
+    }
+}
+
+async fn auth(State(state): State<Arc<ApiState>>, req: Request, next: Next) -> Response {
+    let presented = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            let (scheme, rest) = v.split_once(' ')?;
+            scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
+        });
+    let ok = match presented {
+        Some(p) => bool::from(p.as_bytes().ct_eq(state.token.expose().as_bytes())),
+        None => false,
+    };
+    if !ok {
+        tracing::warn!(
+            path = %req.uri().path(),
+            reason = if presented.is_some() { "wrong token" } else { "no bearer token" },
+            "admin API: refused"
+        );
+        let mut resp =
+            ApiError::new(StatusCode::UNAUTHORIZED, "missing or invalid bearer token").into_response();
+        resp.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer realm=\"ispd\""),
+        );
+        return resp;
+    }
+    next.run(req).await
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "no such route")
+}
+
+/// The `/api/health` body (and `ispd status --json`).
+#[derive(Debug, Clone, Serialize)]
+pub struct HealthBody {
+    /// The request worked.
+    pub success: bool,
+    /// `healthy` or `needs_attention`.
+    pub health: HealthState,
+    /// `health == healthy`.
+    pub healthy: bool,
+    /// The real-time watcher (`None` when read from the database by `ispd status`).
+    pub watcher: Option<WatcherState>,
+    /// Counts.
+    pub statistics: Statistics,
+    /// Subscribers expiring within 30 minutes.
+    pub expiring_soon: Vec<isp_core::jobs::ExpiringSubscriber>,
+    /// Expired but not yet confirmed disconnected.
+    pub expired_not_disconnected: Vec<isp_core::jobs::OverdueSubscriber>,
+    /// Routers.
+    pub routers: RoutersBody,
+    /// Last run of each job in this process.
+    pub jobs: BTreeMap<JobKind, LastRun>,
+    /// Why `needs_attention`, in words.
+    pub attention: Vec<String>,
+    /// When computed.
+    pub timestamp: DateTime<Utc>,
+}
+
+/// Counts, as seed 001 names them.
+#[derive(Debug, Clone, Serialize)]
+pub struct Statistics {
+    /// Active subscribers with time left.
+    pub total_active_users: u64,
+    /// Expiring within 30 minutes.
+    pub expiring_in_30_min: u64,
+    /// Expired but still active (not yet confirmed disconnected).
+    pub expired_but_still_active: u64,
+}
+
+/// Router counts and last known state.
+#[derive(Debug, Clone, Serialize)]
+pub struct RoutersBody {
+    /// Online at the last check.
+    pub online: u64,
+    /// Offline at the last check.
+    pub offline: u64,
+    /// Never checked.
+    pub unchecked: u64,
+    /// Each router.
+    pub list: Vec<RouterState>,
+}
+
+/// One router's last known state.
+#[derive(Debug, Clone, Serialize)]
+pub struct RouterState {
+    /// Id.
+    pub id: i64,
+    /// Tenant.
+    pub tenant_id: i64,
+    /// Name.
+    pub name: String,
+    /// Enabled in the configuration.
+    pub enabled: bool,
+    /// Online at the last check (`None`: never checked).
+    pub online: Option<bool>,
+    /// Last check.
+    pub checked_at: Option<DateTime<Utc>>,
+    /// Router clock minus ours.
+    pub clock_skew_secs: Option<i64>,
+    /// Last error.
+    pub last_error: Option<String>,
+}
+
+/// Builds the health body from the engine's summary, the watcher and the last runs.
+pub async fn health_body(
+    runner: &JobRunner,
+    directory: &dyn RouterDirectory,
+    watcher: Option<WatcherState>,
+    watcher_expected: bool,
+) -> isp_core::Result<HealthBody> {
+    let engine = runner.engine();
+    let s: HealthSummary = engine.health_summary().await?;
+    let routers = directory.all_routers().await?;
+    let statuses = engine.deps().repos.router_status.list().await?;
+    let list: Vec<RouterState> = routers
+        .iter()
+        .map(|r| {
+            let st = statuses.iter().find(|s| s.router_id == r.id);
+            RouterState {
+                id: r.id.0,
+                tenant_id: r.tenant_id.0,
+                name: r.name.clone(),
+                enabled: r.enabled,
+                online: st.map(|s| s.online),
+                checked_at: st.map(|s| s.checked_at),
+                clock_skew_secs: st.and_then(|s| s.clock_skew_secs),
+                last_error: st.and_then(|s| s.last_error.clone()),
+            }
+        })
+        .collect();
+    let mut attention = Vec::new();
+    let mut health = s.health;
+    if s.health == HealthState::NeedsAttention {
+        if s.routers_offline > 0 {
+            attention.push(format!("{} router(s) offline", s.routers_offline));
+        }
+        let grace = isp_core::jobs::DISCONNECT_GRACE;
+        let late = s
+            .expired_not_disconnected
+            .iter()
+            .filter(|o| o.expired_at < s.timestamp - grace)
+            .count();
+        if late > 0 {
+            attention.push(format!(
+                "{late} subscriber(s) expired more than {} s ago and not confirmed disconnected",
+                grace.num_seconds()
+            ));
+        }
+    }
+    if let Some(w) = &watcher {
+        if watcher_expected && !w.running {
+            health = HealthState::NeedsAttention;
+            attention.push("the real-time expiry watcher is not running".into());
+        }
+        if let Some(e) = &w.last_error {
+            health = HealthState::NeedsAttention;
+            attention.push(format!("the watcher cannot read the database: {e}"));
+        }
+    }
+    Ok(HealthBody {
+        success: true,
+        health,
+        healthy: health == HealthState::Healthy,
+        watcher,
+        statistics: Statistics {
+            total_active_users: s.total_active_users,
+            expiring_in_30_min: s.expiring_in_30_min,
+            expired_but_still_active: s.expired_but_still_active,
+        },
+        expiring_soon: s.expiring_soon,
+        expired_not_disconnected: s.expired_not_disconnected,
+        routers: RoutersBody {
+            online: s.routers_online,
+            offline: s.routers_offline,
+            unchecked: s.routers_unchecked,
+            list,
+        },
+        jobs: runner.last_runs(),
+        attention,
+        timestamp: s.timestamp,
+    })
+}
+
+async fn health(State(state): State<Arc<ApiState>>) -> Result<Json<HealthBody>, ApiError> {
+    let body = health_body(
+        &state.runner,
+        state.directory.as_ref(),
+        Some(state.runner.watcher()),
+        state.watcher_expected,
+    )
+    .await?;
+    Ok(Json(body))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RunBody {
+    #[serde(default)]
+    dry_run: bool,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RunQuery {
+    dry_run: Option<bool>,
+}
+
+/// A job run's answer.
+#[derive(Debug, Serialize)]
+struct RunResponse {
+    success: bool,
+    summary: String,
+    report: JobReport,
+}
+
+fn parse_body<T: for<'de> Deserialize<'de> + Default>(
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Result<T, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    if let Some(ct) = headers.get(header::CONTENT_TYPE) {
+        let ct = ct.to_str().unwrap_or("");
+        if !ct.starts_with("application/json") {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "send JSON with Content-Type: application/json",
+            ));
+        }
+    }
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("malformed JSON body: {e}")))
+}
+
+fn parse_job(raw: &str) -> Result<JobKind, ApiError> {
+    JobKind::parse(raw).map_err(|e| ApiError::new(StatusCode::NOT_FOUND, e.to_string()))
+}
+
+async fn run_job(
+    State(state): State<Arc<ApiState>>,
+    Path(job): Path<String>,
+    query: Result<Query<RunQuery>, axum::extract::rejection::QueryRejection>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<RunResponse>, ApiError> {
+    let job = parse_job(&job)?;
+    let Query(query) = query.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.body_text()))?;
+    let body: RunBody = parse_body(&headers, &body)?;
+    let opts = RunOptions {
+        dry_run: query.dry_run.unwrap_or(false) || body.dry_run,
+    };
+    let report = state.runner.run(job, opts, Trigger::Api).await?;
+    if !opts.dry_run {
+        state.runner.nudge();
+    }
+    Ok(Json(RunResponse {
+        success: true,
+        summary: report.to_string(),
+        report,
+    }))
+}
+
+/// A service as the API shows it (never its PPPoE password).
+#[derive(Debug, Serialize)]
+struct ServiceView {
+    id: i64,
+    tenant_id: i64,
+    customer_id: i64,
+    router_id: i64,
+    status: ServiceStatus,
+    connection: &'static str,
+    username: Option<String>,
+    address: Option<String>,
+    next_billing_date: NaiveDate,
+    provisioned: bool,
+    provisioned_at: Option<DateTime<Utc>>,
+    deprovisioned_at: Option<DateTime<Utc>>,
+    attempts: u32,
+}
+
+impl From<&Service> for ServiceView {
+    fn from(s: &Service) -> Self {
+        let (connection, username, address) = match &s.connection {
+            Connection::Pppoe { username, .. } => ("pppoe", Some(username.to_string()), None),
+            Connection::StaticIp { address } => ("static_ip", None, Some(address.to_string())),
+        };
+        ServiceView {
+            id: s.id.0,
+            tenant_id: s.tenant_id.0,
+            customer_id: s.customer_id.0,
+            router_id: s.router_id.0,
+            status: s.status,
+            connection,
+            username,
+            address,
+            next_billing_date: s.next_billing_date,
+            provisioned: s.provisioned,
+            provisioned_at: s.provisioned_at,
+            deprovisioned_at: s.deprovisioned_at,
+            attempts: s.attempts,
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct ServiceResponse {
+    success: bool,
+    service: ServiceView,
+    note: Option<String>,
+    report: JobReport,
+}
+
+fn parse_id(raw: &str, what: &str) -> Result<i64, ApiError> {
+    raw.parse::<i64>().ok().filter(|i| *i > 0).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("invalid {what} id {raw:?}: expected a positive integer"),
+        )
+    })
+}
+
+async fn service_action(
+    state: &ApiState,
+    raw_id: &str,
+    want: ServiceStatus,
+) -> Result<Json<ServiceResponse>, ApiError> {
+    let id = ServiceId(parse_id(raw_id, "service")?);
+    let repos = &state.runner.engine().deps().repos;
+    let before = repos.services.get(id).await?;
+    if before.status == ServiceStatus::Terminated {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            format!("service {id} is terminated; it cannot be changed"),
+        ));
+    }
+    if before.status != want {
+        repos.services.set_status(id, want).await?;
+        tracing::info!(service = %id, from = before.status.as_str(), to = want.as_str(), "admin API: service status changed");
+    }
+    let report = state
+        .runner
+        .run(JobKind::ProvisionServices, RunOptions::default(), Trigger::Api)
+        .await?;
+    let after = repos.services.get(id).await?;
+    let note = match (want, after.provisioned) {
+        (ServiceStatus::Active, false) => Some(format!(
+            "not provisioned yet: {}",
+            report
+                .failures
+                .iter()
+                .find(|f| f.subject == format!("service:{id}"))
+                .map(|f| f.error.clone())
+                .unwrap_or_else(|| format!(
+                    "the due date {} may have passed (unpaid), or a retry is pending",
+                    after.next_billing_date
+                ))
+        )),
+        (ServiceStatus::Suspended, true) => Some(format!(
+            "still provisioned: {}",
+            report
+                .failures
+                .iter()
+                .find(|f| f.subject == format!("service:{id}"))
+                .map(|f| f.error.clone())
+                .unwrap_or_else(|| "a retry is pending".into())
+        )),
+        _ => None,
+    };
+    Ok(Json(ServiceResponse {
+        success: note.is_none(),
+        service: ServiceView::from(&after),
+        note,
+        report,
+    }))
+}
+
+async fn provision(
+    State(state): State<Arc<ApiState>>,
+    Path(id): Path<String>,
+) -> Result<Json<ServiceResponse>, ApiError> {
+    service_action(&state, &id, ServiceStatus::Active).await
+}
+
+async fn deprovision(
+    State(state): State<Arc<ApiState>>,
+    Path(id): Path<String>,
+) -> Result<Json<ServiceResponse>, ApiError> {
+    service_action(&state, &id, ServiceStatus::Suspended).await
+}
+
+async fn check(
+    State(state): State<Arc<ApiState>>,
+    Path(id): Path<String>,
+) -> Result<Json<RouterCheck>, ApiError> {
+    let id = RouterId(parse_id(&id, "router")?);
+    let router = state.directory.router(id).await?;
+    let deps = state.runner.engine().deps();
+    Ok(Json(
+        check_router(deps.driver.as_ref(), deps.clock.as_ref(), &router).await,
+    ))
+}
+
+async fn metrics(State(state): State<Arc<ApiState>>) -> Response {
+    match &state.metrics {
+        Some(h) => ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], h.render()).into_response(),
+        None => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "metrics are not enabled in this process",
+        )
+        .into_response(),
+    }
+}

@@ -1,0 +1,439 @@
+//! The command line (clap).
+//!
+//! ```text
+//! ispd demo [--duration-secs N]          the daemon on SQLite and simulated routers, no configuration
+//! ispd run --config FILE                 the daemon: scheduler, real-time watcher, admin API
+//! ispd once <job> [--dry-run] [--json]   one job now, then exit (for cron)
+//! ispd migrate                           bring the database schema up to date
+//! ispd check-routers [--json]            each router's connection and clock skew
+//! ispd status [--json]                   the health summary, from the database
+//! ```
+//!
+//! Exit codes: 0 ok; 1 a job had failures, or `status` needs attention;
+//! 2 bad configuration or usage; 3 storage unavailable or incompatible;
+//! 4 a router is unreachable or its clock is off (`check-routers`).
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+use isp_core::jobs::{JobKind, RunOptions};
+
+use crate::config::{self, Config, LogFormat, ProcessEnv};
+use crate::daemon::{self, Daemon, DaemonError};
+use crate::routers::check_router;
+use crate::runner::{JobRunner, Trigger};
+use crate::{demo, report, telemetry};
+
+/// Success.
+pub const EXIT_OK: u8 = 0;
+/// A job had failures, or the health summary needs attention.
+pub const EXIT_FAILURES: u8 = 1;
+/// Bad configuration or usage.
+pub const EXIT_CONFIG: u8 = 2;
+/// The storage is unavailable or its schema is newer than this build.
+pub const EXIT_STORAGE: u8 = 3;
+/// A router is unreachable or its clock is off.
+pub const EXIT_ROUTERS: u8 = 4;
+
+/// `ispd`: keeps MikroTik routers in line with what customers paid for.
+#[derive(Debug, Parser)]
+#[command(name = "ispd", version, about, long_about = None)]
+pub struct Cli {
+    /// Log format: pretty (default on a terminal), compact or json. Logs go to stderr.
+    #[arg(long, global = true, value_enum)]
+    pub log_format: Option<LogFormat>,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Where the configuration comes from.
+#[derive(Debug, Clone, Args)]
+pub struct ConfigArg {
+    /// The configuration file (TOML). Without it: built-in defaults (SQLite `ispd.db`
+    /// in the working directory, no routers) plus `ISPD_...` environment variables.
+    #[arg(long, short = 'c', env = "ISPD_CONFIG")]
+    pub config: Option<PathBuf>,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Start a demo: SQLite in a temp dir, simulated routers, subscribers expiring every few seconds.
+    Demo(demo::DemoArgs),
+    /// Run the daemon: every job on its schedule, the real-time expiry watcher, the admin API.
+    Run {
+        /// The configuration file (TOML).
+        #[arg(long, short = 'c', env = "ISPD_CONFIG")]
+        config: PathBuf,
+    },
+    /// Run one job now and print its report (for people who keep cron).
+    Once {
+        /// The job: disconnect-expired, warn-before-expiry, expire-vouchers, sync-routers,
+        /// provision-services, monthly-billing, payment-reminders, router-health,
+        /// device-cleanup or log-retention.
+        #[arg(value_parser = parse_job)]
+        job: JobKind,
+        /// Report what would be done; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Configuration.
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// Bring the database schema up to date (SQL migrations, MongoDB indexes).
+    Migrate {
+        /// Configuration.
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// Log in to each configured router; show latency, version and clock skew.
+    CheckRouters {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        /// Largest acceptable clock skew, seconds.
+        #[arg(long, default_value_t = isp_core::jobs::MAX_CLOCK_SKEW_SECS)]
+        max_skew_secs: i64,
+        /// Configuration.
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// Print the health summary (the admin API's /api/health) from the database.
+    Status {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        /// Configuration.
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+}
+
+fn parse_job(raw: &str) -> Result<JobKind, String> {
+    JobKind::parse(raw).map_err(|e| e.to_string())
+}
+
+/// The process entry point: parses arguments, runs, returns the exit code.
+pub fn main() -> u8 {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return match e.kind() {
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => EXIT_OK,
+                _ => EXIT_CONFIG,
+            };
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("ispd: cannot start the async runtime: {e}");
+            return EXIT_FAILURES;
+        }
+    };
+    let mut out = std::io::stdout();
+    runtime.block_on(run(cli, &mut out))
+}
+
+fn load(path: Option<&PathBuf>) -> Result<Config, DaemonError> {
+    let mut c = match path {
+        Some(p) => config::load_file(p, &ProcessEnv),
+        None => Config::defaults(&ProcessEnv),
+    }
+    .map_err(|e| DaemonError::Config(e.to_string()))?;
+    c.source = path.cloned();
+    Ok(c)
+}
+
+fn init_logs(cli_format: Option<LogFormat>, config: Option<&Config>) {
+    let format = cli_format
+        .or_else(|| config.and_then(|c| c.log.format))
+        .unwrap_or_default();
+    telemetry::init_logging(format, config.and_then(|c| c.log.filter.as_deref()));
+    if let Some(c) = config {
+        for w in &c.warnings {
+            tracing::warn!("{w}");
+        }
+    }
+}
+
+fn fail(out: &mut dyn Write, e: &DaemonError) -> u8 {
+    let _ = out.flush();
+    eprintln!("ispd: {e}");
+    e.exit_code()
+}
+
+/// Runs a parsed command line, printing results to `out` (errors to stderr).
+pub async fn run(cli: Cli, out: &mut dyn Write) -> u8 {
+    match cli.command {
+        Command::Demo(args) => {
+            init_logs(cli.log_format, None);
+            demo::run(args, out).await
+        }
+        Command::Run { config } => {
+            let config = match load(Some(&config)) {
+                Ok(c) => c,
+                Err(e) => return fail(out, &e),
+            };
+            init_logs(cli.log_format, Some(&config));
+            match run_daemon(&config).await {
+                Ok(()) => EXIT_OK,
+                Err(e) => fail(out, &e),
+            }
+        }
+        Command::Once {
+            job,
+            dry_run,
+            json,
+            config,
+        } => {
+            let config = match load(config.config.as_ref()) {
+                Ok(c) => c,
+                Err(e) => return fail(out, &e),
+            };
+            init_logs(cli.log_format, Some(&config));
+            once(&config, job, dry_run, json, out).await
+        }
+        Command::Migrate { config } => {
+            let config = match load(config.config.as_ref()) {
+                Ok(c) => c,
+                Err(e) => return fail(out, &e),
+            };
+            init_logs(cli.log_format, Some(&config));
+            match crate::storage::Storage::open(&config.storage, true).await {
+                Ok(s) => {
+                    let _ = match s.schema_version() {
+                        Some(v) => writeln!(out, "{}: schema up to date (version {v})", s.description),
+                        None => writeln!(out, "{}: indexes up to date", s.description),
+                    };
+                    s.close().await;
+                    EXIT_OK
+                }
+                Err(e) => fail(out, &DaemonError::Storage(e)),
+            }
+        }
+        Command::CheckRouters {
+            json,
+            max_skew_secs,
+            config,
+        } => {
+            let config = match load(config.config.as_ref()) {
+                Ok(c) => c,
+                Err(e) => return fail(out, &e),
+            };
+            init_logs(cli.log_format, Some(&config));
+            check_routers(&config, json, max_skew_secs, out).await
+        }
+        Command::Status { json, config } => {
+            let config = match load(config.config.as_ref()) {
+                Ok(c) => c,
+                Err(e) => return fail(out, &e),
+            };
+            init_logs(cli.log_format, Some(&config));
+            status(&config, json, out).await
+        }
+    }
+}
+
+async fn run_daemon(config: &Config) -> Result<(), DaemonError> {
+    let (wiring, storage) = daemon::wire(config, false).await?;
+    daemon::apply_config(config, &wiring.repos).await?;
+    tracing::info!(
+        storage = %storage.description,
+        tenants = config.tenants.len(),
+        routers = config.routers().len(),
+        sms = config.sms.kind(),
+        "ispd starting"
+    );
+    let d = Daemon::start(config, wiring).await?;
+    let clean = d.run_until_signal().await;
+    storage.close().await;
+    tracing::info!(clean, "ispd stopped");
+    Ok(())
+}
+
+/// `ispd once`: runs one job against the configured storage and routers.
+pub async fn once(config: &Config, job: JobKind, dry_run: bool, json: bool, out: &mut dyn Write) -> u8 {
+    let result = async {
+        let (wiring, storage) = daemon::wire(config, false).await?;
+        if !dry_run {
+            daemon::apply_config(config, &wiring.repos).await?;
+        }
+        let runner = JobRunner::new(daemon::build_engine(config, &wiring));
+        let r = runner
+            .run(job, RunOptions { dry_run }, Trigger::Cli)
+            .await
+            .map_err(|e| {
+                if e.is_transient() {
+                    DaemonError::Storage(e)
+                } else {
+                    DaemonError::Runtime(format!("{job}: {e}"))
+                }
+            });
+        storage.close().await;
+        r
+    }
+    .await;
+    match result {
+        Ok(report) => {
+            let _ = if json {
+                serde_json::to_string_pretty(&report)
+                    .map(|s| writeln!(out, "{s}"))
+                    .unwrap_or_else(|e| writeln!(out, "{{\"error\": \"{e}\"}}"))
+            } else {
+                write!(out, "{}", report::render_text(&report))
+            };
+            if report.failures.is_empty() {
+                EXIT_OK
+            } else {
+                EXIT_FAILURES
+            }
+        }
+        Err(e) => fail(out, &e),
+    }
+}
+
+async fn check_routers(config: &Config, json: bool, max_skew: i64, out: &mut dyn Write) -> u8 {
+    let driver = match isp_routeros::driver::RouterOsDriver::new(Default::default()) {
+        Ok(d) => d,
+        Err(e) => return fail(out, &DaemonError::Config(e.to_string())),
+    };
+    let clock = crate::clock::SystemClock;
+    let routers = config.routers();
+    if routers.is_empty() {
+        let _ = writeln!(out, "no routers configured");
+        return EXIT_OK;
+    }
+    let checks = futures::future::join_all(routers.iter().map(|r| check_router(&driver, &clock, r))).await;
+    let good = checks.iter().all(|c| c.is_good(max_skew));
+    if json {
+        let _ = serde_json::to_string_pretty(&checks).map(|s| writeln!(out, "{s}"));
+    } else {
+        for c in &checks {
+            let tenant = config
+                .tenants
+                .iter()
+                .find(|t| t.tenant.id.0 == c.tenant_id)
+                .map(|t| t.tenant.slug.to_string())
+                .unwrap_or_default();
+            let line = if !c.enabled {
+                "disabled".to_owned()
+            } else if c.online {
+                let skew = match c.clock_skew_secs {
+                    Some(s) if s.abs() > max_skew => format!("clock skew {s:+} s (more than {max_skew} s!)"),
+                    Some(s) => format!("clock skew {s:+} s"),
+                    None => "clock unknown".to_owned(),
+                };
+                format!(
+                    "online, {} ms, {} {}, {skew}",
+                    c.latency_ms.unwrap_or(0),
+                    c.identity.as_deref().unwrap_or("?"),
+                    c.version.as_deref().unwrap_or("")
+                )
+            } else {
+                format!("OFFLINE: {}", c.error.as_deref().unwrap_or("unknown error"))
+            };
+            let _ = writeln!(out, "{tenant}:{} ({}): {line}", c.name, c.address);
+        }
+    }
+    if good {
+        EXIT_OK
+    } else {
+        EXIT_ROUTERS
+    }
+}
+
+async fn status(config: &Config, json: bool, out: &mut dyn Write) -> u8 {
+    let result = async {
+        let storage = crate::storage::Storage::open(&config.storage, false)
+            .await
+            .map_err(DaemonError::Storage)?;
+        let wiring = daemon::Wiring {
+            repos: storage.repos.clone(),
+            directory: std::sync::Arc::new(isp_core::memory::StaticDirectory::new(config.routers())),
+            driver: std::sync::Arc::new(
+                isp_routeros::driver::RouterOsDriver::new(Default::default())
+                    .map_err(|e| DaemonError::Config(e.to_string()))?,
+            ),
+            sms: std::sync::Arc::new(isp_sms::LogSender::new()),
+            clock: std::sync::Arc::new(crate::clock::SystemClock),
+        };
+        let runner = JobRunner::new(daemon::build_engine(config, &wiring));
+        let body = crate::api::health_body(&runner, wiring.directory.as_ref(), None, false)
+            .await
+            .map_err(DaemonError::Storage)?;
+        storage.close().await;
+        Ok::<_, DaemonError>(body)
+    }
+    .await;
+    let body = match result {
+        Ok(b) => b,
+        Err(e) => return fail(out, &e),
+    };
+    if json {
+        let _ = serde_json::to_string_pretty(&body).map(|s| writeln!(out, "{s}"));
+    } else {
+        let _ = write!(out, "{}", render_status(&body));
+    }
+    if body.healthy {
+        EXIT_OK
+    } else {
+        EXIT_FAILURES
+    }
+}
+
+/// The health summary as text.
+pub fn render_status(b: &crate::api::HealthBody) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "health: {}",
+        if b.healthy { "healthy" } else { "NEEDS ATTENTION" }
+    );
+    for a in &b.attention {
+        let _ = writeln!(s, "  ! {a}");
+    }
+    let _ = writeln!(
+        s,
+        "subscribers: {} active, {} expiring in 30 min, {} expired but still connected",
+        b.statistics.total_active_users,
+        b.statistics.expiring_in_30_min,
+        b.statistics.expired_but_still_active
+    );
+    for e in &b.expiring_soon {
+        let _ = writeln!(
+            s,
+            "  expiring: {} at {} ({} min left)",
+            e.phone_number, e.expires_at, e.remaining_minutes
+        );
+    }
+    for o in &b.expired_not_disconnected {
+        let _ = writeln!(
+            s,
+            "  NOT DISCONNECTED: {} expired {} ({} min ago, {} attempts)",
+            o.phone_number, o.expired_at, o.overdue_minutes, o.attempts
+        );
+    }
+    let _ = writeln!(
+        s,
+        "routers: {} online, {} offline, {} never checked",
+        b.routers.online, b.routers.offline, b.routers.unchecked
+    );
+    for r in &b.routers.list {
+        let state = match (r.enabled, r.online) {
+            (false, _) => "disabled".to_owned(),
+            (true, Some(true)) => "online".to_owned(),
+            (true, Some(false)) => format!("OFFLINE ({})", r.last_error.as_deref().unwrap_or("?")),
+            (true, None) => "never checked".to_owned(),
+        };
+        let _ = writeln!(s, "  {} (id {}): {state}", r.name, r.id);
+    }
+    s
+}

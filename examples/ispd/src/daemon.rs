@@ -1,0 +1,292 @@
+//! Wiring and lifecycle: storage + routers + SMS + clock -> engine -> runner,
+//! scheduler and admin API; graceful stop.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use isp_core::domain::{PlanId, TenantId};
+use isp_core::jobs::{Engine, EngineDeps};
+use isp_core::memory::StaticDirectory;
+use isp_core::ports::{Clock, Repositories, RouterDirectory, RouterDriver, SmsSender};
+use isp_routeros::driver::{DriverConfig, RouterOsDriver};
+use tokio::net::TcpListener;
+use tokio::task::{JoinHandle, JoinSet};
+
+use crate::api::{self, ApiState};
+use crate::clock::SystemClock;
+use crate::config::{AdminConfig, Config};
+use crate::routers::MeteredDriver;
+use crate::runner::JobRunner;
+use crate::scheduler::{self, Shutdown};
+use crate::storage::Storage;
+use crate::telemetry;
+
+/// Why the daemon could not start or run. Each kind has its own exit code.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    /// The configuration is wrong (exit code 2).
+    #[error("configuration: {0}")]
+    Config(String),
+    /// The storage cannot be reached or is incompatible (exit code 3).
+    #[error("storage: {0}")]
+    Storage(isp_core::Error),
+    /// Anything else at run time (exit code 1).
+    #[error("{0}")]
+    Runtime(String),
+}
+
+impl DaemonError {
+    /// The process exit code for this error.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            DaemonError::Config(_) => crate::cli::EXIT_CONFIG,
+            DaemonError::Storage(_) => crate::cli::EXIT_STORAGE,
+            DaemonError::Runtime(_) => crate::cli::EXIT_FAILURES,
+        }
+    }
+}
+
+/// The ports a daemon works through.
+#[derive(Debug, Clone)]
+pub struct Wiring {
+    /// Storage.
+    pub repos: Repositories,
+    /// Routers.
+    pub directory: Arc<dyn RouterDirectory>,
+    /// Router driver (wrapped in a [`MeteredDriver`] by [`build_engine`]).
+    pub driver: Arc<dyn RouterDriver>,
+    /// SMS.
+    pub sms: Arc<dyn SmsSender>,
+    /// Time.
+    pub clock: Arc<dyn Clock>,
+}
+
+/// Builds the production wiring from a configuration: the configured
+/// storage (migrated if `storage.auto_migrate` or `migrate`), a
+/// [`StaticDirectory`] of the configured routers, the RouterOS driver, the
+/// configured SMS gateway and the system clock.
+pub async fn wire(config: &Config, migrate: bool) -> Result<(Wiring, Storage), DaemonError> {
+    let sms = config
+        .sms
+        .build()
+        .map_err(|e| DaemonError::Config(format!("[sms]: {e}")))?;
+    let driver = RouterOsDriver::new(DriverConfig::default())
+        .map_err(|e| DaemonError::Config(format!("router driver: {e}")))?;
+    let storage = Storage::open(&config.storage, migrate || config.storage.auto_migrate)
+        .await
+        .map_err(DaemonError::Storage)?;
+    let wiring = Wiring {
+        repos: storage.repos.clone(),
+        directory: Arc::new(StaticDirectory::new(config.routers())),
+        driver: Arc::new(driver),
+        sms,
+        clock: Arc::new(SystemClock),
+    };
+    Ok((wiring, storage))
+}
+
+/// An engine over `wiring` (the driver measured for `/metrics`).
+pub fn build_engine(config: &Config, wiring: &Wiring) -> Engine {
+    Engine::new(
+        EngineDeps {
+            repos: wiring.repos.clone(),
+            directory: wiring.directory.clone(),
+            driver: Arc::new(MeteredDriver::new(wiring.driver.clone())),
+            sms: wiring.sms.clone(),
+            clock: wiring.clock.clone(),
+        },
+        config.engine.clone(),
+    )
+}
+
+/// Writes the configured tenants (upsert) and plans (added when missing by
+/// name; a plan that differs from the stored one is reported, not changed:
+/// plans are referenced by vouchers and services).
+pub async fn apply_config(config: &Config, repos: &Repositories) -> Result<(), DaemonError> {
+    for t in &config.tenants {
+        repos
+            .tenants
+            .upsert(&t.tenant)
+            .await
+            .map_err(DaemonError::Storage)?;
+        let existing = repos
+            .plans
+            .list(t.tenant.id)
+            .await
+            .map_err(DaemonError::Storage)?;
+        for p in &t.plans {
+            match existing.iter().find(|e| e.name == p.name) {
+                Some(e) if e.price != p.price || e.duration != p.duration || e.rate_limit != p.rate_limit => {
+                    tracing::warn!(
+                        tenant = %t.tenant.slug,
+                        plan = %p.name,
+                        "the configured plan differs from the stored one; the stored plan is kept"
+                    );
+                }
+                Some(_) => {}
+                None => {
+                    let plan = repos.plans.insert(p).await.map_err(DaemonError::Storage)?;
+                    tracing::info!(tenant = %t.tenant.slug, plan = %plan.name, id = plan.id.0, "plan added");
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A plan id by tenant and name (the demo and tests).
+pub async fn plan_id(repos: &Repositories, tenant: TenantId, name: &str) -> isp_core::Result<PlanId> {
+    repos
+        .plans
+        .list(tenant)
+        .await?
+        .into_iter()
+        .find(|p| p.name.as_str() == name)
+        .map(|p| p.id)
+        .ok_or_else(|| isp_core::Error::not_found("plan", name))
+}
+
+/// A running daemon: scheduler tasks, the watcher and (optionally) the admin API.
+#[derive(Debug)]
+pub struct Daemon {
+    runner: JobRunner,
+    directory: Arc<dyn RouterDirectory>,
+    shutdown: Shutdown,
+    tasks: JoinSet<()>,
+    api: Option<(SocketAddr, JoinHandle<std::io::Result<()>>)>,
+    grace: Duration,
+}
+
+impl Daemon {
+    /// Starts the scheduler, the watcher and, when `config.admin` is set, the
+    /// admin API on `config.admin.listen` (port 0 picks a free port: see
+    /// [`Daemon::api_addr`]).
+    pub async fn start(config: &Config, wiring: Wiring) -> Result<Daemon, DaemonError> {
+        let engine = build_engine(config, &wiring);
+        let runner = JobRunner::new(engine);
+        let shutdown = Shutdown::new();
+        let api = match &config.admin {
+            Some(admin) => Some(start_api(admin, &runner, &wiring, config, &shutdown).await?),
+            None => {
+                tracing::info!("admin API disabled: no admin token configured");
+                None
+            }
+        };
+        let tasks = scheduler::spawn(&runner, &config.scheduler, &shutdown);
+        Ok(Daemon {
+            runner,
+            directory: wiring.directory,
+            shutdown,
+            tasks,
+            api,
+            grace: config.scheduler.shutdown_grace,
+        })
+    }
+
+    /// The job runner (run a job, nudge the watcher).
+    pub fn runner(&self) -> &JobRunner {
+        &self.runner
+    }
+
+    /// The router directory.
+    pub fn directory(&self) -> &Arc<dyn RouterDirectory> {
+        &self.directory
+    }
+
+    /// Where the admin API listens.
+    pub fn api_addr(&self) -> Option<SocketAddr> {
+        self.api.as_ref().map(|(a, _)| *a)
+    }
+
+    /// The shutdown signal (trigger it to stop).
+    pub fn shutdown_signal(&self) -> Shutdown {
+        self.shutdown.clone()
+    }
+
+    /// Stops: no new runs start; runs in progress get `shutdown_grace` to
+    /// finish, then are cut off (their items stay leased and are retried later:
+    /// nothing unconfirmed is ever marked done). Returns whether everything
+    /// finished within the grace period.
+    pub async fn stop(mut self) -> bool {
+        self.shutdown.trigger();
+        let grace = self.grace;
+        let drained = tokio::time::timeout(grace, async {
+            while self.tasks.join_next().await.is_some() {}
+            if let Some((_, task)) = self.api.take() {
+                let _ = task.await;
+            }
+        })
+        .await
+        .is_ok();
+        if !drained {
+            tracing::warn!(
+                grace_secs = grace.as_secs(),
+                "shutdown grace period over; cutting off runs in progress (their items stay pending)"
+            );
+            self.tasks.abort_all();
+            while self.tasks.join_next().await.is_some() {}
+        }
+        drained
+    }
+
+    /// Runs until SIGINT or SIGTERM, then stops gracefully.
+    pub async fn run_until_signal(self) -> bool {
+        wait_for_signal().await;
+        tracing::info!(
+            grace_secs = self.grace.as_secs(),
+            "shutting down: finishing runs in progress"
+        );
+        self.stop().await
+    }
+}
+
+async fn start_api(
+    admin: &AdminConfig,
+    runner: &JobRunner,
+    wiring: &Wiring,
+    config: &Config,
+    shutdown: &Shutdown,
+) -> Result<(SocketAddr, JoinHandle<std::io::Result<()>>), DaemonError> {
+    let listener = TcpListener::bind(admin.listen)
+        .await
+        .map_err(|e| DaemonError::Runtime(format!("admin API: cannot listen on {}: {e}", admin.listen)))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| DaemonError::Runtime(format!("admin API: {e}")))?;
+    let state = ApiState {
+        runner: runner.clone(),
+        directory: wiring.directory.clone(),
+        token: admin.token.clone(),
+        metrics: telemetry::prometheus(),
+        watcher_expected: config.scheduler.watcher_enabled,
+    };
+    let app = api::router(state, admin.body_limit);
+    let task = tokio::spawn(api::serve(listener, app, shutdown.clone()));
+    tracing::info!(%addr, "admin API listening (bearer token required)");
+    Ok((addr, task))
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
+pub async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM; only Ctrl-C stops the daemon");
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -1,0 +1,262 @@
+//! The scheduler: one task per job on its cron schedule, and the real-time
+//! expiry watcher.
+//!
+//! - **Cron tasks.** Each job has its own task that sleeps until the next
+//!   occurrence of its schedule and runs the job through the [`JobRunner`];
+//!   a run that is still in progress when the next one is due makes that one
+//!   skip, so a job never overlaps itself.
+//! - **The watcher.** Instead of polling every 30 s (seed 001), it asks the
+//!   engine for the next deadline ([`Engine::next_wakeup`]: a subscriber's
+//!   `paid_until`, a warning lead time, a voucher deadline ...) and sleeps
+//!   until then, but never longer than `watcher_max_sleep` (2 s by default),
+//!   so that purchases and extensions written by other programs are seen
+//!   within seconds; a [`JobRunner::nudge`] wakes it at once. When a deadline
+//!   has passed, or claimable overdue work exists (an item created already
+//!   expired, or whose retry back-off ended), it runs the deadline-driven jobs:
+//!   disconnect-expired first, then expire-vouchers and warn-before-expiry.
+//! - **Shutdown.** On [`Shutdown::trigger`] no new run starts; runs in
+//!   progress finish (the caller bounds that with a grace period). A job that
+//!   is cut off leaves its items leased, and they are retried when the lease
+//!   expires: nothing is marked done that the router did not confirm.
+//!
+//! [`Engine::next_wakeup`]: isp_core::jobs::Engine::next_wakeup
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use isp_core::domain::Lease;
+use isp_core::jobs::{JobKind, RunOptions};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use crate::config::{Schedule, SchedulerConfig};
+use crate::runner::{JobRunner, Trigger};
+
+/// The jobs the watcher runs when a deadline passes, in order.
+pub const DEADLINE_JOBS: [JobKind; 3] = [
+    JobKind::DisconnectExpired,
+    JobKind::ExpireVouchers,
+    JobKind::WarnBeforeExpiry,
+];
+
+/// A shutdown signal shared by every task. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Shutdown {
+    tx: std::sync::Arc<watch::Sender<bool>>,
+    rx: watch::Receiver<bool>,
+}
+
+impl Default for Shutdown {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Shutdown {
+    /// A signal not yet triggered.
+    pub fn new() -> Self {
+        let (tx, rx) = watch::channel(false);
+        Shutdown {
+            tx: std::sync::Arc::new(tx),
+            rx,
+        }
+    }
+
+    /// Tells every task to stop starting new work.
+    pub fn trigger(&self) {
+        self.tx.send_replace(true);
+    }
+
+    /// Whether it was triggered.
+    pub fn is_triggered(&self) -> bool {
+        *self.rx.borrow()
+    }
+
+    /// Resolves once triggered.
+    pub async fn wait(&self) {
+        let mut rx = self.rx.clone();
+        // An error means the sender is gone, which only happens when every clone is dropped.
+        let _ = rx.wait_for(|v| *v).await;
+    }
+}
+
+/// Starts one task per scheduled job and, if enabled, the watcher.
+pub fn spawn(runner: &JobRunner, config: &SchedulerConfig, shutdown: &Shutdown) -> JoinSet<()> {
+    let mut set = JoinSet::new();
+    for (job, schedule) in &config.schedules {
+        if let Schedule::Off = schedule {
+            tracing::info!(job = %job, "no schedule (off)");
+            continue;
+        }
+        tracing::info!(job = %job, schedule = schedule.as_str(), time_zone = %config.time_zone, "scheduled");
+        set.spawn(cron_task(
+            runner.clone(),
+            *job,
+            schedule.clone(),
+            config.time_zone,
+            shutdown.clone(),
+        ));
+    }
+    if config.watcher_enabled {
+        set.spawn(watcher_task(
+            runner.clone(),
+            config.watcher_max_sleep,
+            config.watcher_min_sleep,
+            shutdown.clone(),
+        ));
+    }
+    set
+}
+
+async fn sleep_or_shutdown(d: Duration, shutdown: &Shutdown) -> bool {
+    tokio::select! {
+        _ = tokio::time::sleep(d) => true,
+        _ = shutdown.wait() => false,
+    }
+}
+
+async fn cron_task(
+    runner: JobRunner,
+    job: JobKind,
+    schedule: Schedule,
+    tz: chrono_tz::Tz,
+    shutdown: Shutdown,
+) {
+    let clock = runner.engine().deps().clock.clone();
+    let mut next = match schedule.next_after(clock.now(), tz) {
+        Some(n) => n,
+        None => return,
+    };
+    loop {
+        // Sleep in steps of at most a minute so that a wall-clock jump is noticed.
+        let now = clock.now();
+        if now < next {
+            let wait = (next - now)
+                .to_std()
+                .unwrap_or_default()
+                .min(Duration::from_secs(60));
+            if !sleep_or_shutdown(wait, &shutdown).await {
+                return;
+            }
+            continue;
+        }
+        if shutdown.is_triggered() {
+            return;
+        }
+        if let Some(Err(e)) = runner
+            .try_run(job, RunOptions::default(), Trigger::Schedule)
+            .await
+        {
+            tracing::debug!(job = %job, error = %e, "scheduled run failed; next occurrence will retry");
+        }
+        next = match schedule.next_after(clock.now(), tz) {
+            Some(n) => n,
+            None => return,
+        };
+    }
+}
+
+fn lease_free(lease: &Option<Lease>, now: DateTime<Utc>) -> bool {
+    lease.as_ref().is_none_or(|l| l.until <= now)
+}
+
+/// Is there overdue deadline work that a claim would get right now?
+async fn claimable_overdue(runner: &JobRunner, now: DateTime<Utc>) -> isp_core::Result<bool> {
+    let repos = &runner.engine().deps().repos;
+    let subs = repos.subscribers.list_expired(now, 50).await?;
+    if subs.iter().any(|s| lease_free(&s.lease, now)) {
+        return Ok(true);
+    }
+    let vouchers = repos.vouchers.list_due(now, 50).await?;
+    Ok(vouchers.iter().any(|v| lease_free(&v.lease, now)))
+}
+
+async fn watcher_task(runner: JobRunner, max_sleep: Duration, min_sleep: Duration, shutdown: Shutdown) {
+    let clock = runner.engine().deps().clock.clone();
+    runner.update_watcher(|w| {
+        w.running = true;
+        w.check_interval_seconds = max_sleep.as_secs_f64();
+    });
+    tracing::info!(
+        max_sleep_ms = max_sleep.as_millis() as u64,
+        "real-time expiry watcher started"
+    );
+    // The deadline we are sleeping towards.
+    let mut armed: Option<DateTime<Utc>> = None;
+    let mut last_overdue_run: Option<tokio::time::Instant> = None;
+    while !shutdown.is_triggered() {
+        let now = clock.now();
+        let deadline_passed = armed.filter(|a| *a <= now);
+        let overdue = match claimable_overdue(&runner, now).await {
+            Ok(o) => o,
+            Err(e) => {
+                tracing::warn!(error = %e, "watcher: cannot read due work; retrying");
+                runner.update_watcher(|w| w.last_error = Some(e.to_string()));
+                if !sleep_or_shutdown(max_sleep, &shutdown).await {
+                    break;
+                }
+                continue;
+            }
+        };
+        let overdue_ready = overdue && last_overdue_run.is_none_or(|t| t.elapsed() >= max_sleep);
+        if deadline_passed.is_some() || overdue_ready {
+            if let Some(d) = deadline_passed {
+                let lag = (now - d).to_std().unwrap_or_default();
+                metrics::histogram!("ispd_enforcement_lag_seconds").record(lag.as_secs_f64());
+                tracing::debug!(deadline = %d, lag_ms = lag.as_millis() as u64, "watcher: deadline reached");
+            }
+            if overdue {
+                last_overdue_run = Some(tokio::time::Instant::now());
+            }
+            for job in DEADLINE_JOBS {
+                if shutdown.is_triggered() {
+                    break;
+                }
+                // Errors are logged and counted by the runner; the next wake retries.
+                let _ = runner.run(job, RunOptions::default(), Trigger::Watcher).await;
+            }
+            armed = None;
+            if deadline_passed.is_some() {
+                // Deadlines that passed while these jobs ran are no longer "after now"
+                // for next_wakeup: check for due work again at once.
+                continue;
+            }
+        }
+        let now = clock.now();
+        let next = match runner.engine().next_wakeup().await {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::warn!(error = %e, "watcher: cannot compute the next deadline; retrying");
+                runner.update_watcher(|w| w.last_error = Some(e.to_string()));
+                if !sleep_or_shutdown(max_sleep, &shutdown).await {
+                    break;
+                }
+                continue;
+            }
+        };
+        armed = next;
+        runner.update_watcher(|w| {
+            w.next_wakeup = next;
+            w.last_check_at = Some(now);
+            w.last_error = None;
+        });
+        let until_next = next.map(|n| (n - now).to_std().unwrap_or_default());
+        if let Some(d) = until_next {
+            metrics::gauge!("ispd_watcher_next_wakeup_seconds").set(d.as_secs_f64());
+        }
+        let sleep = until_next.map_or(max_sleep, |d| d.min(max_sleep));
+        // Never spin: at least a few milliseconds, and `min_sleep` after overdue work.
+        let sleep = if overdue {
+            sleep.max(min_sleep)
+        } else {
+            sleep.max(Duration::from_millis(5))
+        };
+        tokio::select! {
+            _ = tokio::time::sleep(sleep) => {}
+            _ = runner.nudged() => { tracing::debug!("watcher: nudged"); }
+            _ = shutdown.wait() => break,
+        }
+    }
+    runner.update_watcher(|w| w.running = false);
+    tracing::info!("real-time expiry watcher stopped");
+}
