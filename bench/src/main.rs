@@ -1,0 +1,3 @@
+//! The isp benchmark runner (work in progress).
+
+fn main() {}
