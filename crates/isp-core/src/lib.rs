@@ -6,7 +6,7 @@ pub mod jobs;
 pub mod memory;
 pub mod policy;
 pub mod ports;
-#[cfg(feature = "testkit")]
+#[cfg(any(test, feature = "testkit"))]
 pub mod testkit;
 
 pub use error::{Error, Result};
