@@ -196,3 +196,11 @@ where
     candidates.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(&b.1)));
     candidates.into_iter().take(limit).map(|(_, id)| id).collect()
 }
+
+/// The conformance suite as unit tests, so that a plain `cargo test -p isp-core`
+/// runs it too (`tests/conformance_memory.rs` runs it from outside the crate,
+/// as adapters do, with the `testkit` feature).
+#[cfg(test)]
+mod conformance {
+    crate::repository_conformance_tests!(in_memory, async { crate::memory::repositories() });
+}
