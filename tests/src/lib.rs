@@ -97,7 +97,8 @@ watcher_min_sleep = "200ms"
 shutdown_grace = "5s"
 
 [schedules]
-disconnect-expired = "*/2 * * * * *"
+# The safety sweep is slow on purpose: the real-time watcher must do the work.
+disconnect-expired = "*/30 * * * * *"
 sync-routers = "off"
 router-health = "*/2 * * * * *"
 monthly-billing = "off"

@@ -238,3 +238,47 @@ fn syntax_error_has_a_line() {
     let e = err("[storage]\nurl = \"sqlite://x.db\n");
     assert_eq!(e.line, Some(2));
 }
+
+#[test]
+fn the_example_config_parses() {
+    let dir = tempfile::tempdir().unwrap();
+    let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/ispd.example.toml");
+    let text = std::fs::read_to_string(&example).unwrap();
+    std::fs::create_dir(dir.path().join("secrets")).unwrap();
+    std::fs::write(
+        dir.path().join("secrets/hotel-abc-router2.password"),
+        "pw-from-file\n",
+    )
+    .unwrap();
+    let path = dir.path().join("ispd.toml");
+    std::fs::write(&path, text).unwrap();
+    let env: HashMap<String, String> = [
+        ("ISPD_ADMIN_TOKEN", "0123456789abcdef0123456789abcdef"),
+        ("HOTEL_ABC_ROUTER1_PASSWORD", "pw-from-env"),
+        ("CAFE_XYZ_ROUTER1_PASSWORD", "pw-cafe"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let c = ispd::config::load_file(&path, &env).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(c.tenants.len(), 2);
+    let routers = c.routers();
+    assert_eq!(routers.len(), 3);
+    assert_eq!(routers[0].credentials.expose_password(), "pw-from-env");
+    assert_eq!(routers[1].credentials.expose_password(), "pw-from-file");
+    assert_eq!(routers[1].address, "192.0.2.11:8729");
+    assert_eq!(routers[2].address, "198.51.100.7:8728");
+    assert_eq!(c.sms.kind(), "africas_talking");
+    assert_eq!(c.admin.as_ref().unwrap().listen.to_string(), "127.0.0.1:9080");
+    assert_eq!(c.storage.url.kind(), "sqlite");
+    assert_eq!(c.tenants[0].plans.len(), 2);
+    assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+    // The defaults written in the example are the built-in defaults.
+    let d = ispd::config::Config::defaults(&HashMap::new()).unwrap();
+    for (job, s) in &c.scheduler.schedules {
+        assert_eq!(s.as_str(), d.scheduler.schedules[job].as_str(), "{job}");
+    }
+    assert_eq!(c.engine.templates, d.engine.templates);
+    assert_eq!(c.engine.retry_base, d.engine.retry_base);
+    assert_eq!(c.scheduler.watcher_max_sleep, d.scheduler.watcher_max_sleep);
+}
