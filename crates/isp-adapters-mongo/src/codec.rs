@@ -52,7 +52,9 @@ pub(crate) fn to_u32(field: &str, v: i64) -> Result<u32> {
     u32::try_from(v).map_err(|_| stored(field, v, "not a count"))
 }
 
-/// A claim on a document, as stored.
+/// A claim on a document, as stored: always present, `{holder: "", until:
+/// 1970-01-01}` when there is none, so that "free at `now`" is the single
+/// condition `lease.until <= now` (no `$or`, see the crate docs).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct LeaseDoc {
     pub(crate) holder: String,
@@ -67,11 +69,22 @@ impl LeaseDoc {
         }
     }
 
-    pub(crate) fn into_domain(self) -> Result<Lease> {
-        Ok(Lease {
+    /// No lease.
+    pub(crate) fn none() -> Self {
+        LeaseDoc {
+            holder: String::new(),
+            until: bson::DateTime::from_millis(0),
+        }
+    }
+
+    pub(crate) fn into_domain(self) -> Result<Option<Lease>> {
+        if self.holder.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(Lease {
             holder: self.holder,
             until: from_bdate("lease.until", self.until)?,
-        })
+        }))
     }
 
     pub(crate) fn to_bson(&self) -> Bson {
@@ -79,20 +92,15 @@ impl LeaseDoc {
     }
 }
 
-/// An optional stored lease as a domain lease.
-pub(crate) fn lease_from(l: Option<LeaseDoc>) -> Result<Option<Lease>> {
-    l.map(LeaseDoc::into_domain).transpose()
+/// The stored form of "no lease".
+pub(crate) fn no_lease() -> Bson {
+    LeaseDoc::none().to_bson()
 }
 
 /// Matches documents whose lease is free at `now`: none, or one that expired
 /// (`until <= now`).
 pub(crate) fn lease_free(now: DateTime<Utc>) -> Document {
-    doc! { "$or": [ { "lease": Bson::Null }, { "lease.until": { "$lte": to_bdate(now) } } ] }
-}
-
-/// Matches documents whose lease is held by `holder`.
-pub(crate) fn held_by(holder: &str) -> Document {
-    doc! { "lease.holder": holder }
+    doc! { "lease.until": { "$lte": to_bdate(now) } }
 }
 
 /// Converts a `usize` limit for the driver (`0` means none, like an empty result).

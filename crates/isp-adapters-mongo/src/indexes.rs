@@ -15,14 +15,24 @@ fn index(keys: Document, name: &str) -> IndexModel {
         .build()
 }
 
-fn unique(keys: Document, name: &str, partial: Option<Document>) -> IndexModel {
+fn unique(keys: Document, name: &str) -> IndexModel {
     IndexModel::builder()
         .keys(keys)
+        .options(IndexOptions::builder().name(name.to_owned()).unique(true).build())
+        .build()
+}
+
+/// Unique among the documents that have the (single) field. Sparse rather than
+/// partial: nx-27017 ignores `partialFilterExpression`, while a missing field
+/// never collides there either (SQLite's NULLs are distinct).
+fn unique_sparse(field: &str, name: &str) -> IndexModel {
+    IndexModel::builder()
+        .keys(doc! { field: 1 })
         .options(
             IndexOptions::builder()
                 .name(name.to_owned())
                 .unique(true)
-                .partial_filter_expression(partial)
+                .sparse(true)
                 .build(),
         )
         .build()
@@ -37,9 +47,9 @@ fn unique(keys: Document, name: &str, partial: Option<Document>) -> IndexModel {
 /// - `devices {subscriber_id, mac}`: one device record per MAC of a subscriber;
 /// - `vouchers {tenant_id, code}`;
 /// - `plans {tenant_id, name}`;
-/// - `services {router_id, pppoe_username}` (PPPoE services only);
-/// - `ledger {key}`, and `{service_id, period_start}` of charges: one charge per
-///   service and period;
+/// - `services {pppoe_key}` (`<router>/<username>`, PPPoE services only);
+/// - `ledger {key}`, and `{charge_key}` (`<service>/<period>`, charges only): one
+///   charge per service and period;
 /// - `notices {recipient, kind, deadline}`: at most one notice each.
 ///
 /// For the jobs: subscribers by `{active, paid_until}`; vouchers by `deadline`
@@ -51,7 +61,7 @@ pub fn index_models() -> Vec<(&'static str, IndexModel)> {
         // Subscribers.
         (
             c::SUBSCRIBERS,
-            unique(doc! { "tenant_id": 1, "phone": 1 }, "tenant_phone_unique", None),
+            unique(doc! { "tenant_id": 1, "phone": 1 }, "tenant_phone_unique"),
         ),
         (
             c::SUBSCRIBERS,
@@ -64,17 +74,13 @@ pub fn index_models() -> Vec<(&'static str, IndexModel)> {
         // Devices.
         (
             c::DEVICES,
-            unique(
-                doc! { "subscriber_id": 1, "mac": 1 },
-                "subscriber_mac_unique",
-                None,
-            ),
+            unique(doc! { "subscriber_id": 1, "mac": 1 }, "subscriber_mac_unique"),
         ),
         (c::DEVICES, index(doc! { "last_seen": 1 }, "last_seen")),
         // Vouchers.
         (
             c::VOUCHERS,
-            unique(doc! { "tenant_id": 1, "code": 1 }, "tenant_code_unique", None),
+            unique(doc! { "tenant_id": 1, "code": 1 }, "tenant_code_unique"),
         ),
         (c::VOUCHERS, index(doc! { "deadline": 1 }, "deadline")),
         (
@@ -112,18 +118,11 @@ pub fn index_models() -> Vec<(&'static str, IndexModel)> {
         // Plans and customers.
         (
             c::PLANS,
-            unique(doc! { "tenant_id": 1, "name": 1 }, "tenant_name_unique", None),
+            unique(doc! { "tenant_id": 1, "name": 1 }, "tenant_name_unique"),
         ),
         (c::CUSTOMERS, index(doc! { "tenant_id": 1 }, "tenant")),
         // Services.
-        (
-            c::SERVICES,
-            unique(
-                doc! { "router_id": 1, "pppoe_username": 1 },
-                "router_pppoe_username_unique",
-                Some(doc! { "pppoe_username": { "$exists": true } }),
-            ),
-        ),
+        (c::SERVICES, unique_sparse("pppoe_key", "pppoe_key_unique")),
         (
             c::SERVICES,
             index(
@@ -140,19 +139,8 @@ pub fn index_models() -> Vec<(&'static str, IndexModel)> {
         ),
         (c::SERVICES, index(doc! { "router_id": 1 }, "router")),
         // Ledger.
-        (c::LEDGER, unique(doc! { "key": 1 }, "key_unique", None)),
-        (
-            c::LEDGER,
-            unique(
-                doc! { "service_id": 1, "period_start": 1 },
-                "charge_service_period_unique",
-                Some(doc! {
-                    "kind": "charge",
-                    "service_id": { "$exists": true },
-                    "period_start": { "$exists": true },
-                }),
-            ),
-        ),
+        (c::LEDGER, unique(doc! { "key": 1 }, "key_unique")),
+        (c::LEDGER, unique_sparse("charge_key", "charge_key_unique")),
         (
             c::LEDGER,
             index(doc! { "customer_id": 1, "created_at": 1 }, "customer_created_at"),
@@ -167,7 +155,6 @@ pub fn index_models() -> Vec<(&'static str, IndexModel)> {
             unique(
                 doc! { "recipient": 1, "kind": 1, "deadline": 1 },
                 "recipient_kind_deadline_unique",
-                None,
             ),
         ),
         (

@@ -13,11 +13,29 @@ use mongodb::options::ReturnDocument;
 use mongodb::Collection;
 use serde::{Deserialize, Serialize};
 
-use super::{find_vec, me};
+use super::{find_vec, guarded, me};
 use crate::codec::*;
 use crate::collections::{AUDIT, LEASES, ROUTER_STATUS, TENANTS};
 use crate::error::is_duplicate_key;
 use crate::Ctx;
+
+/// Inserts or overwrites the document `id` with one upsert that `$set`s every
+/// field (not a replacement: nx-27017 turns the `_id` of a replaced document into text).
+async fn upsert_by_id<T: Serialize + Send + Sync>(
+    coll: &Collection<T>,
+    entity: &'static str,
+    id: i64,
+    doc: &T,
+) -> Result<()> {
+    let mut fields =
+        bson::to_document(doc).map_err(|e| Error::Internal(format!("{entity} does not serialise: {e}")))?;
+    fields.remove("_id");
+    coll.update_one(doc! { "_id": id }, guarded(doc! { "$set": fields }))
+        .upsert(true)
+        .await
+        .map_err(me(entity))?;
+    Ok(())
+}
 
 // ---------------------------------------------------------------- tenants
 
@@ -61,12 +79,7 @@ impl TenantRepo for MongoTenantRepo {
             name: tenant.name.clone(),
             time_zone: tenant.time_zone.name().to_owned(),
         };
-        self.coll()
-            .replace_one(doc! { "_id": tenant.id.0 }, &d)
-            .upsert(true)
-            .await
-            .map_err(me("tenant"))?;
-        Ok(())
+        upsert_by_id(&self.coll(), "tenant", tenant.id.0, &d).await
     }
 
     async fn get(&self, id: TenantId) -> Result<Tenant> {
@@ -244,12 +257,7 @@ impl RouterStatusRepo for MongoRouterStatusRepo {
             version: status.version.clone(),
             last_error: status.last_error.clone(),
         };
-        self.coll()
-            .replace_one(doc! { "_id": status.router_id.0 }, &d)
-            .upsert(true)
-            .await
-            .map_err(me("router status"))?;
-        Ok(())
+        upsert_by_id(&self.coll(), "router status", status.router_id.0, &d).await
     }
 
     async fn list(&self) -> Result<Vec<RouterStatus>> {
@@ -284,25 +292,30 @@ impl LeaseRepo for MongoLeaseRepo {
         now: DateTime<Utc>,
         until: DateTime<Utc>,
     ) -> Result<bool> {
-        // One atomic upsert: it matches the lease when it is expired or ours, and
-        // otherwise tries to insert `{_id: name}`, which the `_id` index refuses
-        // while someone else holds it.
-        let res = self
-            .0
-            .coll::<NamedLeaseDoc>(LEASES)
-            .find_one_and_update(
-                doc! {
-                    "_id": name,
-                    "$or": [ { "until": { "$lte": to_bdate(now) } }, { "holder": holder } ],
-                },
-                doc! { "$set": { "holder": holder, "until": to_bdate(until) } },
-            )
+        if holder.is_empty() {
+            return Err(Error::invalid("holder", holder, "a lease holder needs a name"));
+        }
+        let coll = self.0.coll::<NamedLeaseDoc>(LEASES);
+        let set = guarded(doc! { "$set": { "holder": holder, "until": to_bdate(until) } });
+        // 1. Ours already: extend it.
+        let renewed = coll
+            .update_one(doc! { "_id": name, "holder": holder }, set.clone())
+            .await
+            .map_err(me("lease"))?;
+        if renewed.matched_count > 0 {
+            return Ok(true);
+        }
+        // 2. Free or expired: one atomic upsert whose filter matches an expired
+        //    lease; when the name is held by someone else the upsert's insert
+        //    collides on `_id` and we do not get it.
+        let res = coll
+            .find_one_and_update(doc! { "_id": name, "until": { "$lte": to_bdate(now) } }, set)
             .upsert(true)
             .return_document(ReturnDocument::After)
             .await;
         match res {
             Ok(Some(d)) => Ok(d.holder == holder),
-            // Some wire-compatible servers report the refused insert as "no document".
+            // nx-27017 reports the refused insert as "no document".
             Ok(None) => Ok(false),
             Err(e) if is_duplicate_key(&e) => Ok(false),
             Err(e) => Err(me("lease")(e)),

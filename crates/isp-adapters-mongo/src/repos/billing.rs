@@ -7,12 +7,12 @@ use chrono::{DateTime, NaiveDate, Utc};
 use isp_core::domain::*;
 use isp_core::ports::{CustomerRepo, LedgerRepo, PlanRepo, ServiceRepo, RETRY_HOLDER};
 use isp_core::{Error, Result};
-use mongodb::bson::{self, doc, Bson, Document};
+use mongodb::bson::{self, doc, Document};
 use mongodb::options::ReturnDocument;
 use mongodb::Collection;
 use serde::{Deserialize, Serialize};
 
-use super::{claim_loop, find_vec, me, update_matched, HasId};
+use super::{and_into, cas, claim_loop, find_vec, guarded, held, held_or_none, me, update_matched, HasId};
 use crate::codec::*;
 use crate::collections::{CUSTOMERS, LEDGER, PLANS, SERVICES};
 use crate::error::is_duplicate_key;
@@ -209,9 +209,9 @@ enum ConnectionDoc {
     },
 }
 
-/// A service as stored. Local dates are `YYYY-MM-DD` strings. `pppoe_username`
-/// repeats the PPPoE secret name (absent for static IP) for the partial unique
-/// index on (router, username).
+/// A service as stored. Local dates are `YYYY-MM-DD` strings. `pppoe_key` is
+/// `<router id>/<PPPoE username>` (absent for static IP), for the sparse unique
+/// index that keeps a username unique per router.
 #[derive(Serialize, Deserialize)]
 struct ServiceDoc {
     #[serde(rename = "_id")]
@@ -223,14 +223,14 @@ struct ServiceDoc {
     status: String,
     connection: ConnectionDoc,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pppoe_username: Option<String>,
+    pppoe_key: Option<String>,
     next_billing_date: String,
     billing_day: i64,
     next_charge_on: String,
     provisioned: bool,
     provisioned_at: Option<bson::DateTime>,
     deprovisioned_at: Option<bson::DateTime>,
-    lease: Option<LeaseDoc>,
+    lease: LeaseDoc,
     attempts: i64,
 }
 
@@ -270,7 +270,7 @@ impl ServiceDoc {
             provisioned: self.provisioned,
             provisioned_at: from_opt_bdate("provisioned_at", self.provisioned_at)?,
             deprovisioned_at: from_opt_bdate("deprovisioned_at", self.deprovisioned_at)?,
-            lease: lease_from(self.lease)?,
+            lease: self.lease.into_domain()?,
             attempts: to_u32("attempts", self.attempts)?,
         })
     }
@@ -291,7 +291,7 @@ impl MongoServiceRepo {
 
     async fn set_one(&self, id: ServiceId, set: Document) -> Result<Service> {
         self.coll()
-            .find_one_and_update(doc! { "_id": id.0 }, doc! { "$set": set })
+            .find_one_and_update(doc! { "_id": id.0 }, guarded(doc! { "$set": set }))
             .return_document(ReturnDocument::After)
             .await
             .map_err(me(SERVICE))?
@@ -299,43 +299,46 @@ impl MongoServiceRepo {
             .into_domain()
     }
 
-    /// Active, not provisioned and paid up; or provisioned and (not active or overdue).
+    /// Active, not provisioned and paid up; or provisioned and (not active or
+    /// overdue). Written as a top-level `$or` of plain conjunctions, each with the
+    /// tenant (see [`and_into`]).
     fn provisioning_filter(tenant: TenantId, today: NaiveDate) -> Result<Document> {
         let today = to_bday("today", today)?;
-        Ok(doc! {
-            "tenant_id": tenant.0,
-            "$or": [
-                {
-                    "status": ServiceStatus::Active.as_str(),
-                    "provisioned": false,
-                    "next_billing_date": { "$gte": &today },
-                },
-                {
-                    "provisioned": true,
-                    "$or": [
-                        { "status": { "$ne": ServiceStatus::Active.as_str() } },
-                        { "next_billing_date": { "$lt": &today } },
-                    ],
-                },
-            ],
-        })
+        let active = ServiceStatus::Active.as_str();
+        Ok(and_into(
+            doc! {
+                "tenant_id": tenant.0,
+                "$or": [
+                    { "status": active, "provisioned": false, "next_billing_date": { "$gte": &today } },
+                    { "provisioned": true, "status": { "$ne": active } },
+                    { "provisioned": true, "next_billing_date": { "$lt": &today } },
+                ],
+            },
+            Document::new(),
+        ))
     }
 
     fn by_next_billing_date() -> Document {
         doc! { "next_billing_date": 1, "_id": 1 }
     }
 
+    /// Records an outcome if `holder` holds the lease or there is none.
     async fn finish(&self, id: ServiceId, holder: &str, set: Document) -> Result<bool> {
-        let mut filter = held_by(holder);
-        filter.insert("_id", id.0);
-        update_matched(&self.coll(), SERVICE, filter, doc! { "$set": set }).await
+        cas(
+            &self.coll(),
+            SERVICE,
+            id.0,
+            held_or_none(holder),
+            doc! { "$set": set },
+        )
+        .await
     }
 }
 
 #[async_trait]
 impl ServiceRepo for MongoServiceRepo {
     async fn insert(&self, new: &NewService) -> Result<Service> {
-        let (connection, pppoe_username) = match &new.connection {
+        let (connection, pppoe_key) = match &new.connection {
             Connection::Pppoe {
                 username,
                 password,
@@ -346,7 +349,7 @@ impl ServiceRepo for MongoServiceRepo {
                     password: password.expose().to_owned(),
                     profile: profile.as_str().to_owned(),
                 },
-                Some(username.as_str().to_owned()),
+                Some(format!("{}/{}", new.router_id.0, username.as_str())),
             ),
             Connection::StaticIp { address } => (
                 ConnectionDoc::StaticIp {
@@ -366,14 +369,14 @@ impl ServiceRepo for MongoServiceRepo {
             plan_id: new.plan_id.0,
             status: new.status.as_str().to_owned(),
             connection,
-            pppoe_username,
+            pppoe_key,
             next_billing_date: to_bday("next_billing_date", new.next_billing_date)?,
             billing_day: i64::from(new.billing_day),
             next_charge_on: to_bday("next_charge_on", new.next_charge_on)?,
             provisioned: false,
             provisioned_at: None,
             deprovisioned_at: None,
-            lease: None,
+            lease: LeaseDoc::none(),
             attempts: 0,
         };
         let d = ServiceDoc {
@@ -387,7 +390,10 @@ impl ServiceRepo for MongoServiceRepo {
                     format!(
                         "router {} already has a PPPoE service named {}",
                         new.router_id,
-                        d.pppoe_username.as_deref().unwrap_or("?")
+                        d.pppoe_key
+                            .as_deref()
+                            .and_then(|k| k.split_once('/'))
+                            .map_or("?", |k| k.1)
                     ),
                 )
             } else {
@@ -451,7 +457,7 @@ impl ServiceRepo for MongoServiceRepo {
         self.finish(
             id,
             holder,
-            doc! { "provisioned": true, "provisioned_at": to_bdate(at), "lease": Bson::Null, "attempts": 0_i64 },
+            doc! { "provisioned": true, "provisioned_at": to_bdate(at), "lease": no_lease(), "attempts": 0_i64 },
         )
         .await
     }
@@ -460,18 +466,17 @@ impl ServiceRepo for MongoServiceRepo {
         self.finish(
             id,
             holder,
-            doc! { "provisioned": false, "deprovisioned_at": to_bdate(at), "lease": Bson::Null, "attempts": 0_i64 },
+            doc! { "provisioned": false, "deprovisioned_at": to_bdate(at), "lease": no_lease(), "attempts": 0_i64 },
         )
         .await
     }
 
     async fn retry_later(&self, id: ServiceId, holder: &str, until: DateTime<Utc>) -> Result<bool> {
-        let mut filter = held_by(holder);
-        filter.insert("_id", id.0);
-        update_matched(
+        cas(
             &self.coll(),
             SERVICE,
-            filter,
+            id.0,
+            held(holder),
             doc! {
                 "$set": { "lease": LeaseDoc::new(RETRY_HOLDER, until).to_bson() },
                 "$inc": { "attempts": 1_i64 },
@@ -479,7 +484,6 @@ impl ServiceRepo for MongoServiceRepo {
         )
         .await
     }
-
     async fn claim_billable(
         &self,
         tenant: TenantId,
@@ -523,10 +527,16 @@ impl ServiceRepo for MongoServiceRepo {
     }
 
     async fn release(&self, id: ServiceId, holder: &str) -> Result<()> {
-        self.finish(id, holder, doc! { "lease": Bson::Null }).await?;
+        cas(
+            &self.coll(),
+            SERVICE,
+            id.0,
+            held(holder),
+            doc! { "$set": { "lease": no_lease() } },
+        )
+        .await?;
         Ok(())
     }
-
     async fn due_between(&self, tenant: TenantId, from: NaiveDate, to: NaiveDate) -> Result<Vec<Service>> {
         let filter = doc! {
             "tenant_id": tenant.0,
@@ -566,6 +576,10 @@ struct LedgerDoc {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     period_start: Option<String>,
     key: String,
+    /// `<service id>/<period start>` for charges of a service and period (absent
+    /// otherwise), for the sparse unique index: one charge per service and period.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    charge_key: Option<String>,
     created_at: bson::DateTime,
 }
 
@@ -631,6 +645,10 @@ impl LedgerRepo for MongoLedgerRepo {
             return Err(Error::invalid("key", "", "an idempotency key is required"));
         }
         let period_start = new.period_start.map(|p| to_bday("period_start", p)).transpose()?;
+        let charge_key = match (new.kind, new.service_id, &period_start) {
+            (LedgerKind::Charge, Some(service), Some(period)) => Some(format!("{}/{period}", service.0)),
+            _ => None,
+        };
         let d = LedgerDoc {
             id: 0,
             customer_id: new.customer_id.0,
@@ -640,6 +658,7 @@ impl LedgerRepo for MongoLedgerRepo {
             currency: new.amount.currency.as_str().to_owned(),
             period_start,
             key: new.key.clone(),
+            charge_key,
             created_at: to_bdate(new.created_at),
         };
         let d = LedgerDoc {

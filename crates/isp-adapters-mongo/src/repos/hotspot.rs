@@ -10,7 +10,7 @@ use mongodb::options::ReturnDocument;
 use mongodb::Collection;
 use serde::{Deserialize, Serialize};
 
-use super::{claim_loop, find_vec, me, update_matched, HasId};
+use super::{cas, claim_loop, exists, find_vec, guarded, held, me, update_matched, HasId};
 use crate::codec::*;
 use crate::collections::{DEVICES, SUBSCRIBERS};
 use crate::error::is_duplicate_key;
@@ -30,7 +30,7 @@ struct SubscriberDoc {
     active: bool,
     disconnected_at: Option<bson::DateTime>,
     attempts: i64,
-    lease: Option<LeaseDoc>,
+    lease: LeaseDoc,
 }
 
 impl HasId for SubscriberDoc {
@@ -50,7 +50,7 @@ impl SubscriberDoc {
             active: self.active,
             disconnected_at: from_opt_bdate("disconnected_at", self.disconnected_at)?,
             attempts: to_u32("attempts", self.attempts)?,
-            lease: lease_from(self.lease)?,
+            lease: self.lease.into_domain()?,
         })
     }
 }
@@ -86,7 +86,7 @@ impl SubscriberRepo for MongoSubscriberRepo {
             active: true,
             disconnected_at: None,
             attempts: 0,
-            lease: None,
+            lease: LeaseDoc::none(),
         };
         self.coll().insert_one(&d).await.map_err(|e| {
             if is_duplicate_key(&e) {
@@ -126,13 +126,13 @@ impl SubscriberRepo for MongoSubscriberRepo {
         self.coll()
             .find_one_and_update(
                 doc! { "_id": id.0 },
-                doc! { "$set": {
+                guarded(doc! { "$set": {
                     "paid_until": to_bdate(paid_until),
                     "active": true,
                     "disconnected_at": Bson::Null,
                     "attempts": 0_i64,
-                    "lease": Bson::Null,
-                } },
+                    "lease": no_lease(),
+                } }),
             )
             .return_document(ReturnDocument::After)
             .await
@@ -181,25 +181,24 @@ impl SubscriberRepo for MongoSubscriberRepo {
         )
         .await?;
         // The caller's lease goes either way (and only the caller's).
-        let mut release = held_by(holder);
-        release.insert("_id", id.0);
-        update_matched(
+        let released = update_matched(
             &self.coll(),
             SUB,
-            release,
-            doc! { "$set": { "lease": Bson::Null } },
+            doc! { "_id": id.0, "lease.holder": holder },
+            doc! { "$set": { "lease": no_lease() } },
         )
         .await?;
+        if !done && !released {
+            exists(&self.coll(), SUB, id.0).await?;
+        }
         Ok(done)
     }
-
     async fn retry_later(&self, id: SubscriberId, holder: &str, until: DateTime<Utc>) -> Result<bool> {
-        let mut filter = held_by(holder);
-        filter.insert("_id", id.0);
-        update_matched(
+        cas(
             &self.coll(),
             SUB,
-            filter,
+            id.0,
+            held(holder),
             doc! {
                 "$set": { "lease": LeaseDoc::new(RETRY_HOLDER, until).to_bson() },
                 "$inc": { "attempts": 1_i64 },
@@ -207,7 +206,6 @@ impl SubscriberRepo for MongoSubscriberRepo {
         )
         .await
     }
-
     async fn next_expiry_after(&self, now: DateTime<Utc>) -> Result<Option<DateTime<Utc>>> {
         let filter = doc! { "active": true, "paid_until": { "$gt": to_bdate(now) } };
         let first = find_vec(&self.coll(), SUB, filter, by_paid_until(), Some(1)).await?;
@@ -286,7 +284,7 @@ impl DeviceRepo for MongoDeviceRepo {
         for _ in 0..3 {
             let found = self
                 .coll()
-                .find_one_and_update(key.clone(), update.clone())
+                .find_one_and_update(key.clone(), guarded(update.clone()))
                 .return_document(ReturnDocument::After)
                 .await
                 .map_err(me(DEV))?;

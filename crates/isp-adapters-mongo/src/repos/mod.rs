@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use futures::TryStreamExt;
 use isp_core::domain::Claim;
-use isp_core::ports::Repositories;
+use isp_core::ports::{Repositories, RETRY_HOLDER};
 use isp_core::Result;
 use mongodb::bson::{doc, Bson, Document};
 use mongodb::options::ReturnDocument;
@@ -22,6 +22,7 @@ use serde::Serialize;
 use crate::codec::{lease_free, limit_i64, LeaseDoc};
 use crate::error::map_mongo_error;
 use crate::Ctx;
+use isp_core::Error;
 
 impl fmt::Debug for Ctx {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -45,6 +46,19 @@ pub(crate) fn all(ctx: &Ctx) -> Repositories {
         router_status: Arc::new(audit::MongoRouterStatusRepo(c())),
         leases: Arc::new(audit::MongoLeaseRepo(c())),
     }
+}
+
+/// A field no document has: see [`guarded`].
+const ABSENT_FIELD: &str = "_absent";
+
+/// Adds `$pull: {_absent: null}` to an update. On MongoDB that is a no-op (no
+/// document has the field). nx-27017 applies simple `$set`s on an SQL fast path
+/// that stores a top-level date as text, which breaks every later range query on
+/// it; a `$pull` of an absent field sends the update down its type-preserving
+/// path. Every update that may set an instant goes through here.
+pub(crate) fn guarded(mut update: Document) -> Document {
+    update.insert("$pull", doc! { ABSENT_FIELD: Bson::Null });
+    update
 }
 
 /// A stored document with an integer `_id`.
@@ -93,22 +107,28 @@ pub(crate) async fn claim_loop<T>(
 where
     T: Serialize + DeserializeOwned + Send + Sync + HasId,
 {
+    if claim.holder.is_empty() || claim.holder == RETRY_HOLDER {
+        return Err(Error::invalid(
+            "holder",
+            &claim.holder,
+            "a claimant needs its own non-empty name",
+        ));
+    }
     let mut out: Vec<T> = Vec::new();
     let lease = LeaseDoc::new(&claim.holder, claim.until).to_bson();
     // A lease that is already expired when set leaves the item free: exclude what
     // this call took, or it would take the same item again.
     let exclude_taken = claim.until <= claim.now;
+    let due = and_into(due, lease_free(claim.now));
     while out.len() < claim.limit {
-        let mut parts = vec![Bson::Document(due.clone()), Bson::Document(lease_free(claim.now))];
-        if exclude_taken && !out.is_empty() {
+        let filter = if exclude_taken && !out.is_empty() {
             let taken: Vec<i64> = out.iter().map(HasId::id).collect();
-            parts.push(Bson::Document(doc! { "_id": { "$nin": taken } }));
-        }
+            and_into(due.clone(), doc! { "_id": { "$nin": taken } })
+        } else {
+            due.clone()
+        };
         let got = coll
-            .find_one_and_update(
-                doc! { "$and": parts },
-                doc! { "$set": { "lease": lease.clone() } },
-            )
+            .find_one_and_update(filter, guarded(doc! { "$set": { "lease": lease.clone() } }))
             .sort(sort.clone())
             .return_document(ReturnDocument::After)
             .await
@@ -131,6 +151,114 @@ pub(crate) async fn update_matched<T>(
 where
     T: Send + Sync,
 {
-    let r = coll.update_one(filter, update).await.map_err(me(entity))?;
+    let r = coll
+        .update_one(filter, guarded(update))
+        .await
+        .map_err(me(entity))?;
     Ok(r.matched_count > 0)
+}
+
+/// Matches documents whose lease `holder` holds (expired or not). An empty
+/// name holds nothing.
+pub(crate) fn held(holder: &str) -> Document {
+    if holder.is_empty() {
+        return doc! { "lease.holder": { "$in": [] } };
+    }
+    doc! { "lease.holder": holder }
+}
+
+/// Matches documents whose lease `holder` holds, or that have none.
+pub(crate) fn held_or_none(holder: &str) -> Document {
+    doc! { "lease.holder": { "$in": ["", holder] } }
+}
+
+/// `base AND extra`, written without `$and` and without siblings of an `$or`:
+/// an `$or` in `base` gets `extra` (and `base`'s other fields) copied into each
+/// branch. MongoDB reads both forms alike; nx-27017 evaluates `$and`, and fields
+/// next to an `$or`, wrongly (it drops parentheses), but plain conjunctions and a
+/// top-level `$or` of plain conjunctions correctly.
+pub(crate) fn and_into(mut base: Document, extra: Document) -> Document {
+    fn merge(into: &mut Document, extra: &Document) {
+        for (k, v) in extra {
+            match (into.get_mut(k), v) {
+                (Some(Bson::Document(have)), Bson::Document(more))
+                    if have.keys().all(|k| k.starts_with('$')) && more.keys().all(|k| k.starts_with('$')) =>
+                {
+                    for (op, arg) in more {
+                        have.insert(op.clone(), arg.clone());
+                    }
+                }
+                (Some(have), _) => {
+                    // Same field, two equalities: both must hold.
+                    let have = have.clone();
+                    into.insert(k.clone(), doc! { "$eq": have, "$in": [v.clone()] });
+                }
+                (None, _) => {
+                    into.insert(k.clone(), v.clone());
+                }
+            }
+        }
+    }
+    match base.remove("$or") {
+        Some(Bson::Array(branches)) => {
+            let rest = base;
+            let branches: Vec<Bson> = branches
+                .into_iter()
+                .map(|b| {
+                    let Bson::Document(mut branch) = b else {
+                        // Not produced by this crate; keep it correct for MongoDB.
+                        return Bson::Document(doc! { "$and": [b, rest.clone(), extra.clone()] });
+                    };
+                    merge(&mut branch, &rest);
+                    merge(&mut branch, &extra);
+                    Bson::Document(branch)
+                })
+                .collect();
+            doc! { "$or": branches }
+        }
+        Some(other) => {
+            base.insert("$or", other);
+            merge(&mut base, &extra);
+            base
+        }
+        None => {
+            merge(&mut base, &extra);
+            base
+        }
+    }
+}
+
+/// `NotFound` unless a document with this `_id` exists.
+pub(crate) async fn exists<T>(coll: &Collection<T>, entity: &'static str, id: i64) -> Result<()>
+where
+    T: Send + Sync,
+{
+    let n = coll
+        .count_documents(doc! { "_id": id })
+        .limit(1)
+        .await
+        .map_err(me(entity))?;
+    if n == 0 {
+        return Err(isp_core::Error::not_found(entity, id));
+    }
+    Ok(())
+}
+
+/// A conditional single-document update: applies `update` to document `id` if it
+/// matches `cond`. `Ok(false)` when it does not match, `NotFound` when there is
+/// no such document.
+pub(crate) async fn cas<T>(
+    coll: &Collection<T>,
+    entity: &'static str,
+    id: i64,
+    cond: Document,
+    update: Document,
+) -> Result<bool>
+where
+    T: Send + Sync,
+{
+    if update_matched(coll, entity, and_into(doc! { "_id": id }, cond), update).await? {
+        return Ok(true);
+    }
+    exists(coll, entity, id).await.map(|()| false)
 }

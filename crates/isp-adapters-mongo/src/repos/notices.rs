@@ -5,11 +5,11 @@ use chrono::{DateTime, Utc};
 use isp_core::domain::*;
 use isp_core::ports::{NoticeRepo, RETRY_HOLDER};
 use isp_core::{Error, Result};
-use mongodb::bson::{self, doc, Bson};
+use mongodb::bson::{self, doc};
 use mongodb::Collection;
 use serde::{Deserialize, Serialize};
 
-use super::{claim_loop, me, update_matched, HasId};
+use super::{and_into, cas, claim_loop, held, held_or_none, me, HasId};
 use crate::codec::*;
 use crate::collections::NOTICES;
 use crate::error::is_duplicate_key;
@@ -30,7 +30,7 @@ struct NoticeDoc {
     attempts: i64,
     created_at: bson::DateTime,
     sent_at: Option<bson::DateTime>,
-    lease: Option<LeaseDoc>,
+    lease: LeaseDoc,
 }
 
 impl HasId for NoticeDoc {
@@ -52,7 +52,7 @@ impl NoticeDoc {
             attempts: to_u32("attempts", self.attempts)?,
             created_at: from_bdate("created_at", self.created_at)?,
             sent_at: from_opt_bdate("sent_at", self.sent_at)?,
-            lease: lease_from(self.lease)?,
+            lease: self.lease.into_domain()?,
         })
     }
 }
@@ -66,11 +66,14 @@ impl MongoNoticeRepo {
         self.0.coll(NOTICES)
     }
 
-    fn mine(id: NoticeId, holder: &str) -> bson::Document {
-        let mut filter = held_by(holder);
-        filter.insert("_id", id.0);
-        filter.insert("status", NoticeStatus::Pending.as_str());
-        filter
+    /// Pending, and the lease is `holder`'s (or, with `or_none`, there is none).
+    fn pending_held(holder: &str, or_none: bool) -> bson::Document {
+        let lease = if or_none {
+            held_or_none(holder)
+        } else {
+            held(holder)
+        };
+        and_into(doc! { "status": NoticeStatus::Pending.as_str() }, lease)
     }
 }
 
@@ -88,7 +91,7 @@ impl NoticeRepo for MongoNoticeRepo {
             attempts: 0,
             created_at: to_bdate(new.created_at),
             sent_at: None,
-            lease: None,
+            lease: LeaseDoc::none(),
         };
         self.coll().insert_one(&d).await.map_err(|e| {
             if is_duplicate_key(&e) {
@@ -140,10 +143,7 @@ impl NoticeRepo for MongoNoticeRepo {
         // not free here: that send's outcome is unknown (see `abandon_stale`).
         let due = doc! {
             "status": NoticeStatus::Pending.as_str(),
-            "$or": [
-                { "lease": Bson::Null },
-                { "lease.holder": RETRY_HOLDER, "lease.until": { "$lte": to_bdate(claim.now) } },
-            ],
+            "lease.holder": { "$in": ["", RETRY_HOLDER] },
         };
         claim_loop(&self.coll(), N, due, doc! { "created_at": 1, "_id": 1 }, claim)
             .await?
@@ -153,24 +153,25 @@ impl NoticeRepo for MongoNoticeRepo {
     }
 
     async fn mark_sent(&self, id: NoticeId, holder: &str, at: DateTime<Utc>) -> Result<bool> {
-        update_matched(
+        cas(
             &self.coll(),
             N,
-            Self::mine(id, holder),
+            id.0,
+            Self::pending_held(holder, true),
             doc! { "$set": {
                 "status": NoticeStatus::Sent.as_str(),
                 "sent_at": to_bdate(at),
-                "lease": Bson::Null,
+                "lease": no_lease(),
             } },
         )
         .await
     }
-
     async fn retry_later(&self, id: NoticeId, holder: &str, until: DateTime<Utc>) -> Result<bool> {
-        update_matched(
+        cas(
             &self.coll(),
             N,
-            Self::mine(id, holder),
+            id.0,
+            Self::pending_held(holder, false),
             doc! {
                 "$set": { "lease": LeaseDoc::new(RETRY_HOLDER, until).to_bson() },
                 "$inc": { "attempts": 1_i64 },
@@ -178,27 +179,26 @@ impl NoticeRepo for MongoNoticeRepo {
         )
         .await
     }
-
     async fn abandon(&self, id: NoticeId, holder: &str) -> Result<bool> {
-        update_matched(
+        cas(
             &self.coll(),
             N,
-            Self::mine(id, holder),
-            doc! { "$set": { "status": NoticeStatus::Abandoned.as_str(), "lease": Bson::Null } },
+            id.0,
+            Self::pending_held(holder, true),
+            doc! { "$set": { "status": NoticeStatus::Abandoned.as_str(), "lease": no_lease() } },
         )
         .await
     }
-
     async fn abandon_stale(&self, now: DateTime<Utc>) -> Result<u64> {
         let r = self
             .coll()
             .update_many(
                 doc! {
                     "status": NoticeStatus::Pending.as_str(),
-                    "lease.holder": { "$exists": true, "$ne": RETRY_HOLDER },
-                    "lease.until": { "$lte": to_bdate(now) },
+                    "lease.holder": { "$nin": ["", RETRY_HOLDER] },
+                    "lease.until": { "$lt": to_bdate(now) },
                 },
-                doc! { "$set": { "status": NoticeStatus::Abandoned.as_str(), "lease": Bson::Null } },
+                doc! { "$set": { "status": NoticeStatus::Abandoned.as_str(), "lease": no_lease() } },
             )
             .await
             .map_err(me(N))?;

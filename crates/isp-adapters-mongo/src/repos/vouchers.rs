@@ -12,7 +12,9 @@ use mongodb::options::ReturnDocument;
 use mongodb::Collection;
 use serde::{Deserialize, Serialize};
 
-use super::{claim_loop, find_vec, me, update_matched, HasId};
+use super::{
+    and_into, cas, claim_loop, exists, find_vec, guarded, held, held_or_none, me, update_matched, HasId,
+};
 use crate::codec::*;
 use crate::collections::VOUCHERS;
 use crate::error::is_duplicate_key;
@@ -39,7 +41,7 @@ struct VoucherDoc {
     expired_reason: Option<String>,
     expired_at: Option<bson::DateTime>,
     removed_from_router: bool,
-    lease: Option<LeaseDoc>,
+    lease: LeaseDoc,
     attempts: i64,
     deadline: Option<bson::DateTime>,
 }
@@ -74,7 +76,7 @@ impl VoucherDoc {
                 .map_err(stored_err)?,
             expired_at: from_opt_bdate("expired_at", self.expired_at)?,
             removed_from_router: self.removed_from_router,
-            lease: lease_from(self.lease)?,
+            lease: self.lease.into_domain()?,
             attempts: to_u32("attempts", self.attempts)?,
         })
     }
@@ -127,7 +129,7 @@ impl VoucherRepo for MongoVoucherRepo {
             expired_reason: None,
             expired_at: None,
             removed_from_router: false,
-            lease: None,
+            lease: LeaseDoc::none(),
             attempts: 0,
             deadline: None,
         };
@@ -180,12 +182,12 @@ impl VoucherRepo for MongoVoucherRepo {
         self.coll()
             .find_one_and_update(
                 doc! { "_id": id.0, "status": VoucherStatus::Unused.as_str() },
-                doc! { "$set": {
+                guarded(doc! { "$set": {
                     "status": VoucherStatus::Active.as_str(),
                     "started_at": to_bdate(started_at),
                     "expected_end": to_bdate(expected_end),
                     "deadline": to_bdate(expected_end),
-                } },
+                } }),
             )
             .return_document(ReturnDocument::After)
             .await
@@ -211,64 +213,61 @@ impl VoucherRepo for MongoVoucherRepo {
         reason: VoucherExpiryReason,
         at: DateTime<Utc>,
     ) -> Result<bool> {
+        if seen == VoucherStatus::Expired {
+            // Already expired: nothing changes.
+            exists(&self.coll(), V, id.0).await?;
+            return Ok(false);
+        }
         // Compare-and-set on the status the caller saw. The new deadline depends
         // on whether the router user is already gone, so each case is its own
         // conditional single-document update; at most one of them can match.
-        for removed in [false, true] {
-            let deadline = if removed { None } else { Some(at) };
-            let hit = update_matched(
-                &self.coll(),
-                V,
-                doc! { "_id": id.0, "status": seen.as_str(), "removed_from_router": removed },
-                doc! { "$set": {
-                    "status": VoucherStatus::Expired.as_str(),
-                    "expired_reason": reason.as_str(),
-                    "expired_at": to_bdate(at),
-                    "deadline": bdate_opt(deadline),
-                } },
-            )
-            .await?;
-            if hit {
-                return Ok(true);
-            }
-        }
-        Ok(false)
-    }
-
-    async fn mark_removed(&self, id: VoucherId, holder: &str) -> Result<bool> {
-        // Expired or revoked: nothing is due any more. Otherwise the deadline stays.
-        let mut done = held_by(holder);
-        done.insert("_id", id.0);
-        done.insert("status", doc! { "$in": done_statuses() });
-        if update_matched(
-            &self.coll(),
-            V,
-            done,
-            doc! { "$set": { "removed_from_router": true, "lease": Bson::Null, "deadline": Bson::Null } },
-        )
-        .await?
-        {
+        let set = |deadline: Option<DateTime<Utc>>| {
+            doc! { "$set": {
+                "status": VoucherStatus::Expired.as_str(),
+                "expired_reason": reason.as_str(),
+                "expired_at": to_bdate(at),
+                "deadline": bdate_opt(deadline),
+            } }
+        };
+        let live = doc! { "_id": id.0, "status": seen.as_str(), "removed_from_router": false };
+        if update_matched(&self.coll(), V, live, set(Some(at))).await? {
             return Ok(true);
         }
-        let mut live = held_by(holder);
-        live.insert("_id", id.0);
-        live.insert("status", doc! { "$nin": done_statuses() });
-        update_matched(
+        cas(
             &self.coll(),
             V,
-            live,
-            doc! { "$set": { "removed_from_router": true, "lease": Bson::Null } },
+            id.0,
+            doc! { "status": seen.as_str(), "removed_from_router": true },
+            set(None),
         )
         .await
     }
-
-    async fn retry_later(&self, id: VoucherId, holder: &str, until: DateTime<Utc>) -> Result<bool> {
-        let mut filter = held_by(holder);
-        filter.insert("_id", id.0);
-        update_matched(
+    async fn mark_removed(&self, id: VoucherId, holder: &str) -> Result<bool> {
+        // Only a finished (expired or revoked) voucher's user is removed; after
+        // that nothing about it is due any more.
+        cas(
             &self.coll(),
             V,
-            filter,
+            id.0,
+            and_into(
+                doc! { "status": { "$in": done_statuses() } },
+                held_or_none(holder),
+            ),
+            doc! { "$set": {
+                "removed_from_router": true,
+                "lease": no_lease(),
+                "attempts": 0_i64,
+                "deadline": Bson::Null,
+            } },
+        )
+        .await
+    }
+    async fn retry_later(&self, id: VoucherId, holder: &str, until: DateTime<Utc>) -> Result<bool> {
+        cas(
+            &self.coll(),
+            V,
+            id.0,
+            held(holder),
             doc! {
                 "$set": { "lease": LeaseDoc::new(RETRY_HOLDER, until).to_bson() },
                 "$inc": { "attempts": 1_i64 },
@@ -276,7 +275,6 @@ impl VoucherRepo for MongoVoucherRepo {
         )
         .await
     }
-
     async fn on_router(&self, router: RouterId, statuses: &[VoucherStatus]) -> Result<Vec<Voucher>> {
         if statuses.is_empty() {
             return Ok(Vec::new());
