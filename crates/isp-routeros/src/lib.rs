@@ -3,5 +3,6 @@
 pub mod client;
 pub mod driver;
 pub mod proto;
+pub mod rest;
 #[cfg(feature = "sim")]
 pub mod sim;

@@ -1,5 +1,7 @@
 //! `RouterOsDriver` under faults, pooling and transports: one login per
-//! router, dropped connections, refused logins, traps, TLS, REST.
+//! router (REST: one per kept-alive connection), dropped connections, routers
+//! down, refused logins, traps, stalls, TLS and pinning. The behaviour tests
+//! run over the API and over REST (`name::api`, `name::rest`).
 #![cfg(feature = "sim")]
 #![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
@@ -8,9 +10,11 @@ mod client_common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use client_common::{bounded, quick, router_for, sim_config, start, PASSWORD};
-use isp_core::domain::{MacAddress, OwnerTag, RosName, SubscriberId, Transport, VoucherId};
-use isp_core::ports::{HotspotUserSpec, Menu, RouterDriver};
+use client_common::{assert_logins, bounded, quick, router_for, sim_config, start, PASSWORD};
+use isp_core::domain::{
+    MacAddress, OwnerTag, RosName, SecretPassword, ServiceId, SubscriberId, Transport, VoucherId,
+};
+use isp_core::ports::{HotspotUserSpec, Menu, PppoeSpec, RouterDriver, StaticIpSpec};
 use isp_core::Error;
 use isp_routeros::client::certificate_fingerprint;
 use isp_routeros::driver::{DriverConfig, RouterOsDriver};
@@ -28,6 +32,23 @@ fn name(s: &str) -> RosName {
     RosName::parse("name", s).unwrap()
 }
 
+fn static_ip() -> StaticIpSpec {
+    StaticIpSpec {
+        address: "10.0.0.9".parse().unwrap(),
+        list: name("isp-allowed"),
+        owner: OwnerTag::Service(ServiceId(9)),
+    }
+}
+
+fn pppoe() -> PppoeSpec {
+    PppoeSpec {
+        username: name("cust-9"),
+        password: SecretPassword::parse("password", "ppp-Pw-1234").unwrap(),
+        profile: name("default"),
+        owner: OwnerTag::Service(ServiceId(9)),
+    }
+}
+
 fn voucher(code: &str) -> HotspotUserSpec {
     HotspotUserSpec {
         name: name(code),
@@ -39,13 +60,12 @@ fn voucher(code: &str) -> HotspotUserSpec {
     }
 }
 
-#[tokio::test]
-async fn one_login_per_router_across_many_calls() {
+async fn one_login_per_router_across_many_calls(transport: Transport) {
     let a = start(sim_config()).await;
     let b = start(sim_config()).await;
     let d = Arc::new(driver());
-    let ra = router_for(1, &a, Transport::Api, None);
-    let rb = router_for(2, &b, Transport::Api, None);
+    let ra = router_for(1, &a, transport, None);
+    let rb = router_for(2, &b, transport, None);
 
     let mut calls = Vec::new();
     for i in 0..40u8 {
@@ -72,20 +92,19 @@ async fn one_login_per_router_across_many_calls() {
     for c in calls {
         bounded("driver call", c).await.unwrap().unwrap();
     }
-    assert_eq!(a.handle().logins(), 1);
-    assert_eq!(b.handle().logins(), 1);
-    assert_eq!(d.logins(ra.id), 1);
-    assert_eq!(d.logins(rb.id), 1);
+    assert_logins(&a.handle(), transport, 1, 2);
+    assert_logins(&b.handle(), transport, 1, 2);
+    assert_eq!(d.logins(ra.id), a.handle().logins());
+    assert_eq!(d.logins(rb.id), b.handle().logins());
 }
 
-#[tokio::test]
-async fn a_dropped_connection_is_transient_and_the_next_call_reconnects() {
+async fn a_dropped_connection_is_transient_and_the_next_call_reconnects(transport: Transport) {
     let mut config = sim_config();
     config.latency = Duration::from_millis(400);
     let sim = start(config).await;
     let handle = sim.handle();
     let d = Arc::new(driver());
-    let router = router_for(1, &sim, Transport::Api, None);
+    let router = router_for(1, &sim, transport, None);
     d.health(&router).await.unwrap();
 
     let call = {
@@ -101,16 +120,36 @@ async fn a_dropped_connection_is_transient_and_the_next_call_reconnects() {
 
     handle.set_latency(Duration::ZERO);
     d.snapshot(&router, &[Menu::HotspotActive]).await.unwrap();
-    assert_eq!(handle.logins(), 2);
+    assert_logins(&handle, transport, 2, 2);
 }
 
-#[tokio::test]
-async fn a_refused_login_is_authentication_without_the_password() {
+async fn a_router_that_is_down_is_transient_and_comes_back(transport: Transport) {
+    let sim = start(sim_config()).await;
+    let handle = sim.handle();
+    let d = driver();
+    let router = router_for(1, &sim, transport, None);
+    d.health(&router).await.unwrap();
+    handle.outage(Duration::from_millis(700));
+    let err = bounded("outage", d.provision_static_ip(&router, &static_ip()))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Unavailable { .. }), "{err:?}");
+    assert!(err.is_transient());
+    assert!(err.to_string().contains("router sim-1"), "{err}");
+    assert!(handle.rows("/ip/firewall/address-list").is_empty());
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    bounded("after outage", d.provision_static_ip(&router, &static_ip()))
+        .await
+        .unwrap();
+    assert_eq!(handle.rows("/ip/firewall/address-list").len(), 1);
+}
+
+async fn a_refused_login_is_authentication_without_the_password(transport: Transport) {
     let sim = start(sim_config()).await;
     let handle = sim.handle();
     handle.refuse_logins(true);
     let d = driver();
-    let router = router_for(1, &sim, Transport::Api, None);
+    let router = router_for(1, &sim, transport, None);
     let err = d.health(&router).await.unwrap_err();
     assert!(matches!(err, Error::Authentication { .. }), "{err:?}");
     assert!(!err.is_transient());
@@ -122,18 +161,21 @@ async fn a_refused_login_is_authentication_without_the_password() {
     ] {
         assert!(!shown.contains(PASSWORD), "password leaked: {shown}");
     }
-    assert!(err.to_string().contains("invalid user name or password"), "{err}");
+    let why = match transport {
+        Transport::Rest => "401 Unauthorized",
+        _ => "invalid user name or password",
+    };
+    assert!(err.to_string().contains(why), "{err}");
 
     handle.clear_faults();
     d.health(&router).await.unwrap();
 }
 
-#[tokio::test]
-async fn traps_map_onto_the_error_family() {
+async fn traps_map_onto_the_error_family(transport: Transport) {
     let sim = start(sim_config()).await;
     let handle = sim.handle();
     let d = driver();
-    let router = router_for(1, &sim, Transport::Api, None);
+    let router = router_for(1, &sim, transport, None);
 
     handle.trap_on(
         "/ip/hotspot/user/add",
@@ -172,11 +214,17 @@ async fn traps_map_onto_the_error_family() {
         .await
         .unwrap_err();
     assert!(matches!(err, Error::Rejected { .. }), "{err:?}");
-    assert_eq!(handle.logins(), 1, "traps keep the connection");
+    assert!(err.to_string().contains("cookie table locked"), "{err}");
+    // A PPP secret name taken meanwhile is a conflict, over either transport.
+    handle.trap_on("/ppp/secret/add", "failure: secret with the same name already exists");
+    let err = d.provision_pppoe(&router, &pppoe()).await.unwrap_err();
+    assert!(err.is_conflict(), "{err:?}");
+    assert!(!format!("{err} {err:?}").contains("ppp-Pw-1234"), "{err}");
+    // traps keep the connection(s)
+    assert_logins(&handle, transport, 1, 2);
 }
 
-#[tokio::test]
-async fn a_stalled_router_times_out_transiently() {
+async fn a_stalled_router_times_out_transiently(transport: Transport) {
     let sim = start(sim_config()).await;
     let handle = sim.handle();
     let d = RouterOsDriver::new(DriverConfig {
@@ -187,7 +235,7 @@ async fn a_stalled_router_times_out_transiently() {
         ..DriverConfig::default()
     })
     .unwrap();
-    let router = router_for(1, &sim, Transport::Api, None);
+    let router = router_for(1, &sim, transport, None);
     d.health(&router).await.unwrap();
     handle.stall_mid_sentence(true);
     let err = bounded("stalled", d.snapshot(&router, &[Menu::Queues]))
@@ -230,25 +278,77 @@ async fn api_ssl_with_a_pinned_fingerprint() {
 }
 
 #[tokio::test]
-async fn rest_routers_are_refused_without_any_traffic() {
+async fn rest_https_with_a_pinned_fingerprint() {
+    let cert = self_signed(&["localhost", "127.0.0.1"]).unwrap();
+    let mut config = sim_config();
+    config.rest_tls = Some(cert.server_config.clone());
+    let sim = start(config).await;
+    let handle = sim.handle();
+    let d = driver();
+    let fp = certificate_fingerprint(&cert.cert_der);
+    let router = router_for(1, &sim, Transport::Rest, Some(fp));
+    assert!(router.address.starts_with("https://"), "{}", router.address);
+    let health = d.health(&router).await.unwrap();
+    assert_eq!(health.identity, "MikroTik");
+    d.provision_static_ip(&router, &static_ip()).await.unwrap();
+    assert_eq!(handle.rows("/ip/firewall/address-list").len(), 1);
+
+    // Another certificate's fingerprint: refused before any request is made.
+    let logged_in = handle.rest_logins();
+    let wrong = self_signed(&["localhost"]).unwrap();
+    let bad = router_for(
+        2,
+        &sim,
+        Transport::Rest,
+        Some(certificate_fingerprint(&wrong.cert_der)),
+    );
+    handle.clear_command_log();
+    let err = d.health(&bad).await.unwrap_err();
+    assert!(matches!(err, Error::Authentication { .. }), "{err:?}");
+    assert!(err.to_string().contains("certificate"), "{err}");
+    assert!(!err.is_transient());
+    let err = d.deprovision_static_ip(&bad, static_ip().address, &static_ip().list).await.unwrap_err();
+    assert!(matches!(err, Error::Authentication { .. }), "{err:?}");
+    assert_eq!(handle.rows("/ip/firewall/address-list").len(), 1);
+
+    // Without a pin the default roots do not know a self-signed certificate.
+    let unpinned = router_for(3, &sim, Transport::Rest, None);
+    let err = d.health(&unpinned).await.unwrap_err();
+    assert!(matches!(err, Error::Authentication { .. }), "{err:?}");
+    assert!(handle.command_log().is_empty(), "no request got through");
+    assert_eq!(handle.rest_logins(), logged_in, "only the pinned router logged in");
+}
+
+#[tokio::test]
+async fn a_bad_rest_address_is_invalid_input_without_traffic() {
     let sim = start(sim_config()).await;
     let d = driver();
-    let router = router_for(1, &sim, Transport::Rest, None);
+    let mut router = router_for(1, &sim, Transport::Rest, None);
+    router.address = format!("ftp://{}", sim.addr());
     let err = d.health(&router).await.unwrap_err();
     assert!(matches!(err, Error::InvalidInput { .. }), "{err:?}");
-    assert!(err.to_string().contains("transport"), "{err}");
+    assert!(err.to_string().contains("address"), "{err}");
     assert!(sim.handle().command_log().is_empty());
     assert_eq!(sim.handle().connections(), 0);
 }
 
-#[tokio::test]
-async fn changed_credentials_get_a_new_pool() {
+async fn changed_credentials_get_a_new_pool(transport: Transport) {
     let sim = start(sim_config()).await;
     let d = driver();
-    let mut router = router_for(1, &sim, Transport::Api, None);
+    let mut router = router_for(1, &sim, transport, None);
     d.health(&router).await.unwrap();
     router.credentials = isp_core::domain::RouterCredentials::new("api", "rotated-Pw-1");
     let err = d.health(&router).await.unwrap_err();
     assert!(matches!(err, Error::Authentication { .. }), "{err:?}");
     assert!(!format!("{err} {err:?}").contains("rotated-Pw-1"));
 }
+
+over_both!(
+    one_login_per_router_across_many_calls,
+    a_dropped_connection_is_transient_and_the_next_call_reconnects,
+    a_router_that_is_down_is_transient_and_comes_back,
+    a_refused_login_is_authentication_without_the_password,
+    traps_map_onto_the_error_family,
+    a_stalled_router_times_out_transiently,
+    changed_credentials_get_a_new_pool,
+);

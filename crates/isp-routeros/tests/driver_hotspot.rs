@@ -1,4 +1,5 @@
-//! `RouterOsDriver` hotspot calls against the simulator over real TCP.
+//! `RouterOsDriver` hotspot calls against the simulator over real TCP, each over the API and
+//! over REST (`name::api`, `name::rest`).
 #![cfg(feature = "sim")]
 #![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
@@ -6,7 +7,7 @@ mod client_common;
 
 use std::collections::BTreeMap;
 
-use client_common::{quick, router_for, sim_config, start, verbs};
+use client_common::{assert_logins, quick, router_for, sim_config, start, verbs};
 use isp_core::domain::{
     MacAddress, OwnerTag, RosDuration, RosName, SecretPassword, SubscriberId, Transport, VoucherId,
 };
@@ -47,12 +48,11 @@ fn prints(handle: &SimHandle) -> BTreeMap<String, usize> {
     out
 }
 
-#[tokio::test]
-async fn a_disconnect_sweep_reads_each_menu_once_and_batches_removals() {
+async fn a_disconnect_sweep_reads_each_menu_once_and_batches_removals(transport: Transport) {
     let sim = start(sim_config()).await;
     let handle = sim.handle();
     let d = driver();
-    let router = router_for(1, &sim, Transport::Api, None);
+    let router = router_for(1, &sim, transport, None);
 
     let mut targets = Vec::new();
     for i in 0..10u8 {
@@ -202,15 +202,14 @@ async fn a_disconnect_sweep_reads_each_menu_once_and_batches_removals() {
     }
     assert!(verbs(&handle, "remove").is_empty());
     assert!(verbs(&handle, "disable").is_empty());
-    assert_eq!(handle.logins(), 1);
+    assert_logins(&handle, transport, 1, 2);
 }
 
-#[tokio::test]
-async fn a_disconnect_by_mac_only_leaves_users_alone() {
+async fn a_disconnect_by_mac_only_leaves_users_alone(transport: Transport) {
     let sim = start(sim_config()).await;
     let handle = sim.handle();
     let d = driver();
-    let router = router_for(1, &sim, Transport::Api, None);
+    let router = router_for(1, &sim, transport, None);
     handle.add_row("/ip/hotspot/user", &[("name", "alice")]).unwrap();
     handle
         .hotspot_login("alice", &mac(1).to_string(), "10.5.50.2")
@@ -243,12 +242,11 @@ async fn a_disconnect_by_mac_only_leaves_users_alone() {
     assert!(d.disconnect_hotspot(&router, &[]).await.unwrap().is_empty());
 }
 
-#[tokio::test]
-async fn one_failing_menu_fails_only_the_targets_that_needed_it() {
+async fn one_failing_menu_fails_only_the_targets_that_needed_it(transport: Transport) {
     let sim = start(sim_config()).await;
     let handle = sim.handle();
     let d = driver();
-    let router = router_for(1, &sim, Transport::Api, None);
+    let router = router_for(1, &sim, transport, None);
     handle.add_row("/ip/hotspot/user", &[("name", "alice")]).unwrap();
     handle.add_row("/ip/hotspot/user", &[("name", "bob")]).unwrap();
     handle
@@ -279,12 +277,11 @@ async fn one_failing_menu_fails_only_the_targets_that_needed_it() {
     assert!(bob.user_disabled);
 }
 
-#[tokio::test]
-async fn remove_sessions_counts_already_gone_ids() {
+async fn remove_sessions_counts_already_gone_ids(transport: Transport) {
     let sim = start(sim_config()).await;
     let handle = sim.handle();
     let d = driver();
-    let router = router_for(1, &sim, Transport::Api, None);
+    let router = router_for(1, &sim, transport, None);
     let a = handle
         .hotspot_login("a", &mac(1).to_string(), "10.5.50.2")
         .unwrap();
@@ -310,12 +307,11 @@ async fn remove_sessions_counts_already_gone_ids() {
     assert!(matches!(bad, Error::InvalidInput { .. }), "{bad:?}");
 }
 
-#[tokio::test]
-async fn block_and_unblock_touch_only_our_bindings() {
+async fn block_and_unblock_touch_only_our_bindings(transport: Transport) {
     let sim = start(sim_config()).await;
     let handle = sim.handle();
     let d = driver();
-    let router = router_for(1, &sim, Transport::Api, None);
+    let router = router_for(1, &sim, transport, None);
     let owner = OwnerTag::Subscriber(SubscriberId(5));
 
     d.block_device(&router, mac(1), owner).await.unwrap();
@@ -387,12 +383,11 @@ async fn block_and_unblock_touch_only_our_bindings() {
     .is_empty());
 }
 
-#[tokio::test]
-async fn hotspot_users_add_conflict_disable_enable_remove() {
+async fn hotspot_users_add_conflict_disable_enable_remove(transport: Transport) {
     let sim = start(sim_config()).await;
     let handle = sim.handle();
     let d = driver();
-    let router = router_for(1, &sim, Transport::Api, None);
+    let router = router_for(1, &sim, transport, None);
     let spec = HotspotUserSpec {
         name: name("VOUCH123"),
         password: Some(SecretPassword::parse("password", "pin-4321").unwrap()),
@@ -459,12 +454,11 @@ async fn hotspot_users_add_conflict_disable_enable_remove() {
     assert!(add.attributes.iter().all(|(k, _)| k != "password"), "{add:?}");
 }
 
-#[tokio::test]
-async fn snapshot_reads_one_print_per_menu_and_parses_rows() {
+async fn snapshot_reads_one_print_per_menu_and_parses_rows(transport: Transport) {
     let sim = start(sim_config()).await;
     let handle = sim.handle();
     let d = driver();
-    let router = router_for(1, &sim, Transport::Api, None);
+    let router = router_for(1, &sim, transport, None);
     handle
         .add_row(
             "/ip/hotspot/user",
@@ -542,3 +536,13 @@ async fn snapshot_reads_one_print_per_menu_and_parses_rows() {
     assert!(only.hotspot_active.is_empty(), "menus not asked for stay empty");
     assert_eq!(verbs(&handle, "print"), ["/queue/simple/print"]);
 }
+
+over_both!(
+    a_disconnect_sweep_reads_each_menu_once_and_batches_removals,
+    a_disconnect_by_mac_only_leaves_users_alone,
+    one_failing_menu_fails_only_the_targets_that_needed_it,
+    remove_sessions_counts_already_gone_ids,
+    block_and_unblock_touch_only_our_bindings,
+    hotspot_users_add_conflict_disable_enable_remove,
+    snapshot_reads_one_print_per_menu_and_parses_rows,
+);

@@ -2,10 +2,12 @@
 //!
 //! ```text
 //! routeros-sim --listen 127.0.0.1:8728 --user admin --password secret [--routers N]
-//!              [--latency-ms MS] [--tls-cert FILE --tls-key FILE]
+//!              [--latency-ms MS] [--tls-cert FILE --tls-key FILE] [--rest-listen ADDR]
 //! ```
 //!
-//! Prints one line `listening on ADDR` per router, then runs until SIGINT or SIGTERM.
+//! Prints one line `listening on ADDR` per router, then, with `--rest-listen`, one line
+//! `rest on URL` per router (`https://ADDR` with `--tls-cert`/`--tls-key`, else `http://ADDR`),
+//! then runs until SIGINT or SIGTERM. The REST API serves the same router state as the API.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -15,7 +17,7 @@ use std::time::Duration;
 use clap::Parser;
 use isp_routeros::sim::{tls, SimConfig, SimFleet};
 
-/// Serve simulated RouterOS routers over the API protocol.
+/// Serve simulated RouterOS routers over the API protocol (and the REST API).
 #[derive(Parser)]
 #[command(name = "routeros-sim", version, about)]
 struct Args {
@@ -34,7 +36,11 @@ struct Args {
     /// Delay before every reply, in milliseconds.
     #[arg(long, default_value_t = 0)]
     latency_ms: u64,
-    /// Serve api-ssl with this PEM certificate chain (needs --tls-key).
+    /// Also serve the REST API (`/rest`) of the first router here (`127.0.0.1:8080`); further
+    /// routers use the next ports. HTTPS with --tls-cert/--tls-key, plain HTTP without.
+    #[arg(long)]
+    rest_listen: Option<SocketAddr>,
+    /// Serve api-ssl (and REST over HTTPS) with this PEM certificate chain (needs --tls-key).
     #[arg(long, requires = "tls_key")]
     tls_cert: Option<PathBuf>,
     /// PEM private key of --tls-cert.
@@ -58,22 +64,32 @@ async fn main() -> ExitCode {
     config.empty_replies = !args.no_empty;
     if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
         match tls::server_config_from_files(cert, key) {
-            Ok(c) => config.tls = Some(c),
+            Ok(c) => {
+                config.rest_tls = Some(c.clone());
+                config.tls = Some(c);
+            }
             Err(e) => {
                 eprintln!("routeros-sim: TLS certificate or key: {e}");
                 return ExitCode::from(2);
             }
         }
     }
+    config.rest_listen = args.rest_listen;
     let fleet = match SimFleet::start(usize::from(args.routers), config, args.listen).await {
         Ok(f) => f,
         Err(e) => {
-            eprintln!("routeros-sim: cannot listen on {}: {e}", args.listen);
+            match args.rest_listen {
+                Some(rest) => eprintln!("routeros-sim: cannot listen on {} or {rest}: {e}", args.listen),
+                None => eprintln!("routeros-sim: cannot listen on {}: {e}", args.listen),
+            }
             return ExitCode::from(1);
         }
     };
     for r in fleet.routers() {
         println!("listening on {}", r.addr());
+    }
+    for url in fleet.routers().iter().filter_map(|r| r.rest_url()) {
+        println!("rest on {url}");
     }
     wait_for_signal().await;
     fleet.shutdown().await;

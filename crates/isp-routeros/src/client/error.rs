@@ -182,7 +182,7 @@ impl ClientError {
 }
 
 /// The kind of router object a command works on, for error messages.
-fn entity_of(command: &str) -> &'static str {
+pub(crate) fn entity_of(command: &str) -> &'static str {
     const ENTITIES: [(&str, &str); 10] = [
         ("/ip/hotspot/active/", "hotspot session"),
         ("/ip/hotspot/user/", "hotspot user"),

@@ -32,7 +32,7 @@ mod config;
 mod conn;
 mod error;
 mod pool;
-mod tls;
+pub(crate) mod tls;
 
 use std::collections::BTreeMap;
 
@@ -41,6 +41,7 @@ pub use config::{
     TlsOptions, TrustRoots, API_PORT, API_SSL_PORT,
 };
 pub use conn::{Connection, ListenEvent, ListenStream};
+pub(crate) use error::entity_of;
 pub use error::{map_ros_error, ClientError, TrapKind};
 pub use pool::Client;
 

@@ -91,6 +91,12 @@ impl ServerCertVerifier for PinnedVerifier {
 
 /// Builds the connector for these options (once per router).
 pub(crate) fn connector(options: &TlsOptions) -> Result<TlsConnector, ClientError> {
+    Ok(TlsConnector::from(Arc::new(client_config(options)?)))
+}
+
+/// The rustls client configuration for these options: chain verification
+/// against the roots, or the pinned fingerprint. Shared by api-ssl and REST.
+pub(crate) fn client_config(options: &TlsOptions) -> Result<rustls::ClientConfig, ClientError> {
     let provider = provider();
     let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
@@ -120,7 +126,7 @@ pub(crate) fn connector(options: &TlsOptions) -> Result<TlsConnector, ClientErro
             builder.with_webpki_verifier(verifier).with_no_client_auth()
         }
     };
-    Ok(TlsConnector::from(Arc::new(config)))
+    Ok(config)
 }
 
 /// The name to verify: the configured server name, else the host.
@@ -138,7 +144,19 @@ pub(crate) fn server_name(options: &TlsOptions, host: &str) -> Result<ServerName
 pub(crate) fn classify_handshake_error(addr: &str, err: &std::io::Error) -> ClientError {
     let inner = err.get_ref().and_then(|e| e.downcast_ref::<rustls::Error>());
     match inner {
-        Some(rustls::Error::InvalidCertificate(cert_err)) => ClientError::Certificate {
+        Some(e) => classify_rustls_error(addr, e),
+        None => ClientError::Tls {
+            addr: addr.to_owned(),
+            detail: err.to_string(),
+        },
+    }
+}
+
+/// Sorts a rustls error: an untrusted certificate is permanent
+/// ([`ClientError::Certificate`]), anything else is transient ([`ClientError::Tls`]).
+pub(crate) fn classify_rustls_error(addr: &str, err: &rustls::Error) -> ClientError {
+    match err {
+        rustls::Error::InvalidCertificate(cert_err) => ClientError::Certificate {
             addr: addr.to_owned(),
             detail: match cert_err {
                 CertificateError::ApplicationVerificationFailure => {
@@ -147,13 +165,9 @@ pub(crate) fn classify_handshake_error(addr: &str, err: &std::io::Error) -> Clie
                 other => format!("{other:?}"),
             },
         },
-        Some(other) => ClientError::Tls {
+        other => ClientError::Tls {
             addr: addr.to_owned(),
             detail: other.to_string(),
-        },
-        None => ClientError::Tls {
-            addr: addr.to_owned(),
-            detail: err.to_string(),
         },
     }
 }

@@ -10,7 +10,8 @@ use super::ops::{Ops, Outcome};
 use super::rows::{
     check_item_id, mac, owned, Reader, HOTSPOT_ACTIVE, HOTSPOT_COOKIE, HOTSPOT_HOST, HOTSPOT_USER, IP_BINDING,
 };
-use crate::client::{ClientError, Row};
+use super::link::LinkError;
+use crate::client::Row;
 
 /// What to do for one target, as item ids per menu.
 #[derive(Debug, Default)]
@@ -33,7 +34,7 @@ fn ids_where(reader: &Reader<'_>, rows: &[Row], keep: impl Fn(&Row) -> bool) -> 
 fn first_failure<'a>(
     ids: &[String],
     outcomes: &'a HashMap<String, Outcome>,
-    failure: &mut Option<&'a ClientError>,
+    failure: &mut Option<&'a LinkError>,
 ) -> u32 {
     let mut confirmed = 0;
     for id in ids {
@@ -284,7 +285,7 @@ pub(crate) async fn set_user_disabled(ops: &Ops, name: &RosName, disabled: bool)
         return Ok(());
     }
     let verb = if disabled { "disable" } else { "enable" };
-    match ops.client.on_items(HOTSPOT_USER, verb, &[&id], &[]).await {
+    match ops.on_items(HOTSPOT_USER, verb, &[&id]).await {
         Ok(()) => {
             tracing::info!(router = %ops.service, user = %name, verb, "hotspot user");
             Ok(())

@@ -142,7 +142,7 @@ pub(crate) async fn provision_static_ip(ops: &Ops, spec: &StaticIpSpec) -> Resul
     let comment = spec.owner.comment();
     let address = spec.address.to_string();
     match ops
-        .client
+        .link
         .add(
             ADDRESS_LIST,
             &[

@@ -1,11 +1,16 @@
-//! [`RouterOsDriver`]: the engine's [`RouterDriver`] over the RouterOS API.
+//! [`RouterOsDriver`]: the engine's [`RouterDriver`] over the RouterOS API
+//! or the RouterOS v7 REST API.
 //!
-//! One driver serves every router. It keeps one [`Client`] (a small
-//! connection pool) per [`RouterId`], built lazily from the [`Router`]'s
-//! address, transport, credentials and TLS fingerprint, and rebuilt when any
-//! of those change. So the engine logs in once per router, not once per user.
+//! One driver serves every router. It keeps one connection pool per
+//! [`RouterId`], built lazily from the [`Router`]'s address, transport,
+//! credentials and TLS fingerprint, and rebuilt when any of those change:
+//! a [`Client`] for `api` / `api-ssl`, a [`RestClient`] for `rest`. So the
+//! engine logs in once per router (REST: once per kept-alive connection, at
+//! most [`ClientConfig::max_connections`]), not once per user.
 //!
-//! What it does on the router:
+//! The menu-level logic is written once, over a small internal transport
+//! trait (print / add / set / remove / other item commands) that both clients
+//! implement, so both transports do the same thing on the router:
 //!
 //! | call | commands |
 //! |---|---|
@@ -18,21 +23,30 @@
 //! | rate limits | print `/queue/simple` by name; `add`, or `set` ours; `remove` ours |
 //! | `health` | print `/system/identity`, `/system/resource`, `/system/clock` |
 //!
+//! Over REST, `print` is `GET /rest/<menu>?k=v&.proplist=...`, `add` is
+//! `PUT`, `set` is `PATCH /rest/<menu>/<id>`, `remove` of one id is `DELETE`
+//! (of several, `POST /rest/<menu>/remove` with `.id` comma-separated) and
+//! `disable`/`enable` are `POST /rest/<menu>/<verb>` (see [`crate::rest`]).
+//!
 //! Objects it creates carry [`OwnerTag::comment`]; it only changes or
 //! removes objects whose comment marks them as ours (a hotspot user named by
-//! the caller is the exception the port allows). A `no such item` while
-//! removing counts as already gone. [`Transport::Rest`] is refused with
-//! [`Error::InvalidInput`]: REST is not this driver's protocol.
+//! the caller is the exception the port allows). A `no such item` (API) or a
+//! 404 (REST) while removing counts as already gone.
+//!
+//! A REST router's address is `host[:port]` (HTTPS, port 443), or
+//! `https://host[:port]` / `http://host[:port]` (plain HTTP, RouterOS >= 7.9,
+//! password in clear text as with the plain API).
 
 mod health;
 mod hotspot;
 mod isp;
+mod link;
 mod ops;
 mod rows;
 
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use isp_core::domain::{MacAddress, OwnerTag, RosName, Router, RouterId, Transport};
@@ -43,20 +57,47 @@ use isp_core::ports::{
 use isp_core::{Error, Result};
 
 use crate::client::{map_ros_error, Client, ClientConfig, Credentials, Endpoint, TlsOptions};
+use crate::rest::{map_rest_error, RestClient, RestEndpoint};
+use link::RouterLink;
 use ops::Ops;
 use rows::{menu_spec, Reader};
 
 /// Settings of a [`RouterOsDriver`].
 #[derive(Debug, Clone, Default)]
 pub struct DriverConfig {
-    /// Timeouts, keepalive, reconnect back-off and pool limits for every router.
+    /// Timeouts, keepalive, reconnect back-off and pool limits for every
+    /// router, over the API and over REST.
     pub client: ClientConfig,
-    /// How api-ssl routers' certificates are verified. A router's own
-    /// `tls_fingerprint` pins its certificate instead.
+    /// How api-ssl and HTTPS REST routers' certificates are verified. A
+    /// router's own `tls_fingerprint` pins its certificate instead.
     pub tls: TlsOptions,
 }
 
-/// The [`RouterDriver`] for RouterOS routers over the API (`api`, `api-ssl`).
+/// One router's connections: API or REST.
+#[derive(Debug, Clone)]
+enum Pool {
+    Api(Client),
+    Rest(RestClient),
+}
+
+impl Pool {
+    fn link(&self) -> Arc<dyn RouterLink> {
+        match self {
+            Pool::Api(c) => Arc::new(c.clone()),
+            Pool::Rest(c) => Arc::new(c.clone()),
+        }
+    }
+
+    fn logins(&self) -> u64 {
+        match self {
+            Pool::Api(c) => c.logins(),
+            Pool::Rest(c) => c.connections(),
+        }
+    }
+}
+
+/// The [`RouterDriver`] for RouterOS routers over the API (`api`, `api-ssl`)
+/// or REST (`rest`), as each router's [`Transport`] says.
 ///
 /// ```no_run
 /// # async fn demo(router: isp_core::domain::Router) -> isp_core::Result<()> {
@@ -70,12 +111,12 @@ pub struct DriverConfig {
 /// ```
 pub struct RouterOsDriver {
     config: DriverConfig,
-    clients: Mutex<HashMap<RouterId, Client>>,
+    pools: Mutex<HashMap<RouterId, Pool>>,
 }
 
 impl std::fmt::Debug for RouterOsDriver {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let routers = self.clients.lock().map(|c| c.len()).unwrap_or_default();
+        let routers = self.pools.lock().map(|c| c.len()).unwrap_or_default();
         f.debug_struct("RouterOsDriver")
             .field("config", &self.config)
             .field("routers", &routers)
@@ -88,32 +129,55 @@ pub fn service_name(router: &Router) -> String {
     format!("router {}", router.name)
 }
 
-/// The client endpoint for a router: its address, transport and credentials;
-/// for api-ssl, `tls` with the router's fingerprint pinned when it has one.
+fn router_tls(router: &Router, tls: &TlsOptions) -> std::result::Result<TlsOptions, crate::client::ClientError> {
+    match &router.tls_fingerprint {
+        Some(fp) => tls.clone().with_pin(fp),
+        None => Ok(tls.clone()),
+    }
+}
+
+/// The API client endpoint for an `api` or `api-ssl` router: its address,
+/// transport and credentials; for api-ssl, `tls` with the router's
+/// fingerprint pinned when it has one. A `rest` router has a
+/// [`RestEndpoint`] instead ([`rest_endpoint_for`]).
 pub fn endpoint_for(router: &Router, tls: &TlsOptions) -> Result<Endpoint> {
     let service = service_name(router);
     let credentials = Credentials::from_router(&router.credentials);
     let endpoint = match router.transport {
         Transport::Api => Endpoint::plain(service.clone(), &router.address, credentials),
-        Transport::ApiSsl => {
-            let options = match &router.tls_fingerprint {
-                Some(fp) => tls.clone().with_pin(fp),
-                None => Ok(tls.clone()),
-            };
-            options.and_then(|o| Endpoint::tls(service.clone(), &router.address, credentials, o))
-        }
+        Transport::ApiSsl => router_tls(router, tls)
+            .and_then(|o| Endpoint::tls(service.clone(), &router.address, credentials, o)),
         Transport::Rest => {
             return Err(Error::invalid(
                 "transport",
                 "rest",
                 format!(
-                    "router {} uses REST, which the RouterOS API driver does not speak; use api or api-ssl",
+                    "router {} uses REST, which has a REST endpoint (rest_endpoint_for), not an API one",
                     router.name
                 ),
             ))
         }
     };
     endpoint.map_err(|e| map_ros_error(&service, e))
+}
+
+/// The REST endpoint for a `rest` router: its address (`host[:port]` means
+/// HTTPS on 443; `https://` or `http://` may be given), credentials, and
+/// `tls` with the router's fingerprint pinned when it has one.
+pub fn rest_endpoint_for(router: &Router, tls: &TlsOptions) -> Result<RestEndpoint> {
+    let service = service_name(router);
+    if router.transport != Transport::Rest {
+        return Err(Error::invalid(
+            "transport",
+            format!("{:?}", router.transport).to_lowercase(),
+            format!("router {} uses the API, not REST (endpoint_for)", router.name),
+        ));
+    }
+    let credentials = Credentials::from_router(&router.credentials);
+    router_tls(router, tls)
+        .map_err(Into::into)
+        .and_then(|o| RestEndpoint::parse(service.clone(), &router.address, credentials, o))
+        .map_err(|e| map_rest_error(&service, e))
 }
 
 impl RouterOsDriver {
@@ -126,7 +190,7 @@ impl RouterOsDriver {
             .map_err(|e| map_ros_error("routeros driver", e))?;
         Ok(RouterOsDriver {
             config,
-            clients: Mutex::new(HashMap::new()),
+            pools: Mutex::new(HashMap::new()),
         })
     }
 
@@ -135,44 +199,94 @@ impl RouterOsDriver {
         &self.config
     }
 
-    fn lock_clients(&self) -> std::sync::MutexGuard<'_, HashMap<RouterId, Client>> {
-        self.clients
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    fn lock_pools(&self) -> std::sync::MutexGuard<'_, HashMap<RouterId, Pool>> {
+        self.pools.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// The client (connection pool) of a router: the existing one, or a new
-    /// one when the router is new or its address, transport, credentials or
-    /// fingerprint changed.
-    pub fn client_for(&self, router: &Router) -> Result<Client> {
-        let endpoint = endpoint_for(router, &self.config.tls)?;
-        let mut clients = self.lock_clients();
-        if let Some(c) = clients.get(&router.id) {
-            if c.endpoint().same_as(&endpoint) {
-                return Ok(c.clone());
+    /// The pool of a router: the existing one, or a new one when the router
+    /// is new or its address, transport, credentials or fingerprint changed.
+    fn pool_for(&self, router: &Router) -> Result<Pool> {
+        let service = service_name(router);
+        let fresh = match router.transport {
+            Transport::Api | Transport::ApiSsl => {
+                let endpoint = endpoint_for(router, &self.config.tls)?;
+                let mut pools = self.lock_pools();
+                if let Some(Pool::Api(c)) = pools.get(&router.id) {
+                    if c.endpoint().same_as(&endpoint) {
+                        return Ok(Pool::Api(c.clone()));
+                    }
+                }
+                let client = Client::new(endpoint, self.config.client.clone())
+                    .map_err(|e| map_ros_error(&service, e))?;
+                let fresh = Pool::Api(client);
+                if pools.insert(router.id, fresh.clone()).is_some() {
+                    tracing::info!(router = %router.name, "router settings changed; new connection pool");
+                }
+                fresh
             }
-            tracing::info!(router = %router.name, "router settings changed; new connection pool");
-        }
-        let client = Client::new(endpoint, self.config.client.clone())
-            .map_err(|e| map_ros_error(&service_name(router), e))?;
-        clients.insert(router.id, client.clone());
-        Ok(client)
+            Transport::Rest => {
+                let endpoint = rest_endpoint_for(router, &self.config.tls)?;
+                let mut pools = self.lock_pools();
+                if let Some(Pool::Rest(c)) = pools.get(&router.id) {
+                    if c.endpoint().same_as(&endpoint) {
+                        return Ok(Pool::Rest(c.clone()));
+                    }
+                }
+                let client = RestClient::new(endpoint, self.config.client.clone())
+                    .map_err(|e| map_rest_error(&service, e))?;
+                let fresh = Pool::Rest(client);
+                if pools.insert(router.id, fresh.clone()).is_some() {
+                    tracing::info!(router = %router.name, "router settings changed; new connection pool");
+                }
+                fresh
+            }
+        };
+        Ok(fresh)
     }
 
-    /// Successful logins to a router through this driver's current pool
-    /// (0 for a router not used yet).
+    /// The API client (connection pool) of an `api` / `api-ssl` router: the
+    /// existing one, or a new one when the router is new or its address,
+    /// transport, credentials or fingerprint changed. A `rest` router is
+    /// [`Error::InvalidInput`] ([`RouterOsDriver::rest_client_for`]).
+    pub fn client_for(&self, router: &Router) -> Result<Client> {
+        match self.pool_for(router)? {
+            Pool::Api(c) => Ok(c),
+            Pool::Rest(_) => Err(Error::invalid(
+                "transport",
+                "rest",
+                format!("router {} uses REST (rest_client_for)", router.name),
+            )),
+        }
+    }
+
+    /// The REST client of a `rest` router, kept and renewed as
+    /// [`RouterOsDriver::client_for`] does. An API router is [`Error::InvalidInput`].
+    pub fn rest_client_for(&self, router: &Router) -> Result<RestClient> {
+        match self.pool_for(router)? {
+            Pool::Rest(c) => Ok(c),
+            Pool::Api(_) => Err(Error::invalid(
+                "transport",
+                format!("{:?}", router.transport).to_lowercase(),
+                format!("router {} uses the API (client_for)", router.name),
+            )),
+        }
+    }
+
+    /// Successful logins to a router through this driver's current pool (0
+    /// for a router not used yet). Over REST: connections opened, each one
+    /// REST login on the router.
     pub fn logins(&self, router: RouterId) -> u64 {
-        self.lock_clients().get(&router).map_or(0, Client::logins)
+        self.lock_pools().get(&router).map_or(0, Pool::logins)
     }
 
     /// Drops a router's pool (its connections close once idle).
     pub fn forget(&self, router: RouterId) {
-        self.lock_clients().remove(&router);
+        self.lock_pools().remove(&router);
     }
 
     fn ops(&self, router: &Router) -> Result<Ops> {
         Ok(Ops {
-            client: self.client_for(router)?,
+            link: self.pool_for(router)?.link(),
             service: service_name(router),
         })
     }
@@ -317,10 +431,39 @@ mod tests {
     }
 
     #[test]
-    fn rest_is_refused_clearly() {
+    fn api_and_rest_endpoints_are_kept_apart() {
         let e = endpoint_for(&router(Transport::Rest, "10.0.0.1", None), &TlsOptions::default()).unwrap_err();
         assert!(matches!(e, Error::InvalidInput { .. }), "{e:?}");
         assert!(e.to_string().contains("rest"), "{e}");
+        let e = rest_endpoint_for(&router(Transport::Api, "10.0.0.1", None), &TlsOptions::default()).unwrap_err();
+        assert!(matches!(e, Error::InvalidInput { .. }), "{e:?}");
+        assert!(e.to_string().contains("api"), "{e}");
+    }
+
+    #[test]
+    fn rest_endpoints_from_routers() {
+        let e = rest_endpoint_for(&router(Transport::Rest, "10.0.0.1", None), &TlsOptions::default()).unwrap();
+        assert_eq!(e.base_url(), "https://10.0.0.1:443/rest");
+        let fp = "cd".repeat(32);
+        let e = rest_endpoint_for(
+            &router(Transport::Rest, "https://10.0.0.1:8443", Some(&fp)),
+            &TlsOptions::default(),
+        )
+        .unwrap();
+        assert_eq!(e.tls.as_ref().and_then(|t| t.pinned_sha256), Some([0xCD; 32]));
+        let e = rest_endpoint_for(
+            &router(Transport::Rest, "http://10.0.0.1:8080", None),
+            &TlsOptions::default(),
+        )
+        .unwrap();
+        assert_eq!(e.base_url(), "http://10.0.0.1:8080/rest");
+        assert!(!format!("{e:?}").contains("s3cret-pass"));
+        let bad = rest_endpoint_for(&router(Transport::Rest, "10.0.0.1", Some("xyz")), &TlsOptions::default())
+            .unwrap_err();
+        assert!(bad.to_string().contains("tls_fingerprint"), "{bad}");
+        let bad = rest_endpoint_for(&router(Transport::Rest, "ftp://10.0.0.1", None), &TlsOptions::default())
+            .unwrap_err();
+        assert!(bad.to_string().contains("address"), "{bad}");
     }
 
     #[test]
@@ -365,5 +508,16 @@ mod tests {
         let c = driver.client_for(&changed).unwrap();
         assert!(!std::ptr::eq(a.endpoint(), c.endpoint()));
         assert!(!format!("{driver:?}").contains("s3cret-pass"));
+
+        // Switching the router to REST replaces the pool with a REST client.
+        let mut rest = changed.clone();
+        rest.transport = Transport::Rest;
+        rest.address = "http://127.0.0.1:1".into();
+        assert!(driver.client_for(&rest).is_err());
+        let r1 = driver.rest_client_for(&rest).unwrap();
+        let r2 = driver.rest_client_for(&rest).unwrap();
+        assert!(std::ptr::eq(r1.endpoint(), r2.endpoint()));
+        assert!(driver.rest_client_for(&r).is_err());
+        assert_eq!(driver.logins(r.id), 0);
     }
 }

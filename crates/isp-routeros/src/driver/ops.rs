@@ -2,10 +2,12 @@
 //! commands with one outcome per id.
 
 use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
 
 use isp_core::{Error, Result};
 
-use crate::client::{map_ros_error, Client, ClientError, Row};
+use super::link::{LinkError, RouterLink};
+use crate::client::Row;
 
 /// What happened to one item of a batched `remove`/`disable`.
 #[derive(Debug, Clone)]
@@ -15,7 +17,7 @@ pub(crate) enum Outcome {
     /// The router said `no such item`: someone else removed it already.
     Gone,
     /// The router refused or the connection failed.
-    Failed(ClientError),
+    Failed(LinkError),
 }
 
 impl Outcome {
@@ -25,17 +27,17 @@ impl Outcome {
     }
 }
 
-/// One router: its client and its name for messages.
+/// One router: its link (API or REST) and its name for messages.
 #[derive(Debug, Clone)]
 pub(crate) struct Ops {
-    pub(crate) client: Client,
+    pub(crate) link: Arc<dyn RouterLink>,
     /// `router main-office`.
     pub(crate) service: String,
 }
 
 impl Ops {
-    pub(crate) fn err(&self, e: ClientError) -> Error {
-        map_ros_error(&self.service, e)
+    pub(crate) fn err(&self, e: LinkError) -> Error {
+        e.into_error(&self.service)
     }
 
     pub(crate) fn protocol(&self, detail: impl Into<String>) -> Error {
@@ -46,7 +48,7 @@ impl Ops {
     }
 
     pub(crate) async fn print(&self, menu: &str, proplist: &[&str], queries: &[&str]) -> Result<Vec<Row>> {
-        self.client
+        self.link
             .print(menu, proplist, queries)
             .await
             .map_err(|e| self.err(e))
@@ -68,18 +70,27 @@ impl Ops {
     }
 
     pub(crate) async fn add(&self, menu: &str, attributes: &[(&str, &str)]) -> Result<String> {
-        let id = self.client.add(menu, attributes).await.map_err(|e| self.err(e))?;
+        let id = self.link.add(menu, attributes).await.map_err(|e| self.err(e))?;
         tracing::info!(router = %self.service, menu, id = %id, "router item added");
         Ok(id)
     }
 
     pub(crate) async fn set(&self, menu: &str, id: &str, attributes: &[(&str, &str)]) -> Result<()> {
-        self.client
-            .set(menu, &[id], attributes)
+        self.link
+            .set(menu, id, attributes)
             .await
             .map_err(|e| self.err(e))?;
         tracing::info!(router = %self.service, menu, id, "router item changed");
         Ok(())
+    }
+
+    /// `<menu>/<verb>` on some ids, one request: `remove` or another command.
+    pub(crate) async fn on_items(&self, menu: &str, verb: &str, ids: &[&str]) -> std::result::Result<(), LinkError> {
+        if verb == "remove" {
+            self.link.remove(menu, ids).await
+        } else {
+            self.link.command(menu, verb, ids).await
+        }
     }
 
     /// Runs `<menu>/<verb>` on every id: one command with the ids
@@ -98,7 +109,7 @@ impl Ops {
             return out;
         }
         let all: Vec<&str> = ids.iter().copied().collect();
-        match self.client.on_items(menu, verb, &all, &[]).await {
+        match self.on_items(menu, verb, &all).await {
             Ok(()) => {
                 for id in &all {
                     out.insert((*id).to_owned(), Outcome::Done);
@@ -107,9 +118,9 @@ impl Ops {
             Err(e) if e.is_no_such_item() && all.len() == 1 => {
                 out.insert(all[0].to_owned(), Outcome::Gone);
             }
-            Err(ClientError::Trap { .. }) if all.len() > 1 => {
+            Err(e) if e.is_refusal() && all.len() > 1 => {
                 let each = all.iter().map(|id| async move {
-                    let outcome = match self.client.on_items(menu, verb, &[id], &[]).await {
+                    let outcome = match self.on_items(menu, verb, &[id]).await {
                         Ok(()) => Outcome::Done,
                         Err(e) if e.is_no_such_item() => Outcome::Gone,
                         Err(e) => Outcome::Failed(e),

@@ -112,6 +112,7 @@
 mod duration;
 mod menus;
 mod query;
+mod rest;
 mod router;
 mod server;
 pub mod tls;
@@ -157,6 +158,12 @@ pub struct SimConfig {
     pub legacy_login: bool,
     /// Bound on one received word.
     pub max_word_len: usize,
+    /// Also serve the REST API (`/rest`) on this address (`127.0.0.1:0` picks a port), from the
+    /// same router state. More listeners: [`SimRouter::serve_rest`].
+    pub rest_listen: Option<SocketAddr>,
+    /// Serve that REST listener over HTTPS (`www-ssl`) with this configuration; plain HTTP
+    /// (`www`) when `None`.
+    pub rest_tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 impl SimConfig {
@@ -175,6 +182,8 @@ impl SimConfig {
             clock: None,
             legacy_login: false,
             max_word_len: 1024 * 1024,
+            rest_listen: None,
+            rest_tls: None,
         }
     }
 }
@@ -200,6 +209,8 @@ impl std::fmt::Debug for SimConfig {
             .field("clock", &self.clock)
             .field("legacy_login", &self.legacy_login)
             .field("max_word_len", &self.max_word_len)
+            .field("rest_listen", &self.rest_listen)
+            .field("rest_tls", &self.rest_tls.is_some())
             .finish()
     }
 }
@@ -221,15 +232,50 @@ pub struct LoggedCommand {
     pub queries: Vec<String>,
     /// The `.tag`.
     pub tag: Option<String>,
+    /// Which service received it.
+    pub via: Via,
 }
 
-/// One simulated router listening on a socket.
+/// The service a request came through.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Via {
+    /// The API (`api`, `api-ssl`).
+    Api,
+    /// The REST API (`www`, `www-ssl`); the logged command is the one the request stands for
+    /// (`PUT /rest/ppp/secret` is `/ppp/secret/add`).
+    Rest {
+        /// `GET`, `PUT`, `PATCH`, `DELETE`, `POST`.
+        method: String,
+        /// The URL path (`/rest/ppp/secret/*1`).
+        path: String,
+    },
+}
+
+/// One REST listener of a router.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RestListener {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// HTTPS (`true`) or plain HTTP.
+    pub tls: bool,
+}
+
+impl RestListener {
+    /// `https://127.0.0.1:1234` or `http://...`: a REST router address for the driver.
+    pub fn url(&self) -> String {
+        format!("{}://{}", if self.tls { "https" } else { "http" }, self.addr)
+    }
+}
+
+/// One simulated router listening on a socket (and on REST listeners, if any).
 #[derive(Debug)]
 pub struct SimRouter {
     addr: SocketAddr,
     handle: SimHandle,
     task: Option<JoinHandle<()>>,
     ticker: Option<JoinHandle<()>>,
+    rest: Vec<RestListener>,
+    rest_tasks: Vec<JoinHandle<()>>,
 }
 
 impl SimRouter {
@@ -259,17 +305,58 @@ impl SimRouter {
             })
         };
         tracing::debug!(%addr, tls = shared.config.tls.is_some(), "simulated router listening");
-        Ok(SimRouter {
+        let (rest_listen, rest_tls) = (shared.config.rest_listen, shared.config.rest_tls.clone());
+        let mut router = SimRouter {
             addr,
             handle: SimHandle { shared },
             task: Some(task),
             ticker: Some(ticker),
-        })
+            rest: Vec::new(),
+            rest_tasks: Vec::new(),
+        };
+        if let Some(listen) = rest_listen {
+            router.serve_rest(listen, rest_tls).await?;
+        }
+        Ok(router)
     }
 
-    /// The address it listens on.
+    /// Starts another REST listener on `listen` (`127.0.0.1:0` picks a port): HTTPS with `tls`,
+    /// plain HTTP without. It serves the same router state as the API. Returns its address.
+    pub async fn serve_rest(
+        &mut self,
+        listen: SocketAddr,
+        tls: Option<Arc<rustls::ServerConfig>>,
+    ) -> std::io::Result<SocketAddr> {
+        let listener = TcpListener::bind(listen).await?;
+        let addr = listener.local_addr()?;
+        self.rest.push(RestListener {
+            addr,
+            tls: tls.is_some(),
+        });
+        tracing::debug!(%addr, tls = tls.is_some(), "simulated router serving REST");
+        self.rest_tasks.push(tokio::spawn(rest::accept_loop(
+            self.handle.shared.clone(),
+            listener,
+            addr,
+            tls,
+        )));
+        Ok(addr)
+    }
+
+    /// The address it listens on (API).
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Its REST listeners, in the order they were started.
+    pub fn rest_listeners(&self) -> &[RestListener] {
+        &self.rest
+    }
+
+    /// The first REST listener's URL (`https://127.0.0.1:1234` or `http://...`), usable as a
+    /// REST router's address.
+    pub fn rest_url(&self) -> Option<String> {
+        self.rest.first().map(RestListener::url)
     }
 
     /// The control handle.
@@ -285,6 +372,9 @@ impl SimRouter {
         }
         if let Some(ticker) = self.ticker.take() {
             let _ = ticker.await;
+        }
+        for task in self.rest_tasks.drain(..) {
+            let _ = task.await;
         }
     }
 }
@@ -303,18 +393,24 @@ pub struct SimFleet {
 
 impl SimFleet {
     /// Starts `n` routers on `base`, `base + 1`, ... (with port 0, each on a free port).
-    /// Each identity gets a `-1`, `-2`, ... suffix when `n > 1`.
+    /// Each identity gets a `-1`, `-2`, ... suffix when `n > 1`. A [`SimConfig::rest_listen`]
+    /// port is counted up the same way.
     pub async fn start(n: usize, config: SimConfig, base: SocketAddr) -> std::io::Result<SimFleet> {
         let mut routers = Vec::with_capacity(n);
         for i in 0..n {
-            let mut addr = base;
-            if base.port() != 0 {
-                let port = u16::try_from(usize::from(base.port()) + i).map_err(|_| {
-                    std::io::Error::new(std::io::ErrorKind::InvalidInput, "fleet ports go past 65535")
-                })?;
-                addr.set_port(port);
-            }
+            let nth = |base: SocketAddr| -> std::io::Result<SocketAddr> {
+                let mut addr = base;
+                if base.port() != 0 {
+                    let port = u16::try_from(usize::from(base.port()) + i).map_err(|_| {
+                        std::io::Error::new(std::io::ErrorKind::InvalidInput, "fleet ports go past 65535")
+                    })?;
+                    addr.set_port(port);
+                }
+                Ok(addr)
+            };
+            let addr = nth(base)?;
             let mut c = config.clone();
+            c.rest_listen = config.rest_listen.map(nth).transpose()?;
             if n > 1 {
                 c.identity = format!("{}-{}", config.identity, i + 1);
             }
@@ -416,12 +512,18 @@ impl SimHandle {
         self.state().removals.clone()
     }
 
-    /// Successful logins so far.
+    /// Successful logins so far: API logins and REST logins.
     pub fn logins(&self) -> u64 {
         self.shared.logins.load(Ordering::Relaxed)
     }
 
-    /// Connections open now.
+    /// Successful REST logins so far: one per HTTP connection, counted at its first request with
+    /// valid Basic auth (a REST session in `/user/active`), however many requests follow on it.
+    pub fn rest_logins(&self) -> u64 {
+        self.shared.rest_logins.load(Ordering::Relaxed)
+    }
+
+    /// Connections open now (API and REST).
     pub fn connections(&self) -> usize {
         self.shared.connections.load(Ordering::Relaxed)
     }
@@ -464,7 +566,9 @@ impl SimHandle {
         lock(&self.shared.faults).stall = on;
     }
 
-    /// Every `command` (`"/ppp/secret/add"`) answers `!trap =message=<message>` then `!done`.
+    /// Every `command` (`"/ppp/secret/add"`) answers `!trap =message=<message>` then `!done`;
+    /// over REST, the HTTP error the trap stands for (400 with the message as `detail`; 404 for
+    /// `no such item` on an item URL).
     pub fn trap_on(&self, command: &str, message: &str) {
         lock(&self.shared.faults)
             .traps
@@ -477,6 +581,15 @@ impl SimHandle {
         lock(&self.shared.faults).drop_on.push(command.to_owned());
     }
 
+    /// REST requests for `command` (`"/ppp/secret/add"`, i.e. `PUT /rest/ppp/secret`) are answered
+    /// with HTTP `status` (e.g. 503) and a RouterOS error body, without running. The API is not
+    /// affected.
+    pub fn http_error_on(&self, command: &str, status: u16) {
+        lock(&self.shared.faults)
+            .http_errors
+            .push((command.to_owned(), status));
+    }
+
     /// Removes every fault: latency back to the configured one, logins accepted, no stalls,
     /// no injected traps or drops, outage over.
     pub fn clear_faults(&self) {
@@ -487,6 +600,7 @@ impl SimHandle {
             f.stall = false;
             f.traps.clear();
             f.drop_on.clear();
+            f.http_errors.clear();
             f.outage_until = None;
         }
         self.shared.outage_wake.notify_one();

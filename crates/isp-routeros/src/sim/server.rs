@@ -15,7 +15,7 @@ use tokio::task::AbortHandle;
 use tokio_rustls::TlsAcceptor;
 
 use super::router::{resolve, RouterState, Trap};
-use super::{LoggedCommand, SimConfig};
+use super::{LoggedCommand, SimConfig, Via};
 use crate::proto::{encode_sentence, Decoder, Reply, ReplyKind, Request};
 
 /// Locks, ignoring poisoning (a panicking test thread must not wedge the simulator).
@@ -32,6 +32,8 @@ pub(crate) struct Faults {
     pub(crate) traps: Vec<(String, String)>,
     pub(crate) drop_on: Vec<String>,
     pub(crate) outage_until: Option<Instant>,
+    /// REST only: answer these commands with this HTTP status.
+    pub(crate) http_errors: Vec<(String, u16)>,
 }
 
 /// State shared by the listener, its connections and the control handle.
@@ -41,8 +43,9 @@ pub(crate) struct Shared {
     pub(crate) faults: Mutex<Faults>,
     pub(crate) log: Mutex<Vec<LoggedCommand>>,
     pub(crate) logins: AtomicU64,
+    pub(crate) rest_logins: AtomicU64,
     pub(crate) connections: AtomicUsize,
-    next_conn: AtomicU64,
+    pub(crate) next_conn: AtomicU64,
     pub(crate) drop_tx: watch::Sender<u64>,
     pub(crate) outage_wake: Notify,
     pub(crate) shutdown: watch::Sender<bool>,
@@ -60,6 +63,7 @@ impl Shared {
             faults: Mutex::new(faults),
             log: Mutex::new(Vec::new()),
             logins: AtomicU64::new(0),
+            rest_logins: AtomicU64::new(0),
             connections: AtomicUsize::new(0),
             next_conn: AtomicU64::new(1),
             drop_tx: watch::channel(0).0,
@@ -68,7 +72,7 @@ impl Shared {
         }
     }
 
-    fn faults(&self) -> Faults {
+    pub(crate) fn faults(&self) -> Faults {
         lock(&self.faults).clone()
     }
 
@@ -76,7 +80,24 @@ impl Shared {
         lock(&self.faults).outage_until.filter(|u| *u > Instant::now())
     }
 
-    fn log_command(&self, connection: u64, req: &Request) {
+    /// Runs a one-shot command (print/add/...) on the router state and returns its replies,
+    /// or the trap injected for it.
+    pub(crate) fn run(&self, req: &Request) -> Vec<Reply> {
+        let injected = lock(&self.faults)
+            .traps
+            .iter()
+            .find(|(c, _)| *c == req.command)
+            .map(|(_, m)| m.clone());
+        if let Some(message) = injected {
+            return vec![Reply::trap(message, None), Reply::done()];
+        }
+        match lock(&self.state).execute(req) {
+            Ok(replies) => replies,
+            Err(trap) => vec![trap.reply(), Reply::done()],
+        }
+    }
+
+    pub(crate) fn log_command(&self, connection: u64, req: &Request, via: Via) {
         let attributes = req
             .attributes
             .iter()
@@ -100,6 +121,7 @@ impl Shared {
             attributes,
             queries: req.queries.clone(),
             tag: req.tag.clone(),
+            via,
         });
     }
 }
@@ -126,9 +148,22 @@ async fn bind(addr: SocketAddr, shared: &Shared) -> Option<TcpListener> {
     }
 }
 
-/// Accepts connections until shutdown; closes the port for the length of an outage.
+/// Accepts API connections until shutdown; closes the port for the length of an outage.
 pub(crate) async fn accept_loop(shared: Arc<Shared>, listener: TcpListener, addr: SocketAddr) {
     let acceptor = shared.config.tls.clone().map(TlsAcceptor::from);
+    accept_with(shared, listener, addr, move |shared, sock, peer| {
+        connection(shared, sock, peer, acceptor.clone())
+    })
+    .await;
+}
+
+/// Accepts connections until shutdown, serving each with `serve` on its own task; closes the
+/// port for the length of an outage.
+pub(crate) async fn accept_with<F, Fut>(shared: Arc<Shared>, listener: TcpListener, addr: SocketAddr, serve: F)
+where
+    F: Fn(Arc<Shared>, TcpStream, SocketAddr) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
     let mut shutdown = shared.shutdown.subscribe();
     let mut listener = Some(listener);
     loop {
@@ -140,9 +175,7 @@ pub(crate) async fn accept_loop(shared: Arc<Shared>, listener: TcpListener, addr
             res = l.accept() => match res {
                 Ok((sock, _)) if shared.outage_until().is_some() => drop(sock),
                 Ok((sock, peer)) => {
-                    let shared = shared.clone();
-                    let acceptor = acceptor.clone();
-                    tokio::spawn(async move { connection(shared, sock, peer, acceptor).await });
+                    tokio::spawn(serve(shared.clone(), sock, peer));
                 }
                 Err(e) => {
                     tracing::debug!(error = %e, "simulator accept failed");
@@ -230,18 +263,7 @@ impl Conn {
 
     /// Runs a one-shot command (print/add/...) and returns its replies.
     fn run(&self, req: &Request) -> Vec<Reply> {
-        let injected = lock(&self.shared.faults)
-            .traps
-            .iter()
-            .find(|(c, _)| *c == req.command)
-            .map(|(_, m)| m.clone());
-        if let Some(message) = injected {
-            return vec![Reply::trap(message, None), Reply::done()];
-        }
-        match lock(&self.shared.state).execute(req) {
-            Ok(replies) => replies,
-            Err(trap) => vec![trap.reply(), Reply::done()],
-        }
+        self.shared.run(req)
     }
 
     async fn handle(
@@ -257,7 +279,7 @@ impl Conn {
                 return self.fatal(&format!("malformed request: {e}"));
             }
         };
-        self.shared.log_command(self.id, &req);
+        self.shared.log_command(self.id, &req, Via::Api);
         if lock(&self.shared.faults).drop_on.contains(&req.command) {
             return Flow::Drop;
         }
@@ -516,7 +538,7 @@ async fn write_loop<W: AsyncWrite + Unpin>(
     }
 }
 
-struct ConnCount(Arc<Shared>);
+pub(crate) struct ConnCount(pub(crate) Arc<Shared>);
 
 impl Drop for ConnCount {
     fn drop(&mut self) {
