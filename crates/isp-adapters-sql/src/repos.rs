@@ -175,17 +175,21 @@ macro_rules! sql_repositories {
         pub(crate) const LIST_PROVISIONING: &str = concat!(
                     "SELECT ",
                     cols!(services),
-                    " FROM services WHERE id IN (",
+                    " FROM services WHERE id ",
+                    $open,
                     provisioning_ids!(),
-                    ") ORDER BY next_billing_date, id"
+                    $close,
+                    " ORDER BY next_billing_date, id"
                 );
 
         pub(crate) const CLAIM_PROVISIONING: &str = concat!(
                     "UPDATE services SET lease_holder = $5, lease_until = $6 WHERE id ",
             $open,
-                    "SELECT id FROM services WHERE id IN (",
+                    "SELECT id FROM services WHERE id ",
+                    $open,
                     provisioning_ids!(),
-                    ") AND ",
+                    $close,
+                    " AND ",
                     free!(3),
                     " ORDER BY next_billing_date, id LIMIT $4",
                     $lock,
@@ -221,11 +225,11 @@ macro_rules! sql_repositories {
                     cols!(notices)
                 );
 
-        pub(crate) const NEXT_EXPIRY: &str = concat!("SELECT paid_until FROM subscribers WHERE active AND paid_until > $1 \
-                     ORDER BY paid_until LIMIT 1");
+        pub(crate) const NEXT_EXPIRY: &str = "SELECT paid_until FROM subscribers WHERE active AND paid_until > $1 \
+                     ORDER BY paid_until LIMIT 1";
 
-        pub(crate) const NEXT_VOUCHER_DEADLINE: &str = concat!("SELECT deadline FROM vouchers WHERE deadline IS NOT NULL AND deadline > $1 \
-                     ORDER BY deadline LIMIT 1");
+        pub(crate) const NEXT_VOUCHER_DEADLINE: &str = "SELECT deadline FROM vouchers WHERE deadline IS NOT NULL AND deadline > $1 \
+                     ORDER BY deadline LIMIT 1";
 
 
         /// Explains every due-work statement with the parameters a job would give.
