@@ -13,7 +13,6 @@ pub mod postgres;
 pub mod sqlite;
 
 use std::fmt;
-use std::path::Path;
 use std::time::Duration;
 
 use isp_core::ports::Repositories;
@@ -150,13 +149,13 @@ impl SqlStore {
 
     /// Opens (creating it if missing) the SQLite database file at `path`, in WAL mode.
     #[cfg(feature = "sqlite")]
-    pub async fn connect_sqlite(path: impl AsRef<Path>) -> Result<Self> {
+    pub async fn connect_sqlite(path: impl AsRef<std::path::Path>) -> Result<Self> {
         Self::connect_sqlite_with(path, SqlOptions::default()).await
     }
 
     /// [`SqlStore::connect_sqlite`] with pool settings.
     #[cfg(feature = "sqlite")]
-    pub async fn connect_sqlite_with(path: impl AsRef<Path>, options: SqlOptions) -> Result<Self> {
+    pub async fn connect_sqlite_with(path: impl AsRef<std::path::Path>, options: SqlOptions) -> Result<Self> {
         let path = path.as_ref();
         let pool = sqlite::connect_file(path, &options).await?;
         Ok(SqlStore {
