@@ -3,6 +3,8 @@
 //! suite does not cover, or covers in general terms only (concurrency across two
 //! clients, exact money, the stored document shape, error mapping, indexes).
 
+#![allow(clippy::unwrap_used)] // test helpers: a failed unwrap is a failed test
+
 mod common;
 
 use std::collections::{BTreeSet, HashMap};
@@ -79,7 +81,7 @@ async fn documents_have_stable_fields_dates_and_exact_money() {
     let d = raw(&store, "subscribers", s.id.0).await;
     assert!(matches!(d.get("paid_until"), Some(Bson::DateTime(_))), "{d:?}");
     assert_eq!(d.get_str("phone").unwrap(), "+255700000001");
-    assert_eq!(d.get_bool("active").unwrap(), true);
+    assert!(d.get_bool("active").unwrap());
     let lease = d.get_document("lease").unwrap();
     assert_eq!(lease.get_str("holder").unwrap(), "", "no lease: empty holder");
     assert!(matches!(lease.get("until"), Some(Bson::DateTime(_))));

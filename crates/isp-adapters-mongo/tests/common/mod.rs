@@ -9,6 +9,11 @@
 //!
 //! If the server cannot be installed or started, [`store`] prints a loud reason
 //! and returns `None` (the test skips); with `CI=true` it panics instead.
+//!
+//! `ISP_NX_VENV` overrides where the venv lives (for caches). Each test gets a
+//! database `isp_t<unix seconds>_<pid>_<n>`; against a real MongoDB, the first
+//! test of each binary drops such databases older than an hour (left by the
+//! conformance checks of earlier runs, which cannot drop their own).
 
 #![allow(dead_code, unreachable_pub)]
 
@@ -16,9 +21,9 @@ use std::io::Read;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Mutex, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use isp_adapters_mongo::MongoStore;
 
@@ -33,6 +38,19 @@ struct Running {
 
 static SERVER: OnceLock<Result<Running, String>> = OnceLock::new();
 static NEXT_DB: AtomicU32 = AtomicU32::new(0);
+static CLEANED: AtomicBool = AtomicBool::new(false);
+static WARNED: AtomicBool = AtomicBool::new(false);
+
+/// Prefix of every test database name.
+const DB_PREFIX: &str = "isp_t";
+/// Test databases older than this are dropped (real MongoDB only).
+const STALE_AFTER_SECS: u64 = 3600;
+
+fn unix_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
 
 const LAUNCHER: &str = r#"
 import ctypes, os, shutil, signal, subprocess, sys
@@ -68,14 +86,20 @@ finally:
     shutil.rmtree(data_dir, ignore_errors=True)
 "#;
 
+/// Writes to the real stderr: the test harness captures `eprintln!` of passing
+/// tests, and this must be seen.
+fn say(text: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "{text}");
+}
+
 fn loud(reason: &str) {
-    eprintln!();
-    eprintln!("!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!");
-    eprintln!("!! isp-adapters-mongo: NO MONGODB SERVER, TEST SKIPPED");
-    eprintln!("!! {reason}");
-    eprintln!("!! Set MONGODB_URL to a real MongoDB, or make python3 -m venv + PyPI work.");
-    eprintln!("!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!");
-    eprintln!();
+    let bar = "!".repeat(76);
+    say(&format!(
+        "\n{bar}\n!! isp-adapters-mongo: NO MONGODB SERVER, TEST SKIPPED\n!! {reason}\n\
+         !! Set MONGODB_URL to a real MongoDB, or make `python3 -m venv` + PyPI work.\n\
+         !! (With CI=true this fails instead.)\n{bar}\n"
+    ));
 }
 
 /// The server's URL, or `None` (after a loud message) when there is none.
@@ -91,7 +115,9 @@ pub fn server_url() -> Option<String> {
             if std::env::var("CI").is_ok_and(|v| v == "true") {
                 panic!("isp-adapters-mongo: cannot run the MongoDB suite under CI: {reason}");
             }
-            loud(reason);
+            if !WARNED.swap(true, Ordering::SeqCst) {
+                loud(reason);
+            }
             None
         }
     }
@@ -105,7 +131,8 @@ pub fn is_nx() -> bool {
 /// A fresh database name for one test.
 pub fn fresh_db_name() -> String {
     format!(
-        "isp_t{}_{}",
+        "{DB_PREFIX}{}_{}_{}",
+        unix_secs(),
         std::process::id(),
         NEXT_DB.fetch_add(1, Ordering::SeqCst)
     )
@@ -118,7 +145,45 @@ pub async fn store() -> Option<MongoStore> {
         .await
         .expect("connect to the test server");
     store.ensure_indexes().await.expect("ensure_indexes");
+    if !is_nx() && !CLEANED.swap(true, Ordering::SeqCst) {
+        drop_stale_databases(&store).await;
+    }
     Some(store)
+}
+
+/// Drops `isp_t<secs>_...` databases older than [`STALE_AFTER_SECS`].
+async fn drop_stale_databases(store: &MongoStore) {
+    let client = store.database().client();
+    let names = match client.list_database_names().await {
+        Ok(n) => n,
+        Err(e) => {
+            say(&format!(
+                "isp-adapters-mongo tests: cannot list databases to clean up: {e}"
+            ));
+            return;
+        }
+    };
+    let now = unix_secs();
+    for name in names {
+        let Some(rest) = name.strip_prefix(DB_PREFIX) else {
+            continue;
+        };
+        let Some(Ok(secs)) = rest.split('_').next().map(str::parse::<u64>) else {
+            continue;
+        };
+        if now.saturating_sub(secs) > STALE_AFTER_SECS {
+            if let Err(e) = client.database(&name).drop().await {
+                say(&format!(
+                    "isp-adapters-mongo tests: cannot drop stale {name}: {e}"
+                ));
+            }
+        }
+    }
+}
+
+/// Every repository on a fresh database; `None` = skip.
+pub async fn repositories() -> Option<isp_core::ports::Repositories> {
+    Some(store().await?.repositories())
 }
 
 /// Drops the test's database (call at the end of a passing test).
@@ -156,8 +221,14 @@ fn has_nx(python: &Path) -> bool {
 /// Installs nx-27017 into `<target tmp>/nx-27017-venv` (built under a temporary
 /// name and renamed into place, so concurrent test binaries never see half a venv).
 fn venv_python() -> Result<PathBuf, String> {
-    let base = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
-    let venv = base.join(format!("nx-27017-{NX_VERSION}-venv"));
+    let venv = match std::env::var_os("ISP_NX_VENV") {
+        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
+        _ => PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("nx-27017-{NX_VERSION}-venv")),
+    };
+    let base = venv
+        .parent()
+        .map(Path::to_path_buf)
+        .ok_or_else(|| format!("no parent directory for the venv {}", venv.display()))?;
     let python = venv.join("bin").join("python");
     if has_nx(&python) {
         return Ok(python);
@@ -165,10 +236,10 @@ fn venv_python() -> Result<PathBuf, String> {
     std::fs::create_dir_all(&base).map_err(|e| format!("create {}: {e}", base.display()))?;
     let tmp = base.join(format!("nx-27017-venv.tmp-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&tmp);
-    eprintln!(
+    say(&format!(
         "isp-adapters-mongo tests: installing nx-27017=={NX_VERSION} into {}",
         venv.display()
-    );
+    ));
     run(
         Command::new("python3").arg("-m").arg("venv").arg(&tmp),
         "python3 -m venv",
