@@ -16,6 +16,8 @@ use ispd::config::{self, Config};
 use ispd::daemon::{self, Daemon};
 use ispd::storage::Storage;
 
+pub mod reliability;
+
 /// The admin token every test daemon uses.
 pub const TOKEN: &str = "e2e-token-0123456789abcdef";
 

@@ -7,6 +7,7 @@
 //! repository root lists them with their figures and commands.
 
 pub mod proxy;
+pub mod world;
 
 /// The seed of a scenario: `ISP_SEED` when set (decimal or `0x` hex), else `default`.
 /// Every scenario prints the seed it used, so a failure can be replayed.
