@@ -216,7 +216,10 @@ async fn traps_map_onto_the_error_family(transport: Transport) {
     assert!(matches!(err, Error::Rejected { .. }), "{err:?}");
     assert!(err.to_string().contains("cookie table locked"), "{err}");
     // A PPP secret name taken meanwhile is a conflict, over either transport.
-    handle.trap_on("/ppp/secret/add", "failure: secret with the same name already exists");
+    handle.trap_on(
+        "/ppp/secret/add",
+        "failure: secret with the same name already exists",
+    );
     let err = d.provision_pppoe(&router, &pppoe()).await.unwrap_err();
     assert!(err.is_conflict(), "{err:?}");
     assert!(!format!("{err} {err:?}").contains("ppp-Pw-1234"), "{err}");
@@ -307,7 +310,10 @@ async fn rest_https_with_a_pinned_fingerprint() {
     assert!(matches!(err, Error::Authentication { .. }), "{err:?}");
     assert!(err.to_string().contains("certificate"), "{err}");
     assert!(!err.is_transient());
-    let err = d.deprovision_static_ip(&bad, static_ip().address, &static_ip().list).await.unwrap_err();
+    let err = d
+        .deprovision_static_ip(&bad, static_ip().address, &static_ip().list)
+        .await
+        .unwrap_err();
     assert!(matches!(err, Error::Authentication { .. }), "{err:?}");
     assert_eq!(handle.rows("/ip/firewall/address-list").len(), 1);
 
@@ -316,7 +322,11 @@ async fn rest_https_with_a_pinned_fingerprint() {
     let err = d.health(&unpinned).await.unwrap_err();
     assert!(matches!(err, Error::Authentication { .. }), "{err:?}");
     assert!(handle.command_log().is_empty(), "no request got through");
-    assert_eq!(handle.rest_logins(), logged_in, "only the pinned router logged in");
+    assert_eq!(
+        handle.rest_logins(),
+        logged_in,
+        "only the pinned router logged in"
+    );
 }
 
 #[tokio::test]

@@ -45,11 +45,18 @@ async fn rest_and_api_share_one_router_state() {
 
     // Add through the API, read through REST with a filter and a proplist.
     let entry = api
-        .add("/ip/firewall/address-list", &[("list", "isp-allowed"), ("address", "10.0.0.2")])
+        .add(
+            "/ip/firewall/address-list",
+            &[("list", "isp-allowed"), ("address", "10.0.0.2")],
+        )
         .await
         .unwrap();
     let rows = rest
-        .print("/ip/firewall/address-list", &[".id", "address"], &["list=isp-allowed"])
+        .print(
+            "/ip/firewall/address-list",
+            &[".id", "address"],
+            &["list=isp-allowed"],
+        )
         .await
         .unwrap();
     assert_eq!(rows.len(), 1);
@@ -65,7 +72,10 @@ async fn rest_and_api_share_one_router_state() {
     assert_eq!(one.get("disabled"), Some("true"));
     assert_eq!(one.get("name"), Some("cust-1"));
     // Names stand for ids where the menu has names.
-    assert_eq!(rest.get("/ppp/secret", "cust-1").await.unwrap().id(), Some(id.as_str()));
+    assert_eq!(
+        rest.get("/ppp/secret", "cust-1").await.unwrap().id(),
+        Some(id.as_str())
+    );
 
     // DELETE, and DELETE again: 404.
     rest.remove("/ppp/secret", &[id.as_str()]).await.unwrap();
@@ -92,13 +102,12 @@ async fn rest_and_api_share_one_router_state() {
     assert!(put
         .attributes
         .contains(&("password".to_owned(), "<redacted>".to_owned())));
-    let deletes: Vec<_> = log
-        .iter()
-        .filter(|c| c.command == "/ppp/secret/remove")
-        .collect();
+    let deletes: Vec<_> = log.iter().filter(|c| c.command == "/ppp/secret/remove").collect();
     assert_eq!(deletes.len(), 2);
     assert!(matches!(&deletes[0].via, Via::Rest { method, .. } if method == "DELETE"));
-    assert!(log.iter().any(|c| c.via == Via::Api && c.command == "/ip/firewall/address-list/add"));
+    assert!(log
+        .iter()
+        .any(|c| c.via == Via::Api && c.command == "/ip/firewall/address-list/add"));
 }
 
 #[tokio::test]
@@ -140,7 +149,9 @@ async fn several_ids_and_queries_go_through_post_commands() {
     assert_eq!(disabled, ["a", "b"]);
 
     // Several ids: one POST remove. One of them gone: the router refuses the batch.
-    rest.remove("/ip/hotspot/user", &[a.as_str(), b.as_str()]).await.unwrap();
+    rest.remove("/ip/hotspot/user", &[a.as_str(), b.as_str()])
+        .await
+        .unwrap();
     assert_eq!(handle.rows("/ip/hotspot/user").len(), 1);
     let err = rest
         .remove("/ip/hotspot/user", &[a.as_str(), c.as_str()])
@@ -175,12 +186,19 @@ async fn router_refusals_map_onto_the_error_family() {
         .await
         .unwrap_err();
     assert!(err.is_already_exists(), "{err:?}");
-    assert!(err.to_string().contains("secret with the same name already exists"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("secret with the same name already exists"),
+        "{err}"
+    );
     let mapped = map_rest_error(service, err);
     assert!(mapped.is_conflict(), "{mapped:?}");
 
     let err = rest
-        .add("/ip/firewall/address-list", &[("list", "l"), ("address", "not-an-ip!")])
+        .add(
+            "/ip/firewall/address-list",
+            &[("list", "l"), ("address", "not-an-ip!")],
+        )
         .await
         .unwrap_err();
     let mapped = map_rest_error(service, err);
@@ -211,7 +229,10 @@ async fn router_refusals_map_onto_the_error_family() {
     assert!(mapped.is_transient(), "{mapped:?}");
     // An injected trap is the HTTP error it stands for.
     handle.clear_faults();
-    handle.trap_on("/ip/hotspot/user/add", "failure: already have user with this name for this server");
+    handle.trap_on(
+        "/ip/hotspot/user/add",
+        "failure: already have user with this name for this server",
+    );
     let err = rest.add("/ip/hotspot/user", &[("name", "z")]).await.unwrap_err();
     assert!(err.is_already_exists(), "{err:?}");
     assert_eq!(handle.rest_logins(), 1, "errors keep the connection");
@@ -234,7 +255,13 @@ async fn wrong_password_is_unauthorized_without_the_password() {
     assert!(!err.is_transient());
     let mapped = map_rest_error("router sim", err.clone());
     assert!(matches!(mapped, Error::Authentication { .. }), "{mapped:?}");
-    for shown in [err.to_string(), format!("{err:?}"), mapped.to_string(), format!("{mapped:?}"), format!("{rest:?}")] {
+    for shown in [
+        err.to_string(),
+        format!("{err:?}"),
+        mapped.to_string(),
+        format!("{mapped:?}"),
+        format!("{rest:?}"),
+    ] {
         assert!(!shown.contains("Wr0ng-Passw0rd!"), "password leaked: {shown}");
         assert!(!shown.contains(PASSWORD), "password leaked: {shown}");
     }
@@ -284,7 +311,11 @@ async fn connections_are_kept_alive_and_bounded() {
         "120 concurrent calls opened {opened} more connections (limit 2 at a time)"
     );
     assert_eq!(rest.connections(), handle.rest_logins());
-    assert!(handle.connections() <= 1 + 2 + 1, "API idle + REST: {}", handle.connections());
+    assert!(
+        handle.connections() <= 1 + 2 + 1,
+        "API idle + REST: {}",
+        handle.connections()
+    );
 }
 
 #[tokio::test]
@@ -314,7 +345,12 @@ async fn router_down_is_transient_and_recovers() {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap()
     };
-    let endpoint = RestEndpoint::http("router gone", &closed.to_string(), Credentials::new(USER, PASSWORD)).unwrap();
+    let endpoint = RestEndpoint::http(
+        "router gone",
+        &closed.to_string(),
+        Credentials::new(USER, PASSWORD),
+    )
+    .unwrap();
     let config = ClientConfig {
         cooldown_min: Duration::from_secs(30),
         ..quick()
@@ -392,7 +428,8 @@ async fn https_verifies_the_certificate_or_the_pin() {
 
     // Trusting it as a CA works, by IP address and by a verified name.
     let ca = TlsOptions::with_ca_pem(cert.cert_pem.as_bytes()).unwrap();
-    let endpoint = RestEndpoint::parse("router sim", &url, Credentials::new(USER, PASSWORD), ca.clone()).unwrap();
+    let endpoint =
+        RestEndpoint::parse("router sim", &url, Credentials::new(USER, PASSWORD), ca.clone()).unwrap();
     RestClient::new(endpoint, quick())
         .unwrap()
         .print("/system/identity", &[], &[])
@@ -406,7 +443,8 @@ async fn https_verifies_the_certificate_or_the_pin() {
         .await
         .unwrap();
     let other_name = ca.with_server_name("router.example");
-    let endpoint = RestEndpoint::parse("router sim", &url, Credentials::new(USER, PASSWORD), other_name).unwrap();
+    let endpoint =
+        RestEndpoint::parse("router sim", &url, Credentials::new(USER, PASSWORD), other_name).unwrap();
     let err = RestClient::new(endpoint, quick())
         .unwrap()
         .print("/system/identity", &[], &[])
@@ -416,13 +454,22 @@ async fn https_verifies_the_certificate_or_the_pin() {
 
     // Plain HTTP to the HTTPS port is not a REST answer.
     let plain_url = url.replacen("https://", "http://", 1);
-    let endpoint = RestEndpoint::parse("router sim", &plain_url, Credentials::new(USER, PASSWORD), TlsOptions::default()).unwrap();
+    let endpoint = RestEndpoint::parse(
+        "router sim",
+        &plain_url,
+        Credentials::new(USER, PASSWORD),
+        TlsOptions::default(),
+    )
+    .unwrap();
     let err = RestClient::new(endpoint, quick())
         .unwrap()
         .print("/system/identity", &[], &[])
         .await
         .unwrap_err();
-    assert!(err.is_transient() || matches!(err, RestError::Protocol { .. }), "{err:?}");
+    assert!(
+        err.is_transient() || matches!(err, RestError::Protocol { .. }),
+        "{err:?}"
+    );
 
     // Only verified connections logged in: the pinned one and the CA ones.
     assert_eq!(handle.rest_logins(), 3);

@@ -55,9 +55,12 @@ fn table(handle: &SimHandle, menu: &str) -> Vec<BTreeMap<String, String>> {
         .collect()
 }
 
+/// One logged command: name, sorted attributes, queries.
+type Logged = (String, Vec<(String, String)>, Vec<String>);
+
 /// The commands the router received, in order, with their attributes and queries, and which
 /// service they came through. Concurrent reads may arrive in either order: callers sort.
-fn commands(handle: &SimHandle) -> Vec<(String, Vec<(String, String)>, Vec<String>)> {
+fn commands(handle: &SimHandle) -> Vec<Logged> {
     handle
         .command_log()
         .into_iter()
@@ -77,7 +80,7 @@ fn commands(handle: &SimHandle) -> Vec<(String, Vec<(String, String)>, Vec<Strin
 
 /// The provisioning day of a seed-004 system: connect two services, reconnect one, disconnect
 /// both (one of them twice), with a customer online on PPPoE.
-async fn lifecycle(transport: Transport) -> (SimHandle, Vec<(String, Vec<(String, String)>, Vec<String>)>, String) {
+async fn lifecycle(transport: Transport) -> (SimHandle, Vec<Logged>, String) {
     let sim = start(sim_config()).await;
     let handle = sim.handle();
     let d = driver();
@@ -87,17 +90,23 @@ async fn lifecycle(transport: Transport) -> (SimHandle, Vec<(String, Vec<(String
 
     // Connect: a PPPoE customer and a static-IP customer.
     d.provision_pppoe(&router, &pppoe("cust-1", 1)).await.unwrap();
-    d.provision_static_ip(&router, &static_ip("10.0.0.2", 2)).await.unwrap();
+    d.provision_static_ip(&router, &static_ip("10.0.0.2", 2))
+        .await
+        .unwrap();
     // The cron runs again: nothing new.
     d.provision_pppoe(&router, &pppoe("cust-1", 1)).await.unwrap();
-    d.provision_static_ip(&router, &static_ip("10.0.0.2", 2)).await.unwrap();
+    d.provision_static_ip(&router, &static_ip("10.0.0.2", 2))
+        .await
+        .unwrap();
     let mut snapshot = d
         .snapshot(&router, &[Menu::PppSecrets, Menu::AddressList])
         .await
         .unwrap();
     snapshot.ppp_secrets.sort_by(|a, b| a.name.cmp(&b.name));
     let provisioned = format!("{:?} {:?}", snapshot.ppp_secrets, snapshot.address_list);
-    handle.ppp_login("cust-1", "AA:BB:CC:00:00:01", "10.0.0.50").unwrap();
+    handle
+        .ppp_login("cust-1", "AA:BB:CC:00:00:01", "10.0.0.50")
+        .unwrap();
 
     // Disconnect both; again (already gone is fine).
     d.deprovision_pppoe(&router, &name("cust-1")).await.unwrap();
@@ -127,18 +136,33 @@ async fn provisioning_over_rest_matches_the_api() {
 
     // What the engine saw after provisioning, and what the routers hold at the end.
     assert_eq!(api_state, rest_state);
-    assert!(api_state.contains("cust-1") && api_state.contains("10.0.0.2"), "{api_state}");
+    assert!(
+        api_state.contains("cust-1") && api_state.contains("10.0.0.2"),
+        "{api_state}"
+    );
     for menu in ["/ppp/secret", "/ppp/active", "/ip/firewall/address-list"] {
         assert_eq!(table(&api, menu), table(&rest, menu), "{menu}");
     }
     assert!(table(&rest, "/ppp/secret").is_empty());
-    assert!(table(&rest, "/ppp/active").is_empty(), "the live session was dropped");
+    assert!(
+        table(&rest, "/ppp/active").is_empty(),
+        "the live session was dropped"
+    );
     assert!(table(&rest, "/ip/firewall/address-list").is_empty());
     // Every removal the same, item for item.
     let removed = |h: &SimHandle| -> Vec<(String, String)> {
         h.removals()
             .into_iter()
-            .map(|r| (r.menu, r.row.get("name").or(r.row.get("address")).cloned().unwrap_or_default()))
+            .map(|r| {
+                (
+                    r.menu,
+                    r.row
+                        .get("name")
+                        .or(r.row.get("address"))
+                        .cloned()
+                        .unwrap_or_default(),
+                )
+            })
             .collect()
     };
     assert_eq!(removed(&api), removed(&rest));
@@ -150,7 +174,11 @@ async fn provisioning_over_rest_matches_the_api() {
     a.sort();
     r.sort();
     assert_eq!(a, r);
-    let adds: Vec<_> = rest_cmds.iter().filter(|c| c.0.ends_with("/add")).map(|c| c.0.as_str()).collect();
+    let adds: Vec<_> = rest_cmds
+        .iter()
+        .filter(|c| c.0.ends_with("/add"))
+        .map(|c| c.0.as_str())
+        .collect();
     assert_eq!(adds, ["/ppp/secret/add", "/ip/firewall/address-list/add"]);
     assert!(rest_cmds
         .iter()
@@ -167,7 +195,9 @@ async fn rest_provisions_what_the_api_reads_and_back() {
     let over_api = router_for(2, &sim, Transport::Api, None);
 
     d.provision_pppoe(&over_rest, &pppoe("cust-7", 7)).await.unwrap();
-    d.provision_static_ip(&over_api, &static_ip("10.0.0.7", 7)).await.unwrap();
+    d.provision_static_ip(&over_api, &static_ip("10.0.0.7", 7))
+        .await
+        .unwrap();
     let via_api = d
         .snapshot(&over_api, &[Menu::PppSecrets, Menu::AddressList])
         .await

@@ -6,11 +6,11 @@ use isp_core::domain::{MacAddress, OwnerTag, RosName};
 use isp_core::ports::{DisconnectReport, HotspotTarget, HotspotUserSpec};
 use isp_core::{Error, Result};
 
+use super::link::LinkError;
 use super::ops::{Ops, Outcome};
 use super::rows::{
     check_item_id, mac, owned, Reader, HOTSPOT_ACTIVE, HOTSPOT_COOKIE, HOTSPOT_HOST, HOTSPOT_USER, IP_BINDING,
 };
-use super::link::LinkError;
 use crate::client::Row;
 
 /// What to do for one target, as item ids per menu.

@@ -129,7 +129,10 @@ pub fn service_name(router: &Router) -> String {
     format!("router {}", router.name)
 }
 
-fn router_tls(router: &Router, tls: &TlsOptions) -> std::result::Result<TlsOptions, crate::client::ClientError> {
+fn router_tls(
+    router: &Router,
+    tls: &TlsOptions,
+) -> std::result::Result<TlsOptions, crate::client::ClientError> {
     match &router.tls_fingerprint {
         Some(fp) => tls.clone().with_pin(fp),
         None => Ok(tls.clone()),
@@ -200,7 +203,9 @@ impl RouterOsDriver {
     }
 
     fn lock_pools(&self) -> std::sync::MutexGuard<'_, HashMap<RouterId, Pool>> {
-        self.pools.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.pools
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// The pool of a router: the existing one, or a new one when the router
@@ -435,14 +440,16 @@ mod tests {
         let e = endpoint_for(&router(Transport::Rest, "10.0.0.1", None), &TlsOptions::default()).unwrap_err();
         assert!(matches!(e, Error::InvalidInput { .. }), "{e:?}");
         assert!(e.to_string().contains("rest"), "{e}");
-        let e = rest_endpoint_for(&router(Transport::Api, "10.0.0.1", None), &TlsOptions::default()).unwrap_err();
+        let e =
+            rest_endpoint_for(&router(Transport::Api, "10.0.0.1", None), &TlsOptions::default()).unwrap_err();
         assert!(matches!(e, Error::InvalidInput { .. }), "{e:?}");
         assert!(e.to_string().contains("api"), "{e}");
     }
 
     #[test]
     fn rest_endpoints_from_routers() {
-        let e = rest_endpoint_for(&router(Transport::Rest, "10.0.0.1", None), &TlsOptions::default()).unwrap();
+        let e =
+            rest_endpoint_for(&router(Transport::Rest, "10.0.0.1", None), &TlsOptions::default()).unwrap();
         assert_eq!(e.base_url(), "https://10.0.0.1:443/rest");
         let fp = "cd".repeat(32);
         let e = rest_endpoint_for(
@@ -458,11 +465,17 @@ mod tests {
         .unwrap();
         assert_eq!(e.base_url(), "http://10.0.0.1:8080/rest");
         assert!(!format!("{e:?}").contains("s3cret-pass"));
-        let bad = rest_endpoint_for(&router(Transport::Rest, "10.0.0.1", Some("xyz")), &TlsOptions::default())
-            .unwrap_err();
+        let bad = rest_endpoint_for(
+            &router(Transport::Rest, "10.0.0.1", Some("xyz")),
+            &TlsOptions::default(),
+        )
+        .unwrap_err();
         assert!(bad.to_string().contains("tls_fingerprint"), "{bad}");
-        let bad = rest_endpoint_for(&router(Transport::Rest, "ftp://10.0.0.1", None), &TlsOptions::default())
-            .unwrap_err();
+        let bad = rest_endpoint_for(
+            &router(Transport::Rest, "ftp://10.0.0.1", None),
+            &TlsOptions::default(),
+        )
+        .unwrap_err();
         assert!(bad.to_string().contains("address"), "{bad}");
     }
 

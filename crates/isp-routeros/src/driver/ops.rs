@@ -85,7 +85,12 @@ impl Ops {
     }
 
     /// `<menu>/<verb>` on some ids, one request: `remove` or another command.
-    pub(crate) async fn on_items(&self, menu: &str, verb: &str, ids: &[&str]) -> std::result::Result<(), LinkError> {
+    pub(crate) async fn on_items(
+        &self,
+        menu: &str,
+        verb: &str,
+        ids: &[&str],
+    ) -> std::result::Result<(), LinkError> {
         if verb == "remove" {
             self.link.remove(menu, ids).await
         } else {

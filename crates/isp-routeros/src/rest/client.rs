@@ -121,7 +121,9 @@ fn check_menu(menu: &str) -> Result<(), RestError> {
         && menu.len() > 1
         && !menu.ends_with('/')
         && !menu.contains("//")
-        && !menu.chars().any(|c| c.is_whitespace() || c.is_control() || matches!(c, '?' | '#'));
+        && !menu
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || matches!(c, '?' | '#'));
     if ok {
         Ok(())
     } else {
@@ -346,10 +348,7 @@ impl RestClient {
     }
 
     fn cooldown(&self) -> std::sync::MutexGuard<'_, Cooldown> {
-        self.inner
-            .cooldown
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+        self.inner.cooldown.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     fn check_cooldown(&self) -> Result<(), RestError> {
@@ -477,7 +476,12 @@ impl RestClient {
         }
         let bytes = response.bytes().await.map_err(|e| self.classify(&e, &what))?;
         if !(200..300).contains(&status) {
-            return Err(RestError::from_response(&what, credentials.username(), status, &bytes));
+            return Err(RestError::from_response(
+                &what,
+                credentials.username(),
+                status,
+                &bytes,
+            ));
         }
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(Value::Null);
@@ -491,7 +495,12 @@ impl RestClient {
     /// the `proplist` properties (all when empty). `k=v` queries become `GET`
     /// filters; any other query form (`-k`, `<k=v`, `#|`) sends
     /// `POST <menu>/print` with `.query`.
-    pub async fn print(&self, menu: &str, proplist: &[&str], queries: &[&str]) -> Result<Vec<Row>, RestError> {
+    pub async fn print(
+        &self,
+        menu: &str,
+        proplist: &[&str],
+        queries: &[&str],
+    ) -> Result<Vec<Row>, RestError> {
         let filters: Option<Vec<(&str, &str)>> = queries.iter().map(|q| simple_filter(q)).collect();
         match filters {
             Some(filters) => {
@@ -525,7 +534,10 @@ impl RestClient {
                 );
                 let url = self.url(menu, &["print"])?;
                 let what = format!("POST {}", url.path());
-                to_rows(&what, self.send(Method::POST, url, Some(Value::Object(body))).await?)
+                to_rows(
+                    &what,
+                    self.send(Method::POST, url, Some(Value::Object(body))).await?,
+                )
             }
         }
     }
@@ -600,8 +612,14 @@ impl RestClient {
 
     /// Any command: `POST <menu>/<command>` with this JSON object; returns the
     /// answer (rows for `print`, `{"ret": ...}` for `add`, `[]` for most others).
-    pub async fn call(&self, menu: &str, command: &str, body: Map<String, Value>) -> Result<Value, RestError> {
-        if command.is_empty() || command.contains(['/', '?', '#']) || command.chars().any(char::is_whitespace) {
+    pub async fn call(
+        &self,
+        menu: &str,
+        command: &str,
+        body: Map<String, Value>,
+    ) -> Result<Value, RestError> {
+        if command.is_empty() || command.contains(['/', '?', '#']) || command.chars().any(char::is_whitespace)
+        {
             return Err(RestError::Config {
                 field: "command",
                 value: command.to_owned(),
@@ -639,7 +657,14 @@ mod tests {
             c.url("/ppp/secret", &["a b"]).unwrap().as_str(),
             "http://127.0.0.1:1/rest/ppp/secret/a%20b"
         );
-        for bad in ["ppp/secret", "/", "/ppp/", "/ppp//secret", "/ppp/secret?x=1", "/a b"] {
+        for bad in [
+            "ppp/secret",
+            "/",
+            "/ppp/",
+            "/ppp//secret",
+            "/ppp/secret?x=1",
+            "/a b",
+        ] {
             let e = c.url(bad, &[]).unwrap_err();
             assert!(e.to_string().contains("menu"), "{bad}: {e}");
         }

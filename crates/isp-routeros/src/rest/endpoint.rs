@@ -44,7 +44,11 @@ impl RestEndpoint {
 
     /// A plain-HTTP (`www`) endpoint. `address` is `host:port` or `host` (port 80).
     /// The password crosses the network in clear text, as with the plain API.
-    pub fn http(label: impl Into<String>, address: &str, credentials: Credentials) -> Result<Self, RestError> {
+    pub fn http(
+        label: impl Into<String>,
+        address: &str,
+        credentials: Credentials,
+    ) -> Result<Self, RestError> {
         let (host, port) = parse_address(address, REST_HTTP_PORT)?;
         Ok(RestEndpoint {
             label: label.into(),
@@ -141,11 +145,23 @@ mod tests {
     #[test]
     fn sameness() {
         let a = RestEndpoint::parse("r", "10.0.0.1", creds(), TlsOptions::default()).unwrap();
-        let b = RestEndpoint::parse("other label", "https://10.0.0.1:443", creds(), TlsOptions::default()).unwrap();
+        let b = RestEndpoint::parse(
+            "other label",
+            "https://10.0.0.1:443",
+            creds(),
+            TlsOptions::default(),
+        )
+        .unwrap();
         assert!(a.same_as(&b));
         let c = RestEndpoint::parse("r", "http://10.0.0.1:443", creds(), TlsOptions::default()).unwrap();
         assert!(!a.same_as(&c));
-        let d = RestEndpoint::parse("r", "10.0.0.1", Credentials::new("api", "x"), TlsOptions::default()).unwrap();
+        let d = RestEndpoint::parse(
+            "r",
+            "10.0.0.1",
+            Credentials::new("api", "x"),
+            TlsOptions::default(),
+        )
+        .unwrap();
         assert!(!a.same_as(&d));
     }
 }

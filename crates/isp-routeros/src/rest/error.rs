@@ -424,8 +424,14 @@ mod tests {
                 "PUT /rest/ip/hotspot/user",
                 "failure: already have user with this name for this server",
             ),
-            ("PUT /rest/ppp/secret", "failure: secret with the same name already exists"),
-            ("PUT /rest/ip/firewall/address-list", "failure: already have such entry"),
+            (
+                "PUT /rest/ppp/secret",
+                "failure: secret with the same name already exists",
+            ),
+            (
+                "PUT /rest/ip/firewall/address-list",
+                "failure: already have such entry",
+            ),
         ] {
             let e = map(cmd, 400, &body(400, "Bad Request", Some(detail)));
             assert!(e.is_conflict(), "{detail}: {e:?}");
@@ -434,9 +440,22 @@ mod tests {
         let e = map(
             "PUT /rest/ppp/secret",
             400,
-            &body(400, "Bad Request", Some("failure: secret with the same name already exists")),
+            &body(
+                400,
+                "Bad Request",
+                Some("failure: secret with the same name already exists"),
+            ),
         );
-        assert!(matches!(e, Error::Conflict { entity: "ppp secret", .. }), "{e:?}");
+        assert!(
+            matches!(
+                e,
+                Error::Conflict {
+                    entity: "ppp secret",
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
     }
 
     #[test]
@@ -450,7 +469,11 @@ mod tests {
         assert!(!e.is_transient());
         assert!(e.to_string().contains("\"api\""), "{e}");
         assert!(e.to_string().contains("401"), "{e}");
-        let e = map("GET /rest/system/identity", 403, br#"{"error":403,"message":"Forbidden"}"#);
+        let e = map(
+            "GET /rest/system/identity",
+            403,
+            br#"{"error":403,"message":"Forbidden"}"#,
+        );
         assert!(matches!(e, Error::Authentication { .. }), "{e:?}");
         let e = map_rest_error(
             "router r1",
@@ -519,20 +542,35 @@ mod tests {
         let e = map(
             "PUT /rest/ip/hotspot/user",
             400,
-            &body(400, "Bad Request", Some("input does not match any value of profile")),
+            &body(
+                400,
+                "Bad Request",
+                Some("input does not match any value of profile"),
+            ),
         );
         assert!(matches!(e, Error::Rejected { .. }), "{e:?}");
-        assert!(e.to_string().contains("input does not match any value of profile"), "{e}");
+        assert!(
+            e.to_string()
+                .contains("input does not match any value of profile"),
+            "{e}"
+        );
         let e = map(
             "POST /rest/ip/hotspot/user/frobnicate",
             406,
-            &body(406, "Not Acceptable", Some("no such command or directory (frobnicate)")),
+            &body(
+                406,
+                "Not Acceptable",
+                Some("no such command or directory (frobnicate)"),
+            ),
         );
         assert!(matches!(e, Error::Rejected { .. }), "{e:?}");
         assert!(e.to_string().contains("406"), "{e}");
         // `no such item` in a detail is an already-gone item, as over the API.
         let raw = body(400, "Bad Request", Some("no such item"));
-        assert!(RestError::from_response("POST /rest/ip/hotspot/active/remove", "api", 400, &raw).is_no_such_item());
+        assert!(
+            RestError::from_response("POST /rest/ip/hotspot/active/remove", "api", 400, &raw)
+                .is_no_such_item()
+        );
         // A body that is not RouterOS JSON still gives a readable error.
         let e = RestError::from_response("GET /rest/x", "api", 400, b"plain text");
         assert!(e.to_string().contains("plain text"), "{e}");

@@ -1,7 +1,8 @@
-//! A RouterOS simulator that serves the API protocol over TCP and TLS (feature `sim`).
+//! A RouterOS simulator that serves the API protocol over TCP and TLS, and the REST API over
+//! HTTP and HTTPS, from one router state (feature `sim`).
 //!
 //! It behaves like a RouterOS 7 router as described in `shared/routeros/PROTOCOL.md`, so that
-//! the client, the driver, the daemon and third-party clients can be tested over real sockets.
+//! the clients, the driver, the daemon and third-party clients can be tested over real sockets.
 //!
 //! # Starting routers
 //!
@@ -30,9 +31,11 @@
 //!   `tls` (a `rustls::ServerConfig`, see [`tls::self_signed`]), `empty_replies` (`!empty` for a
 //!   `print` that found nothing, as RouterOS >= 7.18; default on), `dead_value` (`.dead=true`,
 //!   or `yes` as older routers), `identity`, `version`, `clock` (start time of the router clock),
-//!   `legacy_login` (also accept the pre-6.43 challenge login), `max_word_len`.
+//!   `legacy_login` (also accept the pre-6.43 challenge login), `max_word_len`, `rest_listen`
+//!   and `rest_tls` (serve REST too, over HTTP or HTTPS).
 //! * [`SimRouter`]: `start(config, addr)` (`127.0.0.1:0` picks a port), `addr()`, `handle()`,
-//!   `shutdown().await`. Dropping a router also stops it.
+//!   `serve_rest(addr, tls)`, `rest_listeners()`, `rest_url()`, `shutdown().await`. Dropping a
+//!   router also stops it.
 //! * [`SimFleet`]: `start(n, config, base)` on consecutive ports from `base` (each router's identity
 //!   gets a `-N` suffix when `n > 1`), `routers()`, `handles()`, `shutdown().await`.
 //! * [`SimHandle`] (cheap to clone):
@@ -41,10 +44,11 @@
 //!     `ppp_login(name, caller_id, address) -> Result<id, String>`, `ppp_logout(id_or_name) -> usize`;
 //!   * tables: `rows(menu) -> Vec<BTreeMap<String, String>>` (as `print` shows them, with `.id`),
 //!     `add_row(menu, attrs) -> Result<id, String>` (an operator's item, validated like `add`);
-//!   * observation: `command_log() -> Vec<LoggedCommand>` (every request with timestamps;
-//!     `password`/`response` values redacted), `clear_command_log()`, `removals() -> Vec<Removal>`
-//!     (every removed item with timestamps and reason), `logins() -> u64` (successful logins),
-//!     `connections() -> usize` (open connections);
+//!   * observation: `command_log() -> Vec<LoggedCommand>` (every request, API or REST, with
+//!     timestamps; `password`/`response` values redacted), `clear_command_log()`,
+//!     `removals() -> Vec<Removal>` (every removed item with timestamps and reason),
+//!     `logins() -> u64` (successful logins, API and REST), `rest_logins() -> u64`,
+//!     `connections() -> usize` (open connections, API and REST);
 //!   * clock: `clock()`, `set_clock(t)`, `advance_clock(d)` (limit-uptime, address-list timeouts
 //!     and cookie expiry follow the router clock);
 //!   * faults: `set_latency(d)` (before every reply), `refuse_logins(on)` (correct credentials get
@@ -53,7 +57,41 @@
 //!     `trap_on(command, message)` (`"/ppp/secret/add"` answers `!trap =message=...` then `!done`),
 //!     `drop_on(command)` (the connection sending that command closes without an answer),
 //!     `clear_faults()` (also ends an outage and restores the configured latency),
-//!     `outage(d)` (drop all connections and refuse new ones for `d`).
+//!     `outage(d)` (drop all connections and refuse new ones for `d`), `http_error_on(command,
+//!     status)` (REST only).
+//!
+//! # REST
+//!
+//! [`SimConfig::rest_listen`] (with [`SimConfig::rest_tls`] for HTTPS) or
+//! [`SimRouter::serve_rest`] start REST listeners on the same router state; [`SimRouter::rest_url`]
+//! gives `http://ADDR` / `https://ADDR` for a REST router's address. Each request becomes the API
+//! command it stands for, and goes through the same command log (with [`Via::Rest`]), faults and
+//! menus:
+//!
+//! * `GET /rest/<menu>?k=v&.proplist=a,b` is `print` with queries `k=v`: an array of objects
+//!   (an object for single-item menus such as `/system/resource` *(unconfirmed: the REST manual's
+//!   7.1beta4 example shows a one-element array)*); `GET /rest/<menu>/<id or name>` one object.
+//! * `PUT /rest/<menu>` is `add`: `201` and the created object with its `.id` *(status
+//!   unconfirmed)*. `PATCH /rest/<menu>/<id>` is `set`: the updated object. `DELETE
+//!   /rest/<menu>/<id>` is `remove`: `204` with no body *(status unconfirmed)*; again (or a
+//!   `PATCH`/`GET` of a missing id): `404 {"error":404,"message":"Not Found"}`.
+//! * `POST /rest/<menu>/<command>` runs any command with the JSON body as attributes
+//!   (`.proplist` as an array or text, `.query` as an array of query words, `.id` comma-separated):
+//!   rows as an array for `print`, `{"ret":"*N"}` for `add`, `[]` otherwise.
+//! * All values are strings in answers; strings, numbers and booleans are accepted.
+//! * Errors: `{"error":<status>,"message":"<reason>","detail":"<trap text>"}`: a trap is 400
+//!   (duplicates, bad values, `no such item` through a command), an unknown command of a known
+//!   menu 406 (`no such command or directory (cmd)`), an unknown directory 400 with the router's
+//!   text; missing or wrong Basic auth (or [`SimHandle::refuse_logins`]) `401` with
+//!   `WWW-Authenticate: Basic realm="REST API"` and no detail; paths outside `/rest` 404.
+//! * Logins: one per HTTP connection, counted at its first request with valid credentials
+//!   ([`SimHandle::rest_logins`], also in [`SimHandle::logins`]) *(how real routers count REST
+//!   sessions in `/user/active` is unconfirmed; per connection is modelled)*. A client that opens
+//!   a connection per request logs in per request.
+//! * Faults: latency, `trap_on` (as the HTTP error above), `drop_on` (the connection closes without
+//!   an answer), `drop_connections`, `outage` (the REST ports close too), `stall_mid_sentence`
+//!   (no answer at all on that connection), and [`SimHandle::http_error_on`] (a given status, e.g.
+//!   503, REST only).
 //!
 //! # Protocol behaviour
 //!

@@ -130,9 +130,10 @@ fn error(status: StatusCode, detail: Option<&str>) -> Response<Body> {
 
 fn unauthorized() -> Response<Body> {
     let mut response = error(StatusCode::UNAUTHORIZED, None);
-    response
-        .headers_mut()
-        .insert(WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"REST API\""));
+    response.headers_mut().insert(
+        WWW_AUTHENTICATE,
+        HeaderValue::from_static("Basic realm=\"REST API\""),
+    );
     response
 }
 
@@ -268,7 +269,11 @@ fn plan(method: &Method, path: &str, query: Option<&str>, body: &Bytes) -> Resul
     }
     let full = format!("/{}", segments.join("/"));
     if segments.is_empty() {
-        return Err(Refusal::new("/", StatusCode::BAD_REQUEST, "no such command prefix"));
+        return Err(Refusal::new(
+            "/",
+            StatusCode::BAD_REQUEST,
+            "no such command prefix",
+        ));
     }
     if let Some(spec) = menus::menu(&full) {
         let (verb, shape) = match *method {
@@ -435,7 +440,11 @@ fn respond(shared: &Shared, plan: &Plan) -> Response<Body> {
     match plan.shape {
         Shape::List { singleton: true } => json(
             StatusCode::OK,
-            &result.rows.into_iter().next().unwrap_or(Value::Object(Map::new())),
+            &result
+                .rows
+                .into_iter()
+                .next()
+                .unwrap_or(Value::Object(Map::new())),
         ),
         Shape::List { singleton: false } => json(StatusCode::OK, &Value::Array(result.rows)),
         Shape::One => match result.rows.into_iter().next() {
@@ -569,20 +578,29 @@ mod tests {
     #[test]
     fn plans() {
         let empty = Bytes::new();
-        let p = plan(&Method::GET, "/ppp/secret", Some("name=a%20b&.proplist=.id,name"), &empty)
-            .ok()
-            .unwrap();
+        let p = plan(
+            &Method::GET,
+            "/ppp/secret",
+            Some("name=a%20b&.proplist=.id,name"),
+            &empty,
+        )
+        .ok()
+        .unwrap();
         assert_eq!(p.req.command, "/ppp/secret/print");
         assert_eq!(p.req.queries, vec!["name=a b".to_owned()]);
         assert_eq!(p.req.get(".proplist"), Some(".id,name"));
         assert_eq!(p.shape, Shape::List { singleton: false });
         let p = plan(&Method::GET, "/system/resource", None, &empty).ok().unwrap();
         assert_eq!(p.shape, Shape::List { singleton: true });
-        let p = plan(&Method::DELETE, "/ppp/secret/%2A1", None, &empty).ok().unwrap();
+        let p = plan(&Method::DELETE, "/ppp/secret/%2A1", None, &empty)
+            .ok()
+            .unwrap();
         assert_eq!(p.req.command, "/ppp/secret/remove");
         assert_eq!(p.req.get(".id"), Some("*1"));
         let body = Bytes::from_static(br##"{".proplist":[".id","name"],".query":["name=a","name=b","#|"]}"##);
-        let p = plan(&Method::POST, "/ppp/secret/print", None, &body).ok().unwrap();
+        let p = plan(&Method::POST, "/ppp/secret/print", None, &body)
+            .ok()
+            .unwrap();
         assert_eq!(p.req.command, "/ppp/secret/print");
         assert_eq!(p.req.queries.len(), 3);
         assert_eq!(p.req.get(".proplist"), Some(".id,name"));
@@ -590,7 +608,11 @@ mod tests {
         let p = plan(&Method::PUT, "/ip/hotspot/user", None, &body).ok().unwrap();
         assert_eq!(p.req.get("disabled"), Some("true"));
         assert_eq!(p.req.get("limit-bytes-in"), Some("5"));
-        for (method, path) in [(Method::GET, "/ip/frob"), (Method::GET, "/frob/x/y"), (Method::GET, "/")] {
+        for (method, path) in [
+            (Method::GET, "/ip/frob"),
+            (Method::GET, "/frob/x/y"),
+            (Method::GET, "/"),
+        ] {
             let r = plan(&method, path, None, &empty).err().unwrap();
             assert_eq!(r.status, StatusCode::BAD_REQUEST, "{path}");
             assert!(r.detail.starts_with("no such command"), "{path}: {}", r.detail);

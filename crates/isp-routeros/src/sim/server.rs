@@ -159,8 +159,12 @@ pub(crate) async fn accept_loop(shared: Arc<Shared>, listener: TcpListener, addr
 
 /// Accepts connections until shutdown, serving each with `serve` on its own task; closes the
 /// port for the length of an outage.
-pub(crate) async fn accept_with<F, Fut>(shared: Arc<Shared>, listener: TcpListener, addr: SocketAddr, serve: F)
-where
+pub(crate) async fn accept_with<F, Fut>(
+    shared: Arc<Shared>,
+    listener: TcpListener,
+    addr: SocketAddr,
+    serve: F,
+) where
     F: Fn(Arc<Shared>, TcpStream, SocketAddr) -> Fut,
     Fut: std::future::Future<Output = ()> + Send + 'static,
 {

@@ -61,7 +61,8 @@ pub fn rest_client(router: &SimRouter, config: ClientConfig, pin: Option<&str>) 
         Some(fp) => isp_routeros::client::TlsOptions::pinned(fp).expect("fingerprint"),
         None => isp_routeros::client::TlsOptions::default(),
     };
-    let endpoint = RestEndpoint::parse("router sim", &url, Credentials::new(USER, PASSWORD), tls).expect("endpoint");
+    let endpoint =
+        RestEndpoint::parse("router sim", &url, Credentials::new(USER, PASSWORD), tls).expect("endpoint");
     RestClient::new(endpoint, config).expect("client")
 }
 
