@@ -54,6 +54,8 @@ pub struct Options {
     pub routers: usize,
     /// Extra TOML appended to the generated configuration's `[schedules]` table.
     pub schedules: String,
+    /// `alert_phones` of tenant 1.
+    pub alert_phones: Vec<String>,
 }
 
 impl Default for Options {
@@ -61,6 +63,7 @@ impl Default for Options {
         Options {
             routers: 3,
             schedules: String::new(),
+            alert_phones: Vec::new(),
         }
     }
 }
@@ -116,6 +119,10 @@ log-retention = "off"
             text.push_str(&format!(
                 "\n[[tenants]]\nid = {tid}\nslug = \"{slug}\"\ntime_zone = \"Africa/Dar_es_Salaam\"\n"
             ));
+            if tid == 1 && !opts.alert_phones.is_empty() {
+                let list: Vec<String> = opts.alert_phones.iter().map(|p| format!("\"{p}\"")).collect();
+                text.push_str(&format!("alert_phones = [{}]\n", list.join(", ")));
+            }
             for i in routers {
                 text.push_str(&format!(
                     "\n[[tenants.routers]]\nid = {}\nname = \"R{}\"\naddress = \"{}\"\nusername = \"isp\"\npassword_file = \"router.password\"\n",

@@ -265,7 +265,10 @@ pub async fn once(config: &Config, job: JobKind, dry_run: bool, json: bool, out:
         if !dry_run {
             daemon::apply_config(config, &wiring.repos).await?;
         }
-        let runner = JobRunner::new(daemon::build_engine(config, &wiring));
+        let runner = JobRunner::with_alerts(
+            daemon::build_engine(config, &wiring),
+            daemon::alert_phones(config),
+        );
         let r = runner
             .run(job, RunOptions { dry_run }, Trigger::Cli)
             .await

@@ -323,7 +323,7 @@ pub enum Schedule {
     /// A cron expression (5 fields, or 6 with seconds first).
     Cron {
         /// Parsed.
-        cron: croner::Cron,
+        cron: Box<croner::Cron>,
         /// As written.
         expr: String,
     },
@@ -349,7 +349,7 @@ impl Schedule {
             .parse()
             .map_err(|e| format!("not a cron expression: {t:?} ({e})"))?;
         Ok(Schedule::Cron {
-            cron,
+            cron: Box::new(cron),
             expr: t.to_owned(),
         })
     }
@@ -446,7 +446,7 @@ pub struct TenantConfig {
     pub routers: Vec<Router>,
     /// Its plans (inserted when missing, by name).
     pub plans: Vec<NewPlan>,
-    /// Who gets router alerts by SMS.
+    /// Who gets an SMS when one of the tenant's routers goes offline or comes back.
     pub alert_phones: Vec<PhoneNumber>,
 }
 

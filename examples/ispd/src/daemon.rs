@@ -147,6 +147,18 @@ pub async fn plan_id(repos: &Repositories, tenant: TenantId, name: &str) -> isp_
         .ok_or_else(|| isp_core::Error::not_found("plan", name))
 }
 
+/// Each tenant's `alert_phones`.
+pub fn alert_phones(
+    config: &Config,
+) -> std::collections::BTreeMap<TenantId, Vec<isp_core::domain::PhoneNumber>> {
+    config
+        .tenants
+        .iter()
+        .filter(|t| !t.alert_phones.is_empty())
+        .map(|t| (t.tenant.id, t.alert_phones.clone()))
+        .collect()
+}
+
 /// A running daemon: scheduler tasks, the watcher and (optionally) the admin API.
 #[derive(Debug)]
 pub struct Daemon {
@@ -164,7 +176,7 @@ impl Daemon {
     /// [`Daemon::api_addr`]).
     pub async fn start(config: &Config, wiring: Wiring) -> Result<Daemon, DaemonError> {
         let engine = build_engine(config, &wiring);
-        let runner = JobRunner::new(engine);
+        let runner = JobRunner::with_alerts(engine, alert_phones(config));
         let shutdown = Shutdown::new();
         let api = match &config.admin {
             Some(admin) => Some(start_api(admin, &runner, &wiring, config, &shutdown).await?),

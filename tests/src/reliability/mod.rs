@@ -6,6 +6,7 @@
 //! The scenarios are `tests/tests/reliability_*.rs`; `RELIABILITY.md` at the
 //! repository root lists them with their figures and commands.
 
+pub mod hostile;
 pub mod proxy;
 pub mod world;
 

@@ -196,7 +196,10 @@ async fn serve(shared: Arc<Shared>, client: TcpStream) {
                 Ok(None) => break,
                 Err(_) => break 'outer,
             };
-            let command = words.first().map(|w| String::from_utf8_lossy(w).into_owned()).unwrap_or_default();
+            let command = words
+                .first()
+                .map(|w| String::from_utf8_lossy(w).into_owned())
+                .unwrap_or_default();
             shared.stats.commands.fetch_add(1, Ordering::Relaxed);
             let exempt = command == "/login" || command == "/cancel" || command == "/quit";
             if !exempt && shared.roll(0) {

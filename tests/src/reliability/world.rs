@@ -397,9 +397,10 @@ pub fn user_disabled(h: &SimHandle, user: &str) -> Option<bool> {
 /// and (static IP) its queue.
 pub fn service_present(h: &SimHandle, svc: &SvcPlan) -> bool {
     if svc.static_ip {
-        let entry = h.rows("/ip/firewall/address-list").iter().any(|r| {
-            r.get("address").map(|a| a.trim_end_matches("/32")) == Some(svc.key.as_str())
-        });
+        let entry = h
+            .rows("/ip/firewall/address-list")
+            .iter()
+            .any(|r| r.get("address").map(|a| a.trim_end_matches("/32")) == Some(svc.key.as_str()));
         let queue = h
             .rows("/queue/simple")
             .iter()
@@ -416,12 +417,13 @@ pub fn service_present(h: &SimHandle, svc: &SvcPlan) -> bool {
 /// Whether the router holds nothing of the service (no secret, entry or queue).
 pub fn service_absent(h: &SimHandle, svc: &SvcPlan) -> bool {
     if svc.static_ip {
-        !h.rows("/ip/firewall/address-list").iter().any(|r| {
-            r.get("address").map(|a| a.trim_end_matches("/32")) == Some(svc.key.as_str())
-        }) && !h
-            .rows("/queue/simple")
+        !h.rows("/ip/firewall/address-list")
             .iter()
-            .any(|r| r.get("name").map(String::as_str) == Some(&format!("isp-svc-{}", svc.id)))
+            .any(|r| r.get("address").map(|a| a.trim_end_matches("/32")) == Some(svc.key.as_str()))
+            && !h
+                .rows("/queue/simple")
+                .iter()
+                .any(|r| r.get("name").map(String::as_str) == Some(&format!("isp-svc-{}", svc.id)))
     } else {
         !h.rows("/ppp/secret")
             .iter()
