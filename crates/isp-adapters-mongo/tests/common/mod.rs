@@ -79,7 +79,7 @@ try:
 finally:
     child.terminate()
     try:
-        child.wait(10)
+        child.wait(3)
     except subprocess.TimeoutExpired:
         child.kill()
         child.wait()
