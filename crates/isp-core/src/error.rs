@@ -5,6 +5,9 @@ use std::fmt;
 /// Result with the engine's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// Longest rejected value [`Error::invalid`] keeps, in characters.
+pub const MAX_SHOWN_VALUE: usize = 100;
+
 /// Boxed source error.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
@@ -83,11 +86,20 @@ pub enum Error {
 }
 
 impl Error {
-    /// Builds [`Error::InvalidInput`].
+    /// Builds [`Error::InvalidInput`]. A value longer than
+    /// [`MAX_SHOWN_VALUE`] characters is cut there and its length noted, so
+    /// that a hostile megabyte never lands in an error, a log line or a reply.
     pub fn invalid(field: impl Into<String>, value: impl fmt::Display, reason: impl Into<String>) -> Self {
+        let mut value = value.to_string();
+        let chars = value.chars().count();
+        if chars > MAX_SHOWN_VALUE {
+            let bytes = value.len();
+            value = value.chars().take(MAX_SHOWN_VALUE).collect();
+            value.push_str(&format!("... ({bytes} bytes)"));
+        }
         Error::InvalidInput {
             field: field.into(),
-            value: value.to_string(),
+            value,
             reason: reason.into(),
         }
     }
