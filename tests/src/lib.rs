@@ -56,6 +56,8 @@ pub struct Options {
     pub schedules: String,
     /// `alert_phones` of tenant 1.
     pub alert_phones: Vec<String>,
+    /// `scheduler.shutdown_grace`.
+    pub shutdown_grace: &'static str,
 }
 
 impl Default for Options {
@@ -64,6 +66,7 @@ impl Default for Options {
             routers: 3,
             schedules: String::new(),
             alert_phones: Vec::new(),
+            shutdown_grace: "5s",
         }
     }
 }
@@ -95,11 +98,12 @@ token_file = "admin.token"
 [engine]
 retry_base = "1s"
 retry_max = "2s"
+lease_ttl = "4s"
 
 [scheduler]
 watcher_max_sleep = "1s"
 watcher_min_sleep = "200ms"
-shutdown_grace = "5s"
+shutdown_grace = "{grace}"
 
 [schedules]
 # The safety sweep is slow on purpose: the real-time watcher must do the work.
@@ -114,6 +118,7 @@ log-retention = "off"
 "#,
             db = dir.path().join("isp.db").display(),
             extra = opts.schedules,
+            grace = opts.shutdown_grace,
         );
         for (tid, slug, routers) in [(1, "hotel-abc", 0..n - 1), (2, "cafe-xyz", n - 1..n)] {
             text.push_str(&format!(
@@ -258,6 +263,28 @@ log-retention = "off"
             .expect("health request");
         assert_eq!(resp.status(), 200);
         resp.json().await.expect("health JSON")
+    }
+
+    /// Stops the daemon (gracefully, within `shutdown_grace`); returns whether
+    /// every run in progress finished in time. The routers keep running.
+    pub async fn stop_daemon(&mut self) -> bool {
+        match self.daemon.take() {
+            Some(d) => d.stop().await,
+            None => true,
+        }
+    }
+
+    /// Starts a new daemon on the same database, routers and SMS recorder.
+    pub async fn restart_daemon(&mut self) {
+        self.stop_daemon().await;
+        let (mut wiring, storage) = daemon::wire(&self.config, false).await.expect("wiring");
+        wiring.sms = self.sms.clone();
+        let d = Daemon::start(&self.config, wiring)
+            .await
+            .expect("daemon restarts");
+        self.base = format!("http://{}", d.api_addr().expect("API enabled"));
+        self.storage = storage;
+        self.daemon = Some(d);
     }
 
     /// Stops the daemon and the routers.

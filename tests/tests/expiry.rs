@@ -173,3 +173,50 @@ async fn an_extension_before_the_deadline_wins() {
     assert!(s.active);
     t.stop().await;
 }
+
+/// A shutdown in the middle of a disconnect: the run is cut off after the
+/// grace period, nothing is marked disconnected that the routers did not
+/// confirm, and the next daemon on the same database finishes the work.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_mid_disconnect_leaves_the_work_pending_for_the_next_daemon() {
+    let mut t = TestDaemon::start(Options {
+        shutdown_grace: "1s",
+        ..Options::default()
+    })
+    .await;
+    let paid_until = Utc::now() + chrono::Duration::seconds(1);
+    let sub = t.subscriber(1, "+255712000031", paid_until, &[0]).await;
+    let user = sub.username.to_string();
+    // Every reply of router 0 now takes 1.5 s: the disconnect is in flight for many seconds.
+    t.handles[0].set_latency(Duration::from_millis(1500));
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let drained = t.stop_daemon().await;
+    assert!(!drained, "the slow disconnect should still have been running");
+    let s = t.repos.subscribers.get(sub.id).await.unwrap();
+    assert!(
+        s.active && s.disconnected_at.is_none(),
+        "marked disconnected although the run was cut off: {s:?}"
+    );
+    let expired_text = Templates::default().hotspot_expired;
+    assert_eq!(sent_to(&t.sms, "+255712000031").get(&expired_text), None);
+
+    // The router recovers; a new daemon picks the subscriber up once the claim expires.
+    t.handles[0].clear_faults();
+    t.restart_daemon().await;
+    let mut done = false;
+    for _ in 0..150 {
+        let s = t.repos.subscribers.get(sub.id).await.unwrap();
+        if !s.active && s.disconnected_at.is_some() {
+            done = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(done, "the next daemon did not finish the pending disconnect");
+    assert_eq!(t.sessions(0, &user), 0);
+    assert_eq!(
+        sent_to(&t.sms, "+255712000031").get(&expired_text).copied(),
+        Some(1)
+    );
+    t.stop().await;
+}

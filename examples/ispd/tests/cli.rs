@@ -167,3 +167,64 @@ fn the_demo_enforces_expiries_in_real_time() {
     }
     assert!(out.contains("demo data removed"), "{out}");
 }
+
+/// `ispd run` stops cleanly on SIGTERM (systemd's stop) and SIGINT (Ctrl-C).
+#[cfg(unix)]
+#[test]
+fn run_stops_gracefully_on_sigterm_and_sigint() {
+    for signal in ["-TERM", "-INT"] {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("ispd.toml");
+        std::fs::write(
+            &cfg,
+            format!(
+                "[storage]\nurl = \"sqlite://{}\"\n[admin]\nlisten = \"127.0.0.1:0\"\ntoken_env = \"ISPD_TEST_TOKEN\"\n",
+                dir.path().join("x.db").display()
+            ),
+        )
+        .unwrap();
+        let mut child = ispd()
+            .args(["run", "--log-format", "json", "--config"])
+            .arg(&cfg)
+            .env("ISPD_TEST_TOKEN", "token-for-the-signal-test-123")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Wait until it runs (the database file appears, then the API starts).
+        wait_for(&dir.path().join("x.db"), Duration::from_secs(30));
+        std::thread::sleep(Duration::from_millis(1500));
+        let status = Command::new("kill")
+            .arg(signal)
+            .arg(child.id().to_string())
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let end = Instant::now() + Duration::from_secs(20);
+        let code = loop {
+            if let Some(s) = child.try_wait().unwrap() {
+                break s.code();
+            }
+            assert!(Instant::now() < end, "ispd did not stop on {signal}");
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        let mut err = String::new();
+        std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
+        assert_eq!(code, Some(0), "{signal}: {err}");
+        assert!(
+            err.contains("\"message\":\"ispd stopped\""),
+            "{signal}: JSON logs with the stop event: {err}"
+        );
+        assert!(err.contains("real-time expiry watcher stopped"), "{err}");
+        assert!(
+            !err.contains("token-for-the-signal-test-123"),
+            "token in the logs"
+        );
+        for line in err.lines() {
+            assert!(
+                serde_json::from_str::<serde_json::Value>(line).is_ok(),
+                "not JSON: {line}"
+            );
+        }
+    }
+}
