@@ -158,6 +158,9 @@ impl JobRunner {
         } else {
             None
         };
+        if job == JobKind::DisconnectExpired {
+            self.log_expired().await;
+        }
         let start = Instant::now();
         let result = self.inner.engine.run(job, opts).await;
         if let (Some(before), Ok(_)) = (before, &result) {
@@ -198,6 +201,56 @@ impl JobRunner {
             }
         }
         result
+    }
+
+    /// The seeds' opening lines: how many expired subscribers there are, and for
+    /// each (up to 20) its tenant, `paid_until`, and the routers it is removed from.
+    async fn log_expired(&self) {
+        const SHOWN: usize = 20;
+        let deps = self.inner.engine.deps();
+        let now = deps.clock.now();
+        let limit = self.inner.engine.config().batch_size;
+        let expired = match deps.repos.subscribers.list_expired(now, limit).await {
+            Ok(e) if !e.is_empty() => e,
+            _ => return,
+        };
+        tracing::info!(count = expired.len(), "found expired subscribers to disconnect");
+        let mut tenants: BTreeMap<TenantId, (String, Vec<String>)> = BTreeMap::new();
+        for s in expired.iter().take(SHOWN) {
+            if !tenants.contains_key(&s.tenant_id) {
+                let slug = deps
+                    .repos
+                    .tenants
+                    .get(s.tenant_id)
+                    .await
+                    .map(|t| t.slug.to_string())
+                    .unwrap_or_else(|_| s.tenant_id.to_string());
+                let routers = deps
+                    .directory
+                    .routers_of(s.tenant_id)
+                    .await
+                    .map(|rs| rs.into_iter().filter(|r| r.enabled).map(|r| r.name).collect())
+                    .unwrap_or_default();
+                tenants.insert(s.tenant_id, (slug, routers));
+            }
+            let (slug, routers) = &tenants[&s.tenant_id];
+            let ago = (now - s.paid_until).num_seconds();
+            tracing::info!(
+                user = %s.phone,
+                tenant = %slug,
+                paid_until = %s.paid_until,
+                expired_secs_ago = ago,
+                attempts = s.attempts,
+                routers = ?routers,
+                "disconnecting expired subscriber from the tenant's routers"
+            );
+        }
+        if expired.len() > SHOWN {
+            tracing::info!(
+                more = expired.len() - SHOWN,
+                "more expired subscribers not listed"
+            );
+        }
     }
 
     async fn reserve_router_alerts(&self, before: &[RouterStatus]) {
