@@ -217,7 +217,7 @@ impl JobRunner {
         tracing::info!(count = expired.len(), "found expired subscribers to disconnect");
         let mut tenants: BTreeMap<TenantId, (String, Vec<String>)> = BTreeMap::new();
         for s in expired.iter().take(SHOWN) {
-            if !tenants.contains_key(&s.tenant_id) {
+            if let std::collections::btree_map::Entry::Vacant(slot) = tenants.entry(s.tenant_id) {
                 let slug = deps
                     .repos
                     .tenants
@@ -231,7 +231,7 @@ impl JobRunner {
                     .await
                     .map(|rs| rs.into_iter().filter(|r| r.enabled).map(|r| r.name).collect())
                     .unwrap_or_default();
-                tenants.insert(s.tenant_id, (slug, routers));
+                slot.insert((slug, routers));
             }
             let (slug, routers) = &tenants[&s.tenant_id];
             let ago = (now - s.paid_until).num_seconds();
