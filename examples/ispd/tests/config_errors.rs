@@ -282,3 +282,14 @@ fn the_example_config_parses() {
     assert_eq!(c.engine.retry_base, d.engine.retry_base);
     assert_eq!(c.scheduler.watcher_max_sleep, d.scheduler.watcher_max_sleep);
 }
+
+#[test]
+fn bad_sms_gateway() {
+    let e = err("[sms]\nkind = \"carrier-pigeon\"\n");
+    assert!(e.key.starts_with("sms"), "{e}");
+    assert!(
+        e.message.contains("carrier-pigeon") || e.message.contains("variant"),
+        "{e}"
+    );
+    assert!(e.line.is_some(), "{e}");
+}
