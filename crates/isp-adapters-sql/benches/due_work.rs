@@ -8,7 +8,7 @@
 //!
 //! ```text
 //! cargo bench -p isp-adapters-sql --all-features --bench due_work
-//! ISP_BENCH_ROWS=100000 cargo bench -p isp-adapters-sql --all-features --bench due_work
+//! ISP_BENCH_ROWS=100000 ISP_BENCH_ONLY=postgres cargo bench -p isp-adapters-sql --all-features --bench due_work
 //! ```
 //!
 //! PostgreSQL is the test harness's throwaway cluster (or ISP_TEST_POSTGRES_URL).
@@ -48,7 +48,20 @@ fn main() {
         .enable_all()
         .build()
         .expect("runtime");
+    // ISP_BENCH_ONLY=sqlite or postgres runs one of them.
+    let only = std::env::var("ISP_BENCH_ONLY").unwrap_or_default();
     rt.block_on(async {
+        if only != "postgres" {
+            sqlite(rows).await;
+        }
+        if only != "sqlite" {
+            postgres(rows).await;
+        }
+    });
+}
+
+async fn sqlite(rows: i64) {
+    {
         let dir = tempfile::tempdir().expect("temp dir");
         let store = SqlStore::connect_sqlite(dir.path().join("bench.sqlite"))
             .await
@@ -56,7 +69,11 @@ fn main() {
         store.migrate().await.expect("migrate");
         bench(&store, rows).await;
         store.close().await;
+    }
+}
 
+async fn postgres(rows: i64) {
+    {
         match pg::fresh_database().await {
             Some(url) => {
                 let options = SqlOptions {
@@ -70,7 +87,7 @@ fn main() {
             }
             None => println!("\nPostgreSQL unavailable: skipped (see the message above)"),
         }
-    });
+    }
 }
 
 struct Stats {
@@ -128,6 +145,25 @@ async fn exec(store: &SqlStore, sql: &str) {
     }
 }
 
+async fn due_ids(store: &SqlStore) -> usize {
+    let sql =
+        "SELECT id FROM subscribers WHERE active AND paid_until <= $1 ORDER BY paid_until, id LIMIT 500";
+    match store.backend() {
+        Backend::Sqlite => sqlx::query_scalar::<_, i64>(sql)
+            .bind(now().timestamp_micros())
+            .fetch_all(store.sqlite_pool().unwrap())
+            .await
+            .unwrap()
+            .len(),
+        Backend::Postgres => sqlx::query_scalar::<_, i64>(sql)
+            .bind(now())
+            .fetch_all(store.postgres_pool().unwrap())
+            .await
+            .unwrap()
+            .len(),
+    }
+}
+
 async fn bench(store: &SqlStore, rows: i64) {
     let backend = store.backend();
     println!(
@@ -174,6 +210,17 @@ async fn bench(store: &SqlStore, rows: i64) {
         let got = repos.vouchers.list_due(now(), BATCH).await.unwrap();
         s.samples.push(t.elapsed());
         s.items += got.len();
+    }
+    all.push(s);
+
+    // The same range scan, ids only, straight through sqlx: what the index scan
+    // itself costs, without moving and decoding whole rows.
+    let mut s = Stats::new("subscribers due ids (raw SQL, read)");
+    for _ in 0..200 {
+        let t = Instant::now();
+        let n = due_ids(store).await;
+        s.samples.push(t.elapsed());
+        s.items += n;
     }
     all.push(s);
 

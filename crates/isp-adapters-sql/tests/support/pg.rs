@@ -2,7 +2,9 @@
 //!
 //! - `ISP_TEST_POSTGRES_URL` (or a `postgres://` `DATABASE_URL`) names a server
 //!   to use instead; each test still gets its own fresh database on it.
-//! - Otherwise the first test that needs PostgreSQL starts a private cluster:
+//! - Otherwise the first test that needs PostgreSQL starts a private cluster
+//!   (installing `postgresql-15` with apt-get first if no server is installed
+//!   and we are root):
 //!   `initdb` (PostgreSQL 15 from /usr/lib/postgresql, or any version found
 //!   there or on PATH) into a temp dir owned by `postgres` (run through
 //!   `runuser` when we are root), trust auth, a free port on 127.0.0.1, the
@@ -120,10 +122,18 @@ fn start() -> Result<PgServer, String> {
             _watchdog: None,
         });
     }
-    let bin = find_bindir().ok_or_else(|| {
-        "no PostgreSQL server binaries (initdb, pg_ctl) in /usr/lib/postgresql/*/bin or on PATH".to_owned()
-    })?;
     let as_root = is_root();
+    let bin = match find_bindir() {
+        Some(b) => b,
+        None => {
+            install_postgres(as_root)?;
+            find_bindir().ok_or_else(|| {
+                "no PostgreSQL server binaries (initdb, pg_ctl) in /usr/lib/postgresql/*/bin or on PATH, \
+                 even after apt-get install postgresql-15"
+                    .to_owned()
+            })?
+        }
+    };
     let dir = tempfile::Builder::new()
         .prefix("isp-pg-")
         .tempdir()
@@ -233,6 +243,35 @@ fn spawn_watchdog(bin: &Path, data: &Path, dir: &Path, as_root: bool) -> Result<
         .map_err(|e| format!("starting the watchdog: {e}"))?;
     let stdin = child.stdin.take().ok_or("watchdog has no stdin")?;
     Ok((child, stdin))
+}
+
+/// Installs PostgreSQL 15 from Debian's packages (root only).
+fn install_postgres(as_root: bool) -> Result<(), String> {
+    if !as_root {
+        return Err("PostgreSQL is not installed and we are not root to apt-get install it".to_owned());
+    }
+    let apt = |args: &[&str]| {
+        Command::new("apt-get")
+            .args(args)
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .stdin(Stdio::null())
+            .output()
+    };
+    let install = ["install", "-y", "--no-install-recommends", "postgresql-15"];
+    let first = apt(&install).map_err(|e| format!("apt-get: {e}"))?;
+    if first.status.success() {
+        return Ok(());
+    }
+    let _ = apt(&["update"]);
+    let second = apt(&install).map_err(|e| format!("apt-get: {e}"))?;
+    if second.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "apt-get install postgresql-15 failed: {}",
+            String::from_utf8_lossy(&second.stderr).trim()
+        ))
+    }
 }
 
 fn run_pg(as_root: bool, program: PathBuf, args: &[&str]) -> Result<std::process::Output, String> {
