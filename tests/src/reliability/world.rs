@@ -237,6 +237,7 @@ pub struct SubPlan {
 
 /// Adds subscriber number `n` of `tenant` (phone `+2557{tenant}{n:07}`), with a hotspot
 /// user (our comment) on every router of the tenant and a device logged in on `on`.
+#[allow(clippy::too_many_arguments)] // test fixture: one call per seeded subscriber
 pub async fn add_subscriber(
     repos: &Repositories,
     fleet: &Fleet,
