@@ -354,18 +354,29 @@ fn parse_body<T: for<'de> Deserialize<'de> + Default>(
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("malformed JSON body: {e}")))
 }
 
+/// A path segment, or why axum could not read it (invalid UTF-8, ...).
+type PathArg = Result<Path<String>, axum::extract::rejection::PathRejection>;
+
+/// The segment, or the same JSON error shape as every other refusal.
+fn path_arg(arg: PathArg) -> Result<String, ApiError> {
+    arg.map(|Path(p)| p)
+        .map_err(|e| ApiError::new(e.status(), e.body_text()))
+}
+
 fn parse_job(raw: &str) -> Result<JobKind, ApiError> {
     JobKind::parse(raw).map_err(|e| ApiError::new(StatusCode::NOT_FOUND, e.to_string()))
 }
 
 async fn run_job(
     State(state): State<Arc<ApiState>>,
-    Path(job): Path<String>,
+    job: PathArg,
     query: Result<Query<RunQuery>, axum::extract::rejection::QueryRejection>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Json<RunResponse>, ApiError> {
-    let job = parse_job(&job)?;
+    let job = parse_job(&path_arg(job)?)?;
+    // A body over the limit (413) or unreadable gets the same JSON error shape as every other refusal.
+    let body = body.map_err(|e| ApiError::new(e.status(), e.body_text()))?;
     let Query(query) = query.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.body_text()))?;
     let body: RunBody = parse_body(&headers, &body)?;
     let opts = RunOptions {
@@ -498,23 +509,20 @@ async fn service_action(
 
 async fn provision(
     State(state): State<Arc<ApiState>>,
-    Path(id): Path<String>,
+    id: PathArg,
 ) -> Result<Json<ServiceResponse>, ApiError> {
-    service_action(&state, &id, ServiceStatus::Active).await
+    service_action(&state, &path_arg(id)?, ServiceStatus::Active).await
 }
 
 async fn deprovision(
     State(state): State<Arc<ApiState>>,
-    Path(id): Path<String>,
+    id: PathArg,
 ) -> Result<Json<ServiceResponse>, ApiError> {
-    service_action(&state, &id, ServiceStatus::Suspended).await
+    service_action(&state, &path_arg(id)?, ServiceStatus::Suspended).await
 }
 
-async fn check(
-    State(state): State<Arc<ApiState>>,
-    Path(id): Path<String>,
-) -> Result<Json<RouterCheck>, ApiError> {
-    let id = RouterId(parse_id(&id, "router")?);
+async fn check(State(state): State<Arc<ApiState>>, id: PathArg) -> Result<Json<RouterCheck>, ApiError> {
+    let id = RouterId(parse_id(&path_arg(id)?, "router")?);
     let router = state.directory.router(id).await?;
     let deps = state.runner.engine().deps();
     Ok(Json(

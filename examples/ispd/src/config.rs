@@ -1306,6 +1306,13 @@ fn normalize_address(raw: &str, transport: Transport) -> Result<String, String> 
     if t.is_empty() {
         return Err("the router address is empty".into());
     }
+    // A DNS name has at most 253 bytes; with brackets and a port, 261.
+    if t.len() > 261 {
+        return Err(format!(
+            "the router address is {} bytes long; a host name has at most 253",
+            t.len()
+        ));
+    }
     if t.contains("://") || t.contains('/') || t.contains(char::is_whitespace) {
         return Err(format!("{t:?} is not host or host:port (no scheme, no path)"));
     }
