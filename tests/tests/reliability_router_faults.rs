@@ -217,7 +217,7 @@ async fn router_faults_lose_nothing_and_cut_off_nobody_early() {
             outages.extend(windows(&mut rng, &r, 2, last, (4, 8)));
         }
     }
-    let mut state = vec![FaultState::default(); ROUTERS];
+    let mut state = [FaultState::default(); ROUTERS];
 
     // Per-step bookkeeping.
     let user_index: BTreeMap<String, usize> = subs
@@ -226,7 +226,7 @@ async fn router_faults_lose_nothing_and_cut_off_nobody_early() {
         .map(|(i, s)| (s.username.clone(), i))
         .collect();
     let mut removal_step: BTreeMap<(usize, String), usize> = BTreeMap::new(); // (router, user) -> first step
-    let mut seen_removals = vec![0usize; ROUTERS];
+    let mut seen_removals = [0usize; ROUTERS];
     let mut violations: Vec<String> = Vec::new();
     let mut checks = 0u64;
     let mut reports: Vec<JobReport> = Vec::new();
