@@ -13,6 +13,7 @@
 //! - Domain constructors against seeded hostile strings.
 //!
 //! `ISP_SEED=<n>` replays another seed; `ISP_SOAK=1` multiplies the random cases.
+#![allow(clippy::type_complexity, clippy::cloned_ref_to_slice_refs)]
 
 use std::collections::HashMap;
 use std::sync::Arc;
