@@ -1,5 +1,6 @@
 //! End-to-end: a router that goes offline and comes back alerts the tenant's
 //! `alert_phones` by SMS, once per change.
+#![allow(clippy::unwrap_used)] // test code: a failed request is a failed test
 
 use std::time::Duration;
 
