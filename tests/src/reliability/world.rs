@@ -8,7 +8,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, Datelike, NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
 use isp_core::domain::{
     Connection, Currency, CustomerId, MacAddress, Money, NewCustomer, NewPlan, NewService, NewSubscriber,
@@ -317,7 +317,7 @@ pub struct SvcPlan {
 }
 
 /// Adds service number `n` on router index `router`: PPPoE `pppoe-{n}` when `n` is
-/// even, static IP `172.16.x.y` when odd. Its billing day is the day of `next_charge_on`.
+/// even, static IP `172.16.x.y` when odd.
 #[allow(clippy::too_many_arguments)]
 pub async fn add_service(
     repos: &Repositories,
@@ -364,7 +364,7 @@ pub async fn add_service(
             status,
             connection,
             next_billing_date,
-            billing_day: next_charge_on.day(),
+            billing_day: 1,
             next_charge_on,
         })
         .await
