@@ -7,7 +7,10 @@
 //! repository root lists them with their figures and commands.
 
 pub mod hostile;
+pub mod pg;
+pub mod process;
 pub mod proxy;
+pub mod sms_server;
 pub mod world;
 
 /// The seed of a scenario: `ISP_SEED` when set (decimal or `0x` hex), else `default`.

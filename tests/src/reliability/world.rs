@@ -8,7 +8,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use chrono_tz::Tz;
 use isp_core::domain::{
     Connection, Currency, CustomerId, MacAddress, Money, NewCustomer, NewPlan, NewService, NewSubscriber,
@@ -317,7 +317,7 @@ pub struct SvcPlan {
 }
 
 /// Adds service number `n` on router index `router`: PPPoE `pppoe-{n}` when `n` is
-/// even, static IP `172.16.x.y` when odd.
+/// even, static IP `172.16.x.y` when odd. Its billing day is the day of `next_charge_on`.
 #[allow(clippy::too_many_arguments)]
 pub async fn add_service(
     repos: &Repositories,
@@ -364,7 +364,7 @@ pub async fn add_service(
             status,
             connection,
             next_billing_date,
-            billing_day: 1,
+            billing_day: next_charge_on.day(),
             next_charge_on,
         })
         .await
@@ -429,5 +429,29 @@ pub fn service_absent(h: &SimHandle, svc: &SvcPlan) -> bool {
         !h.rows("/ppp/secret")
             .iter()
             .any(|r| r.get("name").map(String::as_str) == Some(svc.key.as_str()))
+    }
+}
+
+/// Period starts of a monthly billing day from `from` (inclusive) up to `until`
+/// (inclusive): day `billing_day` of each month, clamped to the month's end.
+/// Written independently of `isp_core::policy::billing`, as the test's oracle.
+pub fn period_starts(billing_day: u32, from: NaiveDate, until: NaiveDate) -> Vec<NaiveDate> {
+    let mut out = Vec::new();
+    let (mut y, mut m) = (from.year(), from.month());
+    loop {
+        let last = (28..=31)
+            .rev()
+            .find(|d| NaiveDate::from_ymd_opt(y, m, *d).is_some())
+            .unwrap_or(28);
+        let Some(d) = NaiveDate::from_ymd_opt(y, m, billing_day.min(last)) else {
+            return out;
+        };
+        if d > until {
+            return out;
+        }
+        if d >= from {
+            out.push(d);
+        }
+        (y, m) = if m == 12 { (y + 1, 1) } else { (y, m + 1) };
     }
 }
