@@ -7,6 +7,7 @@
 //! repository root lists them with their figures and commands.
 
 pub mod hostile;
+pub mod mongo;
 pub mod pg;
 pub mod process;
 pub mod proxy;

@@ -1,0 +1,321 @@
+//! Reliability scenario 3: several daemons on one database (promise 7, with
+//! promises 3 and 4 as the measure).
+//!
+//! Three engines, each with its own connection pool, RouterOS driver and
+//! claimant id, run the claim-based jobs (disconnect-expired,
+//! warn-before-expiry, provision-services, monthly-billing) in loops at
+//! jittered intervals on the same workload: once on one PostgreSQL, once on
+//! one MongoDB-protocol server (nx-27017, or `MONGODB_URL`). Counted at the
+//! simulated routers and at the SMS gateway: every hotspot user is disabled
+//! exactly once per router, every secret and address-list entry added exactly
+//! once, every period charged exactly once (and no engine even tried a period
+//! another had charged), every SMS delivered exactly once; and the work was
+//! shared (each engine did some).
+//!
+//! Router sync is left out on purpose: it is reconciliation, idempotent, and
+//! not claim-based (every daemon reads and corrects every router; see
+//! RELIABILITY.md).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{Datelike, NaiveDate, Utc};
+use chrono_tz::Tz;
+use isp_core::domain::{LedgerKind, ServiceStatus, TenantId};
+use isp_core::jobs::{Engine, EngineConfig, EngineDeps, JobKind, RunOptions};
+use isp_core::memory::StaticDirectory;
+use isp_core::policy::time::local_date;
+use isp_core::ports::{Repositories, SmsSender};
+use isp_tests::reliability::pg::{skip_or_fail, Pg};
+use isp_tests::reliability::sms_server::SmsGateway;
+use isp_tests::reliability::world::{
+    add_service, add_subscriber, fast_driver, period_starts, sessions_of, user_disabled, Fleet, Layout,
+    SubPlan, SvcPlan,
+};
+use isp_tests::reliability::{mongo, seed, soak};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+const PASSWORD: &str = "several-router-pw";
+const SMS_KEY: &str = "several-sms-key";
+const DAEMONS: usize = 3;
+
+fn sms_sender(gw: &SmsGateway) -> Arc<dyn SmsSender> {
+    let config: isp_sms::SmsGatewayConfig = serde_json::from_value(serde_json::json!({
+        "kind": "webhook",
+        "url": gw.url(),
+        "body": "{\"to\":\"{to}\",\"message\":\"{message}\"}",
+        "headers": { "X-Api-Key": SMS_KEY },
+        "http": { "timeout_secs": 5.0, "max_retries": 0 }
+    }))
+    .expect("sms config");
+    config.build().expect("sms sender")
+}
+
+/// Runs the scenario on `stores` (one `Repositories` per daemon, all on the same database).
+async fn several_daemons(backend: &str, stores: Vec<Repositories>) {
+    let seed = seed(0x5CE4_0003);
+    let mut rng = StdRng::seed_from_u64(seed);
+    let tz: Tz = chrono_tz::Africa::Dar_es_Salaam;
+    let fleet = Fleet::start(6, PASSWORD, false, seed).await;
+    let layout = Layout::even(2, 3, tz);
+    let gw = SmsGateway::start(SMS_KEY).await;
+    let repos = stores[0].clone();
+    let plans = layout.seed(&repos).await;
+
+    let t0 = Utc::now();
+    let n_subs = if soak() { 300 } else { 60 };
+    let mut subs: Vec<SubPlan> = Vec::new();
+    for n in 0..n_subs {
+        let tenant = TenantId(1 + (n % 2) as i64);
+        let routers = layout.routers_of(tenant).to_vec();
+        let on = [routers[n % 3], routers[(n + 1) % 3]];
+        let paid_until = t0 + chrono::Duration::milliseconds(1_500 + rng.gen_range(0..6_000));
+        subs.push(add_subscriber(&repos, &fleet, &layout, tenant, n, paid_until, &on, t0).await);
+    }
+    let today = local_date(t0, tz);
+    let mut services: Vec<(SvcPlan, Vec<NaiveDate>)> = Vec::new();
+    for n in 0..40 {
+        let tenant = TenantId(1 + (n % 2) as i64);
+        let router = layout.routers_of(tenant)[n % 3];
+        let day = rng.gen_range(1..=28u32);
+        let first = NaiveDate::from_ymd_opt(today.year(), today.month(), day)
+            .expect("date")
+            .checked_sub_months(chrono::Months::new(rng.gen_range(1..6)))
+            .expect("months");
+        let svc = add_service(
+            &repos,
+            tenant,
+            plans[&tenant],
+            router,
+            n,
+            ServiceStatus::Active,
+            today + chrono::Duration::days(20),
+            first,
+        )
+        .await;
+        services.push((svc, period_starts(first.day(), first, today)));
+    }
+
+    // Three engines, started together, each looping over the claim-based jobs.
+    let directory = Arc::new(StaticDirectory::new(layout.routers(&fleet)));
+    let stop_at = tokio::time::Instant::now() + Duration::from_secs(if soak() { 60 } else { 11 });
+    let mut tasks = Vec::new();
+    for (i, repos) in stores.into_iter().enumerate() {
+        let engine = Engine::new(
+            EngineDeps {
+                repos,
+                directory: directory.clone(),
+                driver: fast_driver(),
+                sms: sms_sender(&gw),
+                clock: Arc::new(ispd::clock::SystemClock),
+            },
+            EngineConfig {
+                holder: format!("daemon-{}", (b'a' + i as u8) as char),
+                batch_size: 7,
+                retry_base: Duration::from_millis(200),
+                retry_max: Duration::from_secs(1),
+                ..EngineConfig::default()
+            },
+        );
+        let jitter = seed.wrapping_add(i as u64);
+        tasks.push(tokio::spawn(async move {
+            let mut rng = StdRng::seed_from_u64(jitter);
+            let mut totals: BTreeMap<String, u64> = BTreeMap::new();
+            let mut failures = Vec::new();
+            while tokio::time::Instant::now() < stop_at {
+                for job in [
+                    JobKind::DisconnectExpired,
+                    JobKind::WarnBeforeExpiry,
+                    JobKind::ProvisionServices,
+                    JobKind::MonthlyBilling,
+                ] {
+                    match engine.run(job, RunOptions::default()).await {
+                        Ok(r) => {
+                            for (k, v) in r.counts {
+                                *totals.entry(k).or_default() += v;
+                            }
+                            failures.extend(r.failures.into_iter().map(|f| format!("{job}: {f:?}")));
+                        }
+                        Err(e) => failures.push(format!("{job}: {e}")),
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(rng.gen_range(20..200))).await;
+            }
+            (totals, failures)
+        }));
+    }
+    let mut per_daemon = Vec::new();
+    for t in tasks {
+        let (totals, failures) = t.await.expect("daemon task");
+        assert!(failures.is_empty(), "{backend}: failures: {failures:?}");
+        per_daemon.push(totals);
+    }
+
+    // Removals: each expired subscriber off every router of its tenant; its user
+    // disabled exactly once per router (counted at the router), nobody early.
+    let mut disables = 0;
+    for s in &subs {
+        let db = repos.subscribers.get(s.id).await.expect("sub");
+        assert!(!db.active && db.disconnected_at.is_some(), "{backend}: {db:?}");
+        for &r in layout.routers_of(s.tenant) {
+            let h = &fleet.handles[r];
+            assert_eq!(sessions_of(h, &s.username), 0);
+            assert_eq!(user_disabled(h, &s.username), Some(true));
+            let id = h
+                .rows("/ip/hotspot/user")
+                .into_iter()
+                .find(|row| row.get("name") == Some(&s.username))
+                .and_then(|row| row.get(".id").cloned())
+                .expect("user id");
+            let n = h
+                .command_log()
+                .iter()
+                .filter(|c| {
+                    c.command == "/ip/hotspot/user/disable"
+                        && c.attributes
+                            .iter()
+                            .any(|(k, v)| (k == ".id" || k == "numbers") && v.split(',').any(|x| x == id))
+                })
+                .count();
+            assert_eq!(n, 1, "{backend}: {} disabled {n} times on R{}", s.username, r + 1);
+            disables += n;
+            for rm in h.removals() {
+                if rm.menu == "/ip/hotspot/active" && rm.row.get("user") == Some(&s.username) {
+                    let at: chrono::DateTime<Utc> = rm.at.into();
+                    assert!(at >= s.paid_until, "{backend}: {} cut off early", s.username);
+                }
+            }
+        }
+    }
+    // Provisioning and charges.
+    let mut charged = 0;
+    for (svc, want) in &services {
+        let got: Vec<NaiveDate> = repos
+            .ledger
+            .of_service(svc.id)
+            .await
+            .expect("ledger")
+            .into_iter()
+            .filter(|e| e.kind == LedgerKind::Charge)
+            .filter_map(|e| e.period_start)
+            .collect();
+        assert_eq!(&got, want, "{backend}: charges of service {}", svc.id);
+        charged += got.len();
+        let (menu, attr) = if svc.static_ip {
+            ("/ip/firewall/address-list/add", "address")
+        } else {
+            ("/ppp/secret/add", "name")
+        };
+        let adds = fleet.handles[svc.router]
+            .command_log()
+            .iter()
+            .filter(|c| c.command == menu && c.attributes.iter().any(|(k, v)| k == attr && *v == svc.key))
+            .count();
+        assert_eq!(adds, 1, "{backend}: service {} added {adds} times", svc.id);
+    }
+    let sum = |k: &str| {
+        per_daemon
+            .iter()
+            .map(|t| t.get(k).copied().unwrap_or(0))
+            .sum::<u64>()
+    };
+    assert_eq!(
+        sum("charges_created"),
+        charged as u64,
+        "{backend}: charges created by the engines"
+    );
+    assert_eq!(
+        sum("charges_already_recorded"),
+        0,
+        "{backend}: an engine retried a charge another had made"
+    );
+    assert_eq!(
+        sum("users_disconnected"),
+        subs.len() as u64,
+        "{backend}: disconnects recorded"
+    );
+    assert_eq!(
+        sum("services_provisioned"),
+        services.len() as u64,
+        "{backend}: provisions recorded"
+    );
+    // SMS: one expiry notice and one warning per subscriber, each delivered once.
+    let counts = gw.counts();
+    let twice: Vec<_> = counts.iter().filter(|(_, n)| **n != 1).collect();
+    assert!(
+        twice.is_empty(),
+        "{backend}: SMS not delivered exactly once: {twice:?}"
+    );
+    assert_eq!(counts.len(), 2 * subs.len(), "{backend}: SMS delivered");
+    // The work was shared.
+    let shares: Vec<u64> = per_daemon
+        .iter()
+        .map(|t| {
+            t.get("users_disconnected").copied().unwrap_or(0)
+                + t.get("charges_created").copied().unwrap_or(0)
+                + t.get("services_provisioned").copied().unwrap_or(0)
+                + t.get("sms_sent").copied().unwrap_or(0)
+        })
+        .collect();
+    assert!(
+        shares.iter().all(|s| *s > 0),
+        "{backend}: an engine did nothing: {shares:?}"
+    );
+    eprintln!(
+        "scenario 3 {backend} (seed {seed:#x}): {DAEMONS} engines; {} expiries ({disables} user disables, each once \
+         per router), {} services provisioned once, {charged} charges once (0 retried), {} SMS once; work items per \
+         engine {shares:?}",
+        subs.len(),
+        services.len(),
+        counts.len(),
+    );
+    fleet.sims.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn three_daemons_on_one_postgresql_do_everything_exactly_once() {
+    let pg = match Pg::start() {
+        Ok(pg) => pg,
+        Err(reason) => return skip_or_fail(&reason),
+    };
+    let mut stores = Vec::new();
+    for i in 0..DAEMONS {
+        let s = isp_adapters_sql::SqlStore::connect_postgres(&pg.url())
+            .await
+            .expect("postgres");
+        if i == 0 {
+            s.migrate().await.expect("migrate");
+        }
+        stores.push(s.repositories());
+    }
+    several_daemons("PostgreSQL", stores).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "fails on nx-27017: a subscriber is claimed before its paid_until and left leased (RELIABILITY.md, open finding); run with --ignored or MONGODB_URL"]
+async fn three_daemons_on_one_mongodb_do_everything_exactly_once() {
+    let server = match mongo::start(std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))) {
+        Ok(s) => s,
+        Err(reason) => {
+            if std::env::var("CI").is_ok_and(|v| v == "true" || v == "1") {
+                panic!("no MongoDB-protocol server under CI=true: {reason}");
+            }
+            eprintln!("\n!!!!!!!!!! reliability: MongoDB scenario SKIPPED: {reason}\n");
+            return;
+        }
+    };
+    let db = format!("isp_rel_{}", std::process::id());
+    let mut stores = Vec::new();
+    for i in 0..DAEMONS {
+        let s = isp_adapters_mongo::MongoStore::connect(&server.url, &db)
+            .await
+            .expect("mongo");
+        if i == 0 {
+            s.ensure_indexes().await.expect("indexes");
+        }
+        stores.push(s.repositories());
+    }
+    several_daemons("MongoDB (nx-27017)", stores).await;
+}
