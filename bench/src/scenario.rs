@@ -1,0 +1,501 @@
+//! What every row starts from: simulated routers (one `SimFleet`, every router
+//! with the injected round-trip latency), tenants with several routers each,
+//! and an SQLite database loaded with subscribers and their devices, some of
+//! them online on the simulators.
+//!
+//! Subscriber `i` (ids from 1) belongs to tenant `1 + (i - 1) % tenants`; its
+//! home router is one of its tenant's routers, in turn. Every second subscriber
+//! has two devices, the others one. An online subscriber has a hotspot user
+//! `u<i>` (comment `isp:sub:<i>`) on its home router and one active session per
+//! device there, made through `SimHandle::hotspot_login` as a device logging in
+//! through the login page would.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use isp_adapters_sql::SqlStore;
+use isp_core::domain::{RosName, Router, RouterCredentials, RouterId, Tenant, TenantId, Transport};
+use isp_routeros::sim::{SimConfig, SimFleet, SimHandle};
+use serde::{Deserialize, Serialize};
+
+use crate::BoxResult;
+
+/// The API user of every simulated router.
+pub(crate) const API_USER: &str = "api";
+/// Its password (a simulator's; passed to the daemon process on its stdin, never logged).
+pub(crate) const API_PASSWORD: &str = "bench-router-secret";
+
+/// Tenants and routers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Topology {
+    pub(crate) tenants: i64,
+    pub(crate) routers_per_tenant: i64,
+}
+
+impl Topology {
+    /// 25 tenants with 4 routers each: 100 routers.
+    pub(crate) const DEFAULT: Topology = Topology {
+        tenants: 25,
+        routers_per_tenant: 4,
+    };
+
+    pub(crate) fn routers(&self) -> i64 {
+        self.tenants * self.routers_per_tenant
+    }
+
+    pub(crate) fn tenant_of(&self, sub: i64) -> i64 {
+        1 + (sub - 1) % self.tenants
+    }
+
+    pub(crate) fn tenant_of_router(&self, router: i64) -> i64 {
+        1 + (router - 1) / self.routers_per_tenant
+    }
+
+    pub(crate) fn home_router(&self, sub: i64) -> i64 {
+        (self.tenant_of(sub) - 1) * self.routers_per_tenant
+            + ((sub - 1) / self.tenants) % self.routers_per_tenant
+            + 1
+    }
+
+    /// The same mapping in SQL over a column `i`.
+    fn home_router_sql(&self) -> String {
+        format!(
+            "(((i - 1) % {t}) * {r} + ((i - 1) / {t}) % {r} + 1)",
+            t = self.tenants,
+            r = self.routers_per_tenant
+        )
+    }
+}
+
+/// Devices of subscriber `sub`: two for every second one.
+pub(crate) fn devices_of(sub: i64) -> i64 {
+    if sub % 2 == 0 {
+        2
+    } else {
+        1
+    }
+}
+
+/// MAC of device `d` (1 or 2) of subscriber `sub`, as RouterOS prints it.
+pub(crate) fn mac(sub: i64, d: i64) -> String {
+    format!(
+        "02:{:02X}:{:02X}:{:02X}:{:02X}:{:02X}",
+        (sub >> 24) & 255,
+        (sub >> 16) & 255,
+        (sub >> 8) & 255,
+        sub & 255,
+        d & 255
+    )
+}
+
+fn ip(sub: i64, d: i64) -> String {
+    format!(
+        "10.{}.{}.{}",
+        d * 64 + ((sub >> 16) & 63),
+        (sub >> 8) & 255,
+        sub & 255
+    )
+}
+
+/// The hotspot user name of subscriber `sub`.
+pub(crate) fn username(sub: i64) -> String {
+    format!("u{sub}")
+}
+
+/// The subscriber a hotspot user name belongs to.
+pub(crate) fn sub_of_username(name: &str) -> Option<i64> {
+    name.strip_prefix('u')?.parse().ok()
+}
+
+/// A router as the daemon process is told about it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct RouterSpec {
+    pub(crate) id: i64,
+    pub(crate) tenant: i64,
+    pub(crate) name: String,
+    pub(crate) address: String,
+}
+
+impl RouterSpec {
+    pub(crate) fn to_router(&self) -> Router {
+        Router {
+            id: RouterId(self.id),
+            tenant_id: TenantId(self.tenant),
+            name: self.name.clone(),
+            address: self.address.clone(),
+            transport: Transport::Api,
+            credentials: RouterCredentials::new(API_USER, API_PASSWORD),
+            tls_fingerprint: None,
+            enabled: true,
+        }
+    }
+}
+
+/// Simulated routers, router `id` at index `id - 1`.
+#[derive(Debug)]
+pub(crate) struct Fleet {
+    pub(crate) sims: SimFleet,
+    pub(crate) specs: Vec<RouterSpec>,
+}
+
+impl Fleet {
+    /// Starts one simulator per router of `topo`, each answering after `latency`.
+    pub(crate) async fn start(topo: Topology, latency: Duration) -> BoxResult<Fleet> {
+        let mut config = SimConfig::new(API_USER, API_PASSWORD);
+        config.latency = latency;
+        config.identity = "bench".to_owned();
+        let n = usize::try_from(topo.routers())?;
+        let addr = "127.0.0.1:0".parse().map_err(|e| format!("address: {e}"))?;
+        let sims = SimFleet::start(n, config, addr).await?;
+        let specs = sims
+            .routers()
+            .iter()
+            .zip(1_i64..)
+            .map(|(r, id)| RouterSpec {
+                id,
+                tenant: topo.tenant_of_router(id),
+                name: format!("r{id:03}"),
+                address: r.addr().to_string(),
+            })
+            .collect();
+        Ok(Fleet { sims, specs })
+    }
+
+    pub(crate) fn handles(&self) -> Vec<SimHandle> {
+        self.sims.handles()
+    }
+
+    pub(crate) fn handle(&self, router: i64) -> Option<SimHandle> {
+        let i = usize::try_from(router - 1).ok()?;
+        self.sims.routers().get(i).map(|r| r.handle())
+    }
+
+    pub(crate) fn routers(&self) -> Vec<Router> {
+        self.specs.iter().map(RouterSpec::to_router).collect()
+    }
+
+    /// Total successful logins on every router so far.
+    pub(crate) fn logins(&self) -> Vec<u64> {
+        self.handles().iter().map(SimHandle::logins).collect()
+    }
+
+    pub(crate) fn clear_logs(&self) {
+        for h in self.handles() {
+            h.clear_command_log();
+        }
+    }
+
+    pub(crate) async fn shutdown(self) {
+        self.sims.shutdown().await;
+    }
+}
+
+/// How an online subscriber authenticates on its router.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Users {
+    /// A local hotspot user `u<i>` with our comment (the subscribers the row acts on).
+    Local,
+    /// No local user: the router asks a RADIUS server (the simulator lets any
+    /// user name log in). Used for the crowd of entitled subscribers that only
+    /// fill the routers' session tables (see the notes on simulator CPU).
+    Radius,
+}
+
+/// Puts subscribers online: one session per device (at most `max_devices`) on
+/// the home router, with a local hotspot user or not. Routers are filled on two
+/// threads. Returns the number of sessions.
+pub(crate) fn put_online(
+    fleet: &Fleet,
+    topo: Topology,
+    subs: &[i64],
+    max_devices: i64,
+    users: Users,
+) -> BoxResult<u64> {
+    let mut per_router: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
+    for &s in subs {
+        per_router.entry(topo.home_router(s)).or_default().push(s);
+    }
+    let work: Vec<(SimHandle, Vec<i64>)> = per_router
+        .into_iter()
+        .map(|(r, subs)| {
+            fleet
+                .handle(r)
+                .map(|h| (h, subs))
+                .ok_or_else(|| format!("no simulated router {r}"))
+        })
+        .collect::<Result<_, _>>()?;
+    let halves: Vec<Vec<(SimHandle, Vec<i64>)>> = {
+        let mut a = Vec::new();
+        let mut b = Vec::new();
+        for (i, w) in work.into_iter().enumerate() {
+            if i % 2 == 0 {
+                a.push(w);
+            } else {
+                b.push(w);
+            }
+        }
+        vec![a, b]
+    };
+    let results: Vec<Result<u64, String>> = std::thread::scope(|scope| {
+        let threads: Vec<_> = halves
+            .into_iter()
+            .map(|half| {
+                scope.spawn(move || -> Result<u64, String> {
+                    let mut sessions = 0;
+                    for (h, subs) in half {
+                        for s in subs {
+                            let name = username(s);
+                            let comment = format!("isp:sub:{s}");
+                            if users == Users::Local {
+                                h.add_row("/ip/hotspot/user", &[("name", &name), ("comment", &comment)])
+                                    .map_err(|e| format!("adding hotspot user {name}: {e}"))?;
+                            }
+                            for d in 1..=devices_of(s).min(max_devices) {
+                                h.hotspot_login(&name, &mac(s, d), &ip(s, d))
+                                    .map_err(|e| format!("hotspot login of {name}: {e}"))?;
+                                sessions += 1;
+                            }
+                        }
+                    }
+                    Ok(sessions)
+                })
+            })
+            .collect();
+        threads
+            .into_iter()
+            .map(|t| t.join().unwrap_or_else(|_| Err("a fill thread panicked".to_owned())))
+            .collect()
+    });
+    let mut total = 0;
+    for r in results {
+        total += r?;
+    }
+    Ok(total)
+}
+
+/// An SQLite database file in a temporary directory.
+#[derive(Debug)]
+pub(crate) struct Db {
+    pub(crate) store: SqlStore,
+    pub(crate) path: PathBuf,
+}
+
+impl Db {
+    /// Creates and migrates the database; adds the tenants of `topo`.
+    pub(crate) async fn create(dir: &Path, name: &str, topo: Topology) -> BoxResult<Db> {
+        let path = dir.join(name);
+        let store = SqlStore::connect_sqlite(&path).await?;
+        store.migrate().await?;
+        let repos = store.repositories();
+        for t in 1..=topo.tenants {
+            repos
+                .tenants
+                .upsert(&Tenant {
+                    id: TenantId(t),
+                    slug: RosName::parse("slug", &format!("t{t:02}"))?,
+                    name: format!("Tenant {t}"),
+                    time_zone: chrono_tz::Africa::Dar_es_Salaam,
+                })
+                .await?;
+        }
+        Ok(Db { store, path })
+    }
+
+    pub(crate) fn pool(&self) -> BoxResult<&sqlx::SqlitePool> {
+        Ok(self.store.sqlite_pool().ok_or("not an SQLite store")?)
+    }
+
+    pub(crate) async fn scalar(&self, sql: &str) -> BoxResult<i64> {
+        let v: i64 = sqlx::query_scalar(sql).fetch_one(self.pool()?).await?;
+        Ok(v)
+    }
+
+    /// Closes the pool (the daemon process opens the file itself).
+    pub(crate) async fn close(&self) {
+        self.store.close().await;
+    }
+}
+
+/// Who is in the subscribers table and when their access ends.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Population {
+    /// Subscribers in total.
+    pub(crate) total: i64,
+    /// Ids `1..=expired` expired an hour ago and are still active (awaiting disconnect).
+    pub(crate) expired: i64,
+    /// The next `expiring` ids expire one after the other, evenly over `spread`
+    /// from `first_expiry` (each at a pseudo-random point of its slot).
+    pub(crate) expiring: i64,
+    pub(crate) first_expiry: DateTime<Utc>,
+    pub(crate) spread: Duration,
+    /// The rest are paid for two days or more from `now`.
+    pub(crate) now: DateTime<Utc>,
+}
+
+impl Population {
+    /// The entitled ids (neither expired nor expiring during the run).
+    pub(crate) fn entitled(&self) -> std::ops::RangeInclusive<i64> {
+        (self.expired + self.expiring + 1)..=self.total
+    }
+
+    pub(crate) fn expiring_ids(&self) -> std::ops::RangeInclusive<i64> {
+        (self.expired + 1)..=(self.expired + self.expiring)
+    }
+
+    /// `paid_until` of subscriber `sub`, as loaded.
+    pub(crate) fn paid_until(&self, sub: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp_micros(self.paid_until_micros(sub)).unwrap_or(self.now)
+    }
+
+    fn step_micros(&self) -> i64 {
+        let spread = i64::try_from(self.spread.as_micros()).unwrap_or(i64::MAX);
+        (spread / self.expiring.max(1)).max(1)
+    }
+
+    fn paid_until_micros(&self, sub: i64) -> i64 {
+        let now = self.now.timestamp_micros();
+        if sub <= self.expired {
+            now - 3_600_000_000 - sub * 1000
+        } else if sub <= self.expired + self.expiring {
+            let k = sub - self.expired - 1;
+            let step = self.step_micros();
+            self.first_expiry.timestamp_micros() + k * step + (k * 7919) % step
+        } else {
+            now + 172_800_000_000 + (sub % 86_400) * 1_000_000
+        }
+    }
+
+    /// Loads the subscribers and their devices (every device last seen on the
+    /// home router), in two statements.
+    pub(crate) async fn load(&self, db: &Db, topo: Topology) -> BoxResult<()> {
+        let pool = db.pool()?;
+        let series = "(WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < $1) SELECT i FROM s)";
+        let subs = format!(
+            "INSERT INTO subscribers (id, tenant_id, phone, username, paid_until, active, attempts) \
+             SELECT i, 1 + (i - 1) % {tenants}, '+2557' || printf('%08d', i), 'u' || i, \
+               CASE WHEN i <= $2 THEN $4 - 3600000000 - i * 1000 \
+                    WHEN i <= $2 + $3 THEN $5 + (i - $2 - 1) * $6 + ((i - $2 - 1) * 7919) % $6 \
+                    ELSE $4 + 172800000000 + (i % 86400) * 1000000 END, 1, 0 \
+             FROM {series}",
+            tenants = topo.tenants
+        );
+        sqlx::query(&subs)
+            .bind(self.total)
+            .bind(self.expired)
+            .bind(self.expiring)
+            .bind(self.now.timestamp_micros())
+            .bind(self.first_expiry.timestamp_micros())
+            .bind(self.step_micros())
+            .execute(pool)
+            .await?;
+        let devices = format!(
+            "INSERT INTO devices (subscriber_id, mac, router_id, last_seen, active) \
+             SELECT i, printf('02:%02X:%02X:%02X:%02X:%02X', (i >> 24) & 255, (i >> 16) & 255, (i >> 8) & 255, \
+               i & 255, d), {home}, $2, 1 \
+             FROM {series} JOIN (SELECT 1 AS d UNION ALL SELECT 2) WHERE d = 1 OR i % 2 = 0",
+            home = topo.home_router_sql()
+        );
+        sqlx::query(&devices)
+            .bind(self.total)
+            .bind(self.now.timestamp_micros())
+            .execute(pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Moves the expiring subscribers' `paid_until` so that the first expires at
+    /// `first_expiry` (loading a million rows takes a while; the clock starts after).
+    pub(crate) async fn retime(&mut self, db: &Db, first_expiry: DateTime<Utc>) -> BoxResult<()> {
+        self.first_expiry = first_expiry;
+        sqlx::query(
+            "UPDATE subscribers SET paid_until = $3 + (id - $1 - 1) * $4 + ((id - $1 - 1) * 7919) % $4 \
+             WHERE id > $1 AND id <= $1 + $2",
+        )
+        .bind(self.expired)
+        .bind(self.expiring)
+        .bind(first_expiry.timestamp_micros())
+        .bind(self.step_micros())
+        .execute(db.pool()?)
+        .await?;
+        Ok(())
+    }
+
+    /// Entitled subscribers that are online too: every tenth, at most `cap`
+    /// per router (a router with a thousand users online is a busy site).
+    pub(crate) fn background_online(&self, topo: Topology, cap: usize) -> Vec<i64> {
+        let mut per_router: BTreeMap<i64, usize> = BTreeMap::new();
+        self.entitled()
+            .filter(|i| i % 10 == 0)
+            .filter(|i| {
+                let n = per_router.entry(topo.home_router(*i)).or_default();
+                *n += 1;
+                *n <= cap
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subscribers_spread_over_tenants_and_their_routers() {
+        let t = Topology::DEFAULT;
+        assert_eq!(t.routers(), 100);
+        let mut count = BTreeMap::new();
+        for i in 1..=10_000 {
+            let r = t.home_router(i);
+            assert_eq!(t.tenant_of_router(r), t.tenant_of(i), "sub {i} router {r}");
+            *count.entry(r).or_insert(0) += 1;
+        }
+        assert_eq!(count.len(), 100);
+        assert!(count.values().all(|n| *n == 100));
+        assert_eq!(devices_of(2) + devices_of(3), 3);
+        assert_eq!(mac(258, 2), "02:00:00:01:02:02");
+        assert_eq!(sub_of_username(&username(42)), Some(42));
+        assert_eq!(sub_of_username("admin"), None);
+    }
+
+    #[tokio::test]
+    async fn the_sql_load_matches_the_rust_mapping() -> BoxResult<()> {
+        let dir = tempfile::tempdir()?;
+        let topo = Topology {
+            tenants: 3,
+            routers_per_tenant: 2,
+        };
+        let db = Db::create(dir.path(), "t.sqlite", topo).await?;
+        let now = Utc::now();
+        let pop = Population {
+            total: 50,
+            expired: 5,
+            expiring: 10,
+            first_expiry: now + chrono::Duration::seconds(10),
+            spread: Duration::from_secs(10),
+            now,
+        };
+        pop.load(&db, topo).await?;
+        let repos = db.store.repositories();
+        for i in [1_i64, 5, 6, 15, 16, 50] {
+            let s = repos.subscribers.get(isp_core::domain::SubscriberId(i)).await?;
+            assert_eq!(s.tenant_id, TenantId(topo.tenant_of(i)));
+            assert_eq!(s.paid_until, pop.paid_until(i), "sub {i}");
+            assert_eq!(s.username.as_str(), username(i));
+            let devices = repos.devices.active_of(&[s.id]).await?;
+            assert_eq!(devices.len() as i64, devices_of(i));
+            for d in devices {
+                assert_eq!(d.router_id, Some(RouterId(topo.home_router(i))));
+                assert!((1..=2).any(|k| d.mac.to_string().eq_ignore_ascii_case(&mac(i, k))));
+            }
+        }
+        assert_eq!(repos.subscribers.list_expired(now, 100).await?.len(), 5);
+        let expiring: Vec<_> = pop.expiring_ids().map(|i| pop.paid_until(i)).collect();
+        assert!(expiring.windows(2).all(|w| w[0] < w[1]));
+        assert!(expiring.iter().all(|t| *t >= pop.first_expiry
+            && *t < pop.first_expiry + chrono::Duration::seconds(10)));
+        db.close().await;
+        Ok(())
+    }
+}
