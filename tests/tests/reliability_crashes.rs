@@ -202,13 +202,24 @@ async fn sigkill_at_random_moments_loses_nothing_and_repeats_nothing() {
             let deadline = std::time::Instant::now() + Duration::from_secs(60);
             loop {
                 let now = Utc::now();
-                let mut done = now > subs.iter().map(|s| s.paid_until).max().expect("subs");
+                let mut waiting: Vec<String> = Vec::new();
+                if now <= subs.iter().map(|s| s.paid_until).max().expect("subs") {
+                    waiting.push("the last expiry is still ahead".to_owned());
+                }
                 for s in &subs {
-                    done &= repos.subscribers.get(s.id).await.expect("sub").active == (s.paid_until > now);
+                    let active = repos.subscribers.get(s.id).await.expect("sub").active;
+                    if active != (s.paid_until > now) {
+                        waiting.push(format!("subscriber {} active={active}, paid until {}", s.username, s.paid_until));
+                    }
                 }
                 for (svc, want) in &services {
-                    done &= charges(&repos, svc).await.len() == want.len();
-                    done &= repos.services.get(svc.id).await.expect("svc").provisioned;
+                    let got = charges(&repos, svc).await;
+                    if got.len() != want.len() {
+                        waiting.push(format!("service {:?}: charged {got:?}, expected {want:?}", svc.id));
+                    }
+                    if !repos.services.get(svc.id).await.expect("svc").provisioned {
+                        waiting.push(format!("service {:?} not provisioned", svc.id));
+                    }
                 }
                 for s in subs.iter().filter(|s| s.paid_until <= now) {
                     let n = repos
@@ -216,14 +227,17 @@ async fn sigkill_at_random_moments_loses_nothing_and_repeats_nothing() {
                         .find(&s.phone, NoticeKind::HotspotExpired, s.paid_until)
                         .await
                         .expect("notice");
-                    done &= n.is_some_and(|n| n.status != NoticeStatus::Pending);
+                    if !n.as_ref().is_some_and(|n| n.status != NoticeStatus::Pending) {
+                        waiting.push(format!("expiry notice of {}: {n:?}", s.username));
+                    }
                 }
-                if done {
+                if waiting.is_empty() {
                     break;
                 }
                 assert!(
                     std::time::Instant::now() < deadline,
-                    "not caught up 60 s after the last restart:\n{}",
+                    "not caught up 60 s after the last restart; waiting for:\n{}\nlast log lines:\n{}",
+                    waiting.join("\n"),
                     d.stderr().lines().rev().take(30).collect::<Vec<_>>().join("\n")
                 );
                 tokio::time::sleep(Duration::from_millis(250)).await;

@@ -420,10 +420,41 @@ async fn an_extension_meanwhile_wins() {
         .expect_complete_expiry()
         .times(1)
         .returning(|_, _, _, _| Ok(false));
+    // Read back: paid again meanwhile, still active.
+    let extended = subscriber(1, 1, now() + Duration::days(1), true);
+    m.subscribers
+        .expect_get()
+        .times(1)
+        .returning(move |_| Ok(extended.clone()));
     m.devices.expect_deactivate_all().never();
-    m.notices.expect_reserve().never();
+    // The expiry SMS reserved before the record is withdrawn (an abandoned
+    // notice is never claimed for sending).
+    let reserved = Arc::new(Mutex::new(Vec::new()));
+    let r = reserved.clone();
+    m.notices.expect_reserve().times(1).returning(move |new| {
+        r.lock().unwrap().push(new.clone());
+        Ok(Notice {
+            id: NoticeId(7),
+            tenant_id: new.tenant_id,
+            recipient: new.recipient.clone(),
+            kind: new.kind,
+            deadline: new.deadline,
+            body: new.body.clone(),
+            status: NoticeStatus::Pending,
+            attempts: 0,
+            created_at: new.created_at,
+            sent_at: None,
+            lease: None,
+        })
+    });
+    m.notices
+        .expect_abandon()
+        .times(1)
+        .withf(|id, holder| *id == NoticeId(7) && !holder.is_empty())
+        .returning(|_, _| Ok(true));
     m.notices.expect_abandon_stale().returning(|_| Ok(0));
     m.notices.expect_claim_pending().returning(|_| Ok(vec![]));
+    m.sms.expect_send().never();
 
     let report = m
         .engine()
@@ -432,6 +463,75 @@ async fn an_extension_meanwhile_wins() {
         .unwrap();
     assert_eq!(report.count("users_disconnected"), 0);
     assert_eq!(report.count("expiry_superseded"), 1);
+    assert_eq!(report.count("notices_withdrawn"), 1);
+    let reserved = reserved.lock().unwrap();
+    assert_eq!(reserved.len(), 1);
+    assert_eq!(reserved[0].kind, NoticeKind::HotspotExpired);
+    assert_eq!(reserved[0].deadline, subs[0].paid_until);
+}
+
+#[tokio::test]
+async fn an_expiry_completed_elsewhere_keeps_its_notice() {
+    let mut m = Mocks::new(now());
+    let subs = subs(1);
+    expired_world(&mut m, &subs);
+    m.driver
+        .expect_disconnect_hotspot()
+        .times(2)
+        .returning(|_, t| ok_reports(t));
+    m.subscribers
+        .expect_complete_expiry()
+        .times(1)
+        .returning(|_, _, _, _| Ok(false));
+    let done = subscriber(1, 1, subs[0].paid_until, false);
+    m.subscribers.expect_get().returning(move |_| Ok(done.clone()));
+    m.devices.expect_deactivate_all().never();
+    let notices = notice_store(&mut m.notices);
+    m.notices.expect_abandon().never();
+    m.notices.expect_abandon_stale().returning(|_| Ok(0));
+    m.sms.expect_send().times(1).returning(|_, _| Ok(SmsReceipt::default()));
+
+    let report = m
+        .engine()
+        .run(JobKind::DisconnectExpired, RunOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(report.count("expiry_superseded"), 1);
+    assert_eq!(report.count("notices_withdrawn"), 0);
+    assert_eq!(notices.lock().unwrap().reserved.len(), 1);
+}
+
+/// The expiry SMS is reserved before the expiry is recorded, so a daemon that
+/// dies right after recording it has not lost the notice.
+#[tokio::test]
+async fn the_expiry_notice_is_reserved_before_the_expiry_is_recorded() {
+    let mut m = Mocks::new(now());
+    let subs = subs(1);
+    expired_world(&mut m, &subs);
+    m.driver
+        .expect_disconnect_hotspot()
+        .times(2)
+        .returning(|_, t| ok_reports(t));
+    let notices = notice_store(&mut m.notices);
+    let n = notices.clone();
+    m.subscribers
+        .expect_complete_expiry()
+        .times(1)
+        .returning(move |_, _, _, _| {
+            assert_eq!(n.lock().unwrap().reserved.len(), 1, "no notice reserved before the record");
+            Ok(true)
+        });
+    m.devices.expect_deactivate_all().returning(|_| Ok(1));
+    m.notices.expect_abandon_stale().returning(|_| Ok(0));
+    m.sms.expect_send().times(1).returning(|_, _| Ok(SmsReceipt::default()));
+
+    let report = m
+        .engine()
+        .run(JobKind::DisconnectExpired, RunOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(report.count("users_disconnected"), 1);
+    assert_eq!(report.count("notices_reserved"), 1);
 }
 
 #[tokio::test]

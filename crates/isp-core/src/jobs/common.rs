@@ -12,7 +12,8 @@ use futures::stream::{self, StreamExt};
 use tokio::sync::Semaphore;
 
 use crate::domain::{
-    AuditEvent, AuditOutcome, Claim, NewNotice, Notice, Plan, PlanId, Router, RouterId, Tenant, TenantId,
+    AuditEvent, AuditOutcome, Claim, NewNotice, Notice, NoticeId, Plan, PlanId, Router, RouterId, Tenant,
+    TenantId,
 };
 use crate::error::{Error, Result};
 use crate::jobs::{router_label, Engine, JobFailure, JobKind, JobReport};
@@ -299,14 +300,15 @@ pub(crate) fn local_text(at: DateTime<Utc>, tz: Tz) -> String {
 impl Engine {
     /// Reserves a notice (or, in a dry run, checks whether it would be new).
     /// Counts `notices_reserved` / `notices_duplicate`; the SMS goes out in
-    /// [`Engine::deliver_notices`].
+    /// [`Engine::deliver_notices`]. Returns the id of a notice this call
+    /// reserved (not of a duplicate).
     pub(crate) async fn reserve_notice(
         &self,
         ctx: &mut RunCtx<'_>,
         due: &NoticeDue,
         body: String,
         now: DateTime<Utc>,
-    ) {
+    ) -> Option<NoticeId> {
         let notices = &self.deps.repos.notices;
         if ctx.dry_run {
             match notices.find(&due.recipient, due.kind, due.deadline).await {
@@ -314,7 +316,7 @@ impl Engine {
                 Ok(Some(_)) => ctx.tally.add("notices_duplicate", 1),
                 Err(e) => ctx.tally.fail(format!("notice:{}", due.kind.as_str()), None, &e),
             }
-            return;
+            return None;
         }
         let new = NewNotice {
             tenant_id: due.tenant_id,
@@ -325,13 +327,17 @@ impl Engine {
             created_at: now,
         };
         match notices.reserve(&new).await {
-            Ok(_) => ctx.tally.add("notices_reserved", 1),
+            Ok(n) => {
+                ctx.tally.add("notices_reserved", 1);
+                return Some(n.id);
+            }
             Err(e) if e.is_conflict() => ctx.tally.add("notices_duplicate", 1),
             Err(e) => {
                 tracing::warn!(kind = due.kind.as_str(), error = %e, "notice reservation failed");
                 ctx.tally.add("sms_failed", 1);
             }
         }
+        None
     }
 
     /// Sends every pending notice this engine can claim. Gateway failures are

@@ -199,6 +199,12 @@ impl Engine {
     ) {
         let repos = &self.deps.repos;
         let subject = format!("subscriber:{}", s.id);
+        // The expiry SMS is reserved before the expiry is recorded: once recorded,
+        // the subscriber is no longer due, so a daemon killed in between would
+        // lose the notice for good. Reserving is idempotent (one notice per
+        // recipient, kind and deadline); it is withdrawn if an extension wins.
+        let body = self.expired_body(ctx, s).await;
+        let reserved = self.reserve_notice(ctx, &expiry.notice, body, now).await;
         match repos
             .subscribers
             .complete_expiry(s.id, ctx.holder(), expiry.paid_until, now)
@@ -238,12 +244,22 @@ impl Engine {
                     Ok(n) => ctx.tally.add("devices_deactivated", n),
                     Err(e) => ctx.tally.fail(subject.clone(), None, &e),
                 }
-                let body = self.expired_body(ctx, s).await;
-                self.reserve_notice(ctx, &expiry.notice, body, now).await;
             }
             Ok(false) => {
                 // Extended (or completed elsewhere) meanwhile: the extension wins.
                 ctx.tally.add("expiry_superseded", 1);
+                // Our new notice is withdrawn only if the subscriber is still
+                // active (extended); one completed elsewhere keeps its SMS.
+                if let Some(id) = reserved {
+                    match repos.subscribers.get(s.id).await {
+                        Ok(now_s) if now_s.active => match repos.notices.abandon(id, ctx.holder()).await {
+                            Ok(_) => ctx.tally.add("notices_withdrawn", 1),
+                            Err(e) => ctx.tally.fail(format!("notice:{id}"), None, &e),
+                        },
+                        Ok(_) => {}
+                        Err(e) => ctx.tally.fail(subject.clone(), None, &e),
+                    }
+                }
                 ctx.tally.event(
                     now,
                     Some(s.tenant_id),
