@@ -77,7 +77,8 @@ pub(crate) struct DaemonOutcome {
 }
 
 pub(crate) fn unix_ms(t: SystemTime) -> f64 {
-    t.duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+    t.duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
 }
 
 /// Entry point of `isp-bench __daemon`.
@@ -148,7 +149,9 @@ async fn run(spec: DaemonSpec) -> BoxResult<DaemonOutcome> {
     match spec.mode {
         Mode::Sweep => {
             outcome.started_unix_ms = unix_ms(SystemTime::now());
-            let report = engine.run(JobKind::DisconnectExpired, RunOptions::default()).await?;
+            let report = engine
+                .run(JobKind::DisconnectExpired, RunOptions::default())
+                .await?;
             outcome.finished_unix_ms = unix_ms(SystemTime::now());
             outcome.summary = report.to_string();
             outcome.counts = report.counts.clone();

@@ -33,7 +33,11 @@ impl Machine {
         let meminfo = read("/proc/meminfo");
         let cpu_model = read("/proc/cpuinfo")
             .lines()
-            .find_map(|l| l.strip_prefix("model name")?.split_once(':').map(|(_, v)| v.trim().to_owned()))
+            .find_map(|l| {
+                l.strip_prefix("model name")?
+                    .split_once(':')
+                    .map(|(_, v)| v.trim().to_owned())
+            })
             .unwrap_or_else(|| "unknown CPU".to_owned());
         let load = read("/proc/loadavg");
         let load_at_start = load.split_whitespace().take(3).collect::<Vec<_>>().join(" ");
@@ -42,7 +46,11 @@ impl Machine {
             cpu_model,
             mem_total_mb: kb_field(&meminfo, "MemTotal").unwrap_or(0) / 1024,
             mem_available_mb: kb_field(&meminfo, "MemAvailable").unwrap_or(0) / 1024,
-            load_at_start: if load_at_start.is_empty() { "unknown".to_owned() } else { load_at_start },
+            load_at_start: if load_at_start.is_empty() {
+                "unknown".to_owned()
+            } else {
+                load_at_start
+            },
             kernel: read("/proc/sys/kernel/osrelease").trim().to_owned(),
             rustc: env!("ISP_BENCH_RUSTC"),
             profile: env!("ISP_BENCH_PROFILE"),
@@ -70,7 +78,11 @@ impl fmt::Display for Machine {
 
 /// The current 1-minute load average.
 pub(crate) fn load_now() -> String {
-    read("/proc/loadavg").split_whitespace().next().unwrap_or("?").to_owned()
+    read("/proc/loadavg")
+        .split_whitespace()
+        .next()
+        .unwrap_or("?")
+        .to_owned()
 }
 
 /// Peak resident set size of this process so far (`VmHWM`), kB.

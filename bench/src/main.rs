@@ -83,7 +83,9 @@ fn parse_rows(raw: &[String]) -> Result<Vec<u8>, String> {
             .find(|(n, name)| r == name || r.parse::<u8>().ok() == Some(*n))
             .map(|(n, _)| *n)
             .ok_or_else(|| {
-                format!("row: unknown row {r:?}; expected 1-6 or lag, sweep, query, billing, reconcile, memory")
+                format!(
+                    "row: unknown row {r:?}; expected 1-6 or lag, sweep, query, billing, reconcile, memory"
+                )
             })?;
         if !out.contains(&n) {
             out.push(n);

@@ -43,7 +43,11 @@ pub(crate) struct Line {
 }
 
 impl Line {
-    pub(crate) fn new(metric: impl Into<String>, target: impl Into<String>, measured: impl Into<String>) -> Line {
+    pub(crate) fn new(
+        metric: impl Into<String>,
+        target: impl Into<String>,
+        measured: impl Into<String>,
+    ) -> Line {
         Line {
             metric: metric.into(),
             target: target.into(),
@@ -98,7 +102,10 @@ impl RowResult {
     }
 
     pub(crate) fn missed(&self) -> Vec<&Line> {
-        self.lines.iter().filter(|l| l.verdict == Verdict::Missed).collect()
+        self.lines
+            .iter()
+            .filter(|l| l.verdict == Verdict::Missed)
+            .collect()
     }
 }
 
@@ -118,7 +125,10 @@ pub(crate) fn markdown(
 ) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "# Benchmarks\n");
-    let _ = writeln!(out, "Reproduce every row (about ten minutes; `--quick` for a smaller run of under two):\n");
+    let _ = writeln!(
+        out,
+        "Reproduce every row (about ten minutes; `--quick` for a smaller run of under two):\n"
+    );
     let _ = writeln!(out, "```sh\n{command}\n```\n");
     let _ = writeln!(
         out,
@@ -166,7 +176,11 @@ pub(crate) fn markdown(
     let _ = writeln!(out);
     let missed: Vec<String> = rows
         .iter()
-        .flat_map(|r| r.missed().into_iter().map(move |l| format!("row {} ({})", r.number, l.metric)))
+        .flat_map(|r| {
+            r.missed()
+                .into_iter()
+                .map(move |l| format!("row {} ({})", r.number, l.metric))
+        })
         .collect();
     if missed.is_empty() && failed.is_empty() {
         let _ = writeln!(out, "Every target was met in this run.\n");
@@ -174,7 +188,11 @@ pub(crate) fn markdown(
         let _ = writeln!(
             out,
             "Missed: {}. Why is in the notes of each row.\n",
-            if missed.is_empty() { "none".to_owned() } else { missed.join("; ") }
+            if missed.is_empty() {
+                "none".to_owned()
+            } else {
+                missed.join("; ")
+            }
         );
     }
     let _ = writeln!(out, "## Notes\n");
@@ -194,12 +212,18 @@ pub(crate) fn markdown(
 
 /// The table for a terminal.
 pub(crate) fn terminal(rows: &[RowResult], failed: &[(u8, String)]) -> String {
-    let headers = ["Row", "Metric", "Target", "Measured", "Baseline", "Ratio", "Verdict"];
+    let headers = [
+        "Row", "Metric", "Target", "Measured", "Baseline", "Ratio", "Verdict",
+    ];
     let mut table: Vec<[String; 7]> = Vec::new();
     for r in rows {
         for (i, l) in r.lines.iter().enumerate() {
             table.push([
-                if i == 0 { r.number.to_string() } else { String::new() },
+                if i == 0 {
+                    r.number.to_string()
+                } else {
+                    String::new()
+                },
                 l.metric.clone(),
                 l.target.clone(),
                 l.measured.clone(),
@@ -290,7 +314,10 @@ mod tests {
         r.note("slow because");
         let m = Machine::describe();
         let md = markdown(&m, "cargo run", false, &[r.clone()], &[], 10.0, "today");
-        assert!(md.contains("| 2. Sweep | time | < 2 s | 3 s | 300 s | 100x | **MISSED** |"), "{md}");
+        assert!(
+            md.contains("| 2. Sweep | time | < 2 s | 3 s | 300 s | 100x | **MISSED** |"),
+            "{md}"
+        );
         assert!(md.contains("Missed: row 2 (time)"));
         assert!(md.contains("- slow because"));
         let t = terminal(&[r], &[(5, "boom".into())]);

@@ -265,7 +265,10 @@ pub(crate) fn put_online(
             .collect();
         threads
             .into_iter()
-            .map(|t| t.join().unwrap_or_else(|_| Err("a fill thread panicked".to_owned())))
+            .map(|t| {
+                t.join()
+                    .unwrap_or_else(|_| Err("a fill thread panicked".to_owned()))
+            })
             .collect()
     });
     let mut total = 0;
@@ -371,7 +374,8 @@ impl Population {
     /// home router), in two statements.
     pub(crate) async fn load(&self, db: &Db, topo: Topology) -> BoxResult<()> {
         let pool = db.pool()?;
-        let series = "(WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < $1) SELECT i FROM s)";
+        let series =
+            "(WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < $1) SELECT i FROM s)";
         let subs = format!(
             "INSERT INTO subscribers (id, tenant_id, phone, username, paid_until, active, attempts) \
              SELECT i, 1 + (i - 1) % {tenants}, '+2557' || printf('%08d', i), 'u' || i, \
@@ -493,8 +497,9 @@ mod tests {
         assert_eq!(repos.subscribers.list_expired(now, 100).await?.len(), 5);
         let expiring: Vec<_> = pop.expiring_ids().map(|i| pop.paid_until(i)).collect();
         assert!(expiring.windows(2).all(|w| w[0] < w[1]));
-        assert!(expiring.iter().all(|t| *t >= pop.first_expiry
-            && *t < pop.first_expiry + chrono::Duration::seconds(10)));
+        assert!(expiring
+            .iter()
+            .all(|t| *t >= pop.first_expiry && *t < pop.first_expiry + chrono::Duration::seconds(10)));
         db.close().await;
         Ok(())
     }

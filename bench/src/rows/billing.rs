@@ -50,7 +50,8 @@ async fn load(db: &Db, topo: Topology, n: i64, today: NaiveDate) -> BoxResult<()
         }
     }
     let pool = db.pool()?;
-    let series = "(WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < $1) SELECT i FROM s)";
+    let series =
+        "(WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < $1) SELECT i FROM s)";
     sqlx::query(&format!(
         "INSERT INTO customers (id, tenant_id, name, phone) \
          SELECT i, 1 + (i - 1) % {t}, 'Customer ' || i, '+2556' || printf('%08d', i) FROM {series}",
@@ -134,11 +135,15 @@ pub(crate) async fn row(scale: &Scale) -> BoxResult<RowResult> {
     let t = Instant::now();
     let first = engine.run(JobKind::MonthlyBilling, RunOptions::default()).await?;
     let first_secs = t.elapsed().as_secs_f64();
-    let in_ledger = db.scalar("SELECT COUNT(*) FROM ledger WHERE kind = 'charge'").await?;
+    let in_ledger = db
+        .scalar("SELECT COUNT(*) FROM ledger WHERE kind = 'charge'")
+        .await?;
     let t = Instant::now();
     let rerun = engine.run(JobKind::MonthlyBilling, RunOptions::default()).await?;
     let rerun_secs = t.elapsed().as_secs_f64();
-    let in_ledger_after = db.scalar("SELECT COUNT(*) FROM ledger WHERE kind = 'charge'").await?;
+    let in_ledger_after = db
+        .scalar("SELECT COUNT(*) FROM ledger WHERE kind = 'charge'")
+        .await?;
     db.close().await;
 
     let created = first.count("charges_created");
@@ -164,9 +169,16 @@ pub(crate) async fn row(scale: &Scale) -> BoxResult<RowResult> {
         Line::new(
             "immediate rerun: charges created (report / new in ledger)",
             "0",
-            format!("{} / {} in {}", rerun.count("charges_created"), in_ledger_after - in_ledger, secs(rerun_secs)),
+            format!(
+                "{} / {} in {}",
+                rerun.count("charges_created"),
+                in_ledger_after - in_ledger,
+                secs(rerun_secs)
+            ),
         )
-        .verdict(rerun.count("charges_created") == 0 && in_ledger_after == in_ledger && rerun.failures.is_empty()),
+        .verdict(
+            rerun.count("charges_created") == 0 && in_ledger_after == in_ledger && rerun.failures.is_empty(),
+        ),
     );
     r.note(format!(
         "`Engine::run(MonthlyBilling)` in the runner's process on an SQLite file, default engine settings: per \

@@ -144,7 +144,9 @@ pub(crate) async fn measure(
     let mut lags = Vec::new();
     let mut since_tick = Vec::new();
     for sub in pop.expiring_ids() {
-        let Some((n, last)) = per_sub.get(&sub) else { continue };
+        let Some((n, last)) = per_sub.get(&sub) else {
+            continue;
+        };
         if *n as i64 != devices_of(sub) {
             continue;
         }
@@ -163,9 +165,18 @@ pub(crate) async fn measure(
     let worst_text: Vec<String> = worst
         .iter()
         .take(3)
-        .map(|(lag, sub)| format!("{} at {}", secs(*lag), pop.paid_until(*sub).format("%H:%M:%S%.3f")))
+        .map(|(lag, sub)| {
+            format!(
+                "{} at {}",
+                secs(*lag),
+                pop.paid_until(*sub).format("%H:%M:%S%.3f")
+            )
+        })
         .collect();
-    progress(format!("lag ({scheduling:?}): worst lags {}", worst_text.join(", ")));
+    progress(format!(
+        "lag ({scheduling:?}): worst lags {}",
+        worst_text.join(", ")
+    ));
     let logins: Vec<u64> = fleet
         .logins()
         .iter()
@@ -260,12 +271,10 @@ pub(crate) async fn row(scale: &Scale) -> BoxResult<RowResult> {
         )
         .verdict(o.p99 < 1.0 && ours.lags.len() as i64 == ours.expiries),
     );
-    r.line(
-        Line::new("lag under the seeds' 5-minute cron", "", "").baseline(
-            format!("computed: {}", lag_text(&cron)),
-            format!("p99 {}x", num(cron.p99 / o.p99)),
-        ),
-    );
+    r.line(Line::new("lag under the seeds' 5-minute cron", "", "").baseline(
+        format!("computed: {}", lag_text(&cron)),
+        format!("p99 {}x", num(cron.p99 / o.p99)),
+    ));
     let ok = |run: &LagRun| run.not_cut_off == 0 && run.early == 0 && run.others_removed == 0;
     r.line(
         Line::new(

@@ -15,7 +15,14 @@ const TARGET_MB: u64 = 200;
 pub(crate) async fn row(scale: &Scale) -> BoxResult<RowResult> {
     let started = Instant::now();
     let n = scale.memory_subscribers;
-    let lag = lag::measure(scale, n, scale.lag_expiries, scale.lag_spread, Scheduling::Deadline).await?;
+    let lag = lag::measure(
+        scale,
+        n,
+        scale.lag_expiries,
+        scale.lag_spread,
+        Scheduling::Deadline,
+    )
+    .await?;
     let sweep = sweep::measure(scale, n, scale.sweep_expired).await?;
     let sample = if scale.quick { 20 } else { 100 };
     let naive_scale = Scale {
@@ -75,12 +82,19 @@ pub(crate) async fn row(scale: &Scale) -> BoxResult<RowResult> {
     let naive_per_device = naive_cmds as f64 / naive_devices.max(1) as f64;
     r.line(
         Line::new(
-            format!("router commands per removed device (sweep of {} devices)", thousands(devices as u64)),
+            format!(
+                "router commands per removed device (sweep of {} devices)",
+                thousands(devices as u64)
+            ),
             "",
             num(ours_per_device),
         )
         .baseline(
-            format!("{} (per-user loop, {} devices)", num(naive_per_device), naive_devices),
+            format!(
+                "{} (per-user loop, {} devices)",
+                num(naive_per_device),
+                naive_devices
+            ),
             format!("{}x fewer", num(naive_per_device / ours_per_device)),
         ),
     );

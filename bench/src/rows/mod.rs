@@ -127,11 +127,7 @@ pub(crate) fn num(x: f64) -> String {
 
 /// Logs progress on stderr.
 pub(crate) fn progress(msg: impl AsRef<str>) {
-    eprintln!(
-        "[{}] {}",
-        chrono::Utc::now().format("%H:%M:%S"),
-        msg.as_ref()
-    );
+    eprintln!("[{}] {}", chrono::Utc::now().format("%H:%M:%S"), msg.as_ref());
 }
 
 /// Time with router commands of a batched sweep in flight: each router's log

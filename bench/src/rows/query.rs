@@ -157,7 +157,12 @@ fn lines(r: &mut RowResult, backend: &str, timed: &[Timed]) {
         let p99 = percentile(&t.samples, 0.99);
         let claim = !t.name.ends_with("(read)");
         let mut line = Line::new(
-            format!("{backend}: {} ({} batches, {} items)", t.name, t.samples.len(), thousands(t.items as u64)),
+            format!(
+                "{backend}: {} ({} batches, {} items)",
+                t.name,
+                t.samples.len(),
+                thousands(t.items as u64)
+            ),
             if claim { "p99 < 1 ms" } else { "" },
             format!("p50 {} / p99 {}", ms3(p50), ms3(p99)),
         );

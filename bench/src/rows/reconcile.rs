@@ -66,9 +66,7 @@ pub(crate) async fn row(scale: &Scale) -> BoxResult<RowResult> {
     let sessions = crate::scenario::put_online(&fleet, topo, &entitled, 1, Users::Radius)?
         + crate::scenario::put_online(&fleet, topo, &stray, 1, Users::Local)?;
     for i in (1..=total).filter(|i| block(*i) >= per_router) {
-        let h = fleet
-            .handle(topo.home_router(i))
-            .ok_or("no simulated router")?;
+        let h = fleet.handle(topo.home_router(i)).ok_or("no simulated router")?;
         h.add_row(
             "/ip/hotspot/user",
             &[
@@ -149,8 +147,12 @@ pub(crate) async fn row(scale: &Scale) -> BoxResult<RowResult> {
         .map(|(k, v)| format!("{k} {}", num(*v as f64 / routers as f64)))
         .collect::<Vec<_>>()
         .join(", ");
-    let prints_per_router =
-        kinds.iter().filter(|(k, _)| k.ends_with("/print")).map(|(_, v)| *v).sum::<u64>() as f64 / routers as f64;
+    let prints_per_router = kinds
+        .iter()
+        .filter(|(k, _)| k.ends_with("/print"))
+        .map(|(_, v)| *v)
+        .sum::<u64>() as f64
+        / routers as f64;
     let target = menus + fixes_per_router;
     let expected_left = (routers * (per_router - drift)) as u64;
 
@@ -174,7 +176,12 @@ pub(crate) async fn row(scale: &Scale) -> BoxResult<RowResult> {
         Line::new(
             "commands per router (mean / max)",
             format!("<= {menus} prints (one per menu) + {fixes_per_router} fixes = {target}"),
-            format!("{} / {} (prints: {})", num(mean_cmds), max_cmds, num(prints_per_router)),
+            format!(
+                "{} / {} (prints: {})",
+                num(mean_cmds),
+                max_cmds,
+                num(prints_per_router)
+            ),
         )
         .verdict(max_cmds <= target),
     );

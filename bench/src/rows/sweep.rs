@@ -46,7 +46,9 @@ pub(crate) struct SweepRun {
 pub(crate) async fn measure(scale: &Scale, subscribers: i64, expired: i64) -> BoxResult<SweepRun> {
     let topo = Topology::DEFAULT;
     let dir = tempfile::tempdir()?;
-    progress(format!("sweep: {subscribers} subscribers, {expired} expired: loading"));
+    progress(format!(
+        "sweep: {subscribers} subscribers, {expired} expired: loading"
+    ));
     let fleet = Fleet::start(topo, scale.latency).await?;
     let db = Db::create(dir.path(), "sweep.sqlite", topo).await?;
     let now = Utc::now();
@@ -111,7 +113,9 @@ pub(crate) async fn measure(scale: &Scale, subscribers: i64, expired: i64) -> Bo
         path: db.path.clone(),
     };
     let still_active_in_db = db
-        .scalar(&format!("SELECT COUNT(*) FROM subscribers WHERE active AND id <= {expired}"))
+        .scalar(&format!(
+            "SELECT COUNT(*) FROM subscribers WHERE active AND id <= {expired}"
+        ))
         .await?;
     db.close().await;
     fleet.shutdown().await;
@@ -180,7 +184,9 @@ pub(crate) async fn measure_naive(scale: &Scale, expired: i64) -> BoxResult<(nai
     crate::scenario::put_online(&fleet, topo, &ids, 2, Users::Local)?;
     fleet.clear_logs();
     let sample = scale.naive_sample.min(expired);
-    progress(format!("sweep: naive per-user loop over {sample} of {expired} users"));
+    progress(format!(
+        "sweep: naive per-user loop over {sample} of {expired} users"
+    ));
     let run = naive::disconnect(&db, &fleet, topo, sample).await?;
     let cmds = total(&commands(&fleet));
     db.close().await;
@@ -246,7 +252,12 @@ pub(crate) async fn row(scale: &Scale) -> BoxResult<RowResult> {
         .verdict(ours.removal_secs < 2.0),
     );
     r.line(
-        Line::new("speed-up over the per-user loop", ">= 50x", format!("{}x", num(ratio))).verdict(ratio >= 50.0),
+        Line::new(
+            "speed-up over the per-user loop",
+            ">= 50x",
+            format!("{}x", num(ratio)),
+        )
+        .verdict(ratio >= 50.0),
     );
     r.line(Line::new(
         "the whole disconnect-expired run (expiry notices sent and recorded too)",
