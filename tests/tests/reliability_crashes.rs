@@ -209,13 +209,19 @@ async fn sigkill_at_random_moments_loses_nothing_and_repeats_nothing() {
                 for s in &subs {
                     let active = repos.subscribers.get(s.id).await.expect("sub").active;
                     if active != (s.paid_until > now) {
-                        waiting.push(format!("subscriber {} active={active}, paid until {}", s.username, s.paid_until));
+                        waiting.push(format!(
+                            "subscriber {} active={active}, paid until {}",
+                            s.username, s.paid_until
+                        ));
                     }
                 }
                 for (svc, want) in &services {
                     let got = charges(&repos, svc).await;
                     if got.len() != want.len() {
-                        waiting.push(format!("service {:?}: charged {got:?}, expected {want:?}", svc.id));
+                        waiting.push(format!(
+                            "service {:?}: charged {got:?}, expected {want:?}",
+                            svc.id
+                        ));
                     }
                     if !repos.services.get(svc.id).await.expect("svc").provisioned {
                         waiting.push(format!("service {:?} not provisioned", svc.id));

@@ -489,7 +489,10 @@ async fn an_expiry_completed_elsewhere_keeps_its_notice() {
     let notices = notice_store(&mut m.notices);
     m.notices.expect_abandon().never();
     m.notices.expect_abandon_stale().returning(|_| Ok(0));
-    m.sms.expect_send().times(1).returning(|_, _| Ok(SmsReceipt::default()));
+    m.sms
+        .expect_send()
+        .times(1)
+        .returning(|_, _| Ok(SmsReceipt::default()));
 
     let report = m
         .engine()
@@ -518,12 +521,19 @@ async fn the_expiry_notice_is_reserved_before_the_expiry_is_recorded() {
         .expect_complete_expiry()
         .times(1)
         .returning(move |_, _, _, _| {
-            assert_eq!(n.lock().unwrap().reserved.len(), 1, "no notice reserved before the record");
+            assert_eq!(
+                n.lock().unwrap().reserved.len(),
+                1,
+                "no notice reserved before the record"
+            );
             Ok(true)
         });
     m.devices.expect_deactivate_all().returning(|_| Ok(1));
     m.notices.expect_abandon_stale().returning(|_| Ok(0));
-    m.sms.expect_send().times(1).returning(|_, _| Ok(SmsReceipt::default()));
+    m.sms
+        .expect_send()
+        .times(1)
+        .returning(|_, _| Ok(SmsReceipt::default()));
 
     let report = m
         .engine()
