@@ -31,6 +31,35 @@ fn ids_where(reader: &Reader<'_>, rows: &[Row], keep: impl Fn(&Row) -> bool) -> 
         .collect()
 }
 
+/// Most `prop=value` terms put into one `print` query. A batch with more
+/// targets on one router reads the whole menu instead: the query would cost the
+/// router more than the rows it saves.
+const MAX_QUERY_TERMS: usize = 128;
+
+/// Query words matching items whose `prop` equals any of the values (an OR on
+/// the router's query stack: `?p=a ?p=b ?q=c ?#||`), so that a batch reads
+/// only its own targets' rows, not the whole menu once per batch. No words
+/// (every item) when there are no values or more than [`MAX_QUERY_TERMS`]; the
+/// caller filters the rows either way.
+fn any_of(terms: &[(&str, &[&str])]) -> Vec<String> {
+    let count: usize = terms.iter().map(|(_, values)| values.len()).sum();
+    if count == 0 || count > MAX_QUERY_TERMS {
+        return Vec::new();
+    }
+    let mut words: Vec<String> = terms
+        .iter()
+        .flat_map(|(prop, values)| values.iter().map(move |v| format!("{prop}={v}")))
+        .collect();
+    if count > 1 {
+        words.push(format!("#{}", "|".repeat(count - 1)));
+    }
+    words
+}
+
+fn words(query: &[String]) -> Vec<&str> {
+    query.iter().map(String::as_str).collect()
+}
+
 fn first_failure<'a>(
     ids: &[String],
     outcomes: &'a HashMap<String, Outcome>,
@@ -64,17 +93,29 @@ pub(crate) async fn disconnect(
         .iter()
         .filter_map(|t| t.username.as_ref().map(RosName::as_str))
         .collect();
+    let mac_texts: Vec<String> = macs.iter().map(MacAddress::to_string).collect();
+    let mac_list: Vec<&str> = mac_texts.iter().map(String::as_str).collect();
+    let user_list: Vec<&str> = users.iter().copied().collect();
+    let by_mac = any_of(&[("mac-address", &mac_list)]);
+    let by_user_or_mac = any_of(&[("user", &user_list), ("mac-address", &mac_list)]);
+    let by_name = any_of(&[("name", &user_list)]);
+    let (q_mac, q_user_or_mac, q_name) = (words(&by_mac), words(&by_user_or_mac), words(&by_name));
     let (active, hosts, cookies, bindings, hotspot_users) = futures::try_join!(
-        ops.print(HOTSPOT_ACTIVE, &[".id", "user", "mac-address"], &[]),
-        ops.print_if(!macs.is_empty(), HOTSPOT_HOST, &[".id", "mac-address"], &[]),
-        ops.print(HOTSPOT_COOKIE, &[".id", "user", "mac-address"], &[]),
+        ops.print(HOTSPOT_ACTIVE, &[".id", "user", "mac-address"], &q_user_or_mac),
+        ops.print_if(!macs.is_empty(), HOTSPOT_HOST, &[".id", "mac-address"], &q_mac),
+        ops.print(HOTSPOT_COOKIE, &[".id", "user", "mac-address"], &q_user_or_mac),
         ops.print_if(
             !macs.is_empty(),
             IP_BINDING,
             &[".id", "mac-address", "type", "comment"],
-            &[]
+            &q_mac
         ),
-        ops.print_if(!users.is_empty(), HOTSPOT_USER, &[".id", "name", "disabled"], &[]),
+        ops.print_if(
+            !users.is_empty(),
+            HOTSPOT_USER,
+            &[".id", "name", "disabled"],
+            &q_name
+        ),
     )?;
 
     let mut plans = Vec::with_capacity(targets.len());
@@ -352,4 +393,30 @@ pub(crate) async fn remove_user(ops: &Ops, name: &RosName) -> Result<bool> {
     ops.apply_all(HOTSPOT_ACTIVE, "remove", session_ids.iter().map(String::as_str))
         .await?;
     Ok(existed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn any_of_ors_every_term_on_the_stack() {
+        let users = ["u1", "u2"];
+        let macs = ["02:00:00:00:00:01"];
+        assert_eq!(
+            any_of(&[("user", &users[..]), ("mac-address", &macs[..])]),
+            ["user=u1", "user=u2", "mac-address=02:00:00:00:00:01", "#||"]
+        );
+        assert_eq!(any_of(&[("name", &["alice"][..])]), ["name=alice"]);
+    }
+
+    #[test]
+    fn any_of_reads_the_whole_menu_when_empty_or_too_long() {
+        assert!(any_of(&[("name", &[][..])]).is_empty());
+        let names: Vec<String> = (0..=MAX_QUERY_TERMS).map(|i| format!("u{i}")).collect();
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        assert!(any_of(&[("name", &names[..])]).is_empty());
+        let most = &names[..MAX_QUERY_TERMS];
+        assert_eq!(any_of(&[("name", most)]).len(), MAX_QUERY_TERMS + 1);
+    }
 }
