@@ -689,3 +689,91 @@ async fn many_tasks_share_one_store() {
     assert_eq!(r.devices.active_of(&ids).await.unwrap().len(), 10);
     common::drop(&store).await;
 }
+
+/// Regression (nx-27017 0.8.1): ids that do not follow the insertion order (here
+/// an id burnt by a duplicate reservation, as when several daemons reserve the
+/// same notice) must not send a write to another document. nx-27017 falls back
+/// to Python for filters it cannot translate to SQL (`$in`/`$nin` on a field
+/// other than `_id`) and then writes to the row whose internal number equals the
+/// integer `_id`: the claim of notice B overwrote notice C (or failed on the
+/// unique index and answered "no document"), so no notice was ever delivered.
+#[tokio::test]
+async fn writes_reach_their_own_document_when_ids_skip() {
+    let store = store_or_skip!();
+    let r = store.repositories();
+    let new = |n: u32| NewNotice {
+        tenant_id: TenantId(1),
+        recipient: phone(n),
+        kind: NoticeKind::HotspotExpired,
+        deadline: t0(),
+        body: format!("bye {n}"),
+        created_at: t0() + Duration::seconds(i64::from(n)),
+    };
+    let a = r.notices.reserve(&new(1)).await.unwrap();
+    assert!(r.notices.reserve(&new(1)).await.unwrap_err().is_conflict());
+    let mut ids = vec![a.id];
+    for n in 2..=5 {
+        ids.push(r.notices.reserve(&new(n)).await.unwrap().id);
+    }
+    assert!(ids[1].0 > ids[0].0 + 1, "the duplicate burnt an id: {ids:?}");
+
+    // Every pending notice is claimed, each leased in its own document.
+    let now = t0() + Duration::minutes(1);
+    let got: Vec<NoticeId> = r
+        .notices
+        .claim_pending(&claim("s", now, 10))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|n| n.id)
+        .collect();
+    assert_eq!(got, ids, "claimed in creation order, each once");
+    for (i, id) in ids.iter().enumerate() {
+        let n = r.notices.get(*id).await.unwrap();
+        assert_eq!(n.recipient, phone(i as u32 + 1), "notice {id} kept its own data");
+        assert_eq!(
+            n.lease.map(|l| l.holder).as_deref(),
+            Some("s"),
+            "notice {id} is leased"
+        );
+    }
+
+    // Outcomes land on their own notice and on no other.
+    assert!(r.notices.mark_sent(ids[1], "s", now).await.unwrap());
+    assert!(r.notices.abandon(ids[2], "s").await.unwrap());
+    assert!(r
+        .notices
+        .retry_later(ids[3], "s", now + Duration::seconds(30))
+        .await
+        .unwrap());
+    let status = |n: &Notice| {
+        (
+            n.recipient.clone(),
+            n.status,
+            n.lease.as_ref().map(|l| l.holder.clone()),
+        )
+    };
+    let mut states = Vec::new();
+    for id in &ids {
+        states.push(status(&r.notices.get(*id).await.unwrap()));
+    }
+    assert_eq!(
+        states,
+        vec![
+            (phone(1), NoticeStatus::Pending, Some("s".to_owned())),
+            (phone(2), NoticeStatus::Sent, None),
+            (phone(3), NoticeStatus::Abandoned, None),
+            (phone(4), NoticeStatus::Pending, Some(RETRY_HOLDER.to_owned())),
+            (phone(5), NoticeStatus::Pending, Some("s".to_owned())),
+        ]
+    );
+    // A sender's expired lease is abandoned; the retry back-off is not.
+    let later = now + Duration::minutes(6);
+    assert_eq!(r.notices.abandon_stale(later).await.unwrap(), 2);
+    assert_eq!(r.notices.count(NoticeStatus::Abandoned).await.unwrap(), 3);
+    assert_eq!(r.notices.count(NoticeStatus::Pending).await.unwrap(), 1);
+    let retried = r.notices.claim_pending(&claim("t", later, 10)).await.unwrap();
+    assert_eq!(retried.iter().map(|n| n.id).collect::<Vec<_>>(), vec![ids[3]]);
+    assert_eq!(retried[0].recipient, phone(4));
+    common::drop(&store).await;
+}

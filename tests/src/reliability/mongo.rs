@@ -115,6 +115,10 @@ pub fn start(venv_base: &Path) -> Result<MongoServer, String> {
         .args(["--host", "127.0.0.1", "-p", &port.to_string()])
         .arg("--data-dir")
         .arg(data.join("db"))
+        // Its own PID file: with the default one, a second nx-27017 (another
+        // test binary, another checkout) refuses to start.
+        .arg("--pid-file")
+        .arg(data.join("nx.pid"))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(log)

@@ -158,74 +158,130 @@ where
     Ok(r.matched_count > 0)
 }
 
+/// Matches no document: `field > "" AND field < ""`. Written without `$in: []`
+/// (see [`any_of`]).
+pub(crate) fn never(field: &str) -> Document {
+    doc! { field: { "$gt": "", "$lt": "" } }
+}
+
+/// Matches documents whose `field` equals one of `values`: a top-level `$or` of
+/// equalities (combine it with [`and_into`]), [`never`] for no values.
+///
+/// Never `$in`/`$nin` on a field other than `_id` in a write's filter: nx-27017
+/// cannot translate them to SQL, and its fallback then writes to the document
+/// whose internal row number equals the found document's integer `_id`, which
+/// is another document (or none) as soon as ids and insertion order differ
+/// (concurrent inserts, an id burnt by a duplicate key). See the crate docs.
+pub(crate) fn any_of<V: Into<Bson> + Clone>(field: &str, values: &[V]) -> Document {
+    match values {
+        [] => never(field),
+        [one] => doc! { field: one.clone().into() },
+        many => doc! {
+            "$or": many.iter().map(|v| Bson::Document(doc! { field: v.clone().into() })).collect::<Vec<_>>()
+        },
+    }
+}
+
 /// Matches documents whose lease `holder` holds (expired or not). An empty
 /// name holds nothing.
 pub(crate) fn held(holder: &str) -> Document {
     if holder.is_empty() {
-        return doc! { "lease.holder": { "$in": [] } };
+        return never("lease.holder");
     }
     doc! { "lease.holder": holder }
 }
 
 /// Matches documents whose lease `holder` holds, or that have none.
 pub(crate) fn held_or_none(holder: &str) -> Document {
-    doc! { "lease.holder": { "$in": ["", holder] } }
+    if holder.is_empty() {
+        return doc! { "lease.holder": "" };
+    }
+    any_of("lease.holder", &["", holder])
+}
+
+/// Splits off a top-level `$or`: (the other fields, its branches).
+fn split_or(mut d: Document) -> (Document, Option<Vec<Bson>>) {
+    match d.remove("$or") {
+        Some(Bson::Array(branches)) => (d, Some(branches)),
+        Some(other) => {
+            // Not produced by this crate (MongoDB would refuse it anyway): keep it.
+            d.insert("$or", other);
+            (d, None)
+        }
+        None => (d, None),
+    }
+}
+
+/// Adds the conditions of `extra` to `into` (a conjunction of plain fields).
+fn merge(into: &mut Document, extra: &Document) {
+    fn is_ops(d: &Document) -> bool {
+        !d.is_empty() && d.keys().all(|k| k.starts_with('$'))
+    }
+    for (k, v) in extra {
+        let Some(have) = into.get(k).cloned() else {
+            into.insert(k.clone(), v.clone());
+            continue;
+        };
+        let combined = match (have, v.clone()) {
+            // Two sets of operators: all must hold.
+            (Bson::Document(mut have), Bson::Document(more)) if is_ops(&have) && is_ops(&more) => {
+                for (op, arg) in more {
+                    have.insert(op, arg);
+                }
+                Bson::Document(have)
+            }
+            // An equality and operators.
+            (Bson::Document(mut ops), value) | (value, Bson::Document(mut ops))
+                if is_ops(&ops) && !matches!(&value, Bson::Document(d) if is_ops(d)) =>
+            {
+                ops.insert("$eq", value);
+                Bson::Document(ops)
+            }
+            // Two equalities: the same, or nothing matches.
+            (have, value) if have == value => have,
+            (have, _) => Bson::Document(doc! { "$eq": have.clone(), "$ne": have }),
+        };
+        into.insert(k.clone(), combined);
+    }
+}
+
+/// One branch of an `$or` and more conditions.
+fn branch_and(branch: &Bson, extra: &Document) -> Bson {
+    match branch {
+        Bson::Document(b) => {
+            let mut b = b.clone();
+            merge(&mut b, extra);
+            Bson::Document(b)
+        }
+        // Not produced by this crate; keep it correct for MongoDB.
+        other => Bson::Document(doc! { "$and": [other.clone(), extra.clone()] }),
+    }
 }
 
 /// `base AND extra`, written without `$and` and without siblings of an `$or`:
-/// an `$or` in `base` gets `extra` (and `base`'s other fields) copied into each
-/// branch. MongoDB reads both forms alike; nx-27017 evaluates `$and`, and fields
-/// next to an `$or`, wrongly (it drops parentheses), but plain conjunctions and a
-/// top-level `$or` of plain conjunctions correctly.
-pub(crate) fn and_into(mut base: Document, extra: Document) -> Document {
-    fn merge(into: &mut Document, extra: &Document) {
-        for (k, v) in extra {
-            match (into.get_mut(k), v) {
-                (Some(Bson::Document(have)), Bson::Document(more))
-                    if have.keys().all(|k| k.starts_with('$')) && more.keys().all(|k| k.starts_with('$')) =>
-                {
-                    for (op, arg) in more {
-                        have.insert(op.clone(), arg.clone());
-                    }
-                }
-                (Some(have), _) => {
-                    // Same field, two equalities: both must hold.
-                    let have = have.clone();
-                    into.insert(k.clone(), doc! { "$eq": have, "$in": [v.clone()] });
-                }
-                (None, _) => {
-                    into.insert(k.clone(), v.clone());
-                }
-            }
-        }
-    }
-    match base.remove("$or") {
-        Some(Bson::Array(branches)) => {
-            let rest = base;
-            let branches: Vec<Bson> = branches
-                .into_iter()
-                .map(|b| {
-                    let Bson::Document(mut branch) = b else {
-                        // Not produced by this crate; keep it correct for MongoDB.
-                        return Bson::Document(doc! { "$and": [b, rest.clone(), extra.clone()] });
-                    };
-                    merge(&mut branch, &rest);
-                    merge(&mut branch, &extra);
-                    Bson::Document(branch)
+/// a top-level `$or` (in either) gets the other conditions copied into each
+/// branch (two `$or`s: every pair of branches). MongoDB reads both forms alike;
+/// nx-27017 evaluates `$and`, and fields next to an `$or`, wrongly (it drops
+/// parentheses), but plain conjunctions and a top-level `$or` of plain
+/// conjunctions correctly.
+pub(crate) fn and_into(base: Document, extra: Document) -> Document {
+    let (mut common, base_or) = split_or(base);
+    let (extra_rest, extra_or) = split_or(extra);
+    merge(&mut common, &extra_rest);
+    let branches: Vec<Bson> = match (base_or, extra_or) {
+        (None, None) => return common,
+        (Some(one), None) | (None, Some(one)) => one,
+        (Some(a), Some(b)) => a
+            .iter()
+            .flat_map(|x| {
+                b.iter().map(move |y| match y {
+                    Bson::Document(y) => branch_and(x, y),
+                    other => Bson::Document(doc! { "$and": [x.clone(), other.clone()] }),
                 })
-                .collect();
-            doc! { "$or": branches }
-        }
-        Some(other) => {
-            base.insert("$or", other);
-            merge(&mut base, &extra);
-            base
-        }
-        None => {
-            merge(&mut base, &extra);
-            base
-        }
-    }
+            })
+            .collect(),
+    };
+    doc! { "$or": branches.iter().map(|b| branch_and(b, &common)).collect::<Vec<_>>() }
 }
 
 /// `NotFound` unless a document with this `_id` exists.
@@ -261,4 +317,43 @@ where
         return Ok(true);
     }
     exists(coll, entity, id).await.map(|()| false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn write_filters_are_or_of_plain_conjunctions_without_in() {
+        let f = and_into(
+            and_into(doc! { "_id": 7_i64 }, any_of("status", &["expired", "revoked"])),
+            held_or_none("d"),
+        );
+        let Some(Bson::Array(branches)) = f.get("$or") else {
+            panic!("a top-level $or: {f}");
+        };
+        assert_eq!(f.len(), 1, "nothing next to the $or: {f}");
+        assert_eq!(branches.len(), 4, "every pair of branches: {f}");
+        assert!(branches.contains(&Bson::Document(
+            doc! { "status": "revoked", "lease.holder": "", "_id": 7_i64 }
+        )));
+        assert!(
+            !f.to_string().contains("$in") && !f.to_string().contains("$and"),
+            "{f}"
+        );
+
+        assert_eq!(held_or_none(""), doc! { "lease.holder": "" });
+        assert_eq!(held(""), never("lease.holder"));
+        assert_eq!(any_of::<&str>("status", &[]), never("status"));
+        // Same field twice: one equality, nothing, or an equality with operators.
+        assert_eq!(and_into(doc! { "a": 1 }, doc! { "a": 1 }), doc! { "a": 1 });
+        assert_eq!(
+            and_into(doc! { "a": 1 }, doc! { "a": 2 }),
+            doc! { "a": { "$eq": 1, "$ne": 1 } }
+        );
+        assert_eq!(
+            and_into(doc! { "a": 1 }, doc! { "a": { "$lt": 5 } }),
+            doc! { "a": { "$lt": 5, "$eq": 1 } }
+        );
+    }
 }

@@ -9,7 +9,7 @@ use mongodb::bson::{self, doc};
 use mongodb::Collection;
 use serde::{Deserialize, Serialize};
 
-use super::{and_into, cas, claim_loop, held, held_or_none, me, HasId};
+use super::{and_into, any_of, cas, claim_loop, held, held_or_none, me, HasId};
 use crate::codec::*;
 use crate::collections::NOTICES;
 use crate::error::is_duplicate_key;
@@ -141,10 +141,10 @@ impl NoticeRepo for MongoNoticeRepo {
     async fn claim_pending(&self, claim: &Claim) -> Result<Vec<Notice>> {
         // Unleased, or a retry back-off that ended. A sender's expired lease is
         // not free here: that send's outcome is unknown (see `abandon_stale`).
-        let due = doc! {
-            "status": NoticeStatus::Pending.as_str(),
-            "lease.holder": { "$in": ["", RETRY_HOLDER] },
-        };
+        let due = and_into(
+            doc! { "status": NoticeStatus::Pending.as_str() },
+            any_of("lease.holder", &["", RETRY_HOLDER]),
+        );
         claim_loop(&self.coll(), N, due, doc! { "created_at": 1, "_id": 1 }, claim)
             .await?
             .into_iter()
@@ -195,7 +195,9 @@ impl NoticeRepo for MongoNoticeRepo {
             .update_many(
                 doc! {
                     "status": NoticeStatus::Pending.as_str(),
-                    "lease.holder": { "$nin": ["", RETRY_HOLDER] },
+                    // A sender's: neither none ("") nor a retry back-off; not
+                    // `$nin` (see `any_of`).
+                    "lease.holder": { "$gt": "", "$ne": RETRY_HOLDER },
                     "lease.until": { "$lt": to_bdate(now) },
                 },
                 doc! { "$set": { "status": NoticeStatus::Abandoned.as_str(), "lease": no_lease() } },

@@ -13,7 +13,8 @@ use mongodb::Collection;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    and_into, cas, claim_loop, exists, find_vec, guarded, held, held_or_none, me, update_matched, HasId,
+    and_into, any_of, cas, claim_loop, exists, find_vec, guarded, held, held_or_none, me, update_matched,
+    HasId,
 };
 use crate::codec::*;
 use crate::collections::VOUCHERS;
@@ -249,10 +250,7 @@ impl VoucherRepo for MongoVoucherRepo {
             &self.coll(),
             V,
             id.0,
-            and_into(
-                doc! { "status": { "$in": done_statuses() } },
-                held_or_none(holder),
-            ),
+            and_into(any_of("status", &done_statuses()), held_or_none(holder)),
             doc! { "$set": {
                 "removed_from_router": true,
                 "lease": no_lease(),
