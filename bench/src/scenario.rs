@@ -471,7 +471,8 @@ mod tests {
             routers_per_tenant: 2,
         };
         let db = Db::create(dir.path(), "t.sqlite", topo).await?;
-        let now = Utc::now();
+        // The database keeps microseconds; `Utc::now()` may carry nanoseconds.
+        let now = chrono::SubsecRound::trunc_subsecs(Utc::now(), 6);
         let pop = Population {
             total: 50,
             expired: 5,
