@@ -177,10 +177,12 @@ pub(crate) async fn disconnect(
         .filter_map(|p| p.user.as_ref())
         .filter(|(_, disabled)| !disabled)
         .map(|(id, _)| id.as_str());
-    // All five commands go out back to back on one connection, in this order:
-    // sessions first (on some routers disabling a user or removing its host ends
-    // its session, which would make a later batch trap on a vanished id), then
-    // what lets a device back in (cookies, bypass bindings, the user), then hosts.
+    // Sessions first, confirmed before anything else goes out: disabling a user
+    // or removing its host ends its sessions, and a batched remove naming one
+    // vanished session traps as a whole (then one command per id). Tagged
+    // commands on one connection are not guaranteed to run in the order sent.
+    // Then, back to back, what lets a device back in (cookies, bypass
+    // bindings, the user) and the hosts.
     let each = |menu: &'static str, pick: fn(&Plan) -> &Vec<String>| {
         ops.apply_many(
             menu,
@@ -188,8 +190,8 @@ pub(crate) async fn disconnect(
             plans.iter().flat_map(move |p| pick(p).iter().map(String::as_str)),
         )
     };
-    let (sessions_out, cookies_out, bindings_out, disabled, hosts_out) = futures::join!(
-        each(HOTSPOT_ACTIVE, |p| &p.sessions),
+    let sessions_out = each(HOTSPOT_ACTIVE, |p| &p.sessions).await;
+    let (cookies_out, bindings_out, disabled, hosts_out) = futures::join!(
         each(HOTSPOT_COOKIE, |p| &p.cookies),
         each(IP_BINDING, |p| &p.bindings),
         ops.apply_many(HOTSPOT_USER, "disable", to_disable),

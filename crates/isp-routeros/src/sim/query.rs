@@ -68,10 +68,7 @@ fn values_equal(item: &str, wanted: &str) -> bool {
         return a == b;
     }
     let is_mac = |s: &str| s.len() == 17 && s.split(':').all(|p| p.len() == 2);
-    if is_mac(item) && is_mac(wanted) {
-        return item.eq_ignore_ascii_case(wanted);
-    }
-    false
+    item.eq_ignore_ascii_case(wanted) && is_mac(item) && is_mac(wanted)
 }
 
 fn compare(item: &str, wanted: &str) -> Ordering {
@@ -86,6 +83,21 @@ fn compare(item: &str, wanted: &str) -> Ordering {
         return a.cmp(&b);
     }
     item.cmp(wanted)
+}
+
+/// The property names the queries read, each once.
+pub(crate) fn names(queries: &[Query]) -> Vec<&str> {
+    let mut out: Vec<&str> = Vec::new();
+    for q in queries {
+        let name = match q {
+            Query::Has(n) | Query::Lacks(n) | Query::Eq(n, _) | Query::Lt(n, _) | Query::Gt(n, _) => n,
+            Query::Ops(_) => continue,
+        };
+        if !out.contains(&name.as_str()) {
+            out.push(name);
+        }
+    }
+    out
 }
 
 /// Whether an item (its printed properties) matches the queries.

@@ -3,7 +3,7 @@
 //! Everything here is synchronous and runs under one lock; the network side
 //! (`server.rs`) turns requests into calls of [`RouterState::execute`].
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -331,26 +331,54 @@ impl RouterState {
 
     /// The item as `print` shows it: `.id` first, then properties in the router's order.
     pub(crate) fn render(&self, spec: &MenuSpec, row: &Row) -> Vec<(String, String)> {
-        let now = self.now();
+        self.render_only(spec, row, None, self.now())
+    }
+
+    /// [`RouterState::render`] restricted to `props` (a `.proplist`), computing only those.
+    fn render_only(
+        &self,
+        spec: &MenuSpec,
+        row: &Row,
+        props: Option<&[String]>,
+        now: DateTime<Utc>,
+    ) -> Vec<(String, String)> {
+        let wanted = |name: &str| props.is_none_or(|p| p.iter().any(|w| w == name));
         let mut out: Vec<(String, String)> = Vec::with_capacity(spec.fields.len() + 1);
-        if !spec.singleton {
+        if !spec.singleton && wanted(".id") {
             out.push((".id".to_owned(), format!("*{:X}", row.id)));
         }
         for field in spec.fields {
-            let value = self
-                .computed(spec, row, field, now)
-                .or_else(|| row.get(field.name).map(str::to_owned))
-                .or_else(|| field.default.map(str::to_owned));
-            if let Some(v) = value {
+            if !wanted(field.name) {
+                continue;
+            }
+            if let Some(v) = self.field_value(spec, row, field, now) {
                 out.push((field.name.to_owned(), v));
             }
         }
         for (k, v) in &row.fields {
-            if spec.field(k).is_none() {
+            if spec.field(k).is_none() && wanted(k) {
                 out.push((k.clone(), v.clone()));
             }
         }
         out
+    }
+
+    /// One property of an item as `print` shows it, computed only when asked
+    /// for (queries are evaluated without rendering whole items).
+    fn value(&self, spec: &MenuSpec, row: &Row, name: &str, now: DateTime<Utc>) -> Option<String> {
+        if name == ".id" {
+            return (!spec.singleton).then(|| format!("*{:X}", row.id));
+        }
+        match spec.field(name) {
+            Some(field) => self.field_value(spec, row, field, now),
+            None => row.get(name).map(str::to_owned),
+        }
+    }
+
+    fn field_value(&self, spec: &MenuSpec, row: &Row, field: &Field, now: DateTime<Utc>) -> Option<String> {
+        self.computed(spec, row, field, now)
+            .or_else(|| row.get(field.name).map(str::to_owned))
+            .or_else(|| field.default.map(str::to_owned))
     }
 
     fn computed(&self, spec: &MenuSpec, row: &Row, field: &Field, now: DateTime<Utc>) -> Option<String> {
@@ -411,21 +439,37 @@ impl RouterState {
     /// drops timed-out address-list entries and expired cookies.
     pub(crate) fn tick(&mut self) {
         let now = self.now();
-        let sessions: Vec<(u64, String, Option<DateTime<Utc>>)> = self
-            .table("/ip/hotspot/active")
-            .map(|t| {
-                t.rows
-                    .values()
-                    .filter_map(|r| Some((r.id, r.get("user")?.to_owned(), r.started)))
-                    .collect()
-            })
-            .unwrap_or_default();
-        for (id, user, started) in sessions {
-            if let Some(limit) = self.user_limit(&user) {
-                if self.user_used(&user) + since(now, started) >= limit {
-                    self.end_hotspot_session(id, "limit-uptime");
+        // Users by name once per tick: a scan per session made every command
+        // cost sessions x users.
+        let mut limits: HashMap<&str, (Duration, Duration)> = HashMap::new();
+        if let Some(users) = self.table("/ip/hotspot/user") {
+            for u in users.rows.values() {
+                if let (Some(name), Some(limit)) =
+                    (u.get("name"), u.get("limit-uptime").and_then(duration::parse))
+                {
+                    limits.entry(name).or_insert((limit, u.used));
                 }
             }
+        }
+        let over: Vec<u64> = if limits.is_empty() {
+            Vec::new()
+        } else {
+            self.table("/ip/hotspot/active")
+                .map(|t| {
+                    t.rows
+                        .values()
+                        .filter(|r| {
+                            r.get("user")
+                                .and_then(|u| limits.get(u))
+                                .is_some_and(|(limit, used)| *used + since(now, r.started) >= *limit)
+                        })
+                        .map(|r| r.id)
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        for id in over {
+            self.end_hotspot_session(id, "limit-uptime");
         }
         for menu in ["/ip/firewall/address-list", "/ip/hotspot/cookie"] {
             let expired: Vec<u64> = self
@@ -692,18 +736,21 @@ impl RouterState {
     fn print(&self, spec: &MenuSpec, req: &Request) -> Result<Vec<Reply>, Trap> {
         let (queries, proplist) = Self::print_filter(req)?;
         let table = self.table(spec.path).ok_or_else(no_such_item)?;
-        let rows: Vec<Vec<(String, String)>> = table
-            .rows
-            .values()
-            .map(|r| self.render(spec, r))
-            .filter(|r| Self::row_matches(r, &queries))
-            .collect();
+        let now = self.now();
+        // Each property a query reads is computed once per item, not once per query word.
+        let names = query::names(&queries);
+        let matching = table.rows.values().filter(|r| {
+            let values: Vec<(&str, Option<String>)> =
+                names.iter().map(|n| (*n, self.value(spec, r, n, now))).collect();
+            query::matches(&queries, &|n| {
+                values.iter().find(|(k, _)| *k == n).and_then(|(_, v)| v.clone())
+            })
+        });
         if req.get("count-only").is_some() {
-            return Ok(vec![Reply::done().attr("ret", rows.len().to_string())]);
+            return Ok(vec![Reply::done().attr("ret", matching.count().to_string())]);
         }
-        let mut out: Vec<Reply> = rows
-            .into_iter()
-            .map(|r| Reply::re(Self::project(r, &proplist)))
+        let mut out: Vec<Reply> = matching
+            .map(|r| Reply::re(self.render_only(spec, r, proplist.as_deref(), now)))
             .collect();
         if out.is_empty() && self.settings.empty_replies {
             out.push(Reply::new(crate::proto::ReplyKind::Empty));
