@@ -196,18 +196,16 @@ pub(crate) async fn row(scale: &Scale) -> BoxResult<RowResult> {
     r.note(format!(
         "`Engine::run(SyncRouters)` in the runner's process (the simulators share its runtime), SQLite, default \
          engine and driver settings: per router one snapshot of the {menus} reconciled menus, the reconcile policy, \
-         then its actions one after the other. Commands per router by kind (mean): {kinds_text}. Logins: at most {} \
+         then its actions (stray sessions in one batched remove; the users to disable or enable in one batch: one \
+         print of just those users, one disable and one enable naming their ids). Commands per router by kind (mean): {kinds_text}. Logins: at most {} \
          per router. Report: {report}.",
         logins.iter().copied().max().unwrap_or(0)
     ));
     if max_cmds > target {
         r.note(format!(
-            "Missed the command target: the snapshot is one print per menu and the stray sessions go in one \
-             batched remove, but each user to disable or enable costs two commands: the driver's \
-             `set_hotspot_user_disabled` takes a user name, so it prints the user by name before it disables or \
-             enables it, although the snapshot already had the user's id ({} extra prints per router). Fix: a \
-             driver call that takes the id from the snapshot, or one batched disable and one batched enable per \
-             router, as `disconnect_hotspot` does.",
+            "Missed the command target: the snapshot is one print per menu, the stray sessions go in one \
+             batched remove and the user changes in one print plus one command per verb; the commands above the \
+             target are in the per-kind counts ({} prints per router beyond the snapshot).",
             num(prints_per_router - menus as f64)
         ));
     }

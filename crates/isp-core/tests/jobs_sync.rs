@@ -109,14 +109,17 @@ async fn reconciles_each_router_touching_only_our_objects() {
             Ok(ids.len() as u32)
         });
     let c = calls.clone();
+    m.driver.expect_set_hotspot_user_disabled().never();
     m.driver
-        .expect_set_hotspot_user_disabled()
+        .expect_set_hotspot_users_disabled()
         .times(1)
-        .returning(move |r, name, disabled| {
-            c.lock()
-                .unwrap()
-                .push(format!("{} disable={disabled} {name}", r.name));
-            Ok(())
+        .returning(move |r, changes| {
+            for (name, disabled) in changes {
+                c.lock()
+                    .unwrap()
+                    .push(format!("{} disable={disabled} {name}", r.name));
+            }
+            Ok(changes.iter().map(|_| Ok(())).collect())
         });
     let c = calls.clone();
     m.driver
@@ -173,6 +176,7 @@ async fn dry_run_reads_routers_but_changes_nothing() {
     world(&mut m);
     m.driver.expect_remove_hotspot_sessions().never();
     m.driver.expect_set_hotspot_user_disabled().never();
+    m.driver.expect_set_hotspot_users_disabled().never();
     m.driver.expect_provision_pppoe().never();
     m.vouchers.expect_expire().never();
     let report = m
@@ -184,4 +188,105 @@ async fn dry_run_reads_routers_but_changes_nothing() {
     assert_eq!(report.count("users_disabled"), 1);
     assert_eq!(report.count("secrets_restored"), 1);
     assert_eq!(report.count("vouchers_expired_by_sync"), 1);
+}
+
+#[tokio::test]
+async fn user_changes_go_to_the_router_in_one_call() {
+    let mut m = Mocks::new(now());
+    m.with_tenants(vec![tenant(1, "UTC")]);
+    m.with_routers(vec![router(1, 1, true)]);
+    m.subscribers.expect_active_of_tenant().returning(|_| {
+        Ok(vec![
+            subscriber(1, 1, now() - Duration::minutes(5), true),
+            subscriber(2, 1, now() + Duration::hours(2), true),
+            subscriber(3, 1, now() - Duration::minutes(1), true),
+        ])
+    });
+    m.services.expect_on_router().returning(|_| Ok(vec![]));
+    m.vouchers.expect_on_router().returning(|_, _| Ok(vec![]));
+    m.driver.expect_snapshot().times(1).returning(|_, _| {
+        let mut paid = user("paid", Some("isp:sub:2"));
+        paid.disabled = true;
+        Ok(RouterSnapshot {
+            hotspot_users: vec![
+                user("expired", Some("isp:sub:1")),
+                paid,
+                user("gone", Some("isp:sub:3")),
+            ],
+            ..Default::default()
+        })
+    });
+    m.driver.expect_set_hotspot_user_disabled().never();
+    m.driver
+        .expect_set_hotspot_users_disabled()
+        .times(1)
+        .returning(|_, changes| {
+            let mut seen: Vec<String> = changes.iter().map(|(n, d)| format!("{n}={d}")).collect();
+            seen.sort();
+            assert_eq!(seen, vec!["expired=true", "gone=true", "paid=false"]);
+            Ok(changes
+                .iter()
+                .map(|(n, _)| {
+                    if n.as_str() == "gone" {
+                        Err(Error::not_found("hotspot user", n))
+                    } else {
+                        Ok(())
+                    }
+                })
+                .collect())
+        });
+    let report = m
+        .engine()
+        .run(JobKind::SyncRouters, RunOptions::default())
+        .await
+        .unwrap();
+    // The user that vanished meanwhile is not counted and not a failure.
+    assert_eq!(report.count("users_disabled"), 1);
+    assert_eq!(report.count("users_enabled"), 1);
+    assert!(report.failures.is_empty(), "{:?}", report.failures);
+}
+
+#[tokio::test]
+async fn a_failed_user_batch_fails_each_change_and_the_rest_goes_on() {
+    let mut m = Mocks::new(now());
+    m.with_tenants(vec![tenant(1, "UTC")]);
+    m.with_routers(vec![router(1, 1, true)]);
+    m.subscribers.expect_active_of_tenant().returning(|_| {
+        Ok(vec![
+            subscriber(1, 1, now() - Duration::minutes(5), true),
+            subscriber(3, 1, now() - Duration::minutes(1), true),
+        ])
+    });
+    m.services.expect_on_router().returning(|_| Ok(vec![]));
+    m.vouchers.expect_on_router().returning(|_, _| Ok(vec![]));
+    m.driver.expect_snapshot().times(1).returning(|_, _| {
+        Ok(RouterSnapshot {
+            hotspot_users: vec![
+                user("expired", Some("isp:sub:1")),
+                user("late", Some("isp:sub:3")),
+            ],
+            hotspot_active: vec![session("*A1", "expired")],
+            ..Default::default()
+        })
+    });
+    m.driver
+        .expect_set_hotspot_users_disabled()
+        .times(1)
+        .returning(|_, _| Err(Error::unavailable("router Router1", "connection reset")));
+    m.driver
+        .expect_remove_hotspot_sessions()
+        .times(1)
+        .returning(|_, ids| Ok(ids.len() as u32));
+    let report = m
+        .engine()
+        .run(JobKind::SyncRouters, RunOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(report.count("sessions_removed"), 1);
+    assert_eq!(report.count("users_disabled"), 0);
+    assert_eq!(report.failures.len(), 2, "{:?}", report.failures);
+    assert!(report
+        .failures
+        .iter()
+        .all(|f| f.router.as_deref() == Some("tenant-1:Router1")));
 }

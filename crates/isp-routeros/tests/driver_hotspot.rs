@@ -537,7 +537,75 @@ async fn snapshot_reads_one_print_per_menu_and_parses_rows(transport: Transport)
     assert_eq!(verbs(&handle, "print"), ["/queue/simple/print"]);
 }
 
+async fn user_changes_in_one_print_and_one_command_per_verb(transport: Transport) {
+    let sim = start(sim_config()).await;
+    let handle = sim.handle();
+    let d = driver();
+    let router = router_for(1, &sim, transport, None);
+    for (user, disabled) in [
+        ("u1", "false"),
+        ("u2", "false"),
+        ("u3", "true"),
+        ("u4", "true"),
+        ("u5", "false"),
+    ] {
+        handle
+            .add_row(
+                "/ip/hotspot/user",
+                &[("name", user), ("disabled", disabled), ("comment", "isp:sub:1")],
+            )
+            .unwrap();
+    }
+    d.health(&router).await.unwrap();
+    handle.clear_command_log();
+
+    let changes = [
+        (name("u1"), true),
+        (name("u2"), true),
+        (name("u3"), false),
+        (name("u4"), true),
+        (name("nobody"), true),
+    ];
+    let answers = d.set_hotspot_users_disabled(&router, &changes).await.unwrap();
+    assert_eq!(answers.len(), 5);
+    assert!(answers[..4].iter().all(Result::is_ok), "{answers:?}");
+    let missing = answers[4].as_ref().unwrap_err();
+    assert!(
+        missing.is_not_found() && missing.to_string().contains("nobody"),
+        "{missing}"
+    );
+    let disabled = |u: &str| rows_where(&handle, "/ip/hotspot/user", "name", u)[0]["disabled"].clone();
+    assert_eq!(
+        ["u1", "u2", "u3", "u4", "u5"].map(disabled),
+        ["true", "true", "false", "true", "false"]
+    );
+    // One print, one disable naming both ids, one enable; u4 is left alone.
+    let log: Vec<(String, usize)> = handle
+        .command_log()
+        .into_iter()
+        .map(|c| {
+            let ids = c
+                .attributes
+                .iter()
+                .find(|(k, _)| k == "numbers" || k == ".id")
+                .map_or(0, |(_, v)| v.split(',').count());
+            (c.command, ids)
+        })
+        .collect();
+    let mut log = log;
+    log.sort();
+    assert_eq!(
+        log,
+        [
+            ("/ip/hotspot/user/disable".to_owned(), 2),
+            ("/ip/hotspot/user/enable".to_owned(), 1),
+            ("/ip/hotspot/user/print".to_owned(), 0),
+        ]
+    );
+}
+
 over_both!(
+    user_changes_in_one_print_and_one_command_per_verb,
     a_disconnect_sweep_reads_each_menu_once_and_batches_removals,
     a_disconnect_by_mac_only_leaves_users_alone,
     one_failing_menu_fails_only_the_targets_that_needed_it,

@@ -89,6 +89,18 @@ impl RouterDriver for MeteredDriver {
         )
         .await
     }
+    async fn set_hotspot_users_disabled(
+        &self,
+        router: &Router,
+        changes: &[(RosName, bool)],
+    ) -> Result<Vec<Result<()>>> {
+        timed(
+            router,
+            "set_hotspot_users_disabled",
+            self.inner.set_hotspot_users_disabled(router, changes),
+        )
+        .await
+    }
     async fn add_hotspot_user(&self, router: &Router, spec: &HotspotUserSpec) -> Result<String> {
         timed(
             router,

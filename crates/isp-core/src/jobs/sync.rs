@@ -8,9 +8,9 @@ use chrono::{DateTime, NaiveDate, Utc};
 use futures::future::join_all;
 
 use crate::domain::{
-    AuditOutcome, Plan, PlanId, Router, Service, Subscriber, TenantId, Voucher, VoucherStatus,
+    AuditOutcome, Plan, PlanId, RosName, Router, Service, Subscriber, TenantId, Voucher, VoucherStatus,
 };
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::jobs::common::{RunCtx, Tally};
 use crate::jobs::Engine;
 use crate::policy::reconcile::{reconcile, Desired, ReconcileAction, RECONCILE_MENUS};
@@ -140,9 +140,12 @@ impl Engine {
         };
         let actions = reconcile(&desired, &snapshot);
         t.add("routers_synced", 1);
-        for action in actions {
+        // Hotspot users to disable or enable go to the router as one batch,
+        // at the place of the first of them.
+        let mut user_changes: Option<HashMap<usize, Result<u64>>> = None;
+        for (i, action) in actions.iter().enumerate() {
             let key = action.key();
-            let n = match &action {
+            let n = match action {
                 ReconcileAction::RemoveHotspotSessions { ids } => ids.len() as u64,
                 _ => 1,
             };
@@ -151,8 +154,17 @@ impl Engine {
                 t.add_router(label, key, n);
                 continue;
             }
-            let subject = subject_of(&action);
-            match self.apply(router, &action, now).await {
+            let subject = subject_of(action);
+            let outcome = match action {
+                ReconcileAction::DisableHotspotUser { .. } | ReconcileAction::EnableHotspotUser { .. } => {
+                    if user_changes.is_none() {
+                        user_changes = Some(self.apply_user_changes(router, &actions).await);
+                    }
+                    user_changes.as_mut().and_then(|m| m.remove(&i)).unwrap_or(Ok(0))
+                }
+                _ => self.apply(router, action, now).await,
+            };
+            match outcome {
                 Ok(done) => {
                     t.add(key, done);
                     t.add_router(label, key, done);
@@ -184,6 +196,74 @@ impl Engine {
             }
         }
         t
+    }
+
+    /// The hotspot-user actions among `actions`, in one driver call: per
+    /// action index, 1 if changed, 0 if the user is gone, or the error.
+    async fn apply_user_changes(
+        &self,
+        router: &Router,
+        actions: &[ReconcileAction],
+    ) -> HashMap<usize, Result<u64>> {
+        let (indexes, changes): (Vec<usize>, Vec<(RosName, bool)>) = actions
+            .iter()
+            .enumerate()
+            .filter_map(|(i, a)| match a {
+                ReconcileAction::DisableHotspotUser { name, .. } => Some((i, (name.clone(), true))),
+                ReconcileAction::EnableHotspotUser { name, .. } => Some((i, (name.clone(), false))),
+                _ => None,
+            })
+            .unzip();
+        let answers = self
+            .limits
+            .run(
+                router.id,
+                self.deps.driver.set_hotspot_users_disabled(router, &changes),
+            )
+            .await;
+        let mut out = HashMap::with_capacity(indexes.len());
+        match answers {
+            Ok(answers) if answers.len() == indexes.len() => {
+                for (i, answer) in indexes.into_iter().zip(answers) {
+                    out.insert(
+                        i,
+                        match answer {
+                            Ok(()) => Ok(1),
+                            // Gone meanwhile: nothing left to change.
+                            Err(e) if e.is_not_found() => Ok(0),
+                            Err(e) => Err(e),
+                        },
+                    );
+                }
+            }
+            Ok(answers) => {
+                for i in indexes {
+                    out.insert(
+                        i,
+                        Err(Error::Internal(format!(
+                            "router driver answered {} of {} hotspot-user changes",
+                            answers.len(),
+                            changes.len()
+                        ))),
+                    );
+                }
+            }
+            Err(e) => {
+                // One error for the batch: each action is retried at the next sync.
+                let (kind, text) = (e.is_transient(), e.to_string());
+                for i in indexes {
+                    out.insert(
+                        i,
+                        Err(if kind {
+                            Error::unavailable(router.name.to_string(), text.clone())
+                        } else {
+                            Error::Internal(text.clone())
+                        }),
+                    );
+                }
+            }
+        }
+        out
     }
 
     /// Performs one action; returns how many objects or records it changed.

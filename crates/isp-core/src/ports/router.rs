@@ -321,6 +321,23 @@ pub trait RouterDriver: Send + Sync + Debug {
     /// Disables or enables a hotspot user by name. Absent user: `NotFound`.
     async fn set_hotspot_user_disabled(&self, router: &Router, name: &RosName, disabled: bool) -> Result<()>;
 
+    /// Disables (`true`) or enables (`false`) several hotspot users by name:
+    /// one answer per change, in order (absent user: `NotFound`), or one
+    /// error for all. Drivers should read and write each menu once for the
+    /// whole list; the default calls [`RouterDriver::set_hotspot_user_disabled`]
+    /// per user.
+    async fn set_hotspot_users_disabled(
+        &self,
+        router: &Router,
+        changes: &[(RosName, bool)],
+    ) -> Result<Vec<Result<()>>> {
+        let mut out = Vec::with_capacity(changes.len());
+        for (name, disabled) in changes {
+            out.push(self.set_hotspot_user_disabled(router, name, *disabled).await);
+        }
+        Ok(out)
+    }
+
     /// Adds a hotspot user; returns its item id. Name taken: `Conflict`.
     async fn add_hotspot_user(&self, router: &Router, spec: &HotspotUserSpec) -> Result<String>;
 

@@ -338,6 +338,54 @@ pub(crate) async fn set_user_disabled(ops: &Ops, name: &RosName, disabled: bool)
     }
 }
 
+/// Disables (`true`) or enables (`false`) several hotspot users: one `print`
+/// of just those names, then at most one `disable` and one `enable` with the
+/// ids comma-separated. Users already as wanted are left alone.
+pub(crate) async fn set_users_disabled(ops: &Ops, changes: &[(RosName, bool)]) -> Result<Vec<Result<()>>> {
+    if changes.is_empty() {
+        return Ok(Vec::new());
+    }
+    let names: Vec<&str> = changes.iter().map(|(n, _)| n.as_str()).collect();
+    let by_name = any_of(&[("name", &names)]);
+    let rows = ops
+        .print(HOTSPOT_USER, &[".id", "name", "disabled"], &words(&by_name))
+        .await?;
+    let reader = Reader {
+        ops,
+        menu: HOTSPOT_USER,
+    };
+    let mut found: HashMap<&str, (&str, bool)> = HashMap::new();
+    for r in &rows {
+        if let Some(name) = r.get("name") {
+            found.insert(name, (reader.id(r)?, r.flag("disabled").unwrap_or(false)));
+        }
+    }
+    let to = |want: bool| {
+        changes
+            .iter()
+            .filter(move |(_, d)| *d == want)
+            .filter_map(|(n, _)| found.get(n.as_str()))
+            .filter(move |(_, is)| *is != want)
+            .map(|(id, _)| *id)
+    };
+    let (disabled, enabled) = futures::join!(
+        ops.apply_many(HOTSPOT_USER, "disable", to(true)),
+        ops.apply_many(HOTSPOT_USER, "enable", to(false)),
+    );
+    Ok(changes
+        .iter()
+        .map(|(name, want)| match found.get(name.as_str()) {
+            None => Err(Error::not_found("hotspot user", name)),
+            Some((_, is)) if is == want => Ok(()),
+            Some((id, _)) => match if *want { &disabled } else { &enabled }.get(*id) {
+                Some(Outcome::Done) => Ok(()),
+                Some(Outcome::Gone) | None => Err(Error::not_found("hotspot user", name)),
+                Some(Outcome::Failed(e)) => Err(ops.err(e.clone())),
+            },
+        })
+        .collect())
+}
+
 /// Adds a hotspot user with our comment; returns its id.
 pub(crate) async fn add_user(ops: &Ops, spec: &HotspotUserSpec) -> Result<String> {
     let comment = spec.owner.comment();

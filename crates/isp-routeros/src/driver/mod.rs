@@ -380,6 +380,14 @@ impl RouterDriver for RouterOsDriver {
         hotspot::set_user_disabled(&self.ops(router)?, name, disabled).await
     }
 
+    async fn set_hotspot_users_disabled(
+        &self,
+        router: &Router,
+        changes: &[(RosName, bool)],
+    ) -> Result<Vec<Result<()>>> {
+        hotspot::set_users_disabled(&self.ops(router)?, changes).await
+    }
+
     async fn add_hotspot_user(&self, router: &Router, spec: &HotspotUserSpec) -> Result<String> {
         hotspot::add_user(&self.ops(router)?, spec).await
     }
