@@ -199,7 +199,7 @@ impl Engine {
     }
 
     /// The hotspot-user actions among `actions`, in one driver call: per
-    /// action index, 1 if changed, 0 if the user is gone, or the error.
+    /// action index, 1 once the user is as wanted, 0 if it is gone, or the error.
     async fn apply_user_changes(
         &self,
         router: &Router,

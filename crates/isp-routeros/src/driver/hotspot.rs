@@ -330,7 +330,7 @@ pub(crate) async fn set_user_disabled(ops: &Ops, name: &RosName, disabled: bool)
     let verb = if disabled { "disable" } else { "enable" };
     match ops.on_items(HOTSPOT_USER, verb, &[&id]).await {
         Ok(()) => {
-            tracing::info!(router = %ops.service, user = %name, verb, "hotspot user");
+            tracing::info!(router = %ops.name(), user = %name, verb, "hotspot user");
             Ok(())
         }
         Err(e) if e.is_no_such_item() => Err(Error::not_found("hotspot user", name)),

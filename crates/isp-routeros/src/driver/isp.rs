@@ -154,7 +154,7 @@ pub(crate) async fn provision_static_ip(ops: &Ops, spec: &StaticIpSpec) -> Resul
         .await
     {
         Ok(id) => {
-            tracing::info!(router = %ops.service, list = %spec.list, address = %address, id = %id, "address-list entry added");
+            tracing::info!(router = %ops.name(), list = %spec.list, address = %address, id = %id, "address-list entry added");
             Ok(())
         }
         // Added meanwhile: present is what we want.
@@ -167,7 +167,7 @@ pub(crate) async fn provision_static_ip(ops: &Ops, spec: &StaticIpSpec) -> Resul
 pub(crate) async fn deprovision_static_ip(ops: &Ops, address: Ipv4Addr, list: &RosName) -> Result<()> {
     let entries = address_entries(ops, address, list).await?;
     if entries.iter().any(|(_, r)| !owned(r)) {
-        tracing::warn!(router = %ops.service, list = %list, address = %address, "address-list entry made by hand left in place");
+        tracing::warn!(router = %ops.name(), list = %list, address = %address, "address-list entry made by hand left in place");
     }
     let ours = entries
         .iter()

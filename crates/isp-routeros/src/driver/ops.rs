@@ -36,6 +36,11 @@ pub(crate) struct Ops {
 }
 
 impl Ops {
+    /// The router's name alone, for the `router` field of log lines.
+    pub(crate) fn name(&self) -> &str {
+        self.service.strip_prefix("router ").unwrap_or(&self.service)
+    }
+
     pub(crate) fn err(&self, e: LinkError) -> Error {
         e.into_error(&self.service)
     }
@@ -71,7 +76,7 @@ impl Ops {
 
     pub(crate) async fn add(&self, menu: &str, attributes: &[(&str, &str)]) -> Result<String> {
         let id = self.link.add(menu, attributes).await.map_err(|e| self.err(e))?;
-        tracing::info!(router = %self.service, menu, id = %id, "router item added");
+        tracing::info!(router = %self.name(), menu, id = %id, "router item added");
         Ok(id)
     }
 
@@ -80,7 +85,7 @@ impl Ops {
             .set(menu, id, attributes)
             .await
             .map_err(|e| self.err(e))?;
-        tracing::info!(router = %self.service, menu, id, "router item changed");
+        tracing::info!(router = %self.name(), menu, id, "router item changed");
         Ok(())
     }
 
@@ -142,7 +147,7 @@ impl Ops {
         }
         let done = out.values().filter(|o| matches!(o, Outcome::Done)).count();
         let failed = out.values().filter(|o| !o.confirmed()).count();
-        tracing::info!(router = %self.service, menu, verb, done, gone = out.len() - done - failed, failed, "router items");
+        tracing::info!(router = %self.name(), menu, verb, done, gone = out.len() - done - failed, failed, "router items");
         out
     }
 
