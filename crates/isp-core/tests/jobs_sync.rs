@@ -290,3 +290,44 @@ async fn a_failed_user_batch_fails_each_change_and_the_rest_goes_on() {
         .iter()
         .all(|f| f.router.as_deref() == Some("tenant-1:Router1")));
 }
+
+#[tokio::test]
+async fn tenants_are_synced_in_rounds_so_not_every_subscriber_is_in_memory_at_once() {
+    let mut m = Mocks::new(now());
+    m.with_tenants(vec![tenant(1, "UTC"), tenant(2, "UTC"), tenant(3, "UTC")]);
+    // Eight routers per tenant: tenants 1 and 2 fill the first round of 16.
+    m.with_routers((1..=24).map(|i| router(i, (i - 1) / 8 + 1, true)).collect());
+    let log = Arc::new(Mutex::new(Vec::<String>::new()));
+    let l = log.clone();
+    m.subscribers
+        .expect_active_of_tenant()
+        .times(3)
+        .returning(move |t| {
+            l.lock().unwrap().push(format!("load {}", t.0));
+            Ok(vec![])
+        });
+    m.services.expect_on_router().returning(|_| Ok(vec![]));
+    m.vouchers.expect_on_router().returning(|_, _| Ok(vec![]));
+    let l = log.clone();
+    m.driver.expect_snapshot().times(24).returning(move |r, _| {
+        l.lock().unwrap().push(format!("snapshot {}", r.tenant_id.0));
+        Ok(RouterSnapshot::default())
+    });
+    let report = m
+        .engine()
+        .run(JobKind::SyncRouters, RunOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(report.count("routers_synced"), 24);
+    let log = log.lock().unwrap().clone();
+    let at = |entry: &str| log.iter().position(|e| e == entry).unwrap();
+    let last_snapshot_of = |t: i64| log.iter().rposition(|e| *e == format!("snapshot {t}")).unwrap();
+    assert!(
+        at("load 2") < at("snapshot 1"),
+        "tenants 1 and 2 share a round: {log:?}"
+    );
+    assert!(
+        at("load 3") > last_snapshot_of(1) && at("load 3") > last_snapshot_of(2),
+        "tenant 3 is loaded after the first round: {log:?}"
+    );
+}

@@ -34,36 +34,59 @@ struct RouterWork {
     vouchers: Vec<Voucher>,
 }
 
+/// Routers synced concurrently (whole tenants: a round may hold more).
+const SYNC_ROUTERS_AT_ONCE: usize = 16;
+
 impl Engine {
     pub(crate) async fn sync_routers(&self, ctx: &mut RunCtx<'_>) -> Result<()> {
         let now = ctx.now();
-        let routers = self.deps.directory.all_routers().await?;
-        let mut subscribers: HashMap<TenantId, Arc<Vec<Subscriber>>> = HashMap::new();
-        let mut work = Vec::new();
-        for router in routers {
-            let label = ctx.label(&router).await;
-            if !router.enabled {
-                ctx.tally.add("routers_skipped_disabled", 1);
-                continue;
-            }
-            match self
-                .load_router_work(ctx, &mut subscribers, router, label.clone(), now)
-                .await
-            {
-                Ok(w) => work.push(w),
-                Err(e) => {
-                    ctx.tally.add("routers_failed", 1);
-                    ctx.tally.fail(format!("router:{label}"), Some(&label), &e);
+        let mut by_tenant: BTreeMap<TenantId, Vec<Router>> = BTreeMap::new();
+        for router in self.deps.directory.all_routers().await? {
+            by_tenant.entry(router.tenant_id).or_default().push(router);
+        }
+        // Tenant by tenant, whole tenants together until a round has
+        // SYNC_ROUTERS_AT_ONCE routers: a tenant's subscribers are in memory
+        // only while its routers are synced (all tenants at once held every
+        // subscriber of the database).
+        let mut round = Vec::new();
+        for routers in by_tenant.into_values() {
+            let mut subscribers: HashMap<TenantId, Arc<Vec<Subscriber>>> = HashMap::new();
+            for router in routers {
+                let label = ctx.label(&router).await;
+                if !router.enabled {
+                    ctx.tally.add("routers_skipped_disabled", 1);
+                    continue;
+                }
+                match self
+                    .load_router_work(ctx, &mut subscribers, router, label.clone(), now)
+                    .await
+                {
+                    Ok(w) => round.push(w),
+                    Err(e) => {
+                        ctx.tally.add("routers_failed", 1);
+                        ctx.tally.fail(format!("router:{label}"), Some(&label), &e);
+                    }
                 }
             }
+            if round.len() >= SYNC_ROUTERS_AT_ONCE {
+                self.sync_round(ctx, std::mem::take(&mut round), now).await;
+            }
+        }
+        self.sync_round(ctx, round, now).await;
+        Ok(())
+    }
+
+    /// Syncs the routers of a round concurrently.
+    async fn sync_round(&self, ctx: &mut RunCtx<'_>, round: Vec<RouterWork>, now: DateTime<Utc>) {
+        if round.is_empty() {
+            return;
         }
         let dry_run = ctx.dry_run;
-        let tallies = join_all(work.into_iter().map(|w| self.sync_one(w, now, dry_run))).await;
+        let tallies = join_all(round.into_iter().map(|w| self.sync_one(w, now, dry_run))).await;
         for t in tallies {
             ctx.tally.merge(t);
         }
         ctx.flush_audit().await;
-        Ok(())
     }
 
     async fn load_router_work(
