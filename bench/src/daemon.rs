@@ -169,7 +169,18 @@ async fn run(spec: DaemonSpec) -> BoxResult<DaemonOutcome> {
             until_unix_ms,
         } => {
             let mut config = SchedulerConfig::default();
-            if !watcher {
+            if watcher {
+                // Every other job at each minute boundary instead of its default
+                // (mostly every 5 minutes): a run of about a minute then always
+                // includes each of them (sync-routers reads every subscriber), in
+                // its memory and CPU figures, whatever the wall-clock minute.
+                let each_minute = Schedule::parse("0 * * * * *")?;
+                for (job, schedule) in config.schedules.iter_mut() {
+                    if *job != JobKind::DisconnectExpired && !matches!(schedule, Schedule::Off) {
+                        *schedule = each_minute.clone();
+                    }
+                }
+            } else {
                 config.watcher_enabled = false;
                 for schedule in config.schedules.values_mut() {
                     *schedule = Schedule::Off;

@@ -275,8 +275,13 @@ pub(crate) const KEPT_SECTION: &str = "## Due-work queries (isp-adapters-sql)";
 pub(crate) fn kept_sections(existing: &str) -> String {
     let mut out = String::new();
     let mut keeping = false;
+    let mut in_code = false;
     for line in existing.lines() {
-        if line.starts_with("## ") || line.starts_with("# ") {
+        if line.starts_with("```") {
+            in_code = !in_code;
+        }
+        // A `# comment` inside a code block is not a heading.
+        if !in_code && (line.starts_with("## ") || line.starts_with("# ")) {
             keeping = line.trim_end() == KEPT_SECTION;
         }
         if keeping {
@@ -294,10 +299,12 @@ mod tests {
     #[test]
     fn keeps_the_sql_section_only() {
         let old = "# Benchmarks\n\nold table\n\n## Notes\n\nold notes\n\n## Due-work queries (isp-adapters-sql)\n\n\
+                   ```sh\ncargo bench\n# ISP_BENCH_ROWS=1000000\n```\n\n\
                    | q | p50 |\n|---|---|\n| a | 1 |\n\n## Something else\n\nx\n";
         let kept = kept_sections(old);
         assert!(kept.starts_with(KEPT_SECTION));
-        assert!(kept.contains("| a | 1 |"));
+        assert!(kept.contains("| a | 1 |"), "{kept}");
+        assert!(kept.contains("# ISP_BENCH_ROWS=1000000\n```"), "{kept}");
         assert!(!kept.contains("old notes"));
         assert!(!kept.contains("Something else"));
         assert_eq!(kept_sections("# Benchmarks\n\nnothing\n"), "");
