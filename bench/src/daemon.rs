@@ -262,7 +262,18 @@ pub(crate) async fn run_daemon_measured(spec: &DaemonSpec) -> BoxResult<(DaemonO
 /// runtime keeps serving the simulated routers meanwhile.
 pub(crate) async fn run_daemon(spec: &DaemonSpec) -> BoxResult<DaemonOutcome> {
     let exe = std::env::current_exe()?;
-    let mut child = tokio::process::Command::new(exe)
+    // A profiler to run the daemon under, e.g. `ISP_BENCH_DAEMON_WRAPPER="heaptrack -o /tmp/ispd"`.
+    let wrapper = std::env::var("ISP_BENCH_DAEMON_WRAPPER").unwrap_or_default();
+    let mut words = wrapper.split_whitespace();
+    let mut command = match words.next() {
+        Some(program) => {
+            let mut c = tokio::process::Command::new(program);
+            c.args(words).arg(exe);
+            c
+        }
+        None => tokio::process::Command::new(exe),
+    };
+    let mut child = command
         .arg("__daemon")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

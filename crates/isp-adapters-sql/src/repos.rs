@@ -114,6 +114,7 @@ macro_rules! sql_repositories {
 
         use async_trait::async_trait;
         use chrono::{DateTime, NaiveDate, Utc};
+        use futures::TryStreamExt as _;
         use sqlx::{QueryBuilder, Row};
 
         use isp_core::domain::*;
@@ -644,16 +645,25 @@ macro_rules! sql_repositories {
             }
 
             async fn active_of_tenant(&self, tenant: TenantId) -> Result<Vec<Subscriber>> {
-                let rows = sqlx::query(concat!(
+                // Decoded row by row as they stream in: a tenant can have tens of
+                // thousands, and holding every raw row besides the decoded ones
+                // doubled the sync job's peak memory.
+                let mut rows = sqlx::query(concat!(
                     "SELECT ",
                     cols!(subscribers),
                     " FROM subscribers WHERE tenant_id = $1 AND active ORDER BY id"
                 ))
                 .bind(tenant.0)
-                .fetch_all(&self.pool)
-                .await
-                .map_err(|e| map_sqlx_error("subscriber", e))?;
-                Self::many(rows)
+                .fetch(&self.pool);
+                let mut out = Vec::new();
+                while let Some(row) = rows
+                    .try_next()
+                    .await
+                    .map_err(|e| map_sqlx_error("subscriber", e))?
+                {
+                    out.push(row::subscriber(&Cols::new(&row, "subscribers"))?);
+                }
+                Ok(out)
             }
         }
 

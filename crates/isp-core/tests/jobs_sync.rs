@@ -323,11 +323,80 @@ async fn tenants_are_synced_in_rounds_so_not_every_subscriber_is_in_memory_at_on
     let at = |entry: &str| log.iter().position(|e| e == entry).unwrap();
     let last_snapshot_of = |t: i64| log.iter().rposition(|e| *e == format!("snapshot {t}")).unwrap();
     assert!(
-        at("load 2") < at("snapshot 1"),
+        at("load 1") > last_snapshot_of(1) && at("load 1") > last_snapshot_of(2),
+        "records are read after the round's snapshots: {log:?}"
+    );
+    assert!(
+        at("load 2") < at("snapshot 3"),
         "tenants 1 and 2 share a round: {log:?}"
     );
     assert!(
-        at("load 3") > last_snapshot_of(1) && at("load 3") > last_snapshot_of(2),
-        "tenant 3 is loaded after the first round: {log:?}"
+        at("load 3") > last_snapshot_of(3),
+        "tenant 3 has a round of its own: {log:?}"
     );
+}
+
+/// A sync that starts while a subscriber is still paid and reads the router
+/// after the watcher disabled the subscriber's user at expiry.
+fn expiry_during_snapshot(m: &mut Mocks, paid_until: DateTime<Utc>, loaded_paid_until: DateTime<Utc>) {
+    m.with_tenants(vec![tenant(1, "UTC")]);
+    m.with_routers(vec![router(1, 1, true)]);
+    let clock = m.clock.clone();
+    m.driver.expect_snapshot().times(1).returning(move |_, _| {
+        // The snapshot takes a while; the paid time ends meanwhile.
+        clock.set(paid_until + Duration::seconds(5));
+        let mut u = user("u1", Some("isp:sub:1"));
+        u.disabled = true;
+        Ok(RouterSnapshot {
+            hotspot_users: vec![u],
+            ..Default::default()
+        })
+    });
+    m.subscribers
+        .expect_active_of_tenant()
+        .times(1)
+        .returning(move |_| Ok(vec![subscriber(1, 1, loaded_paid_until, true)]));
+    m.services.expect_on_router().returning(|_| Ok(vec![]));
+    m.vouchers.expect_on_router().returning(|_, _| Ok(vec![]));
+}
+
+#[tokio::test]
+async fn a_user_disabled_at_expiry_during_the_sync_is_not_enabled_again() {
+    let mut m = Mocks::new(now());
+    let paid_until = now() + Duration::seconds(30);
+    expiry_during_snapshot(&mut m, paid_until, paid_until);
+    // No expectation on set_hotspot_users_disabled: a call fails the test.
+    let report = m
+        .engine()
+        .run(JobKind::SyncRouters, RunOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(report.count("routers_synced"), 1);
+    assert_eq!(report.count("users_enabled"), 0);
+}
+
+#[tokio::test]
+async fn a_subscriber_who_paid_while_the_router_was_read_is_enabled() {
+    let mut m = Mocks::new(now());
+    let paid_until = now() + Duration::seconds(30);
+    // Renewed between the snapshot and the read of the records.
+    expiry_during_snapshot(&mut m, paid_until, paid_until + Duration::days(1));
+    let changes = Arc::new(Mutex::new(Vec::new()));
+    let c = changes.clone();
+    m.driver
+        .expect_set_hotspot_users_disabled()
+        .times(1)
+        .returning(move |_, batch| {
+            c.lock()
+                .unwrap()
+                .extend(batch.iter().map(|(n, d)| (n.to_string(), *d)));
+            Ok(batch.iter().map(|_| Ok(())).collect())
+        });
+    let report = m
+        .engine()
+        .run(JobKind::SyncRouters, RunOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(report.count("users_enabled"), 1);
+    assert_eq!(*changes.lock().unwrap(), vec![("u1".to_owned(), false)]);
 }

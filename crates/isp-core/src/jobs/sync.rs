@@ -4,7 +4,8 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
 use futures::future::join_all;
 
 use crate::domain::{
@@ -15,6 +16,7 @@ use crate::jobs::common::{RunCtx, Tally};
 use crate::jobs::Engine;
 use crate::policy::reconcile::{reconcile, Desired, ReconcileAction, RECONCILE_MENUS};
 use crate::policy::time::local_date;
+use crate::ports::RouterSnapshot;
 
 const ALL_VOUCHER_STATUSES: [VoucherStatus; 4] = [
     VoucherStatus::Unused,
@@ -23,11 +25,12 @@ const ALL_VOUCHER_STATUSES: [VoucherStatus; 4] = [
     VoucherStatus::Revoked,
 ];
 
-/// Everything the database says about one router.
+/// One router's live state and everything the database says about it.
 struct RouterWork {
     router: Router,
     label: String,
-    today: NaiveDate,
+    snapshot: RouterSnapshot,
+    time_zone: Tz,
     subscribers: Arc<Vec<Subscriber>>,
     services: Vec<Service>,
     plans: BTreeMap<PlanId, Plan>,
@@ -39,7 +42,6 @@ const SYNC_ROUTERS_AT_ONCE: usize = 16;
 
 impl Engine {
     pub(crate) async fn sync_routers(&self, ctx: &mut RunCtx<'_>) -> Result<()> {
-        let now = ctx.now();
         let mut by_tenant: BTreeMap<TenantId, Vec<Router>> = BTreeMap::new();
         for router in self.deps.directory.all_routers().await? {
             by_tenant.entry(router.tenant_id).or_default().push(router);
@@ -50,39 +52,77 @@ impl Engine {
         // subscriber of the database).
         let mut round = Vec::new();
         for routers in by_tenant.into_values() {
-            let mut subscribers: HashMap<TenantId, Arc<Vec<Subscriber>>> = HashMap::new();
             for router in routers {
                 let label = ctx.label(&router).await;
                 if !router.enabled {
                     ctx.tally.add("routers_skipped_disabled", 1);
                     continue;
                 }
-                match self
-                    .load_router_work(ctx, &mut subscribers, router, label.clone(), now)
-                    .await
-                {
-                    Ok(w) => round.push(w),
-                    Err(e) => {
-                        ctx.tally.add("routers_failed", 1);
-                        ctx.tally.fail(format!("router:{label}"), Some(&label), &e);
-                    }
-                }
+                round.push((router, label));
             }
             if round.len() >= SYNC_ROUTERS_AT_ONCE {
-                self.sync_round(ctx, std::mem::take(&mut round), now).await;
+                self.sync_round(ctx, std::mem::take(&mut round)).await;
             }
         }
-        self.sync_round(ctx, round, now).await;
+        self.sync_round(ctx, round).await;
         Ok(())
     }
 
-    /// Syncs the routers of a round concurrently.
-    async fn sync_round(&self, ctx: &mut RunCtx<'_>, round: Vec<RouterWork>, now: DateTime<Utc>) {
+    /// Syncs the routers of a round concurrently: their snapshots first, then
+    /// the database records, then the actions.
+    ///
+    /// The records are read after the snapshots and judged at the time they
+    /// were read, so the database is never older than the router state it is
+    /// compared with: a subscriber whose paid time ended while the snapshot
+    /// was taken (and whose user the watcher disabled) is not entitled, and
+    /// its user is not enabled again; one who paid meanwhile is not cut off.
+    async fn sync_round(&self, ctx: &mut RunCtx<'_>, round: Vec<(Router, String)>) {
         if round.is_empty() {
             return;
         }
+        let snapshots = join_all(round.iter().map(|(router, _)| {
+            self.limits
+                .run(router.id, self.deps.driver.snapshot(router, &RECONCILE_MENUS))
+        }))
+        .await;
+        let mut subscribers: HashMap<TenantId, Arc<Vec<Subscriber>>> = HashMap::new();
+        let mut work = Vec::with_capacity(round.len());
+        for ((router, label), snapshot) in round.into_iter().zip(snapshots) {
+            let snapshot = match snapshot {
+                Ok(s) => s,
+                Err(e) => {
+                    let failed_at = ctx.now();
+                    let t = &mut ctx.tally;
+                    t.add("routers_failed", 1);
+                    t.add_router(&label, "failures", 1);
+                    t.fail(format!("router:{label}"), Some(&label), &e);
+                    t.event(
+                        failed_at,
+                        Some(router.tenant_id),
+                        "sync",
+                        format!("router:{}", router.name),
+                        Some(router.id),
+                        AuditOutcome::Retry,
+                        Some(e.to_string()),
+                    );
+                    continue;
+                }
+            };
+            match self
+                .load_router_work(ctx, &mut subscribers, router, label.clone(), snapshot)
+                .await
+            {
+                Ok(w) => work.push(w),
+                Err(e) => {
+                    ctx.tally.add("routers_failed", 1);
+                    ctx.tally.fail(format!("router:{label}"), Some(&label), &e);
+                }
+            }
+        }
+        drop(subscribers);
+        let now = ctx.now();
         let dry_run = ctx.dry_run;
-        let tallies = join_all(round.into_iter().map(|w| self.sync_one(w, now, dry_run))).await;
+        let tallies = join_all(work.into_iter().map(|w| self.sync_one(w, now, dry_run))).await;
         for t in tallies {
             ctx.tally.merge(t);
         }
@@ -95,7 +135,7 @@ impl Engine {
         subscribers: &mut HashMap<TenantId, Arc<Vec<Subscriber>>>,
         router: Router,
         label: String,
-        now: DateTime<Utc>,
+        snapshot: RouterSnapshot,
     ) -> Result<RouterWork> {
         let repos = &self.deps.repos;
         let tenant = ctx.tenant(router.tenant_id).await?;
@@ -118,7 +158,8 @@ impl Engine {
         Ok(RouterWork {
             router,
             label,
-            today: local_date(now, tenant.time_zone),
+            snapshot,
+            time_zone: tenant.time_zone,
             subscribers: subs,
             services,
             plans,
@@ -130,38 +171,16 @@ impl Engine {
         let mut t = Tally::default();
         let router = &w.router;
         let label = &w.label;
-        let snapshot = match self
-            .limits
-            .run(router.id, self.deps.driver.snapshot(router, &RECONCILE_MENUS))
-            .await
-        {
-            Ok(s) => s,
-            Err(e) => {
-                t.add("routers_failed", 1);
-                t.add_router(label, "failures", 1);
-                t.fail(format!("router:{label}"), Some(label), &e);
-                t.event(
-                    now,
-                    Some(router.tenant_id),
-                    "sync",
-                    format!("router:{}", router.name),
-                    Some(router.id),
-                    AuditOutcome::Retry,
-                    Some(e.to_string()),
-                );
-                return t;
-            }
-        };
         let desired = Desired {
             now,
-            today: w.today,
+            today: local_date(now, w.time_zone),
             subscribers: &w.subscribers,
             services: &w.services,
             plans: &w.plans,
             vouchers: &w.vouchers,
             static_ip_list: &self.config.static_ip_list,
         };
-        let actions = reconcile(&desired, &snapshot);
+        let actions = reconcile(&desired, &w.snapshot);
         t.add("routers_synced", 1);
         // Hotspot users to disable or enable go to the router as one batch,
         // at the place of the first of them.
