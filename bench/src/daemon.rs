@@ -74,6 +74,9 @@ pub(crate) struct DaemonOutcome {
     pub(crate) sms: usize,
     /// CPU time of the daemon process, seconds.
     pub(crate) cpu_secs: f64,
+    /// Scheduled runs: the closing line of each other job's last run, by job name.
+    #[serde(default)]
+    pub(crate) other_jobs: BTreeMap<String, String>,
 }
 
 pub(crate) fn unix_ms(t: SystemTime) -> f64 {
@@ -206,9 +209,13 @@ async fn run(spec: DaemonSpec) -> BoxResult<DaemonOutcome> {
                 tasks.abort_all();
             }
             outcome.finished_unix_ms = unix_ms(SystemTime::now());
-            if let Some(last) = runner.last_runs().get(&JobKind::DisconnectExpired) {
-                outcome.summary = last.summary.clone();
-                outcome.failures = last.failures;
+            for (job, last) in runner.last_runs() {
+                if job == JobKind::DisconnectExpired {
+                    outcome.summary = last.summary;
+                    outcome.failures = last.failures;
+                } else {
+                    outcome.other_jobs.insert(job.name().to_owned(), last.summary);
+                }
             }
         }
     }

@@ -118,6 +118,21 @@ pub(crate) async fn row(scale: &Scale) -> BoxResult<RowResult> {
         thousands(lag.background_sessions + lag.sessions),
         thousands(sweep.background_sessions + sweep.sessions),
     ));
+    let others = &lag.outcome.other_jobs;
+    r.note(match others.get("sync-routers") {
+        Some(_) => format!(
+            "The lag run's figure includes a router sync (it reads each tenant's active subscribers), since every \
+             other job ran on the minute; their last runs: {}.",
+            others
+                .iter()
+                .map(|(job, summary)| format!("{job}: \"{summary}\""))
+                .collect::<Vec<_>>()
+                .join("; ")
+        ),
+        None => "The lag run's daemon did not run sync-routers, the job that reads every active subscriber: its \
+                 memory is not in the lag run's figure."
+            .to_owned(),
+    });
     r.note(format!(
         "Commands per removed device: every command the simulators received during the sweep except logins \
          ({} for {} devices), against the per-user loop's commands for {} users on fresh simulators ({}: a print, \
