@@ -12,6 +12,11 @@
 //! figures beside its target and the seeds' approach measured in the same run;
 //! `--write` puts the table, the machine and the notes into a Markdown file,
 //! keeping its `## Due-work queries (isp-adapters-sql)` section.
+//!
+//! The daemon side of rows 1, 2 and 6 runs in a child process; `ISP_BENCH_LOG`
+//! sets its log filter (`warn` by default) and `ISP_BENCH_DAEMON_WRAPPER` a
+//! program to run it under, e.g. a script that runs `heaptrack -o FILE "$@"`
+//! (that is how the sync job's memory peak was found).
 
 mod daemon;
 mod machine;

@@ -318,7 +318,7 @@ pub(crate) async fn row(scale: &Scale) -> BoxResult<RowResult> {
             ours.outcome.failure_sample.join("; ")
         ));
     }
-    r.note(format!("{}. {}.", breakdown(&ours), ours.cpu.text()));
+    r.note(format!("{} {}.", breakdown(&ours), ours.cpu.text()));
     if ours.removal_secs >= 2.0 {
         r.note(format!(
             "Missed the 2 s target. {}",
