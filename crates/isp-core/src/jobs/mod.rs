@@ -346,7 +346,14 @@ impl Engine {
             return Err(e);
         }
         let report = ctx.into_report();
-        tracing::info!(job = %job, dry_run = report.dry_run, failures = report.failures.len(), summary = %report, "job finished");
+        if report.counts.is_empty() && report.failures.is_empty() {
+            // The real-time watcher runs the deadline-driven jobs on every
+            // wake-up (every few seconds): a run that found nothing to do is
+            // not worth a line at info.
+            tracing::debug!(job = %job, dry_run = report.dry_run, summary = %report, "job finished");
+        } else {
+            tracing::info!(job = %job, dry_run = report.dry_run, failures = report.failures.len(), summary = %report, "job finished");
+        }
         Ok(report)
     }
 
