@@ -50,6 +50,7 @@ fn secret(name: &str, comment: Option<&str>, disabled: bool) -> PppSecret {
 #[derive(Debug, Clone)]
 struct World {
     now: DateTime<Utc>,
+    observed_at: DateTime<Utc>,
     today: NaiveDate,
     subscribers: Vec<Subscriber>,
     services: Vec<Service>,
@@ -62,6 +63,7 @@ impl World {
     fn new(now: DateTime<Utc>) -> Self {
         World {
             now,
+            observed_at: now,
             today: now.date_naive(),
             subscribers: vec![],
             services: vec![],
@@ -74,6 +76,7 @@ impl World {
     fn desired(&self) -> Desired<'_> {
         Desired {
             now: self.now,
+            observed_at: self.observed_at,
             today: self.today,
             subscribers: &self.subscribers,
             services: &self.services,
@@ -242,6 +245,27 @@ fn vouchers_expire_when_their_user_is_gone_not_when_logged_out() {
         reconcile(&w.desired(), &snap),
         vec![ReconcileAction::ExpireVoucher {
             voucher: VoucherId(1),
+            reason: VoucherExpiryReason::RouterUserGone
+        }]
+    );
+}
+
+#[test]
+fn a_voucher_activated_after_the_router_was_read_is_not_expired_for_its_missing_user() {
+    let now = t("2026-01-14T12:00:00Z");
+    let mut w = World::new(now);
+    w.observed_at = now - Duration::seconds(2);
+    let mut fresh = voucher(1, 1, "NEW1", VoucherStatus::Active);
+    fresh.started_at = Some(now - Duration::seconds(1));
+    fresh.expected_end = Some(now + Duration::hours(1));
+    let mut old = voucher(2, 1, "OLD1", VoucherStatus::Active);
+    old.started_at = Some(now - Duration::minutes(5));
+    old.expected_end = Some(now + Duration::hours(1));
+    w.vouchers = vec![fresh, old];
+    assert_eq!(
+        reconcile(&w.desired(), &RouterSnapshot::default()),
+        vec![ReconcileAction::ExpireVoucher {
+            voucher: VoucherId(2),
             reason: VoucherExpiryReason::RouterUserGone
         }]
     );

@@ -76,10 +76,13 @@ impl Engine {
     /// compared with: a subscriber whose paid time ended while the snapshot
     /// was taken (and whose user the watcher disabled) is not entitled, and
     /// its user is not enabled again; one who paid meanwhile is not cut off.
+    /// A voucher activated after the snapshot began is not expired for the
+    /// router user the snapshot could not yet show.
     async fn sync_round(&self, ctx: &mut RunCtx<'_>, round: Vec<(Router, String)>) {
         if round.is_empty() {
             return;
         }
+        let observed_at = ctx.now();
         let snapshots = join_all(round.iter().map(|(router, _)| {
             self.limits
                 .run(router.id, self.deps.driver.snapshot(router, &RECONCILE_MENUS))
@@ -122,7 +125,11 @@ impl Engine {
         drop(subscribers);
         let now = ctx.now();
         let dry_run = ctx.dry_run;
-        let tallies = join_all(work.into_iter().map(|w| self.sync_one(w, now, dry_run))).await;
+        let tallies = join_all(
+            work.into_iter()
+                .map(|w| self.sync_one(w, observed_at, now, dry_run)),
+        )
+        .await;
         for t in tallies {
             ctx.tally.merge(t);
         }
@@ -167,12 +174,19 @@ impl Engine {
         })
     }
 
-    async fn sync_one(&self, w: RouterWork, now: DateTime<Utc>, dry_run: bool) -> Tally {
+    async fn sync_one(
+        &self,
+        w: RouterWork,
+        observed_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+        dry_run: bool,
+    ) -> Tally {
         let mut t = Tally::default();
         let router = &w.router;
         let label = &w.label;
         let desired = Desired {
             now,
+            observed_at,
             today: local_date(now, w.time_zone),
             subscribers: &w.subscribers,
             services: &w.services,

@@ -44,6 +44,10 @@ pub const RECONCILE_MENUS: [Menu; 6] = [
 pub struct Desired<'a> {
     /// The current instant.
     pub now: DateTime<Utc>,
+    /// When the router was read (its snapshot began). The records may be
+    /// newer: a voucher activated since is not judged by its absence from
+    /// the snapshot.
+    pub observed_at: DateTime<Utc>,
     /// Today in the tenant's time zone.
     pub today: NaiveDate,
     /// The tenant's active subscribers (entitled or awaiting disconnect).
@@ -183,7 +187,12 @@ pub fn reconcile(desired: &Desired<'_>, observed: &RouterSnapshot) -> Vec<Reconc
     // Records whose router object is gone (or used up).
     let mut voucher_ok = HashMap::new();
     for v in desired.vouchers {
-        let synced = voucher_sync(v, &observed.hotspot_users);
+        let activated_since = v.started_at.is_some_and(|at| at >= desired.observed_at);
+        let synced = if activated_since {
+            None
+        } else {
+            voucher_sync(v, &observed.hotspot_users)
+        };
         if let Some(reason) = synced {
             actions.push(ReconcileAction::ExpireVoucher {
                 voucher: v.id,
