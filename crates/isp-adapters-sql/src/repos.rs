@@ -394,6 +394,10 @@ macro_rules! sql_repositories {
             }
         }
 
+        /// Items per statement of a batch write (bind parameters stay far
+        /// below both databases' limits).
+        const BATCH_CHUNK: usize = 500;
+
         fn count_of(row: &DbRow, field: &str) -> Result<u64> {
             let n: i64 = row
                 .try_get(0)
@@ -606,6 +610,57 @@ macro_rules! sql_repositories {
                 }
             }
 
+            async fn complete_expiries(
+                &self,
+                items: &[ExpiryDone],
+                holder: &str,
+                at: DateTime<Utc>,
+            ) -> Result<Vec<bool>> {
+                if items.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let map = |e| map_sqlx_error("subscriber", e);
+                let mut done = std::collections::HashSet::new();
+                let mut tx = begin_write(&self.pool).await.map_err(map)?;
+                for chunk in items.chunks(BATCH_CHUNK) {
+                    let mut q = QueryBuilder::<Db>::new(
+                        "UPDATE subscribers SET lease_holder = NULL, lease_until = NULL WHERE lease_holder = ",
+                    );
+                    q.push_bind(holder).push(" AND id IN (");
+                    let mut list = q.separated(", ");
+                    for item in chunk {
+                        list.push_bind(item.id.0);
+                    }
+                    q.push(")");
+                    q.build().execute(&mut *tx).await.map_err(map)?;
+
+                    let mut q = QueryBuilder::<Db>::new(
+                        "UPDATE subscribers SET active = FALSE, attempts = 0, disconnected_at = ",
+                    );
+                    q.push_bind(ts(at)).push(" WHERE active AND (");
+                    for (i, item) in chunk.iter().enumerate() {
+                        if i > 0 {
+                            q.push(" OR ");
+                        }
+                        q.push("(id = ")
+                            .push_bind(item.id.0)
+                            .push(" AND paid_until = ")
+                            .push_bind(ts(item.paid_until_seen))
+                            .push(")");
+                    }
+                    q.push(") RETURNING id");
+                    let rows = q.build().fetch_all(&mut *tx).await.map_err(map)?;
+                    for r in &rows {
+                        let id: i64 = r
+                            .try_get(0)
+                            .map_err(|e| Error::invalid("subscribers.id", "(undecodable)", e.to_string()))?;
+                        done.insert(id);
+                    }
+                }
+                tx.commit().await.map_err(map)?;
+                Ok(items.iter().map(|i| done.contains(&i.id.0)).collect())
+            }
+
             async fn retry_later(&self, id: SubscriberId, holder: &str, until: DateTime<Utc>) -> Result<bool> {
                 let n = sqlx::query(
                     "UPDATE subscribers SET attempts = attempts + 1, lease_holder = $3, lease_until = $4 \
@@ -732,6 +787,26 @@ macro_rules! sql_repositories {
                     .await
                     .map_err(|e| map_sqlx_error("device", e))?
                     .rows_affected();
+                Ok(n)
+            }
+
+            async fn deactivate_all_of(&self, subscribers: &[SubscriberId]) -> Result<u64> {
+                if subscribers.is_empty() {
+                    return Ok(0);
+                }
+                let map = |e| map_sqlx_error("device", e);
+                let mut n = 0;
+                let mut tx = begin_write(&self.pool).await.map_err(map)?;
+                for chunk in subscribers.chunks(BATCH_CHUNK) {
+                    let mut q = QueryBuilder::<Db>::new("UPDATE devices SET active = FALSE WHERE active AND subscriber_id IN (");
+                    let mut list = q.separated(", ");
+                    for s in chunk {
+                        list.push_bind(s.0);
+                    }
+                    q.push(")");
+                    n += q.build().execute(&mut *tx).await.map_err(map)?.rows_affected();
+                }
+                tx.commit().await.map_err(map)?;
                 Ok(n)
             }
 
@@ -1431,6 +1506,62 @@ macro_rules! sql_repositories {
                 .await
                 .map_err(|e| map_sqlx_error("notice", e))?;
                 row::notice(&Cols::new(&row, "notices"))
+            }
+
+            async fn reserve_all(&self, new: &[NewNotice]) -> Result<Vec<Option<NoticeId>>> {
+                let map = |e| map_sqlx_error("notice", e);
+                let mut out: Vec<Option<NoticeId>> = vec![None; new.len()];
+                if new.is_empty() {
+                    return Ok(out);
+                }
+                // Returned rows are matched to the input by key; the stored
+                // deadline may differ from the given one below a microsecond.
+                let mut by_key: std::collections::HashMap<(&str, &str), Vec<usize>> =
+                    std::collections::HashMap::new();
+                for (i, n) in new.iter().enumerate() {
+                    by_key.entry((n.recipient.as_str(), n.kind.as_str())).or_default().push(i);
+                }
+                let mut tx = begin_write(&self.pool).await.map_err(map)?;
+                for chunk in new.chunks(BATCH_CHUNK) {
+                    let mut q = QueryBuilder::<Db>::new(
+                        "INSERT INTO notices (tenant_id, recipient, kind, deadline, body, status, attempts, created_at) ",
+                    );
+                    q.push_values(chunk, |mut b, n| {
+                        b.push_bind(n.tenant_id.0)
+                            .push_bind(n.recipient.as_str())
+                            .push_bind(n.kind.as_str())
+                            .push_bind(ts(n.deadline))
+                            .push_bind(n.body.as_str())
+                            .push_bind("pending")
+                            .push_bind(0_i64)
+                            .push_bind(ts(n.created_at));
+                    });
+                    q.push(" ON CONFLICT DO NOTHING RETURNING id, recipient, kind, deadline");
+                    let rows = q.build().fetch_all(&mut *tx).await.map_err(map)?;
+                    for r in &rows {
+                        let c = Cols::new(r, "notices");
+                        let (id, recipient, kind, deadline) =
+                            (c.i64("id")?, c.string("recipient")?, c.string("kind")?, c.ts("deadline")?);
+                        let slot = by_key.get(&(recipient.as_str(), kind.as_str())).and_then(|idxs| {
+                            idxs.iter().copied().find(|i| {
+                                out[*i].is_none()
+                                    && (new[*i].deadline - deadline).num_microseconds().is_some_and(|d| d.abs() <= 1)
+                            })
+                        });
+                        match slot {
+                            Some(i) => out[i] = Some(NoticeId(id)),
+                            None => {
+                                return Err(Error::invalid(
+                                    "notices.recipient",
+                                    recipient,
+                                    "inserted but not among the notices to reserve",
+                                ))
+                            }
+                        }
+                    }
+                }
+                tx.commit().await.map_err(map)?;
+                Ok(out)
             }
 
             async fn get(&self, id: NoticeId) -> Result<Notice> {

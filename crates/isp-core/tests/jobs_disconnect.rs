@@ -101,15 +101,24 @@ async fn seed_000_three_users_two_routers_report_matches_the_mocks() {
         });
     let completed = Arc::new(Mutex::new(Vec::new()));
     let c = completed.clone();
+    // One write for the batch's expiries, one for their devices.
     m.subscribers
-        .expect_complete_expiry()
-        .times(3)
-        .returning(move |id, holder, seen, at| {
-            c.lock().unwrap().push((id, holder.to_owned(), seen, at));
-            Ok(true)
+        .expect_complete_expiries()
+        .times(1)
+        .returning(move |items, holder, at| {
+            for i in items {
+                c.lock()
+                    .unwrap()
+                    .push((i.id, holder.to_owned(), i.paid_until_seen, at));
+            }
+            Ok(vec![true; items.len()])
         });
     m.subscribers.expect_retry_later().never();
-    m.devices.expect_deactivate_all().times(3).returning(|_| Ok(1));
+    m.devices
+        .expect_deactivate_all_of()
+        .times(1)
+        .withf(|ids| ids == [SubscriberId(1), SubscriberId(2), SubscriberId(3)])
+        .returning(|ids| Ok(ids.len() as u64));
     let notices = notice_store(&mut m.notices);
     let sent = Arc::new(Mutex::new(Vec::new()));
     let s = sent.clone();
@@ -201,7 +210,7 @@ async fn router_down_keeps_the_removal_pending_with_backoff() {
         .expect_disconnect_hotspot()
         .times(1)
         .returning(|_, _| Err(Error::unavailable("router Router1", "connection refused")));
-    m.subscribers.expect_complete_expiry().never();
+    m.subscribers.expect_complete_expiries().never();
     let retries = Arc::new(Mutex::new(Vec::new()));
     let r = retries.clone();
     m.subscribers
@@ -211,8 +220,8 @@ async fn router_down_keeps_the_removal_pending_with_backoff() {
             r.lock().unwrap().push((id, holder.to_owned(), until));
             Ok(true)
         });
-    m.devices.expect_deactivate_all().never();
-    m.notices.expect_reserve().never();
+    m.devices.expect_deactivate_all_of().never();
+    m.notices.expect_reserve_all().never();
     m.notices.expect_abandon_stale().returning(|_| Ok(0));
     m.notices.expect_claim_pending().returning(|_| Ok(vec![]));
     m.sms.expect_send().never();
@@ -266,7 +275,7 @@ async fn one_of_two_routers_failing_is_not_done() {
                 ok_reports(targets)
             }
         });
-    m.subscribers.expect_complete_expiry().never();
+    m.subscribers.expect_complete_expiries().never();
     m.subscribers
         .expect_retry_later()
         .times(1)
@@ -274,8 +283,8 @@ async fn one_of_two_routers_failing_is_not_done() {
             *id == SubscriberId(1) && holder == "daemon-a" && *until == now() + Duration::seconds(5)
         })
         .returning(|_, _, _| Ok(true));
-    m.devices.expect_deactivate_all().never();
-    m.notices.expect_reserve().never();
+    m.devices.expect_deactivate_all_of().never();
+    m.notices.expect_reserve_all().never();
     m.notices.expect_abandon_stale().returning(|_| Ok(0));
     m.notices.expect_claim_pending().returning(|_| Ok(vec![]));
     let audit = m.audit_log.clone();
@@ -320,16 +329,20 @@ async fn a_failure_for_one_target_holds_only_that_subscriber() {
             Ok(out)
         });
     m.subscribers
-        .expect_complete_expiry()
+        .expect_complete_expiries()
         .times(1)
-        .withf(|id, _, _, _| *id == SubscriberId(1))
-        .returning(|_, _, _, _| Ok(true));
+        .withf(|items, _, _| items.iter().map(|i| i.id).eq([SubscriberId(1)]))
+        .returning(|items, _, _| Ok(vec![true; items.len()]));
     m.subscribers
         .expect_retry_later()
         .times(1)
         .withf(|id, _, _| *id == SubscriberId(2))
         .returning(|_, _, _| Ok(true));
-    m.devices.expect_deactivate_all().times(1).returning(|_| Ok(1));
+    m.devices
+        .expect_deactivate_all_of()
+        .times(1)
+        .withf(|ids| ids == [SubscriberId(1)])
+        .returning(|_| Ok(1));
     let notices = notice_store(&mut m.notices);
     m.sms
         .expect_send()
@@ -365,14 +378,14 @@ async fn a_failing_sms_gateway_never_blocks_the_disconnect() {
         });
     let o = order.clone();
     m.subscribers
-        .expect_complete_expiry()
+        .expect_complete_expiries()
         .times(1)
-        .returning(move |_, _, _, _| {
+        .returning(move |items, _, _| {
             o.lock().unwrap().push("complete");
-            Ok(true)
+            Ok(vec![true; items.len()])
         });
     m.subscribers.expect_retry_later().never();
-    m.devices.expect_deactivate_all().times(1).returning(|_| Ok(1));
+    m.devices.expect_deactivate_all_of().times(1).returning(|_| Ok(1));
     let notices = notice_store(&mut m.notices);
     let o = order.clone();
     m.sms.expect_send().times(1).returning(move |_, _| {
@@ -417,35 +430,23 @@ async fn an_extension_meanwhile_wins() {
         .times(2)
         .returning(|_, t| ok_reports(t));
     m.subscribers
-        .expect_complete_expiry()
+        .expect_complete_expiries()
         .times(1)
-        .returning(|_, _, _, _| Ok(false));
+        .returning(|items, _, _| Ok(vec![false; items.len()]));
     // Read back: paid again meanwhile, still active.
     let extended = subscriber(1, 1, now() + Duration::days(1), true);
     m.subscribers
         .expect_get()
         .times(1)
         .returning(move |_| Ok(extended.clone()));
-    m.devices.expect_deactivate_all().never();
+    m.devices.expect_deactivate_all_of().never();
     // The expiry SMS reserved before the record is withdrawn (an abandoned
     // notice is never claimed for sending).
     let reserved = Arc::new(Mutex::new(Vec::new()));
     let r = reserved.clone();
-    m.notices.expect_reserve().times(1).returning(move |new| {
-        r.lock().unwrap().push(new.clone());
-        Ok(Notice {
-            id: NoticeId(7),
-            tenant_id: new.tenant_id,
-            recipient: new.recipient.clone(),
-            kind: new.kind,
-            deadline: new.deadline,
-            body: new.body.clone(),
-            status: NoticeStatus::Pending,
-            attempts: 0,
-            created_at: new.created_at,
-            sent_at: None,
-            lease: None,
-        })
+    m.notices.expect_reserve_all().times(1).returning(move |new| {
+        r.lock().unwrap().extend(new.iter().cloned());
+        Ok(vec![Some(NoticeId(7)); new.len()])
     });
     m.notices
         .expect_abandon()
@@ -480,12 +481,12 @@ async fn an_expiry_completed_elsewhere_keeps_its_notice() {
         .times(2)
         .returning(|_, t| ok_reports(t));
     m.subscribers
-        .expect_complete_expiry()
+        .expect_complete_expiries()
         .times(1)
-        .returning(|_, _, _, _| Ok(false));
+        .returning(|items, _, _| Ok(vec![false; items.len()]));
     let done = subscriber(1, 1, subs[0].paid_until, false);
     m.subscribers.expect_get().returning(move |_| Ok(done.clone()));
-    m.devices.expect_deactivate_all().never();
+    m.devices.expect_deactivate_all_of().never();
     let notices = notice_store(&mut m.notices);
     m.notices.expect_abandon().never();
     m.notices.expect_abandon_stale().returning(|_| Ok(0));
@@ -518,17 +519,17 @@ async fn the_expiry_notice_is_reserved_before_the_expiry_is_recorded() {
     let notices = notice_store(&mut m.notices);
     let n = notices.clone();
     m.subscribers
-        .expect_complete_expiry()
+        .expect_complete_expiries()
         .times(1)
-        .returning(move |_, _, _, _| {
+        .returning(move |items, _, _| {
             assert_eq!(
                 n.lock().unwrap().reserved.len(),
                 1,
                 "no notice reserved before the record"
             );
-            Ok(true)
+            Ok(vec![true; items.len()])
         });
-    m.devices.expect_deactivate_all().returning(|_| Ok(1));
+    m.devices.expect_deactivate_all_of().returning(|_| Ok(1));
     m.notices.expect_abandon_stale().returning(|_| Ok(0));
     m.sms
         .expect_send()
@@ -556,14 +557,14 @@ async fn dry_run_reads_and_counts_but_writes_nothing() {
         .times(1)
         .returning(move |_, _| Ok(s2.clone()));
     m.subscribers.expect_claim_expired().never();
-    m.subscribers.expect_complete_expiry().never();
+    m.subscribers.expect_complete_expiries().never();
     m.subscribers.expect_retry_later().never();
     m.devices
         .expect_active_of()
         .returning(|_| Ok(vec![device(1, 1, 1, Some(1), true, now())]));
-    m.devices.expect_deactivate_all().never();
+    m.devices.expect_deactivate_all_of().never();
     m.driver.expect_disconnect_hotspot().never();
-    m.notices.expect_reserve().never();
+    m.notices.expect_reserve_all().never();
     m.notices.expect_claim_pending().never();
     // The second subscriber was already told.
     m.notices.expect_find().returning(|to, _, _| {
@@ -615,11 +616,12 @@ async fn claims_batches_until_none_are_left() {
         .expect_disconnect_hotspot()
         .times(3)
         .returning(|_, t| ok_reports(t));
+    // One write per batch (2 + 2 + 1 subscribers).
     m.subscribers
-        .expect_complete_expiry()
-        .times(5)
-        .returning(|_, _, _, _| Ok(true));
-    m.devices.expect_deactivate_all().times(5).returning(|_| Ok(0));
+        .expect_complete_expiries()
+        .times(3)
+        .returning(|items, _, _| Ok(vec![true; items.len()]));
+    m.devices.expect_deactivate_all_of().times(3).returning(|_| Ok(0));
     notice_store(&mut m.notices);
     m.sms
         .expect_send()
@@ -635,4 +637,47 @@ async fn claims_batches_until_none_are_left() {
     assert_eq!(report.count("users_disconnected"), 5);
     assert_eq!(report.count("sms_sent"), 5);
     assert_eq!(report.count("devices_deactivated"), 0);
+}
+
+/// The batch's expiry write fails as a whole: every subscriber of the batch is
+/// a failure, none is counted as disconnected, no device is touched, and each
+/// stays leased (claimed again when the lease runs out).
+#[tokio::test]
+async fn a_failed_expiry_write_fails_each_subscriber_of_the_batch() {
+    let mut m = Mocks::new(now());
+    let subs = subs(2);
+    expired_world(&mut m, &subs);
+    m.driver
+        .expect_disconnect_hotspot()
+        .times(2)
+        .returning(|_, t| ok_reports(t));
+    m.subscribers
+        .expect_complete_expiries()
+        .times(1)
+        .returning(|_, _, _| Err(Error::unavailable("database", "disk I/O error")));
+    m.subscribers.expect_retry_later().never();
+    m.devices.expect_deactivate_all_of().never();
+    let notices = notice_store(&mut m.notices);
+    m.sms
+        .expect_send()
+        .times(2)
+        .returning(|_, _| Ok(SmsReceipt::default()));
+
+    let report = m
+        .engine()
+        .run(JobKind::DisconnectExpired, RunOptions::default())
+        .await
+        .unwrap();
+
+    assert_eq!(report.count("users_disconnected"), 0);
+    assert_eq!(report.count("devices_deactivated"), 0);
+    let mut subjects: Vec<_> = report.failures.iter().map(|f| f.subject.as_str()).collect();
+    subjects.sort();
+    assert_eq!(subjects, vec!["subscriber:1", "subscriber:2"]);
+    assert!(report.failures.iter().all(|f| f.transient));
+    assert_eq!(
+        notices.lock().unwrap().reserved.len(),
+        2,
+        "the routers removed them: the expiry SMS stays owed"
+    );
 }

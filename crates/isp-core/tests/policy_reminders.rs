@@ -146,7 +146,12 @@ proptest! {
                 NoticeKind::PaymentDue => {
                     prop_assert_eq!(slot.deadline, start_of_day(due, zone));
                     let local = slot.send_at.with_timezone(&zone);
-                    prop_assert_eq!(local.date_naive(), due - Duration::days(3));
+                    // Three days before; a day the zone skipped (Apia's
+                    // 2011-12-30) sends on the next day instead.
+                    let day = due - Duration::days(3);
+                    let existed = local_date(start_of_day(day, zone), zone) == day;
+                    let expected = if existed { day } else { day + Duration::days(1) };
+                    prop_assert_eq!(local.date_naive(), expected);
                     prop_assert!(local.time() >= NaiveTime::from_hms_opt(9, 0, 0).unwrap());
                     prop_assert!(local.time() < NaiveTime::from_hms_opt(11, 0, 0).unwrap());
                 }

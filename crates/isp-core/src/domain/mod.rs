@@ -250,6 +250,16 @@ pub struct Lease {
     pub until: DateTime<Utc>,
 }
 
+/// One expiry to record in a batch ([`SubscriberRepo::complete_expiries`](crate::ports::SubscriberRepo::complete_expiries)):
+/// the subscriber and the `paid_until` the caller enforced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExpiryDone {
+    /// The subscriber.
+    pub id: SubscriberId,
+    /// The `paid_until` the caller saw; an extension meanwhile wins.
+    pub paid_until_seen: DateTime<Utc>,
+}
+
 /// What a claimant asks for when it claims due work.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Claim {

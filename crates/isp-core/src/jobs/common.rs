@@ -340,6 +340,58 @@ impl Engine {
         None
     }
 
+    /// [`reserve_notice`](Self::reserve_notice) for a batch, in one repository
+    /// call: per item, in order, the new notice's id (`None`: a duplicate, or
+    /// the reservation failed and is counted in `sms_failed`).
+    pub(crate) async fn reserve_notices(
+        &self,
+        ctx: &mut RunCtx<'_>,
+        dues: Vec<(&NoticeDue, String)>,
+        now: DateTime<Utc>,
+    ) -> Vec<Option<NoticeId>> {
+        if dues.is_empty() {
+            return Vec::new();
+        }
+        let count = dues.len();
+        let new: Vec<NewNotice> = dues
+            .into_iter()
+            .map(|(due, body)| NewNotice {
+                tenant_id: due.tenant_id,
+                recipient: due.recipient.clone(),
+                kind: due.kind,
+                deadline: due.deadline,
+                body,
+                created_at: now,
+            })
+            .collect();
+        match self.deps.repos.notices.reserve_all(&new).await {
+            Ok(ids) if ids.len() == count => {
+                for id in &ids {
+                    if id.is_some() {
+                        ctx.tally.add("notices_reserved", 1);
+                    } else {
+                        ctx.tally.add("notices_duplicate", 1);
+                    }
+                }
+                ids
+            }
+            Ok(ids) => {
+                tracing::warn!(
+                    answers = ids.len(),
+                    notices = count,
+                    "notice reservation answered for a different number of notices"
+                );
+                ctx.tally.add("sms_failed", count as u64);
+                vec![None; count]
+            }
+            Err(e) => {
+                tracing::warn!(notices = count, error = %e, "notice reservation failed");
+                ctx.tally.add("sms_failed", count as u64);
+                vec![None; count]
+            }
+        }
+    }
+
     /// Sends every pending notice this engine can claim. Gateway failures are
     /// counted (`sms_failed`), retried with back-off while transient, and
     /// abandoned when permanent or after [`MAX_NOTICE_ATTEMPTS`]; they never

@@ -6,7 +6,7 @@ use std::collections::{btree_map, BTreeMap, BTreeSet, HashMap, HashSet};
 use chrono::{DateTime, Utc};
 use futures::future::join_all;
 
-use crate::domain::{AuditOutcome, Router, RouterId, Subscriber, TenantId};
+use crate::domain::{AuditOutcome, ExpiryDone, Router, RouterId, Subscriber, TenantId};
 use crate::error::{Error, Result};
 use crate::jobs::common::{duplicate, fresh, local_text, render, RunCtx, DRY_RUN_LIMIT};
 use crate::jobs::Engine;
@@ -168,9 +168,10 @@ impl Engine {
         }
         // A router that was never called (no longer known) counts as unconfirmed.
 
+        let mut done: Vec<(&Subscriber, &HotspotExpiry, &BTreeSet<RouterId>)> = Vec::new();
         for (i, (s, expiry)) in plans.iter().enumerate() {
             if expiry.is_complete(&confirmed[i]) {
-                self.disconnect_complete(ctx, s, expiry, &confirmed[i], now).await;
+                done.push((s, expiry, &confirmed[i]));
             } else {
                 let mut errs: Vec<(Option<RouterId>, Option<String>, Error)> = errors[i]
                     .drain(..)
@@ -186,36 +187,70 @@ impl Engine {
                 self.disconnect_pending(ctx, s, now, &errs).await;
             }
         }
+        self.disconnect_complete(ctx, &done, now).await;
         Ok(())
     }
 
+    /// Records the subscribers every router confirmed, a batch at a time: the
+    /// expiry SMS reserved, then the expiries, then their devices (three
+    /// repository calls, each one transaction on SQL).
     async fn disconnect_complete(
         &self,
         ctx: &mut RunCtx<'_>,
-        s: &Subscriber,
-        expiry: &HotspotExpiry,
-        confirmed: &BTreeSet<RouterId>,
+        done: &[(&Subscriber, &HotspotExpiry, &BTreeSet<RouterId>)],
         now: DateTime<Utc>,
     ) {
+        if done.is_empty() {
+            return;
+        }
         let repos = &self.deps.repos;
-        let subject = format!("subscriber:{}", s.id);
         // The expiry SMS is reserved before the expiry is recorded: once recorded,
         // the subscriber is no longer due, so a daemon killed in between would
         // lose the notice for good. Reserving is idempotent (one notice per
         // recipient, kind and deadline); it is withdrawn if an extension wins.
-        let body = self.expired_body(ctx, s).await;
-        let reserved = self.reserve_notice(ctx, &expiry.notice, body, now).await;
-        match repos
+        let mut dues = Vec::with_capacity(done.len());
+        for (s, expiry, _) in done {
+            dues.push((&expiry.notice, self.expired_body(ctx, s).await));
+        }
+        let reserved = self.reserve_notices(ctx, dues, now).await;
+
+        let items: Vec<ExpiryDone> = done
+            .iter()
+            .map(|(s, expiry, _)| ExpiryDone {
+                id: s.id,
+                paid_until_seen: expiry.paid_until,
+            })
+            .collect();
+        let outcomes = match repos
             .subscribers
-            .complete_expiry(s.id, ctx.holder(), expiry.paid_until, now)
+            .complete_expiries(&items, ctx.holder(), now)
             .await
         {
-            Ok(true) => {
+            Ok(o) if o.len() == items.len() => o,
+            answer => {
+                let e = answer.err().unwrap_or_else(|| Error::Protocol {
+                    service: "subscriber repository".into(),
+                    detail: format!("expiry answers for {} subscribers", items.len()),
+                });
+                // Nothing recorded: each stays leased and is claimed again when
+                // its lease runs out (its notice is reserved and not sent twice).
+                for (s, _, _) in done {
+                    ctx.tally.fail(format!("subscriber:{}", s.id), None, &e);
+                }
+                return;
+            }
+        };
+
+        let mut completed = Vec::new();
+        for (((s, expiry, confirmed), recorded), notice) in done.iter().zip(outcomes).zip(reserved) {
+            let subject = format!("subscriber:{}", s.id);
+            if recorded {
+                completed.push(s.id);
                 ctx.tally.add("users_disconnected", 1);
                 if expiry.routers.is_empty() {
                     ctx.tally.add("no_enabled_routers", 1);
                 }
-                for rid in confirmed {
+                for rid in confirmed.iter() {
                     ctx.tally.event(
                         now,
                         Some(s.tenant_id),
@@ -230,7 +265,7 @@ impl Engine {
                     now,
                     Some(s.tenant_id),
                     "expire",
-                    subject.clone(),
+                    subject,
                     None,
                     AuditOutcome::Success,
                     Some(format!(
@@ -240,17 +275,12 @@ impl Engine {
                     )),
                 );
                 tracing::info!(user = %s.phone, routers = confirmed.len(), "subscriber disconnected");
-                match repos.devices.deactivate_all(s.id).await {
-                    Ok(n) => ctx.tally.add("devices_deactivated", n),
-                    Err(e) => ctx.tally.fail(subject.clone(), None, &e),
-                }
-            }
-            Ok(false) => {
+            } else {
                 // Extended (or completed elsewhere) meanwhile: the extension wins.
                 ctx.tally.add("expiry_superseded", 1);
                 // Our new notice is withdrawn only if the subscriber is still
                 // active (extended); one completed elsewhere keeps its SMS.
-                if let Some(id) = reserved {
+                if let Some(id) = notice {
                     match repos.subscribers.get(s.id).await {
                         Ok(now_s) if now_s.active => match repos.notices.abandon(id, ctx.holder()).await {
                             Ok(_) => ctx.tally.add("notices_withdrawn", 1),
@@ -270,7 +300,17 @@ impl Engine {
                     Some("paid_until changed meanwhile".into()),
                 );
             }
-            Err(e) => ctx.tally.fail(subject, None, &e),
+        }
+        if completed.is_empty() {
+            return;
+        }
+        match repos.devices.deactivate_all_of(&completed).await {
+            Ok(n) => ctx.tally.add("devices_deactivated", n),
+            Err(e) => {
+                for id in &completed {
+                    ctx.tally.fail(format!("subscriber:{id}"), None, &e);
+                }
+            }
         }
     }
 

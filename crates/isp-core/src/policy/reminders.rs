@@ -15,7 +15,7 @@ use chrono::{DateTime, Duration, NaiveDate, NaiveTime, Utc};
 use chrono_tz::Tz;
 
 use crate::domain::{Connection, NoticeKind, PhoneNumber, Service, ServiceStatus, Subscriber};
-use crate::policy::time::{at_local_time, end_of_day, start_of_day};
+use crate::policy::time::{at_local_time, end_of_day, local_date, start_of_day};
 use crate::policy::NoticeDue;
 
 /// Hotspot: how long before `paid_until` the warning goes out.
@@ -54,7 +54,12 @@ pub fn service_expires_at(next_billing_date: NaiveDate, tz: Tz) -> DateTime<Utc>
 
 /// When an ISP due-date reminder is sent: 09:00 local, 3 days before.
 pub fn payment_due_send_at(due: NaiveDate, tz: Tz) -> Option<DateTime<Utc>> {
-    let day = due.checked_sub_days(chrono::Days::new(PAYMENT_DUE_DAYS_BEFORE))?;
+    let mut day = due.checked_sub_days(chrono::Days::new(PAYMENT_DUE_DAYS_BEFORE))?;
+    // A day the zone skipped (Pacific/Apia's 2011-12-30): the same hour on the
+    // next day, not the first minute after the gap (its midnight).
+    if local_date(start_of_day(day, tz), tz) != day {
+        day = day.succ_opt()?;
+    }
     let nine = NaiveTime::from_hms_opt(PAYMENT_DUE_HOUR, 0, 0)?;
     Some(at_local_time(day, nine, tz))
 }

@@ -70,6 +70,29 @@ pub trait SubscriberRepo: Send + Sync + Debug {
         paid_until_seen: DateTime<Utc>,
         at: DateTime<Utc>,
     ) -> Result<bool>;
+    /// [`complete_expiry`](Self::complete_expiry) for each item: one answer per
+    /// item, in order (`false` also for an id that does not exist). Stores
+    /// that can write them all at once override this (SQL: one transaction);
+    /// this default records them one by one.
+    async fn complete_expiries(
+        &self,
+        items: &[ExpiryDone],
+        holder: &str,
+        at: DateTime<Utc>,
+    ) -> Result<Vec<bool>> {
+        let mut out = Vec::with_capacity(items.len());
+        for item in items {
+            match self
+                .complete_expiry(item.id, holder, item.paid_until_seen, at)
+                .await
+            {
+                Ok(done) => out.push(done),
+                Err(e) if e.is_not_found() => out.push(false),
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(out)
+    }
     /// Records a failed attempt and leases the subscriber to [`RETRY_HOLDER`] until `until`
     /// (only if `holder` holds the lease; returns whether it did).
     async fn retry_later(&self, id: SubscriberId, holder: &str, until: DateTime<Utc>) -> Result<bool>;
@@ -98,6 +121,16 @@ pub trait DeviceRepo: Send + Sync + Debug {
     async fn active_of(&self, subscribers: &[SubscriberId]) -> Result<Vec<Device>>;
     /// Marks every device of the subscriber inactive; returns how many changed.
     async fn deactivate_all(&self, subscriber: SubscriberId) -> Result<u64>;
+    /// [`deactivate_all`](Self::deactivate_all) for each of these subscribers;
+    /// returns how many devices changed in all. SQL overrides it with one
+    /// statement per chunk; this default goes one subscriber at a time.
+    async fn deactivate_all_of(&self, subscribers: &[SubscriberId]) -> Result<u64> {
+        let mut n = 0;
+        for s in subscribers {
+            n += self.deactivate_all(*s).await?;
+        }
+        Ok(n)
+    }
     /// Deletes devices not seen since `cutoff`; returns how many.
     async fn delete_unseen_since(&self, cutoff: DateTime<Utc>) -> Result<u64>;
 }
@@ -257,8 +290,24 @@ pub trait LedgerRepo: Send + Sync + Debug {
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
 pub trait NoticeRepo: Send + Sync + Debug {
-    /// Reserves a notice (pending).
+    /// Reserves a notice (pending); `Conflict` if one with the same recipient,
+    /// kind and deadline exists.
     async fn reserve(&self, new: &NewNotice) -> Result<Notice>;
+    /// Reserves each notice that does not exist yet: per item, in order, the
+    /// new notice's id, or `None` where one with the same key existed (or came
+    /// earlier in `new`). SQL overrides it with one transaction; this default
+    /// reserves them one by one.
+    async fn reserve_all(&self, new: &[NewNotice]) -> Result<Vec<Option<NoticeId>>> {
+        let mut out = Vec::with_capacity(new.len());
+        for n in new {
+            match self.reserve(n).await {
+                Ok(notice) => out.push(Some(notice.id)),
+                Err(e) if e.is_conflict() => out.push(None),
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(out)
+    }
     /// One notice (`NotFound`).
     async fn get(&self, id: NoticeId) -> Result<Notice>;
     /// Looks one up by its unique key.

@@ -352,6 +352,102 @@ pub async fn subscribers_complete_expiry_is_compare_and_set(repos: Repositories)
     assert_eq!(back.disconnected_at, None);
 }
 
+/// `complete_expiries` answers like `complete_expiry` item by item (extension
+/// wins, lease cleared, unknown id `false`), and `deactivate_all_of` like
+/// `deactivate_all` over the subscribers.
+pub async fn subscribers_batch_expiries_and_devices(repos: Repositories) {
+    let fx = fixture(repos).await;
+    let r = &fx.repos.subscribers;
+    let d = &fx.repos.devices;
+    let done = fx.subscriber(T1, 1, t(-5)).await;
+    let extended = fx.subscriber(T1, 2, t(-4)).await;
+    let stale = fx.subscriber(T1, 3, t(-3)).await;
+    let other = fx.subscriber(T1, 4, t(-2)).await;
+    let claimed = r.claim_expired(&claim("A", t(0), t(10), 4)).await.expect("claim");
+    assert_eq!(claimed.len(), 4);
+    r.extend(extended.id, t(60)).await.expect("extend");
+
+    let item = |id: SubscriberId, paid_until_seen| ExpiryDone { id, paid_until_seen };
+    assert!(r
+        .complete_expiries(&[], "A", t(1))
+        .await
+        .expect("empty batch")
+        .is_empty());
+    let answers = r
+        .complete_expiries(
+            &[
+                item(done.id, t(-5)),
+                item(extended.id, t(-4)),
+                item(stale.id, t(-30)),
+                item(SubscriberId(999_999), t(-5)),
+            ],
+            "A",
+            t(1),
+        )
+        .await
+        .expect("complete_expiries");
+    assert_eq!(
+        answers,
+        vec![true, false, false, false],
+        "one answer per item, in order"
+    );
+
+    let got = r.get(done.id).await.expect("get");
+    assert_eq!(
+        (got.active, got.disconnected_at, got.lease),
+        (false, Some(t(1)), None)
+    );
+    let got = r.get(extended.id).await.expect("get");
+    assert_eq!(
+        (got.active, got.paid_until, got.disconnected_at),
+        (true, t(60), None),
+        "the extension wins"
+    );
+    let got = r.get(stale.id).await.expect("get");
+    assert!(got.active, "a different paid_until is not completed");
+    assert_eq!(got.lease, None, "the caller's lease is cleared either way");
+    assert_eq!(
+        r.get(other.id).await.expect("get").lease,
+        lease("A", t(10)),
+        "a subscriber not in the batch keeps its lease"
+    );
+    assert_eq!(
+        r.complete_expiries(&[item(done.id, t(-5))], "A", t(2))
+            .await
+            .expect("again"),
+        vec![false],
+        "a second completion changes nothing"
+    );
+    assert_eq!(r.get(done.id).await.expect("get").disconnected_at, Some(t(1)));
+
+    let mac = |n: u8| MacAddress::parse("mac", &format!("AA:BB:CC:00:00:{n:02X}")).expect("mac");
+    d.record_seen(done.id, mac(1), Some(R1), t(0))
+        .await
+        .expect("seen");
+    d.record_seen(done.id, mac(2), Some(R1), t(0))
+        .await
+        .expect("seen");
+    d.record_seen(stale.id, mac(3), None, t(0)).await.expect("seen");
+    let kept = d.record_seen(other.id, mac(4), None, t(0)).await.expect("seen");
+    assert_eq!(d.deactivate_all_of(&[]).await.expect("empty"), 0);
+    assert_eq!(
+        d.deactivate_all_of(&[done.id, stale.id, SubscriberId(999_999)])
+            .await
+            .expect("deactivate_all_of"),
+        3
+    );
+    assert_eq!(
+        d.deactivate_all_of(&[done.id, stale.id]).await.expect("again"),
+        0,
+        "counts only changed devices"
+    );
+    let left = d
+        .active_of(&[done.id, stale.id, other.id])
+        .await
+        .expect("active_of");
+    assert_eq!(ids(&left, |x| x.id), vec![kept.id]);
+}
+
 /// `expiring_between`, `next_expiry_after`, `count_entitled`, `active_of_tenant`.
 pub async fn subscribers_queries(repos: Repositories) {
     let fx = fixture(repos).await;

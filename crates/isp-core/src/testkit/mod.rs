@@ -207,6 +207,7 @@ macro_rules! __isp_conformance_checks {
             subscribers_claim_skips_leased_and_frees_expired
             subscribers_retry_later_backs_off
             subscribers_complete_expiry_is_compare_and_set
+            subscribers_batch_expiries_and_devices
             subscribers_queries
             subscribers_concurrent_claims_are_exclusive
             devices_round_trip
@@ -226,6 +227,7 @@ macro_rules! __isp_conformance_checks {
             services_concurrent_claims_are_exclusive
             ledger_idempotent_charges
             notices_unique_key
+            notices_reserve_all
             notices_claim_pending
             notices_crashed_send_is_abandoned_never_resent
             notices_concurrent_claims_are_exclusive

@@ -302,3 +302,60 @@ pub async fn notices_concurrent_claims_are_exclusive(repos: Repositories) {
         );
     }
 }
+
+/// `reserve_all`: one answer per item, in order; a notice that exists (or came
+/// earlier in the same call) answers `None` and is left as it was.
+pub async fn notices_reserve_all(repos: Repositories) {
+    let fx = fixture(repos).await;
+    let r = &fx.repos.notices;
+    assert!(r.reserve_all(&[]).await.expect("empty").is_empty());
+    let old = r
+        .reserve(&fx.new_notice(1, NoticeKind::HotspotExpired, t(60), t(0)))
+        .await
+        .expect("reserve");
+    let mut twin = fx.new_notice(3, NoticeKind::HotspotExpired, t(61), t(1));
+    twin.body = "second of the same key".into();
+    let batch = vec![
+        fx.new_notice(1, NoticeKind::HotspotExpired, t(60), t(1)),
+        fx.new_notice(2, NoticeKind::HotspotExpired, t(60), t(1)),
+        fx.new_notice(3, NoticeKind::HotspotExpired, t(61), t(1)),
+        twin,
+        fx.new_notice(1, NoticeKind::HotspotExpiresSoon, t(60), t(1)),
+        fx.new_notice(1, NoticeKind::HotspotExpired, t(62), t(1)),
+    ];
+    let got = r.reserve_all(&batch).await.expect("reserve_all");
+    assert_eq!(got.len(), batch.len(), "one answer per item");
+    assert_eq!(got[0], None, "an existing notice is not reserved again");
+    assert_eq!(got[3], None, "the second of one key in a call is a duplicate");
+    for i in [1, 2, 4, 5] {
+        let id = got[i].unwrap_or_else(|| panic!("item {i} reserved"));
+        let n = r.get(id).await.expect("get");
+        assert_eq!(
+            (
+                &n.recipient,
+                n.kind,
+                n.deadline,
+                n.body.as_str(),
+                n.status,
+                n.created_at
+            ),
+            (
+                &batch[i].recipient,
+                batch[i].kind,
+                batch[i].deadline,
+                batch[i].body.as_str(),
+                NoticeStatus::Pending,
+                t(1)
+            ),
+            "item {i} is stored as given"
+        );
+    }
+    let distinct: std::collections::BTreeSet<_> = got.iter().flatten().collect();
+    assert_eq!(distinct.len(), 4, "every new notice has its own id");
+    assert_eq!(
+        r.get(old.id).await.expect("get"),
+        old,
+        "the existing notice is unchanged"
+    );
+    assert_eq!(r.count(NoticeStatus::Pending).await.expect("count"), 5);
+}

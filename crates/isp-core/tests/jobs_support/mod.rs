@@ -147,36 +147,48 @@ pub struct NoticeLog {
     pub abandoned: Vec<NoticeId>,
 }
 
+/// The notice store's reservation: `Conflict` for a key already reserved.
+fn reserve_in(log: &mut NoticeLog, new: &NewNotice) -> isp_core::Result<Notice> {
+    if log
+        .reserved
+        .iter()
+        .any(|n| n.recipient == new.recipient && n.kind == new.kind && n.deadline == new.deadline)
+    {
+        return Err(isp_core::Error::conflict("notice", "already reserved"));
+    }
+    let n = Notice {
+        id: NoticeId(log.reserved.len() as i64 + 1),
+        tenant_id: new.tenant_id,
+        recipient: new.recipient.clone(),
+        kind: new.kind,
+        deadline: new.deadline,
+        body: new.body.clone(),
+        status: NoticeStatus::Pending,
+        attempts: 0,
+        created_at: new.created_at,
+        sent_at: None,
+        lease: None,
+    };
+    log.reserved.push(n.clone());
+    Ok(n)
+}
+
 /// Wires the notice mock to behave like a store: `reserve` keeps notices
 /// (a second one with the same key is a `Conflict`), `claim_pending` hands each
 /// pending notice out once, and `mark_sent` / `retry_later` / `abandon` are logged.
 pub fn notice_store(notices: &mut MockNoticeRepo) -> Arc<Mutex<NoticeLog>> {
     let log = Arc::new(Mutex::new(NoticeLog::default()));
     let l = log.clone();
-    notices.expect_reserve().returning(move |new| {
+    notices
+        .expect_reserve()
+        .returning(move |new| reserve_in(&mut l.lock().unwrap(), new));
+    let l = log.clone();
+    notices.expect_reserve_all().returning(move |new| {
         let mut log = l.lock().unwrap();
-        if log
-            .reserved
+        Ok(new
             .iter()
-            .any(|n| n.recipient == new.recipient && n.kind == new.kind && n.deadline == new.deadline)
-        {
-            return Err(isp_core::Error::conflict("notice", "already reserved"));
-        }
-        let n = Notice {
-            id: NoticeId(log.reserved.len() as i64 + 1),
-            tenant_id: new.tenant_id,
-            recipient: new.recipient.clone(),
-            kind: new.kind,
-            deadline: new.deadline,
-            body: new.body.clone(),
-            status: NoticeStatus::Pending,
-            attempts: 0,
-            created_at: new.created_at,
-            sent_at: None,
-            lease: None,
-        };
-        log.reserved.push(n.clone());
-        Ok(n)
+            .map(|n| reserve_in(&mut log, n).ok().map(|n| n.id))
+            .collect())
     });
     let l = log.clone();
     notices.expect_claim_pending().returning(move |claim| {
