@@ -175,7 +175,19 @@ pub(crate) struct RouterState {
     events: broadcast::Sender<Change>,
     pub(crate) removals: Vec<Removal>,
     next_session: u64,
+    /// Router-clock instant before which [`tick`](Self::tick) has nothing to
+    /// end; `None` once a menu it watches changed (or the clock was set), so
+    /// the next tick scans again. Without it every command scanned every user.
+    quiet_until: Option<DateTime<Utc>>,
 }
+
+/// The menus whose items [`RouterState::tick`] ends with time.
+const TIMED_MENUS: [&str; 4] = [
+    "/ip/hotspot/user",
+    "/ip/hotspot/active",
+    "/ip/firewall/address-list",
+    "/ip/hotspot/cookie",
+];
 
 /// Properties a `print` accepts besides queries.
 const PRINT_OPTIONS: &[&str] = &[
@@ -206,6 +218,7 @@ impl RouterState {
             events,
             removals: Vec::new(),
             next_session: 0x8100_0000,
+            quiet_until: None,
         };
         for spec in menus::MENUS {
             state.tables.insert(
@@ -263,6 +276,7 @@ impl RouterState {
 
     pub(crate) fn set_clock(&mut self, t: DateTime<Utc>) {
         self.clock = SimClock::new(t);
+        self.quiet_until = None;
         self.tick();
     }
 
@@ -271,6 +285,9 @@ impl RouterState {
     }
 
     fn table_mut(&mut self, menu: &str) -> Option<&mut Table> {
+        if TIMED_MENUS.contains(&menu) {
+            self.quiet_until = None;
+        }
         self.tables.get_mut(menu)
     }
 
@@ -439,7 +456,10 @@ impl RouterState {
     /// drops timed-out address-list entries and expired cookies.
     pub(crate) fn tick(&mut self) {
         let now = self.now();
-        // Users by name once per tick: a scan per session made every command
+        if self.quiet_until.is_some_and(|q| now < q) {
+            return;
+        }
+        // Users by name once per scan: a scan per session made every command
         // cost sessions x users.
         let mut limits: HashMap<&str, (Duration, Duration)> = HashMap::new();
         if let Some(users) = self.table("/ip/hotspot/user") {
@@ -451,41 +471,50 @@ impl RouterState {
                 }
             }
         }
-        let over: Vec<u64> = if limits.is_empty() {
-            Vec::new()
-        } else {
-            self.table("/ip/hotspot/active")
-                .map(|t| {
-                    t.rows
-                        .values()
-                        .filter(|r| {
-                            r.get("user")
-                                .and_then(|u| limits.get(u))
-                                .is_some_and(|(limit, used)| *used + since(now, r.started) >= *limit)
-                        })
-                        .map(|r| r.id)
-                        .collect()
-                })
-                .unwrap_or_default()
-        };
+        // The earliest instant something not due now will be: the next scan.
+        let mut next = DateTime::<Utc>::MAX_UTC;
+        let mut over: Vec<u64> = Vec::new();
+        if !limits.is_empty() {
+            for r in self
+                .table("/ip/hotspot/active")
+                .map(|t| t.rows.values())
+                .into_iter()
+                .flatten()
+            {
+                let Some((limit, used)) = r.get("user").and_then(|u| limits.get(u)) else {
+                    continue;
+                };
+                if *used + since(now, r.started) >= *limit {
+                    over.push(r.id);
+                } else if let Some(end) = r.started.and_then(|t| {
+                    chrono::Duration::from_std(limit.saturating_sub(*used))
+                        .ok()
+                        .and_then(|left| t.checked_add_signed(left))
+                }) {
+                    next = next.min(end);
+                }
+            }
+        }
+        let mut ended = !over.is_empty();
         for id in over {
             self.end_hotspot_session(id, "limit-uptime");
         }
         for menu in ["/ip/firewall/address-list", "/ip/hotspot/cookie"] {
-            let expired: Vec<u64> = self
-                .table(menu)
-                .map(|t| {
-                    t.rows
-                        .values()
-                        .filter(|r| r.expires.is_some_and(|e| e <= now))
-                        .map(|r| r.id)
-                        .collect()
-                })
-                .unwrap_or_default();
+            let mut expired: Vec<u64> = Vec::new();
+            for r in self.table(menu).map(|t| t.rows.values()).into_iter().flatten() {
+                match r.expires {
+                    Some(e) if e <= now => expired.push(r.id),
+                    Some(e) => next = next.min(e),
+                    None => {}
+                }
+            }
+            ended |= !expired.is_empty();
             for id in expired {
                 self.remove_row(menu, id, "timeout");
             }
         }
+        // Ending sessions changed users' uptime: the next tick scans again.
+        self.quiet_until = (!ended).then_some(next);
     }
 
     /// Ends a hotspot session: the user's uptime grows, the host is no longer authorized.
@@ -1356,6 +1385,51 @@ mod tests {
             .hotspot_login("alice", Some("pw"), "aa:bb:cc:dd:ee:01", "10.5.50.2", "http-pap")
             .unwrap_err();
         assert_eq!(e.message, "user alice has reached uptime limit");
+    }
+
+    #[test]
+    fn tick_rests_until_the_earliest_timed_end_and_rescans_after_a_change() {
+        let mut s = state();
+        s.add_row(
+            "/ip/hotspot/user",
+            &[("name", "alice"), ("password", "pw"), ("limit-uptime", "1h")],
+        )
+        .unwrap();
+        s.hotspot_login("alice", Some("pw"), "aa:bb:cc:dd:ee:01", "10.5.50.2", "http-pap")
+            .unwrap();
+        assert_eq!(s.quiet_until, None, "a change makes the next tick scan");
+        s.tick();
+        let started = s
+            .table("/ip/hotspot/active")
+            .unwrap()
+            .rows
+            .values()
+            .next()
+            .unwrap()
+            .started
+            .unwrap();
+        assert_eq!(s.quiet_until, Some(started + chrono::Duration::hours(1)));
+
+        let before = s.now();
+        s.add_row(
+            "/ip/firewall/address-list",
+            &[("list", "blocked"), ("address", "10.0.0.1"), ("timeout", "10m")],
+        )
+        .unwrap();
+        let after = s.now();
+        assert_eq!(s.quiet_until, None);
+        s.tick();
+        let quiet = s.quiet_until.unwrap();
+        let ten = chrono::Duration::minutes(10);
+        assert!(
+            quiet >= before + ten && quiet <= after + ten,
+            "the entry's timeout comes first"
+        );
+
+        // Past the quiet instant the entry goes, and the session is still there.
+        s.set_clock(quiet);
+        assert!(s.rows("/ip/firewall/address-list").is_empty());
+        assert_eq!(s.rows("/ip/hotspot/active").len(), 1);
     }
 
     proptest::proptest! {
