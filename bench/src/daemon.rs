@@ -12,7 +12,6 @@
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
-use std::path::PathBuf;
 use std::process::{ExitCode, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -28,7 +27,7 @@ use ispd::scheduler::Shutdown;
 use serde::{Deserialize, Serialize};
 use tokio::io::AsyncWriteExt;
 
-use crate::scenario::RouterSpec;
+use crate::scenario::{DbLocation, RouterSpec};
 use crate::BoxResult;
 
 /// What the daemon process does.
@@ -50,7 +49,7 @@ pub(crate) enum Mode {
 /// Everything the daemon process needs.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct DaemonSpec {
-    pub(crate) db: PathBuf,
+    pub(crate) db: DbLocation,
     pub(crate) routers: Vec<RouterSpec>,
     pub(crate) mode: Mode,
 }
@@ -123,7 +122,10 @@ pub(crate) fn child_main() -> ExitCode {
 async fn run(spec: DaemonSpec) -> BoxResult<DaemonOutcome> {
     let storage = ispd::storage::Storage::open(
         &StorageConfig {
-            url: StorageUrl::Sqlite(spec.db.clone()),
+            url: match &spec.db {
+                DbLocation::Sqlite(path) => StorageUrl::Sqlite(path.clone()),
+                DbLocation::Postgres(url) => StorageUrl::Postgres(url.clone().into()),
+            },
             max_connections: 5,
             auto_migrate: false,
         },

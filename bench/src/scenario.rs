@@ -1,7 +1,8 @@
 //! What every row starts from: simulated routers (one `SimFleet`, every router
 //! with the injected round-trip latency), tenants with several routers each,
 //! and an SQLite database loaded with subscribers and their devices, some of
-//! them online on the simulators.
+//! them online on the simulators. Row 1 also loads the same subscribers into
+//! PostgreSQL (a throwaway cluster).
 //!
 //! Subscriber `i` (ids from 1) belongs to tenant `1 + (i - 1) % tenants`; its
 //! home router is one of its tenant's routers, in turn. Every second subscriber
@@ -278,18 +279,38 @@ pub(crate) fn put_online(
     Ok(total)
 }
 
-/// An SQLite database file in a temporary directory.
+/// Where a row's database is, as the daemon process is told.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) enum DbLocation {
+    /// An SQLite file.
+    Sqlite(PathBuf),
+    /// A database on the throwaway PostgreSQL cluster (trust auth: the URL
+    /// holds no password).
+    Postgres(String),
+}
+
+/// A row's database: an SQLite file in a temporary directory, or PostgreSQL.
 #[derive(Debug)]
 pub(crate) struct Db {
     pub(crate) store: SqlStore,
-    pub(crate) path: PathBuf,
+    pub(crate) location: DbLocation,
 }
 
 impl Db {
-    /// Creates and migrates the database; adds the tenants of `topo`.
+    /// Creates and migrates an SQLite database; adds the tenants of `topo`.
     pub(crate) async fn create(dir: &Path, name: &str, topo: Topology) -> BoxResult<Db> {
         let path = dir.join(name);
         let store = SqlStore::connect_sqlite(&path).await?;
+        Self::prepare(store, DbLocation::Sqlite(path), topo).await
+    }
+
+    /// The same on PostgreSQL, in a fresh database at `url`.
+    pub(crate) async fn create_postgres(url: String, topo: Topology) -> BoxResult<Db> {
+        let store = SqlStore::connect_postgres(&url).await?;
+        Self::prepare(store, DbLocation::Postgres(url), topo).await
+    }
+
+    async fn prepare(store: SqlStore, location: DbLocation, topo: Topology) -> BoxResult<Db> {
         store.migrate().await?;
         let repos = store.repositories();
         for t in 1..=topo.tenants {
@@ -303,7 +324,15 @@ impl Db {
                 })
                 .await?;
         }
-        Ok(Db { store, path })
+        Ok(Db { store, location })
+    }
+
+    /// The SQLite file (rows that only run on SQLite).
+    pub(crate) fn path(&self) -> BoxResult<&Path> {
+        match &self.location {
+            DbLocation::Sqlite(p) => Ok(p),
+            DbLocation::Postgres(_) => Err("not an SQLite database".into()),
+        }
     }
 
     pub(crate) fn pool(&self) -> BoxResult<&sqlx::SqlitePool> {
@@ -320,6 +349,10 @@ impl Db {
         self.store.close().await;
     }
 }
+
+/// PostgreSQL's instant for microsecond 0 (times are loaded as microseconds
+/// since the epoch, exactly, as SQLite stores them).
+const MICROS_EPOCH: &str = "TIMESTAMPTZ '1970-01-01 00:00:00+00'";
 
 /// Who is in the subscribers table and when their access ends.
 #[derive(Debug, Clone, Copy)]
@@ -373,6 +406,9 @@ impl Population {
     /// Loads the subscribers and their devices (every device last seen on the
     /// home router), in two statements.
     pub(crate) async fn load(&self, db: &Db, topo: Topology) -> BoxResult<()> {
+        if let Some(pg) = db.store.postgres_pool() {
+            return self.load_postgres(pg, topo).await;
+        }
         let pool = db.pool()?;
         let series =
             "(WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < $1) SELECT i FROM s)";
@@ -409,10 +445,65 @@ impl Population {
         Ok(())
     }
 
+    /// [`load`](Self::load) in PostgreSQL's dialect: the same rows.
+    async fn load_postgres(&self, pool: &sqlx::PgPool, topo: Topology) -> BoxResult<()> {
+        let subs = format!(
+            "INSERT INTO subscribers (id, tenant_id, phone, username, paid_until, active, attempts) \
+             SELECT i, 1 + (i - 1) % {tenants}, '+2557' || lpad(i::text, 8, '0'), 'u' || i, \
+               {MICROS_EPOCH} + (CASE WHEN i <= $2 THEN $4 - 3600000000 - i * 1000 \
+                    WHEN i <= $2 + $3 THEN $5 + (i - $2 - 1) * $6 + ((i - $2 - 1) * 7919) % $6 \
+                    ELSE $4 + 172800000000 + (i % 86400) * 1000000 END) * INTERVAL '1 microsecond', TRUE, 0 \
+             FROM generate_series(1::bigint, $1) AS s(i)",
+            tenants = topo.tenants
+        );
+        sqlx::query(&subs)
+            .bind(self.total)
+            .bind(self.expired)
+            .bind(self.expiring)
+            .bind(self.now.timestamp_micros())
+            .bind(self.first_expiry.timestamp_micros())
+            .bind(self.step_micros())
+            .execute(pool)
+            .await?;
+        let hex = |shift: u32| format!("upper(lpad(to_hex((i >> {shift}) & 255), 2, '0'))");
+        let devices = format!(
+            "INSERT INTO devices (subscriber_id, mac, router_id, last_seen, active) \
+             SELECT i, '02:' || {a} || ':' || {b} || ':' || {c} || ':' || {d} || ':' || upper(lpad(to_hex(d), 2, '0')), \
+               {home}, $2, TRUE \
+             FROM generate_series(1::bigint, $1) AS s(i) JOIN (VALUES (1), (2)) AS k(d) ON d = 1 OR i % 2 = 0",
+            a = hex(24),
+            b = hex(16),
+            c = hex(8),
+            d = hex(0),
+            home = topo.home_router_sql()
+        );
+        sqlx::query(&devices)
+            .bind(self.total)
+            .bind(self.now)
+            .execute(pool)
+            .await?;
+        sqlx::query("ANALYZE").execute(pool).await?;
+        Ok(())
+    }
+
     /// Moves the expiring subscribers' `paid_until` so that the first expires at
     /// `first_expiry` (loading a million rows takes a while; the clock starts after).
     pub(crate) async fn retime(&mut self, db: &Db, first_expiry: DateTime<Utc>) -> BoxResult<()> {
         self.first_expiry = first_expiry;
+        if let Some(pg) = db.store.postgres_pool() {
+            sqlx::query(&format!(
+                "UPDATE subscribers SET paid_until = {MICROS_EPOCH} + \
+                   ($3 + (id - $1 - 1) * $4 + ((id - $1 - 1) * 7919) % $4) * INTERVAL '1 microsecond' \
+                 WHERE id > $1 AND id <= $1 + $2"
+            ))
+            .bind(self.expired)
+            .bind(self.expiring)
+            .bind(first_expiry.timestamp_micros())
+            .bind(self.step_micros())
+            .execute(pg)
+            .await?;
+            return Ok(());
+        }
         sqlx::query(
             "UPDATE subscribers SET paid_until = $3 + (id - $1 - 1) * $4 + ((id - $1 - 1) * 7919) % $4 \
              WHERE id > $1 AND id <= $1 + $2",
@@ -466,14 +557,30 @@ mod tests {
     #[tokio::test]
     async fn the_sql_load_matches_the_rust_mapping() -> BoxResult<()> {
         let dir = tempfile::tempdir()?;
-        let topo = Topology {
-            tenants: 3,
-            routers_per_tenant: 2,
+        let db = Db::create(dir.path(), "t.sqlite", SMALL).await?;
+        load_matches_the_rust_mapping(&db).await
+    }
+
+    #[tokio::test]
+    async fn the_postgres_load_matches_the_rust_mapping() -> BoxResult<()> {
+        let Some(url) = crate::pg::fresh_database().await else {
+            return Ok(());
         };
-        let db = Db::create(dir.path(), "t.sqlite", topo).await?;
+        let db = Db::create_postgres(url, SMALL).await?;
+        assert!(matches!(db.location, DbLocation::Postgres(_)));
+        load_matches_the_rust_mapping(&db).await
+    }
+
+    const SMALL: Topology = Topology {
+        tenants: 3,
+        routers_per_tenant: 2,
+    };
+
+    async fn load_matches_the_rust_mapping(db: &Db) -> BoxResult<()> {
+        let topo = SMALL;
         // The database keeps microseconds; `Utc::now()` may carry nanoseconds.
         let now = chrono::SubsecRound::trunc_subsecs(Utc::now(), 6);
-        let pop = Population {
+        let mut pop = Population {
             total: 50,
             expired: 5,
             expiring: 10,
@@ -481,7 +588,7 @@ mod tests {
             spread: Duration::from_secs(10),
             now,
         };
-        pop.load(&db, topo).await?;
+        pop.load(db, topo).await?;
         let repos = db.store.repositories();
         for i in [1_i64, 5, 6, 15, 16, 50] {
             let s = repos.subscribers.get(isp_core::domain::SubscriberId(i)).await?;
@@ -492,6 +599,7 @@ mod tests {
             assert_eq!(devices.len() as i64, devices_of(i));
             for d in devices {
                 assert_eq!(d.router_id, Some(RouterId(topo.home_router(i))));
+                assert_eq!(d.last_seen, now);
                 assert!((1..=2).any(|k| d.mac.to_string().eq_ignore_ascii_case(&mac(i, k))));
             }
         }
@@ -501,6 +609,12 @@ mod tests {
         assert!(expiring
             .iter()
             .all(|t| *t >= pop.first_expiry && *t < pop.first_expiry + chrono::Duration::seconds(10)));
+
+        pop.retime(db, now + chrono::Duration::seconds(100)).await?;
+        for i in pop.expiring_ids() {
+            let s = repos.subscribers.get(isp_core::domain::SubscriberId(i)).await?;
+            assert_eq!(s.paid_until, pop.paid_until(i), "sub {i} after retime");
+        }
         db.close().await;
         Ok(())
     }

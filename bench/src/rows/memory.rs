@@ -9,6 +9,7 @@ use crate::rows::{lag, num, sweep, Scale};
 use crate::scenario::devices_of;
 use crate::stats::thousands;
 use crate::BoxResult;
+use isp_adapters_sql::Backend;
 
 const TARGET_MB: u64 = 200;
 
@@ -21,6 +22,7 @@ pub(crate) async fn row(scale: &Scale) -> BoxResult<RowResult> {
         scale.lag_expiries,
         scale.lag_spread,
         Scheduling::Deadline,
+        Backend::Sqlite,
     )
     .await?;
     let sweep = sweep::measure(scale, n, scale.sweep_expired).await?;

@@ -72,7 +72,7 @@ pub(crate) async fn measure(scale: &Scale, subscribers: i64, expired: i64) -> Bo
         "sweep: {sessions} sessions to remove, {background_sessions} other sessions online; running the daemon"
     ));
     let (outcome, cpu) = run_daemon_measured(&DaemonSpec {
-        db: db.path.clone(),
+        db: db.location.clone(),
         routers: fleet.specs.clone(),
         mode: Mode::Sweep,
     })
@@ -109,8 +109,8 @@ pub(crate) async fn measure(scale: &Scale, subscribers: i64, expired: i64) -> Bo
         .map(|(a, b)| a - b)
         .collect();
     let db = Db {
-        store: isp_adapters_sql::SqlStore::connect_sqlite(&db.path).await?,
-        path: db.path.clone(),
+        store: isp_adapters_sql::SqlStore::connect_sqlite(db.path()?).await?,
+        location: db.location.clone(),
     };
     let still_active_in_db = db
         .scalar(&format!(
