@@ -322,12 +322,13 @@ pub(crate) async fn row(scale: &Scale) -> BoxResult<RowResult> {
     if ours.removal_secs >= 2.0 {
         r.note(format!(
             "Missed the 2 s target. {}",
-            "The engine finishes one claimed batch before it claims the next, and records each subscriber of a \
-             batch (notice reservation, completion, device deactivation: three separate SQLite writes) before the \
-             next batch's router work starts, so the time between batches above is database and engine time; \
-             one transaction per batch (batch repository methods) is the next step. The router time is mostly \
-             CPU: the 100 simulators run on the same two cores as the daemon (the CPU split above), where a real \
-             router would spend its own CPU."
+            "Most of the time is CPU on two shared cores: the 100 simulators and the daemon together use about \
+             as much CPU as the wall time gives both cores (the split above), where real routers would spend \
+             their own. The engine finishes one claimed batch before it claims the next; each batch costs every \
+             router a few round trips (reads, then the batched writes) and then three database writes (the \
+             expiry notices, the expiries and the devices, one transaction each). What would still help: \
+             overlapping one batch's database writes with the next batch's router work, and fewer round trips \
+             per batch (larger claims, at the price of a longer write lock on SQLite)."
         ));
     }
     r.seconds = started.elapsed().as_secs_f64();
