@@ -18,17 +18,67 @@ pub(crate) enum Query {
     Eq(String, String),
     Lt(String, String),
     Gt(String, String),
-    Ops(String),
+    Ops(Vec<Op>),
+}
+
+/// One step of a `?#` word, parsed once per query rather than once per item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Op {
+    /// Push a copy of the value this many places below the top.
+    Index(usize),
+    /// An index ending the word: the stack becomes that one value.
+    IndexLast(usize),
+    Not,
+    And,
+    Or,
+    /// `.` after anything but an index: push a copy of the top.
+    Dup,
+}
+
+fn parse_ops(ops: &str) -> Result<Vec<Op>, String> {
+    let chars: Vec<char> = ops.chars().collect();
+    let mut out = Vec::new();
+    let mut i = 0;
+    let mut after_index = false;
+    while i < chars.len() {
+        let c = chars[i];
+        if c.is_ascii_digit() {
+            let start = i;
+            while i < chars.len() && chars[i].is_ascii_digit() {
+                i += 1;
+            }
+            let n: usize = chars[start..i]
+                .iter()
+                .collect::<String>()
+                .parse()
+                .unwrap_or(usize::MAX);
+            out.push(if i == chars.len() {
+                Op::IndexLast(n)
+            } else {
+                Op::Index(n)
+            });
+            after_index = true;
+            continue;
+        }
+        match c {
+            '!' => out.push(Op::Not),
+            '&' => out.push(Op::And),
+            '|' => out.push(Op::Or),
+            '.' if after_index => {}
+            '.' => out.push(Op::Dup),
+            _ => return Err(format!("invalid query operations ?#{ops}")),
+        }
+        after_index = false;
+        i += 1;
+    }
+    Ok(out)
 }
 
 impl Query {
     /// Parses the text after `?`. Errors name the bad word.
     pub(crate) fn parse(q: &str) -> Result<Query, String> {
         if let Some(ops) = q.strip_prefix('#') {
-            if !ops.chars().all(|c| c.is_ascii_digit() || "!&|.".contains(c)) {
-                return Err(format!("invalid query operations ?#{ops}"));
-            }
-            return Ok(Query::Ops(ops.to_owned()));
+            return parse_ops(ops).map(Query::Ops);
         }
         if let Some(name) = q.strip_prefix('-') {
             return Ok(Query::Lacks(name.to_owned()));
@@ -100,8 +150,9 @@ pub(crate) fn names(queries: &[Query]) -> Vec<&str> {
     out
 }
 
-/// Whether an item (its printed properties) matches the queries.
-pub(crate) fn matches(queries: &[Query], get: &dyn Fn(&str) -> Option<String>) -> bool {
+/// Whether an item (its printed properties) matches the queries; `get`
+/// borrows a property's value, so that a long OR of terms costs no copies.
+pub(crate) fn matches<'v>(queries: &[Query], get: &dyn Fn(&str) -> Option<&'v str>) -> bool {
     // `stack` holds the explicit values; below them are infinitely many `true`.
     let mut stack: Vec<bool> = Vec::new();
     let pop = |stack: &mut Vec<bool>| stack.pop().unwrap_or(true);
@@ -109,61 +160,40 @@ pub(crate) fn matches(queries: &[Query], get: &dyn Fn(&str) -> Option<String>) -
         match q {
             Query::Has(n) => stack.push(get(n).is_some()),
             Query::Lacks(n) => stack.push(get(n).is_none()),
-            Query::Eq(n, v) => stack.push(get(n).is_some_and(|x| values_equal(&x, v))),
-            Query::Lt(n, v) => stack.push(get(n).is_some_and(|x| compare(&x, v) == Ordering::Less)),
-            Query::Gt(n, v) => stack.push(get(n).is_some_and(|x| compare(&x, v) == Ordering::Greater)),
+            Query::Eq(n, v) => stack.push(get(n).is_some_and(|x| values_equal(x, v))),
+            Query::Lt(n, v) => stack.push(get(n).is_some_and(|x| compare(x, v) == Ordering::Less)),
+            Query::Gt(n, v) => stack.push(get(n).is_some_and(|x| compare(x, v) == Ordering::Greater)),
             Query::Ops(ops) => {
-                let chars: Vec<char> = ops.chars().collect();
-                let mut i = 0;
-                let mut after_index = false;
-                while i < chars.len() {
-                    let c = chars[i];
-                    if c.is_ascii_digit() {
-                        let start = i;
-                        while i < chars.len() && chars[i].is_ascii_digit() {
-                            i += 1;
-                        }
-                        let n: usize = chars[start..i]
-                            .iter()
-                            .collect::<String>()
-                            .parse()
-                            .unwrap_or(usize::MAX);
-                        let value = stack
-                            .len()
-                            .checked_sub(1)
-                            .and_then(|top| top.checked_sub(n))
-                            .is_none_or(|idx| stack[idx]);
-                        if i == chars.len() {
-                            stack.clear();
-                            stack.push(value);
-                        } else {
+                for op in ops {
+                    match *op {
+                        Op::Index(n) | Op::IndexLast(n) => {
+                            let value = stack
+                                .len()
+                                .checked_sub(1)
+                                .and_then(|top| top.checked_sub(n))
+                                .is_none_or(|idx| stack[idx]);
+                            if matches!(op, Op::IndexLast(_)) {
+                                stack.clear();
+                            }
                             stack.push(value);
                         }
-                        after_index = true;
-                        continue;
-                    }
-                    match c {
-                        '!' => {
+                        Op::Not => {
                             let v = pop(&mut stack);
                             stack.push(!v);
                         }
-                        '&' => {
+                        Op::And => {
                             let (a, b) = (pop(&mut stack), pop(&mut stack));
                             stack.push(a && b);
                         }
-                        '|' => {
+                        Op::Or => {
                             let (a, b) = (pop(&mut stack), pop(&mut stack));
                             stack.push(a || b);
                         }
-                        '.' if after_index => {}
-                        '.' => {
+                        Op::Dup => {
                             let top = stack.last().copied().unwrap_or(true);
                             stack.push(top);
                         }
-                        _ => {}
                     }
-                    after_index = false;
-                    i += 1;
                 }
             }
         }
@@ -185,7 +215,7 @@ mod tests {
 
     fn m(r: &BTreeMap<String, String>, qs: &[&str]) -> bool {
         let parsed: Vec<Query> = qs.iter().map(|q| Query::parse(q).unwrap()).collect();
-        matches(&parsed, &|n| r.get(n).cloned())
+        matches(&parsed, &|n| r.get(n).map(String::as_str))
     }
 
     #[test]
@@ -230,5 +260,26 @@ mod tests {
         // `.` duplicates the top, `&` of two copies keeps it
         assert!(m(&ether, &["type=ether", "#.&"]));
         assert!(!m(&vlan, &["type=ether", "#.&"]));
+        // `.` right after an index is a separator, not a copy: `#0.|` ORs the top with itself
+        assert!(m(&ether, &["type=ether", "#0.|"]));
+        assert!(!m(&vlan, &["type=ether", "#0.|"]));
+    }
+
+    #[test]
+    fn operations_are_parsed_once_and_bad_ones_named() {
+        assert_eq!(
+            Query::parse("#12|!0.&3"),
+            Ok(Query::Ops(vec![
+                Op::Index(12),
+                Op::Or,
+                Op::Not,
+                Op::Index(0),
+                Op::And,
+                Op::IndexLast(3)
+            ]))
+        );
+        assert_eq!(Query::parse("#.!"), Ok(Query::Ops(vec![Op::Dup, Op::Not])));
+        let err = Query::parse("#|x").unwrap_err();
+        assert!(err.contains("?#|x"), "{err}");
     }
 }

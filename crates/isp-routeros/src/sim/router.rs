@@ -744,7 +744,7 @@ impl RouterState {
     /// Whether a printed item matches the queries.
     pub(crate) fn row_matches(row: &[(String, String)], queries: &[Query]) -> bool {
         query::matches(queries, &|n| {
-            row.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone())
+            row.iter().find(|(k, _)| k == n).map(|(_, v)| v.as_str())
         })
     }
 
@@ -772,7 +772,10 @@ impl RouterState {
             let values: Vec<(&str, Option<String>)> =
                 names.iter().map(|n| (*n, self.value(spec, r, n, now))).collect();
             query::matches(&queries, &|n| {
-                values.iter().find(|(k, _)| *k == n).and_then(|(_, v)| v.clone())
+                values
+                    .iter()
+                    .find(|(k, _)| *k == n)
+                    .and_then(|(_, v)| v.as_deref())
             })
         });
         if req.get("count-only").is_some() {
