@@ -31,6 +31,25 @@ fn ids_where(reader: &Reader<'_>, rows: &[Row], keep: impl Fn(&Row) -> bool) -> 
         .collect()
 }
 
+/// Ids of the rows to keep, given each row with its MAC parsed once
+/// (`macs[i]` is `rows[i]`'s): a batch filters each menu once per target.
+fn ids_with_mac(
+    reader: &Reader<'_>,
+    rows: &[Row],
+    macs: &[Option<MacAddress>],
+    keep: impl Fn(&Row, Option<MacAddress>) -> bool,
+) -> Result<Vec<String>> {
+    rows.iter()
+        .zip(macs)
+        .filter(|(r, m)| keep(r, **m))
+        .map(|(r, _)| reader.id(r).map(str::to_owned))
+        .collect()
+}
+
+fn macs_of(rows: &[Row]) -> Vec<Option<MacAddress>> {
+    rows.iter().map(mac).collect()
+}
+
 /// Most `prop=value` terms put into one `print` query. A batch with more
 /// targets on one router reads the whole menu instead: the query would cost the
 /// router more than the rows it saves.
@@ -118,53 +137,35 @@ pub(crate) async fn disconnect(
         ),
     )?;
 
+    let (active_macs, host_macs, cookie_macs, binding_macs) = (
+        macs_of(&active),
+        macs_of(&hosts),
+        macs_of(&cookies),
+        macs_of(&bindings),
+    );
+    let reader = |menu| Reader { ops, menu };
+    let user_reader = reader(HOTSPOT_USER);
     let mut plans = Vec::with_capacity(targets.len());
     for target in targets {
         let user = target.username.as_ref().map(RosName::as_str);
-        let has_mac = |row: &Row| mac(row).is_some_and(|m| target.macs.contains(&m));
+        let has_mac = |m: Option<MacAddress>| m.is_some_and(|m| target.macs.contains(&m));
         let is_user = |row: &Row, prop: &str| user.is_some_and(|u| row.get(prop) == Some(u));
         let user_row = match user {
             Some(u) => hotspot_users.iter().find(|r| r.get("name") == Some(u)),
             None => None,
         };
-        let user_reader = Reader {
-            ops,
-            menu: HOTSPOT_USER,
-        };
         plans.push(Plan {
-            sessions: ids_where(
-                &Reader {
-                    ops,
-                    menu: HOTSPOT_ACTIVE,
-                },
-                &active,
-                |r| has_mac(r) || is_user(r, "user"),
-            )?,
-            hosts: ids_where(
-                &Reader {
-                    ops,
-                    menu: HOTSPOT_HOST,
-                },
-                &hosts,
-                has_mac,
-            )?,
-            cookies: ids_where(
-                &Reader {
-                    ops,
-                    menu: HOTSPOT_COOKIE,
-                },
-                &cookies,
-                |r| has_mac(r) || is_user(r, "user"),
-            )?,
+            sessions: ids_with_mac(&reader(HOTSPOT_ACTIVE), &active, &active_macs, |r, m| {
+                has_mac(m) || is_user(r, "user")
+            })?,
+            hosts: ids_with_mac(&reader(HOTSPOT_HOST), &hosts, &host_macs, |_, m| has_mac(m))?,
+            cookies: ids_with_mac(&reader(HOTSPOT_COOKIE), &cookies, &cookie_macs, |r, m| {
+                has_mac(m) || is_user(r, "user")
+            })?,
             // Only bindings we made, and never a block: disconnecting must not unblock.
-            bindings: ids_where(
-                &Reader {
-                    ops,
-                    menu: IP_BINDING,
-                },
-                &bindings,
-                |r| has_mac(r) && owned(r) && r.get("type") != Some("blocked"),
-            )?,
+            bindings: ids_with_mac(&reader(IP_BINDING), &bindings, &binding_macs, |r, m| {
+                has_mac(m) && owned(r) && r.get("type") != Some("blocked")
+            })?,
             user: match user_row {
                 Some(r) => Some((user_reader.id(r)?.to_owned(), r.flag("disabled").unwrap_or(false))),
                 None => None,

@@ -319,6 +319,10 @@ impl RouterState {
 
     /// Sends the current form of an item (or its removal) to listeners.
     fn notify(&self, menu: &str, id: u64) {
+        // Nobody listening: nothing to render.
+        if self.events.receiver_count() == 0 {
+            return;
+        }
         let Some(table) = self.table(menu) else { return };
         let row = table.rows.get(&id).map(|r| self.render(table.spec, r));
         let _ = self.events.send(Change {
@@ -382,11 +386,19 @@ impl RouterState {
 
     /// One property of an item as `print` shows it, computed only when asked
     /// for (queries are evaluated without rendering whole items).
-    fn value(&self, spec: &MenuSpec, row: &Row, name: &str, now: DateTime<Utc>) -> Option<String> {
+    /// `field` is `spec.field(name)`, looked up once per `print`.
+    fn value_of(
+        &self,
+        spec: &MenuSpec,
+        row: &Row,
+        name: &str,
+        field: Option<&Field>,
+        now: DateTime<Utc>,
+    ) -> Option<String> {
         if name == ".id" {
             return (!spec.singleton).then(|| format!("*{:X}", row.id));
         }
-        match spec.field(name) {
+        match field {
             Some(field) => self.field_value(spec, row, field, now),
             None => row.get(name).map(str::to_owned),
         }
@@ -398,31 +410,39 @@ impl RouterState {
             .or_else(|| field.default.map(str::to_owned))
     }
 
+    /// Values the router computes rather than stores. Matched on the field's
+    /// name first: most fields are stored, and this runs for every property
+    /// of every item a `print` reads.
     fn computed(&self, spec: &MenuSpec, row: &Row, field: &Field, now: DateTime<Utc>) -> Option<String> {
-        match (spec.path, field.name) {
-            ("/ip/hotspot/active" | "/ip/hotspot/host" | "/ppp/active", "uptime") => {
-                Some(show_elapsed(since(now, row.started)))
-            }
-            ("/ip/hotspot/active", "session-time-left") => {
-                let limit = self.user_limit(row.get("user")?)?;
-                let used = self.user_used(row.get("user")?) + since(now, row.started);
+        match field.name {
+            "uptime" => match spec.path {
+                "/ip/hotspot/active" | "/ip/hotspot/host" | "/ppp/active" => {
+                    Some(show_elapsed(since(now, row.started)))
+                }
+                "/ip/hotspot/user" => Some(show_elapsed(row.used)),
+                "/system/resource" => Some(show_elapsed(since(now, Some(self.boot)))),
+                _ => None,
+            },
+            "session-time-left" if spec.path == "/ip/hotspot/active" => {
+                let user = self.user_row(row.get("user")?)?;
+                let limit = user.get("limit-uptime").and_then(duration::parse)?;
+                let used = user.used + since(now, row.started);
                 Some(show_remaining(limit.saturating_sub(used)))
             }
-            ("/ip/hotspot/user", "uptime") => Some(show_elapsed(row.used)),
-            ("/ip/hotspot/cookie", "expires-in") => Some(show_remaining(until(now, row.expires?))),
-            ("/ip/firewall/address-list", "timeout") => row.expires.map(|e| show_remaining(until(now, e))),
-            ("/ip/firewall/address-list", "dynamic") => Some(row.expires.is_some().to_string()),
-            ("/ip/hotspot/ip-binding", "bypassed") => {
-                (row.get("type") == Some("bypassed")).then(|| "true".to_owned())
+            "expires-in" if spec.path == "/ip/hotspot/cookie" => {
+                Some(show_remaining(until(now, row.expires?)))
             }
-            ("/ip/hotspot/ip-binding", "blocked") => {
-                (row.get("type") == Some("blocked")).then(|| "true".to_owned())
+            "timeout" if spec.path == "/ip/firewall/address-list" => {
+                row.expires.map(|e| show_remaining(until(now, e)))
             }
-            ("/system/resource", "uptime") => Some(show_elapsed(since(now, Some(self.boot)))),
-            ("/system/resource", "version") => Some(self.settings.version.clone()),
-            ("/system/clock", "time") => Some(local(row, now).format("%H:%M:%S").to_string()),
-            ("/system/clock", "date") => Some(local(row, now).format("%Y-%m-%d").to_string()),
-            ("/system/clock", "gmt-offset") => Some(local(row, now).format("%:z").to_string()),
+            "dynamic" if spec.path == "/ip/firewall/address-list" => Some(row.expires.is_some().to_string()),
+            "bypassed" | "blocked" if spec.path == "/ip/hotspot/ip-binding" => {
+                (row.get("type") == Some(field.name)).then(|| "true".to_owned())
+            }
+            "version" if spec.path == "/system/resource" => Some(self.settings.version.clone()),
+            "time" if spec.path == "/system/clock" => Some(local(row, now).format("%H:%M:%S").to_string()),
+            "date" if spec.path == "/system/clock" => Some(local(row, now).format("%Y-%m-%d").to_string()),
+            "gmt-offset" if spec.path == "/system/clock" => Some(local(row, now).format("%:z").to_string()),
             _ => None,
         }
     }
@@ -440,16 +460,10 @@ impl RouterState {
     }
 
     fn user_row(&self, name: &str) -> Option<&Row> {
-        let id = *self.find_by("/ip/hotspot/user", "name", name).first()?;
-        self.table("/ip/hotspot/user")?.rows.get(&id)
-    }
-
-    fn user_limit(&self, name: &str) -> Option<Duration> {
-        self.user_row(name)?.get("limit-uptime").and_then(duration::parse)
-    }
-
-    fn user_used(&self, name: &str) -> Duration {
-        self.user_row(name).map(|r| r.used).unwrap_or_default()
+        self.table("/ip/hotspot/user")?
+            .rows
+            .values()
+            .find(|r| r.get("name") == Some(name))
     }
 
     /// Applies the passage of time: ends hotspot sessions past their user's limit-uptime,
@@ -767,10 +781,15 @@ impl RouterState {
         let table = self.table(spec.path).ok_or_else(no_such_item)?;
         let now = self.now();
         // Each property a query reads is computed once per item, not once per query word.
-        let names = query::names(&queries);
+        let names: Vec<(&str, Option<&Field>)> = query::names(&queries)
+            .into_iter()
+            .map(|n| (n, spec.field(n)))
+            .collect();
         let matching = table.rows.values().filter(|r| {
-            let values: Vec<(&str, Option<String>)> =
-                names.iter().map(|n| (*n, self.value(spec, r, n, now))).collect();
+            let values: Vec<(&str, Option<String>)> = names
+                .iter()
+                .map(|(n, field)| (*n, self.value_of(spec, r, n, *field, now)))
+                .collect();
             query::matches(&queries, &|n| {
                 values
                     .iter()
