@@ -206,7 +206,10 @@ async fn open(options: SqliteConnectOptions, opts: &SqlOptions, memory: bool) ->
     } else {
         SqlitePoolOptions::new().max_connections(opts.max_connections.max(1))
     };
+    // No ping before each acquire: an embedded file has no peer that hangs up,
+    // and sqlx still tests each connection as it is released.
     pool.acquire_timeout(opts.acquire_timeout)
+        .test_before_acquire(false)
         .connect_with(options)
         .await
         .map_err(|e| map_sqlx_error("database", e))
