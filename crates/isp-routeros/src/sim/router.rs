@@ -3,6 +3,7 @@
 //! Everything here is synchronous and runs under one lock; the network side
 //! (`server.rs`) turns requests into calls of [`RouterState::execute`].
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant, SystemTime};
@@ -373,7 +374,7 @@ impl RouterState {
                 continue;
             }
             if let Some(v) = self.field_value(spec, row, field, now) {
-                out.push((field.name.to_owned(), v));
+                out.push((field.name.to_owned(), v.into_owned()));
             }
         }
         for (k, v) in &row.fields {
@@ -387,27 +388,35 @@ impl RouterState {
     /// One property of an item as `print` shows it, computed only when asked
     /// for (queries are evaluated without rendering whole items).
     /// `field` is `spec.field(name)`, looked up once per `print`.
-    fn value_of(
+    fn value_of<'r>(
         &self,
         spec: &MenuSpec,
-        row: &Row,
+        row: &'r Row,
         name: &str,
         field: Option<&Field>,
         now: DateTime<Utc>,
-    ) -> Option<String> {
+    ) -> Option<Cow<'r, str>> {
         if name == ".id" {
-            return (!spec.singleton).then(|| format!("*{:X}", row.id));
+            return (!spec.singleton).then(|| Cow::Owned(format!("*{:X}", row.id)));
         }
         match field {
             Some(field) => self.field_value(spec, row, field, now),
-            None => row.get(name).map(str::to_owned),
+            None => row.get(name).map(Cow::Borrowed),
         }
     }
 
-    fn field_value(&self, spec: &MenuSpec, row: &Row, field: &Field, now: DateTime<Utc>) -> Option<String> {
+    /// Borrowed unless computed: queries read it for every item of a `print`.
+    fn field_value<'r>(
+        &self,
+        spec: &MenuSpec,
+        row: &'r Row,
+        field: &Field,
+        now: DateTime<Utc>,
+    ) -> Option<Cow<'r, str>> {
         self.computed(spec, row, field, now)
-            .or_else(|| row.get(field.name).map(str::to_owned))
-            .or_else(|| field.default.map(str::to_owned))
+            .map(Cow::Owned)
+            .or_else(|| row.get(field.name).map(Cow::Borrowed))
+            .or_else(|| field.default.map(Cow::Borrowed))
     }
 
     /// Values the router computes rather than stores. Matched on the field's
@@ -786,7 +795,7 @@ impl RouterState {
             .map(|n| (n, spec.field(n)))
             .collect();
         let matching = table.rows.values().filter(|r| {
-            let values: Vec<(&str, Option<String>)> = names
+            let values: Vec<(&str, Option<Cow<'_, str>>)> = names
                 .iter()
                 .map(|(n, field)| (*n, self.value_of(spec, r, n, *field, now)))
                 .collect();
