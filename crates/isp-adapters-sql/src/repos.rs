@@ -1627,6 +1627,33 @@ macro_rules! sql_repositories {
                 guard_refused(&self.pool, "notice", NOTICE_EXISTS, id.0).await
             }
 
+            async fn mark_all_sent(&self, ids: &[NoticeId], holder: &str, at: DateTime<Utc>) -> Result<Vec<bool>> {
+                if ids.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let map = |e| map_sqlx_error("notice", e);
+                let mut marked = std::collections::HashSet::new();
+                let mut tx = begin_write(&self.pool).await.map_err(map)?;
+                for chunk in ids.chunks(BATCH_CHUNK) {
+                    let mut q = QueryBuilder::<Db>::new("UPDATE notices SET status = 'sent', sent_at = ");
+                    q.push_bind(ts(at))
+                        .push(", lease_holder = NULL, lease_until = NULL WHERE status = 'pending' AND (lease_holder IS NULL OR lease_holder = ")
+                        .push_bind(holder)
+                        .push(") AND id IN (");
+                    let mut list = q.separated(", ");
+                    for id in chunk {
+                        list.push_bind(id.0);
+                    }
+                    q.push(") RETURNING id");
+                    let rows = q.build().fetch_all(&mut *tx).await.map_err(map)?;
+                    for r in &rows {
+                        marked.insert(Cols::new(r, "notices").i64("id")?);
+                    }
+                }
+                tx.commit().await.map_err(map)?;
+                Ok(ids.iter().map(|id| marked.contains(&id.0)).collect())
+            }
+
             async fn retry_later(&self, id: NoticeId, holder: &str, until: DateTime<Utc>) -> Result<bool> {
                 let n = sqlx::query(
                     "UPDATE notices SET attempts = attempts + 1, lease_holder = $3, lease_until = $4 \

@@ -430,14 +430,30 @@ impl Engine {
                 .buffer_unordered(SMS_CONCURRENCY)
                 .collect()
                 .await;
+            // Every send of the batch has finished before any is recorded, so
+            // recording them in one write widens no window for a second send.
+            let sent: Vec<NoticeId> = results
+                .iter()
+                .filter(|(_, r)| r.is_ok())
+                .map(|(n, _)| n.id)
+                .collect();
+            if !sent.is_empty() {
+                match notices.mark_all_sent(&sent, ctx.holder(), now).await {
+                    Ok(marked) => {
+                        for (id, _) in sent.iter().zip(marked).filter(|(_, m)| !m) {
+                            tracing::warn!(notice = %id, "a sent notice was not recorded: its lease was lost");
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(notices = sent.len(), error = %e, "recording sent notices failed");
+                    }
+                }
+            }
             for (n, r) in results {
                 let subject = format!("notice:{}", n.id);
                 match r {
                     Ok(()) => {
                         ctx.tally.add("sms_sent", 1);
-                        if let Err(e) = notices.mark_sent(n.id, ctx.holder(), now).await {
-                            tracing::warn!(notice = %n.id, error = %e, "recording a sent notice failed");
-                        }
                         ctx.tally.event(
                             now,
                             Some(n.tenant_id),

@@ -321,6 +321,20 @@ pub trait NoticeRepo: Send + Sync + Debug {
     async fn claim_pending(&self, claim: &Claim) -> Result<Vec<Notice>>;
     /// Records the gateway's acceptance; clears the lease.
     async fn mark_sent(&self, id: NoticeId, holder: &str, at: DateTime<Utc>) -> Result<bool>;
+    /// [`NoticeRepo::mark_sent`] for many: one answer per id, in order, `false`
+    /// where refused or unknown. SQL overrides it with one transaction; this
+    /// default marks them one by one.
+    async fn mark_all_sent(&self, ids: &[NoticeId], holder: &str, at: DateTime<Utc>) -> Result<Vec<bool>> {
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            match self.mark_sent(*id, holder, at).await {
+                Ok(done) => out.push(done),
+                Err(e) if e.is_not_found() => out.push(false),
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(out)
+    }
     /// Records a refused send; leases to [`RETRY_HOLDER`] until `until`.
     async fn retry_later(&self, id: NoticeId, holder: &str, until: DateTime<Utc>) -> Result<bool>;
     /// Gives up on a notice.

@@ -228,6 +228,7 @@ macro_rules! __isp_conformance_checks {
             ledger_idempotent_charges
             notices_unique_key
             notices_reserve_all
+            notices_mark_all_sent
             notices_claim_pending
             notices_crashed_send_is_abandoned_never_resent
             notices_concurrent_claims_are_exclusive

@@ -359,3 +359,44 @@ pub async fn notices_reserve_all(repos: Repositories) {
     );
     assert_eq!(r.count(NoticeStatus::Pending).await.expect("count"), 5);
 }
+
+/// `mark_all_sent`: one answer per id, in order; only notices pending and
+/// unleased or leased to the holder are marked, the rest (another holder's,
+/// already sent, unknown) answer `false` and are left as they were.
+pub async fn notices_mark_all_sent(repos: Repositories) {
+    let fx = fixture(repos).await;
+    let r = &fx.repos.notices;
+    assert!(r.mark_all_sent(&[], "A", t(1)).await.expect("empty").is_empty());
+    let n1 = fx.notice(1, t(60), t(-4)).await;
+    let n2 = fx.notice(2, t(60), t(-3)).await;
+    let n3 = fx.notice(3, t(60), t(-2)).await;
+    let n4 = fx.notice(4, t(60), t(-1)).await;
+    let a = r.claim_pending(&claim("A", t(0), t(5), 2)).await.expect("claim");
+    assert_eq!(ids(&a, |n: &Notice| n.id), vec![n1.id, n2.id]);
+    let b = r.claim_pending(&claim("B", t(0), t(5), 1)).await.expect("claim");
+    assert_eq!(ids(&b, |n: &Notice| n.id), vec![n3.id]);
+    assert!(r.mark_sent(n2.id, "A", t(1)).await.expect("mark_sent"));
+
+    let unknown = NoticeId(n4.id.0 + 1000);
+    let got = r
+        .mark_all_sent(&[n1.id, n2.id, n3.id, unknown, n4.id], "A", t(2))
+        .await
+        .expect("mark_all_sent");
+    assert_eq!(got, vec![true, false, false, false, true]);
+    for (n, sent_at) in [(&n1, t(2)), (&n2, t(1)), (&n4, t(2))] {
+        let got = r.get(n.id).await.expect("get");
+        assert_eq!(
+            (got.status, got.sent_at, got.lease),
+            (NoticeStatus::Sent, Some(sent_at), None),
+            "notice {}",
+            n.id
+        );
+    }
+    let got = r.get(n3.id).await.expect("get");
+    assert_eq!(
+        (got.status, got.sent_at, got.lease),
+        (NoticeStatus::Pending, None, lease("B", t(5))),
+        "B's notice is left to B"
+    );
+    assert_eq!(r.count(NoticeStatus::Sent).await.expect("count"), 3);
+}

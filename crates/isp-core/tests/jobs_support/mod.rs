@@ -175,7 +175,8 @@ fn reserve_in(log: &mut NoticeLog, new: &NewNotice) -> isp_core::Result<Notice> 
 
 /// Wires the notice mock to behave like a store: `reserve` keeps notices
 /// (a second one with the same key is a `Conflict`), `claim_pending` hands each
-/// pending notice out once, and `mark_sent` / `retry_later` / `abandon` are logged.
+/// pending notice out once, and `mark_sent` / `mark_all_sent` / `retry_later` /
+/// `abandon` are logged.
 pub fn notice_store(notices: &mut MockNoticeRepo) -> Arc<Mutex<NoticeLog>> {
     let log = Arc::new(Mutex::new(NoticeLog::default()));
     let l = log.clone();
@@ -207,6 +208,11 @@ pub fn notice_store(notices: &mut MockNoticeRepo) -> Arc<Mutex<NoticeLog>> {
     notices.expect_mark_sent().returning(move |id, _, _| {
         l.lock().unwrap().sent.push(id);
         Ok(true)
+    });
+    let l = log.clone();
+    notices.expect_mark_all_sent().returning(move |ids, _, _| {
+        l.lock().unwrap().sent.extend_from_slice(ids);
+        Ok(vec![true; ids.len()])
     });
     let l = log.clone();
     notices.expect_retry_later().returning(move |id, _, until| {
