@@ -273,7 +273,6 @@ pub(crate) async fn measure(
     let cmds = total(&commands(&fleet));
     let complete: BTreeSet<i64> = pop
         .expiring_ids()
-        .into_iter()
         .filter(|sub| {
             per_sub
                 .get(sub)
