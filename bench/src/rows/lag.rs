@@ -9,8 +9,8 @@ use isp_adapters_sql::Backend;
 
 use crate::daemon::{run_daemon_measured, unix_ms, CpuSplit, DaemonOutcome, DaemonSpec, Mode};
 use crate::report::{Line, RowResult};
-use crate::rows::{commands, num, progress, session_removals, total, Scale};
-use crate::scenario::{devices_of, sub_of_username, Db, Fleet, Population, Topology, Users};
+use crate::rows::{commands, num, progress, session_removals, total, Scale, SessionRemoval};
+use crate::scenario::{devices_of, Db, Fleet, Population, Topology, Users};
 use crate::stats::{percentile, secs, thousands, Summary};
 use crate::{pg, BoxResult};
 
@@ -77,41 +77,48 @@ impl TailSplit {
     }
 }
 
-/// Splits each slow lag at the last `/ip/hotspot/active/print` its router
-/// received before the removal.
-fn tail_split(fleet: &Fleet, pop: &Population, lags: &[(f64, i64)]) -> Option<TailSplit> {
-    let values: Vec<f64> = lags.iter().map(|(l, _)| *l).collect();
+/// Splits each slow lag (`cut_off`: lag and subscriber) at the last
+/// `/ip/hotspot/active/print` its router received before the removal.
+fn tail_split(
+    fleet: &Fleet,
+    removals: &[SessionRemoval],
+    pop: &Population,
+    cut_off: &[(f64, i64)],
+) -> Option<TailSplit> {
+    let values: Vec<f64> = cut_off.iter().map(|(l, _)| *l).collect();
     let p99 = percentile(&values, 0.99);
-    let slow: BTreeSet<i64> = lags.iter().filter(|(l, _)| *l >= p99).map(|(_, s)| *s).collect();
+    let slow: BTreeSet<i64> = cut_off
+        .iter()
+        .filter(|(l, _)| *l >= p99)
+        .map(|(_, s)| *s)
+        .collect();
+    let reads: Vec<Vec<f64>> = fleet
+        .handles()
+        .iter()
+        .map(|h| {
+            let mut reads: Vec<f64> = h
+                .command_log()
+                .iter()
+                .filter(|c| c.command == "/ip/hotspot/active/print")
+                .map(|c| unix_ms(c.at))
+                .collect();
+            reads.sort_by(f64::total_cmp);
+            reads
+        })
+        .collect();
     // Per slow subscriber: its last removal (ms) and the router's last read before it.
     let mut last: BTreeMap<i64, (f64, f64)> = BTreeMap::new();
-    for h in fleet.handles() {
-        let mut reads: Vec<f64> = h
-            .command_log()
-            .iter()
-            .filter(|c| c.command == "/ip/hotspot/active/print")
-            .map(|c| unix_ms(c.at))
-            .collect();
-        reads.sort_by(f64::total_cmp);
-        for r in h.removals() {
-            if r.menu != "/ip/hotspot/active" {
-                continue;
-            }
-            let Some(sub) = r.row.get("user").and_then(|u| sub_of_username(u)) else {
-                continue;
-            };
-            if !slow.contains(&sub) {
-                continue;
-            }
-            let at = unix_ms(r.at);
-            let read = match reads.partition_point(|t| *t <= at) {
-                0 => continue,
-                i => reads[i - 1],
-            };
-            let e = last.entry(sub).or_insert((f64::NEG_INFINITY, 0.0));
-            if at > e.0 {
-                *e = (at, read);
-            }
+    for r in removals.iter().filter(|r| slow.contains(&r.sub)) {
+        let Some(reads) = reads.get(r.router) else {
+            continue;
+        };
+        let read = match reads.partition_point(|t| *t <= r.unix_ms) {
+            0 => continue,
+            i => reads[i - 1],
+        };
+        let e = last.entry(r.sub).or_insert((f64::NEG_INFINITY, 0.0));
+        if r.unix_ms > e.0 {
+            *e = (r.unix_ms, read);
         }
     }
     let mut until_read = Vec::new();
@@ -229,6 +236,7 @@ pub(crate) async fn measure(
         e.1 = e.1.max(r.unix_ms);
     }
     let mut lags = Vec::new();
+    let mut cut_off: Vec<(f64, i64)> = Vec::new();
     let mut since_tick = Vec::new();
     for sub in pop.expiring_ids() {
         let Some((n, last)) = per_sub.get(&sub) else {
@@ -238,7 +246,9 @@ pub(crate) async fn measure(
             continue;
         }
         let paid_until = pop.paid_until(sub).timestamp_micros() as f64 / 1000.0;
-        lags.push((last - paid_until) / 1000.0);
+        let lag = (last - paid_until) / 1000.0;
+        lags.push(lag);
+        cut_off.push((lag, sub));
         since_tick.push((last / 1000.0) % POLL);
     }
     let mut worst: Vec<(f64, i64)> = Vec::new();
@@ -271,20 +281,7 @@ pub(crate) async fn measure(
         .map(|(a, b)| a - b)
         .collect();
     let cmds = total(&commands(&fleet));
-    let complete: BTreeSet<i64> = pop
-        .expiring_ids()
-        .filter(|sub| {
-            per_sub
-                .get(sub)
-                .is_some_and(|(n, _)| *n as i64 == devices_of(*sub))
-        })
-        .collect();
-    let cut_off: Vec<(f64, i64)> = worst
-        .iter()
-        .copied()
-        .filter(|(_, s)| complete.contains(s))
-        .collect();
-    let tail_split = tail_split(&fleet, &pop, &cut_off);
+    let tail_split = tail_split(&fleet, &removals, &pop, &cut_off);
     fleet.shutdown().await;
     Ok(LagRun {
         tail_split,

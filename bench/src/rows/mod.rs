@@ -69,12 +69,14 @@ impl Scale {
 pub(crate) struct SessionRemoval {
     pub(crate) sub: i64,
     pub(crate) unix_ms: f64,
+    /// The router's index in [`Fleet::handles`].
+    pub(crate) router: usize,
 }
 
 /// Every `/ip/hotspot/active` removal on every router, for subscribers' users.
 pub(crate) fn session_removals(fleet: &Fleet) -> Vec<SessionRemoval> {
     let mut out = Vec::new();
-    for h in fleet.handles() {
+    for (router, h) in fleet.handles().iter().enumerate() {
         for r in h.removals() {
             if r.menu != "/ip/hotspot/active" {
                 continue;
@@ -85,6 +87,7 @@ pub(crate) fn session_removals(fleet: &Fleet) -> Vec<SessionRemoval> {
             out.push(SessionRemoval {
                 sub,
                 unix_ms: unix_ms(r.at),
+                router,
             });
         }
     }
