@@ -142,12 +142,14 @@ async fn a_router_down_during_expiry_gets_the_removal_when_it_comes_back() {
     assert!(done, "subscriber still pending after every router confirmed");
     let h = t.health().await;
     assert!(!overdue_ids(&h).contains(&sub.id.0), "{h}");
+    // The run sends its SMS after it has recorded the expiry: wait for the send.
+    let expired_text = Templates::default().hotspot_expired;
+    eventually(Duration::from_secs(5), || {
+        sent_to(&t.sms, "+255712000011").contains_key(&expired_text)
+    })
+    .await;
     let sent = sent_to(&t.sms, "+255712000011");
-    assert_eq!(
-        sent.get(&Templates::default().hotspot_expired).copied(),
-        Some(1),
-        "{sent:?}"
-    );
+    assert_eq!(sent.get(&expired_text).copied(), Some(1), "{sent:?}");
     t.stop().await;
 }
 
@@ -214,6 +216,11 @@ async fn shutdown_mid_disconnect_leaves_the_work_pending_for_the_next_daemon() {
     }
     assert!(done, "the next daemon did not finish the pending disconnect");
     assert_eq!(t.sessions(0, &user), 0);
+    // The run sends its SMS after it has recorded the expiry: wait for the send.
+    eventually(Duration::from_secs(5), || {
+        sent_to(&t.sms, "+255712000031").contains_key(&expired_text)
+    })
+    .await;
     assert_eq!(
         sent_to(&t.sms, "+255712000031").get(&expired_text).copied(),
         Some(1)
