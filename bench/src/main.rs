@@ -28,9 +28,9 @@ mod stats;
 
 // The sql crate's bulk loader and throwaway PostgreSQL cluster, shared with
 // its tests and its due-work benchmark, so that row 3 measures the same way.
-#[path = "../../crates/isp-adapters-sql/tests/support/bulk.rs"]
+#[path = "../../isp-adapters-sql/tests/support/bulk.rs"]
 mod bulk;
-#[path = "../../crates/isp-adapters-sql/tests/support/pg.rs"]
+#[path = "../../isp-adapters-sql/tests/support/pg.rs"]
 mod pg;
 
 use std::path::PathBuf;
