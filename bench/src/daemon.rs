@@ -20,10 +20,9 @@ use isp_core::domain::RouterId;
 use isp_core::jobs::{Engine, EngineConfig, EngineDeps, JobKind, RunOptions};
 use isp_core::memory::{RecordingSms, StaticDirectory};
 use isp_core::ports::RouterDriver;
+use isp_core::runtime::{JobRunner, Schedule, SchedulerConfig, Shutdown};
 use isp_routeros::driver::{DriverConfig, RouterOsDriver};
-use ispd::config::{Schedule, SchedulerConfig, StorageConfig, StorageUrl};
-use ispd::runner::JobRunner;
-use ispd::scheduler::Shutdown;
+use ispd::config::{StorageConfig, StorageUrl};
 use serde::{Deserialize, Serialize};
 use tokio::io::AsyncWriteExt;
 
@@ -143,7 +142,7 @@ async fn run(spec: DaemonSpec) -> BoxResult<DaemonOutcome> {
             directory: Arc::new(StaticDirectory::new(routers)),
             driver,
             sms: sms.clone(),
-            clock: Arc::new(ispd::clock::SystemClock),
+            clock: Arc::new(isp_core::runtime::SystemClock),
         },
         EngineConfig {
             holder: format!("isp-bench-{}", std::process::id()),
@@ -198,7 +197,7 @@ async fn run(spec: DaemonSpec) -> BoxResult<DaemonOutcome> {
             let runner = JobRunner::new(engine);
             let shutdown = Shutdown::new();
             outcome.started_unix_ms = unix_ms(SystemTime::now());
-            let mut tasks = ispd::scheduler::spawn(&runner, &config, &shutdown);
+            let mut tasks = isp_core::runtime::spawn(&runner, &config, &shutdown);
             let left = (until_unix_ms as f64 - unix_ms(SystemTime::now())).max(0.0);
             tokio::time::sleep(Duration::from_secs_f64(left / 1000.0)).await;
             shutdown.trigger();

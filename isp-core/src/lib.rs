@@ -6,6 +6,8 @@ pub mod jobs;
 pub mod memory;
 pub mod policy;
 pub mod ports;
+#[cfg(feature = "runtime")]
+pub mod runtime;
 #[cfg(any(test, feature = "testkit"))]
 pub mod testkit;
 

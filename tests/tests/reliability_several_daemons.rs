@@ -112,7 +112,7 @@ async fn several_daemons(backend: &str, stores: Vec<Repositories>) {
                 directory: directory.clone(),
                 driver: fast_driver(),
                 sms: sms_sender(&gw),
-                clock: Arc::new(ispd::clock::SystemClock),
+                clock: Arc::new(isp_core::runtime::SystemClock),
             },
             EngineConfig {
                 holder: format!("daemon-{}", (b'a' + i as u8) as char),

@@ -127,7 +127,7 @@ pub(crate) async fn row(scale: &Scale) -> BoxResult<RowResult> {
             directory: Arc::new(StaticDirectory::new(routers)),
             driver: Arc::new(RouterOsDriver::new(DriverConfig::default())?),
             sms: Arc::new(RecordingSms::new()),
-            clock: Arc::new(ispd::clock::SystemClock),
+            clock: Arc::new(isp_core::runtime::SystemClock),
         },
         EngineConfig::default(),
     );

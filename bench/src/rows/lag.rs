@@ -462,7 +462,7 @@ pub(crate) async fn row(scale: &Scale) -> BoxResult<RowResult> {
         .verdict(ok(&ours) && poll.as_ref().is_none_or(ok)),
     );
     r.note(format!(
-        "Ours: the `ispd` scheduler (`ispd::scheduler::spawn`, `SchedulerConfig::default()`: the real-time watcher, \
+        "Ours: the `ispd` scheduler (`isp_core::runtime::spawn`, `SchedulerConfig::default()`: the real-time watcher, \
          which sleeps until `Engine::next_wakeup` but at most 2 s; every other job moved from its default \
          schedule, mostly every 5 minutes, to each minute boundary, so that each runs at least once in the run) \
          in the daemon process, SQLite, 100 simulated routers with {} ms round-trip latency; {} sessions of \

@@ -35,9 +35,7 @@ use subtle::ConstantTimeEq;
 use tokio::net::TcpListener;
 
 use crate::config::AdminToken;
-use crate::routers::{check_router, RouterCheck};
-use crate::runner::{JobRunner, LastRun, Trigger, WatcherState};
-use crate::scheduler::Shutdown;
+use isp_core::runtime::{check_router, JobRunner, LastRun, RouterCheck, Shutdown, Trigger, WatcherState};
 
 /// What the handlers share.
 #[derive(Clone)]
@@ -458,52 +456,12 @@ async fn service_action(
     want: ServiceStatus,
 ) -> Result<Json<ServiceResponse>, ApiError> {
     let id = ServiceId(parse_id(raw_id, "service")?);
-    let repos = &state.runner.engine().deps().repos;
-    let before = repos.services.get(id).await?;
-    if before.status == ServiceStatus::Terminated {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            format!("service {id} is terminated; it cannot be changed"),
-        ));
-    }
-    if before.status != want {
-        repos.services.set_status(id, want).await?;
-        tracing::info!(service = %id, from = before.status.as_str(), to = want.as_str(), "admin API: service status changed");
-    }
-    let report = state
-        .runner
-        .run(JobKind::ProvisionServices, RunOptions::default(), Trigger::Api)
-        .await?;
-    let after = repos.services.get(id).await?;
-    let note = match (want, after.provisioned) {
-        (ServiceStatus::Active, false) => Some(format!(
-            "not provisioned yet: {}",
-            report
-                .failures
-                .iter()
-                .find(|f| f.subject == format!("service:{id}"))
-                .map(|f| f.error.clone())
-                .unwrap_or_else(|| format!(
-                    "the due date {} may have passed (unpaid), or a retry is pending",
-                    after.next_billing_date
-                ))
-        )),
-        (ServiceStatus::Suspended, true) => Some(format!(
-            "still provisioned: {}",
-            report
-                .failures
-                .iter()
-                .find(|f| f.subject == format!("service:{id}"))
-                .map(|f| f.error.clone())
-                .unwrap_or_else(|| "a retry is pending".into())
-        )),
-        _ => None,
-    };
+    let change = state.runner.set_service_status(id, want, Trigger::Api).await?;
     Ok(Json(ServiceResponse {
-        success: note.is_none(),
-        service: ServiceView::from(&after),
-        note,
-        report,
+        success: change.pending.is_none(),
+        service: ServiceView::from(&change.service),
+        note: change.pending,
+        report: change.report,
     }))
 }
 

@@ -21,9 +21,8 @@ use isp_core::jobs::{JobKind, RunOptions};
 
 use crate::config::{self, Config, LogFormat, ProcessEnv};
 use crate::daemon::{self, Daemon, DaemonError};
-use crate::routers::check_router;
-use crate::runner::{JobRunner, Trigger};
 use crate::{demo, report, telemetry};
+use isp_core::runtime::{check_router, JobRunner, SystemClock, Trigger};
 
 /// Success.
 pub const EXIT_OK: u8 = 0;
@@ -265,10 +264,7 @@ pub async fn once(config: &Config, job: JobKind, dry_run: bool, json: bool, out:
         if !dry_run {
             daemon::apply_config(config, &wiring.repos).await?;
         }
-        let runner = JobRunner::with_alerts(
-            daemon::build_engine(config, &wiring),
-            daemon::alert_phones(config),
-        );
+        let runner = JobRunner::new(daemon::build_engine(config, &wiring));
         let r = runner
             .run(job, RunOptions { dry_run }, Trigger::Cli)
             .await
@@ -307,7 +303,7 @@ async fn check_routers(config: &Config, json: bool, max_skew: i64, out: &mut dyn
         Ok(d) => d,
         Err(e) => return fail(out, &DaemonError::Config(e.to_string())),
     };
-    let clock = crate::clock::SystemClock;
+    let clock = SystemClock;
     let routers = config.routers();
     if routers.is_empty() {
         let _ = writeln!(out, "no routers configured");
@@ -365,7 +361,7 @@ async fn status(config: &Config, json: bool, out: &mut dyn Write) -> u8 {
                     .map_err(|e| DaemonError::Config(e.to_string()))?,
             ),
             sms: std::sync::Arc::new(isp_sms::LogSender::new()),
-            clock: std::sync::Arc::new(crate::clock::SystemClock),
+            clock: std::sync::Arc::new(SystemClock),
         };
         let runner = JobRunner::new(daemon::build_engine(config, &wiring));
         let body = crate::api::health_body(&runner, wiring.directory.as_ref(), None, false)

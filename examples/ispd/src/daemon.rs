@@ -9,16 +9,13 @@ use isp_core::domain::{PlanId, TenantId};
 use isp_core::jobs::{Engine, EngineDeps};
 use isp_core::memory::StaticDirectory;
 use isp_core::ports::{Clock, Repositories, RouterDirectory, RouterDriver, SmsSender};
+use isp_core::runtime::{JobRunner, MeteredDriver, Runtime, Shutdown, SystemClock};
 use isp_routeros::driver::{DriverConfig, RouterOsDriver};
 use tokio::net::TcpListener;
-use tokio::task::{JoinHandle, JoinSet};
+use tokio::task::JoinHandle;
 
 use crate::api::{self, ApiState};
-use crate::clock::SystemClock;
 use crate::config::{AdminConfig, Config};
-use crate::routers::MeteredDriver;
-use crate::runner::JobRunner;
-use crate::scheduler::{self, Shutdown};
 use crate::storage::Storage;
 use crate::telemetry;
 
@@ -88,6 +85,8 @@ pub async fn wire(config: &Config, migrate: bool) -> Result<(Wiring, Storage), D
 
 /// An engine over `wiring` (the driver measured for `/metrics`).
 pub fn build_engine(config: &Config, wiring: &Wiring) -> Engine {
+    let mut engine_config = config.engine.clone();
+    engine_config.alert_phones = alert_phones(config);
     Engine::new(
         EngineDeps {
             repos: wiring.repos.clone(),
@@ -96,7 +95,7 @@ pub fn build_engine(config: &Config, wiring: &Wiring) -> Engine {
             sms: wiring.sms.clone(),
             clock: wiring.clock.clone(),
         },
-        config.engine.clone(),
+        engine_config,
     )
 }
 
@@ -162,10 +161,8 @@ pub fn alert_phones(
 /// A running daemon: scheduler tasks, the watcher and (optionally) the admin API.
 #[derive(Debug)]
 pub struct Daemon {
-    runner: JobRunner,
+    runtime: Runtime,
     directory: Arc<dyn RouterDirectory>,
-    shutdown: Shutdown,
-    tasks: JoinSet<()>,
     api: Option<(SocketAddr, JoinHandle<std::io::Result<()>>)>,
     grace: Duration,
 }
@@ -176,7 +173,7 @@ impl Daemon {
     /// [`Daemon::api_addr`]).
     pub async fn start(config: &Config, wiring: Wiring) -> Result<Daemon, DaemonError> {
         let engine = build_engine(config, &wiring);
-        let runner = JobRunner::with_alerts(engine, alert_phones(config));
+        let runner = JobRunner::new(engine);
         let shutdown = Shutdown::new();
         let api = match &config.admin {
             Some(admin) => Some(start_api(admin, &runner, &wiring, config, &shutdown).await?),
@@ -185,12 +182,10 @@ impl Daemon {
                 None
             }
         };
-        let tasks = scheduler::spawn(&runner, &config.scheduler, &shutdown);
+        let runtime = Runtime::start_with(runner, &config.scheduler, shutdown);
         Ok(Daemon {
-            runner,
+            runtime,
             directory: wiring.directory,
-            shutdown,
-            tasks,
             api,
             grace: config.scheduler.shutdown_grace,
         })
@@ -198,7 +193,7 @@ impl Daemon {
 
     /// The job runner (run a job, nudge the watcher).
     pub fn runner(&self) -> &JobRunner {
-        &self.runner
+        self.runtime.runner()
     }
 
     /// The router directory.
@@ -213,7 +208,7 @@ impl Daemon {
 
     /// The shutdown signal (trigger it to stop).
     pub fn shutdown_signal(&self) -> Shutdown {
-        self.shutdown.clone()
+        self.runtime.shutdown_signal()
     }
 
     /// Stops: no new runs start; runs in progress get `shutdown_grace` to
@@ -221,25 +216,13 @@ impl Daemon {
     /// nothing unconfirmed is ever marked done). Returns whether everything
     /// finished within the grace period.
     pub async fn stop(mut self) -> bool {
-        self.shutdown.trigger();
-        let grace = self.grace;
-        let drained = tokio::time::timeout(grace, async {
-            while self.tasks.join_next().await.is_some() {}
-            if let Some((_, task)) = self.api.take() {
-                let _ = task.await;
-            }
-        })
-        .await
-        .is_ok();
-        if !drained {
-            tracing::warn!(
-                grace_secs = grace.as_secs(),
-                "shutdown grace period over; cutting off runs in progress (their items stay pending)"
-            );
-            self.tasks.abort_all();
-            while self.tasks.join_next().await.is_some() {}
-        }
-        drained
+        let api = self.api.take();
+        let drained = self.runtime.stop().await;
+        let api_done = match api {
+            Some((_, task)) => tokio::time::timeout(self.grace, task).await.is_ok(),
+            None => true,
+        };
+        drained && api_done
     }
 
     /// Runs until SIGINT or SIGTERM, then stops gracefully.

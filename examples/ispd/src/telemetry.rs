@@ -18,9 +18,7 @@
 //! | `ispd_watcher_next_wakeup_seconds` | | seconds until the watcher's next deadline |
 
 use std::sync::OnceLock;
-use std::time::Duration;
 
-use isp_core::jobs::JobReport;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tracing_subscriber::EnvFilter;
 
@@ -51,57 +49,11 @@ pub fn prometheus() -> Option<PrometheusHandle> {
 }
 
 fn describe() {
-    metrics::describe_counter!("ispd_job_runs_total", "Job runs by outcome");
-    metrics::describe_counter!("ispd_job_items_total", "Items processed by jobs, by kind");
-    metrics::describe_counter!("ispd_job_failures_total", "Failed items in job runs");
-    metrics::describe_histogram!(
-        "ispd_job_duration_seconds",
-        metrics::Unit::Seconds,
-        "Job run time"
-    );
-    metrics::describe_histogram!(
-        "ispd_router_call_duration_seconds",
-        metrics::Unit::Seconds,
-        "Router command latency"
-    );
-    metrics::describe_counter!("ispd_router_call_errors_total", "Router command errors");
-    metrics::describe_histogram!(
-        "ispd_enforcement_lag_seconds",
-        metrics::Unit::Seconds,
-        "Time from a deadline to the watcher acting on it"
-    );
+    isp_core::runtime::metrics::describe();
     metrics::describe_gauge!(
         "ispd_expired_still_connected",
         "Expired subscribers not yet confirmed disconnected"
     );
-    metrics::describe_gauge!(
-        "ispd_watcher_next_wakeup_seconds",
-        "Seconds until the watcher's next deadline"
-    );
-}
-
-/// Records a finished run.
-pub fn record_report(report: &JobReport, elapsed: Duration) {
-    let job = report.job.name();
-    let outcome = if report.failures.is_empty() {
-        "ok"
-    } else {
-        "failures"
-    };
-    metrics::counter!("ispd_job_runs_total", "job" => job, "outcome" => outcome).increment(1);
-    metrics::histogram!("ispd_job_duration_seconds", "job" => job).record(elapsed.as_secs_f64());
-    if !report.dry_run {
-        for (k, v) in &report.counts {
-            metrics::counter!("ispd_job_items_total", "job" => job, "item" => k.clone()).increment(*v);
-        }
-    }
-    metrics::counter!("ispd_job_failures_total", "job" => job).increment(report.failures.len() as u64);
-}
-
-/// Records a run that failed as a whole (storage down, ...).
-pub fn record_error(job: &'static str, elapsed: Duration) {
-    metrics::counter!("ispd_job_runs_total", "job" => job, "outcome" => "error").increment(1);
-    metrics::histogram!("ispd_job_duration_seconds", "job" => job).record(elapsed.as_secs_f64());
 }
 
 /// Installs the global tracing subscriber. `RUST_LOG` wins over `filter`.

@@ -68,6 +68,9 @@ pub(crate) struct Tally {
     pub(crate) per_router: BTreeMap<String, BTreeMap<String, u64>>,
     pub(crate) failures: Vec<JobFailure>,
     pub(crate) audit: Vec<AuditEvent>,
+    /// Why a service could not be changed on its router in this run (the
+    /// provision-now use case answers with it).
+    pub(crate) pending_services: BTreeMap<crate::domain::ServiceId, String>,
 }
 
 impl Tally {
@@ -132,7 +135,14 @@ impl Tally {
         }
         self.failures.extend(other.failures);
         self.audit.extend(other.audit);
+        self.pending_services.extend(other.pending_services);
     }
+}
+
+/// The span of one router's share of a run (every line inside names the router;
+/// the run's own span names the job and the run).
+pub(crate) fn router_span(router: &str) -> tracing::Span {
+    tracing::info_span!("router", router = %router)
 }
 
 /// One run of one job.

@@ -5,10 +5,11 @@ use std::collections::{btree_map, BTreeMap, BTreeSet, HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use futures::future::join_all;
+use tracing::Instrument;
 
 use crate::domain::{AuditOutcome, ExpiryDone, Router, RouterId, Subscriber, TenantId};
 use crate::error::{Error, Result};
-use crate::jobs::common::{duplicate, fresh, local_text, render, RunCtx, DRY_RUN_LIMIT};
+use crate::jobs::common::{duplicate, fresh, local_text, render, router_span, RunCtx, DRY_RUN_LIMIT};
 use crate::jobs::Engine;
 use crate::policy::hotspot::{hotspot_expiry, HotspotExpiry};
 use crate::ports::{DisconnectReport, HotspotTarget};
@@ -115,22 +116,26 @@ impl Engine {
         let calls = per_router.iter().filter_map(|(rid, idxs)| {
             let router = routers.get(rid)?;
             let targets: Vec<HotspotTarget> = idxs.iter().map(|i| plans[*i].1.target.clone()).collect();
-            Some(async move {
-                let answer: RouterAnswer = limits
-                    .run(*rid, driver.disconnect_hotspot(router, &targets))
-                    .await;
-                let answer = answer.and_then(|rs| {
-                    if rs.len() == targets.len() {
-                        Ok(rs)
-                    } else {
-                        Err(Error::Protocol {
-                            service: format!("router {}", router.name),
-                            detail: format!("{} results for {} targets", rs.len(), targets.len()),
-                        })
-                    }
-                });
-                (*rid, answer)
-            })
+            let span = router_span(&router.name);
+            Some(
+                async move {
+                    let answer: RouterAnswer = limits
+                        .run(*rid, driver.disconnect_hotspot(router, &targets))
+                        .await;
+                    let answer = answer.and_then(|rs| {
+                        if rs.len() == targets.len() {
+                            Ok(rs)
+                        } else {
+                            Err(Error::Protocol {
+                                service: format!("router {}", router.name),
+                                detail: format!("{} results for {} targets", rs.len(), targets.len()),
+                            })
+                        }
+                    });
+                    (*rid, answer)
+                }
+                .instrument(span),
+            )
         });
         let answers: Vec<(RouterId, RouterAnswer)> = join_all(calls).await;
 

@@ -3,10 +3,11 @@
 
 use chrono::{DateTime, Utc};
 use futures::future::join_all;
+use tracing::Instrument;
 
-use crate::domain::{AuditOutcome, Router, RouterStatus};
+use crate::domain::{AuditOutcome, NewNotice, NoticeKind, Router, RouterStatus};
 use crate::error::Result;
-use crate::jobs::common::RunCtx;
+use crate::jobs::common::{router_span, RunCtx};
 use crate::jobs::Engine;
 use crate::ports::RouterHealth;
 
@@ -58,11 +59,10 @@ impl Engine {
             .into_iter()
             .filter(|r| r.enabled)
             .collect();
-        let probes = join_all(
-            routers
-                .iter()
-                .map(|r| async move { self.limits.run(r.id, self.deps.driver.health(r)).await }),
-        )
+        let probes = join_all(routers.iter().map(|r| {
+            async move { self.limits.run(r.id, self.deps.driver.health(r)).await }
+                .instrument(router_span(&r.name))
+        }))
         .await;
         let now = ctx.now();
         let store = &self.deps.repos.router_status;
@@ -109,6 +109,9 @@ impl Engine {
                     outcome,
                     status.last_error.clone(),
                 );
+                if !ctx.dry_run {
+                    self.reserve_router_alerts(ctx, router, &label, &status).await;
+                }
             }
             if skewed(status.clock_skew_secs) {
                 ctx.tally.add("clock_skewed", 1);
@@ -135,5 +138,47 @@ impl Engine {
         }
         ctx.flush_audit().await;
         Ok(())
+    }
+
+    /// Reserves an SMS to each of the tenant's alert phones about a router's
+    /// change of state; the notice key (phone, kind, change time) makes a
+    /// second reservation of the same change a no-op.
+    async fn reserve_router_alerts(
+        &self,
+        ctx: &mut RunCtx<'_>,
+        router: &Router,
+        label: &str,
+        status: &RouterStatus,
+    ) {
+        let Some(phones) = self.config.alert_phones.get(&router.tenant_id) else {
+            return;
+        };
+        let body = if status.online {
+            format!("Router {label} is back online.")
+        } else {
+            format!(
+                "Router {label} is OFFLINE since {} UTC: {}",
+                status.changed_at.format("%Y-%m-%d %H:%M"),
+                status.last_error.as_deref().unwrap_or("no answer")
+            )
+        };
+        for phone in phones {
+            let notice = NewNotice {
+                tenant_id: router.tenant_id,
+                recipient: phone.clone(),
+                kind: NoticeKind::RouterStateChanged,
+                deadline: status.changed_at,
+                body: body.clone(),
+                created_at: ctx.now(),
+            };
+            match self.deps.repos.notices.reserve(&notice).await {
+                Ok(_) => {
+                    ctx.tally.add("alerts_queued", 1);
+                    tracing::info!(router = %label, to = %phone, online = status.online, "router alert queued");
+                }
+                Err(e) if e.is_conflict() => {}
+                Err(e) => ctx.tally.fail(format!("router:{}", router.name), Some(label), &e),
+            }
+        }
     }
 }

@@ -5,13 +5,16 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+
 use std::time::Duration;
+use tracing::Instrument;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::domain::{RosName, RouterId};
+use crate::domain::{PhoneNumber, RosName, RouterId, TenantId};
 use crate::error::{Error, Result};
 use crate::ports::{Clock, Repositories, RouterDirectory, RouterDriver, SmsSender};
 
@@ -21,6 +24,7 @@ mod common;
 mod disconnect;
 mod health;
 mod provision;
+pub use provision::ServiceChange;
 mod reminders;
 mod summary;
 mod sync;
@@ -255,6 +259,10 @@ pub struct EngineConfig {
     pub static_ip_list: RosName,
     /// Message templates.
     pub templates: Templates,
+    /// Who gets an SMS when a router of the tenant goes offline or comes back
+    /// (reserved by `router-health`, at most one per phone and change; it goes
+    /// out with the next notice delivery).
+    pub alert_phones: BTreeMap<TenantId, Vec<PhoneNumber>>,
 }
 
 impl Default for EngineConfig {
@@ -271,6 +279,7 @@ impl Default for EngineConfig {
             static_ip_list: RosName::parse("static_ip_list", "isp-allowed")
                 .unwrap_or_else(|_| unreachable!()),
             templates: Templates::default(),
+            alert_phones: BTreeMap::new(),
         }
     }
 }
@@ -297,6 +306,7 @@ pub struct Engine {
     deps: EngineDeps,
     config: Arc<EngineConfig>,
     limits: Arc<RouterLimits>,
+    runs: Arc<AtomicU64>,
 }
 
 impl Engine {
@@ -307,6 +317,7 @@ impl Engine {
             deps,
             config: Arc::new(config),
             limits,
+            runs: Arc::new(AtomicU64::new(0)),
         }
     }
 
@@ -325,7 +336,17 @@ impl Engine {
     /// Item failures (a router down, an SMS refused) are in the report and
     /// retried later; `Err` means the job could not run at all (its storage
     /// failed), and whatever it had claimed is retried when the claims expire.
+    ///
+    /// Every line the run logs is inside a `job` span with the job's name and
+    /// a run number unique in this process, and each router's share of it in a
+    /// `router` span.
     pub async fn run(&self, job: JobKind, opts: RunOptions) -> Result<JobReport> {
+        let run = self.runs.fetch_add(1, Ordering::Relaxed) + 1;
+        let span = tracing::info_span!("job", job = %job, run);
+        self.run_in_span(job, opts).instrument(span).await
+    }
+
+    async fn run_in_span(&self, job: JobKind, opts: RunOptions) -> Result<JobReport> {
         let mut ctx = RunCtx::new(self, job, opts.dry_run);
         let outcome = match job {
             JobKind::DisconnectExpired => self.disconnect_expired(&mut ctx).await,

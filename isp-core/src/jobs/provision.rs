@@ -4,16 +4,31 @@ use std::collections::{BTreeMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use futures::future::join_all;
+use tracing::Instrument;
 
-use crate::domain::{AuditOutcome, Connection, Plan, Router, RouterId, Service, Tenant};
+use crate::domain::{
+    AuditOutcome, Connection, Plan, Router, RouterId, Service, ServiceId, ServiceStatus, Tenant,
+};
 use crate::error::{Error, Result};
-use crate::jobs::common::{fresh, retry_at, RunCtx, Tally, DRY_RUN_LIMIT};
-use crate::jobs::Engine;
+use crate::jobs::common::{fresh, retry_at, router_span, RunCtx, Tally, DRY_RUN_LIMIT};
+use crate::jobs::{Engine, JobKind, JobReport};
 use crate::policy::provisioning::{
     pppoe_spec, provisioning_decision, queue_name, queue_spec, static_ip_spec, DeprovisionReason,
     ProvisionDecision,
 };
 use crate::policy::time::local_date;
+
+/// What [`Engine::set_service_status`] did.
+#[derive(Debug, Clone)]
+pub struct ServiceChange {
+    /// The service as stored afterwards.
+    pub service: Service,
+    /// Why the router does not yet match the status (a router error, a
+    /// retry pending, an unpaid due date); `None` when it does.
+    pub pending: Option<String>,
+    /// The provisioning run of the service's tenant that applied it.
+    pub report: JobReport,
+}
 
 /// A service with its decision and (for provisioning) its plan.
 struct Job {
@@ -23,6 +38,55 @@ struct Job {
 }
 
 impl Engine {
+    /// Sets a service's status (`Active` to provision, `Suspended` or
+    /// `Inactive` to deprovision) and applies it on its router now, instead
+    /// of at the next provisioning sweep. The run covers the service's tenant
+    /// only, through the same claims as the sweep, so it never does work that
+    /// another daemon holds; what it could not do is retried by the sweep.
+    ///
+    /// A terminated service cannot be changed (`Conflict`).
+    pub async fn set_service_status(&self, id: ServiceId, status: ServiceStatus) -> Result<ServiceChange> {
+        let repo = &self.deps.repos.services;
+        let before = repo.get(id).await?;
+        if before.status == ServiceStatus::Terminated {
+            return Err(Error::conflict(
+                "service",
+                format!("service {id} is terminated; it cannot be changed"),
+            ));
+        }
+        if before.status != status {
+            repo.set_status(id, status).await?;
+            tracing::info!(service = %id, from = before.status.as_str(), to = status.as_str(), "service status changed");
+        }
+        let tenant = self.deps.repos.tenants.get(before.tenant_id).await?;
+        let mut ctx = RunCtx::new(self, JobKind::ProvisionServices, false);
+        let outcome = self.provision_tenant(&mut ctx, &tenant).await;
+        ctx.flush_audit().await;
+        outcome?;
+        let failure = ctx.tally.pending_services.get(&id).cloned();
+        let report = ctx.into_report();
+        let service = repo.get(id).await?;
+        let pending = match (status, service.provisioned) {
+            (ServiceStatus::Active, false) => Some(format!(
+                "not provisioned yet: {}",
+                failure.unwrap_or_else(|| format!(
+                    "the due date {} may have passed (unpaid), or a retry is pending",
+                    service.next_billing_date
+                ))
+            )),
+            (ServiceStatus::Suspended | ServiceStatus::Inactive, true) => Some(format!(
+                "still provisioned: {}",
+                failure.unwrap_or_else(|| "a retry is pending".into())
+            )),
+            _ => None,
+        };
+        Ok(ServiceChange {
+            service,
+            pending,
+            report,
+        })
+    }
+
     pub(crate) async fn provision_services(&self, ctx: &mut RunCtx<'_>) -> Result<()> {
         let tenants = self.deps.repos.tenants.list().await?;
         for tenant in tenants {
@@ -119,9 +183,11 @@ impl Engine {
             }
         }
         let dry_run = ctx.dry_run;
-        let tasks = groups
-            .into_iter()
-            .map(|(router, label, jobs)| self.provision_on_router(router, label, jobs, now, dry_run));
+        let tasks = groups.into_iter().map(|(router, label, jobs)| {
+            let span = router_span(&label);
+            self.provision_on_router(router, label, jobs, now, dry_run)
+                .instrument(span)
+        });
         for t in join_all(tasks).await {
             ctx.tally.merge(t);
         }
@@ -267,6 +333,7 @@ impl Engine {
         action: &str,
     ) {
         let subject = format!("service:{}", service.id);
+        t.pending_services.insert(service.id, e.to_string());
         t.add("services_pending", 1);
         t.fail(subject.clone(), label, e);
         t.event(

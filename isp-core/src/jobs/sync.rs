@@ -7,12 +7,13 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use futures::future::join_all;
+use tracing::Instrument;
 
 use crate::domain::{
     AuditOutcome, Plan, PlanId, RosName, Router, Service, Subscriber, TenantId, Voucher, VoucherStatus,
 };
 use crate::error::{Error, Result};
-use crate::jobs::common::{RunCtx, Tally};
+use crate::jobs::common::{router_span, RunCtx, Tally};
 use crate::jobs::Engine;
 use crate::policy::reconcile::{reconcile, Desired, ReconcileAction, RECONCILE_MENUS};
 use crate::policy::time::local_date;
@@ -83,9 +84,10 @@ impl Engine {
             return;
         }
         let observed_at = ctx.now();
-        let snapshots = join_all(round.iter().map(|(router, _)| {
+        let snapshots = join_all(round.iter().map(|(router, label)| {
             self.limits
                 .run(router.id, self.deps.driver.snapshot(router, &RECONCILE_MENUS))
+                .instrument(router_span(label))
         }))
         .await;
         let mut subscribers: HashMap<TenantId, Arc<Vec<Subscriber>>> = HashMap::new();
@@ -125,10 +127,10 @@ impl Engine {
         drop(subscribers);
         let now = ctx.now();
         let dry_run = ctx.dry_run;
-        let tallies = join_all(
-            work.into_iter()
-                .map(|w| self.sync_one(w, observed_at, now, dry_run)),
-        )
+        let tallies = join_all(work.into_iter().map(|w| {
+            let span = router_span(&w.label);
+            self.sync_one(w, observed_at, now, dry_run).instrument(span)
+        }))
         .await;
         for t in tallies {
             ctx.tally.merge(t);

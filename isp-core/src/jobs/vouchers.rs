@@ -4,10 +4,11 @@ use std::collections::{BTreeMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use futures::future::join_all;
+use tracing::Instrument;
 
 use crate::domain::{AuditOutcome, RouterId, Voucher};
 use crate::error::{Error, Result};
-use crate::jobs::common::{fresh, retry_at, RunCtx, Tally, DRY_RUN_LIMIT};
+use crate::jobs::common::{fresh, retry_at, router_span, RunCtx, Tally, DRY_RUN_LIMIT};
 use crate::jobs::Engine;
 use crate::policy::voucher::{voucher_time_expiry, VoucherAction};
 
@@ -95,64 +96,68 @@ impl Engine {
             return;
         }
 
-        let tasks = routers.into_iter().map(|(router, label, vs)| async move {
-            let mut t = Tally::default();
-            if !router.enabled {
-                let e = Error::unavailable(format!("router {label}"), "router is disabled");
-                t.add("router_disabled", vs.len() as u64);
-                for v in &vs {
-                    self.voucher_retry(&mut t, v, Some(&label), &e, now, false).await;
-                }
-                return t;
-            }
-            let results = join_all(vs.iter().map(|v| {
-                let router = &router;
-                async move {
-                    let r = self
-                        .limits
-                        .run(router.id, self.deps.driver.remove_hotspot_user(router, &v.code))
-                        .await;
-                    (v, r)
-                }
-            }))
-            .await;
-            for (v, r) in results {
-                let subject = format!("voucher:{}", v.code);
-                match r {
-                    Ok(existed) => {
-                        let key = if existed {
-                            "users_removed"
-                        } else {
-                            "users_already_gone"
-                        };
-                        t.add(key, 1);
-                        t.add_router(&label, key, 1);
-                        match self
-                            .deps
-                            .repos
-                            .vouchers
-                            .mark_removed(v.id, &self.config.holder)
-                            .await
-                        {
-                            Ok(_) => t.event(
-                                now,
-                                Some(v.tenant_id),
-                                "voucher_remove_user",
-                                subject,
-                                Some(router.id),
-                                AuditOutcome::Success,
-                                None,
-                            ),
-                            Err(e) => t.fail(subject, Some(&label), &e),
-                        }
-                    }
-                    Err(e) => {
-                        t.add_router(&label, "failures", 1);
+        let tasks = routers.into_iter().map(|(router, label, vs)| {
+            let span = router_span(&label);
+            async move {
+                let mut t = Tally::default();
+                if !router.enabled {
+                    let e = Error::unavailable(format!("router {label}"), "router is disabled");
+                    t.add("router_disabled", vs.len() as u64);
+                    for v in &vs {
                         self.voucher_retry(&mut t, v, Some(&label), &e, now, false).await;
                     }
+                    return t;
                 }
+                let results = join_all(vs.iter().map(|v| {
+                    let router = &router;
+                    async move {
+                        let r = self
+                            .limits
+                            .run(router.id, self.deps.driver.remove_hotspot_user(router, &v.code))
+                            .await;
+                        (v, r)
+                    }
+                }))
+                .await;
+                for (v, r) in results {
+                    let subject = format!("voucher:{}", v.code);
+                    match r {
+                        Ok(existed) => {
+                            let key = if existed {
+                                "users_removed"
+                            } else {
+                                "users_already_gone"
+                            };
+                            t.add(key, 1);
+                            t.add_router(&label, key, 1);
+                            match self
+                                .deps
+                                .repos
+                                .vouchers
+                                .mark_removed(v.id, &self.config.holder)
+                                .await
+                            {
+                                Ok(_) => t.event(
+                                    now,
+                                    Some(v.tenant_id),
+                                    "voucher_remove_user",
+                                    subject,
+                                    Some(router.id),
+                                    AuditOutcome::Success,
+                                    None,
+                                ),
+                                Err(e) => t.fail(subject, Some(&label), &e),
+                            }
+                        }
+                        Err(e) => {
+                            t.add_router(&label, "failures", 1);
+                            self.voucher_retry(&mut t, v, Some(&label), &e, now, false).await;
+                        }
+                    }
+                }
+                t
             }
-            t
+            .instrument(span)
         });
         for t in join_all(tasks).await {
             ctx.tally.merge(t);

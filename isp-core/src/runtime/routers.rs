@@ -7,14 +7,14 @@ use std::net::Ipv4Addr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use async_trait::async_trait;
-use chrono::{DateTime, Utc};
-use isp_core::domain::{MacAddress, OwnerTag, RosName, Router};
-use isp_core::ports::{
+use crate::domain::{MacAddress, OwnerTag, RosName, Router};
+use crate::ports::{
     Clock, DisconnectReport, HotspotTarget, HotspotUserSpec, Menu, PppoeSpec, QueueSpec, RouterDriver,
     RouterHealth, RouterSnapshot, StaticIpSpec,
 };
-use isp_core::Result;
+use crate::Result;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 /// A [`RouterDriver`] that records the latency and errors of every call of
@@ -177,7 +177,7 @@ pub struct RouterCheck {
     /// `host:port`.
     pub address: String,
     /// `api`, `api-ssl` or `rest`.
-    pub transport: isp_core::domain::Transport,
+    pub transport: crate::domain::Transport,
     /// Disabled routers are not contacted.
     pub enabled: bool,
     /// Login and `/system/...` reads worked.

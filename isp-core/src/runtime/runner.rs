@@ -6,14 +6,14 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
+use crate::domain::{ServiceId, ServiceStatus, TenantId};
+use crate::jobs::{Engine, JobKind, JobReport, RunOptions, ServiceChange};
+use crate::Result;
 use chrono::{DateTime, Utc};
-use isp_core::domain::{NewNotice, NoticeKind, PhoneNumber, RouterStatus, TenantId};
-use isp_core::jobs::{Engine, JobKind, JobReport, RunOptions};
-use isp_core::Result;
 use serde::Serialize;
 use tokio::sync::Notify;
 
-use crate::telemetry;
+use super::metrics;
 
 /// Who started a run (a log field).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -82,7 +82,6 @@ pub struct JobRunner {
 #[derive(Debug)]
 struct Inner {
     engine: Engine,
-    alert_phones: BTreeMap<TenantId, Vec<PhoneNumber>>,
     gates: BTreeMap<JobKind, tokio::sync::Mutex<()>>,
     nudge: Notify,
     last: Mutex<BTreeMap<JobKind, LastRun>>,
@@ -90,21 +89,13 @@ struct Inner {
 }
 
 impl JobRunner {
-    /// A runner over `engine`.
+    /// A runner over `engine`. Router alerts (an SMS to the tenant's
+    /// `alert_phones` when a router goes offline or comes back) are part of the
+    /// `router-health` job: see [`EngineConfig::alert_phones`](crate::jobs::EngineConfig::alert_phones).
     pub fn new(engine: Engine) -> Self {
-        Self::with_alerts(engine, BTreeMap::new())
-    }
-
-    /// A runner that also sends router alerts: when `router-health` finds a
-    /// router of a tenant went offline or came back, an SMS notice is reserved
-    /// for each of the tenant's `alert_phones` (at most one per phone and
-    /// change); it goes out with the next notice delivery (the next
-    /// disconnect-expired, warn-before-expiry or payment-reminders run).
-    pub fn with_alerts(engine: Engine, alert_phones: BTreeMap<TenantId, Vec<PhoneNumber>>) -> Self {
         JobRunner {
             inner: Arc::new(Inner {
                 engine,
-                alert_phones,
                 gates: JobKind::ALL
                     .into_iter()
                     .map(|j| (j, tokio::sync::Mutex::new(())))
@@ -143,6 +134,23 @@ impl JobRunner {
         Some(self.run_locked(job, opts, trigger).await)
     }
 
+    /// Sets a service's status and applies it on its router now
+    /// ([`Engine::set_service_status`]), inside the provisioning job's gate so
+    /// that it never overlaps a provisioning sweep.
+    pub async fn set_service_status(
+        &self,
+        id: ServiceId,
+        status: ServiceStatus,
+        trigger: Trigger,
+    ) -> Result<ServiceChange> {
+        let _guard = self.gate(JobKind::ProvisionServices).lock().await;
+        let start = Instant::now();
+        let change = self.inner.engine.set_service_status(id, status).await?;
+        metrics::record_report(&change.report, start.elapsed());
+        log_report(&change.report, trigger, start.elapsed());
+        Ok(change)
+    }
+
     fn gate(&self, job: JobKind) -> &tokio::sync::Mutex<()> {
         // Every JobKind has a gate (built from JobKind::ALL).
         self.inner
@@ -152,25 +160,16 @@ impl JobRunner {
     }
 
     async fn run_locked(&self, job: JobKind, opts: RunOptions, trigger: Trigger) -> Result<JobReport> {
-        let alerting = job == JobKind::RouterHealth && !opts.dry_run && !self.inner.alert_phones.is_empty();
-        let before = if alerting {
-            self.inner.engine.deps().repos.router_status.list().await.ok()
-        } else {
-            None
-        };
         if job == JobKind::DisconnectExpired {
             self.log_expired().await;
         }
         let start = Instant::now();
         let result = self.inner.engine.run(job, opts).await;
-        if let (Some(before), Ok(_)) = (before, &result) {
-            self.reserve_router_alerts(&before).await;
-        }
         let elapsed = start.elapsed();
         let finished_at = self.inner.engine.deps().clock.now();
         match &result {
             Ok(report) => {
-                telemetry::record_report(report, elapsed);
+                metrics::record_report(report, elapsed);
                 log_report(report, trigger, elapsed);
                 if !opts.dry_run {
                     self.set_last(
@@ -186,7 +185,7 @@ impl JobRunner {
                 }
             }
             Err(e) => {
-                telemetry::record_error(job.name(), elapsed);
+                metrics::record_error(job.name(), elapsed);
                 tracing::error!(job = %job, trigger = trigger.as_str(), error = %e, transient = e.is_transient(), "job could not run");
                 self.set_last(
                     job,
@@ -250,69 +249,6 @@ impl JobRunner {
                 more = expired.len() - SHOWN,
                 "more expired subscribers not listed"
             );
-        }
-    }
-
-    async fn reserve_router_alerts(&self, before: &[RouterStatus]) {
-        let deps = self.inner.engine.deps();
-        let after = match deps.repos.router_status.list().await {
-            Ok(a) => a,
-            Err(e) => {
-                tracing::warn!(error = %e, "router alerts: cannot read router status");
-                return;
-            }
-        };
-        for status in &after {
-            let prev = before.iter().find(|b| b.router_id == status.router_id);
-            let changed = match prev {
-                Some(p) => p.online != status.online,
-                None => !status.online,
-            };
-            if !changed {
-                continue;
-            }
-            let Ok(router) = deps.directory.router(status.router_id).await else {
-                continue;
-            };
-            let Some(phones) = self.inner.alert_phones.get(&router.tenant_id) else {
-                continue;
-            };
-            let tenant = deps
-                .repos
-                .tenants
-                .get(router.tenant_id)
-                .await
-                .map(|t| t.slug.to_string())
-                .unwrap_or_else(|_| router.tenant_id.to_string());
-            let body = if status.online {
-                format!("Router {tenant}:{} is back online.", router.name)
-            } else {
-                format!(
-                    "Router {tenant}:{} is OFFLINE since {} UTC: {}",
-                    router.name,
-                    status.changed_at.format("%Y-%m-%d %H:%M"),
-                    status.last_error.as_deref().unwrap_or("no answer")
-                )
-            };
-            for phone in phones {
-                let notice = NewNotice {
-                    tenant_id: router.tenant_id,
-                    recipient: phone.clone(),
-                    kind: NoticeKind::RouterStateChanged,
-                    deadline: status.changed_at,
-                    body: body.clone(),
-                    created_at: deps.clock.now(),
-                };
-                match deps.repos.notices.reserve(&notice).await {
-                    Ok(_) => {
-                        tracing::info!(router = %router.name, to = %phone, online = status.online, "router alert queued")
-                    }
-                    Err(e) if e.is_conflict() => {}
-                    Err(e) => {
-                        tracing::warn!(router = %router.name, error = %e, "router alert: cannot queue the SMS")
-                    }
-                }
-            }
         }
     }
 

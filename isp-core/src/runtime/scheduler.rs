@@ -19,18 +19,19 @@
 //!   is cut off leaves its items leased, and they are retried when the lease
 //!   expires: nothing is marked done that the router did not confirm.
 //!
-//! [`Engine::next_wakeup`]: isp_core::jobs::Engine::next_wakeup
+//! [`Engine::next_wakeup`]: crate::jobs::Engine::next_wakeup
 
 use std::time::Duration;
 
+use crate::domain::Lease;
+use crate::jobs::{JobKind, RunOptions};
 use chrono::{DateTime, Utc};
-use isp_core::domain::Lease;
-use isp_core::jobs::{JobKind, RunOptions};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-use crate::config::{Schedule, SchedulerConfig};
-use crate::runner::{JobRunner, Trigger};
+use super::runner::{JobRunner, Trigger};
+use super::schedule::{Schedule, SchedulerConfig};
+use crate::ports::Clock;
 
 /// The jobs the watcher runs when a deadline passes, in order.
 pub const DEADLINE_JOBS: [JobKind; 3] = [
@@ -108,9 +109,19 @@ pub fn spawn(runner: &JobRunner, config: &SchedulerConfig, shutdown: &Shutdown) 
     set
 }
 
-async fn sleep_or_shutdown(d: Duration, shutdown: &Shutdown) -> bool {
+/// `d` after `t`, saturating instead of overflowing.
+fn later(t: DateTime<Utc>, d: Duration) -> DateTime<Utc> {
+    chrono::Duration::from_std(d)
+        .ok()
+        .and_then(|d| t.checked_add_signed(d))
+        .unwrap_or(DateTime::<Utc>::MAX_UTC)
+}
+
+/// Sleeps `d` on `clock`; false when the shutdown came first.
+async fn sleep_or_shutdown(clock: &dyn Clock, d: Duration, shutdown: &Shutdown) -> bool {
+    let until = later(clock.now(), d);
     tokio::select! {
-        _ = tokio::time::sleep(d) => true,
+        _ = clock.sleep_until(until) => true,
         _ = shutdown.wait() => false,
     }
 }
@@ -135,7 +146,7 @@ async fn cron_task(
                 .to_std()
                 .unwrap_or_default()
                 .min(Duration::from_secs(60));
-            if !sleep_or_shutdown(wait, &shutdown).await {
+            if !sleep_or_shutdown(clock.as_ref(), wait, &shutdown).await {
                 return;
             }
             continue;
@@ -161,7 +172,7 @@ fn lease_free(lease: &Option<Lease>, now: DateTime<Utc>) -> bool {
 }
 
 /// Is there overdue deadline work that a claim would get right now?
-async fn claimable_overdue(runner: &JobRunner, now: DateTime<Utc>) -> isp_core::Result<bool> {
+async fn claimable_overdue(runner: &JobRunner, now: DateTime<Utc>) -> crate::Result<bool> {
     let repos = &runner.engine().deps().repos;
     let subs = repos.subscribers.list_expired(now, 50).await?;
     if subs.iter().any(|s| lease_free(&s.lease, now)) {
@@ -183,7 +194,7 @@ async fn watcher_task(runner: JobRunner, max_sleep: Duration, min_sleep: Duratio
     );
     // The deadline we are sleeping towards.
     let mut armed: Option<DateTime<Utc>> = None;
-    let mut last_overdue_run: Option<tokio::time::Instant> = None;
+    let mut last_overdue_run: Option<DateTime<Utc>> = None;
     while !shutdown.is_triggered() {
         let now = clock.now();
         let deadline_passed = armed.filter(|a| *a <= now);
@@ -192,21 +203,22 @@ async fn watcher_task(runner: JobRunner, max_sleep: Duration, min_sleep: Duratio
             Err(e) => {
                 tracing::warn!(error = %e, "watcher: cannot read due work; retrying");
                 runner.update_watcher(|w| w.last_error = Some(e.to_string()));
-                if !sleep_or_shutdown(max_sleep, &shutdown).await {
+                if !sleep_or_shutdown(clock.as_ref(), max_sleep, &shutdown).await {
                     break;
                 }
                 continue;
             }
         };
-        let overdue_ready = overdue && last_overdue_run.is_none_or(|t| t.elapsed() >= max_sleep);
+        let overdue_ready =
+            overdue && last_overdue_run.is_none_or(|t| (now - t).to_std().unwrap_or_default() >= max_sleep);
         if deadline_passed.is_some() || overdue_ready {
             if let Some(d) = deadline_passed {
                 let lag = (now - d).to_std().unwrap_or_default();
-                metrics::histogram!("ispd_enforcement_lag_seconds").record(lag.as_secs_f64());
+                ::metrics::histogram!("ispd_enforcement_lag_seconds").record(lag.as_secs_f64());
                 tracing::debug!(deadline = %d, lag_ms = lag.as_millis() as u64, "watcher: deadline reached");
             }
             if overdue {
-                last_overdue_run = Some(tokio::time::Instant::now());
+                last_overdue_run = Some(now);
             }
             for job in DEADLINE_JOBS {
                 if shutdown.is_triggered() {
@@ -228,7 +240,7 @@ async fn watcher_task(runner: JobRunner, max_sleep: Duration, min_sleep: Duratio
             Err(e) => {
                 tracing::warn!(error = %e, "watcher: cannot compute the next deadline; retrying");
                 runner.update_watcher(|w| w.last_error = Some(e.to_string()));
-                if !sleep_or_shutdown(max_sleep, &shutdown).await {
+                if !sleep_or_shutdown(clock.as_ref(), max_sleep, &shutdown).await {
                     break;
                 }
                 continue;
@@ -242,7 +254,7 @@ async fn watcher_task(runner: JobRunner, max_sleep: Duration, min_sleep: Duratio
         });
         let until_next = next.map(|n| (n - now).to_std().unwrap_or_default());
         if let Some(d) = until_next {
-            metrics::gauge!("ispd_watcher_next_wakeup_seconds").set(d.as_secs_f64());
+            ::metrics::gauge!("ispd_watcher_next_wakeup_seconds").set(d.as_secs_f64());
         }
         let sleep = until_next.map_or(max_sleep, |d| d.min(max_sleep));
         // Never spin: at least a few milliseconds, and `min_sleep` after overdue work.
@@ -251,8 +263,9 @@ async fn watcher_task(runner: JobRunner, max_sleep: Duration, min_sleep: Duratio
         } else {
             sleep.max(Duration::from_millis(5))
         };
+        let wake_at = later(now, sleep);
         tokio::select! {
-            _ = tokio::time::sleep(sleep) => {}
+            _ = clock.sleep_until(wake_at) => {}
             _ = runner.nudged() => { tracing::debug!("watcher: nudged"); }
             _ = shutdown.wait() => break,
         }
