@@ -280,3 +280,46 @@ async fn a_failing_gateway_does_not_hold_the_disconnect_and_the_notice_is_retrie
     assert_eq!(rig.sms.sent_to(&phone(1)).len(), 1);
     assert_eq!(rig.repos.notices.count(NoticeStatus::Sent).await.unwrap(), 1);
 }
+
+/// Waits (real time, bounded) until `cond` holds; the runtime under test sleeps
+/// only on the fake clock.
+async fn until(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !cond() {
+        assert!(std::time::Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::task::yield_now().await;
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_runtime_cuts_off_at_the_deadline_on_a_fake_clock() {
+    use isp_core::runtime::{Runtime, Schedule, SchedulerConfig};
+    let rig = rig().await;
+    let start = rig.clock.now();
+    let s = add_sub(&rig, 1, start + Duration::minutes(10)).await;
+    let mut config = SchedulerConfig::default();
+    for schedule in config.schedules.values_mut() {
+        *schedule = Schedule::Off;
+    }
+    let runtime = Runtime::start(rig.engine.clone(), config);
+    let checked_at = |rt: &Runtime, t| rt.runner().watcher().last_check_at.is_some_and(|c| c >= t);
+    until("the watcher's first check", || checked_at(&runtime, start)).await;
+    assert_eq!(
+        runtime.runner().watcher().next_wakeup,
+        Some(s.paid_until),
+        "it sleeps towards the expiry"
+    );
+
+    // A minute before: the watcher wakes (its longest sleep is 2 s of clock time), nobody is cut.
+    let before = start + Duration::minutes(9);
+    rig.clock.set(before);
+    until("the check at 9 minutes", || checked_at(&runtime, before)).await;
+    assert!(rig.routers.cut_on(RouterId(1)).is_empty(), "never early");
+
+    // At the deadline it runs disconnect-expired at once.
+    rig.clock.set(s.paid_until);
+    until("the cut-off", || rig.routers.cut_on(RouterId(1)).len() == 1).await;
+    assert_eq!(rig.routers.cut_on(RouterId(2)), vec!["user1".to_string()]);
+    assert!(runtime.stop().await, "stopped within the grace period");
+}
