@@ -21,7 +21,9 @@ use isp_core::jobs::{JobKind, RunOptions};
 
 use crate::config::{self, Config, LogFormat, ProcessEnv};
 use crate::daemon::{self, Daemon, DaemonError};
-use crate::{demo, report, telemetry};
+#[cfg(feature = "demo")]
+use crate::demo;
+use crate::{report, telemetry};
 use isp_core::runtime::{check_router, JobRunner, SystemClock, Trigger};
 
 /// Success.
@@ -60,6 +62,7 @@ pub struct ConfigArg {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Start a demo: SQLite in a temp dir, simulated routers, subscribers expiring every few seconds.
+    #[cfg(feature = "demo")]
     Demo(demo::DemoArgs),
     /// Run the daemon: every job on its schedule, the real-time expiry watcher, the admin API.
     Run {
@@ -171,6 +174,7 @@ fn fail(out: &mut dyn Write, e: &DaemonError) -> u8 {
 /// Runs a parsed command line, printing results to `out` (errors to stderr).
 pub async fn run(cli: Cli, out: &mut dyn Write) -> u8 {
     match cli.command {
+        #[cfg(feature = "demo")]
         Command::Demo(args) => {
             init_logs(cli.log_format, None);
             demo::run(args, out).await

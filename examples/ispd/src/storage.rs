@@ -1,9 +1,12 @@
 //! Opening the configured storage: SQLite (the embedded default), PostgreSQL,
 //! MongoDB, or memory.
 
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 use std::time::Duration;
 
+#[cfg(feature = "mongodb")]
 use isp_adapters_mongo::MongoStore;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 use isp_adapters_sql::{SqlOptions, SqlStore};
 use isp_core::memory::MemoryStore;
 use isp_core::ports::Repositories;
@@ -24,9 +27,23 @@ pub struct Storage {
 
 #[derive(Debug, Clone)]
 enum Backend {
+    #[cfg(any(feature = "sqlite", feature = "postgres"))]
     Sql(SqlStore),
+    #[cfg(feature = "mongodb")]
     Mongo(MongoStore),
     Memory(#[allow(dead_code)] MemoryStore),
+}
+
+/// The error for a URL whose backend this build left out.
+#[allow(dead_code)] // unused when every backend is built in
+fn left_out(config: &StorageConfig, feature: &str) -> isp_core::Error {
+    isp_core::Error::invalid(
+        "storage.url",
+        config.url.redacted(),
+        format!(
+            "this ispd was built without the `{feature}` feature; rebuild it with `--features {feature}` or use another storage URL"
+        ),
+    )
 }
 
 impl Storage {
@@ -37,12 +54,16 @@ impl Storage {
     /// [`isp_core::Error::Unavailable`]; a schema newer than this build gives
     /// [`isp_core::Error::Conflict`].
     pub async fn open(config: &StorageConfig, migrate: bool) -> Result<Self> {
+        #[cfg(any(feature = "sqlite", feature = "postgres"))]
         let options = SqlOptions {
             max_connections: config.max_connections,
             acquire_timeout: Duration::from_secs(10),
             ..SqlOptions::default()
         };
         let storage = match &config.url {
+            #[cfg(not(feature = "sqlite"))]
+            StorageUrl::Sqlite(_) => return Err(left_out(config, "sqlite")),
+            #[cfg(feature = "sqlite")]
             StorageUrl::Sqlite(path) => {
                 if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
                     if !dir.exists() {
@@ -62,6 +83,9 @@ impl Storage {
                     backend: Backend::Sql(store),
                 }
             }
+            #[cfg(not(feature = "postgres"))]
+            StorageUrl::Postgres(_) => return Err(left_out(config, "postgres")),
+            #[cfg(feature = "postgres")]
             StorageUrl::Postgres(url) => {
                 let store = SqlStore::connect_postgres_with(url.expose_secret(), options).await?;
                 Storage {
@@ -70,6 +94,9 @@ impl Storage {
                     backend: Backend::Sql(store),
                 }
             }
+            #[cfg(not(feature = "mongodb"))]
+            StorageUrl::Mongo { .. } => return Err(left_out(config, "mongodb")),
+            #[cfg(feature = "mongodb")]
             StorageUrl::Mongo { url, database } => {
                 let store = MongoStore::connect(url.expose_secret(), database).await?;
                 Storage {
@@ -96,7 +123,9 @@ impl Storage {
     /// Brings the schema up to date (idempotent).
     pub async fn migrate(&self) -> Result<()> {
         match &self.backend {
+            #[cfg(any(feature = "sqlite", feature = "postgres"))]
             Backend::Sql(s) => s.migrate().await,
+            #[cfg(feature = "mongodb")]
             Backend::Mongo(m) => m.ensure_indexes().await,
             Backend::Memory(_) => Ok(()),
         }
@@ -105,13 +134,16 @@ impl Storage {
     /// The schema version this build brings SQL databases to (`None` for others).
     pub fn schema_version(&self) -> Option<i64> {
         match &self.backend {
+            #[cfg(any(feature = "sqlite", feature = "postgres"))]
             Backend::Sql(s) => Some(s.schema_version()),
+            #[allow(unreachable_patterns)]
             _ => None,
         }
     }
 
     /// Closes connections (SQL pools; others close on drop).
     pub async fn close(&self) {
+        #[cfg(any(feature = "sqlite", feature = "postgres"))]
         if let Backend::Sql(s) = &self.backend {
             s.close().await;
         }

@@ -1,15 +1,19 @@
-//! Quickstart: embed isp in a few lines. In-memory storage, one simulated
-//! RouterOS router (the real API protocol over TCP), a subscriber whose time
-//! ran out five minutes ago with a device still online, and one job run.
+//! Quickstart: embed isp in a few lines. Embedded SQLite (in memory here; a
+//! file path in production), one simulated RouterOS router (the real API
+//! protocol over TCP), a subscriber with two seconds of paid time left and a
+//! device online, and the library's runtime on the system clock: the session
+//! is removed the moment the time runs out, with no job started by hand.
 //! Run it: `cargo run -p quickstart`.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use chrono::{Duration, Utc};
+use isp_adapters_sql::SqlStore;
 use isp_core::domain::*;
-use isp_core::jobs::{Engine, EngineConfig, EngineDeps, JobKind, RunOptions};
-use isp_core::memory::{repositories, RecordingSms, StaticDirectory};
-use isp_core::ports::FakeClock;
+use isp_core::jobs::{Engine, EngineConfig, EngineDeps};
+use isp_core::memory::{RecordingSms, StaticDirectory};
+use isp_core::ports::Clock;
+use isp_core::runtime::{Runtime, SchedulerConfig, SystemClock};
 use isp_routeros::driver::{DriverConfig, RouterOsDriver};
 use isp_routeros::sim::{SimConfig, SimRouter};
 
@@ -28,8 +32,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         enabled: true,
     };
 
-    // Storage: in memory (isp-adapters-sql gives the same `Repositories` on SQLite or PostgreSQL).
-    let repos = repositories();
+    // Storage: SQLite, migrated (the same `Repositories` exist for PostgreSQL and MongoDB).
+    let store = SqlStore::connect_sqlite_memory().await?;
+    store.migrate().await?;
+    let repos = store.repositories();
     let tenant = Tenant {
         id: TenantId(1),
         slug: RosName::parse("slug", "hotel-abc")?,
@@ -38,8 +44,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     repos.tenants.upsert(&tenant).await?;
 
-    // A subscriber whose access ended 5 minutes ago; their phone is on the hotspot.
-    let now = Utc::now(); // the core never reads the clock itself: we hand it one
+    // A subscriber with two seconds of paid time left; their phone is on the hotspot.
+    let clock = Arc::new(SystemClock);
+    let paid_until = clock.now() + chrono::Duration::seconds(2);
     let phone = PhoneNumber::parse("phone", "255712345678")?;
     let user = RosName::parse("username", phone.digits())?;
     let sub = repos
@@ -48,13 +55,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             tenant_id: tenant.id,
             phone: phone.clone(),
             username: user.clone(),
-            paid_until: now - Duration::minutes(5),
+            paid_until,
         })
         .await?;
     let mac = MacAddress::parse("mac", "AA:BB:CC:DD:EE:FF")?;
     repos
         .devices
-        .record_seen(sub.id, mac, Some(router.id), now)
+        .record_seen(sub.id, mac, Some(router.id), clock.now())
         .await?;
     sim.handle()
         .add_row("/ip/hotspot/user", &[("name", user.as_str()), ("password", "x")])?;
@@ -65,7 +72,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         sim.handle().rows("/ip/hotspot/active").len()
     );
 
-    // The engine over its ports, and one job.
+    // The engine over its ports, and the runtime: cron jobs plus the real-time watcher.
     let sms = Arc::new(RecordingSms::new());
     let engine = Engine::new(
         EngineDeps {
@@ -73,18 +80,23 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             directory: Arc::new(StaticDirectory::new([router])),
             driver: Arc::new(RouterOsDriver::new(DriverConfig::default())?),
             sms: sms.clone(),
-            clock: Arc::new(FakeClock::new(now)),
+            clock: clock.clone(),
         },
         EngineConfig::default(),
     );
-    let report = engine
-        .run(JobKind::DisconnectExpired, RunOptions::default())
-        .await?;
-    println!("{report}");
+    let runtime = Runtime::start(engine, SchedulerConfig::default());
+
+    let waited = Instant::now();
+    while !sim.handle().rows("/ip/hotspot/active").is_empty() && waited.elapsed() < Duration::from_secs(10) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let lag = clock.now() - paid_until;
     println!(
-        "sessions after: {}",
-        sim.handle().rows("/ip/hotspot/active").len()
+        "sessions after: {} (removed {} ms after the paid time ended)",
+        sim.handle().rows("/ip/hotspot/active").len(),
+        lag.num_milliseconds()
     );
+    runtime.stop().await;
     println!("SMS to {phone}: {:?}", sms.sent_to(&phone));
     Ok(())
 }
