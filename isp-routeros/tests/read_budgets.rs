@@ -89,7 +89,11 @@ where
                             send(&mut sock, Reply::done()).await;
                             continue;
                         }
-                        send(&mut sock, Reply::re([("name", "calm")]).with_tag(request.tag.clone())).await;
+                        send(
+                            &mut sock,
+                            Reply::re([("name", "calm")]).with_tag(request.tag.clone()),
+                        )
+                        .await;
                         send(&mut sock, Reply::done().with_tag(request.tag)).await;
                     }
                 });
@@ -133,8 +137,14 @@ async fn an_endless_sentence_stops_at_the_sentence_budget_and_drops_the_connecti
         "{err:?}"
     );
     let mapped = map_ros_error("router edge", err).to_string();
-    assert!(mapped.contains("router edge") && mapped.contains("1048576"), "{mapped}");
-    let written = tokio::time::timeout(Duration::from_secs(20), server).await.unwrap().unwrap();
+    assert!(
+        mapped.contains("router edge") && mapped.contains("1048576"),
+        "{mapped}"
+    );
+    let written = tokio::time::timeout(Duration::from_secs(20), server)
+        .await
+        .unwrap()
+        .unwrap();
     assert!(written < 1024 * 1024 + SOCKET_SLACK, "{written} bytes written");
     // The connection was dropped, not reused: the next call logs in again.
     let rows = client.print("/system/identity", &[], &[]).await.unwrap();
@@ -156,7 +166,11 @@ async fn an_endless_reply_stops_at_the_response_budget_and_drops_the_connection(
     let client = api_client(&addr, config(64 * 1024, limit));
     let err = client.print("/ip/hotspot/host", &[], &[]).await.unwrap_err();
     match &err {
-        ClientError::TooLarge { what, limit: l, setting } => {
+        ClientError::TooLarge {
+            what,
+            limit: l,
+            setting,
+        } => {
             assert_eq!((*l, *setting), (limit, "max_response_bytes"));
             assert!(what.contains("/ip/hotspot/host/print"), "{what}");
         }
@@ -164,8 +178,14 @@ async fn an_endless_reply_stops_at_the_response_budget_and_drops_the_connection(
     }
     assert!(!err.is_transient(), "the same read would fail again");
     let mapped = map_ros_error("router edge", err).to_string();
-    assert!(mapped.contains("router edge") && mapped.contains("262144"), "{mapped}");
-    let written = tokio::time::timeout(Duration::from_secs(20), server).await.unwrap().unwrap();
+    assert!(
+        mapped.contains("router edge") && mapped.contains("262144"),
+        "{mapped}"
+    );
+    let written = tokio::time::timeout(Duration::from_secs(20), server)
+        .await
+        .unwrap()
+        .unwrap();
     assert!(written < limit + SOCKET_SLACK, "{written} bytes written");
     client.print("/system/identity", &[], &[]).await.unwrap();
     assert_eq!(client.logins(), 2);
@@ -227,10 +247,19 @@ async fn an_endless_chunked_rest_body_stops_at_the_cap_and_drops_the_connection(
     let endpoint = RestEndpoint::http("router edge", &addr, Credentials::new("admin", "pw")).unwrap();
     let client = RestClient::new(endpoint, config(64 * 1024, limit)).unwrap();
     let err = client.print("/ip/hotspot/active", &[], &[]).await.unwrap_err();
-    assert!(matches!(err, RestError::TooLarge { limit: l, .. } if l == limit), "{err:?}");
+    assert!(
+        matches!(err, RestError::TooLarge { limit: l, .. } if l == limit),
+        "{err:?}"
+    );
     let mapped = map_rest_error("router edge", err).to_string();
-    assert!(mapped.contains("router edge") && mapped.contains("1048576"), "{mapped}");
-    let written = tokio::time::timeout(Duration::from_secs(20), server).await.unwrap().unwrap();
+    assert!(
+        mapped.contains("router edge") && mapped.contains("1048576"),
+        "{mapped}"
+    );
+    let written = tokio::time::timeout(Duration::from_secs(20), server)
+        .await
+        .unwrap()
+        .unwrap();
     assert!(written < limit + SOCKET_SLACK, "{written} bytes written");
     // The unfinished connection went away with its response: a new one serves the next call.
     let rows = client.print("/ip/hotspot/active", &[], &[]).await.unwrap();

@@ -64,7 +64,9 @@ fn gateways() -> Vec<Gateway> {
 /// Sends one message through `gateway` against a server playing `script`.
 async fn send(gateway: &Gateway, script: Vec<Script>) -> (Result<(), Error>, RawServer) {
     let server = RawServer::start(script).await;
-    let sender = config(&(gateway.config)(&server.base())).build().expect("gateway config");
+    let sender = config(&(gateway.config)(&server.base()))
+        .build()
+        .expect("gateway config");
     let result = sender
         .send(&phone(), "Your access expires soon")
         .await

@@ -399,7 +399,8 @@ impl Connection {
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
-        let mut decoder = Decoder::new(config.max_word_len).with_max_sentence_bytes(config.max_sentence_bytes);
+        let mut decoder =
+            Decoder::new(config.max_word_len).with_max_sentence_bytes(config.max_sentence_bytes);
         match tokio::time::timeout(
             config.login_timeout,
             login(&mut stream, &mut decoder, &endpoint.credentials),

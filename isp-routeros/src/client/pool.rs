@@ -185,7 +185,8 @@ impl Client {
             Err(e) => {
                 state.failures = state.failures.saturating_add(1);
                 if !config.cooldown_min.is_zero() {
-                    let cooldown = backoff::cooldown(config.cooldown_min, config.cooldown_max, state.failures);
+                    let cooldown =
+                        backoff::cooldown(config.cooldown_min, config.cooldown_max, state.failures);
                     state.cooldown_until = Some(Instant::now() + cooldown);
                 }
                 state.last_error = Some(e.clone());
