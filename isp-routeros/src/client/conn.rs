@@ -31,11 +31,6 @@ fn proto_error(e: ProtoError) -> ClientError {
             limit: max,
             setting: "max_sentence_bytes",
         },
-        ProtoError::WordTooLong { max, .. } => ClientError::TooLarge {
-            what: "a word from the router".into(),
-            limit: max,
-            setting: "max_word_len",
-        },
         e => ClientError::Protocol {
             detail: e.to_string(),
         },
