@@ -8,8 +8,9 @@
 //!   a [`Request`] is a sentence sent by a client (a `/command` and its words).
 //!
 //! The [`Decoder`] is incremental and bounded: a length prefix above its maximum word length,
-//! or a sentence with more words than its maximum, is an error ([`ProtoError`]) before anything
-//! is allocated for it. No input makes it panic (proptests in `tests/proto_props.rs`).
+//! a sentence with more words than its maximum, or (with
+//! [`Decoder::with_max_sentence_bytes`]) a word that would take a sentence past its byte budget,
+//! is an error ([`ProtoError`]) before anything is allocated for it. No input makes it panic (proptests in `tests/proto_props.rs`).
 //!
 //! Text: reply words, attribute names, commands and queries must be UTF-8
 //! ([`ProtoError::InvalidUtf8`] otherwise). Attribute *values* are decoded leniently

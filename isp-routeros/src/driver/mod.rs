@@ -15,7 +15,7 @@
 //! | call | commands |
 //! |---|---|
 //! | `snapshot` | one `print` with `.proplist` per requested menu, concurrently |
-//! | `disconnect_hotspot` | one `print` each of `/ip/hotspot/active`, `host`, `cookie`, `ip-binding`, `user` for all targets; then, back to back, `remove` of sessions, of cookies and of our non-blocking ip-bindings, `disable` of the users and `remove` of hosts, each one command with the ids comma-separated (one command per id only when the router refuses the batch because an item vanished) |
+//! | `disconnect_hotspot` | one `print` each of `/ip/hotspot/active`, `host`, `cookie`, `ip-binding`, `user` for all targets; then, back to back, `remove` of sessions, of cookies and of our non-blocking ip-bindings, `disable` of the users and `remove` of hosts, each one command with the ids comma-separated (one command per id only when the router refuses the batch because an item vanished, at most [`DriverConfig::per_router_concurrency`] of them in flight) |
 //! | `block_device` / `unblock_device` | print ip-bindings; add (or turn ours into) a `blocked` binding; remove our blocked ones |
 //! | hotspot users | print by `?name=`; `add` with our comment, `disable`/`enable`, `remove` (and its sessions) |
 //! | PPPoE | print `/ppp/secret` by name; `add`, or `set` ours; `remove` ours and its `/ppp/active` sessions |
