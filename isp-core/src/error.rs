@@ -80,6 +80,20 @@ pub enum Error {
         /// What was wrong.
         detail: String,
     },
+    /// A request reached the remote (or may have), but no answer says whether
+    /// it took effect: a gateway that timed out or failed (HTTP 500) after
+    /// reading the whole request may or may not have sent the SMS.
+    ///
+    /// Not transient: repeating the request could do the thing twice (a
+    /// customer gets the text twice, the operator pays twice). Whoever holds
+    /// the request decides; the gateway's own logs or delivery reports tell.
+    #[error("{service}: outcome unknown, the request may or may not have taken effect: {reason}")]
+    OutcomeUnknown {
+        /// Who got the request (`twilio`, `sms webhook`).
+        service: String,
+        /// What happened after the request was sent.
+        reason: String,
+    },
     /// A bug or a broken invariant inside the engine or an adapter.
     #[error("internal error: {0}")]
     Internal(String),
@@ -150,6 +164,20 @@ impl Error {
         matches!(self, Error::Unavailable { .. })
     }
 
+    /// True for [`Error::OutcomeUnknown`]: the request may have taken effect,
+    /// so it must not be repeated blindly.
+    pub fn is_outcome_unknown(&self) -> bool {
+        matches!(self, Error::OutcomeUnknown { .. })
+    }
+
+    /// Builds [`Error::OutcomeUnknown`].
+    pub fn outcome_unknown(service: impl Into<String>, reason: impl Into<String>) -> Self {
+        Error::OutcomeUnknown {
+            service: service.into(),
+            reason: reason.into(),
+        }
+    }
+
     /// True for [`Error::NotFound`].
     pub fn is_not_found(&self) -> bool {
         matches!(self, Error::NotFound { .. })
@@ -170,6 +198,7 @@ impl Error {
             Error::Authentication { .. } => "authentication",
             Error::Rejected { .. } => "rejected",
             Error::Protocol { .. } => "protocol",
+            Error::OutcomeUnknown { .. } => "outcome_unknown",
             Error::Internal(_) => "internal",
         }
     }
@@ -185,6 +214,20 @@ mod tests {
         assert!(!Error::not_found("subscriber", 1).is_transient());
         assert!(!Error::conflict("charge", "dup").is_transient());
         assert!(!Error::invalid("phone", "abc", "not E.164").is_transient());
+    }
+
+    #[test]
+    fn an_unknown_outcome_is_not_transient_and_says_so() {
+        let e = Error::outcome_unknown("twilio", "timed out after the request was sent");
+        assert!(e.is_outcome_unknown());
+        assert!(!e.is_transient(), "a retry could send the message twice");
+        assert_eq!(e.kind(), "outcome_unknown");
+        let text = e.to_string();
+        assert!(
+            text.contains("twilio") && text.contains("may or may not"),
+            "{text}"
+        );
+        assert!(!Error::unavailable("twilio", "refused").is_outcome_unknown());
     }
 
     #[test]

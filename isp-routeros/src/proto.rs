@@ -8,8 +8,9 @@
 //!   a [`Request`] is a sentence sent by a client (a `/command` and its words).
 //!
 //! The [`Decoder`] is incremental and bounded: a length prefix above its maximum word length,
-//! or a sentence with more words than its maximum, is an error ([`ProtoError`]) before anything
-//! is allocated for it. No input makes it panic (proptests in `tests/proto_props.rs`).
+//! a sentence with more words than its maximum, or (with
+//! [`Decoder::with_max_sentence_bytes`]) a word that would take a sentence past its byte budget,
+//! is an error ([`ProtoError`]) before anything is allocated for it. No input makes it panic (proptests in `tests/proto_props.rs`).
 //!
 //! Text: reply words, attribute names, commands and queries must be UTF-8
 //! ([`ProtoError::InvalidUtf8`] otherwise). Attribute *values* are decoded leniently
@@ -40,6 +41,11 @@ pub const DEFAULT_MAX_WORD_LEN: usize = 16 * 1024 * 1024;
 /// Default bound on the number of words in one sentence.
 pub const DEFAULT_MAX_WORDS: usize = 65_536;
 
+/// Default byte budget of one sentence a client accepts from a router (the sum
+/// of its words' lengths). A `!re` row is a few hundred bytes; a megabyte is
+/// generous. [`Decoder::new`] itself sets no budget beyond its word bounds.
+pub const DEFAULT_MAX_SENTENCE_BYTES: usize = 1024 * 1024;
+
 /// Largest length the five-byte form can carry.
 pub const MAX_ENCODABLE_LEN: u64 = u32::MAX as u64;
 
@@ -55,6 +61,16 @@ pub enum ProtoError {
         /// Length announced by the prefix.
         len: u64,
         /// The decoder's bound.
+        max: usize,
+    },
+    /// A sentence whose words add up to more bytes than the decoder's budget.
+    /// Detected from the length prefix of the word that would exceed it, before
+    /// that word is buffered.
+    #[error("sentence of more than {max} bytes (at least {len} bytes announced)")]
+    SentenceTooLong {
+        /// Bytes of the sentence so far, the announced word included.
+        len: u64,
+        /// The decoder's budget.
         max: usize,
     },
     /// A sentence with more words than the decoder's bound.
@@ -158,6 +174,9 @@ pub fn encode_sentence<W: AsRef<[u8]>>(words: &[W], out: &mut Vec<u8>) {
 pub struct Decoder {
     max_word_len: usize,
     max_words: usize,
+    max_sentence_bytes: usize,
+    /// Word bytes of the sentence being read.
+    sentence_bytes: usize,
     buffer: BytesMut,
     /// Words of the sentence being read.
     words: Vec<Vec<u8>>,
@@ -176,10 +195,20 @@ impl Decoder {
         Self {
             max_word_len,
             max_words,
+            max_sentence_bytes: usize::MAX,
+            sentence_bytes: 0,
             buffer: BytesMut::new(),
             words: Vec::new(),
             failed: None,
         }
+    }
+
+    /// The same decoder, refusing sentences whose words add up to more than
+    /// `max` bytes ([`ProtoError::SentenceTooLong`]), checked from each
+    /// word's length prefix so that an oversized word is never buffered whole.
+    pub fn with_max_sentence_bytes(mut self, max: usize) -> Self {
+        self.max_sentence_bytes = max;
+        self
     }
 
     /// Appends received bytes.
@@ -225,6 +254,13 @@ impl Decoder {
             }
             // `len <= max_word_len`, a usize, so the cast is lossless.
             let len = len as usize;
+            let sentence = self.sentence_bytes.saturating_add(len);
+            if sentence > self.max_sentence_bytes {
+                return Err(ProtoError::SentenceTooLong {
+                    len: sentence as u64,
+                    max: self.max_sentence_bytes,
+                });
+            }
             if self.buffer.len() - prefix < len {
                 return Ok(None);
             }
@@ -233,12 +269,14 @@ impl Decoder {
                 if self.words.is_empty() {
                     continue; // empty sentence: ignored
                 }
+                self.sentence_bytes = 0;
                 return Ok(Some(std::mem::take(&mut self.words)));
             }
             if self.words.len() >= self.max_words {
                 return Err(ProtoError::TooManyWords { max: self.max_words });
             }
             let word = self.buffer.split_to(len).to_vec();
+            self.sentence_bytes = sentence;
             self.words.push(word);
         }
     }
@@ -778,6 +816,30 @@ mod tests {
             })
         );
         assert!(d.buffered() < 16);
+    }
+
+    #[test]
+    fn a_sentence_over_budget_is_refused_before_its_word_is_buffered() {
+        let mut d = Decoder::new(DEFAULT_MAX_WORD_LEN).with_max_sentence_bytes(100);
+        let mut bytes = Vec::new();
+        encode_sentence(&["!re", &format!("=a={}", "x".repeat(80))], &mut bytes);
+        d.push(&bytes);
+        assert!(d.next_sentence().unwrap().is_some(), "87 bytes fit in 100");
+        // Two words of 60 bytes: the second's prefix alone trips the budget.
+        let mut bytes = Vec::new();
+        encode_word(format!("=a={}", "x".repeat(57)).as_bytes(), &mut bytes);
+        encode_length(60, &mut bytes);
+        d.push(&bytes);
+        let err = d.next_sentence().unwrap_err();
+        assert_eq!(err, ProtoError::SentenceTooLong { len: 120, max: 100 });
+        assert!(err.to_string().contains("100 bytes"), "{err}");
+        assert!(d.next_sentence().is_err(), "the stream cannot resynchronise");
+        // Without a budget, the same bytes are fine.
+        let mut d = Decoder::new(DEFAULT_MAX_WORD_LEN);
+        let mut bytes = Vec::new();
+        encode_sentence(&["x".repeat(60), "y".repeat(60)], &mut bytes);
+        d.push(&bytes);
+        assert!(d.next_sentence().unwrap().is_some());
     }
 
     #[test]

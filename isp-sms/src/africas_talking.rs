@@ -40,9 +40,12 @@ pub struct AfricasTalkingSettings {
 ///
 /// A reply is read per recipient: status codes 100 (processed), 101 (sent) and
 /// 102 (queued) are success; 500 (InternalServerError) and 501 (GatewayError)
-/// are transient; every other status (InsufficientBalance, InvalidPhoneNumber,
+/// per recipient are transient (the gateway reports it did not send that
+/// message, so it is retried); every other status (InsufficientBalance, InvalidPhoneNumber,
 /// InvalidSenderId, UserInBlacklist, DoNotDisturbRejection, ...) is
-/// [`Error::Rejected`] with the gateway's status name.
+/// [`Error::Rejected`] with the gateway's status name. At the HTTP level, 429
+/// and 503 are retried; other 5xx and a timeout after the request was sent are
+/// [`Error::OutcomeUnknown`] and never sent again.
 pub struct AfricasTalkingSender {
     client: reqwest::Client,
     endpoint: Url,

@@ -70,7 +70,15 @@ pub(crate) enum Failure {
 /// Classifies a failure: the only function in this crate that decides an error
 /// variant, and so whether it is retried ([`Error::is_transient`]).
 ///
-/// - connection errors, timeouts, HTTP 5xx, 408 and 429: [`Error::Unavailable`] (transient);
+/// A message is retried only when it certainly was not sent:
+///
+/// - the connection could not be made (refused, DNS, connect timeout, TLS
+///   handshake: nothing was written), HTTP 429, 503 and 408 (the gateway says
+///   it did not take the request), a refusal the gateway marks as passing:
+///   [`Error::Unavailable`] (transient);
+/// - a timeout or a broken connection after the request was written, and any
+///   other HTTP 5xx: [`Error::OutcomeUnknown`] (not transient: the gateway
+///   may have sent the message, and a retry could send it twice);
 /// - HTTP 401 and 403: [`Error::Authentication`];
 /// - any other 4xx, and a per-recipient refusal: [`Error::Rejected`];
 /// - redirects, undecodable or unexpected replies: [`Error::Protocol`].
@@ -81,11 +89,12 @@ pub(crate) fn map_error(service: &str, failure: Failure, scrubber: &Scrubber) ->
     match failure {
         Failure::Transport(err) => {
             let err = err.without_url();
-            let what = if err.is_timeout() {
-                "timed out"
-            } else if err.is_connect() {
-                "cannot connect"
-            } else if err.is_builder() {
+            if err.is_connect() {
+                // Connecting (TCP, DNS, TLS) failed: no byte of the request left.
+                let detail = format!("cannot connect: {}", scrubber.scrub(&chain(&err)));
+                return Error::unavailable_from(service, detail, err);
+            }
+            if err.is_builder() {
                 return Error::Internal(format!(
                     "cannot build the request to {service}: {}",
                     scrubber.scrub(&chain(&err))
@@ -100,11 +109,13 @@ pub(crate) fn map_error(service: &str, failure: Failure, scrubber: &Scrubber) ->
                     service: service.to_owned(),
                     detail: format!("cannot decode the reply: {}", scrubber.scrub(&chain(&err))),
                 };
+            }
+            let what = if err.is_timeout() {
+                "timed out after the request was sent"
             } else {
-                "request failed"
+                "the connection failed after the request was sent"
             };
-            let detail = format!("{what}: {}", scrubber.scrub(&chain(&err)));
-            Error::unavailable_from(service, detail, err)
+            Error::outcome_unknown(service, format!("{what}: {}", scrubber.scrub(&chain(&err))))
         }
         Failure::Status { status, detail } => {
             let detail = format!("HTTP {}: {}", status.as_u16(), clip(&scrubber.scrub(&detail)));
@@ -113,7 +124,10 @@ pub(crate) fn map_error(service: &str, failure: Failure, scrubber: &Scrubber) ->
                     service: service.to_owned(),
                     detail,
                 },
-                408 | 429 | 500..=599 => Error::unavailable(service, detail),
+                // The gateway says it did not take the request: safe to send again.
+                408 | 429 | 503 => Error::unavailable(service, detail),
+                // It read the request and failed somewhere: it may have sent it.
+                500..=599 => Error::outcome_unknown(service, detail),
                 400..=499 => Error::Rejected {
                     service: service.to_owned(),
                     detail,
@@ -215,8 +229,11 @@ mod tests {
         assert_eq!(e(422).kind(), "rejected");
         assert!(e(429).is_transient());
         assert!(e(408).is_transient());
-        assert!(e(500).is_transient());
         assert!(e(503).is_transient());
+        for code in [500, 501, 502, 504, 599] {
+            assert!(e(code).is_outcome_unknown(), "{code}");
+            assert!(!e(code).is_transient(), "{code}");
+        }
         assert_eq!(e(302).kind(), "protocol");
         assert!(!e(400).is_transient());
     }

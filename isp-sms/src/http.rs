@@ -5,7 +5,7 @@ use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use backon::{ExponentialBuilder, Retryable};
+use backon::Retryable;
 use isp_core::{Error, Result};
 use reqwest::header::{HeaderMap, RETRY_AFTER};
 use reqwest::{RequestBuilder, StatusCode, Url};
@@ -17,11 +17,16 @@ const MAX_REPLY_BYTES: usize = 64 * 1024;
 
 /// Timeouts and the retry budget of an HTTP gateway.
 ///
-/// Only transient failures are retried (connection errors, timeouts, HTTP 5xx,
-/// 408 and 429), at most `max_retries` times, with exponential backoff and
-/// jitter between `initial_backoff` and `max_backoff` (a `Retry-After` from
-/// the gateway is honoured up to `max_backoff`). The worst case for one
-/// message is therefore about `(max_retries + 1) * timeout` plus the backoff.
+/// Only failures where the message certainly was not sent are retried (the
+/// connection could not be made; HTTP 429, 503 and 408; a gateway refusal it
+/// marks as passing), at most `max_retries` times, with exponential backoff
+/// between `initial_backoff` and `max_backoff`, each delay drawn at random in
+/// its upper half so that several daemons do not retry in lockstep (a
+/// `Retry-After` from the gateway is honoured up to `max_backoff`). A timeout
+/// or a broken connection after the request was written, and other 5xx, are
+/// never retried: they end as [`Error::OutcomeUnknown`]. The worst case for
+/// one message is therefore about `(max_retries + 1) * timeout` plus
+/// `max_retries * max_backoff`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HttpOptions {
     /// Time allowed to open the TCP + TLS connection.
@@ -151,11 +156,12 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = std::result::Result<T, Attempt>>,
 {
-    let backoff = ExponentialBuilder::new()
-        .with_min_delay(options.initial_backoff)
-        .with_max_delay(options.max_backoff)
-        .with_max_times(options.max_retries)
-        .with_jitter();
+    let backoff = Jittered::new(
+        options.initial_backoff,
+        options.max_backoff,
+        options.max_retries,
+        random_seed(),
+    );
     let max_backoff = options.max_backoff;
     let attempts = AtomicUsize::new(0);
     let result = (|| {
@@ -166,8 +172,7 @@ where
     .sleep(tokio::time::sleep)
     .when(|a: &Attempt| a.error.is_transient())
     .adjust(move |a: &Attempt, delay| {
-        // Jitter may push a delay past the bound; a Retry-After may ask for
-        // more than the budget allows: both are capped.
+        // A Retry-After may ask for more than the budget allows: capped.
         delay.map(|d| {
             let d = d.min(max_backoff);
             match a.retry_after {
@@ -200,6 +205,61 @@ where
             other => other,
         }
     })
+}
+
+/// Exponential delays with "equal jitter": the `n`-th delay is drawn in
+/// `[d / 2, d]` where `d = min(initial * 2^n, max)`, so it never exceeds `max`
+/// and daemons that failed together spread out, even at the cap.
+#[derive(Debug, Clone)]
+pub(crate) struct Jittered {
+    next: Duration,
+    max: Duration,
+    left: usize,
+    state: u64,
+}
+
+impl Jittered {
+    /// At most `times` delays starting near `initial`; `seed` picks the jitter.
+    pub(crate) fn new(initial: Duration, max: Duration, times: usize, seed: u64) -> Self {
+        Jittered {
+            next: initial.min(max),
+            max,
+            left: times,
+            state: seed,
+        }
+    }
+
+    /// splitmix64: small, fast, and good enough to spread retries.
+    fn random(&mut self) -> u64 {
+        self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+}
+
+impl Iterator for Jittered {
+    type Item = Duration;
+
+    fn next(&mut self) -> Option<Duration> {
+        if self.left == 0 {
+            return None;
+        }
+        self.left -= 1;
+        let ceiling = self.next;
+        self.next = self.next.saturating_mul(2).min(self.max);
+        // A fraction in [0.5, 1] with 53 random bits.
+        let fraction = 0.5 + 0.5 * (self.random() >> 11) as f64 / (1u64 << 53) as f64;
+        Some(ceiling.mul_f64(fraction).min(ceiling))
+    }
+}
+
+/// A seed that differs per call and per process.
+pub(crate) fn random_seed() -> u64 {
+    use std::hash::BuildHasher;
+    static CALLS: AtomicUsize = AtomicUsize::new(0);
+    std::collections::hash_map::RandomState::new().hash_one(CALLS.fetch_add(1, Ordering::Relaxed))
 }
 
 /// Checks a configured base URL: http or https, a host, no credentials, no query.
@@ -373,6 +433,34 @@ mod tests {
             "{:?}",
             started.elapsed()
         );
+    }
+
+    #[test]
+    fn backoff_is_jittered_within_bounds() {
+        let (initial, max) = (Duration::from_millis(100), Duration::from_millis(1000));
+        let a: Vec<_> = Jittered::new(initial, max, 8, 1).collect();
+        let b: Vec<_> = Jittered::new(initial, max, 8, 2).collect();
+        assert_eq!(a.len(), 8);
+        assert_ne!(
+            a, b,
+            "two seeds gave the same delays: daemons would retry in lockstep"
+        );
+        for seq in [&a, &b] {
+            let mut ceiling = initial;
+            for d in seq {
+                assert!(
+                    *d >= ceiling / 2 && *d <= ceiling,
+                    "{d:?} outside [{:?}, {ceiling:?}]",
+                    ceiling / 2
+                );
+                ceiling = (ceiling * 2).min(max);
+            }
+        }
+        // At the cap the delays still differ.
+        let capped: Vec<_> = Jittered::new(max, max, 4, 3).collect();
+        assert!(capped.iter().all(|d| *d <= max && *d >= max / 2), "{capped:?}");
+        assert!(capped.windows(2).any(|w| w[0] != w[1]), "{capped:?}");
+        assert_ne!(random_seed(), random_seed());
     }
 
     #[test]

@@ -51,6 +51,9 @@ pub struct TwilioSettings {
 /// A 2xx reply with a message `sid` is success (the sid is the receipt); a
 /// message already `failed`/`undelivered` in the reply is [`Error::Rejected`];
 /// errors carry Twilio's error code and message (`Twilio error 21211: ...`).
+/// HTTP 429 and 503, and Twilio errors 20429 (Too Many Requests) and 20503
+/// (Service Unavailable), are retried: Twilio did not take the message. Other
+/// 5xx and timeouts after the request was sent are [`Error::OutcomeUnknown`].
 pub struct TwilioSender {
     client: reqwest::Client,
     endpoint: Url,
@@ -146,6 +149,24 @@ impl TwilioSender {
     fn read_reply(&self, to: &PhoneNumber, reply: Reply) -> std::result::Result<SmsReceipt, Attempt> {
         if !reply.status.is_success() {
             let detail = match serde_json::from_str::<TwilioError>(&reply.body) {
+                Ok(TwilioError {
+                    code: Some(code @ (20429 | 20503)),
+                    message,
+                }) => {
+                    // Documented "Too Many Requests" / "Service Unavailable":
+                    // Twilio did not take the message, whatever the HTTP status.
+                    return Err(self.fail(
+                        Failure::Refused {
+                            transient: true,
+                            detail: format!(
+                                "HTTP {}: Twilio error {code}: {}",
+                                reply.status.as_u16(),
+                                message.unwrap_or_default()
+                            ),
+                        },
+                        reply.retry_after,
+                    ));
+                }
                 Ok(TwilioError {
                     code: Some(code),
                     message,

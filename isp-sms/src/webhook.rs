@@ -73,6 +73,9 @@ enum Encoding {
 }
 
 /// Sends SMS by calling an HTTP endpoint of your choice. Any 2xx is success.
+///
+/// A connect failure, 429, 503 and 408 are retried; other 5xx and a timeout
+/// after the request was sent are [`Error::OutcomeUnknown`] and never sent again.
 pub struct WebhookSender {
     client: reqwest::Client,
     url_template: String,

@@ -79,12 +79,12 @@ async fn a_messaging_service_replaces_from() {
 }
 
 #[tokio::test]
-async fn a_server_error_is_retried_then_succeeds() {
+async fn service_unavailable_is_retried_then_succeeds() {
     let server = MockServer::start().await;
     Mock::given(method("POST"))
         .respond_with(
-            ResponseTemplate::new(500)
-                .set_body_json(json!({"code": 20500, "message": "Internal Server Error", "status": 500})),
+            ResponseTemplate::new(503)
+                .set_body_json(json!({"code": 20503, "message": "Service Unavailable", "status": 503})),
         )
         .up_to_n_times(2)
         .with_priority(1)
@@ -190,7 +190,54 @@ async fn a_2xx_without_a_sid_is_a_protocol_error() {
 }
 
 #[tokio::test]
-async fn a_timeout_is_transient_unavailable() {
+async fn an_internal_error_is_sent_once_with_an_unknown_outcome() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(
+            ResponseTemplate::new(500)
+                .set_body_json(json!({"code": 20500, "message": "Internal Server Error", "status": 500})),
+        )
+        .mount(&server)
+        .await;
+    let err = config(&twilio_config(&server.uri(), r#"from = "+15005550006""#))
+        .build()
+        .unwrap()
+        .send(&phone(), "hi")
+        .await
+        .unwrap_err();
+    assert!(err.is_outcome_unknown(), "{err:?}");
+    assert!(err.to_string().contains("Twilio error 20500"), "{err}");
+    assert_eq!(requests(&server).await, 1);
+}
+
+#[tokio::test]
+async fn a_documented_rate_limit_code_is_retried_whatever_the_status() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(
+            ResponseTemplate::new(400)
+                .set_body_json(json!({"code": 20429, "message": "Too Many Requests", "status": 400})),
+        )
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(201).set_body_json(created("SM4")))
+        .mount(&server)
+        .await;
+    let receipt = config(&twilio_config(&server.uri(), r#"from = "+15005550006""#))
+        .build()
+        .unwrap()
+        .send(&phone(), "hi")
+        .await
+        .unwrap();
+    assert_eq!(receipt.provider_id.as_deref(), Some("SM4"));
+    assert_eq!(requests(&server).await, 2);
+}
+
+#[tokio::test]
+async fn a_timeout_after_the_request_is_sent_once_with_an_unknown_outcome() {
     let server = MockServer::start().await;
     Mock::given(method("POST"))
         .respond_with(
@@ -206,10 +253,10 @@ async fn a_timeout_is_transient_unavailable() {
         .send(&phone(), "hi")
         .await
         .unwrap_err();
-    assert!(matches!(err, Error::Unavailable { .. }), "{err:?}");
-    assert!(err.is_transient());
+    assert!(matches!(err, Error::OutcomeUnknown { .. }), "{err:?}");
+    assert!(!err.is_transient());
     assert!(err.to_string().contains("timed out"), "{err}");
-    assert_eq!(requests(&server).await, 3);
+    assert_eq!(requests(&server).await, 1);
     assert_no_secret("timeout error", &format!("{err} {err:?}"));
 }
 

@@ -132,7 +132,7 @@ async fn a_secret_in_the_url_stays_out_of_errors() {
     logs();
     let server = MockServer::start().await;
     Mock::given(method("GET"))
-        .respond_with(ResponseTemplate::new(500).set_body_string(format!("bad password {SECRET}")))
+        .respond_with(ResponseTemplate::new(503).set_body_string(format!("bad password {SECRET}")))
         .mount(&server)
         .await;
     let text = format!(
@@ -166,10 +166,10 @@ async fn a_secret_in_the_url_stays_out_of_errors() {
 }
 
 #[tokio::test]
-async fn a_server_error_is_retried_then_succeeds() {
+async fn service_unavailable_is_retried_then_succeeds() {
     let server = MockServer::start().await;
     Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(502))
+        .respond_with(ResponseTemplate::new(503))
         .up_to_n_times(1)
         .with_priority(1)
         .mount(&server)
@@ -229,7 +229,7 @@ async fn unauthorized_is_an_authentication_error_without_the_token() {
 }
 
 #[tokio::test]
-async fn a_timeout_is_transient_unavailable() {
+async fn a_timeout_after_the_request_is_sent_once_with_an_unknown_outcome() {
     let server = MockServer::start().await;
     Mock::given(method("POST"))
         .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_secs(3)))
@@ -241,9 +241,29 @@ async fn a_timeout_is_transient_unavailable() {
         .send(&phone(), "hi")
         .await
         .unwrap_err();
-    assert!(matches!(err, Error::Unavailable { .. }), "{err:?}");
+    assert!(matches!(err, Error::OutcomeUnknown { .. }), "{err:?}");
     assert!(err.to_string().contains("timed out"), "{err}");
-    assert_eq!(requests(&server).await, 3);
+    assert_eq!(requests(&server).await, 1);
+}
+
+#[tokio::test]
+async fn a_bad_gateway_is_sent_once_with_an_unknown_outcome() {
+    logs();
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(502).set_body_string("upstream failed"))
+        .mount(&server)
+        .await;
+    let err = config(&json_config(&server.uri()))
+        .build()
+        .unwrap()
+        .send(&phone(), "hi")
+        .await
+        .unwrap_err();
+    assert!(err.is_outcome_unknown(), "{err:?}");
+    assert!(err.to_string().contains("502"), "{err}");
+    assert_no_secret("error", &format!("{err} {err:?}"));
+    assert_eq!(requests(&server).await, 1);
 }
 
 #[tokio::test]

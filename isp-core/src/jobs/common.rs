@@ -534,6 +534,7 @@ pub(crate) fn duplicate(e: &Error) -> Error {
             service: service.clone(),
             detail: detail.clone(),
         },
+        Error::OutcomeUnknown { service, reason } => Error::outcome_unknown(service.clone(), reason.clone()),
         Error::Internal(m) => Error::Internal(m.clone()),
     }
 }

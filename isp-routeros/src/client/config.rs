@@ -8,7 +8,11 @@ use rustls::pki_types::CertificateDer;
 use secrecy::{ExposeSecret, SecretString};
 
 use super::error::ClientError;
-use crate::proto::DEFAULT_MAX_WORD_LEN;
+use crate::proto::{DEFAULT_MAX_SENTENCE_BYTES, DEFAULT_MAX_WORD_LEN};
+
+/// Default [`ClientConfig::max_response_bytes`]: 64 MiB, far above any real
+/// router's table, far below what would hurt the daemon.
+pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
 
 /// Default port of the plain API service.
 pub const API_PORT: u16 = 8728;
@@ -334,18 +338,30 @@ pub struct ClientConfig {
     pub max_in_flight: usize,
     /// Connect attempts per call before giving up (at least 1).
     pub connect_attempts: usize,
-    /// First delay between connect attempts (doubles, with jitter).
+    /// First delay between connect attempts (doubles up to `backoff_max`; each
+    /// delay is drawn at random between half and all of its step).
     pub backoff_min: Duration,
     /// Longest delay between connect attempts.
     pub backoff_max: Duration,
     /// After a call's connect attempts all failed, further calls fail at once
-    /// for this long (doubling per failed call up to `cooldown_max`), so a dead
-    /// router does not cost a connect timeout per user. Zero disables it.
+    /// for about this long (doubling per failed call up to `cooldown_max`, each
+    /// drawn between half and all of its step), so a dead router does not cost
+    /// a connect timeout per user. Zero disables it.
     pub cooldown_min: Duration,
     /// Longest cool-down.
     pub cooldown_max: Duration,
     /// Longest word accepted from the router.
     pub max_word_len: usize,
+    /// Byte budget of one sentence from the router (API), checked from each
+    /// word's length prefix. Over it, the command fails with
+    /// [`ClientError::TooLarge`] and the connection is dropped.
+    pub max_sentence_bytes: usize,
+    /// Byte budget of the whole reply to one command: all its sentences (API)
+    /// or its body (REST, counted as it is read, whatever `Content-Length` or
+    /// chunking says). Over it, the command fails naming the router and the
+    /// limit, and the connection is dropped. `listen` streams are not bounded
+    /// by it (their rows are handed on one by one).
+    pub max_response_bytes: usize,
 }
 
 impl Default for ClientConfig {
@@ -363,6 +379,8 @@ impl Default for ClientConfig {
             cooldown_min: Duration::from_millis(500),
             cooldown_max: Duration::from_secs(30),
             max_word_len: DEFAULT_MAX_WORD_LEN,
+            max_sentence_bytes: DEFAULT_MAX_SENTENCE_BYTES,
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
         }
     }
 }
@@ -396,11 +414,20 @@ impl ClientConfig {
         if self.connect_attempts == 0 {
             return Err(bad("connect_attempts", "0".into(), "at least one attempt"));
         }
-        if self.max_word_len < 1024 {
+        for (field, value) in [
+            ("max_word_len", self.max_word_len),
+            ("max_sentence_bytes", self.max_sentence_bytes),
+            ("max_response_bytes", self.max_response_bytes),
+        ] {
+            if value < 1024 {
+                return Err(bad(field, value.to_string(), "at least 1024 bytes"));
+            }
+        }
+        if self.max_response_bytes < self.max_sentence_bytes {
             return Err(bad(
-                "max_word_len",
-                self.max_word_len.to_string(),
-                "at least 1024 bytes",
+                "max_response_bytes",
+                self.max_response_bytes.to_string(),
+                "at least max_sentence_bytes: a reply holds at least one sentence",
             ));
         }
         Ok(())

@@ -25,9 +25,30 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 fn proto_error(e: ProtoError) -> ClientError {
-    ClientError::Protocol {
-        detail: e.to_string(),
+    match e {
+        ProtoError::SentenceTooLong { max, .. } => ClientError::TooLarge {
+            what: "a sentence from the router".into(),
+            limit: max,
+            setting: "max_sentence_bytes",
+        },
+        e => ClientError::Protocol {
+            detail: e.to_string(),
+        },
     }
+}
+
+/// What a command waiting for replies gets: a reply, or why it will get no more.
+type Delivery = Result<Reply, ClientError>;
+
+/// A command waiting for replies.
+struct Pending {
+    tx: mpsc::UnboundedSender<Delivery>,
+    command: String,
+    /// Bytes of its replies so far.
+    bytes: usize,
+    /// Whether [`ClientConfig::max_response_bytes`] applies (not to `listen`,
+    /// whose replies are handed on one by one and never add up).
+    bounded: bool,
 }
 
 /// State shared by a connection's handle, its reader, writer and keepalive tasks.
@@ -35,13 +56,14 @@ struct Shared {
     label: String,
     writer: mpsc::UnboundedSender<Vec<u8>>,
     /// Commands waiting for replies, by tag.
-    pending: Mutex<HashMap<String, mpsc::UnboundedSender<Reply>>>,
+    pending: Mutex<HashMap<String, Pending>>,
     /// Why the connection closed (set once).
     closed: Mutex<Option<ClientError>>,
     tasks: Mutex<Vec<AbortHandle>>,
     next_tag: AtomicU64,
     last_reply: Mutex<Instant>,
     command_timeout: Duration,
+    max_response_bytes: usize,
 }
 
 impl Shared {
@@ -86,13 +108,26 @@ impl Shared {
         self.next_tag.fetch_add(1, Ordering::Relaxed).to_string()
     }
 
-    fn register(&self, tag: &str) -> Result<mpsc::UnboundedReceiver<Reply>, ClientError> {
+    fn register(
+        &self,
+        tag: &str,
+        command: &str,
+        bounded: bool,
+    ) -> Result<mpsc::UnboundedReceiver<Delivery>, ClientError> {
         let (tx, rx) = mpsc::unbounded_channel();
         let mut pending = lock(&self.pending);
         if let Some(why) = lock(&self.closed).clone() {
             return Err(why);
         }
-        pending.insert(tag.to_owned(), tx);
+        pending.insert(
+            tag.to_owned(),
+            Pending {
+                tx,
+                command: command.to_owned(),
+                bytes: 0,
+                bounded,
+            },
+        );
         Ok(rx)
     }
 
@@ -117,9 +152,11 @@ impl Shared {
         }
     }
 
-    /// Hands a reply to the command it belongs to. Returns false when the
-    /// connection is finished (`!fatal`).
-    fn dispatch(&self, reply: Reply) -> bool {
+    /// Hands a reply (of `size` bytes on the wire) to the command it belongs
+    /// to. Returns false when the connection is finished (`!fatal`, or a reply
+    /// over [`ClientConfig::max_response_bytes`]: the rest of it would still be
+    /// on the wire, so the connection cannot be reused).
+    fn dispatch(&self, reply: Reply, size: usize) -> bool {
         *lock(&self.last_reply) = Instant::now();
         if reply.kind == ReplyKind::Fatal {
             self.close(ClientError::Fatal {
@@ -132,13 +169,33 @@ impl Shared {
             return true;
         };
         let mut pending = lock(&self.pending);
-        if reply.kind == ReplyKind::Done {
-            if let Some(tx) = pending.remove(&tag) {
-                // The command may have given up waiting; nothing to do then.
-                let _ = tx.send(reply);
+        let Some(waiting) = pending.get_mut(&tag) else {
+            return true;
+        };
+        waiting.bytes = waiting.bytes.saturating_add(size);
+        if waiting.bounded && waiting.bytes > self.max_response_bytes {
+            let err = ClientError::TooLarge {
+                what: format!("the reply to {}", waiting.command),
+                limit: self.max_response_bytes,
+                setting: "max_response_bytes",
+            };
+            if let Some(waiting) = pending.remove(&tag) {
+                let _ = waiting.tx.send(Err(err.clone()));
             }
-        } else if let Some(tx) = pending.get(&tag) {
-            let _ = tx.send(reply);
+            drop(pending);
+            tracing::warn!(router = %self.label, error = %err, "reply too large, closing the connection");
+            self.close(ClientError::ConnectionLost {
+                detail: format!("closed after {err}"),
+            });
+            return false;
+        }
+        if reply.kind == ReplyKind::Done {
+            if let Some(waiting) = pending.remove(&tag) {
+                // The command may have given up waiting; nothing to do then.
+                let _ = waiting.tx.send(Ok(reply));
+            }
+        } else {
+            let _ = waiting.tx.send(Ok(reply));
         }
         true
     }
@@ -147,7 +204,7 @@ impl Shared {
         let command = request.command.clone();
         let tag = self.new_tag();
         request.tag = Some(tag.clone());
-        let mut rx = self.register(&tag)?;
+        let mut rx = self.register(&tag, &command, true)?;
         let mut guard = PendingGuard {
             shared: self,
             tag: &tag,
@@ -172,16 +229,17 @@ impl Shared {
 
 /// Collects the replies of one command until its `!done`.
 async fn collect(
-    rx: &mut mpsc::UnboundedReceiver<Reply>,
+    rx: &mut mpsc::UnboundedReceiver<Delivery>,
     command: &str,
     shared: &Shared,
 ) -> Result<Response, ClientError> {
     let mut response = Response::default();
     let mut trap: Option<ClientError> = None;
     loop {
-        let Some(reply) = rx.recv().await else {
+        let Some(delivery) = rx.recv().await else {
             return Err(shared.closed_error());
         };
+        let reply = delivery?;
         match reply.kind {
             ReplyKind::Re => response.rows.push(reply.attributes.into_iter().collect()),
             ReplyKind::Empty => response.empty = true,
@@ -336,7 +394,8 @@ impl Connection {
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
-        let mut decoder = Decoder::new(config.max_word_len);
+        let mut decoder =
+            Decoder::new(config.max_word_len).with_max_sentence_bytes(config.max_sentence_bytes);
         match tokio::time::timeout(
             config.login_timeout,
             login(&mut stream, &mut decoder, &endpoint.credentials),
@@ -370,6 +429,7 @@ impl Connection {
             next_tag: AtomicU64::new(1),
             last_reply: Mutex::new(Instant::now()),
             command_timeout: config.command_timeout,
+            max_response_bytes: config.max_response_bytes,
         });
         let reader_task = tokio::spawn(reader(shared.clone(), read, decoder));
         shared.add_task(reader_task.abort_handle());
@@ -400,7 +460,7 @@ impl Connection {
         let command = request.command.clone();
         let tag = shared.new_tag();
         request.tag = Some(tag.clone());
-        let rx = shared.register(&tag)?;
+        let rx = shared.register(&tag, &command, false)?;
         let stream = ListenStream {
             _connection: self.clone(),
             shared,
@@ -570,7 +630,8 @@ async fn reader<R: AsyncRead + Unpin>(shared: Arc<Shared>, mut read: R, mut deco
             match decoder.next_sentence() {
                 Ok(Some(words)) => match Reply::parse(&words) {
                     Ok(reply) => {
-                        if !shared.dispatch(reply) {
+                        let size = words.iter().map(Vec::len).sum();
+                        if !shared.dispatch(reply, size) {
                             return;
                         }
                     }
@@ -673,7 +734,7 @@ pub struct ListenStream {
     shared: Arc<Shared>,
     tag: String,
     command: String,
-    rx: mpsc::UnboundedReceiver<Reply>,
+    rx: mpsc::UnboundedReceiver<Delivery>,
     finished: bool,
 }
 
@@ -726,9 +787,16 @@ impl Stream for ListenStream {
             if self.finished {
                 return Poll::Ready(None);
             }
-            let Some(reply) = futures::ready!(self.rx.poll_recv(cx)) else {
+            let Some(delivery) = futures::ready!(self.rx.poll_recv(cx)) else {
                 self.finished = true;
                 return Poll::Ready(Some(Err(self.shared.closed_error())));
+            };
+            let reply = match delivery {
+                Ok(reply) => reply,
+                Err(e) => {
+                    self.finished = true;
+                    return Poll::Ready(Some(Err(e)));
+                }
             };
             match reply.kind {
                 ReplyKind::Re => {

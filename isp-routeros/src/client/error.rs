@@ -92,6 +92,18 @@ pub enum ClientError {
         /// What was wrong.
         detail: String,
     },
+    /// The router sent more than a configured byte budget allows (a word, a
+    /// sentence, or the whole reply to one command). The connection is
+    /// dropped: the rest of the reply would still be on the wire.
+    #[error("{what} exceeds the limit of {limit} bytes ({setting})")]
+    TooLarge {
+        /// What was too large (`the reply to /ip/hotspot/active/print`).
+        what: String,
+        /// The limit, in bytes.
+        limit: usize,
+        /// The [`ClientConfig`](super::ClientConfig) field that sets it.
+        setting: &'static str,
+    },
     /// Reconnecting failed recently; the client waits before trying again.
     #[error("not reconnecting for another {retry_in:?} after: {last}")]
     Backoff {
@@ -145,6 +157,7 @@ impl ClientError {
             | ClientError::Certificate { .. }
             | ClientError::LoginRefused { .. }
             | ClientError::Trap { .. }
+            | ClientError::TooLarge { .. }
             | ClientError::Protocol { .. } => false,
         }
     }
@@ -176,6 +189,7 @@ impl ClientError {
             ClientError::ConnectionLost { .. }
                 | ClientError::Fatal { .. }
                 | ClientError::Protocol { .. }
+                | ClientError::TooLarge { .. }
                 | ClientError::Timeout { .. }
         )
     }
@@ -213,7 +227,7 @@ pub(crate) fn entity_of(command: &str) -> &'static str {
 /// | `!trap` `no such item` | [`isp_core::Error::NotFound`] |
 /// | `!trap` `already have ...` / `... already exists` | [`isp_core::Error::Conflict`] |
 /// | any other `!trap` | [`isp_core::Error::Rejected`] |
-/// | protocol violation | [`isp_core::Error::Protocol`] |
+/// | protocol violation, a reply over a byte budget | [`isp_core::Error::Protocol`] |
 /// | bad setting or argument | [`isp_core::Error::InvalidInput`] |
 /// | waiting before a reconnect | as the error that started the wait |
 pub fn map_ros_error(service: &str, err: ClientError) -> isp_core::Error {
@@ -264,6 +278,10 @@ pub fn map_ros_error(service: &str, err: ClientError) -> isp_core::Error {
         ClientError::Protocol { detail } => Error::Protocol {
             service: service.to_owned(),
             detail,
+        },
+        ClientError::TooLarge { .. } => Error::Protocol {
+            service: service.to_owned(),
+            detail: err.to_string(),
         },
     }
 }

@@ -28,6 +28,7 @@
 //! # Ok(()) }
 //! ```
 
+pub(crate) mod backoff;
 mod config;
 mod conn;
 mod error;
@@ -38,7 +39,7 @@ use std::collections::BTreeMap;
 
 pub use config::{
     certificate_fingerprint, parse_address, parse_fingerprint, ClientConfig, Credentials, Endpoint, Security,
-    TlsOptions, TrustRoots, API_PORT, API_SSL_PORT,
+    TlsOptions, TrustRoots, API_PORT, API_SSL_PORT, DEFAULT_MAX_RESPONSE_BYTES,
 };
 pub use conn::{Connection, ListenEvent, ListenStream};
 pub(crate) use error::entity_of;

@@ -5,9 +5,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use backon::{ExponentialBuilder, Retryable};
+use backon::Retryable;
 use tokio_rustls::TlsConnector;
 
+use super::backoff;
 use super::config::{ClientConfig, Endpoint, Security};
 use super::conn::{Connection, ListenStream};
 use super::error::ClientError;
@@ -39,11 +40,12 @@ struct ClientInner {
 ///   [`ClientConfig::max_connections`]) only when every open one has
 ///   [`ClientConfig::max_in_flight`] commands running.
 /// * A broken connection is dropped from the pool; the next call reconnects,
-///   trying [`ClientConfig::connect_attempts`] times with exponential back-off
-///   and jitter. Commands themselves are never retried (an `add` may have
+///   trying [`ClientConfig::connect_attempts`] times with exponential back-off,
+///   each delay drawn at random in the upper half of its step. Commands themselves are never retried (an `add` may have
 ///   happened): the caller gets a transient error.
 /// * When a call's connect attempts all fail, calls fail at once with
-///   [`ClientError::Backoff`] during a cool-down that doubles per failed call.
+///   [`ClientError::Backoff`] during a cool-down that doubles per failed call
+///   (jittered the same way, so pools that failed together do not retry together).
 #[derive(Clone)]
 pub struct Client {
     inner: Arc<ClientInner>,
@@ -183,11 +185,8 @@ impl Client {
             Err(e) => {
                 state.failures = state.failures.saturating_add(1);
                 if !config.cooldown_min.is_zero() {
-                    let factor = 1u32 << state.failures.saturating_sub(1).min(16);
-                    let cooldown = config
-                        .cooldown_min
-                        .saturating_mul(factor)
-                        .min(config.cooldown_max.max(config.cooldown_min));
+                    let cooldown =
+                        backoff::cooldown(config.cooldown_min, config.cooldown_max, state.failures);
                     state.cooldown_until = Some(Instant::now() + cooldown);
                 }
                 state.last_error = Some(e.clone());
@@ -213,13 +212,14 @@ impl Client {
 
     async fn connect_with_retries(&self) -> Result<Connection, ClientError> {
         let config = &self.inner.config;
-        let backoff = ExponentialBuilder::default()
-            .with_min_delay(config.backoff_min)
-            .with_max_delay(config.backoff_max.max(config.backoff_min))
-            .with_max_times(config.connect_attempts.saturating_sub(1))
-            .with_jitter();
+        let delays = backoff::Jittered::new(
+            config.backoff_min,
+            config.backoff_max,
+            config.connect_attempts.saturating_sub(1),
+            backoff::random_seed(),
+        );
         (|| self.connect_once())
-            .retry(backoff)
+            .retry(delays)
             .sleep(tokio::time::sleep)
             .when(ClientError::is_transient)
             .notify(|e: &ClientError, after: Duration| {

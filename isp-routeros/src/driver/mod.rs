@@ -15,7 +15,7 @@
 //! | call | commands |
 //! |---|---|
 //! | `snapshot` | one `print` with `.proplist` per requested menu, concurrently |
-//! | `disconnect_hotspot` | one `print` each of `/ip/hotspot/active`, `host`, `cookie`, `ip-binding`, `user` for all targets; then, back to back, `remove` of sessions, of cookies and of our non-blocking ip-bindings, `disable` of the users and `remove` of hosts, each one command with the ids comma-separated (one command per id only when the router refuses the batch because an item vanished) |
+//! | `disconnect_hotspot` | one `print` each of `/ip/hotspot/active`, `host`, `cookie`, `ip-binding`, `user` for all targets; then, back to back, `remove` of sessions, of cookies and of our non-blocking ip-bindings, `disable` of the users and `remove` of hosts, each one command with the ids comma-separated (one command per id only when the router refuses the batch because an item vanished, at most [`DriverConfig::per_router_concurrency`] of them in flight) |
 //! | `block_device` / `unblock_device` | print ip-bindings; add (or turn ours into) a `blocked` binding; remove our blocked ones |
 //! | hotspot users | print by `?name=`; `add` with our comment, `disable`/`enable`, `remove` (and its sessions) |
 //! | PPPoE | print `/ppp/secret` by name; `add`, or `set` ours; `remove` ours and its `/ppp/active` sessions |
@@ -63,7 +63,7 @@ use ops::Ops;
 use rows::{menu_spec, Reader};
 
 /// Settings of a [`RouterOsDriver`].
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct DriverConfig {
     /// Timeouts, keepalive, reconnect back-off and pool limits for every
     /// router, over the API and over REST.
@@ -71,6 +71,25 @@ pub struct DriverConfig {
     /// How api-ssl and HTTPS REST routers' certificates are verified. A
     /// router's own `tls_fingerprint` pins its certificate instead.
     pub tls: TlsOptions,
+    /// Most commands one driver call has in flight on one router when it
+    /// falls back from one batched command to one command per id (the
+    /// router refused the batch). Give it the engine's
+    /// `EngineConfig::per_router_concurrency` (default 4, as there), which
+    /// also bounds how many driver calls run on one router at once.
+    pub per_router_concurrency: usize,
+}
+
+/// Default [`DriverConfig::per_router_concurrency`], the engine's default.
+pub const DEFAULT_PER_ROUTER_CONCURRENCY: usize = 4;
+
+impl Default for DriverConfig {
+    fn default() -> Self {
+        DriverConfig {
+            client: ClientConfig::default(),
+            tls: TlsOptions::default(),
+            per_router_concurrency: DEFAULT_PER_ROUTER_CONCURRENCY,
+        }
+    }
 }
 
 /// One router's connections: API or REST.
@@ -191,6 +210,13 @@ impl RouterOsDriver {
             .client
             .validate()
             .map_err(|e| map_ros_error("routeros driver", e))?;
+        if config.per_router_concurrency == 0 {
+            return Err(Error::invalid(
+                "per_router_concurrency",
+                0,
+                "at least one command in flight per router",
+            ));
+        }
         Ok(RouterOsDriver {
             config,
             pools: Mutex::new(HashMap::new()),
@@ -293,6 +319,7 @@ impl RouterOsDriver {
         Ok(Ops {
             link: self.pool_for(router)?.link(),
             service: service_name(router),
+            concurrency: self.config.per_router_concurrency,
         })
     }
 }
@@ -441,6 +468,18 @@ mod tests {
             tls_fingerprint: fp.map(str::to_owned),
             enabled: true,
         }
+    }
+
+    #[test]
+    fn the_fallback_concurrency_defaults_to_the_engines_and_is_checked() {
+        let driver = RouterOsDriver::new(DriverConfig::default()).unwrap();
+        assert_eq!(driver.config().per_router_concurrency, 4);
+        let e = RouterOsDriver::new(DriverConfig {
+            per_router_concurrency: 0,
+            ..DriverConfig::default()
+        })
+        .unwrap_err();
+        assert!(e.to_string().contains("per_router_concurrency"), "{e}");
     }
 
     #[test]

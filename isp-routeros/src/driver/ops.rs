@@ -33,6 +33,8 @@ pub(crate) struct Ops {
     pub(crate) link: Arc<dyn RouterLink>,
     /// `router main-office`.
     pub(crate) service: String,
+    /// Most commands in flight when falling back to one command per id.
+    pub(crate) concurrency: usize,
 }
 
 impl Ops {
@@ -105,7 +107,8 @@ impl Ops {
 
     /// Runs `<menu>/<verb>` on every id: one command with the ids
     /// comma-separated; if the router refuses the batch (one id already gone
-    /// makes it refuse all), one command per id. `no such item` is
+    /// makes it refuse all), one command per id, at most
+    /// [`Ops::concurrency`] of them in flight. `no such item` is
     /// [`Outcome::Gone`].
     pub(crate) async fn apply_many<'a>(
         &self,
@@ -129,7 +132,13 @@ impl Ops {
                 out.insert(all[0].to_owned(), Outcome::Gone);
             }
             Err(e) if e.is_refusal() && all.len() > 1 => {
+                // A semaphore rather than a stream combinator: the futures
+                // stay `Send` for every lifetime, as the port's futures must.
+                let permits = tokio::sync::Semaphore::new(self.concurrency.max(1));
+                let permits = &permits;
                 let each = all.iter().map(|id| async move {
+                    // Never closed, so `acquire` cannot fail.
+                    let _permit = permits.acquire().await.ok();
                     let outcome = match self.on_items(menu, verb, &[id]).await {
                         Ok(()) => Outcome::Done,
                         Err(e) if e.is_no_such_item() => Outcome::Gone,
@@ -168,5 +177,104 @@ impl Ops {
             }
         }
         Ok(confirmed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use async_trait::async_trait;
+
+    use super::*;
+    use crate::client::{ClientError, Row};
+    use crate::driver::link::RouterLink;
+
+    /// A router that refuses every batch (an id vanished) and records how
+    /// many single-id commands it has in flight at most.
+    #[derive(Debug, Default)]
+    struct Counting {
+        in_flight: AtomicUsize,
+        max_in_flight: AtomicUsize,
+        singles: AtomicUsize,
+    }
+
+    impl Counting {
+        async fn one(&self, ids: &[&str]) -> std::result::Result<(), LinkError> {
+            if ids.len() > 1 {
+                return Err(LinkError::Api(ClientError::Trap {
+                    command: "/ip/hotspot/active/remove".into(),
+                    message: "no such item (4)".into(),
+                    category: Some(0),
+                }));
+            }
+            let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+            self.max_in_flight.fetch_max(now, Ordering::SeqCst);
+            // Stay in flight across several polls, so that an unbounded
+            // fan-out would have every command in flight at once.
+            for _ in 0..10 {
+                tokio::task::yield_now().await;
+            }
+            self.in_flight.fetch_sub(1, Ordering::SeqCst);
+            self.singles.fetch_add(1, Ordering::SeqCst);
+            if ids == ["*gone"] {
+                return Err(LinkError::Api(ClientError::Trap {
+                    command: "/ip/hotspot/active/remove".into(),
+                    message: "no such item".into(),
+                    category: Some(0),
+                }));
+            }
+            Ok(())
+        }
+    }
+
+    #[async_trait]
+    impl RouterLink for Counting {
+        async fn print(&self, _: &str, _: &[&str], _: &[&str]) -> std::result::Result<Vec<Row>, LinkError> {
+            Ok(Vec::new())
+        }
+        async fn add(&self, _: &str, _: &[(&str, &str)]) -> std::result::Result<String, LinkError> {
+            Ok("*1".into())
+        }
+        async fn set(&self, _: &str, _: &str, _: &[(&str, &str)]) -> std::result::Result<(), LinkError> {
+            Ok(())
+        }
+        async fn remove(&self, _: &str, ids: &[&str]) -> std::result::Result<(), LinkError> {
+            self.one(ids).await
+        }
+        async fn command(&self, _: &str, _: &str, ids: &[&str]) -> std::result::Result<(), LinkError> {
+            self.one(ids).await
+        }
+    }
+
+    #[tokio::test]
+    async fn the_one_by_one_fallback_keeps_at_most_the_concurrency_in_flight() {
+        for (concurrency, verb) in [(3, "remove"), (1, "disable"), (8, "remove")] {
+            let link = Arc::new(Counting::default());
+            let ops = Ops {
+                link: link.clone(),
+                service: "router r1".into(),
+                concurrency,
+            };
+            let ids: Vec<String> = (0..40)
+                .map(|i| format!("*{i:X}"))
+                .chain(["*gone".into()])
+                .collect();
+            let outcomes = ops
+                .apply_many("/ip/hotspot/active", verb, ids.iter().map(String::as_str))
+                .await;
+            assert_eq!(outcomes.len(), 41);
+            assert!(matches!(outcomes["*gone"], Outcome::Gone));
+            assert_eq!(
+                outcomes.values().filter(|o| matches!(o, Outcome::Done)).count(),
+                40
+            );
+            assert_eq!(link.singles.load(Ordering::SeqCst), 41);
+            let max = link.max_in_flight.load(Ordering::SeqCst);
+            assert_eq!(
+                max, concurrency,
+                "{verb}: at most {concurrency} in flight, and as many as allowed"
+            );
+        }
     }
 }

@@ -15,12 +15,11 @@ use tokio::sync::Semaphore;
 
 use super::endpoint::RestEndpoint;
 use super::error::RestError;
+use crate::client::backoff;
 use crate::client::{ClientConfig, Row};
 
 /// How long an unused connection stays open when no keepalive interval is configured.
 const DEFAULT_IDLE: Duration = Duration::from_secs(60);
-/// Largest response body read.
-const MAX_BODY: usize = 32 * 1024 * 1024;
 
 struct Cooldown {
     /// Calls whose connect attempts all failed, in a row.
@@ -378,11 +377,7 @@ impl RestClient {
         let mut state = self.cooldown();
         state.failures = state.failures.saturating_add(1);
         if !config.cooldown_min.is_zero() {
-            let factor = 1u32 << state.failures.saturating_sub(1).min(16);
-            let cooldown = config
-                .cooldown_min
-                .saturating_mul(factor)
-                .min(config.cooldown_max.max(config.cooldown_min));
+            let cooldown = backoff::cooldown(config.cooldown_min, config.cooldown_max, state.failures);
             state.until = Some(Instant::now() + cooldown);
         }
         state.last = Some(err.clone());
@@ -434,8 +429,12 @@ impl RestClient {
                 detail: "client closed".into(),
             })?;
         let credentials = &self.inner.endpoint.credentials;
-        let mut delay = config.backoff_min;
-        let mut attempt = 1;
+        let mut delays = backoff::Jittered::new(
+            config.backoff_min,
+            config.backoff_max,
+            config.connect_attempts.saturating_sub(1),
+            backoff::random_seed(),
+        );
         let response = loop {
             let mut request = self
                 .inner
@@ -453,28 +452,19 @@ impl RestClient {
                 }
                 Err(e) if e.is_connect() => {
                     let err = self.classify(&e, &what);
-                    if attempt >= config.connect_attempts || !err.is_transient() {
-                        self.connect_failed(&err);
-                        return Err(err);
+                    match delays.next() {
+                        Some(delay) if err.is_transient() => tokio::time::sleep(delay).await,
+                        _ => {
+                            self.connect_failed(&err);
+                            return Err(err);
+                        }
                     }
-                    attempt += 1;
-                    let nanos = std::time::SystemTime::now()
-                        .duration_since(std::time::UNIX_EPOCH)
-                        .map_or(0, |d| d.subsec_nanos());
-                    let jitter = delay.mul_f64(0.5 * f64::from(nanos % 1000) / 1000.0);
-                    tokio::time::sleep(delay + jitter).await;
-                    delay = (delay * 2).min(config.backoff_max.max(config.backoff_min));
                 }
                 Err(e) => return Err(self.classify(&e, &what)),
             }
         };
         let status = response.status().as_u16();
-        if response.content_length().is_some_and(|n| n > MAX_BODY as u64) {
-            return Err(RestError::Protocol {
-                detail: format!("{what}: response larger than {MAX_BODY} bytes"),
-            });
-        }
-        let bytes = response.bytes().await.map_err(|e| self.classify(&e, &what))?;
+        let bytes = self.read_body(response, &what).await?;
         if !(200..300).contains(&status) {
             return Err(RestError::from_response(
                 &what,
@@ -489,6 +479,30 @@ impl RestClient {
         serde_json::from_slice(&bytes).map_err(|e| RestError::Protocol {
             detail: format!("{what}: the answer is not JSON: {e}"),
         })
+    }
+
+    /// Reads a body chunk by chunk, stopping as soon as it passes
+    /// [`ClientConfig::max_response_bytes`] whatever `Content-Length` or the
+    /// chunked encoding announce. Dropping the unfinished response closes its
+    /// connection instead of returning it to the pool.
+    async fn read_body(&self, mut response: reqwest::Response, what: &str) -> Result<Vec<u8>, RestError> {
+        let limit = self.inner.config.max_response_bytes;
+        let too_large = || RestError::TooLarge {
+            command: what.to_owned(),
+            limit,
+        };
+        if response.content_length().is_some_and(|n| n > limit as u64) {
+            return Err(too_large());
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(|e| self.classify(&e, what))? {
+            if body.len() + chunk.len() > limit {
+                tracing::warn!(router = %self.inner.endpoint.label, request = what, limit, "REST response too large, connection dropped");
+                return Err(too_large());
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
     }
 
     /// `print`: the items of `menu` matching the API-style `queries`, with only

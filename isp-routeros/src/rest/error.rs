@@ -130,6 +130,17 @@ pub enum RestError {
         /// What was wrong.
         detail: String,
     },
+    /// The response body grew past
+    /// [`ClientConfig::max_response_bytes`](crate::client::ClientConfig::max_response_bytes)
+    /// (counted as it is read; `Content-Length` and chunking are not trusted).
+    /// Reading stopped there and the connection was dropped.
+    #[error("{command}: response body exceeds the limit of {limit} bytes (max_response_bytes)")]
+    TooLarge {
+        /// The request.
+        command: String,
+        /// The limit, in bytes.
+        limit: usize,
+    },
     /// Connecting failed recently; the client waits before trying again.
     #[error("not reconnecting for another {retry_in:?} after: {last}")]
     Backoff {
@@ -253,6 +264,7 @@ impl RestError {
             | RestError::Forbidden { .. }
             | RestError::NotFound { .. }
             | RestError::Router { .. }
+            | RestError::TooLarge { .. }
             | RestError::Protocol { .. } => false,
         }
     }
@@ -291,6 +303,7 @@ impl RestError {
             | RestError::NotFound { command, .. }
             | RestError::Router { command, .. }
             | RestError::Server { command, .. }
+            | RestError::TooLarge { command, .. }
             | RestError::ConnectionLost { command, .. } => Some(command),
             _ => None,
         }
@@ -330,7 +343,7 @@ fn menu_of(command: &str) -> String {
 /// | 404, or a `no such item` detail | [`isp_core::Error::NotFound`] |
 /// | detail `already have ...` / `... same name already exists` | [`isp_core::Error::Conflict`] |
 /// | any other 4xx | [`isp_core::Error::Rejected`] with the detail |
-/// | unreadable answer | [`isp_core::Error::Protocol`] |
+/// | unreadable answer, a body over the byte budget | [`isp_core::Error::Protocol`] |
 /// | bad setting or argument | [`isp_core::Error::InvalidInput`] |
 /// | waiting before a reconnect | as the error that started the wait |
 pub fn map_rest_error(service: &str, err: RestError) -> isp_core::Error {
@@ -376,6 +389,10 @@ pub fn map_rest_error(service: &str, err: RestError) -> isp_core::Error {
         RestError::Protocol { detail } => Error::Protocol {
             service: service.to_owned(),
             detail,
+        },
+        RestError::TooLarge { .. } => Error::Protocol {
+            service: service.to_owned(),
+            detail: err.to_string(),
         },
     }
 }
