@@ -68,7 +68,10 @@ pub async fn wire(config: &Config, migrate: bool) -> Result<(Wiring, Storage), D
         .sms
         .build()
         .map_err(|e| DaemonError::Config(format!("[sms]: {e}")))?;
-    let driver = RouterOsDriver::new(DriverConfig::default())
+    let driver = RouterOsDriver::new(DriverConfig {
+        per_router_concurrency: config.engine.per_router_concurrency.max(1),
+        ..DriverConfig::default()
+    })
         .map_err(|e| DaemonError::Config(format!("router driver: {e}")))?;
     let storage = Storage::open(&config.storage, migrate || config.storage.auto_migrate)
         .await

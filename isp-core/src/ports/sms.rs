@@ -16,9 +16,16 @@ pub struct SmsReceipt {
 ///
 /// # Contract
 /// `Ok` means the gateway accepted the message. A transient error
-/// ([`crate::Error::is_transient`]) may be retried later; any other error means
-/// this message will not go through as it is. Implementations retry transient
-/// failures themselves only within a short, bounded budget.
+/// ([`crate::Error::is_transient`]) means the message certainly was not sent
+/// and may be retried later. [`crate::Error::OutcomeUnknown`]
+/// ([`crate::Error::is_outcome_unknown`]) means the request may have reached
+/// the gateway and nothing says whether it was sent (a timeout or a broken
+/// connection after the request was written, an HTTP 5xx other than 503): it
+/// is not transient and must not be resent automatically, or the customer may
+/// get the text twice; the gateway's logs or delivery reports tell. Any other
+/// error means this message will not go through as it is. Implementations
+/// retry only failures where the message certainly was not sent, and only
+/// within a short, bounded budget.
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
 pub trait SmsSender: Send + Sync + Debug {
