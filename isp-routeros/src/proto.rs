@@ -1,6 +1,6 @@
 //! The RouterOS API wire format: words, sentences, replies and requests.
 //!
-//! Shared by the client and the simulator. See `shared/routeros/PROTOCOL.md`, section 1.
+//! Shared by the client and the simulator. See `isp-routeros/PROTOCOL.md`, section 1.
 //!
 //! * A **word** is a length prefix (1 to 5 bytes, [`encode_length`]) followed by that many bytes.
 //! * A **sentence** is a list of words ended by the empty word; empty sentences are ignored.

@@ -72,7 +72,7 @@ pub async fn wire(config: &Config, migrate: bool) -> Result<(Wiring, Storage), D
         per_router_concurrency: config.engine.per_router_concurrency.max(1),
         ..DriverConfig::default()
     })
-        .map_err(|e| DaemonError::Config(format!("router driver: {e}")))?;
+    .map_err(|e| DaemonError::Config(format!("router driver: {e}")))?;
     let storage = Storage::open(&config.storage, migrate || config.storage.auto_migrate)
         .await
         .map_err(DaemonError::Storage)?;

@@ -39,7 +39,7 @@ pub use summary::{
 
 use common::{RouterLimits, RunCtx};
 
-/// The ten jobs of DESIGN.md section 6.
+/// The ten jobs (ARCHITECTURE.md, "Jobs").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum JobKind {

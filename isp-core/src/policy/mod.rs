@@ -2,7 +2,7 @@
 //!
 //! Nothing here reads a clock, touches storage or talks to a router: the jobs
 //! ([`crate::jobs`]) load the inputs through the ports, call these functions and
-//! act on what they return. That keeps every rule of DESIGN.md section 5 in one
+//! act on what they return. That keeps every rule (ARCHITECTURE.md, "Policies") in one
 //! place where a property test can exercise it over any input.
 //!
 //! | module | rule |

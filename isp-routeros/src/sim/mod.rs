@@ -1,7 +1,7 @@
 //! A RouterOS simulator that serves the API protocol over TCP and TLS, and the REST API over
 //! HTTP and HTTPS, from one router state (feature `sim`).
 //!
-//! It behaves like a RouterOS 7 router as described in `shared/routeros/PROTOCOL.md`, so that
+//! It behaves like a RouterOS 7 router as described in `isp-routeros/PROTOCOL.md`, so that
 //! the clients, the driver, the daemon and third-party clients can be tested over real sockets.
 //!
 //! # Starting routers

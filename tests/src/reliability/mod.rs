@@ -1,4 +1,4 @@
-//! The reliability suite's shared parts (DESIGN.md section 7, issue 8): a
+//! The reliability suite's shared parts (the promises of ARCHITECTURE.md): a
 //! fault-injecting RouterOS proxy, a throwaway PostgreSQL that can be stopped
 //! and started, a MongoDB-protocol server, a counting SMS gateway, a log
 //! capture, and the seeded random numbers every scenario uses.
