@@ -440,6 +440,12 @@ async fn an_extension_meanwhile_wins() {
         .times(1)
         .returning(move |_| Ok(extended.clone()));
     m.devices.expect_deactivate_all_of().never();
+    // The batch disabled the user on both routers: enabled again on both, in this run.
+    m.driver
+        .expect_set_hotspot_users_disabled()
+        .times(2)
+        .withf(|_, changes| changes.len() == 1 && !changes[0].1)
+        .returning(|_, changes| Ok(changes.iter().map(|_| Ok(())).collect()));
     // The expiry SMS reserved before the record is withdrawn (an abandoned
     // notice is never claimed for sending).
     let reserved = Arc::new(Mutex::new(Vec::new()));
@@ -465,6 +471,7 @@ async fn an_extension_meanwhile_wins() {
     assert_eq!(report.count("users_disconnected"), 0);
     assert_eq!(report.count("expiry_superseded"), 1);
     assert_eq!(report.count("notices_withdrawn"), 1);
+    assert_eq!(report.count("users_reenabled"), 2);
     let reserved = reserved.lock().unwrap();
     assert_eq!(reserved.len(), 1);
     assert_eq!(reserved[0].kind, NoticeKind::HotspotExpired);

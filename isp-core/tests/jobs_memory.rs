@@ -26,6 +26,11 @@ struct FakeRouters {
     down: Mutex<BTreeSet<RouterId>>,
     /// Users cut off, per router.
     cut: Mutex<BTreeMap<RouterId, Vec<String>>>,
+    /// Users enabled again, per router.
+    enabled: Mutex<BTreeMap<RouterId, Vec<String>>>,
+    /// A payment that lands while the routers cut off (the race of issue 16, hole 5):
+    /// applied by the first disconnect call, before the engine records anything.
+    pay_during_disconnect: Mutex<Option<(Repositories, SubscriberId, chrono::DateTime<chrono::Utc>)>>,
 }
 
 impl FakeRouters {
@@ -63,6 +68,10 @@ impl RouterDriver for FakeRouters {
                 "connection refused",
             ));
         }
+        let payment = self.pay_during_disconnect.lock().unwrap().take();
+        if let Some((repos, id, until)) = payment {
+            repos.subscribers.extend(id, until).await?;
+        }
         let mut cut = self.cut.lock().unwrap();
         Ok(targets
             .iter()
@@ -87,8 +96,17 @@ impl RouterDriver for FakeRouters {
     async fn unblock_device(&self, _: &Router, _: MacAddress) -> Result<()> {
         Err(unused())
     }
-    async fn set_hotspot_user_disabled(&self, _: &Router, _: &RosName, _: bool) -> Result<()> {
-        Err(unused())
+    async fn set_hotspot_user_disabled(&self, router: &Router, name: &RosName, disabled: bool) -> Result<()> {
+        if disabled {
+            return Err(unused());
+        }
+        self.enabled
+            .lock()
+            .unwrap()
+            .entry(router.id)
+            .or_default()
+            .push(name.to_string());
+        Ok(())
     }
     async fn add_hotspot_user(&self, _: &Router, _: &HotspotUserSpec) -> Result<String> {
         Err(unused())
@@ -325,4 +343,40 @@ async fn the_runtime_cuts_off_at_the_deadline_on_a_fake_clock() {
     until("the cut-off", || rig.routers.cut_on(RouterId(1)).len() == 1).await;
     assert_eq!(rig.routers.cut_on(RouterId(2)), vec!["user1".to_string()]);
     assert!(runtime.stop().await, "stopped within the grace period");
+}
+
+#[tokio::test]
+async fn a_payment_during_the_disconnect_gets_the_users_enabled_again_in_the_same_run() {
+    let rig = rig().await;
+    let now = rig.clock.now();
+    let s = add_sub(&rig, 1, now - Duration::minutes(1)).await;
+    let paid = now + Duration::hours(1);
+    *rig.routers.pay_during_disconnect.lock().unwrap() = Some((rig.repos.clone(), s.id, paid));
+
+    let r = run(&rig).await;
+
+    // Both routers cut the user off; the payment won the recording.
+    assert_eq!(rig.routers.cut_on(RouterId(1)), vec!["user1".to_string()]);
+    assert_eq!(rig.routers.cut_on(RouterId(2)), vec!["user1".to_string()]);
+    assert_eq!(r.count("users_disconnected"), 0);
+    assert_eq!(r.count("expiry_superseded"), 1);
+    let now_s = rig.repos.subscribers.get(s.id).await.unwrap();
+    assert!(now_s.active && now_s.paid_until == paid, "the payment stands");
+    // And in the same run, the user is enabled again on every router that disabled it.
+    assert_eq!(r.count("users_reenabled"), 2, "{r}");
+    for router in [RouterId(1), RouterId(2)] {
+        assert_eq!(
+            rig.routers
+                .enabled
+                .lock()
+                .unwrap()
+                .get(&router)
+                .cloned()
+                .unwrap_or_default(),
+            vec!["user1".to_string()],
+            "router {router}"
+        );
+    }
+    assert!(r.failures.is_empty(), "{:?}", r.failures);
+    assert!(rig.sms.sent().is_empty(), "no expiry SMS for a payer");
 }

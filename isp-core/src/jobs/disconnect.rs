@@ -14,6 +14,14 @@ use crate::jobs::Engine;
 use crate::policy::hotspot::{hotspot_expiry, HotspotExpiry};
 use crate::ports::{DisconnectReport, HotspotTarget};
 
+/// A subscriber every router confirmed, with where its user was disabled.
+struct Confirmed<'a> {
+    subscriber: &'a Subscriber,
+    expiry: &'a HotspotExpiry,
+    routers: &'a BTreeSet<RouterId>,
+    disabled: &'a BTreeSet<RouterId>,
+}
+
 /// One router's answer for a batch: per target, in order, or one error for all.
 type RouterAnswer = Result<Vec<Result<DisconnectReport>>>;
 
@@ -140,6 +148,8 @@ impl Engine {
         let answers: Vec<(RouterId, RouterAnswer)> = join_all(calls).await;
 
         let mut confirmed: Vec<BTreeSet<RouterId>> = vec![BTreeSet::new(); plans.len()];
+        // Where the batch disabled the user: re-enabled if a payment wins the race.
+        let mut disabled: Vec<BTreeSet<RouterId>> = vec![BTreeSet::new(); plans.len()];
         let mut errors: Vec<Vec<(RouterId, Error)>> = (0..plans.len()).map(|_| Vec::new()).collect();
         for (rid, answer) in answers {
             let label = labels.get(&rid).cloned().unwrap_or_else(|| rid.to_string());
@@ -150,6 +160,9 @@ impl Engine {
                         match r {
                             Ok(rep) => {
                                 confirmed[*i].insert(rid);
+                                if rep.user_disabled {
+                                    disabled[*i].insert(rid);
+                                }
                                 ctx.tally.add_router(&label, "users_disconnected", 1);
                                 ctx.tally.add_router(
                                     &label,
@@ -173,10 +186,15 @@ impl Engine {
         }
         // A router that was never called (no longer known) counts as unconfirmed.
 
-        let mut done: Vec<(&Subscriber, &HotspotExpiry, &BTreeSet<RouterId>)> = Vec::new();
+        let mut done: Vec<Confirmed<'_>> = Vec::new();
         for (i, (s, expiry)) in plans.iter().enumerate() {
             if expiry.is_complete(&confirmed[i]) {
-                done.push((s, expiry, &confirmed[i]));
+                done.push(Confirmed {
+                    subscriber: s,
+                    expiry,
+                    routers: &confirmed[i],
+                    disabled: &disabled[i],
+                });
             } else {
                 let mut errs: Vec<(Option<RouterId>, Option<String>, Error)> = errors[i]
                     .drain(..)
@@ -192,21 +210,96 @@ impl Engine {
                 self.disconnect_pending(ctx, s, now, &errs).await;
             }
         }
-        self.disconnect_complete(ctx, &done, now).await;
+        let reenable = self.disconnect_complete(ctx, &done, now).await;
+        self.reenable_paid(ctx, reenable, &routers, &labels, now).await;
         Ok(())
+    }
+
+    /// Enables again, on each router, the users this batch disabled for
+    /// subscribers whose payment landed between the router work and the
+    /// recording (the extension won): they must not wait for the next sync.
+    async fn reenable_paid(
+        &self,
+        ctx: &mut RunCtx<'_>,
+        reenable: Vec<(Subscriber, BTreeSet<RouterId>)>,
+        routers: &BTreeMap<RouterId, Router>,
+        labels: &BTreeMap<RouterId, String>,
+        now: DateTime<Utc>,
+    ) {
+        let mut per_router: BTreeMap<RouterId, Vec<&Subscriber>> = BTreeMap::new();
+        for (s, rids) in &reenable {
+            for rid in rids {
+                per_router.entry(*rid).or_default().push(s);
+            }
+        }
+        let driver = &self.deps.driver;
+        let limits = &self.limits;
+        let calls = per_router.iter().filter_map(|(rid, subs)| {
+            let router = routers.get(rid)?;
+            let changes: Vec<_> = subs.iter().map(|s| (s.username.clone(), false)).collect();
+            let span = router_span(&router.name);
+            Some(
+                async move {
+                    let answer = limits
+                        .run(*rid, driver.set_hotspot_users_disabled(router, &changes))
+                        .await;
+                    (*rid, answer)
+                }
+                .instrument(span),
+            )
+        });
+        for (rid, answer) in join_all(calls).await {
+            let label = labels.get(&rid).cloned().unwrap_or_else(|| rid.to_string());
+            let subs = per_router.get(&rid).cloned().unwrap_or_default();
+            let answers: Vec<Result<()>> = match answer {
+                Ok(rs) if rs.len() == subs.len() => rs,
+                Ok(rs) => {
+                    let e = Error::Protocol {
+                        service: format!("router {label}"),
+                        detail: format!("{} answers for {} users", rs.len(), subs.len()),
+                    };
+                    subs.iter().map(|_| Err(duplicate(&e))).collect()
+                }
+                Err(e) => subs.iter().map(|_| Err(duplicate(&e))).collect(),
+            };
+            for (s, r) in subs.iter().zip(answers) {
+                let subject = format!("subscriber:{}", s.id);
+                match r {
+                    Ok(()) => {
+                        ctx.tally.add("users_reenabled", 1);
+                        ctx.tally.add_router(&label, "users_reenabled", 1);
+                        ctx.tally.event(
+                            now,
+                            Some(s.tenant_id),
+                            "reenable",
+                            subject,
+                            Some(rid),
+                            AuditOutcome::Success,
+                            Some("paid while being disconnected".into()),
+                        );
+                    }
+                    // The next sync re-enables it; the failure is in the report.
+                    Err(e) => ctx.tally.fail(subject, Some(&label), &e),
+                }
+            }
+        }
     }
 
     /// Records the subscribers every router confirmed, a batch at a time: the
     /// expiry SMS reserved, then the expiries, then their devices (three
     /// repository calls, each one transaction on SQL).
+    ///
+    /// Returns the subscribers whose extension won the race with the routers
+    /// they were disabled on, for [`Self::reenable_paid`].
     async fn disconnect_complete(
         &self,
         ctx: &mut RunCtx<'_>,
-        done: &[(&Subscriber, &HotspotExpiry, &BTreeSet<RouterId>)],
+        done: &[Confirmed<'_>],
         now: DateTime<Utc>,
-    ) {
+    ) -> Vec<(Subscriber, BTreeSet<RouterId>)> {
+        let mut reenable = Vec::new();
         if done.is_empty() {
-            return;
+            return reenable;
         }
         let repos = &self.deps.repos;
         // The expiry SMS is reserved before the expiry is recorded: once recorded,
@@ -214,16 +307,16 @@ impl Engine {
         // lose the notice for good. Reserving is idempotent (one notice per
         // recipient, kind and deadline); it is withdrawn if an extension wins.
         let mut dues = Vec::with_capacity(done.len());
-        for (s, expiry, _) in done {
-            dues.push((&expiry.notice, self.expired_body(ctx, s).await));
+        for c in done {
+            dues.push((&c.expiry.notice, self.expired_body(ctx, c.subscriber).await));
         }
         let reserved = self.reserve_notices(ctx, dues, now).await;
 
         let items: Vec<ExpiryDone> = done
             .iter()
-            .map(|(s, expiry, _)| ExpiryDone {
-                id: s.id,
-                paid_until_seen: expiry.paid_until,
+            .map(|c| ExpiryDone {
+                id: c.subscriber.id,
+                paid_until_seen: c.expiry.paid_until,
             })
             .collect();
         let outcomes = match repos
@@ -239,15 +332,17 @@ impl Engine {
                 });
                 // Nothing recorded: each stays leased and is claimed again when
                 // its lease runs out (its notice is reserved and not sent twice).
-                for (s, _, _) in done {
-                    ctx.tally.fail(format!("subscriber:{}", s.id), None, &e);
+                for c in done {
+                    ctx.tally
+                        .fail(format!("subscriber:{}", c.subscriber.id), None, &e);
                 }
-                return;
+                return reenable;
             }
         };
 
         let mut completed = Vec::new();
-        for (((s, expiry, confirmed), recorded), notice) in done.iter().zip(outcomes).zip(reserved) {
+        for ((c, recorded), notice) in done.iter().zip(outcomes).zip(reserved) {
+            let (s, expiry, confirmed) = (c.subscriber, c.expiry, c.routers);
             let subject = format!("subscriber:{}", s.id);
             if recorded {
                 completed.push(s.id);
@@ -283,17 +378,22 @@ impl Engine {
             } else {
                 // Extended (or completed elsewhere) meanwhile: the extension wins.
                 ctx.tally.add("expiry_superseded", 1);
-                // Our new notice is withdrawn only if the subscriber is still
-                // active (extended); one completed elsewhere keeps its SMS.
-                if let Some(id) = notice {
-                    match repos.subscribers.get(s.id).await {
-                        Ok(now_s) if now_s.active => match repos.notices.abandon(id, ctx.holder()).await {
-                            Ok(_) => ctx.tally.add("notices_withdrawn", 1),
-                            Err(e) => ctx.tally.fail(format!("notice:{id}"), None, &e),
-                        },
-                        Ok(_) => {}
-                        Err(e) => ctx.tally.fail(subject.clone(), None, &e),
+                // Only a subscriber still active (extended) gets its users back
+                // and its new notice withdrawn; one completed elsewhere keeps both.
+                match repos.subscribers.get(s.id).await {
+                    Ok(current) if current.active => {
+                        if !c.disabled.is_empty() {
+                            reenable.push((current, c.disabled.clone()));
+                        }
+                        if let Some(id) = notice {
+                            match repos.notices.abandon(id, ctx.holder()).await {
+                                Ok(_) => ctx.tally.add("notices_withdrawn", 1),
+                                Err(e) => ctx.tally.fail(format!("notice:{id}"), None, &e),
+                            }
+                        }
                     }
+                    Ok(_) => {}
+                    Err(e) => ctx.tally.fail(subject.clone(), None, &e),
                 }
                 ctx.tally.event(
                     now,
@@ -307,7 +407,7 @@ impl Engine {
             }
         }
         if completed.is_empty() {
-            return;
+            return reenable;
         }
         match repos.devices.deactivate_all_of(&completed).await {
             Ok(n) => ctx.tally.add("devices_deactivated", n),
@@ -317,6 +417,7 @@ impl Engine {
                 }
             }
         }
+        reenable
     }
 
     /// Keeps the subscriber pending: retried after a back-off.
