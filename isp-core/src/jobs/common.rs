@@ -279,6 +279,19 @@ impl<'e> RunCtx<'e> {
     }
 }
 
+/// Notices per claimed batch: as many as [`SMS_CONCURRENCY`] sends finish in
+/// half a lease even if every send takes its whole timeout, so a batch is
+/// recorded before its lease can run out (no delivered SMS is ever taken for
+/// abandoned), and never more than the engine's batch size.
+pub(crate) fn notice_batch_size(
+    batch_size: usize,
+    lease_ttl: std::time::Duration,
+    send_timeout: std::time::Duration,
+) -> usize {
+    let rounds = (lease_ttl.as_secs_f64() / 2.0 / send_timeout.as_secs_f64().max(0.001)).floor() as usize;
+    (SMS_CONCURRENCY * rounds.max(1)).min(batch_size.max(1))
+}
+
 /// `now + backoff(attempts)`.
 pub(crate) fn retry_at(engine: &Engine, now: DateTime<Utc>, attempts: u32) -> DateTime<Utc> {
     let cfg = &engine.config;
@@ -415,10 +428,22 @@ impl Engine {
             Ok(n) => ctx.tally.add("sms_abandoned", n),
             Err(e) => tracing::warn!(error = %e, "abandoning stale notices failed"),
         }
+        let cfg = &self.config;
+        let send_timeout = cfg
+            .sms_send_timeout
+            .min(cfg.lease_ttl / 2)
+            .max(std::time::Duration::from_millis(1));
+        let budget_end = ctx.now()
+            + chrono::Duration::from_std(cfg.notice_run_budget).unwrap_or(chrono::Duration::seconds(60));
         let mut seen = HashSet::new();
         loop {
             let now = ctx.now();
-            let claim = ctx.claim_at(now);
+            if now >= budget_end {
+                ctx.tally.add("runs_out_of_budget", 1);
+                break;
+            }
+            let mut claim = ctx.claim_at(now);
+            claim.limit = notice_batch_size(cfg.batch_size, cfg.lease_ttl, send_timeout);
             let batch = match notices.claim_pending(&claim).await {
                 Ok(b) => b,
                 Err(e) => {
@@ -434,7 +459,13 @@ impl Engine {
             let sms = &self.deps.sms;
             let results: Vec<(Notice, Result<()>)> = stream::iter(batch)
                 .map(|n| async move {
-                    let r = sms.send(&n.recipient, &n.body).await.map(|_| ());
+                    let r = match tokio::time::timeout(send_timeout, sms.send(&n.recipient, &n.body)).await {
+                        Ok(r) => r.map(|_| ()),
+                        Err(_) => Err(Error::outcome_unknown(
+                            "sms gateway",
+                            format!("no answer within {} s", send_timeout.as_secs_f64()),
+                        )),
+                    };
                     (n, r)
                 })
                 .buffer_unordered(SMS_CONCURRENCY)
@@ -477,6 +508,10 @@ impl Engine {
                     Err(e) => {
                         ctx.tally.add("sms_failed", 1);
                         tracing::warn!(notice = %n.id, kind = n.kind.as_str(), error = %e, "sms send failed");
+                        if e.is_outcome_unknown() {
+                            // It may have reached the phone: never sent again.
+                            ctx.tally.add("sms_outcome_unknown", 1);
+                        }
                         let give_up = !e.is_transient() || n.attempts + 1 >= MAX_NOTICE_ATTEMPTS;
                         let outcome = if give_up {
                             ctx.tally.add("sms_abandoned", 1);

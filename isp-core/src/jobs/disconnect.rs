@@ -46,8 +46,6 @@ impl Engine {
             self.disconnect_batch(ctx, batch, now).await?;
             ctx.flush_audit().await;
         }
-        // SMS only after the router work: a failing gateway never delays a disconnect.
-        self.deliver_notices(ctx).await;
         Ok(())
     }
 

@@ -39,7 +39,7 @@ pub use summary::{
 
 use common::{RouterLimits, RunCtx};
 
-/// The ten jobs (ARCHITECTURE.md, "Jobs").
+/// The eleven jobs (ARCHITECTURE.md, "Jobs").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum JobKind {
@@ -63,11 +63,14 @@ pub enum JobKind {
     DeviceCleanup,
     /// Delete old audit events.
     LogRetention,
+    /// Send the SMS notices the other jobs reserved, within a time budget, so
+    /// that a slow gateway never holds up enforcement.
+    DeliverNotices,
 }
 
 impl JobKind {
     /// Every job.
-    pub const ALL: [JobKind; 10] = [
+    pub const ALL: [JobKind; 11] = [
         JobKind::DisconnectExpired,
         JobKind::WarnBeforeExpiry,
         JobKind::ExpireVouchers,
@@ -78,6 +81,7 @@ impl JobKind {
         JobKind::RouterHealth,
         JobKind::DeviceCleanup,
         JobKind::LogRetention,
+        JobKind::DeliverNotices,
     ];
 
     /// The CLI / API name: `disconnect-expired`, ...
@@ -93,6 +97,7 @@ impl JobKind {
             JobKind::RouterHealth => "router-health",
             JobKind::DeviceCleanup => "device-cleanup",
             JobKind::LogRetention => "log-retention",
+            JobKind::DeliverNotices => "deliver-notices",
         }
     }
 
@@ -255,6 +260,13 @@ pub struct EngineConfig {
     pub device_retention: Duration,
     /// Audit events older than this are deleted.
     pub log_retention: Duration,
+    /// The longest one SMS send may take; a send still running then is
+    /// abandoned as "outcome unknown" (never resent). Notice batches are sized
+    /// so that a batch finishes inside its lease.
+    pub sms_send_timeout: Duration,
+    /// How long one `deliver-notices` run keeps claiming new batches; what is
+    /// left goes to the next run.
+    pub notice_run_budget: Duration,
     /// Address list for static-IP services.
     pub static_ip_list: RosName,
     /// Message templates.
@@ -274,6 +286,8 @@ impl Default for EngineConfig {
             per_router_concurrency: 4,
             retry_base: Duration::from_secs(5),
             retry_max: Duration::from_secs(600),
+            sms_send_timeout: Duration::from_secs(30),
+            notice_run_budget: Duration::from_secs(60),
             device_retention: Duration::from_secs(30 * 86_400),
             log_retention: Duration::from_secs(180 * 86_400),
             static_ip_list: RosName::parse("static_ip_list", "isp-allowed")
@@ -359,6 +373,10 @@ impl Engine {
             JobKind::RouterHealth => self.router_health(&mut ctx).await,
             JobKind::DeviceCleanup => self.device_cleanup(&mut ctx).await,
             JobKind::LogRetention => self.log_retention(&mut ctx).await,
+            JobKind::DeliverNotices => {
+                self.deliver_notices(&mut ctx).await;
+                Ok(())
+            }
         };
         // Whatever was done before a storage failure is still on record.
         ctx.flush_audit().await;

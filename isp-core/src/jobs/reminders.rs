@@ -24,7 +24,6 @@ impl Engine {
             }
         }
         ctx.flush_audit().await;
-        self.deliver_notices(ctx).await;
         Ok(())
     }
 

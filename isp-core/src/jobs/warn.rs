@@ -49,7 +49,6 @@ impl Engine {
             };
         }
         ctx.flush_audit().await;
-        self.deliver_notices(ctx).await;
         Ok(())
     }
 

@@ -3,6 +3,7 @@
 //! with logs and metrics for every run.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
@@ -86,6 +87,8 @@ struct Inner {
     nudge: Notify,
     last: Mutex<BTreeMap<JobKind, LastRun>>,
     watcher: Mutex<WatcherState>,
+    /// A `deliver-notices` run is queued behind the one in progress.
+    delivery_queued: AtomicBool,
 }
 
 impl JobRunner {
@@ -103,6 +106,7 @@ impl JobRunner {
                 nudge: Notify::new(),
                 last: Mutex::new(BTreeMap::new()),
                 watcher: Mutex::new(WatcherState::default()),
+                delivery_queued: AtomicBool::new(false),
             }),
         }
     }
@@ -151,6 +155,26 @@ impl JobRunner {
         Ok(change)
     }
 
+    /// Starts a `deliver-notices` run in its own task, so that whoever
+    /// reserved the notices (an expiry, a reminder, a router alert) never waits
+    /// on the SMS gateway. At most one run is queued behind the one in
+    /// progress; the queued run claims whatever is pending when it starts.
+    pub fn deliver_notices_soon(&self, trigger: Trigger) {
+        if self.inner.delivery_queued.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let runner = self.clone();
+        tokio::spawn(async move {
+            let gate = runner.gate(JobKind::DeliverNotices);
+            let _guard = gate.lock().await;
+            runner.inner.delivery_queued.store(false, Ordering::Release);
+            // Errors are logged and counted by run_locked; the next trigger retries.
+            let _ = runner
+                .run_locked(JobKind::DeliverNotices, RunOptions::default(), trigger)
+                .await;
+        });
+    }
+
     fn gate(&self, job: JobKind) -> &tokio::sync::Mutex<()> {
         // Every JobKind has a gate (built from JobKind::ALL).
         self.inner
@@ -165,6 +189,12 @@ impl JobRunner {
         }
         let start = Instant::now();
         let result = self.inner.engine.run(job, opts).await;
+        if let Ok(report) = &result {
+            let reserved = report.count("notices_reserved") + report.count("alerts_queued");
+            if job != JobKind::DeliverNotices && !report.dry_run && reserved > 0 {
+                self.deliver_notices_soon(trigger);
+            }
+        }
         let elapsed = start.elapsed();
         let finished_at = self.inner.engine.deps().clock.now();
         match &result {

@@ -87,6 +87,8 @@ pub fn default_schedule(job: JobKind) -> &'static str {
         JobKind::RouterHealth => "* * * * *",
         JobKind::DeviceCleanup => "0 3 * * *",
         JobKind::LogRetention => "0 4 * * 0",
+        // The sweep: runs are also started whenever a job reserves notices.
+        JobKind::DeliverNotices => "* * * * *",
     }
 }
 
