@@ -26,12 +26,36 @@ mod rows;
 mod scenario;
 mod stats;
 
-// The sql crate's bulk loader and throwaway PostgreSQL cluster, shared with
-// its tests and its due-work benchmark, so that row 3 measures the same way.
-#[path = "../../isp-adapters-sql/tests/support/bulk.rs"]
-mod bulk;
-#[path = "../../isp-adapters-sql/tests/support/pg.rs"]
-mod pg;
+// The throwaway PostgreSQL cluster and the bulk loader of isp-testsupport, shared
+// with the sql crate's tests and due-work benchmark, so that row 3 measures the same way.
+use isp_testsupport::pg;
+
+/// isp-testsupport's bulk loader, fed a store's pool.
+mod bulk {
+    use chrono::{DateTime, NaiveDate, Utc};
+    use isp_adapters_sql::{Backend, SqlStore};
+    use isp_testsupport::bulk::{self as shared, Dialect, Pool};
+
+    pub(crate) use shared::due_count;
+
+    /// Loads `n` rows into each due-work table of `store`, then `ANALYZE`.
+    pub(crate) async fn populate(store: &SqlStore, n: i64, now: DateTime<Utc>, today: NaiveDate) {
+        let pool = match store.backend() {
+            Backend::Sqlite => Pool::Sqlite(store.sqlite_pool().expect("sqlite pool")),
+            Backend::Postgres => Pool::Postgres(store.postgres_pool().expect("postgres pool")),
+        };
+        shared::populate(pool, n, now, today).await;
+    }
+
+    /// Why `plan` is not an index range scan on its table, if it is not.
+    pub(crate) fn plan_problem(backend: Backend, name: &str, plan: &str) -> Option<String> {
+        let dialect = match backend {
+            Backend::Sqlite => Dialect::Sqlite,
+            Backend::Postgres => Dialect::Postgres,
+        };
+        shared::plan_problem(dialect, name, plan)
+    }
+}
 
 use std::path::PathBuf;
 use std::process::ExitCode;

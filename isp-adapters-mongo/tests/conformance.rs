@@ -4,8 +4,8 @@
 mod common;
 
 // The factory expression is evaluated inside each generated test function, so
-// `return` there skips that test (after `common` printed why) when no server
-// can be had outside CI; under CI=true `common` panics instead.
+// `return` there skips that test (after `common` printed a SKIPPED line) when
+// ISP_TEST_SKIP names mongo; without it, no server fails the test.
 isp_core::repository_conformance_tests!(
     mongodb,
     match common::repositories().await {

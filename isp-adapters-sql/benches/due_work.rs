@@ -11,20 +11,18 @@
 //! ISP_BENCH_ROWS=100000 ISP_BENCH_ONLY=postgres cargo bench -p isp-adapters-sql --all-features --bench due_work
 //! ```
 //!
-//! PostgreSQL is the test harness's throwaway cluster (or ISP_TEST_POSTGRES_URL).
+//! PostgreSQL is isp-testsupport's throwaway cluster (or ISP_TEST_POSTGRES_URL);
+//! `ISP_TEST_SKIP=postgres` skips it.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
-
-#[path = "../tests/support/bulk.rs"]
-mod bulk;
-#[path = "../tests/support/pg.rs"]
-mod pg;
 
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use isp_adapters_sql::{Backend, SqlOptions, SqlStore};
 use isp_core::domain::{Claim, TenantId};
+use isp_testsupport::bulk::{self, Dialect, Pool};
+use isp_testsupport::pg;
 
 const BATCH: usize = 500;
 
@@ -85,7 +83,7 @@ async fn postgres(rows: i64) {
                 bench(&store, rows).await;
                 store.close().await;
             }
-            None => println!("\nPostgreSQL unavailable: skipped (see the message above)"),
+            None => println!("\nPostgreSQL skipped (ISP_TEST_SKIP)"),
         }
     }
 }
@@ -171,15 +169,23 @@ async fn bench(store: &SqlStore, rows: i64) {
         bulk::due_count(rows)
     );
     let t = Instant::now();
-    bulk::populate(store, rows, now(), today()).await;
+    let pool = match backend {
+        Backend::Sqlite => Pool::Sqlite(store.sqlite_pool().expect("sqlite pool")),
+        Backend::Postgres => Pool::Postgres(store.postgres_pool().expect("postgres pool")),
+    };
+    bulk::populate(pool, rows, now(), today()).await;
     println!("loaded in {:.1} s", t.elapsed().as_secs_f64());
 
+    let dialect = match backend {
+        Backend::Sqlite => Dialect::Sqlite,
+        Backend::Postgres => Dialect::Postgres,
+    };
     for plan in store
         .explain_due_work(now(), TenantId(1), today())
         .await
         .expect("explain")
     {
-        let verdict = match bulk::plan_problem(backend, plan.name, &plan.plan) {
+        let verdict = match bulk::plan_problem(dialect, plan.name, &plan.plan) {
             Some(why) => format!("NOT AN INDEX RANGE SCAN: {why}"),
             None => format!("index range scan ({})", bulk::expected_index(plan.name)),
         };

@@ -2,10 +2,10 @@
 //! and what SQL adds (schema rules, exact storage, migrations, error mapping,
 //! query plans).
 //!
-//! The server comes from `support::pg`: `ISP_TEST_POSTGRES_URL`, or a throwaway
-//! PostgreSQL 15 cluster started for this test binary and stopped when it exits.
-//! Each test gets its own database. Without PostgreSQL the tests say so loudly
-//! and pass as skipped; with `CI=true` they fail.
+//! The server comes from `support::pg` (isp-testsupport): `ISP_TEST_POSTGRES_URL`,
+//! or a throwaway PostgreSQL 15 cluster started for this test binary and stopped
+//! when it exits. Each test gets its own database. Without PostgreSQL the tests
+//! fail, unless `ISP_TEST_SKIP=postgres` (they then print a SKIPPED line).
 
 mod support;
 

@@ -2,10 +2,10 @@
 //! on SQLite and PostgreSQL.
 //!
 //! Measured the way the sql crate's own benchmark (`cargo bench -p
-//! isp-adapters-sql --bench due_work`) measures it, with its loader
-//! (`tests/support/bulk.rs`: a million rows in each due-work table, 1% of
-//! them due, then `ANALYZE`) and its throwaway PostgreSQL cluster
-//! (`tests/support/pg.rs`): claims of 500 through the repositories until the
+//! isp-adapters-sql --bench due_work`) measures it, with the same loader
+//! (`isp_testsupport::bulk`: a million rows in each due-work table, 1% of
+//! them due, then `ANALYZE`) and throwaway PostgreSQL cluster
+//! (`isp_testsupport::pg`): claims of 500 through the repositories until the
 //! due set is empty, each batch then completed the way a job would (not
 //! timed); read-only lists of the first batch 200 times.
 

@@ -1,23 +1,42 @@
-//! Bulk loading of realistic tables straight in SQL (for the query-plan tests
-//! and the benchmark): `n` rows each of subscribers, vouchers, services and
-//! notices for tenant 1, about 1% of them due at `now` / `today`, the rest in
-//! the future or done. Then `ANALYZE`, so that planners see the real sizes.
+//! Bulk loading of realistic tables straight in SQL (for query-plan tests and the
+//! benchmarks): `n` rows each of subscribers, vouchers, services and notices for
+//! tenant 1, about 1% of them due at `now` / `today`, the rest in the future or done.
+//! Then `ANALYZE`, so that planners see the real sizes.
 //!
-//! Shared by `tests/` and `benches/` (`#[path]`).
-
-#![allow(dead_code)]
+//! It works on sqlx pools, not on a store, so that this crate does not depend on the
+//! SQL adapter whose tests use it.
 
 use chrono::{DateTime, NaiveDate, Utc};
-use isp_adapters_sql::{Backend, SqlStore};
+
+/// Where to load: a pool of the migrated schema.
+#[derive(Debug, Clone, Copy)]
+pub enum Pool<'a> {
+    /// A SQLite pool.
+    #[cfg(feature = "sqlite")]
+    Sqlite(&'a sqlx::SqlitePool),
+    /// A PostgreSQL pool.
+    #[cfg(feature = "postgres")]
+    Postgres(&'a sqlx::PgPool),
+}
+
+/// Which SQL dialect a query plan is written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    /// SQLite's `EXPLAIN QUERY PLAN`.
+    Sqlite,
+    /// PostgreSQL's `EXPLAIN`.
+    Postgres,
+}
 
 /// Rows are due when `i % DUE_EVERY == 0` (subscribers, vouchers, notices).
-pub(crate) const DUE_EVERY: i64 = 100;
+pub const DUE_EVERY: i64 = 100;
 
 /// How many of `n` rows are due.
-pub(crate) fn due_count(n: i64) -> i64 {
+pub fn due_count(n: i64) -> i64 {
     n / DUE_EVERY
 }
 
+#[cfg(feature = "sqlite")]
 const SQLITE: [&str; 4] = [
     // Subscribers: 1% expired (paid_until in the past), the rest paid for days.
     "INSERT INTO subscribers (id, tenant_id, phone, username, paid_until, active, attempts) \
@@ -52,6 +71,7 @@ const SQLITE: [&str; 4] = [
      FROM (WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < $1) SELECT i FROM s)",
 ];
 
+#[cfg(feature = "postgres")]
 const POSTGRES: [&str; 4] = [
     "INSERT INTO subscribers (id, tenant_id, phone, username, paid_until, active, attempts) \
      SELECT i, 1, '+2557' || lpad(i::text, 8, '0'), 'u' || i, \
@@ -86,13 +106,14 @@ const POSTGRES: [&str; 4] = [
 ];
 
 /// Loads `n` rows into each of the four due-work tables, then `ANALYZE`.
-pub(crate) async fn populate(store: &SqlStore, n: i64, now: DateTime<Utc>, today: NaiveDate) {
-    match store.backend() {
-        #[cfg(not(feature = "sqlite"))]
-        Backend::Sqlite => unreachable!("built without sqlite"),
+///
+/// # Panics
+///
+/// When a statement fails (this is test code: the failure names the statement).
+pub async fn populate(pool: Pool<'_>, n: i64, now: DateTime<Utc>, today: NaiveDate) {
+    match pool {
         #[cfg(feature = "sqlite")]
-        Backend::Sqlite => {
-            let pool = store.sqlite_pool().expect("sqlite pool");
+        Pool::Sqlite(pool) => {
             for sql in SQLITE {
                 sqlx::query(sql)
                     .bind(n)
@@ -102,13 +123,13 @@ pub(crate) async fn populate(store: &SqlStore, n: i64, now: DateTime<Utc>, today
                     .await
                     .unwrap_or_else(|e| panic!("bulk load: {e}\n{sql}"));
             }
-            sqlx::query("ANALYZE").execute(pool).await.expect("ANALYZE");
+            sqlx::query("ANALYZE")
+                .execute(pool)
+                .await
+                .unwrap_or_else(|e| panic!("ANALYZE: {e}"));
         }
-        #[cfg(not(feature = "postgres"))]
-        Backend::Postgres => unreachable!("built without postgres"),
         #[cfg(feature = "postgres")]
-        Backend::Postgres => {
-            let pool = store.postgres_pool().expect("postgres pool");
+        Pool::Postgres(pool) => {
             for sql in POSTGRES {
                 sqlx::query(sql)
                     .bind(n)
@@ -125,18 +146,18 @@ pub(crate) async fn populate(store: &SqlStore, n: i64, now: DateTime<Utc>, today
                 ))
                 .execute(pool)
                 .await
-                .expect("setval");
+                .unwrap_or_else(|e| panic!("setval on {table}: {e}"));
             }
             sqlx::query("VACUUM ANALYZE")
                 .execute(pool)
                 .await
-                .expect("VACUUM ANALYZE");
+                .unwrap_or_else(|e| panic!("VACUUM ANALYZE: {e}"));
         }
     }
 }
 
 /// Indexes each due-work statement must use, by statement name.
-pub(crate) fn expected_index(name: &str) -> &'static str {
+pub fn expected_index(name: &str) -> &'static str {
     match name.split('.').next() {
         Some("subscribers") => "subscribers_due",
         Some("vouchers") => "vouchers_due",
@@ -147,12 +168,12 @@ pub(crate) fn expected_index(name: &str) -> &'static str {
 }
 
 /// The table a statement works on.
-pub(crate) fn table_of(name: &str) -> &str {
+pub fn table_of(name: &str) -> &str {
     name.split('.').next().unwrap_or(name)
 }
 
 /// Why `plan` is not an index range scan on its table, if it is not.
-pub(crate) fn plan_problem(backend: Backend, name: &str, plan: &str) -> Option<String> {
+pub fn plan_problem(dialect: Dialect, name: &str, plan: &str) -> Option<String> {
     let table = table_of(name);
     let index = expected_index(name);
     if !plan.contains(index) {
@@ -160,10 +181,10 @@ pub(crate) fn plan_problem(backend: Backend, name: &str, plan: &str) -> Option<S
     }
     for line in plan.lines() {
         let l = line.trim();
-        let full_scan = match backend {
+        let full_scan = match dialect {
             // `SCAN t` (or `SCAN t USING INDEX i`, a whole index) is a full scan; a range is `SEARCH`.
-            Backend::Sqlite => l == format!("SCAN {table}") || l.starts_with(&format!("SCAN {table} ")),
-            Backend::Postgres => l.contains(&format!("Seq Scan on {table}")),
+            Dialect::Sqlite => l == format!("SCAN {table}") || l.starts_with(&format!("SCAN {table} ")),
+            Dialect::Postgres => l.contains(&format!("Seq Scan on {table}")),
         };
         if full_scan {
             return Some(format!("{name}: full scan of {table}: {l}"));

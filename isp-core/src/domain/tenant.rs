@@ -1,0 +1,119 @@
+//! Tenants and their routers: how to reach a router, its login, its last known health.
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+
+use super::{RosName, RouterId, TenantId};
+
+/// An operator: owns routers, plans and customers; billing days are local dates in its zone.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Tenant {
+    /// Id.
+    pub id: TenantId,
+    /// Short stable name (`hotel-abc`), used in logs.
+    pub slug: RosName,
+    /// Display name.
+    pub name: String,
+    /// Time zone for local dates (billing days, 09:00 reminders).
+    pub time_zone: Tz,
+}
+
+string_enum! {
+    /// How the engine talks to a router.
+    pub enum Transport, field "transport" {
+        /// RouterOS API over plain TCP (8728).
+        Api = "api",
+        /// RouterOS API over TLS (8729).
+        ApiSsl = "api-ssl",
+        /// RouterOS v7 REST over HTTPS.
+        Rest = "rest",
+    }
+}
+
+/// Login for a router. `Debug` never shows the password.
+#[derive(Clone)]
+pub struct RouterCredentials {
+    /// API user name.
+    pub username: String,
+    /// API password (a secret).
+    pub password: SecretString,
+}
+
+impl RouterCredentials {
+    /// Builds credentials.
+    pub fn new(username: impl Into<String>, password: impl Into<String>) -> Self {
+        RouterCredentials {
+            username: username.into(),
+            password: SecretString::from(password.into()),
+        }
+    }
+
+    /// The password, for the driver's login only.
+    pub fn expose_password(&self) -> &str {
+        self.password.expose_secret()
+    }
+}
+
+impl fmt::Debug for RouterCredentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RouterCredentials")
+            .field("username", &self.username)
+            .field("password", &"[REDACTED]")
+            .finish()
+    }
+}
+
+/// A MikroTik router of a tenant.
+#[derive(Debug, Clone)]
+pub struct Router {
+    /// Id.
+    pub id: RouterId,
+    /// Owning tenant.
+    pub tenant_id: TenantId,
+    /// Name, used in logs and reports.
+    pub name: String,
+    /// `host:port`.
+    pub address: String,
+    /// API, API-SSL or REST.
+    pub transport: Transport,
+    /// Login.
+    pub credentials: RouterCredentials,
+    /// SHA-256 fingerprint (hex) of a self-signed certificate to accept.
+    pub tls_fingerprint: Option<String>,
+    /// Disabled routers are skipped by every job.
+    pub enabled: bool,
+}
+
+/// Last known health of a router, kept to alert on changes only.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RouterStatus {
+    /// Router.
+    pub router_id: RouterId,
+    /// Reachable at the last check.
+    pub online: bool,
+    /// Last check.
+    pub checked_at: DateTime<Utc>,
+    /// When `online` last changed.
+    pub changed_at: DateTime<Utc>,
+    /// Router clock minus our clock, seconds (when known).
+    pub clock_skew_secs: Option<i64>,
+    /// RouterOS version (when known).
+    pub version: Option<String>,
+    /// Last error (when offline).
+    pub last_error: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_are_not_debugged() {
+        let c = RouterCredentials::new("admin", "hunter2");
+        assert!(!format!("{c:?}").contains("hunter2"));
+    }
+}
