@@ -11,6 +11,7 @@ use crate::error::{Error, Result};
 use crate::jobs::common::{duplicate, fresh, local_text, render, RunCtx, DRY_RUN_LIMIT};
 use crate::jobs::Engine;
 use crate::policy::hotspot::{hotspot_expiry, HotspotExpiry};
+use crate::ports::LeaseRepoExt as _;
 use crate::ports::{DisconnectReport, HotspotTarget};
 
 /// One router's answer for a batch: per target, in order, or one error for all.
@@ -343,7 +344,7 @@ impl Engine {
         if let Err(e) = self
             .deps
             .repos
-            .subscribers
+            .leases
             .retry_later(s.id, ctx.holder(), until)
             .await
         {

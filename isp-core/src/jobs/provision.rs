@@ -14,6 +14,7 @@ use crate::policy::provisioning::{
     ProvisionDecision,
 };
 use crate::policy::time::local_date;
+use crate::ports::LeaseRepoExt as _;
 
 /// A service with its decision and (for provisioning) its plan.
 struct Job {
@@ -61,7 +62,7 @@ impl Engine {
     }
 
     async fn provision_batch(&self, ctx: &mut RunCtx<'_>, batch: Vec<Service>, now: DateTime<Utc>) {
-        let repo = &self.deps.repos.services;
+        let leases = &self.deps.repos.leases;
         let mut by_router: BTreeMap<RouterId, Vec<Job>> = BTreeMap::new();
         for service in batch {
             let tz = ctx.tz_of(service.tenant_id).await;
@@ -70,7 +71,7 @@ impl Engine {
             if decision == ProvisionDecision::Nothing {
                 ctx.tally.add("already_correct", 1);
                 if !ctx.dry_run {
-                    if let Err(e) = repo.release(service.id, ctx.holder()).await {
+                    if let Err(e) = leases.release(service.id, ctx.holder()).await {
                         ctx.tally.fail(format!("service:{}", service.id), None, &e);
                     }
                 }
@@ -283,7 +284,7 @@ impl Engine {
             if let Err(e) = self
                 .deps
                 .repos
-                .services
+                .leases
                 .retry_later(service.id, &self.config.holder, until)
                 .await
             {
