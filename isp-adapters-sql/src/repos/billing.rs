@@ -338,25 +338,6 @@ impl ServiceRepo for Services {
         .await
     }
 
-    async fn retry_later(&self, id: ServiceId, holder: &str, until: DateTime<Utc>) -> Result<bool> {
-        let n = sqlx::query(
-            "UPDATE services SET attempts = attempts + 1, lease_holder = $3, lease_until = $4 \
-             WHERE id = $1 AND lease_holder = $2",
-        )
-        .bind(id.0)
-        .bind(holder)
-        .bind(RETRY_HOLDER)
-        .bind(ts(until))
-        .execute(&self.pool)
-        .await
-        .map_err(|e| map_sqlx_error("service", e))?
-        .rows_affected();
-        if n > 0 {
-            return Ok(true);
-        }
-        guard_refused(&self.pool, "service", SERVICE_EXISTS, id.0).await
-    }
-
     async fn claim_billable(
         &self,
         tenant: TenantId,
@@ -413,22 +394,6 @@ impl ServiceRepo for Services {
         } else {
             guard_refused(&self.pool, "service", SERVICE_EXISTS, id.0).await
         }
-    }
-
-    async fn release(&self, id: ServiceId, holder: &str) -> Result<()> {
-        let n = sqlx::query(
-            "UPDATE services SET lease_holder = NULL, lease_until = NULL WHERE id = $1 AND lease_holder = $2",
-        )
-        .bind(id.0)
-        .bind(holder)
-        .execute(&self.pool)
-        .await
-        .map_err(|e| map_sqlx_error("service", e))?
-        .rows_affected();
-        if n == 0 {
-            guard_refused(&self.pool, "service", SERVICE_EXISTS, id.0).await?;
-        }
-        Ok(())
     }
 
     async fn due_between(&self, tenant: TenantId, from: NaiveDate, to: NaiveDate) -> Result<Vec<Service>> {

@@ -54,8 +54,6 @@ pub(crate) struct Subscribers {
     pub(super) pool: DbPool,
 }
 
-const SUBSCRIBER_EXISTS: &str = "SELECT 1 FROM subscribers WHERE id = $1";
-
 impl Subscribers {
     fn one(row: Option<DbRow>, id: SubscriberId) -> Result<Subscriber> {
         let row = row.ok_or_else(|| Error::not_found("subscriber", id))?;
@@ -167,46 +165,6 @@ impl SubscriberRepo for Subscribers {
         Self::many(rows)
     }
 
-    async fn complete_expiry(
-        &self,
-        id: SubscriberId,
-        holder: &str,
-        paid_until_seen: DateTime<Utc>,
-        at: DateTime<Utc>,
-    ) -> Result<bool> {
-        let map = |e| map_sqlx_error("subscriber", e);
-        let mut tx = begin_write(&self.pool).await.map_err(map)?;
-        let released = sqlx::query(
-            "UPDATE subscribers SET lease_holder = NULL, lease_until = NULL \
-             WHERE id = $1 AND lease_holder = $2",
-        )
-        .bind(id.0)
-        .bind(holder)
-        .execute(&mut *tx)
-        .await
-        .map_err(map)?
-        .rows_affected();
-        let done = sqlx::query(
-            "UPDATE subscribers SET active = FALSE, disconnected_at = $3, attempts = 0 \
-             WHERE id = $1 AND active AND paid_until = $2",
-        )
-        .bind(id.0)
-        .bind(ts(paid_until_seen))
-        .bind(ts(at))
-        .execute(&mut *tx)
-        .await
-        .map_err(map)?
-        .rows_affected();
-        tx.commit().await.map_err(map)?;
-        if done > 0 {
-            Ok(true)
-        } else if released > 0 {
-            Ok(false)
-        } else {
-            guard_refused(&self.pool, "subscriber", SUBSCRIBER_EXISTS, id.0).await
-        }
-    }
-
     async fn complete_expiries(
         &self,
         items: &[ExpiryDone],
@@ -256,25 +214,6 @@ impl SubscriberRepo for Subscribers {
         }
         tx.commit().await.map_err(map)?;
         Ok(items.iter().map(|i| done.contains(&i.id.0)).collect())
-    }
-
-    async fn retry_later(&self, id: SubscriberId, holder: &str, until: DateTime<Utc>) -> Result<bool> {
-        let n = sqlx::query(
-            "UPDATE subscribers SET attempts = attempts + 1, lease_holder = $3, lease_until = $4 \
-             WHERE id = $1 AND lease_holder = $2",
-        )
-        .bind(id.0)
-        .bind(holder)
-        .bind(RETRY_HOLDER)
-        .bind(ts(until))
-        .execute(&self.pool)
-        .await
-        .map_err(|e| map_sqlx_error("subscriber", e))?
-        .rows_affected();
-        if n > 0 {
-            return Ok(true);
-        }
-        guard_refused(&self.pool, "subscriber", SUBSCRIBER_EXISTS, id.0).await
     }
 
     async fn next_expiry_after(&self, now: DateTime<Utc>) -> Result<Option<DateTime<Utc>>> {
@@ -375,16 +314,6 @@ impl DeviceRepo for Devices {
         }
         out.sort_by_key(|d| d.id);
         Ok(out)
-    }
-
-    async fn deactivate_all(&self, subscriber: SubscriberId) -> Result<u64> {
-        let n = sqlx::query("UPDATE devices SET active = FALSE WHERE subscriber_id = $1 AND active")
-            .bind(subscriber.0)
-            .execute(&self.pool)
-            .await
-            .map_err(|e| map_sqlx_error("device", e))?
-            .rows_affected();
-        Ok(n)
     }
 
     async fn deactivate_all_of(&self, subscribers: &[SubscriberId]) -> Result<u64> {

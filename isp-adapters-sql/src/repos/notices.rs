@@ -37,24 +37,6 @@ const NOTICE_EXISTS: &str = "SELECT 1 FROM notices WHERE id = $1";
 
 #[async_trait]
 impl NoticeRepo for Notices {
-    async fn reserve(&self, new: &NewNotice) -> Result<Notice> {
-        let row = sqlx::query(concat!(
-            "INSERT INTO notices (tenant_id, recipient, kind, deadline, body, status, attempts, created_at) \
-             VALUES ($1, $2, $3, $4, $5, 'pending', 0, $6) RETURNING ",
-            cols!(notices)
-        ))
-        .bind(new.tenant_id.0)
-        .bind(new.recipient.as_str())
-        .bind(new.kind.as_str())
-        .bind(ts(new.deadline))
-        .bind(new.body.as_str())
-        .bind(ts(new.created_at))
-        .fetch_one(&self.pool)
-        .await
-        .map_err(|e| map_sqlx_error("notice", e))?;
-        row::notice(&Cols::new(&row, "notices"))
-    }
-
     async fn reserve_all(&self, new: &[NewNotice]) -> Result<Vec<Option<NoticeId>>> {
         let map = |e| map_sqlx_error("notice", e);
         let mut out: Vec<Option<NoticeId>> = vec![None; new.len()];
@@ -165,24 +147,6 @@ impl NoticeRepo for Notices {
         Ok(out)
     }
 
-    async fn mark_sent(&self, id: NoticeId, holder: &str, at: DateTime<Utc>) -> Result<bool> {
-        let n = sqlx::query(
-            "UPDATE notices SET status = 'sent', sent_at = $3, lease_holder = NULL, lease_until = NULL \
-             WHERE id = $1 AND status = 'pending' AND (lease_holder IS NULL OR lease_holder = $2)",
-        )
-        .bind(id.0)
-        .bind(holder)
-        .bind(ts(at))
-        .execute(&self.pool)
-        .await
-        .map_err(|e| map_sqlx_error("notice", e))?
-        .rows_affected();
-        if n > 0 {
-            return Ok(true);
-        }
-        guard_refused(&self.pool, "notice", NOTICE_EXISTS, id.0).await
-    }
-
     async fn mark_all_sent(&self, ids: &[NoticeId], holder: &str, at: DateTime<Utc>) -> Result<Vec<bool>> {
         if ids.is_empty() {
             return Ok(Vec::new());
@@ -208,25 +172,6 @@ impl NoticeRepo for Notices {
         }
         tx.commit().await.map_err(map)?;
         Ok(ids.iter().map(|id| marked.contains(&id.0)).collect())
-    }
-
-    async fn retry_later(&self, id: NoticeId, holder: &str, until: DateTime<Utc>) -> Result<bool> {
-        let n = sqlx::query(
-            "UPDATE notices SET attempts = attempts + 1, lease_holder = $3, lease_until = $4 \
-             WHERE id = $1 AND status = 'pending' AND lease_holder = $2",
-        )
-        .bind(id.0)
-        .bind(holder)
-        .bind(RETRY_HOLDER)
-        .bind(ts(until))
-        .execute(&self.pool)
-        .await
-        .map_err(|e| map_sqlx_error("notice", e))?
-        .rows_affected();
-        if n > 0 {
-            return Ok(true);
-        }
-        guard_refused(&self.pool, "notice", NOTICE_EXISTS, id.0).await
     }
 
     async fn abandon(&self, id: NoticeId, holder: &str) -> Result<bool> {

@@ -208,25 +208,6 @@ impl VoucherRepo for Vouchers {
         guard_refused(&self.pool, "voucher", VOUCHER_EXISTS, id.0).await
     }
 
-    async fn retry_later(&self, id: VoucherId, holder: &str, until: DateTime<Utc>) -> Result<bool> {
-        let n = sqlx::query(
-            "UPDATE vouchers SET attempts = attempts + 1, lease_holder = $3, lease_until = $4 \
-             WHERE id = $1 AND lease_holder = $2",
-        )
-        .bind(id.0)
-        .bind(holder)
-        .bind(RETRY_HOLDER)
-        .bind(ts(until))
-        .execute(&self.pool)
-        .await
-        .map_err(|e| map_sqlx_error("voucher", e))?
-        .rows_affected();
-        if n > 0 {
-            return Ok(true);
-        }
-        guard_refused(&self.pool, "voucher", VOUCHER_EXISTS, id.0).await
-    }
-
     async fn on_router(&self, router: RouterId, statuses: &[VoucherStatus]) -> Result<Vec<Voucher>> {
         if statuses.is_empty() {
             return Ok(Vec::new());
