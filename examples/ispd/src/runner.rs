@@ -9,6 +9,7 @@ use std::time::Instant;
 use chrono::{DateTime, Utc};
 use isp_core::domain::{NewNotice, NoticeKind, PhoneNumber, RouterStatus, TenantId};
 use isp_core::jobs::{Engine, JobKind, JobReport, RunOptions};
+use isp_core::ports::NoticeRepoExt as _;
 use isp_core::Result;
 use serde::Serialize;
 use tokio::sync::Notify;

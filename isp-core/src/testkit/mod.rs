@@ -3,7 +3,8 @@
 //! Each check is an async function, private to this module, that takes a
 //! fresh, empty [`Repositories`] and panics when the adapter breaks a contract
 //! of [`crate::ports`]. The one registry of checks is the list in
-//! `__isp_conformance_checks!`: [`checks`] and [`repository_conformance_tests!`]
+//! `__isp_conformance_checks!`: [`checks`] and
+//! [`repository_conformance_tests!`](crate::repository_conformance_tests)
 //! are both generated from it, so every backend runs every check. A check
 //! function the list leaves out is dead code, a compile error here
 //! (`deny(dead_code)`); a listed name without a function does not compile.
