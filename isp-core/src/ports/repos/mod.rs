@@ -13,7 +13,10 @@
 //! the one an adapter implements (one transaction, one round trip), and the
 //! single-item form is derived in an `...Ext` trait with a blanket impl
 //! ([`SubscriberRepoExt`], [`DeviceRepoExt`], [`NoticeRepoExt`],
-//! [`LeaseRepoExt`]), so a forwarding wrapper cannot lose the bulk path.
+//! [`LeaseRepoExt`]), so a forwarding wrapper cannot lose the bulk path. A
+//! wrapper that forwards a port (metrics, fault injection) carries
+//! `#[deny(clippy::missing_trait_methods)]` on its impl, so that a method added
+//! to the port later cannot silently fall back to a default.
 //!
 //! One file per aggregate group, named as in `memory`, `testkit` and every
 //! adapter: `hotspot`, `vouchers`, `billing`, `notices`, `audit`, `leases`.
