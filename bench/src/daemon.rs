@@ -134,7 +134,7 @@ async fn run(spec: DaemonSpec) -> BoxResult<DaemonOutcome> {
     let routers: Vec<_> = spec.routers.iter().map(RouterSpec::to_router).collect();
     let ids: Vec<RouterId> = routers.iter().map(|r| r.id).collect();
     let ros = Arc::new(RouterOsDriver::new(DriverConfig::default())?);
-    let driver: Arc<dyn RouterDriver> = Arc::new(ispd::routers::MeteredDriver::new(ros.clone()));
+    let driver: Arc<dyn RouterDriver> = Arc::new(isp_core::runtime::MeteredDriver::new(ros.clone()));
     let sms = Arc::new(RecordingSms::new());
     let engine = Engine::new(
         EngineDeps {

@@ -44,7 +44,8 @@ pub mod collections {
     pub const AUDIT: &str = "audit_events";
     /// Last known router health.
     pub const ROUTER_STATUS: &str = "router_status";
-    /// Named leases.
+    /// Named leases of earlier versions (no longer written: every lease
+    /// lives on its item, see `LeaseRepo`).
     pub const LEASES: &str = "leases";
 }
 

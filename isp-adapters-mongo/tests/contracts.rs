@@ -14,7 +14,9 @@ use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 use futures::TryStreamExt;
 use isp_adapters_mongo::{index_models, map_mongo_error, MongoStore};
 use isp_core::domain::*;
-use isp_core::ports::{Repositories, RETRY_HOLDER};
+use isp_core::ports::{
+    LeaseRepoExt as _, NoticeRepoExt as _, Repositories, SubscriberRepoExt as _, RETRY_HOLDER,
+};
 use mongodb::bson::{doc, Bson, Document};
 
 macro_rules! store_or_skip {
@@ -310,23 +312,6 @@ async fn exactly_once_rules_hold_under_concurrency() {
     assert_eq!(entries[0].kind, LedgerKind::Charge);
     assert_eq!(entries[1].amount.amount.to_string(), "10.25");
 
-    // The named lease: many contenders at once, exactly one holder.
-    let mut tasks = Vec::new();
-    for i in 0..12 {
-        let r = if i % 2 == 0 { a.clone() } else { b.clone() };
-        tasks.push(tokio::spawn(async move {
-            r.leases
-                .acquire("billing", &format!("d{i}"), t0(), t0() + Duration::minutes(1))
-                .await
-                .unwrap()
-        }));
-    }
-    let mut winners = 0;
-    for t in tasks {
-        winners += usize::from(t.await.unwrap());
-    }
-    assert_eq!(winners, 1);
-
     // Notices: one per (recipient, kind, deadline).
     let new = NewNotice {
         tenant_id: TenantId(1),
@@ -400,10 +385,10 @@ async fn claims_lease_in_deadline_order_and_cas_updates_guard_state() {
         limit: 10,
     };
     assert_eq!(r.subscribers.claim_expired(&z).await.unwrap().len(), 1);
-    // Retries need the lease; unknown ids are NotFound.
-    assert!(!r.subscribers.retry_later(a.id, "nobody", later).await.unwrap());
+    // Retries need the lease; an unknown id answers false.
+    assert!(!r.leases.retry_later(a.id, "nobody", later).await.unwrap());
     assert!(r
-        .subscribers
+        .leases
         .retry_later(a.id, "z", later + Duration::minutes(1))
         .await
         .unwrap());
@@ -412,12 +397,7 @@ async fn claims_lease_in_deadline_order_and_cas_updates_guard_state() {
         (a2.attempts, a2.lease.unwrap().holder.as_str()),
         (1, RETRY_HOLDER)
     );
-    assert!(r
-        .subscribers
-        .retry_later(SubscriberId(999), "z", later)
-        .await
-        .unwrap_err()
-        .is_not_found());
+    assert!(!r.leases.retry_later(SubscriberId(999), "z", later).await.unwrap());
 
     // Services: provisioning filter with nested conditions, billing CAS.
     let day = NaiveDate::from_ymd_opt(2026, 3, 1).unwrap();
@@ -742,7 +722,7 @@ async fn writes_reach_their_own_document_when_ids_skip() {
     assert!(r.notices.mark_sent(ids[1], "s", now).await.unwrap());
     assert!(r.notices.abandon(ids[2], "s").await.unwrap());
     assert!(r
-        .notices
+        .leases
         .retry_later(ids[3], "s", now + Duration::seconds(30))
         .await
         .unwrap());

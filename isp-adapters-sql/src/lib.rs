@@ -3,8 +3,6 @@
 #[cfg(not(any(feature = "sqlite", feature = "postgres")))]
 compile_error!("isp-adapters-sql needs feature `sqlite` or `postgres` (or both)");
 
-#[macro_use]
-mod repos;
 mod row;
 
 #[cfg(feature = "postgres")]

@@ -214,8 +214,18 @@ pub(crate) async fn close(pool: &DbPool) {
     pool.close().await;
 }
 
-sql_repositories!(
-    lock = " FOR UPDATE SKIP LOCKED",
-    open = "= ANY(ARRAY(",
-    close = "))"
-);
+/// Concurrent claimants skip each other's rows instead of waiting for them.
+pub(crate) const CLAIM_LOCK: &str = " FOR UPDATE SKIP LOCKED";
+
+/// "`id` is one of the ids `select` returns": PostgreSQL runs the inner
+/// `SELECT` once and then fetches each row by primary key, where `IN` may be
+/// planned as a hash join over the whole table.
+pub(crate) fn id_in(select: &str) -> String {
+    format!("= ANY(ARRAY({select}))")
+}
+
+/// The repositories, compiled for PostgreSQL.
+// Compiled once per dialect on purpose: `super` is the dialect seam.
+#[allow(clippy::duplicate_mod)]
+#[path = "repos/mod.rs"]
+pub(crate) mod repos;

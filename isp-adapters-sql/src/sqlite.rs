@@ -264,4 +264,17 @@ pub(crate) async fn close(pool: &DbPool) {
     pool.close().await;
 }
 
-sql_repositories!(lock = "", open = "IN (", close = ")");
+/// SQLite has one writer at a time: a claim's single `UPDATE ... RETURNING`
+/// holds the write lock for its whole run, so its inner `SELECT` needs no lock.
+pub(crate) const CLAIM_LOCK: &str = "";
+
+/// "`id` is one of the ids `select` returns."
+pub(crate) fn id_in(select: &str) -> String {
+    format!("IN ({select})")
+}
+
+/// The repositories, compiled for SQLite.
+// Compiled once per dialect on purpose: `super` is the dialect seam.
+#[allow(clippy::duplicate_mod)]
+#[path = "repos/mod.rs"]
+pub(crate) mod repos;

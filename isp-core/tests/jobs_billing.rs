@@ -84,7 +84,10 @@ fn billing_world(m: &mut Mocks, zone: &str) -> (Ledger, Arc<Mutex<Service>>) {
             s.next_charge_on = to;
             Ok(true)
         });
-    m.services.expect_release().returning(|_, _| Ok(()));
+    m.leases
+        .expect_release_all()
+        .withf(|kind, _, _| *kind == isp_core::ports::Leased::Services)
+        .returning(|_, ids, _| Ok(vec![true; ids.len()]));
     (ledger, svc)
 }
 

@@ -113,13 +113,16 @@ async fn seed_000_three_users_two_routers_report_matches_the_mocks() {
             }
             Ok(vec![true; items.len()])
         });
-    m.subscribers.expect_retry_later().never();
+    m.leases
+        .expect_retry_later_all()
+        .withf(|kind, _, _, _| *kind == Leased::Subscribers)
+        .never();
     m.devices
         .expect_deactivate_all_of()
         .times(1)
         .withf(|ids| ids == [SubscriberId(1), SubscriberId(2), SubscriberId(3)])
         .returning(|ids| Ok(ids.len() as u64));
-    let notices = notice_store(&mut m.notices);
+    let notices = notice_store(&mut m);
     let sent = Arc::new(Mutex::new(Vec::new()));
     let s = sent.clone();
     m.sms.expect_send().times(3).returning(move |to, body| {
@@ -213,12 +216,14 @@ async fn router_down_keeps_the_removal_pending_with_backoff() {
     m.subscribers.expect_complete_expiries().never();
     let retries = Arc::new(Mutex::new(Vec::new()));
     let r = retries.clone();
-    m.subscribers
-        .expect_retry_later()
+    m.leases
+        .expect_retry_later_all()
+        .withf(|kind, _, _, _| *kind == Leased::Subscribers)
         .times(2)
-        .returning(move |id, holder, until| {
+        .returning(move |_, ids, holder, until| {
+            let id = SubscriberId(ids[0]);
             r.lock().unwrap().push((id, holder.to_owned(), until));
-            Ok(true)
+            Ok(vec![true; ids.len()])
         });
     m.devices.expect_deactivate_all_of().never();
     m.notices.expect_reserve_all().never();
@@ -276,13 +281,16 @@ async fn one_of_two_routers_failing_is_not_done() {
             }
         });
     m.subscribers.expect_complete_expiries().never();
-    m.subscribers
-        .expect_retry_later()
+    m.leases
+        .expect_retry_later_all()
         .times(1)
-        .withf(|id, holder, until| {
-            *id == SubscriberId(1) && holder == "daemon-a" && *until == now() + Duration::seconds(5)
+        .withf(|kind, ids, holder, until| {
+            *kind == Leased::Subscribers
+                && ids == [1]
+                && holder == "daemon-a"
+                && *until == now() + Duration::seconds(5)
         })
-        .returning(|_, _, _| Ok(true));
+        .returning(|_, ids, _, _| Ok(vec![true; ids.len()]));
     m.devices.expect_deactivate_all_of().never();
     m.notices.expect_reserve_all().never();
     m.notices.expect_abandon_stale().returning(|_| Ok(0));
@@ -333,17 +341,17 @@ async fn a_failure_for_one_target_holds_only_that_subscriber() {
         .times(1)
         .withf(|items, _, _| items.iter().map(|i| i.id).eq([SubscriberId(1)]))
         .returning(|items, _, _| Ok(vec![true; items.len()]));
-    m.subscribers
-        .expect_retry_later()
+    m.leases
+        .expect_retry_later_all()
         .times(1)
-        .withf(|id, _, _| *id == SubscriberId(2))
-        .returning(|_, _, _| Ok(true));
+        .withf(|kind, ids, _, _| *kind == Leased::Subscribers && ids == [2])
+        .returning(|_, ids, _, _| Ok(vec![true; ids.len()]));
     m.devices
         .expect_deactivate_all_of()
         .times(1)
         .withf(|ids| ids == [SubscriberId(1)])
         .returning(|_| Ok(1));
-    let notices = notice_store(&mut m.notices);
+    let notices = notice_store(&mut m);
     m.sms
         .expect_send()
         .times(1)
@@ -384,9 +392,12 @@ async fn a_failing_sms_gateway_never_blocks_the_disconnect() {
             o.lock().unwrap().push("complete");
             Ok(vec![true; items.len()])
         });
-    m.subscribers.expect_retry_later().never();
+    m.leases
+        .expect_retry_later_all()
+        .withf(|kind, _, _, _| *kind == Leased::Subscribers)
+        .never();
     m.devices.expect_deactivate_all_of().times(1).returning(|_| Ok(1));
-    let notices = notice_store(&mut m.notices);
+    let notices = notice_store(&mut m);
     let o = order.clone();
     m.sms.expect_send().times(1).returning(move |_, _| {
         o.lock().unwrap().push("sms");
@@ -494,7 +505,7 @@ async fn an_expiry_completed_elsewhere_keeps_its_notice() {
     let done = subscriber(1, 1, subs[0].paid_until, false);
     m.subscribers.expect_get().returning(move |_| Ok(done.clone()));
     m.devices.expect_deactivate_all_of().never();
-    let notices = notice_store(&mut m.notices);
+    let notices = notice_store(&mut m);
     m.notices.expect_abandon().never();
     m.notices.expect_abandon_stale().returning(|_| Ok(0));
     m.sms
@@ -523,7 +534,7 @@ async fn the_expiry_notice_is_reserved_before_the_expiry_is_recorded() {
         .expect_disconnect_hotspot()
         .times(2)
         .returning(|_, t| ok_reports(t));
-    let notices = notice_store(&mut m.notices);
+    let notices = notice_store(&mut m);
     let n = notices.clone();
     m.subscribers
         .expect_complete_expiries()
@@ -565,7 +576,10 @@ async fn dry_run_reads_and_counts_but_writes_nothing() {
         .returning(move |_, _| Ok(s2.clone()));
     m.subscribers.expect_claim_expired().never();
     m.subscribers.expect_complete_expiries().never();
-    m.subscribers.expect_retry_later().never();
+    m.leases
+        .expect_retry_later_all()
+        .withf(|kind, _, _, _| *kind == Leased::Subscribers)
+        .never();
     m.devices
         .expect_active_of()
         .returning(|_| Ok(vec![device(1, 1, 1, Some(1), true, now())]));
@@ -629,7 +643,7 @@ async fn claims_batches_until_none_are_left() {
         .times(3)
         .returning(|items, _, _| Ok(vec![true; items.len()]));
     m.devices.expect_deactivate_all_of().times(3).returning(|_| Ok(0));
-    notice_store(&mut m.notices);
+    notice_store(&mut m);
     m.sms
         .expect_send()
         .times(5)
@@ -662,9 +676,12 @@ async fn a_failed_expiry_write_fails_each_subscriber_of_the_batch() {
         .expect_complete_expiries()
         .times(1)
         .returning(|_, _, _| Err(Error::unavailable("database", "disk I/O error")));
-    m.subscribers.expect_retry_later().never();
+    m.leases
+        .expect_retry_later_all()
+        .withf(|kind, _, _, _| *kind == Leased::Subscribers)
+        .never();
     m.devices.expect_deactivate_all_of().never();
-    let notices = notice_store(&mut m.notices);
+    let notices = notice_store(&mut m);
     m.sms
         .expect_send()
         .times(2)

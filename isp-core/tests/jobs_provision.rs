@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, Duration, Utc};
 use isp_core::domain::*;
 use isp_core::jobs::{JobKind, RunOptions};
+use isp_core::ports::Leased;
 use isp_core::Error;
 use jobs_support::*;
 use policy_fixtures::*;
@@ -130,7 +131,10 @@ async fn provisions_and_deprovisions_by_tenant_local_date() {
             mk.lock().unwrap().push(("deprovisioned", id));
             Ok(true)
         });
-    m.services.expect_retry_later().never();
+    m.leases
+        .expect_retry_later_all()
+        .withf(|kind, _, _, _| *kind == Leased::Services)
+        .never();
     let audit = m.audit_log.clone();
 
     let report = m
@@ -208,13 +212,16 @@ async fn a_refused_provision_is_retried_not_marked() {
         .times(1)
         .returning(|_, _| Err(Error::unavailable("router Router1", "timeout")));
     m.services.expect_mark_provisioned().never();
-    m.services
-        .expect_retry_later()
+    m.leases
+        .expect_retry_later_all()
         .times(1)
-        .withf(|id, holder, until| {
-            *id == ServiceId(1) && holder == "daemon-a" && *until == now() + Duration::seconds(10)
+        .withf(|kind, ids, holder, until| {
+            *kind == Leased::Services
+                && ids == [1]
+                && holder == "daemon-a"
+                && *until == now() + Duration::seconds(10)
         })
-        .returning(|_, _, _| Ok(true));
+        .returning(|_, ids, _, _| Ok(vec![true; ids.len()]));
     let audit = m.audit_log.clone();
     let report = m
         .engine()

@@ -25,7 +25,7 @@ async fn hotspot_warning_goes_out_once_with_the_minutes_left() {
         .times(1)
         .withf(move |from, to, _| *from == now && *to == now + Duration::hours(1))
         .returning(move |_, _, _| Ok(vec![s.clone()]));
-    let notices = notice_store(&mut m.notices);
+    let notices = notice_store(&mut m);
     m.sms
         .expect_send()
         .times(1)
@@ -55,7 +55,7 @@ async fn a_second_run_reserves_nothing_new() {
         .expect_expiring_between()
         .times(2)
         .returning(move |_, _, _| Ok(vec![soon.clone()]));
-    let notices = notice_store(&mut m.notices);
+    let notices = notice_store(&mut m);
     m.sms
         .expect_send()
         .times(1)
@@ -104,7 +104,7 @@ async fn payment_and_ppp_reminders_in_the_tenant_zone() {
             phone: (id != CustomerId(3)).then(|| phone(id.0)),
         })
     });
-    let notices = notice_store(&mut m.notices);
+    let notices = notice_store(&mut m);
     m.sms
         .expect_send()
         .times(2)
@@ -165,7 +165,7 @@ async fn a_permanent_gateway_refusal_abandons_the_notice() {
     m.subscribers
         .expect_expiring_between()
         .returning(move |_, _, _| Ok(vec![soon.clone()]));
-    let notices = notice_store(&mut m.notices);
+    let notices = notice_store(&mut m);
     m.sms.expect_send().times(1).returning(|_, _| {
         Err(Error::Rejected {
             service: "sms gateway".into(),

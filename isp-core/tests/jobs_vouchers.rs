@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, Duration, Utc};
 use isp_core::domain::*;
 use isp_core::jobs::{JobKind, RunOptions};
+use isp_core::ports::Leased;
 use isp_core::Error;
 use jobs_support::*;
 use policy_fixtures::*;
@@ -67,7 +68,10 @@ async fn expires_by_deadline_and_removes_router_users() {
             r.lock().unwrap().push(id);
             Ok(true)
         });
-    m.vouchers.expect_retry_later().never();
+    m.leases
+        .expect_retry_later_all()
+        .withf(|kind, _, _, _| *kind == Leased::Vouchers)
+        .never();
 
     let report = m
         .engine()
@@ -126,14 +130,17 @@ async fn a_router_failure_leaves_the_removal_pending() {
         .times(2)
         .withf(|id, _| *id != VoucherId(3))
         .returning(|_, _| Ok(true));
-    m.vouchers
-        .expect_retry_later()
+    m.leases
+        .expect_retry_later_all()
         .times(1)
-        .withf(|id, holder, until| {
+        .withf(|kind, ids, holder, until| {
             // Two failures before: 5 s * 2^2.
-            *id == VoucherId(3) && holder == "daemon-a" && *until == now() + Duration::seconds(20)
+            *kind == Leased::Vouchers
+                && ids == [3]
+                && holder == "daemon-a"
+                && *until == now() + Duration::seconds(20)
         })
-        .returning(|_, _, _| Ok(true));
+        .returning(|_, ids, _, _| Ok(vec![true; ids.len()]));
 
     let report = m
         .engine()

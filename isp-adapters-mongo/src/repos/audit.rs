@@ -1,4 +1,4 @@
-//! Tenants, the audit log, router status and named leases.
+//! Tenants, the audit log and router status.
 
 use std::str::FromStr;
 
@@ -6,17 +6,15 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use isp_core::domain::*;
-use isp_core::ports::{AuditRepo, LeaseRepo, RouterStatusRepo, TenantRepo};
+use isp_core::ports::{AuditRepo, RouterStatusRepo, TenantRepo};
 use isp_core::{Error, Result};
 use mongodb::bson::{self, doc};
-use mongodb::options::ReturnDocument;
 use mongodb::Collection;
 use serde::{Deserialize, Serialize};
 
 use super::{find_vec, guarded, me};
 use crate::codec::*;
-use crate::collections::{AUDIT, LEASES, ROUTER_STATUS, TENANTS};
-use crate::error::is_duplicate_key;
+use crate::collections::{AUDIT, ROUTER_STATUS, TENANTS};
 use crate::Ctx;
 
 /// Inserts or overwrites the document `id` with one upsert that `$set`s every
@@ -266,68 +264,5 @@ impl RouterStatusRepo for MongoRouterStatusRepo {
             .into_iter()
             .map(RouterStatusDoc::into_domain)
             .collect()
-    }
-}
-
-// ---------------------------------------------------------------- named leases
-
-#[derive(Debug, Serialize, Deserialize)]
-struct NamedLeaseDoc {
-    #[serde(rename = "_id")]
-    name: String,
-    holder: String,
-    until: bson::DateTime,
-}
-
-/// [`LeaseRepo`] on the `leases` collection: `{_id: name, holder, until}`.
-#[derive(Debug)]
-pub(crate) struct MongoLeaseRepo(pub(crate) Ctx);
-
-#[async_trait]
-impl LeaseRepo for MongoLeaseRepo {
-    async fn acquire(
-        &self,
-        name: &str,
-        holder: &str,
-        now: DateTime<Utc>,
-        until: DateTime<Utc>,
-    ) -> Result<bool> {
-        if holder.is_empty() {
-            return Err(Error::invalid("holder", holder, "a lease holder needs a name"));
-        }
-        let coll = self.0.coll::<NamedLeaseDoc>(LEASES);
-        let set = guarded(doc! { "$set": { "holder": holder, "until": to_bdate(until) } });
-        // 1. Ours already: extend it.
-        let renewed = coll
-            .update_one(doc! { "_id": name, "holder": holder }, set.clone())
-            .await
-            .map_err(me("lease"))?;
-        if renewed.matched_count > 0 {
-            return Ok(true);
-        }
-        // 2. Free or expired: one atomic upsert whose filter matches an expired
-        //    lease; when the name is held by someone else the upsert's insert
-        //    collides on `_id` and we do not get it.
-        let res = coll
-            .find_one_and_update(doc! { "_id": name, "until": { "$lte": to_bdate(now) } }, set)
-            .upsert(true)
-            .return_document(ReturnDocument::After)
-            .await;
-        match res {
-            Ok(Some(d)) => Ok(d.holder == holder),
-            // nx-27017 reports the refused insert as "no document".
-            Ok(None) => Ok(false),
-            Err(e) if is_duplicate_key(&e) => Ok(false),
-            Err(e) => Err(me("lease")(e)),
-        }
-    }
-
-    async fn release(&self, name: &str, holder: &str) -> Result<()> {
-        self.0
-            .coll::<NamedLeaseDoc>(LEASES)
-            .delete_one(doc! { "_id": name, "holder": holder })
-            .await
-            .map_err(me("lease"))?;
-        Ok(())
     }
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use isp_core::domain::*;
-use isp_core::ports::{CustomerRepo, LedgerRepo, PlanRepo, ServiceRepo, RETRY_HOLDER};
+use isp_core::ports::{CustomerRepo, LedgerRepo, PlanRepo, ServiceRepo};
 use isp_core::{Error, Result};
 use mongodb::bson::{self, doc, Document};
 use mongodb::options::ReturnDocument;
@@ -471,19 +471,6 @@ impl ServiceRepo for MongoServiceRepo {
         .await
     }
 
-    async fn retry_later(&self, id: ServiceId, holder: &str, until: DateTime<Utc>) -> Result<bool> {
-        cas(
-            &self.coll(),
-            SERVICE,
-            id.0,
-            held(holder),
-            doc! {
-                "$set": { "lease": LeaseDoc::new(RETRY_HOLDER, until).to_bson() },
-                "$inc": { "attempts": 1_i64 },
-            },
-        )
-        .await
-    }
     async fn claim_billable(
         &self,
         tenant: TenantId,
@@ -522,11 +509,7 @@ impl ServiceRepo for MongoServiceRepo {
             doc! { "$set": { "next_charge_on": to_bday("to", to)? } },
         )
         .await?;
-        self.release(id, holder).await?;
-        Ok(moved)
-    }
-
-    async fn release(&self, id: ServiceId, holder: &str) -> Result<()> {
+        // `NotFound` for an unknown id.
         cas(
             &self.coll(),
             SERVICE,
@@ -535,8 +518,9 @@ impl ServiceRepo for MongoServiceRepo {
             doc! { "$set": { "lease": no_lease() } },
         )
         .await?;
-        Ok(())
+        Ok(moved)
     }
+
     async fn due_between(&self, tenant: TenantId, from: NaiveDate, to: NaiveDate) -> Result<Vec<Service>> {
         let filter = doc! {
             "tenant_id": tenant.0,

@@ -3,14 +3,14 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use isp_core::domain::*;
-use isp_core::ports::{DeviceRepo, SubscriberRepo, RETRY_HOLDER};
+use isp_core::ports::{DeviceRepo, SubscriberRepo};
 use isp_core::{Error, Result};
 use mongodb::bson::{self, doc, Bson};
 use mongodb::options::ReturnDocument;
 use mongodb::Collection;
 use serde::{Deserialize, Serialize};
 
-use super::{cas, claim_loop, exists, find_vec, guarded, held, me, update_matched, HasId};
+use super::{and_into, any_of, claim_loop, find_vec, guarded, me, update_matched, HasId, BATCH_CHUNK};
 use crate::codec::*;
 use crate::collections::{DEVICES, SUBSCRIBERS};
 use crate::error::is_duplicate_key;
@@ -164,47 +164,34 @@ impl SubscriberRepo for MongoSubscriberRepo {
         subs(find_vec(&self.coll(), SUB, filter, by_paid_until(), Some(limit)).await?)
     }
 
-    async fn complete_expiry(
+    async fn complete_expiries(
         &self,
-        id: SubscriberId,
+        items: &[ExpiryDone],
         holder: &str,
-        paid_until_seen: DateTime<Utc>,
         at: DateTime<Utc>,
-    ) -> Result<bool> {
-        // Compare-and-set: only the entitlement the caller saw is ended; an
-        // extension meanwhile changed `paid_until` (or cleared `active`) and wins.
-        let done = update_matched(
-            &self.coll(),
-            SUB,
-            doc! { "_id": id.0, "active": true, "paid_until": to_bdate(paid_until_seen) },
-            doc! { "$set": { "active": false, "disconnected_at": to_bdate(at), "attempts": 0_i64 } },
-        )
-        .await?;
-        // The caller's lease goes either way (and only the caller's).
-        let released = update_matched(
-            &self.coll(),
-            SUB,
-            doc! { "_id": id.0, "lease.holder": holder },
-            doc! { "$set": { "lease": no_lease() } },
-        )
-        .await?;
-        if !done && !released {
-            exists(&self.coll(), SUB, id.0).await?;
+    ) -> Result<Vec<bool>> {
+        let mut out = Vec::with_capacity(items.len());
+        for item in items {
+            // Compare-and-set: only the entitlement the caller saw is ended; an
+            // extension meanwhile changed `paid_until` (or cleared `active`) and wins.
+            let done = update_matched(
+                &self.coll(),
+                SUB,
+                doc! { "_id": item.id.0, "active": true, "paid_until": to_bdate(item.paid_until_seen) },
+                doc! { "$set": { "active": false, "disconnected_at": to_bdate(at), "attempts": 0_i64 } },
+            )
+            .await?;
+            // The caller's lease goes either way (and only the caller's).
+            update_matched(
+                &self.coll(),
+                SUB,
+                doc! { "_id": item.id.0, "lease.holder": holder },
+                doc! { "$set": { "lease": no_lease() } },
+            )
+            .await?;
+            out.push(done);
         }
-        Ok(done)
-    }
-    async fn retry_later(&self, id: SubscriberId, holder: &str, until: DateTime<Utc>) -> Result<bool> {
-        cas(
-            &self.coll(),
-            SUB,
-            id.0,
-            held(holder),
-            doc! {
-                "$set": { "lease": LeaseDoc::new(RETRY_HOLDER, until).to_bson() },
-                "$inc": { "attempts": 1_i64 },
-            },
-        )
-        .await
+        Ok(out)
     }
     async fn next_expiry_after(&self, now: DateTime<Utc>) -> Result<Option<DateTime<Utc>>> {
         let filter = doc! { "active": true, "paid_until": { "$gt": to_bdate(now) } };
@@ -330,17 +317,22 @@ impl DeviceRepo for MongoDeviceRepo {
         .collect()
     }
 
-    async fn deactivate_all(&self, subscriber: SubscriberId) -> Result<u64> {
-        let r = self
-            .coll()
-            .update_many(
-                doc! { "subscriber_id": subscriber.0, "active": true },
-                doc! { "$set": { "active": false } },
-            )
-            .await
-            .map_err(me(DEV))?;
-        // The filter only matches devices that change, so matched = changed.
-        Ok(r.matched_count)
+    async fn deactivate_all_of(&self, subscribers: &[SubscriberId]) -> Result<u64> {
+        let mut n = 0;
+        for chunk in subscribers.chunks(BATCH_CHUNK) {
+            let ids: Vec<i64> = chunk.iter().map(|s| s.0).collect();
+            let r = self
+                .coll()
+                .update_many(
+                    and_into(doc! { "active": true }, any_of("subscriber_id", &ids)),
+                    doc! { "$set": { "active": false } },
+                )
+                .await
+                .map_err(me(DEV))?;
+            // The filter only matches devices that change, so matched = changed.
+            n += r.matched_count;
+        }
+        Ok(n)
     }
 
     async fn delete_unseen_since(&self, cutoff: DateTime<Utc>) -> Result<u64> {

@@ -3,6 +3,7 @@
 mod audit;
 mod billing;
 mod hotspot;
+mod leases;
 mod notices;
 mod vouchers;
 
@@ -44,9 +45,12 @@ pub(crate) fn all(ctx: &Ctx) -> Repositories {
         notices: Arc::new(notices::MongoNoticeRepo(c())),
         audit: Arc::new(audit::MongoAuditRepo(c())),
         router_status: Arc::new(audit::MongoRouterStatusRepo(c())),
-        leases: Arc::new(audit::MongoLeaseRepo(c())),
+        leases: Arc::new(leases::MongoLeaseRepo(c())),
     }
 }
+
+/// Items per write of a batch (keeps each filter's `$or` small).
+pub(crate) const BATCH_CHUNK: usize = 500;
 
 /// A field no document has: see [`guarded`].
 const ABSENT_FIELD: &str = "_absent";

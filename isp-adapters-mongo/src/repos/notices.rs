@@ -9,7 +9,7 @@ use mongodb::bson::{self, doc};
 use mongodb::Collection;
 use serde::{Deserialize, Serialize};
 
-use super::{and_into, any_of, cas, claim_loop, held, held_or_none, me, HasId};
+use super::{and_into, any_of, cas, claim_loop, held, held_or_none, me, update_matched, HasId};
 use crate::codec::*;
 use crate::collections::NOTICES;
 use crate::error::is_duplicate_key;
@@ -79,36 +79,30 @@ impl MongoNoticeRepo {
 
 #[async_trait]
 impl NoticeRepo for MongoNoticeRepo {
-    async fn reserve(&self, new: &NewNotice) -> Result<Notice> {
-        let d = NoticeDoc {
-            id: self.0.next_id(NOTICES).await?,
-            tenant_id: new.tenant_id.0,
-            recipient: new.recipient.as_str().to_owned(),
-            kind: new.kind.as_str().to_owned(),
-            deadline: to_bdate(new.deadline),
-            body: new.body.clone(),
-            status: NoticeStatus::Pending.as_str().to_owned(),
-            attempts: 0,
-            created_at: to_bdate(new.created_at),
-            sent_at: None,
-            lease: LeaseDoc::none(),
-        };
-        self.coll().insert_one(&d).await.map_err(|e| {
-            if is_duplicate_key(&e) {
-                Error::conflict(
-                    N,
-                    format!(
-                        "{} to {} for deadline {} is already reserved",
-                        new.kind.as_str(),
-                        new.recipient,
-                        new.deadline
-                    ),
-                )
-            } else {
-                me(N)(e)
+    async fn reserve_all(&self, new: &[NewNotice]) -> Result<Vec<Option<NoticeId>>> {
+        let mut out = Vec::with_capacity(new.len());
+        for new in new {
+            let d = NoticeDoc {
+                id: self.0.next_id(NOTICES).await?,
+                tenant_id: new.tenant_id.0,
+                recipient: new.recipient.as_str().to_owned(),
+                kind: new.kind.as_str().to_owned(),
+                deadline: to_bdate(new.deadline),
+                body: new.body.clone(),
+                status: NoticeStatus::Pending.as_str().to_owned(),
+                attempts: 0,
+                created_at: to_bdate(new.created_at),
+                sent_at: None,
+                lease: LeaseDoc::none(),
+            };
+            match self.coll().insert_one(&d).await {
+                Ok(_) => out.push(Some(NoticeId(d.id))),
+                // The unique (recipient, kind, deadline) index: already reserved.
+                Err(e) if is_duplicate_key(&e) => out.push(None),
+                Err(e) => return Err(me(N)(e)),
             }
-        })?;
-        d.into_domain()
+        }
+        Ok(out)
     }
 
     async fn get(&self, id: NoticeId) -> Result<Notice> {
@@ -152,32 +146,23 @@ impl NoticeRepo for MongoNoticeRepo {
             .collect()
     }
 
-    async fn mark_sent(&self, id: NoticeId, holder: &str, at: DateTime<Utc>) -> Result<bool> {
-        cas(
-            &self.coll(),
-            N,
-            id.0,
-            Self::pending_held(holder, true),
-            doc! { "$set": {
-                "status": NoticeStatus::Sent.as_str(),
-                "sent_at": to_bdate(at),
-                "lease": no_lease(),
-            } },
-        )
-        .await
-    }
-    async fn retry_later(&self, id: NoticeId, holder: &str, until: DateTime<Utc>) -> Result<bool> {
-        cas(
-            &self.coll(),
-            N,
-            id.0,
-            Self::pending_held(holder, false),
-            doc! {
-                "$set": { "lease": LeaseDoc::new(RETRY_HOLDER, until).to_bson() },
-                "$inc": { "attempts": 1_i64 },
-            },
-        )
-        .await
+    async fn mark_all_sent(&self, ids: &[NoticeId], holder: &str, at: DateTime<Utc>) -> Result<Vec<bool>> {
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            let done = update_matched(
+                &self.coll(),
+                N,
+                and_into(doc! { "_id": id.0 }, Self::pending_held(holder, true)),
+                doc! { "$set": {
+                    "status": NoticeStatus::Sent.as_str(),
+                    "sent_at": to_bdate(at),
+                    "lease": no_lease(),
+                } },
+            )
+            .await?;
+            out.push(done);
+        }
+        Ok(out)
     }
     async fn abandon(&self, id: NoticeId, holder: &str) -> Result<bool> {
         cas(

@@ -5,7 +5,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use isp_core::domain::*;
-use isp_core::ports::{VoucherRepo, RETRY_HOLDER};
+use isp_core::ports::VoucherRepo;
 use isp_core::{Error, Result};
 use mongodb::bson::{self, doc, Bson};
 use mongodb::options::ReturnDocument;
@@ -13,8 +13,7 @@ use mongodb::Collection;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    and_into, any_of, cas, claim_loop, exists, find_vec, guarded, held, held_or_none, me, update_matched,
-    HasId,
+    and_into, any_of, cas, claim_loop, exists, find_vec, guarded, held_or_none, me, update_matched, HasId,
 };
 use crate::codec::*;
 use crate::collections::VOUCHERS;
@@ -257,19 +256,6 @@ impl VoucherRepo for MongoVoucherRepo {
                 "attempts": 0_i64,
                 "deadline": Bson::Null,
             } },
-        )
-        .await
-    }
-    async fn retry_later(&self, id: VoucherId, holder: &str, until: DateTime<Utc>) -> Result<bool> {
-        cas(
-            &self.coll(),
-            V,
-            id.0,
-            held(holder),
-            doc! {
-                "$set": { "lease": LeaseDoc::new(RETRY_HOLDER, until).to_bson() },
-                "$inc": { "attempts": 1_i64 },
-            },
         )
         .await
     }

@@ -7,6 +7,7 @@
 use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 use isp_adapters_sql::{Backend, SqlStore};
 use isp_core::domain::*;
+use isp_core::ports::NoticeRepoExt as _;
 use isp_core::Error;
 
 use super::bulk;

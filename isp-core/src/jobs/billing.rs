@@ -10,6 +10,7 @@ use crate::jobs::common::{fresh, RunCtx};
 use crate::jobs::Engine;
 use crate::policy::billing::charges_owed;
 use crate::policy::time::local_date;
+use crate::ports::LeaseRepoExt as _;
 
 impl Engine {
     pub(crate) async fn monthly_billing(&self, ctx: &mut RunCtx<'_>) -> Result<()> {
@@ -112,7 +113,7 @@ impl Engine {
             reached = charge.period_end;
         }
         if reached == s.next_charge_on {
-            if let Err(e) = self.deps.repos.services.release(s.id, ctx.holder()).await {
+            if let Err(e) = self.deps.repos.leases.release(s.id, ctx.holder()).await {
                 tracing::warn!(service = %s.id, error = %e, "releasing a billing claim failed");
             }
             return;

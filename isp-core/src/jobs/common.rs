@@ -19,6 +19,7 @@ use crate::error::{Error, Result};
 use crate::jobs::{router_label, Engine, JobFailure, JobKind, JobReport};
 use crate::policy::retry::backoff;
 use crate::policy::NoticeDue;
+use crate::ports::{LeaseRepoExt as _, NoticeRepoExt as _};
 
 /// Dry runs read due work with `list_*` queries up to this many items.
 pub(crate) const DRY_RUN_LIMIT: usize = 100_000;
@@ -519,7 +520,12 @@ impl Engine {
                             AuditOutcome::Failure
                         } else {
                             let until = ctx.retry_at(now, n.attempts);
-                            let _ = notices.retry_later(n.id, ctx.holder(), until).await;
+                            let _ = self
+                                .deps
+                                .repos
+                                .leases
+                                .retry_later(n.id, ctx.holder(), until)
+                                .await;
                             AuditOutcome::Retry
                         };
                         ctx.tally.event(

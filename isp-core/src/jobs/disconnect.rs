@@ -12,6 +12,7 @@ use crate::error::{Error, Result};
 use crate::jobs::common::{duplicate, fresh, local_text, render, router_span, RunCtx, DRY_RUN_LIMIT};
 use crate::jobs::Engine;
 use crate::policy::hotspot::{hotspot_expiry, HotspotExpiry};
+use crate::ports::LeaseRepoExt as _;
 use crate::ports::{DisconnectReport, HotspotTarget};
 
 /// A subscriber every router confirmed, with where its user was disabled.
@@ -447,7 +448,7 @@ impl Engine {
         if let Err(e) = self
             .deps
             .repos
-            .subscribers
+            .leases
             .retry_later(s.id, ctx.holder(), until)
             .await
         {

@@ -9,7 +9,7 @@ use crate::domain::{AuditOutcome, NewNotice, NoticeKind, Router, RouterStatus};
 use crate::error::Result;
 use crate::jobs::common::{router_span, RunCtx};
 use crate::jobs::Engine;
-use crate::ports::RouterHealth;
+use crate::ports::{NoticeRepoExt as _, RouterHealth};
 
 /// A router clock further than this from ours is reported.
 pub const MAX_CLOCK_SKEW_SECS: i64 = 60;

@@ -17,6 +17,7 @@ use crate::policy::provisioning::{
     ProvisionDecision,
 };
 use crate::policy::time::local_date;
+use crate::ports::LeaseRepoExt as _;
 
 /// What [`Engine::set_service_status`] did.
 #[derive(Debug, Clone)]
@@ -125,7 +126,7 @@ impl Engine {
     }
 
     async fn provision_batch(&self, ctx: &mut RunCtx<'_>, batch: Vec<Service>, now: DateTime<Utc>) {
-        let repo = &self.deps.repos.services;
+        let leases = &self.deps.repos.leases;
         let mut by_router: BTreeMap<RouterId, Vec<Job>> = BTreeMap::new();
         for service in batch {
             let tz = ctx.tz_of(service.tenant_id).await;
@@ -134,7 +135,7 @@ impl Engine {
             if decision == ProvisionDecision::Nothing {
                 ctx.tally.add("already_correct", 1);
                 if !ctx.dry_run {
-                    if let Err(e) = repo.release(service.id, ctx.holder()).await {
+                    if let Err(e) = leases.release(service.id, ctx.holder()).await {
                         ctx.tally.fail(format!("service:{}", service.id), None, &e);
                     }
                 }
@@ -350,7 +351,7 @@ impl Engine {
             if let Err(e) = self
                 .deps
                 .repos
-                .services
+                .leases
                 .retry_later(service.id, &self.config.holder, until)
                 .await
             {

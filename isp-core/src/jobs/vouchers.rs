@@ -11,6 +11,7 @@ use crate::error::{Error, Result};
 use crate::jobs::common::{fresh, retry_at, router_span, RunCtx, Tally, DRY_RUN_LIMIT};
 use crate::jobs::Engine;
 use crate::policy::voucher::{voucher_time_expiry, VoucherAction};
+use crate::ports::LeaseRepoExt as _;
 
 impl Engine {
     pub(crate) async fn expire_vouchers(&self, ctx: &mut RunCtx<'_>) -> Result<()> {
@@ -191,7 +192,7 @@ impl Engine {
             if let Err(e) = self
                 .deps
                 .repos
-                .vouchers
+                .leases
                 .retry_later(v.id, &self.config.holder, until)
                 .await
             {

@@ -3,9 +3,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use super::{
-    claim_lease, first_by_key, held_by, lease_is_free, next, release_if_held, retry_lease, MemoryStore,
-};
+use super::{claim_lease, first_by_key, lease_is_free, next, release_if_held, MemoryStore};
 use crate::domain::*;
 use crate::error::{Error, Result};
 use crate::ports::{DeviceRepo, SubscriberRepo};
@@ -133,34 +131,29 @@ impl SubscriberRepo for MemorySubscriberRepo {
             .collect())
     }
 
-    async fn complete_expiry(
+    async fn complete_expiries(
         &self,
-        id: SubscriberId,
+        items: &[ExpiryDone],
         holder: &str,
-        paid_until_seen: DateTime<Utc>,
         at: DateTime<Utc>,
-    ) -> Result<bool> {
+    ) -> Result<Vec<bool>> {
         let mut s = self.store.lock();
-        let sub = s.subscribers.get_mut(&id).ok_or_else(|| not_found(id))?;
-        release_if_held(&mut sub.lease, holder);
-        if !sub.active || sub.paid_until != paid_until_seen {
-            return Ok(false);
+        let mut out = Vec::with_capacity(items.len());
+        for item in items {
+            let Some(sub) = s.subscribers.get_mut(&item.id) else {
+                out.push(false);
+                continue;
+            };
+            release_if_held(&mut sub.lease, holder);
+            let done = sub.active && sub.paid_until == item.paid_until_seen;
+            if done {
+                sub.active = false;
+                sub.disconnected_at = Some(at);
+                sub.attempts = 0;
+            }
+            out.push(done);
         }
-        sub.active = false;
-        sub.disconnected_at = Some(at);
-        sub.attempts = 0;
-        Ok(true)
-    }
-
-    async fn retry_later(&self, id: SubscriberId, holder: &str, until: DateTime<Utc>) -> Result<bool> {
-        let mut s = self.store.lock();
-        let sub = s.subscribers.get_mut(&id).ok_or_else(|| not_found(id))?;
-        if !held_by(sub.lease.as_ref(), holder) {
-            return Ok(false);
-        }
-        sub.attempts = sub.attempts.saturating_add(1);
-        sub.lease = retry_lease(until);
-        Ok(true)
+        Ok(out)
     }
 
     async fn next_expiry_after(&self, now: DateTime<Utc>) -> Result<Option<DateTime<Utc>>> {
@@ -247,11 +240,11 @@ impl DeviceRepo for MemoryDeviceRepo {
             .collect())
     }
 
-    async fn deactivate_all(&self, subscriber: SubscriberId) -> Result<u64> {
+    async fn deactivate_all_of(&self, subscribers: &[SubscriberId]) -> Result<u64> {
         let mut s = self.store.lock();
         let mut n = 0;
         for d in s.devices.values_mut() {
-            if d.subscriber_id == subscriber && d.active {
+            if d.active && subscribers.contains(&d.subscriber_id) {
                 d.active = false;
                 n += 1;
             }

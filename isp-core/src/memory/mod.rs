@@ -1,5 +1,8 @@
 //! In-memory adapters for every port: for tests, the demo and embedding.
 //!
+//! One file per aggregate group, named as in `ports`, `testkit` and the
+//! adapters: `hotspot`, `vouchers`, `billing`, `notices`, `audit`, `leases`.
+//!
 //! [`repositories`] returns a [`Repositories`] whose twelve repositories share
 //! one [`MemoryStore`]: a single state behind a mutex, so every operation is
 //! atomic and two concurrent claimants never get the same item. Nothing here
@@ -19,19 +22,21 @@
 //! - `claim_*` returns due items whose lease is free, in deadline order (ties by
 //!   id), at most `limit`, and leases each to `claim.holder` until `claim.until`.
 //!   `list_*` are read only and ignore leases.
-//! - `retry_later` applies only if `holder` holds the lease (expired or not): it
-//!   counts a failed attempt and leases the item to
-//!   [`RETRY_HOLDER`] until `until`.
+//! - [`LeaseRepo`](crate::ports::LeaseRepo) (one implementation for every
+//!   leased aggregate): `retry_later_all` applies only if `holder` holds the
+//!   lease (expired or not): it counts a failed attempt and leases the item to
+//!   [`RETRY_HOLDER`] until `until`; `release_all` clears `holder`'s lease.
 //! - The `mark_*` methods and `NoticeRepo::abandon` apply only if `holder` holds
 //!   the lease or there is none (a lease of someone else means another
 //!   claimant owns the item now); they clear the lease.
-//! - An unknown id gives `Error::NotFound`; a uniqueness rule gives
+//! - An unknown id gives `Error::NotFound` (a batch write answers `false` for it); a uniqueness rule gives
 //!   `Error::Conflict`.
 
+mod audit;
+mod billing;
 mod directory;
 mod hotspot;
-mod isp;
-mod misc;
+mod leases;
 mod notices;
 mod sms;
 mod vouchers;
@@ -45,10 +50,11 @@ use chrono::{DateTime, Utc};
 use crate::domain::*;
 use crate::ports::{Repositories, RETRY_HOLDER};
 
+pub use audit::{MemoryAuditRepo, MemoryRouterStatusRepo, MemoryTenantRepo};
+pub use billing::{MemoryCustomerRepo, MemoryLedgerRepo, MemoryPlanRepo, MemoryServiceRepo};
 pub use directory::StaticDirectory;
 pub use hotspot::{MemoryDeviceRepo, MemorySubscriberRepo};
-pub use isp::{MemoryCustomerRepo, MemoryLedgerRepo, MemoryPlanRepo, MemoryServiceRepo};
-pub use misc::{MemoryAuditRepo, MemoryLeaseRepo, MemoryRouterStatusRepo, MemoryTenantRepo};
+pub use leases::MemoryLeaseRepo;
 pub use notices::MemoryNoticeRepo;
 pub use sms::{RecordingSms, SentSms, SmsFailure};
 pub use vouchers::MemoryVoucherRepo;
@@ -146,7 +152,6 @@ struct State {
     /// Audit events in append order.
     audit: Vec<AuditEvent>,
     router_status: BTreeMap<RouterId, RouterStatus>,
-    leases: BTreeMap<String, Lease>,
 }
 
 /// True when nobody holds `lease` at `now`.

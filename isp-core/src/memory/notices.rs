@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use super::{claim_lease, first_by_key, held_by, held_by_or_none, next, retry_lease, MemoryStore};
+use super::{claim_lease, first_by_key, held_by_or_none, next, MemoryStore};
 use crate::domain::*;
 use crate::error::{Error, Result};
 use crate::ports::{NoticeRepo, RETRY_HOLDER};
@@ -29,38 +29,35 @@ fn sendable(n: &Notice, now: DateTime<Utc>) -> bool {
 
 #[async_trait]
 impl NoticeRepo for MemoryNoticeRepo {
-    async fn reserve(&self, new: &NewNotice) -> Result<Notice> {
+    async fn reserve_all(&self, new: &[NewNotice]) -> Result<Vec<Option<NoticeId>>> {
         let mut s = self.store.lock();
-        if s.notices
-            .values()
-            .any(|n| n.recipient == new.recipient && n.kind == new.kind && n.deadline == new.deadline)
-        {
-            return Err(Error::conflict(
-                "notice",
-                format!(
-                    "a {} notice to {} for {} already exists",
-                    new.kind.as_str(),
-                    new.recipient,
-                    new.deadline
-                ),
-            ));
+        let mut out = Vec::with_capacity(new.len());
+        for new in new {
+            if s.notices
+                .values()
+                .any(|n| n.recipient == new.recipient && n.kind == new.kind && n.deadline == new.deadline)
+            {
+                out.push(None);
+                continue;
+            }
+            let id = NoticeId(next(&mut s.seq.notice));
+            let n = Notice {
+                id,
+                tenant_id: new.tenant_id,
+                recipient: new.recipient.clone(),
+                kind: new.kind,
+                deadline: new.deadline,
+                body: new.body.clone(),
+                status: NoticeStatus::Pending,
+                attempts: 0,
+                created_at: new.created_at,
+                sent_at: None,
+                lease: None,
+            };
+            s.notices.insert(id, n);
+            out.push(Some(id));
         }
-        let id = NoticeId(next(&mut s.seq.notice));
-        let n = Notice {
-            id,
-            tenant_id: new.tenant_id,
-            recipient: new.recipient.clone(),
-            kind: new.kind,
-            deadline: new.deadline,
-            body: new.body.clone(),
-            status: NoticeStatus::Pending,
-            attempts: 0,
-            created_at: new.created_at,
-            sent_at: None,
-            lease: None,
-        };
-        s.notices.insert(id, n.clone());
-        Ok(n)
+        Ok(out)
     }
 
     async fn get(&self, id: NoticeId) -> Result<Notice> {
@@ -105,27 +102,22 @@ impl NoticeRepo for MemoryNoticeRepo {
         Ok(out)
     }
 
-    async fn mark_sent(&self, id: NoticeId, holder: &str, at: DateTime<Utc>) -> Result<bool> {
+    async fn mark_all_sent(&self, ids: &[NoticeId], holder: &str, at: DateTime<Utc>) -> Result<Vec<bool>> {
         let mut s = self.store.lock();
-        let n = s.notices.get_mut(&id).ok_or_else(|| not_found(id))?;
-        if n.status != NoticeStatus::Pending || !held_by_or_none(n.lease.as_ref(), holder) {
-            return Ok(false);
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            let done = match s.notices.get_mut(id) {
+                Some(n) if n.status == NoticeStatus::Pending && held_by_or_none(n.lease.as_ref(), holder) => {
+                    n.status = NoticeStatus::Sent;
+                    n.sent_at = Some(at);
+                    n.lease = None;
+                    true
+                }
+                _ => false,
+            };
+            out.push(done);
         }
-        n.status = NoticeStatus::Sent;
-        n.sent_at = Some(at);
-        n.lease = None;
-        Ok(true)
-    }
-
-    async fn retry_later(&self, id: NoticeId, holder: &str, until: DateTime<Utc>) -> Result<bool> {
-        let mut s = self.store.lock();
-        let n = s.notices.get_mut(&id).ok_or_else(|| not_found(id))?;
-        if n.status != NoticeStatus::Pending || !held_by(n.lease.as_ref(), holder) {
-            return Ok(false);
-        }
-        n.attempts = n.attempts.saturating_add(1);
-        n.lease = retry_lease(until);
-        Ok(true)
+        Ok(out)
     }
 
     async fn abandon(&self, id: NoticeId, holder: &str) -> Result<bool> {

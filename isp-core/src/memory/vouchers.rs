@@ -3,9 +3,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use super::{
-    claim_lease, first_by_key, held_by, held_by_or_none, lease_is_free, next, retry_lease, MemoryStore,
-};
+use super::{claim_lease, first_by_key, held_by_or_none, lease_is_free, next, MemoryStore};
 use crate::domain::*;
 use crate::error::{Error, Result};
 use crate::ports::VoucherRepo;
@@ -152,17 +150,6 @@ impl VoucherRepo for MemoryVoucherRepo {
         v.removed_from_router = true;
         v.lease = None;
         v.attempts = 0;
-        Ok(true)
-    }
-
-    async fn retry_later(&self, id: VoucherId, holder: &str, until: DateTime<Utc>) -> Result<bool> {
-        let mut s = self.store.lock();
-        let v = s.vouchers.get_mut(&id).ok_or_else(|| not_found(id))?;
-        if !held_by(v.lease.as_ref(), holder) {
-            return Ok(false);
-        }
-        v.attempts = v.attempts.saturating_add(1);
-        v.lease = retry_lease(until);
         Ok(true)
     }
 

@@ -30,7 +30,7 @@ pub struct HotspotExpiry {
     /// Its tenant.
     pub tenant_id: TenantId,
     /// The `paid_until` this decision was made for (the compare-and-set guard of
-    /// [`crate::ports::SubscriberRepo::complete_expiry`]).
+    /// [`crate::ports::SubscriberRepoExt::complete_expiry`]).
     pub paid_until: DateTime<Utc>,
     /// Who to cut off: the hotspot user and the MACs of the subscriber's active devices.
     pub target: HotspotTarget,

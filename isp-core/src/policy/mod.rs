@@ -32,7 +32,7 @@ use crate::domain::{NoticeKind, PhoneNumber, TenantId};
 /// A notice a policy says is owed: who, what, for which deadline, from when.
 ///
 /// `(recipient, kind, deadline)` is the notice's unique key
-/// ([`crate::ports::NoticeRepo::reserve`]); the job renders the text.
+/// ([`crate::ports::NoticeRepoExt::reserve`]); the job renders the text.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NoticeDue {
     /// Tenant.

@@ -7,7 +7,7 @@ use chrono::{DateTime, Duration, NaiveDate, Utc};
 
 use crate::domain::*;
 use crate::error::{Error, Result};
-use crate::ports::Repositories;
+use crate::ports::{NoticeRepoExt as _, Repositories};
 
 /// The instant every check's times are relative to: 2026-03-10 08:00:00 UTC.
 pub fn base_time() -> DateTime<Utc> {

@@ -1,35 +1,15 @@
-//! Checks for tenants, hotspot subscribers and devices.
+//! Checks for hotspot subscribers and devices.
 
 use crate::domain::*;
-use crate::ports::{Repositories, RETRY_HOLDER};
+use crate::ports::{
+    DeviceRepoExt as _, LeaseRepoExt as _, Repositories, SubscriberRepoExt as _, RETRY_HOLDER,
+};
 
 use super::fixtures::*;
 
-/// Tenants: upsert inserts and replaces by id, `get`, `list` by id, `NotFound`.
-pub async fn tenants_round_trip(repos: Repositories) {
-    let a = tenant(T1, "alpha");
-    let b = tenant(T2, "beta");
-    repos.tenants.upsert(&b).await.expect("upsert");
-    repos.tenants.upsert(&a).await.expect("upsert");
-    assert_eq!(repos.tenants.get(T1).await.expect("get"), a);
-    assert_eq!(
-        repos.tenants.list().await.expect("list"),
-        vec![a.clone(), b.clone()],
-        "list is by id"
-    );
-
-    let mut a2 = a.clone();
-    a2.name = "Alpha Hotels Ltd".into();
-    a2.time_zone = chrono_tz::Europe::Berlin;
-    repos.tenants.upsert(&a2).await.expect("upsert replaces");
-    assert_eq!(repos.tenants.get(T1).await.expect("get"), a2);
-    assert_eq!(repos.tenants.list().await.expect("list"), vec![a2, b]);
-    expect_not_found(repos.tenants.get(TenantId(99)).await, "tenants.get(unknown)");
-}
-
 /// Subscribers: insert, get, find_by_phone, extend; `NotFound` for every
 /// method taking an unknown id.
-pub async fn subscribers_round_trip(repos: Repositories) {
+pub(super) async fn subscribers_round_trip(repos: Repositories) {
     let fx = fixture(repos).await;
     let r = &fx.repos.subscribers;
     let s = fx.subscriber(T1, 1, t(30)).await;
@@ -70,14 +50,18 @@ pub async fn subscribers_round_trip(repos: Repositories) {
         r.complete_expiry(unknown, "a", t(0), t(0)).await,
         "subscribers.complete_expiry(unknown)",
     );
-    expect_not_found(
-        r.retry_later(unknown, "a", t(5)).await,
-        "subscribers.retry_later(unknown)",
+    assert!(
+        !fx.repos
+            .leases
+            .retry_later(unknown, "a", t(5))
+            .await
+            .expect("retry_later(unknown)"),
+        "subscribers: a retry of an unknown id answers false"
     );
 }
 
 /// (tenant, phone) is unique: `Conflict`, and no second row.
-pub async fn subscribers_unique_phone_per_tenant(repos: Repositories) {
+pub(super) async fn subscribers_unique_phone_per_tenant(repos: Repositories) {
     let fx = fixture(repos).await;
     let r = &fx.repos.subscribers;
     let first = fx.subscriber(T1, 1, t(10)).await;
@@ -104,7 +88,7 @@ pub async fn subscribers_unique_phone_per_tenant(repos: Repositories) {
 
 /// `claim_expired`: active subscribers with `paid_until <= now`, oldest first,
 /// at most `limit`, leased to the claimant; `list_expired` is read only.
-pub async fn subscribers_claim_in_deadline_order(repos: Repositories) {
+pub(super) async fn subscribers_claim_in_deadline_order(repos: Repositories) {
     let fx = fixture(repos).await;
     let r = &fx.repos.subscribers;
     let a = fx.subscriber(T1, 1, t(-10)).await;
@@ -162,7 +146,7 @@ pub async fn subscribers_claim_in_deadline_order(repos: Repositories) {
 }
 
 /// A leased subscriber is skipped until its lease expires; then it is free again.
-pub async fn subscribers_claim_skips_leased_and_frees_expired(repos: Repositories) {
+pub(super) async fn subscribers_claim_skips_leased_and_frees_expired(repos: Repositories) {
     let fx = fixture(repos).await;
     let r = &fx.repos.subscribers;
     let mut all = Vec::new();
@@ -203,7 +187,7 @@ pub async fn subscribers_claim_skips_leased_and_frees_expired(repos: Repositorie
 
 /// `retry_later` needs the caller's lease, counts the attempt and holds the
 /// subscriber back until the back-off ends; `extend` clears both.
-pub async fn subscribers_retry_later_backs_off(repos: Repositories) {
+pub(super) async fn subscribers_retry_later_backs_off(repos: Repositories) {
     let fx = fixture(repos).await;
     let r = &fx.repos.subscribers;
     let s = fx.subscriber(T1, 1, t(-1)).await;
@@ -215,7 +199,11 @@ pub async fn subscribers_retry_later_backs_off(repos: Repositories) {
         1
     );
     assert!(
-        !r.retry_later(s.id, "B", t(30)).await.expect("retry"),
+        !fx.repos
+            .leases
+            .retry_later(s.id, "B", t(30))
+            .await
+            .expect("retry"),
         "B does not hold the lease"
     );
     assert_eq!(
@@ -223,7 +211,12 @@ pub async fn subscribers_retry_later_backs_off(repos: Repositories) {
         lease("A", t(10)),
         "refused retry changed nothing"
     );
-    assert!(r.retry_later(s.id, "A", t(30)).await.expect("retry"));
+    assert!(fx
+        .repos
+        .leases
+        .retry_later(s.id, "A", t(30))
+        .await
+        .expect("retry"));
     let got = r.get(s.id).await.expect("get");
     assert_eq!(got.attempts, 1);
     assert_eq!(got.lease, lease(RETRY_HOLDER, t(30)));
@@ -245,7 +238,12 @@ pub async fn subscribers_retry_later_backs_off(repos: Repositories) {
         "due again once the back-off ended"
     );
     assert_eq!(back[0].attempts, 1);
-    assert!(r.retry_later(s.id, "C", t(60)).await.expect("retry"));
+    assert!(fx
+        .repos
+        .leases
+        .retry_later(s.id, "C", t(60))
+        .await
+        .expect("retry"));
     assert_eq!(r.get(s.id).await.expect("get").attempts, 2);
 
     let e = r.extend(s.id, t(100)).await.expect("extend");
@@ -258,7 +256,7 @@ pub async fn subscribers_retry_later_backs_off(repos: Repositories) {
 
 /// `complete_expiry` only disconnects a subscriber still active with the
 /// `paid_until` the caller saw; it always clears the caller's lease.
-pub async fn subscribers_complete_expiry_is_compare_and_set(repos: Repositories) {
+pub(super) async fn subscribers_complete_expiry_is_compare_and_set(repos: Repositories) {
     let fx = fixture(repos).await;
     let r = &fx.repos.subscribers;
 
@@ -355,7 +353,7 @@ pub async fn subscribers_complete_expiry_is_compare_and_set(repos: Repositories)
 /// `complete_expiries` answers like `complete_expiry` item by item (extension
 /// wins, lease cleared, unknown id `false`), and `deactivate_all_of` like
 /// `deactivate_all` over the subscribers.
-pub async fn subscribers_batch_expiries_and_devices(repos: Repositories) {
+pub(super) async fn subscribers_batch_expiries_and_devices(repos: Repositories) {
     let fx = fixture(repos).await;
     let r = &fx.repos.subscribers;
     let d = &fx.repos.devices;
@@ -449,7 +447,7 @@ pub async fn subscribers_batch_expiries_and_devices(repos: Repositories) {
 }
 
 /// `expiring_between`, `next_expiry_after`, `count_entitled`, `active_of_tenant`.
-pub async fn subscribers_queries(repos: Repositories) {
+pub(super) async fn subscribers_queries(repos: Repositories) {
     let fx = fixture(repos).await;
     let r = &fx.repos.subscribers;
     let a = fx.subscriber(T1, 1, t(10)).await;
@@ -504,7 +502,7 @@ pub async fn subscribers_queries(repos: Repositories) {
 
 /// Many concurrent claimants on one store: every expired subscriber is
 /// claimed exactly once, and by the claimant whose lease it carries.
-pub async fn subscribers_concurrent_claims_are_exclusive(repos: Repositories) {
+pub(super) async fn subscribers_concurrent_claims_are_exclusive(repos: Repositories) {
     let fx = fixture(repos).await;
     let mut expected = Vec::new();
     for n in 0..40 {
@@ -532,7 +530,7 @@ pub async fn subscribers_concurrent_claims_are_exclusive(repos: Repositories) {
 
 /// Devices: record_seen creates or updates by (subscriber, mac); active_of,
 /// deactivate_all, delete_unseen_since.
-pub async fn devices_round_trip(repos: Repositories) {
+pub(super) async fn devices_round_trip(repos: Repositories) {
     let fx = fixture(repos).await;
     let r = &fx.repos.devices;
     let s1 = fx.subscriber(T1, 1, t(60)).await.id;

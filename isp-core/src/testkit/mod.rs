@@ -1,11 +1,17 @@
 //! The conformance suite every repository adapter runs (feature `testkit`).
 //!
-//! Each check is a public async function that takes a fresh, empty
-//! [`Repositories`] and panics when the adapter breaks a contract of
-//! [`crate::ports`]. An adapter runs the whole suite with one line in an
-//! integration test, giving an expression that yields a future of a fresh
-//! `Repositories` (it is evaluated once per check, so each check can get its own
-//! empty database):
+//! Each check is an async function, private to this module, that takes a
+//! fresh, empty [`Repositories`] and panics when the adapter breaks a contract
+//! of [`crate::ports`]. The one registry of checks is the list in
+//! `__isp_conformance_checks!`: [`checks`] and
+//! [`repository_conformance_tests!`](crate::repository_conformance_tests)
+//! are both generated from it, so every backend runs every check. A check
+//! function the list leaves out is dead code, a compile error here
+//! (`deny(dead_code)`); a listed name without a function does not compile.
+//!
+//! An adapter runs the whole suite with one line in an integration test, giving
+//! an expression that yields a future of a fresh `Repositories` (it is
+//! evaluated once per check, so each check can get its own empty database):
 //!
 //! ```ignore
 //! isp_core::repository_conformance_tests!(async { isp_core::memory::repositories() });
@@ -17,7 +23,8 @@
 //! The macro stamps out one `#[tokio::test]` (multi-thread runtime) per check
 //! in a module (`repository_conformance` unless named), so the crate needs
 //! `tokio` with the `macros` and `rt-multi-thread` features as a
-//! dev-dependency. [`run_all`] runs every check in one test instead, and
+//! dev-dependency. The factory may `return` to skip a test (a server that is
+//! not there outside CI). [`run_all`] runs every check in one test instead, and
 //! [`checks`] lists them for custom runners.
 //!
 //! Every check uses times from the fixed instant [`base_time`], whole seconds
@@ -31,9 +38,10 @@
 //!   leased items, hand out items in deadline order (ties by id), at most
 //!   `limit`, and never the same item to two concurrent claimants.
 //! - `list_*` queries are read only and ignore leases.
-//! - `retry_later` applies only if `holder` holds the lease; it counts an
-//!   attempt and leases to [`RETRY_HOLDER`](crate::ports::RETRY_HOLDER) until the
-//!   back-off ends.
+//! - `LeaseRepo::retry_later_all` applies only if `holder` holds the lease; it
+//!   counts an attempt and leases to [`RETRY_HOLDER`](crate::ports::RETRY_HOLDER)
+//!   until the back-off ends; `release_all` clears only the holder's lease.
+//!   Batch writes answer one `bool` per item, `false` for an unknown id.
 //! - `mark_removed`, `mark_provisioned`, `mark_deprovisioned`, `mark_sent` and
 //!   `NoticeRepo::abandon` apply only if `holder` holds the lease or there is
 //!   none, and clear it.
@@ -42,14 +50,20 @@
 //! - `delete_before` / `delete_unseen_since` delete strictly before the cutoff;
 //!   `abandon_stale` abandons pending notices whose non-retry lease ended
 //!   strictly before `now`.
-//! - Unknown ids give [`Error::NotFound`](crate::Error::NotFound); uniqueness
+//! - Unknown ids give [`Error::NotFound`](crate::Error::NotFound) (batch writes: `false`); uniqueness
 //!   rules give [`Error::Conflict`](crate::Error::Conflict), also when many
 //!   writers race for the same key.
 
+// A check function the registry does not list is never called: dead code,
+// which this makes a compile error. A listed name without a function does not
+// compile either.
+#![deny(dead_code)]
+
+mod audit;
+mod billing;
 mod fixtures;
 mod hotspot;
-mod isp;
-mod misc;
+mod leases;
 mod notices;
 mod vouchers;
 
@@ -61,11 +75,13 @@ use futures::future::BoxFuture;
 use crate::ports::Repositories;
 
 pub use fixtures::base_time;
-pub use hotspot::*;
-pub use isp::*;
-pub use misc::*;
-pub use notices::*;
-pub use vouchers::*;
+
+use audit::*;
+use billing::*;
+use hotspot::*;
+use leases::*;
+use notices::*;
+use vouchers::*;
 
 /// Longest a single check may run before it counts as failed.
 pub const CHECK_TIMEOUT: Duration = Duration::from_secs(120);
@@ -93,10 +109,16 @@ pub fn checks() -> Vec<Check> {
     crate::__isp_conformance_checks!(__isp_conformance_check_list!())
 }
 
-/// Runs one check with [`CHECK_TIMEOUT`]; panics if it fails or times out.
-/// (What the generated tests call.)
-pub async fn run_check(name: &str, repos: Repositories, run: CheckFn) {
-    if tokio::time::timeout(CHECK_TIMEOUT, run(repos)).await.is_err() {
+/// Runs the check `name` with [`CHECK_TIMEOUT`]; panics if it fails, times
+/// out, or is not in the registry. (What the generated tests call.)
+pub async fn run_check(name: &str, repos: Repositories) {
+    let Some(check) = checks().into_iter().find(|c| c.name == name) else {
+        panic!("no conformance check named `{name}`");
+    };
+    if tokio::time::timeout(CHECK_TIMEOUT, (check.run)(repos))
+        .await
+        .is_err()
+    {
         panic!("conformance check `{name}` did not finish within {CHECK_TIMEOUT:?}");
     }
 }
@@ -168,12 +190,7 @@ macro_rules! __isp_conformance_stamp_tests {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
                 async fn $name() {
                     let repos = $factory.await;
-                    $crate::testkit::run_check(
-                        ::core::stringify!($name),
-                        repos,
-                        |r| ::std::boxed::Box::pin($crate::testkit::$name(r)),
-                    )
-                    .await;
+                    $crate::testkit::run_check(::core::stringify!($name), repos).await;
                 }
             )*
         }
@@ -201,6 +218,8 @@ macro_rules! __isp_conformance_checks {
     ($callback:ident ! ( $($args:tt)* )) => {
         $crate::$callback! { ($($args)*)
             tenants_round_trip
+            audit_append_recent_delete
+            router_status_round_trip
             subscribers_round_trip
             subscribers_unique_phone_per_tenant
             subscribers_claim_in_deadline_order
@@ -232,10 +251,7 @@ macro_rules! __isp_conformance_checks {
             notices_claim_pending
             notices_crashed_send_is_abandoned_never_resent
             notices_concurrent_claims_are_exclusive
-            audit_append_recent_delete
-            router_status_round_trip
-            leases_exclusive_and_expiring
-            leases_concurrent_acquire
+            leases_batch_retry_and_release
         }
     };
 }

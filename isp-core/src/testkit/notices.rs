@@ -1,13 +1,13 @@
 //! Checks for notices.
 
 use crate::domain::*;
-use crate::ports::{Repositories, RETRY_HOLDER};
+use crate::ports::{LeaseRepoExt as _, NoticeRepoExt as _, Repositories, RETRY_HOLDER};
 
 use super::fixtures::*;
 
 /// Notices: (recipient, kind, deadline) unique (also under concurrency), get,
 /// find, count; `NotFound`.
-pub async fn notices_unique_key(repos: Repositories) {
+pub(super) async fn notices_unique_key(repos: Repositories) {
     let fx = fixture(repos).await;
     let r = &fx.repos.notices;
     let new = fx.new_notice(1, NoticeKind::HotspotExpiresSoon, t(60), t(0));
@@ -113,16 +113,20 @@ pub async fn notices_unique_key(repos: Repositories) {
         r.mark_sent(unknown, "a", t(0)).await,
         "notices.mark_sent(unknown)",
     );
-    expect_not_found(
-        r.retry_later(unknown, "a", t(0)).await,
-        "notices.retry_later(unknown)",
+    assert!(
+        !fx.repos
+            .leases
+            .retry_later(unknown, "a", t(0))
+            .await
+            .expect("retry_later(unknown)"),
+        "notices: a retry of an unknown id answers false"
     );
     expect_not_found(r.abandon(unknown, "a").await, "notices.abandon(unknown)");
 }
 
 /// `claim_pending` hands out pending notices oldest first, skips leased ones,
 /// returns retried ones after their back-off, never sent or abandoned ones.
-pub async fn notices_claim_pending(repos: Repositories) {
+pub(super) async fn notices_claim_pending(repos: Repositories) {
     let fx = fixture(repos).await;
     let r = &fx.repos.notices;
     let n1 = fx.notice(1, t(60), t(-3)).await;
@@ -164,10 +168,19 @@ pub async fn notices_claim_pending(repos: Repositories) {
     assert_eq!(r.get(n1.id).await.expect("get").sent_at, Some(t(1)));
 
     assert!(
-        !r.retry_later(n3.id, "B", t(30)).await.expect("retry"),
+        !fx.repos
+            .leases
+            .retry_later(n3.id, "B", t(30))
+            .await
+            .expect("retry"),
         "B does not hold n3"
     );
-    assert!(r.retry_later(n3.id, "A", t(30)).await.expect("retry"));
+    assert!(fx
+        .repos
+        .leases
+        .retry_later(n3.id, "A", t(30))
+        .await
+        .expect("retry"));
     let got = r.get(n3.id).await.expect("get");
     assert_eq!(
         (got.status, got.attempts, got.lease),
@@ -209,7 +222,7 @@ pub async fn notices_claim_pending(repos: Repositories) {
 /// A send that crashed (its sender's lease expired, the outcome unknown) is
 /// never handed out again; `abandon_stale` abandons it, and leaves retry
 /// back-offs, live sends and unclaimed notices alone.
-pub async fn notices_crashed_send_is_abandoned_never_resent(repos: Repositories) {
+pub(super) async fn notices_crashed_send_is_abandoned_never_resent(repos: Repositories) {
     let fx = fixture(repos).await;
     let r = &fx.repos.notices;
     let n1 = fx.notice(1, t(60), t(-5)).await; // sender A crashes
@@ -223,7 +236,12 @@ pub async fn notices_crashed_send_is_abandoned_never_resent(repos: Repositories)
         ),
         vec![n1.id, n2.id]
     );
-    assert!(r.retry_later(n2.id, "A", t(10)).await.expect("retry"));
+    assert!(fx
+        .repos
+        .leases
+        .retry_later(n2.id, "A", t(10))
+        .await
+        .expect("retry"));
     assert_eq!(
         ids(
             &r.claim_pending(&claim("B", t(0), t(100), 1))
@@ -277,7 +295,7 @@ pub async fn notices_crashed_send_is_abandoned_never_resent(repos: Repositories)
 }
 
 /// Concurrent `claim_pending`: every pending notice exactly once.
-pub async fn notices_concurrent_claims_are_exclusive(repos: Repositories) {
+pub(super) async fn notices_concurrent_claims_are_exclusive(repos: Repositories) {
     let fx = fixture(repos).await;
     let mut expected = Vec::new();
     for n in 0..30 {
@@ -305,7 +323,7 @@ pub async fn notices_concurrent_claims_are_exclusive(repos: Repositories) {
 
 /// `reserve_all`: one answer per item, in order; a notice that exists (or came
 /// earlier in the same call) answers `None` and is left as it was.
-pub async fn notices_reserve_all(repos: Repositories) {
+pub(super) async fn notices_reserve_all(repos: Repositories) {
     let fx = fixture(repos).await;
     let r = &fx.repos.notices;
     assert!(r.reserve_all(&[]).await.expect("empty").is_empty());
@@ -363,7 +381,7 @@ pub async fn notices_reserve_all(repos: Repositories) {
 /// `mark_all_sent`: one answer per id, in order; only notices pending and
 /// unleased or leased to the holder are marked, the rest (another holder's,
 /// already sent, unknown) answer `false` and are left as they were.
-pub async fn notices_mark_all_sent(repos: Repositories) {
+pub(super) async fn notices_mark_all_sent(repos: Repositories) {
     let fx = fixture(repos).await;
     let r = &fx.repos.notices;
     assert!(r.mark_all_sent(&[], "A", t(1)).await.expect("empty").is_empty());

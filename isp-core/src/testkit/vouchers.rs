@@ -1,12 +1,12 @@
 //! Checks for vouchers.
 
 use crate::domain::*;
-use crate::ports::{Repositories, RETRY_HOLDER};
+use crate::ports::{LeaseRepoExt as _, Repositories, RETRY_HOLDER};
 
 use super::fixtures::*;
 
 /// Vouchers: insert, get, find_by_code; (tenant, code) unique; `NotFound`.
-pub async fn vouchers_round_trip_and_unique_code(repos: Repositories) {
+pub(super) async fn vouchers_round_trip_and_unique_code(repos: Repositories) {
     let fx = fixture(repos).await;
     let r = &fx.repos.vouchers;
     let v = fx.voucher(R1, "ABC123", Some(t(60)), Some(t(30)), 120).await;
@@ -67,15 +67,19 @@ pub async fn vouchers_round_trip_and_unique_code(repos: Repositories) {
         r.mark_removed(unknown, "a").await,
         "vouchers.mark_removed(unknown)",
     );
-    expect_not_found(
-        r.retry_later(unknown, "a", t(0)).await,
-        "vouchers.retry_later(unknown)",
+    assert!(
+        !fx.repos
+            .leases
+            .retry_later(unknown, "a", t(0))
+            .await
+            .expect("retry_later(unknown)"),
+        "vouchers: a retry of an unknown id answers false"
     );
 }
 
 /// `activate`: unused -> active with `expected_end = started_at + duration`;
 /// `Conflict` unless unused.
-pub async fn vouchers_activate(repos: Repositories) {
+pub(super) async fn vouchers_activate(repos: Repositories) {
     let fx = fixture(repos).await;
     let r = &fx.repos.vouchers;
     let v = fx.voucher(R1, "V1", Some(t(60)), None, 120).await;
@@ -107,7 +111,7 @@ pub async fn vouchers_activate(repos: Repositories) {
 /// The due set follows [`Voucher::deadline`] for every status, and is
 /// recomputed on every change (an activated voucher is no longer due at its
 /// activation deadline; an expired one is due until removed from its router).
-pub async fn vouchers_deadlines_by_status(repos: Repositories) {
+pub(super) async fn vouchers_deadlines_by_status(repos: Repositories) {
     let fx = fixture(repos).await;
     let r = &fx.repos.vouchers;
     let ua = fx.voucher(R1, "UA", Some(t(30)), None, 60).await; // t+30
@@ -185,7 +189,7 @@ pub async fn vouchers_deadlines_by_status(repos: Repositories) {
 
 /// `claim_due`: deadline order, limit, lease skip, expired leases free again,
 /// `retry_later` back-off.
-pub async fn vouchers_claim_order_lease_and_retry(repos: Repositories) {
+pub(super) async fn vouchers_claim_order_lease_and_retry(repos: Repositories) {
     let fx = fixture(repos).await;
     let r = &fx.repos.vouchers;
     let v30 = fx.voucher(R1, "M30", Some(t(-30)), None, 60).await;
@@ -210,10 +214,19 @@ pub async fn vouchers_claim_order_lease_and_retry(repos: Repositories) {
         .is_empty());
 
     assert!(
-        !r.retry_later(v30.id, "B", t(60)).await.expect("retry"),
+        !fx.repos
+            .leases
+            .retry_later(v30.id, "B", t(60))
+            .await
+            .expect("retry"),
         "B does not hold it"
     );
-    assert!(r.retry_later(v30.id, "A", t(60)).await.expect("retry"));
+    assert!(fx
+        .repos
+        .leases
+        .retry_later(v30.id, "A", t(60))
+        .await
+        .expect("retry"));
     let got = r.get(v30.id).await.expect("get");
     assert_eq!((got.attempts, got.lease), (1, lease(RETRY_HOLDER, t(60))));
 
@@ -230,7 +243,7 @@ pub async fn vouchers_claim_order_lease_and_retry(repos: Repositories) {
 
 /// `expire` is a compare-and-set on the status the caller saw and keeps the
 /// lease; `mark_removed` (by the lease holder) ends the voucher's due life.
-pub async fn vouchers_expire_is_compare_and_set_and_removal(repos: Repositories) {
+pub(super) async fn vouchers_expire_is_compare_and_set_and_removal(repos: Repositories) {
     let fx = fixture(repos).await;
     let r = &fx.repos.vouchers;
     let v = fx.voucher(R1, "E1", Some(t(-5)), None, 60).await;
@@ -341,7 +354,12 @@ pub async fn vouchers_expire_is_compare_and_set_and_removal(repos: Repositories)
         )
         .await
         .expect("expire"));
-    assert!(r.retry_later(w.id, "A", t(20)).await.expect("retry"));
+    assert!(fx
+        .repos
+        .leases
+        .retry_later(w.id, "A", t(20))
+        .await
+        .expect("retry"));
     assert!(r
         .claim_due(&claim("B", t(15), t(30), 10))
         .await
@@ -363,7 +381,7 @@ pub async fn vouchers_expire_is_compare_and_set_and_removal(repos: Repositories)
 }
 
 /// `on_router` filters by router and status.
-pub async fn vouchers_on_router(repos: Repositories) {
+pub(super) async fn vouchers_on_router(repos: Repositories) {
     let fx = fixture(repos).await;
     let r = &fx.repos.vouchers;
     let v1 = fx.voucher(R1, "O1", None, None, 60).await;
@@ -400,7 +418,7 @@ pub async fn vouchers_on_router(repos: Repositories) {
 }
 
 /// Concurrent `claim_due`: every due voucher exactly once.
-pub async fn vouchers_concurrent_claims_are_exclusive(repos: Repositories) {
+pub(super) async fn vouchers_concurrent_claims_are_exclusive(repos: Repositories) {
     let fx = fixture(repos).await;
     let mut expected = Vec::new();
     for n in 0..30 {

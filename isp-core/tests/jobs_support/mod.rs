@@ -173,16 +173,22 @@ fn reserve_in(log: &mut NoticeLog, new: &NewNotice) -> isp_core::Result<Notice> 
     Ok(n)
 }
 
-/// Wires the notice mock to behave like a store: `reserve` keeps notices
-/// (a second one with the same key is a `Conflict`), `claim_pending` hands each
-/// pending notice out once, and `mark_sent` / `mark_all_sent` / `retry_later` /
-/// `abandon` are logged.
-pub fn notice_store(notices: &mut MockNoticeRepo) -> Arc<Mutex<NoticeLog>> {
+/// Wires the notice mock to behave like a store: `reserve_all` keeps notices
+/// (a second one with the same key is not reserved), `get` finds them,
+/// `claim_pending` hands each pending notice out once, and `mark_all_sent`,
+/// `abandon` and the notice leases' `retry_later_all` are logged.
+pub fn notice_store(m: &mut Mocks) -> Arc<Mutex<NoticeLog>> {
+    let notices = &mut m.notices;
     let log = Arc::new(Mutex::new(NoticeLog::default()));
     let l = log.clone();
-    notices
-        .expect_reserve()
-        .returning(move |new| reserve_in(&mut l.lock().unwrap(), new));
+    notices.expect_get().returning(move |id| {
+        let log = l.lock().unwrap();
+        log.reserved
+            .iter()
+            .find(|n| n.id == id)
+            .cloned()
+            .ok_or_else(|| isp_core::Error::not_found("notice", id))
+    });
     let l = log.clone();
     notices.expect_reserve_all().returning(move |new| {
         let mut log = l.lock().unwrap();
@@ -205,20 +211,20 @@ pub fn notice_store(notices: &mut MockNoticeRepo) -> Arc<Mutex<NoticeLog>> {
         Ok(fresh)
     });
     let l = log.clone();
-    notices.expect_mark_sent().returning(move |id, _, _| {
-        l.lock().unwrap().sent.push(id);
-        Ok(true)
-    });
-    let l = log.clone();
     notices.expect_mark_all_sent().returning(move |ids, _, _| {
         l.lock().unwrap().sent.extend_from_slice(ids);
         Ok(vec![true; ids.len()])
     });
     let l = log.clone();
-    notices.expect_retry_later().returning(move |id, _, until| {
-        l.lock().unwrap().retried.push((id, until));
-        Ok(true)
-    });
+    m.leases
+        .expect_retry_later_all()
+        .withf(|kind, _, _, _| *kind == Leased::Notices)
+        .returning(move |_, ids, _, until| {
+            let mut log = l.lock().unwrap();
+            log.retried.extend(ids.iter().map(|id| (NoticeId(*id), until)));
+            Ok(vec![true; ids.len()])
+        });
+    let notices = &mut m.notices;
     let l = log.clone();
     notices.expect_abandon().returning(move |id, _| {
         l.lock().unwrap().abandoned.push(id);

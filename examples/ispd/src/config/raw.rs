@@ -146,6 +146,7 @@ pub(super) struct RawSchedules {
     pub(super) router_health: Option<CronSpec>,
     pub(super) device_cleanup: Option<CronSpec>,
     pub(super) log_retention: Option<CronSpec>,
+    pub(super) deliver_notices: Option<CronSpec>,
 }
 
 impl RawSchedules {
@@ -161,6 +162,7 @@ impl RawSchedules {
             JobKind::RouterHealth => self.router_health.as_ref(),
             JobKind::DeviceCleanup => self.device_cleanup.as_ref(),
             JobKind::LogRetention => self.log_retention.as_ref(),
+            JobKind::DeliverNotices => self.deliver_notices.as_ref(),
         }
     }
 }

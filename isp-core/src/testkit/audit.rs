@@ -1,4 +1,4 @@
-//! Checks for the audit log, router status and named leases.
+//! Checks for tenants, the audit log and router status.
 
 use crate::domain::*;
 use crate::ports::Repositories;
@@ -17,9 +17,31 @@ fn event(at: i64, router: Option<RouterId>, action: &str) -> AuditEvent {
     }
 }
 
+/// Tenants: upsert inserts and replaces by id, `get`, `list` by id, `NotFound`.
+pub(super) async fn tenants_round_trip(repos: Repositories) {
+    let a = tenant(T1, "alpha");
+    let b = tenant(T2, "beta");
+    repos.tenants.upsert(&b).await.expect("upsert");
+    repos.tenants.upsert(&a).await.expect("upsert");
+    assert_eq!(repos.tenants.get(T1).await.expect("get"), a);
+    assert_eq!(
+        repos.tenants.list().await.expect("list"),
+        vec![a.clone(), b.clone()],
+        "list is by id"
+    );
+
+    let mut a2 = a.clone();
+    a2.name = "Alpha Hotels Ltd".into();
+    a2.time_zone = chrono_tz::Europe::Berlin;
+    repos.tenants.upsert(&a2).await.expect("upsert replaces");
+    assert_eq!(repos.tenants.get(T1).await.expect("get"), a2);
+    assert_eq!(repos.tenants.list().await.expect("list"), vec![a2, b]);
+    expect_not_found(repos.tenants.get(TenantId(99)).await, "tenants.get(unknown)");
+}
+
 /// Audit: batches appended, `recent` and `of_router` newest first with a
 /// limit, `delete_before` strictly before the cutoff.
-pub async fn audit_append_recent_delete(repos: Repositories) {
+pub(super) async fn audit_append_recent_delete(repos: Repositories) {
     let r = &repos.audit;
     let e1 = event(-50, Some(R1), "disconnect");
     let e2 = AuditEvent {
@@ -61,7 +83,7 @@ pub async fn audit_append_recent_delete(repos: Repositories) {
 }
 
 /// Router status: `None` before the first check, `put` replaces, `list` by router id.
-pub async fn router_status_round_trip(repos: Repositories) {
+pub(super) async fn router_status_round_trip(repos: Repositories) {
     let r = &repos.router_status;
     assert_eq!(r.get(R1).await.expect("get"), None);
     let s2 = RouterStatus {
@@ -92,75 +114,4 @@ pub async fn router_status_round_trip(repos: Repositories) {
     r.put(&s1b).await.expect("put replaces");
     assert_eq!(r.get(R1).await.expect("get"), Some(s1b.clone()));
     assert_eq!(r.list().await.expect("list"), vec![s1b, s2]);
-}
-
-/// Named leases: two holders never hold one name at once; the holder renews;
-/// an expired lease is free; release only by the holder.
-pub async fn leases_exclusive_and_expiring(repos: Repositories) {
-    let r = &repos.leases;
-    assert!(r.acquire("billing", "A", t(0), t(10)).await.expect("acquire"));
-    assert!(
-        !r.acquire("billing", "B", t(5), t(15)).await.expect("acquire"),
-        "held by A"
-    );
-    assert!(
-        r.acquire("billing", "A", t(5), t(20)).await.expect("acquire"),
-        "A renews"
-    );
-    assert!(
-        !r.acquire("billing", "B", t(15), t(25)).await.expect("acquire"),
-        "A renewed until t+20"
-    );
-    assert!(
-        r.acquire("billing", "B", t(21), t(30)).await.expect("acquire"),
-        "expired: free"
-    );
-    assert!(
-        !r.acquire("billing", "A", t(22), t(40)).await.expect("acquire"),
-        "now B holds it"
-    );
-    assert!(
-        r.acquire("reminders", "A", t(22), t(40)).await.expect("acquire"),
-        "names are independent"
-    );
-
-    r.release("billing", "A").await.expect("release by a non-holder");
-    assert!(
-        !r.acquire("billing", "A", t(23), t(40)).await.expect("acquire"),
-        "a non-holder cannot release"
-    );
-    r.release("billing", "B").await.expect("release");
-    assert!(
-        r.acquire("billing", "A", t(23), t(40)).await.expect("acquire"),
-        "released: free"
-    );
-    r.release("never-taken", "A")
-        .await
-        .expect("release of an unknown name");
-}
-
-/// Many daemons racing for one lease: exactly one gets it, also after it expired.
-pub async fn leases_concurrent_acquire(repos: Repositories) {
-    for (now, until) in [(t(0), t(10)), (t(11), t(20))] {
-        let mut tasks = Vec::new();
-        for n in 0..16 {
-            let leases = repos.leases.clone();
-            tasks.push(tokio::spawn(async move {
-                leases
-                    .acquire("singleton", &format!("daemon-{n}"), now, until)
-                    .await
-                    .expect("acquire")
-            }));
-        }
-        let mut won = 0;
-        for task in tasks {
-            if task.await.expect("task") {
-                won += 1;
-            }
-        }
-        assert_eq!(
-            won, 1,
-            "exactly one of 16 concurrent acquirers holds the lease at {now}"
-        );
-    }
 }

@@ -6,12 +6,12 @@ use std::str::FromStr;
 use rust_decimal::Decimal;
 
 use crate::domain::*;
-use crate::ports::{Repositories, RETRY_HOLDER};
+use crate::ports::{LeaseRepoExt as _, Repositories, RETRY_HOLDER};
 
 use super::fixtures::*;
 
 /// Plans ((tenant, name) unique, exact money) and customers.
-pub async fn plans_and_customers_round_trip(repos: Repositories) {
+pub(super) async fn plans_and_customers_round_trip(repos: Repositories) {
     for t in [tenant(T1, "alpha"), tenant(T2, "beta")] {
         repos.tenants.upsert(&t).await.expect("upsert tenant");
     }
@@ -100,7 +100,7 @@ pub async fn plans_and_customers_round_trip(repos: Repositories) {
 
 /// Services: insert, get (the password round-trips), set_status,
 /// set_next_billing_date, on_router; PPPoE username unique per router; `NotFound`.
-pub async fn services_round_trip(repos: Repositories) {
+pub(super) async fn services_round_trip(repos: Repositories) {
     let fx = fixture(repos).await;
     let r = &fx.repos.services;
     let new = fx.new_pppoe(T1, R1, "amina", ServiceStatus::Active, day(10), day(10));
@@ -182,20 +182,31 @@ pub async fn services_round_trip(repos: Repositories) {
         r.mark_deprovisioned(unknown, "a", t(0)).await,
         "services.mark_deprovisioned(unknown)",
     );
-    expect_not_found(
-        r.retry_later(unknown, "a", t(0)).await,
-        "services.retry_later(unknown)",
+    assert!(
+        !fx.repos
+            .leases
+            .retry_later(unknown, "a", t(0))
+            .await
+            .expect("retry_later(unknown)"),
+        "services: a retry of an unknown id answers false"
     );
     expect_not_found(
         r.advance_billing(unknown, "a", day(0), day(1)).await,
         "services.advance_billing(unknown)",
     );
-    expect_not_found(r.release(unknown, "a").await, "services.release(unknown)");
+    assert!(
+        !fx.repos
+            .leases
+            .release(unknown, "a")
+            .await
+            .expect("release(unknown)"),
+        "services: a release of an unknown id answers false"
+    );
 }
 
 /// Provisioning claims: active + not provisioned + not past due; provisioned
 /// + (not active or past due); ordered by due date, then id; one tenant only.
-pub async fn services_provisioning_conditions(repos: Repositories) {
+pub(super) async fn services_provisioning_conditions(repos: Repositories) {
     let fx = fixture(repos).await;
     let r = &fx.repos.services;
     use ServiceStatus::*;
@@ -284,7 +295,7 @@ pub async fn services_provisioning_conditions(repos: Repositories) {
 
 /// Provisioning claims skip leased services; `mark_provisioned`,
 /// `mark_deprovisioned`, `retry_later` and `release` behave.
-pub async fn services_provisioning_claims_and_marks(repos: Repositories) {
+pub(super) async fn services_provisioning_claims_and_marks(repos: Repositories) {
     let fx = fixture(repos).await;
     let r = &fx.repos.services;
     let a = fx.service(T1, "a", ServiceStatus::Active, day(0), day(0)).await;
@@ -336,10 +347,19 @@ pub async fn services_provisioning_claims_and_marks(repos: Repositories) {
         .any(|s| s.id == a.id));
 
     assert!(
-        !r.retry_later(b.id, "A", t(30)).await.expect("retry"),
+        !fx.repos
+            .leases
+            .retry_later(b.id, "A", t(30))
+            .await
+            .expect("retry"),
         "A does not hold b"
     );
-    assert!(r.retry_later(b.id, "B", t(30)).await.expect("retry"));
+    assert!(fx
+        .repos
+        .leases
+        .retry_later(b.id, "B", t(30))
+        .await
+        .expect("retry"));
     let got = r.get(b.id).await.expect("get");
     assert_eq!((got.attempts, got.lease), (1, lease(RETRY_HOLDER, t(30))));
     assert!(r
@@ -388,7 +408,14 @@ pub async fn services_provisioning_claims_and_marks(repos: Repositories) {
         ),
         vec![b.id]
     );
-    r.release(b.id, "G").await.expect("release by a stranger");
+    assert!(
+        !fx.repos
+            .leases
+            .release(b.id, "G")
+            .await
+            .expect("release by a stranger"),
+        "a stranger cannot release"
+    );
     assert!(
         r.claim_provisioning(T1, today, &claim("G", t(51), t(60), 5))
             .await
@@ -396,7 +423,7 @@ pub async fn services_provisioning_claims_and_marks(repos: Repositories) {
             .is_empty(),
         "release by someone else leaves the lease"
     );
-    r.release(b.id, "F").await.expect("release");
+    assert!(fx.repos.leases.release(b.id, "F").await.expect("release"));
     let got = r.get(b.id).await.expect("get");
     assert_eq!(
         (got.lease, got.provisioned),
@@ -416,7 +443,7 @@ pub async fn services_provisioning_claims_and_marks(repos: Repositories) {
 
 /// Billing claims (active, `next_charge_on <= today`, oldest first, per
 /// tenant, leases) and `advance_billing`'s compare-and-set.
-pub async fn services_billing_claim_and_advance(repos: Repositories) {
+pub(super) async fn services_billing_claim_and_advance(repos: Repositories) {
     let fx = fixture(repos).await;
     let r = &fx.repos.services;
     use ServiceStatus::*;
@@ -540,7 +567,7 @@ pub async fn services_billing_claim_and_advance(repos: Repositories) {
 }
 
 /// `due_between`: active services of one tenant, both ends inclusive.
-pub async fn services_due_between(repos: Repositories) {
+pub(super) async fn services_due_between(repos: Repositories) {
     let fx = fixture(repos).await;
     let r = &fx.repos.services;
     use ServiceStatus::*;
@@ -565,7 +592,7 @@ pub async fn services_due_between(repos: Repositories) {
 }
 
 /// Concurrent provisioning and billing claims: every due service exactly once.
-pub async fn services_concurrent_claims_are_exclusive(repos: Repositories) {
+pub(super) async fn services_concurrent_claims_are_exclusive(repos: Repositories) {
     let fx = fixture(repos).await;
     let mut expected = Vec::new();
     for n in 0..30 {
@@ -608,7 +635,7 @@ pub async fn services_concurrent_claims_are_exclusive(repos: Repositories) {
 
 /// The ledger: a second entry with the same key is a `Conflict` (also under
 /// concurrency) and leaves one row; listings oldest first; `count_charges`.
-pub async fn ledger_idempotent_charges(repos: Repositories) {
+pub(super) async fn ledger_idempotent_charges(repos: Repositories) {
     let fx = fixture(repos).await;
     let s = fx.service(T1, "a", ServiceStatus::Active, day(10), day(0)).await;
     let other = fx.service(T1, "b", ServiceStatus::Active, day(10), day(0)).await;

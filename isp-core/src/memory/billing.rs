@@ -4,8 +4,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 
 use super::{
-    claim_lease, first_by_key, held_by, held_by_or_none, lease_is_free, next, release_if_held, retry_lease,
-    MemoryStore, State,
+    claim_lease, first_by_key, held_by_or_none, lease_is_free, next, release_if_held, MemoryStore, State,
 };
 use crate::domain::*;
 use crate::error::{Error, Result};
@@ -258,17 +257,6 @@ impl ServiceRepo for MemoryServiceRepo {
         Ok(true)
     }
 
-    async fn retry_later(&self, id: ServiceId, holder: &str, until: DateTime<Utc>) -> Result<bool> {
-        let mut s = self.store.lock();
-        let svc = service_mut(&mut s, id)?;
-        if !held_by(svc.lease.as_ref(), holder) {
-            return Ok(false);
-        }
-        svc.attempts = svc.attempts.saturating_add(1);
-        svc.lease = retry_lease(until);
-        Ok(true)
-    }
-
     async fn claim_billable(
         &self,
         tenant: TenantId,
@@ -312,13 +300,6 @@ impl ServiceRepo for MemoryServiceRepo {
         }
         svc.next_charge_on = to;
         Ok(true)
-    }
-
-    async fn release(&self, id: ServiceId, holder: &str) -> Result<()> {
-        let mut s = self.store.lock();
-        let svc = service_mut(&mut s, id)?;
-        release_if_held(&mut svc.lease, holder);
-        Ok(())
     }
 
     async fn due_between(&self, tenant: TenantId, from: NaiveDate, to: NaiveDate) -> Result<Vec<Service>> {

@@ -3,10 +3,10 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use super::{lease_is_free, MemoryStore};
+use super::MemoryStore;
 use crate::domain::*;
 use crate::error::{Error, Result};
-use crate::ports::{AuditRepo, LeaseRepo, RouterStatusRepo, TenantRepo};
+use crate::ports::{AuditRepo, RouterStatusRepo, TenantRepo};
 
 /// [`TenantRepo`] over a [`MemoryStore`].
 #[derive(Debug, Clone)]
@@ -98,45 +98,5 @@ impl RouterStatusRepo for MemoryRouterStatusRepo {
 
     async fn list(&self) -> Result<Vec<RouterStatus>> {
         Ok(self.store.lock().router_status.values().cloned().collect())
-    }
-}
-
-/// [`LeaseRepo`] over a [`MemoryStore`].
-#[derive(Debug, Clone)]
-pub struct MemoryLeaseRepo {
-    pub(super) store: MemoryStore,
-}
-
-#[async_trait]
-impl LeaseRepo for MemoryLeaseRepo {
-    async fn acquire(
-        &self,
-        name: &str,
-        holder: &str,
-        now: DateTime<Utc>,
-        until: DateTime<Utc>,
-    ) -> Result<bool> {
-        let mut s = self.store.lock();
-        let current = s.leases.get(name);
-        let ours = current.is_some_and(|l| l.holder == holder);
-        if !ours && !lease_is_free(current, now) {
-            return Ok(false);
-        }
-        s.leases.insert(
-            name.to_owned(),
-            Lease {
-                holder: holder.to_owned(),
-                until,
-            },
-        );
-        Ok(true)
-    }
-
-    async fn release(&self, name: &str, holder: &str) -> Result<()> {
-        let mut s = self.store.lock();
-        if s.leases.get(name).is_some_and(|l| l.holder == holder) {
-            s.leases.remove(name);
-        }
-        Ok(())
     }
 }

@@ -1,0 +1,492 @@
+//! Plans, customers, services and the ledger.
+
+use std::sync::LazyLock;
+
+use async_trait::async_trait;
+use chrono::{DateTime, NaiveDate, Utc};
+
+use isp_core::domain::*;
+use isp_core::ports::*;
+use isp_core::{Error, Result};
+
+use super::*;
+use crate::row;
+
+/// The services that need provisioning or deprovisioning for `today` ($2),
+/// free at $3, first $4 by (next_billing_date, id): three index range scans
+/// (not provisioned but should be; provisioned but not active; provisioned but
+/// overdue) merged.
+const PROVISIONING_IDS: &str = concat!(
+    "SELECT id FROM (",
+    "SELECT id, next_billing_date FROM (SELECT id, next_billing_date FROM services ",
+    "WHERE tenant_id = $1 AND provisioned = FALSE AND status = 'active' AND next_billing_date >= $2 AND ",
+    free!(3),
+    " ORDER BY next_billing_date, id LIMIT $4) AS a ",
+    "UNION ALL ",
+    "SELECT id, next_billing_date FROM (SELECT id, next_billing_date FROM services ",
+    "WHERE tenant_id = $1 AND provisioned AND status <> 'active' AND ",
+    free!(3),
+    " ORDER BY next_billing_date, id LIMIT $4) AS b ",
+    "UNION ALL ",
+    "SELECT id, next_billing_date FROM (SELECT id, next_billing_date FROM services ",
+    "WHERE tenant_id = $1 AND provisioned = TRUE AND status = 'active' AND next_billing_date < $2 AND ",
+    free!(3),
+    " ORDER BY next_billing_date, id LIMIT $4) AS c",
+    ") AS due ORDER BY next_billing_date, id LIMIT $4"
+);
+
+/// Services needing (de)provisioning (read only): $1 tenant, $2 today, $3 free at, $4 limit.
+pub(super) static LIST_PROVISIONING: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT {} FROM services WHERE id {} ORDER BY next_billing_date, id",
+        cols!(services),
+        id_in(PROVISIONING_IDS)
+    )
+});
+
+/// Claims services needing (de)provisioning: as [`LIST_PROVISIONING`], $5 holder, $6 until.
+pub(super) static CLAIM_PROVISIONING: LazyLock<String> = LazyLock::new(|| {
+    let due = format!(
+        "SELECT id FROM services WHERE id {} AND {} ORDER BY next_billing_date, id LIMIT $4",
+        id_in(PROVISIONING_IDS),
+        free!(3)
+    );
+    claim_sql(
+        "services",
+        "lease_holder = $5, lease_until = $6",
+        &due,
+        free!(3),
+        cols!(services),
+    )
+});
+
+/// Claims services owing a charge: $1 tenant, $2 today, $3 now, $4 limit, $5 holder, $6 until.
+pub(super) static CLAIM_BILLABLE: LazyLock<String> = LazyLock::new(|| {
+    claim_sql(
+        "services",
+        "lease_holder = $5, lease_until = $6",
+        concat!(
+            "SELECT id FROM services WHERE tenant_id = $1 AND status = 'active' AND next_charge_on <= $2 AND ",
+            free!(3),
+            " ORDER BY next_charge_on, id LIMIT $4"
+        ),
+        free!(3),
+        cols!(services),
+    )
+});
+
+/// Price plans.
+#[derive(Debug, Clone)]
+pub(crate) struct Plans {
+    pub(super) pool: DbPool,
+}
+
+#[async_trait]
+impl PlanRepo for Plans {
+    async fn insert(&self, new: &NewPlan) -> Result<Plan> {
+        let row = sqlx::query(concat!(
+            "INSERT INTO plans (tenant_id, name, price_micros, currency, duration_ms, rate_limit) \
+             VALUES ($1, $2, $3, $4, $5, $6) RETURNING ",
+            cols!(plans)
+        ))
+        .bind(new.tenant_id.0)
+        .bind(new.name.as_str())
+        .bind(new.price.to_micro_units()?)
+        .bind(new.price.currency.as_str())
+        .bind(new.duration.map(row::duration_to_ms))
+        .bind(new.rate_limit.map(|r| r.to_string()))
+        .fetch_one(&self.pool)
+        .await
+        .map_err(|e| map_sqlx_error("plan", e))?;
+        row::plan(&Cols::new(&row, "plans"))
+    }
+
+    async fn get(&self, id: PlanId) -> Result<Plan> {
+        let row = sqlx::query(concat!("SELECT ", cols!(plans), " FROM plans WHERE id = $1"))
+            .bind(id.0)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| map_sqlx_error("plan", e))?
+            .ok_or_else(|| Error::not_found("plan", id))?;
+        row::plan(&Cols::new(&row, "plans"))
+    }
+
+    async fn list(&self, tenant: TenantId) -> Result<Vec<Plan>> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            cols!(plans),
+            " FROM plans WHERE tenant_id = $1 ORDER BY id"
+        ))
+        .bind(tenant.0)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| map_sqlx_error("plan", e))?;
+        decode_all(rows, "plans", |c| row::plan(c))
+    }
+}
+
+// -------------------------------------------------------------- customers
+
+/// ISP customers.
+#[derive(Debug, Clone)]
+pub(crate) struct Customers {
+    pub(super) pool: DbPool,
+}
+
+#[async_trait]
+impl CustomerRepo for Customers {
+    async fn insert(&self, new: &NewCustomer) -> Result<Customer> {
+        let row = sqlx::query(concat!(
+            "INSERT INTO customers (tenant_id, name, phone) VALUES ($1, $2, $3) RETURNING ",
+            cols!(customers)
+        ))
+        .bind(new.tenant_id.0)
+        .bind(new.name.as_str())
+        .bind(new.phone.as_ref().map(|p| p.as_str()))
+        .fetch_one(&self.pool)
+        .await
+        .map_err(|e| map_sqlx_error("customer", e))?;
+        row::customer(&Cols::new(&row, "customers"))
+    }
+
+    async fn get(&self, id: CustomerId) -> Result<Customer> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            cols!(customers),
+            " FROM customers WHERE id = $1"
+        ))
+        .bind(id.0)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| map_sqlx_error("customer", e))?
+        .ok_or_else(|| Error::not_found("customer", id))?;
+        row::customer(&Cols::new(&row, "customers"))
+    }
+}
+
+// --------------------------------------------------------------- services
+
+/// ISP services.
+#[derive(Debug, Clone)]
+pub(crate) struct Services {
+    pub(super) pool: DbPool,
+}
+
+const SERVICE_EXISTS: &str = "SELECT 1 FROM services WHERE id = $1";
+
+impl Services {
+    fn one(row: Option<DbRow>, id: ServiceId) -> Result<Service> {
+        let row = row.ok_or_else(|| Error::not_found("service", id))?;
+        row::service(&Cols::new(&row, "services"))
+    }
+
+    fn many(rows: Vec<DbRow>) -> Result<Vec<Service>> {
+        decode_all(rows, "services", |c| row::service(c))
+    }
+
+    /// `mark_provisioned` / `mark_deprovisioned`.
+    async fn mark(&self, sql: &'static str, id: ServiceId, holder: &str, at: DateTime<Utc>) -> Result<bool> {
+        let n = sqlx::query(sql)
+            .bind(id.0)
+            .bind(holder)
+            .bind(ts(at))
+            .execute(&self.pool)
+            .await
+            .map_err(|e| map_sqlx_error("service", e))?
+            .rows_affected();
+        if n > 0 {
+            return Ok(true);
+        }
+        guard_refused(&self.pool, "service", SERVICE_EXISTS, id.0).await
+    }
+}
+
+#[async_trait]
+impl ServiceRepo for Services {
+    async fn insert(&self, new: &NewService) -> Result<Service> {
+        let c = row::connection_columns(&new.connection);
+        let row = sqlx::query(concat!(
+            "INSERT INTO services (tenant_id, customer_id, router_id, plan_id, status, connection_kind, \
+             pppoe_username, pppoe_password, pppoe_profile, static_address, next_billing_date, \
+             billing_day, next_charge_on, provisioned, attempts) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, FALSE, 0) RETURNING ",
+            cols!(services)
+        ))
+        .bind(new.tenant_id.0)
+        .bind(new.customer_id.0)
+        .bind(new.router_id.0)
+        .bind(new.plan_id.0)
+        .bind(new.status.as_str())
+        .bind(c.kind)
+        .bind(c.pppoe_username)
+        .bind(c.pppoe_password)
+        .bind(c.pppoe_profile)
+        .bind(c.static_address)
+        .bind(new.next_billing_date)
+        .bind(i64::from(new.billing_day))
+        .bind(new.next_charge_on)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(|e| map_sqlx_error("service", e))?;
+        row::service(&Cols::new(&row, "services"))
+    }
+
+    async fn get(&self, id: ServiceId) -> Result<Service> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            cols!(services),
+            " FROM services WHERE id = $1"
+        ))
+        .bind(id.0)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| map_sqlx_error("service", e))?;
+        Self::one(row, id)
+    }
+
+    async fn set_status(&self, id: ServiceId, status: ServiceStatus) -> Result<Service> {
+        let row = sqlx::query(concat!(
+            "UPDATE services SET status = $2 WHERE id = $1 RETURNING ",
+            cols!(services)
+        ))
+        .bind(id.0)
+        .bind(status.as_str())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| map_sqlx_error("service", e))?;
+        Self::one(row, id)
+    }
+
+    async fn set_next_billing_date(&self, id: ServiceId, date: NaiveDate) -> Result<Service> {
+        let row = sqlx::query(concat!(
+            "UPDATE services SET next_billing_date = $2 WHERE id = $1 RETURNING ",
+            cols!(services)
+        ))
+        .bind(id.0)
+        .bind(date)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| map_sqlx_error("service", e))?;
+        Self::one(row, id)
+    }
+
+    async fn list_provisioning(
+        &self,
+        tenant: TenantId,
+        today: NaiveDate,
+        limit: usize,
+    ) -> Result<Vec<Service>> {
+        // Read only: leases are ignored, so "free at" is the far past of every lease
+        // ($3 = NULL would make the test unknown; a lease_until IS NULL OR <= max works).
+        let rows = sqlx::query(LIST_PROVISIONING.as_str())
+            .bind(tenant.0)
+            .bind(today)
+            .bind(ts(DateTime::<Utc>::MAX_UTC))
+            .bind(row::limit(limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| map_sqlx_error("service", e))?;
+        Self::many(rows)
+    }
+
+    async fn claim_provisioning(
+        &self,
+        tenant: TenantId,
+        today: NaiveDate,
+        claim: &Claim,
+    ) -> Result<Vec<Service>> {
+        let rows = sqlx::query(CLAIM_PROVISIONING.as_str())
+            .bind(tenant.0)
+            .bind(today)
+            .bind(ts(claim.now))
+            .bind(row::limit(claim.limit))
+            .bind(claim.holder.as_str())
+            .bind(ts(claim.until))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| map_sqlx_error("service", e))?;
+        let mut out = Self::many(rows)?;
+        out.sort_by(|a, b| {
+            a.next_billing_date
+                .cmp(&b.next_billing_date)
+                .then(a.id.cmp(&b.id))
+        });
+        Ok(out)
+    }
+
+    async fn mark_provisioned(&self, id: ServiceId, holder: &str, at: DateTime<Utc>) -> Result<bool> {
+        self.mark(
+            "UPDATE services SET provisioned = TRUE, provisioned_at = $3, lease_holder = NULL, \
+             lease_until = NULL, attempts = 0 \
+             WHERE id = $1 AND (lease_holder IS NULL OR lease_holder = $2)",
+            id,
+            holder,
+            at,
+        )
+        .await
+    }
+
+    async fn mark_deprovisioned(&self, id: ServiceId, holder: &str, at: DateTime<Utc>) -> Result<bool> {
+        self.mark(
+            "UPDATE services SET provisioned = FALSE, deprovisioned_at = $3, lease_holder = NULL, \
+             lease_until = NULL, attempts = 0 \
+             WHERE id = $1 AND (lease_holder IS NULL OR lease_holder = $2)",
+            id,
+            holder,
+            at,
+        )
+        .await
+    }
+
+    async fn claim_billable(
+        &self,
+        tenant: TenantId,
+        today: NaiveDate,
+        claim: &Claim,
+    ) -> Result<Vec<Service>> {
+        let rows = sqlx::query(CLAIM_BILLABLE.as_str())
+            .bind(tenant.0)
+            .bind(today)
+            .bind(ts(claim.now))
+            .bind(row::limit(claim.limit))
+            .bind(claim.holder.as_str())
+            .bind(ts(claim.until))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| map_sqlx_error("service", e))?;
+        let mut out = Self::many(rows)?;
+        out.sort_by(|a, b| a.next_charge_on.cmp(&b.next_charge_on).then(a.id.cmp(&b.id)));
+        Ok(out)
+    }
+
+    async fn advance_billing(
+        &self,
+        id: ServiceId,
+        holder: &str,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<bool> {
+        let map = |e| map_sqlx_error("service", e);
+        let mut tx = begin_write(&self.pool).await.map_err(map)?;
+        let moved =
+            sqlx::query("UPDATE services SET next_charge_on = $3 WHERE id = $1 AND next_charge_on = $2")
+                .bind(id.0)
+                .bind(from)
+                .bind(to)
+                .execute(&mut *tx)
+                .await
+                .map_err(map)?
+                .rows_affected();
+        let released = sqlx::query(
+            "UPDATE services SET lease_holder = NULL, lease_until = NULL WHERE id = $1 AND lease_holder = $2",
+        )
+        .bind(id.0)
+        .bind(holder)
+        .execute(&mut *tx)
+        .await
+        .map_err(map)?
+        .rows_affected();
+        tx.commit().await.map_err(map)?;
+        if moved > 0 {
+            Ok(true)
+        } else if released > 0 {
+            Ok(false)
+        } else {
+            guard_refused(&self.pool, "service", SERVICE_EXISTS, id.0).await
+        }
+    }
+
+    async fn due_between(&self, tenant: TenantId, from: NaiveDate, to: NaiveDate) -> Result<Vec<Service>> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            cols!(services),
+            " FROM services WHERE tenant_id = $1 AND status = 'active' AND next_billing_date >= $2 \
+             AND next_billing_date <= $3 ORDER BY next_billing_date, id"
+        ))
+        .bind(tenant.0)
+        .bind(from)
+        .bind(to)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| map_sqlx_error("service", e))?;
+        Self::many(rows)
+    }
+
+    async fn on_router(&self, router: RouterId) -> Result<Vec<Service>> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            cols!(services),
+            " FROM services WHERE router_id = $1 ORDER BY id"
+        ))
+        .bind(router.0)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| map_sqlx_error("service", e))?;
+        Self::many(rows)
+    }
+}
+
+// ----------------------------------------------------------------- ledger
+
+/// Charges and payments.
+#[derive(Debug, Clone)]
+pub(crate) struct Ledger {
+    pub(super) pool: DbPool,
+}
+
+#[async_trait]
+impl LedgerRepo for Ledger {
+    async fn record(&self, new: &NewLedgerEntry) -> Result<LedgerEntry> {
+        let row = sqlx::query(concat!(
+            "INSERT INTO ledger (customer_id, service_id, kind, amount_micros, currency, period_start, \
+             key, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING ",
+            cols!(ledger)
+        ))
+        .bind(new.customer_id.0)
+        .bind(new.service_id.map(|s| s.0))
+        .bind(row::ledger_kind_str(new.kind))
+        .bind(new.amount.to_micro_units()?)
+        .bind(new.amount.currency.as_str())
+        .bind(new.period_start)
+        .bind(new.key.as_str())
+        .bind(ts(new.created_at))
+        .fetch_one(&self.pool)
+        .await
+        .map_err(|e| map_sqlx_error("ledger entry", e))?;
+        row::ledger_entry(&Cols::new(&row, "ledger"))
+    }
+
+    async fn of_service(&self, service: ServiceId) -> Result<Vec<LedgerEntry>> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            cols!(ledger),
+            " FROM ledger WHERE service_id = $1 ORDER BY created_at, id"
+        ))
+        .bind(service.0)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| map_sqlx_error("ledger entry", e))?;
+        decode_all(rows, "ledger", |c| row::ledger_entry(c))
+    }
+
+    async fn of_customer(&self, customer: CustomerId) -> Result<Vec<LedgerEntry>> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            cols!(ledger),
+            " FROM ledger WHERE customer_id = $1 ORDER BY created_at, id"
+        ))
+        .bind(customer.0)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| map_sqlx_error("ledger entry", e))?;
+        decode_all(rows, "ledger", |c| row::ledger_entry(c))
+    }
+
+    async fn count_charges(&self) -> Result<u64> {
+        let row = sqlx::query("SELECT COUNT(*) FROM ledger WHERE kind = 'charge'")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(|e| map_sqlx_error("ledger entry", e))?;
+        count_of(&row, "ledger.count")
+    }
+}

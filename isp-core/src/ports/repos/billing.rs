@@ -1,0 +1,107 @@
+//! Plans, customers, services and the ledger.
+
+use std::fmt::Debug;
+
+use async_trait::async_trait;
+use chrono::{DateTime, NaiveDate, Utc};
+
+use crate::domain::*;
+use crate::error::Result;
+
+/// Price plans.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait PlanRepo: Send + Sync + Debug {
+    /// Adds a plan; (tenant, name) unique.
+    async fn insert(&self, new: &NewPlan) -> Result<Plan>;
+    /// One plan (`NotFound`).
+    async fn get(&self, id: PlanId) -> Result<Plan>;
+    /// Plans of a tenant, by id.
+    async fn list(&self, tenant: TenantId) -> Result<Vec<Plan>>;
+}
+
+/// ISP customers.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait CustomerRepo: Send + Sync + Debug {
+    /// Adds a customer.
+    async fn insert(&self, new: &NewCustomer) -> Result<Customer>;
+    /// One customer (`NotFound`).
+    async fn get(&self, id: CustomerId) -> Result<Customer>;
+}
+
+/// ISP services (PPPoE / static IP).
+///
+/// # Contract
+/// - `claim_provisioning` returns services of the tenant whose router state is
+///   wrong for `today` (tenant-local): active, not provisioned and
+///   `next_billing_date >= today`; or provisioned and (not active or
+///   `next_billing_date < today`). Ordered by `next_billing_date`, then id.
+/// - `claim_billable` returns active services of the tenant with
+///   `next_charge_on <= today`, oldest first.
+/// - `advance_billing` is a compare-and-set on `next_charge_on`.
+/// - Retries and releases go through [`LeaseRepo`](super::LeaseRepo).
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait ServiceRepo: Send + Sync + Debug {
+    /// Adds a service (not provisioned); PPPoE username unique per router: `Conflict`.
+    async fn insert(&self, new: &NewService) -> Result<Service>;
+    /// One service (`NotFound`).
+    async fn get(&self, id: ServiceId) -> Result<Service>;
+    /// Changes the status (operator action).
+    async fn set_status(&self, id: ServiceId, status: ServiceStatus) -> Result<Service>;
+    /// Changes the due date (a payment).
+    async fn set_next_billing_date(&self, id: ServiceId, date: NaiveDate) -> Result<Service>;
+    /// Services needing provisioning or deprovisioning (read only).
+    async fn list_provisioning(
+        &self,
+        tenant: TenantId,
+        today: NaiveDate,
+        limit: usize,
+    ) -> Result<Vec<Service>>;
+    /// Claims services needing provisioning or deprovisioning.
+    async fn claim_provisioning(
+        &self,
+        tenant: TenantId,
+        today: NaiveDate,
+        claim: &Claim,
+    ) -> Result<Vec<Service>>;
+    /// Records a confirmed provision (`provisioned = true`, time, clears lease and attempts).
+    async fn mark_provisioned(&self, id: ServiceId, holder: &str, at: DateTime<Utc>) -> Result<bool>;
+    /// Records a confirmed deprovision.
+    async fn mark_deprovisioned(&self, id: ServiceId, holder: &str, at: DateTime<Utc>) -> Result<bool>;
+    /// Claims services owing a charge.
+    async fn claim_billable(&self, tenant: TenantId, today: NaiveDate, claim: &Claim)
+        -> Result<Vec<Service>>;
+    /// Moves `next_charge_on` from `from` to `to` if it still is `from`; clears the
+    /// caller's lease either way. Returns whether it moved.
+    async fn advance_billing(
+        &self,
+        id: ServiceId,
+        holder: &str,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<bool>;
+    /// Active services of a tenant with `from <= next_billing_date <= to`.
+    async fn due_between(&self, tenant: TenantId, from: NaiveDate, to: NaiveDate) -> Result<Vec<Service>>;
+    /// Every service on a router (reconciliation).
+    async fn on_router(&self, router: RouterId) -> Result<Vec<Service>>;
+}
+
+/// Charges and payments.
+///
+/// # Contract
+/// `record` refuses a second entry with the same `key`: `Conflict`. That key is
+/// what makes a charge exactly-once per (service, period).
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait LedgerRepo: Send + Sync + Debug {
+    /// Appends an entry.
+    async fn record(&self, new: &NewLedgerEntry) -> Result<LedgerEntry>;
+    /// Entries of a service, oldest first.
+    async fn of_service(&self, service: ServiceId) -> Result<Vec<LedgerEntry>>;
+    /// Entries of a customer, oldest first.
+    async fn of_customer(&self, customer: CustomerId) -> Result<Vec<LedgerEntry>>;
+    /// Number of charges in total (reports, benchmarks).
+    async fn count_charges(&self) -> Result<u64>;
+}
