@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Duration, Utc};
 use isp_core::domain::*;
-use isp_core::jobs::{JobKind, RunOptions};
+use isp_core::jobs::{Engine, JobKind, JobReport, RunOptions};
 use isp_core::ports::*;
 use isp_core::Error;
 use jobs_support::*;
@@ -131,11 +131,7 @@ async fn seed_000_three_users_two_routers_report_matches_the_mocks() {
     });
     let audit = m.audit_log.clone();
 
-    let report = m
-        .engine()
-        .run(JobKind::DisconnectExpired, RunOptions::default())
-        .await
-        .unwrap();
+    let report = m.engine().run_then_deliver().await;
 
     let mut calls = calls.lock().unwrap().clone();
     calls.sort();
@@ -357,11 +353,7 @@ async fn a_failure_for_one_target_holds_only_that_subscriber() {
         .times(1)
         .returning(|_, _| Ok(SmsReceipt::default()));
 
-    let report = m
-        .engine()
-        .run(JobKind::DisconnectExpired, RunOptions::default())
-        .await
-        .unwrap();
+    let report = m.engine().run_then_deliver().await;
 
     assert_eq!(report.count("users_disconnected"), 1);
     assert_eq!(report.count("users_pending"), 1);
@@ -404,11 +396,7 @@ async fn a_failing_sms_gateway_never_blocks_the_disconnect() {
         Err(Error::unavailable("sms gateway", "503"))
     });
 
-    let report = m
-        .engine()
-        .run(JobKind::DisconnectExpired, RunOptions::default())
-        .await
-        .unwrap();
+    let report = m.engine().run_then_deliver().await;
 
     assert_eq!(
         *order.lock().unwrap(),
@@ -513,11 +501,7 @@ async fn an_expiry_completed_elsewhere_keeps_its_notice() {
         .times(1)
         .returning(|_, _| Ok(SmsReceipt::default()));
 
-    let report = m
-        .engine()
-        .run(JobKind::DisconnectExpired, RunOptions::default())
-        .await
-        .unwrap();
+    let report = m.engine().run_then_deliver().await;
     assert_eq!(report.count("expiry_superseded"), 1);
     assert_eq!(report.count("notices_withdrawn"), 0);
     assert_eq!(notices.lock().unwrap().reserved.len(), 1);
@@ -554,11 +538,7 @@ async fn the_expiry_notice_is_reserved_before_the_expiry_is_recorded() {
         .times(1)
         .returning(|_, _| Ok(SmsReceipt::default()));
 
-    let report = m
-        .engine()
-        .run(JobKind::DisconnectExpired, RunOptions::default())
-        .await
-        .unwrap();
+    let report = m.engine().run_then_deliver().await;
     assert_eq!(report.count("users_disconnected"), 1);
     assert_eq!(report.count("notices_reserved"), 1);
 }
@@ -650,11 +630,7 @@ async fn claims_batches_until_none_are_left() {
         .returning(|_, _| Ok(SmsReceipt::default()));
     let mut cfg = config();
     cfg.batch_size = 2;
-    let report = m
-        .engine_with(cfg)
-        .run(JobKind::DisconnectExpired, RunOptions::default())
-        .await
-        .unwrap();
+    let report = m.engine_with(cfg).run_then_deliver().await;
     assert_eq!(report.count("users_disconnected"), 5);
     assert_eq!(report.count("sms_sent"), 5);
     assert_eq!(report.count("devices_deactivated"), 0);
@@ -687,11 +663,7 @@ async fn a_failed_expiry_write_fails_each_subscriber_of_the_batch() {
         .times(2)
         .returning(|_, _| Ok(SmsReceipt::default()));
 
-    let report = m
-        .engine()
-        .run(JobKind::DisconnectExpired, RunOptions::default())
-        .await
-        .unwrap();
+    let report = m.engine().run_then_deliver().await;
 
     assert_eq!(report.count("users_disconnected"), 0);
     assert_eq!(report.count("devices_deactivated"), 0);
@@ -704,4 +676,34 @@ async fn a_failed_expiry_write_fails_each_subscriber_of_the_batch() {
         2,
         "the routers removed them: the expiry SMS stays owed"
     );
+}
+
+/// Disconnect-expired, then deliver-notices as the runtime starts it after a
+/// run that reserved notices (the disconnect itself never waits on the SMS
+/// gateway); one report with the counts and failures of both.
+trait RunThenDeliver {
+    async fn run_then_deliver(&self) -> JobReport;
+}
+
+impl RunThenDeliver for Engine {
+    async fn run_then_deliver(&self) -> JobReport {
+        let mut report = self
+            .run(JobKind::DisconnectExpired, RunOptions::default())
+            .await
+            .unwrap();
+        assert_eq!(
+            report.count("sms_sent"),
+            0,
+            "the disconnect run sends nothing itself"
+        );
+        let delivery = self
+            .run(JobKind::DeliverNotices, RunOptions::default())
+            .await
+            .unwrap();
+        for (k, v) in delivery.counts {
+            *report.counts.entry(k).or_default() += v;
+        }
+        report.failures.extend(delivery.failures);
+        report
+    }
 }

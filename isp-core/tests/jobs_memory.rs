@@ -206,11 +206,24 @@ async fn add_sub(rig: &Rig, n: i64, paid_until: chrono::DateTime<chrono::Utc>) -
     s
 }
 
+/// Disconnect-expired, then deliver-notices as the runtime starts it after a
+/// run that reserved notices: one report with the counts of both.
 async fn run(rig: &Rig) -> isp_core::jobs::JobReport {
-    rig.engine
+    let mut report = rig
+        .engine
         .run(JobKind::DisconnectExpired, RunOptions::default())
         .await
-        .unwrap()
+        .unwrap();
+    let delivery = rig
+        .engine
+        .run(JobKind::DeliverNotices, RunOptions::default())
+        .await
+        .unwrap();
+    for (k, v) in delivery.counts {
+        *report.counts.entry(k).or_default() += v;
+    }
+    report.failures.extend(delivery.failures);
+    report
 }
 
 #[tokio::test]

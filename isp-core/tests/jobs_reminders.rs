@@ -32,10 +32,7 @@ async fn hotspot_warning_goes_out_once_with_the_minutes_left() {
         .withf(|to, body| to == &phone(42) && body.contains("5 minutes"))
         .returning(|_, _| Ok(SmsReceipt::default()));
     let engine = m.engine();
-    let report = engine
-        .run(JobKind::WarnBeforeExpiry, RunOptions::default())
-        .await
-        .unwrap();
+    let report = run_with_delivery(&engine, JobKind::WarnBeforeExpiry).await;
     assert_eq!(report.count("notices_reserved"), 1);
     assert_eq!(report.count("sms_sent"), 1);
     {
@@ -61,14 +58,8 @@ async fn a_second_run_reserves_nothing_new() {
         .times(1)
         .returning(|_, _| Ok(SmsReceipt::default()));
     let engine = m.engine();
-    engine
-        .run(JobKind::WarnBeforeExpiry, RunOptions::default())
-        .await
-        .unwrap();
-    let second = engine
-        .run(JobKind::WarnBeforeExpiry, RunOptions::default())
-        .await
-        .unwrap();
+    run_with_delivery(&engine, JobKind::WarnBeforeExpiry).await;
+    let second = run_with_delivery(&engine, JobKind::WarnBeforeExpiry).await;
     assert_eq!(second.count("notices_duplicate"), 1);
     assert_eq!(second.count("sms_sent"), 0);
     assert_eq!(notices.lock().unwrap().reserved.len(), 1);
@@ -109,11 +100,7 @@ async fn payment_and_ppp_reminders_in_the_tenant_zone() {
         .expect_send()
         .times(2)
         .returning(|_, _| Ok(SmsReceipt::default()));
-    let report = m
-        .engine()
-        .run(JobKind::PaymentReminders, RunOptions::default())
-        .await
-        .unwrap();
+    let report = run_with_delivery(&m.engine(), JobKind::PaymentReminders).await;
     assert_eq!(report.count("skipped_no_phone"), 1);
     assert_eq!(report.count("sms_sent"), 2);
     let log = notices.lock().unwrap();
@@ -172,11 +159,7 @@ async fn a_permanent_gateway_refusal_abandons_the_notice() {
             detail: "invalid recipient".into(),
         })
     });
-    let report = m
-        .engine()
-        .run(JobKind::WarnBeforeExpiry, RunOptions::default())
-        .await
-        .unwrap();
+    let report = run_with_delivery(&m.engine(), JobKind::WarnBeforeExpiry).await;
     assert_eq!(report.count("sms_failed"), 1);
     assert_eq!(report.count("sms_abandoned"), 1);
     let log = notices.lock().unwrap();

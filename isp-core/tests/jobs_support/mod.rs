@@ -233,3 +233,24 @@ pub fn notice_store(m: &mut Mocks) -> Arc<Mutex<NoticeLog>> {
     notices.expect_abandon_stale().returning(|_| Ok(0));
     log
 }
+
+/// Runs `job`, then `deliver-notices` as the runtime starts it after a run
+/// that reserved notices (the job itself never waits on the SMS gateway): one
+/// report with the counts and failures of both.
+pub async fn run_with_delivery(
+    engine: &isp_core::jobs::Engine,
+    job: isp_core::jobs::JobKind,
+) -> isp_core::jobs::JobReport {
+    use isp_core::jobs::{JobKind, RunOptions};
+    let mut report = engine.run(job, RunOptions::default()).await.unwrap();
+    assert_eq!(report.count("sms_sent"), 0, "{job} sends nothing itself");
+    let delivery = engine
+        .run(JobKind::DeliverNotices, RunOptions::default())
+        .await
+        .unwrap();
+    for (k, v) in delivery.counts {
+        *report.counts.entry(k).or_default() += v;
+    }
+    report.failures.extend(delivery.failures);
+    report
+}
