@@ -7,7 +7,7 @@ mod policy_fixtures;
 
 use chrono::Duration;
 use isp_core::domain::*;
-use isp_core::jobs::{JobKind, RunOptions};
+use isp_core::jobs::JobKind;
 use isp_core::ports::SmsReceipt;
 use isp_core::Error;
 use jobs_support::*;
