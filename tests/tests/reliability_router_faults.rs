@@ -283,6 +283,7 @@ async fn router_faults_lose_nothing_and_cut_off_nobody_early() {
             JobKind::DisconnectExpired,
             JobKind::ProvisionServices,
             JobKind::SyncRouters,
+            JobKind::DeliverNotices,
         ] {
             let report = engine
                 .run(job, RunOptions::default())

@@ -133,6 +133,7 @@ async fn several_daemons(backend: &str, stores: Vec<Repositories>) {
                     JobKind::WarnBeforeExpiry,
                     JobKind::ProvisionServices,
                     JobKind::MonthlyBilling,
+                    JobKind::DeliverNotices,
                 ] {
                     match engine.run(job, RunOptions::default()).await {
                         Ok(r) => {

@@ -183,6 +183,7 @@ async fn expiry_day(tz: Tz, day: NaiveDate) -> (usize, usize) {
         run(&w, JobKind::WarnBeforeExpiry).await;
         run(&w, JobKind::DisconnectExpired).await;
         run(&w, JobKind::SyncRouters).await;
+        run(&w, JobKind::DeliverNotices).await;
         for (i, s) in subs.iter().enumerate() {
             let gone = sessions_of(&w.fleet.handles[0], &s.username) == 0;
             if gone && !removed_at.contains_key(&i) {
@@ -430,6 +431,7 @@ async fn charges_due_dates_and_reminders_follow_local_dates() {
             }
             Probe::Remind => {
                 run(&w, JobKind::PaymentReminders).await;
+                run(&w, JobKind::DeliverNotices).await;
                 for (svc, tz, d) in &dues {
                     let phone = isp_core::domain::PhoneNumber::parse(
                         "phone",

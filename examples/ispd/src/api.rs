@@ -50,6 +50,8 @@ pub struct ApiState {
     pub metrics: Option<PrometheusHandle>,
     /// Whether the watcher is meant to run (a stopped watcher then needs attention).
     pub watcher_expected: bool,
+    /// [`Config::cleartext_notes`](crate::config::Config::cleartext_notes), shown in `/api/health`.
+    pub cleartext: Vec<String>,
 }
 
 /// The routes, with auth and the body limit.
@@ -68,11 +70,81 @@ pub fn router(state: ApiState, body_limit: usize) -> axum::Router {
         .with_state(state)
 }
 
-/// Serves `app` on `listener` until `shutdown` triggers.
-pub async fn serve(listener: TcpListener, app: axum::Router, shutdown: Shutdown) -> std::io::Result<()> {
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move { shutdown.wait().await })
-        .await
+/// Limits of the admin HTTP server.
+#[derive(Debug, Clone, Copy)]
+pub struct ServeLimits {
+    /// A client that has not sent its request headers by then is disconnected.
+    pub header_read_timeout: std::time::Duration,
+    /// A request that takes longer gets `408`; a job run it started still finishes.
+    pub request_timeout: std::time::Duration,
+    /// Connections served at once; one more is closed at once.
+    pub max_connections: usize,
+}
+
+impl Default for ServeLimits {
+    fn default() -> Self {
+        ServeLimits {
+            header_read_timeout: std::time::Duration::from_secs(10),
+            request_timeout: std::time::Duration::from_secs(300),
+            max_connections: 256,
+        }
+    }
+}
+
+/// Serves `app` on `listener` until `shutdown` triggers, within `limits`:
+/// HTTP/1.1 with a header read timeout (a slow client cannot hold a
+/// connection open by trickling headers), a request timeout, and a cap on
+/// open connections. On shutdown, connections finish their request in flight.
+pub async fn serve(
+    listener: TcpListener,
+    app: axum::Router,
+    shutdown: Shutdown,
+    limits: ServeLimits,
+) -> std::io::Result<()> {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    use hyper_util::service::TowerToHyperService;
+
+    let app = app.layer(tower_http::timeout::TimeoutLayer::with_status_code(
+        StatusCode::REQUEST_TIMEOUT,
+        limits.request_timeout,
+    ));
+    let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections.max(1)));
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // Out of file descriptors and the like: back off, keep serving.
+                    tracing::warn!(error = %e, "admin API: accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = shutdown.wait() => break,
+        };
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            tracing::warn!(
+                max = limits.max_connections,
+                "admin API: too many connections; one refused"
+            );
+            drop(stream);
+            continue;
+        };
+        let conn = hyper::server::conn::http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(limits.header_read_timeout)
+            .serve_connection(TokioIo::new(stream), TowerToHyperService::new(app.clone()));
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(error = %e, "admin API: connection ended with an error");
+            }
+            drop(slot);
+        });
+    }
+    graceful.shutdown().await;
+    Ok(())
 }
 
 /// A JSON error response.
@@ -171,6 +243,9 @@ pub struct HealthBody {
     pub jobs: BTreeMap<JobKind, LastRun>,
     /// Why `needs_attention`, in words.
     pub attention: Vec<String>,
+    /// What crosses the network in clear (routers on the plain API, an admin
+    /// API beyond loopback without TLS).
+    pub cleartext: Vec<String>,
     /// When computed.
     pub timestamp: DateTime<Utc>,
 }
@@ -226,6 +301,7 @@ pub async fn health_body(
     directory: &dyn RouterDirectory,
     watcher: Option<WatcherState>,
     watcher_expected: bool,
+    cleartext: &[String],
 ) -> isp_core::Result<HealthBody> {
     let engine = runner.engine();
     let s: HealthSummary = engine.health_summary().await?;
@@ -296,6 +372,7 @@ pub async fn health_body(
         },
         jobs: runner.last_runs(),
         attention,
+        cleartext: cleartext.to_vec(),
         timestamp: s.timestamp,
     })
 }
@@ -306,6 +383,7 @@ async fn health(State(state): State<Arc<ApiState>>) -> Result<Json<HealthBody>, 
         state.directory.as_ref(),
         Some(state.runner.watcher()),
         state.watcher_expected,
+        &state.cleartext,
     )
     .await?;
     Ok(Json(body))
@@ -380,7 +458,12 @@ async fn run_job(
     let opts = RunOptions {
         dry_run: query.dry_run.unwrap_or(false) || body.dry_run,
     };
-    let report = state.runner.run(job, opts, Trigger::Api).await?;
+    // The run goes on in its own task: a client that hangs up (or times out)
+    // does not cut it off half way.
+    let runner = state.runner.clone();
+    let report = tokio::spawn(async move { runner.run(job, opts, Trigger::Api).await })
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("job run task: {e}")))??;
     if !opts.dry_run {
         state.runner.nudge();
     }
@@ -456,7 +539,15 @@ async fn service_action(
     want: ServiceStatus,
 ) -> Result<Json<ServiceResponse>, ApiError> {
     let id = ServiceId(parse_id(raw_id, "service")?);
-    let change = state.runner.set_service_status(id, want, Trigger::Api).await?;
+    let runner = state.runner.clone();
+    let change = tokio::spawn(async move { runner.set_service_status(id, want, Trigger::Api).await })
+        .await
+        .map_err(|e| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("service change task: {e}"),
+            )
+        })??;
     Ok(Json(ServiceResponse {
         success: change.pending.is_none(),
         service: ServiceView::from(&change.service),

@@ -268,17 +268,42 @@ pub async fn once(config: &Config, job: JobKind, dry_run: bool, json: bool, out:
         if !dry_run {
             daemon::apply_config(config, &wiring.repos).await?;
         }
-        let runner = JobRunner::new(daemon::build_engine(config, &wiring));
+        let runner = JobRunner::without_auto_delivery(daemon::build_engine(config, &wiring));
+        let to_error = |job: JobKind, e: isp_core::Error| {
+            if e.is_transient() {
+                DaemonError::Storage(e)
+            } else {
+                DaemonError::Runtime(format!("{job}: {e}"))
+            }
+        };
         let r = runner
             .run(job, RunOptions { dry_run }, Trigger::Cli)
             .await
-            .map_err(|e| {
-                if e.is_transient() {
-                    DaemonError::Storage(e)
-                } else {
-                    DaemonError::Runtime(format!("{job}: {e}"))
+            .map_err(|e| to_error(job, e));
+        // People who keep cron expect the SMS of a run to go out with it: the
+        // notices it reserved are delivered now and counted in its report.
+        let r = match r {
+            Ok(mut report)
+                if !dry_run
+                    && job != JobKind::DeliverNotices
+                    && report.count("notices_reserved") + report.count("alerts_queued") > 0 =>
+            {
+                match runner
+                    .run(JobKind::DeliverNotices, RunOptions::default(), Trigger::Cli)
+                    .await
+                {
+                    Ok(delivery) => {
+                        for (k, v) in delivery.counts {
+                            *report.counts.entry(k).or_default() += v;
+                        }
+                        report.failures.extend(delivery.failures);
+                        Ok(report)
+                    }
+                    Err(e) => Err(to_error(JobKind::DeliverNotices, e)),
                 }
-            });
+            }
+            other => other,
+        };
         storage.close().await;
         r
     }
@@ -368,9 +393,15 @@ async fn status(config: &Config, json: bool, out: &mut dyn Write) -> u8 {
             clock: std::sync::Arc::new(SystemClock),
         };
         let runner = JobRunner::new(daemon::build_engine(config, &wiring));
-        let body = crate::api::health_body(&runner, wiring.directory.as_ref(), None, false)
-            .await
-            .map_err(DaemonError::Storage)?;
+        let body = crate::api::health_body(
+            &runner,
+            wiring.directory.as_ref(),
+            None,
+            false,
+            &config.cleartext_notes(),
+        )
+        .await
+        .map_err(DaemonError::Storage)?;
         storage.close().await;
         Ok::<_, DaemonError>(body)
     }
@@ -402,6 +433,9 @@ pub fn render_status(b: &crate::api::HealthBody) -> String {
     );
     for a in &b.attention {
         let _ = writeln!(s, "  ! {a}");
+    }
+    for c in &b.cleartext {
+        let _ = writeln!(s, "  cleartext: {c}");
     }
     let _ = writeln!(
         s,

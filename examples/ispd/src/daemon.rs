@@ -258,9 +258,15 @@ async fn start_api(
         token: admin.token.clone(),
         metrics: telemetry::prometheus(),
         watcher_expected: config.scheduler.watcher_enabled,
+        cleartext: config.cleartext_notes(),
     };
     let app = api::router(state, admin.body_limit);
-    let task = tokio::spawn(api::serve(listener, app, shutdown.clone()));
+    let limits = api::ServeLimits {
+        header_read_timeout: admin.header_read_timeout,
+        request_timeout: admin.request_timeout,
+        max_connections: admin.max_connections,
+    };
+    let task = tokio::spawn(api::serve(listener, app, shutdown.clone(), limits));
     tracing::info!(%addr, "admin API listening (bearer token required)");
     Ok((addr, task))
 }

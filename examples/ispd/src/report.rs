@@ -9,13 +9,13 @@ use isp_core::jobs::{JobKind, JobReport};
 /// The counts each job always shows, zero or not, in order.
 pub fn headline_keys(job: JobKind) -> &'static [&'static str] {
     match job {
-        JobKind::DisconnectExpired => &["users_disconnected", "devices_deactivated", "notices_reserved"],
-        JobKind::WarnBeforeExpiry => &["notices_reserved"],
+        JobKind::DisconnectExpired => &["users_disconnected", "devices_deactivated", "sms_sent"],
+        JobKind::WarnBeforeExpiry => &["sms_sent"],
         JobKind::ExpireVouchers => &["vouchers_expired", "users_removed"],
         JobKind::SyncRouters => &["routers_synced"],
         JobKind::ProvisionServices => &["services_provisioned", "services_deprovisioned"],
         JobKind::MonthlyBilling => &["charges_created"],
-        JobKind::PaymentReminders => &["notices_reserved"],
+        JobKind::PaymentReminders => &["sms_sent"],
         JobKind::RouterHealth => &["routers_online", "routers_offline"],
         JobKind::DeviceCleanup => &["devices_deleted"],
         JobKind::LogRetention => &["events_deleted"],

@@ -89,6 +89,8 @@ struct Inner {
     watcher: Mutex<WatcherState>,
     /// A `deliver-notices` run is queued behind the one in progress.
     delivery_queued: AtomicBool,
+    /// Start `deliver-notices` after a run that reserved notices.
+    auto_delivery: bool,
 }
 
 impl JobRunner {
@@ -96,6 +98,16 @@ impl JobRunner {
     /// `alert_phones` when a router goes offline or comes back) are part of the
     /// `router-health` job: see [`EngineConfig::alert_phones`](crate::jobs::EngineConfig::alert_phones).
     pub fn new(engine: Engine) -> Self {
+        Self::build(engine, true)
+    }
+
+    /// A runner that never starts `deliver-notices` by itself: for a one-shot
+    /// command that runs the delivery in line and reports it with its job.
+    pub fn without_auto_delivery(engine: Engine) -> Self {
+        Self::build(engine, false)
+    }
+
+    fn build(engine: Engine, auto_delivery: bool) -> Self {
         JobRunner {
             inner: Arc::new(Inner {
                 engine,
@@ -107,6 +119,7 @@ impl JobRunner {
                 last: Mutex::new(BTreeMap::new()),
                 watcher: Mutex::new(WatcherState::default()),
                 delivery_queued: AtomicBool::new(false),
+                auto_delivery,
             }),
         }
     }
@@ -191,7 +204,7 @@ impl JobRunner {
         let result = self.inner.engine.run(job, opts).await;
         if let Ok(report) = &result {
             let reserved = report.count("notices_reserved") + report.count("alerts_queued");
-            if job != JobKind::DeliverNotices && !report.dry_run && reserved > 0 {
+            if self.inner.auto_delivery && job != JobKind::DeliverNotices && !report.dry_run && reserved > 0 {
                 self.deliver_notices_soon(trigger);
             }
         }

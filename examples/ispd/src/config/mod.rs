@@ -291,6 +291,12 @@ pub struct AdminConfig {
     pub token: AdminToken,
     /// Largest accepted request body, bytes.
     pub body_limit: usize,
+    /// Longest a client may take to send a request's headers (slow-loris guard).
+    pub header_read_timeout: Duration,
+    /// Longest a request may take; a job run it started still finishes.
+    pub request_timeout: Duration,
+    /// Most connections served at once; more are closed at once.
+    pub max_connections: usize,
 }
 
 /// Log output format.
@@ -369,6 +375,36 @@ impl Config {
             .iter()
             .flat_map(|t| t.routers.iter().cloned())
             .collect()
+    }
+
+    /// What crosses the network in clear: routers on the plain API (their
+    /// password and every command), and an admin API listening beyond
+    /// loopback (it has no TLS of its own, so the bearer token travels in
+    /// clear unless a TLS proxy fronts it). Logged at start-up and shown by
+    /// `ispd status` and `/api/health`; cleartext is a choice, not a default
+    /// nobody notices.
+    pub fn cleartext_notes(&self) -> Vec<String> {
+        let mut notes: Vec<String> = self
+            .tenants
+            .iter()
+            .flat_map(|t| t.routers.iter().map(move |r| (t, r)))
+            .filter(|(_, r)| r.transport == Transport::Api && r.enabled)
+            .map(|(t, r)| {
+                format!(
+                    "router {}:{} uses the plain API: its password crosses the network in clear; use transport = \"api-ssl\" with tls_fingerprint",
+                    t.tenant.slug, r.name
+                )
+            })
+            .collect();
+        if let Some(admin) = &self.admin {
+            if !admin.listen.ip().is_loopback() {
+                notes.push(format!(
+                    "the admin API listens on {} without TLS: its bearer token crosses the network in clear; listen on 127.0.0.1 behind a TLS proxy",
+                    admin.listen
+                ));
+            }
+        }
+        notes
     }
 
     /// Built-in defaults with no tenants (what `ispd migrate` needs when no file is given).

@@ -107,6 +107,9 @@ pub(super) struct RawAdmin {
     pub(super) token_env: Option<Spanned<String>>,
     pub(super) token_file: Option<Spanned<String>>,
     pub(super) body_limit_bytes: Option<usize>,
+    pub(super) header_read_timeout: Option<Dur>,
+    pub(super) request_timeout: Option<Dur>,
+    pub(super) max_connections: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]

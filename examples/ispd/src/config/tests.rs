@@ -15,7 +15,7 @@ fn empty_file_gives_defaults() {
     let c = load_str("", "t.toml", None, &env(&[])).unwrap();
     assert!(matches!(c.storage.url, StorageUrl::Sqlite(ref p) if p == Path::new("ispd.db")));
     assert!(c.admin.is_none(), "no token, no API");
-    assert_eq!(c.scheduler.schedules.len(), 10);
+    assert_eq!(c.scheduler.schedules.len(), JobKind::ALL.len());
     assert_eq!(
         c.scheduler.schedules[&JobKind::DeviceCleanup].as_str(),
         "0 3 * * *"

@@ -92,7 +92,7 @@ impl Cx<'_> {
         };
         let sms = raw.sms.unwrap_or_default();
         let tenants = self.tenants(&raw.tenants, &mut warnings)?;
-        Ok(Config {
+        let mut config = Config {
             source: None,
             storage,
             admin,
@@ -102,7 +102,10 @@ impl Cx<'_> {
             log,
             tenants,
             warnings,
-        })
+        };
+        let cleartext = config.cleartext_notes();
+        config.warnings.extend(cleartext);
+        Ok(config)
     }
 
     pub(super) fn storage(&self, raw: &RawStorage) -> Result<StorageConfig, ConfigError> {
@@ -187,6 +190,18 @@ impl Cx<'_> {
         if body_limit < 1024 {
             return Err(self.nowhere("admin.body_limit_bytes", "must be at least 1024"));
         }
+        let header_read_timeout = raw.header_read_timeout.map_or(Duration::from_secs(10), |d| d.0);
+        let request_timeout = raw.request_timeout.map_or(Duration::from_secs(300), |d| d.0);
+        let max_connections = raw.max_connections.unwrap_or(256);
+        if header_read_timeout.is_zero() {
+            return Err(self.nowhere("admin.header_read_timeout", "must be more than 0s"));
+        }
+        if request_timeout.is_zero() {
+            return Err(self.nowhere("admin.request_timeout", "must be more than 0s"));
+        }
+        if max_connections == 0 {
+            return Err(self.nowhere("admin.max_connections", "must be at least 1"));
+        }
         let Some(token) = token else {
             if let Some((_, span, key)) = listen_text {
                 let msg = "the admin API needs a token: set admin.token_env, admin.token_file or ISPD_ADMIN_TOKEN (there is no default token)";
@@ -213,6 +228,9 @@ impl Cx<'_> {
             listen,
             token,
             body_limit,
+            header_read_timeout,
+            request_timeout,
+            max_connections,
         }))
     }
 
