@@ -50,7 +50,11 @@ fn a_good_file_loads() {
         "s3cret-router-pw"
     );
     assert!(!format!("{c:?}").contains("s3cret-router-pw"), "secret in Debug");
-    assert!(c.warnings.is_empty());
+    // The router is on the plain API: that is said, without its password.
+    assert_eq!(c.warnings.len(), 1, "{:?}", c.warnings);
+    assert!(c.warnings[0].contains("plain API"), "{}", c.warnings[0]);
+    assert!(!c.warnings[0].contains("s3cret-router-pw"));
+    assert_eq!(c.cleartext_notes().len(), 1);
 }
 
 #[test]
@@ -190,9 +194,10 @@ fn missing_password_env_var() {
 fn inline_password_works_with_a_warning_that_hides_it() {
     let text = ROUTER_OK.replace("password_env = \"R1_PASSWORD\"", "password = \"inline-pw-123\"");
     let c = load_str(&text, "ispd.toml", None, &env()).unwrap();
-    assert_eq!(c.warnings.len(), 1);
+    assert_eq!(c.warnings.len(), 2, "{:?}", c.warnings);
     assert!(c.warnings[0].contains("tenants[0].routers[0].password"));
-    assert!(!c.warnings[0].contains("inline-pw-123"));
+    assert!(c.warnings[1].contains("plain API"));
+    assert!(c.warnings.iter().all(|w| !w.contains("inline-pw-123")));
 }
 
 #[test]
@@ -272,7 +277,13 @@ fn the_example_config_parses() {
     assert_eq!(c.admin.as_ref().unwrap().listen.to_string(), "127.0.0.1:9080");
     assert_eq!(c.storage.url.kind(), "sqlite");
     assert_eq!(c.tenants[0].plans.len(), 2);
-    assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+    // The only warnings are the cleartext notes of the routers on the plain API.
+    assert!(
+        c.warnings.iter().all(|w| w.contains("plain API")),
+        "{:?}",
+        c.warnings
+    );
+    assert_eq!(c.warnings.len(), 2, "{:?}", c.warnings);
     // The defaults written in the example are the built-in defaults.
     let d = ispd::config::Config::defaults(&HashMap::new()).unwrap();
     for (job, s) in &c.scheduler.schedules {
