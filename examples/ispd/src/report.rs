@@ -6,21 +6,10 @@ use std::fmt::Write as _;
 
 use isp_core::jobs::{JobKind, JobReport};
 
-/// The counts each job always shows, zero or not, in order.
+/// The counts each job always shows, zero or not, in order
+/// ([`JobKind::headline_counts`]).
 pub fn headline_keys(job: JobKind) -> &'static [&'static str] {
-    match job {
-        JobKind::DisconnectExpired => &["users_disconnected", "devices_deactivated", "sms_sent"],
-        JobKind::WarnBeforeExpiry => &["sms_sent"],
-        JobKind::ExpireVouchers => &["vouchers_expired", "users_removed"],
-        JobKind::SyncRouters => &["routers_synced"],
-        JobKind::ProvisionServices => &["services_provisioned", "services_deprovisioned"],
-        JobKind::MonthlyBilling => &["charges_created"],
-        JobKind::PaymentReminders => &["sms_sent"],
-        JobKind::RouterHealth => &["routers_online", "routers_offline"],
-        JobKind::DeviceCleanup => &["devices_deleted"],
-        JobKind::LogRetention => &["events_deleted"],
-        JobKind::DeliverNotices => &["sms_sent", "sms_failed"],
-    }
+    job.headline_counts()
 }
 
 fn words(key: &str) -> String {

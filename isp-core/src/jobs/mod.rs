@@ -101,6 +101,24 @@ impl JobKind {
         }
     }
 
+    /// The counts a reader expects in this job's closing line, zero or not
+    /// ("0 users enabled" says the sync looked and found nothing to enable).
+    pub fn headline_counts(&self) -> &'static [&'static str] {
+        match self {
+            JobKind::DisconnectExpired => &["users_disconnected", "devices_deactivated", "sms_sent"],
+            JobKind::WarnBeforeExpiry => &["sms_sent"],
+            JobKind::ExpireVouchers => &["vouchers_expired", "users_removed"],
+            JobKind::SyncRouters => &["routers_synced", "users_enabled", "users_disabled"],
+            JobKind::ProvisionServices => &["services_provisioned", "services_deprovisioned"],
+            JobKind::MonthlyBilling => &["charges_created"],
+            JobKind::PaymentReminders => &["sms_sent"],
+            JobKind::RouterHealth => &["routers_online", "routers_offline"],
+            JobKind::DeviceCleanup => &["devices_deleted"],
+            JobKind::LogRetention => &["events_deleted"],
+            JobKind::DeliverNotices => &["sms_sent", "sms_failed"],
+        }
+    }
+
     /// Inverse of [`JobKind::name`].
     pub fn parse(raw: &str) -> Result<Self> {
         JobKind::ALL.into_iter().find(|j| j.name() == raw).ok_or_else(|| {
@@ -201,7 +219,10 @@ impl JobReport {
 }
 
 impl fmt::Display for JobReport {
-    /// The closing line: `disconnect-expired complete: 3 users disconnected, 3 devices deactivated, 3 sms sent, 0 failures`.
+    /// The closing line: `disconnect-expired complete: 3 users disconnected,
+    /// 3 devices deactivated, 3 sms sent, 2 sessions removed, 0 failures`: the
+    /// job's [headline counts](JobKind::headline_counts) always, zero or not,
+    /// then the other counts that are not zero.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
@@ -209,8 +230,14 @@ impl fmt::Display for JobReport {
             self.job,
             if self.dry_run { " (dry run)" } else { "" }
         )?;
+        let heads = self.job.headline_counts();
+        for k in heads {
+            write!(f, "{} {}, ", self.count(k), k.replace('_', " "))?;
+        }
         for (k, v) in &self.counts {
-            write!(f, "{v} {}, ", k.replace('_', " "))?;
+            if *v > 0 && !heads.contains(&k.as_str()) {
+                write!(f, "{v} {}, ", k.replace('_', " "))?;
+            }
         }
         write!(f, "{} failures", self.failures.len())
     }
