@@ -52,7 +52,6 @@ async fn expired_subscriber_is_gone_from_every_router_of_the_tenant_within_two_s
     assert_eq!(t.sessions(0, other.username.as_str()), 1);
 
     // The database agrees, and health never lists the subscriber as overdue again.
-    assert!(eventually(Duration::from_secs(3), || true).await, "unreachable");
     let mut confirmed = false;
     for _ in 0..20 {
         let s = t.repos.subscribers.get(sub.id).await.unwrap();

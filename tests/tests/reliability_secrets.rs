@@ -30,9 +30,47 @@ use isp_tests::reliability::process::{run_ispd, Ispd};
 use isp_tests::reliability::sms_server::{Mode, SmsGateway};
 use isp_tests::reliability::world::{add_service, add_subscriber, sessions_of, Fleet, Layout};
 
-/// Fails with the first place a secret shows up (a little context around it, the secret itself masked).
+/// A secret as it could leak besides verbatim: base64 (standard and URL-safe,
+/// as in a Basic auth header), percent-encoded (in a URL or a form body), and
+/// JSON-escaped (in a JSON log line or API reply).
+fn encodings(secret: &str) -> Vec<(&'static str, String)> {
+    use base64::Engine as _;
+    let percent: String = secret
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect();
+    let json = serde_json::to_string(secret).unwrap_or_default();
+    vec![
+        ("verbatim", secret.to_owned()),
+        ("base64", base64::engine::general_purpose::STANDARD.encode(secret)),
+        (
+            "base64url",
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(secret),
+        ),
+        ("percent-encoded", percent),
+        ("JSON-escaped", json.trim_matches('"').to_owned()),
+    ]
+}
+
+/// Fails with the first place a secret shows up, verbatim or encoded (a little
+/// context around it, the secret itself masked).
 fn assert_clean(what: &str, text: &str, secrets: &[(&str, &str)]) {
-    for (name, secret) in secrets {
+    for (name, plain) in secrets {
+        for (how, secret) in encodings(plain) {
+            let secret = secret.as_str();
+            assert_clean_one(what, text, &format!("{name} ({how})"), secret);
+        }
+    }
+}
+
+fn assert_clean_one(what: &str, text: &str, name: &str, secret: &str) {
+    {
         if let Some(at) = text.find(secret) {
             let from = text[..at].char_indices().rev().nth(120).map_or(0, |(i, _)| i);
             let to = (at + secret.len() + 120).min(text.len());
