@@ -313,7 +313,12 @@ impl Engine {
             Connection::StaticIp { address } => {
                 l.run(
                     router.id,
-                    d.deprovision_static_ip(router, *address, &self.config.static_ip_list),
+                    d.deprovision_static_ip(
+                        router,
+                        *address,
+                        &self.config.static_ip_list,
+                        crate::domain::OwnerTag::Service(service.id),
+                    ),
                 )
                 .await?;
                 let q = queue_name(service.id)?;

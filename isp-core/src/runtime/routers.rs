@@ -81,6 +81,18 @@ impl RouterDriver for MeteredDriver {
     async fn unblock_device(&self, router: &Router, mac: MacAddress) -> Result<()> {
         timed(router, "unblock_device", self.inner.unblock_device(router, mac)).await
     }
+    async fn remove_ip_bindings(
+        &self,
+        router: &Router,
+        bindings: &[(MacAddress, OwnerTag)],
+    ) -> Result<Vec<Result<u32>>> {
+        timed(
+            router,
+            "remove_ip_bindings",
+            self.inner.remove_ip_bindings(router, bindings),
+        )
+        .await
+    }
     async fn set_hotspot_user_disabled(&self, router: &Router, name: &RosName, disabled: bool) -> Result<()> {
         timed(
             router,
@@ -109,11 +121,11 @@ impl RouterDriver for MeteredDriver {
         )
         .await
     }
-    async fn remove_hotspot_user(&self, router: &Router, name: &RosName) -> Result<bool> {
+    async fn remove_hotspot_user(&self, router: &Router, name: &RosName, owner: OwnerTag) -> Result<bool> {
         timed(
             router,
             "remove_hotspot_user",
-            self.inner.remove_hotspot_user(router, name),
+            self.inner.remove_hotspot_user(router, name, owner),
         )
         .await
     }
@@ -141,11 +153,17 @@ impl RouterDriver for MeteredDriver {
         )
         .await
     }
-    async fn deprovision_static_ip(&self, router: &Router, address: Ipv4Addr, list: &RosName) -> Result<()> {
+    async fn deprovision_static_ip(
+        &self,
+        router: &Router,
+        address: Ipv4Addr,
+        list: &RosName,
+        owner: OwnerTag,
+    ) -> Result<()> {
         timed(
             router,
             "deprovision_static_ip",
-            self.inner.deprovision_static_ip(router, address, list),
+            self.inner.deprovision_static_ip(router, address, list, owner),
         )
         .await
     }

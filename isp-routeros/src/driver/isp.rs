@@ -2,7 +2,7 @@
 
 use std::net::Ipv4Addr;
 
-use isp_core::domain::{RateLimit, RosName};
+use isp_core::domain::{OwnerTag, RateLimit, RosName};
 use isp_core::ports::{PppoeSpec, QueueSpec, StaticIpSpec};
 use isp_core::{Error, Result};
 
@@ -163,15 +163,21 @@ pub(crate) async fn provision_static_ip(ops: &Ops, spec: &StaticIpSpec) -> Resul
     }
 }
 
-/// Removes our entries for the address in the list; the operator's stay.
-pub(crate) async fn deprovision_static_ip(ops: &Ops, address: Ipv4Addr, list: &RosName) -> Result<()> {
+/// Removes `tag`'s entries for the address in the list; the operator's and
+/// other owners' stay.
+pub(crate) async fn deprovision_static_ip(
+    ops: &Ops,
+    address: Ipv4Addr,
+    list: &RosName,
+    tag: OwnerTag,
+) -> Result<()> {
     let entries = address_entries(ops, address, list).await?;
-    if entries.iter().any(|(_, r)| !owned(r)) {
-        tracing::warn!(router = %ops.name(), list = %list, address = %address, "address-list entry made by hand left in place");
+    if entries.iter().any(|(_, r)| owner(r) != Some(tag)) {
+        tracing::warn!(router = %ops.name(), list = %list, address = %address, "address-list entry not made for this service left in place");
     }
     let ours = entries
         .iter()
-        .filter(|(_, r)| owned(r))
+        .filter(|(_, r)| owner(r) == Some(tag))
         .map(|(id, _)| id.as_str());
     ops.apply_all(ADDRESS_LIST, "remove", ours).await.map(|_| ())
 }
