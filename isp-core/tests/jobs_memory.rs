@@ -96,6 +96,9 @@ impl RouterDriver for FakeRouters {
     async fn unblock_device(&self, _: &Router, _: MacAddress) -> Result<()> {
         Err(unused())
     }
+    async fn remove_ip_bindings(&self, _: &Router, _: &[(MacAddress, OwnerTag)]) -> Result<Vec<Result<u32>>> {
+        Err(unused())
+    }
     async fn set_hotspot_user_disabled(&self, router: &Router, name: &RosName, disabled: bool) -> Result<()> {
         if disabled {
             return Err(unused());
@@ -111,7 +114,7 @@ impl RouterDriver for FakeRouters {
     async fn add_hotspot_user(&self, _: &Router, _: &HotspotUserSpec) -> Result<String> {
         Err(unused())
     }
-    async fn remove_hotspot_user(&self, _: &Router, _: &RosName) -> Result<bool> {
+    async fn remove_hotspot_user(&self, _: &Router, _: &RosName, _: OwnerTag) -> Result<bool> {
         Err(unused())
     }
     async fn provision_pppoe(&self, _: &Router, _: &PppoeSpec) -> Result<()> {
@@ -123,7 +126,7 @@ impl RouterDriver for FakeRouters {
     async fn provision_static_ip(&self, _: &Router, _: &StaticIpSpec) -> Result<()> {
         Err(unused())
     }
-    async fn deprovision_static_ip(&self, _: &Router, _: Ipv4Addr, _: &RosName) -> Result<()> {
+    async fn deprovision_static_ip(&self, _: &Router, _: Ipv4Addr, _: &RosName, _: OwnerTag) -> Result<()> {
         Err(unused())
     }
     async fn set_rate_limit(&self, _: &Router, _: &QueueSpec) -> Result<()> {

@@ -82,6 +82,8 @@ async fn a_disconnect_sweep_reads_each_menu_once_and_batches_removals(transport:
         targets.push(HotspotTarget {
             username: Some(name(&user)),
             macs: vec![mac(i)],
+            owner: OwnerTag::Subscriber(SubscriberId(i.into())),
+            remove_user: false,
         });
     }
     // What must survive: a bystander's session, the operator's binding for a target's MAC,
@@ -123,6 +125,8 @@ async fn a_disconnect_sweep_reads_each_menu_once_and_batches_removals(transport:
         assert_eq!(report.cookies_removed, 1, "target {i}");
         assert_eq!(report.bindings_removed, 1, "target {i}: only our bypass binding");
         assert!(report.user_disabled, "target {i}");
+        // The front desk's bypass binding for target 0's MAC is not ours.
+        assert_eq!(report.foreign.len(), usize::from(i == 0), "target {i}: {:?}", report.foreign);
     }
 
     // One print per menu for all ten targets.
@@ -224,6 +228,8 @@ async fn a_disconnect_by_mac_only_leaves_users_alone(transport: Transport) {
             &[HotspotTarget {
                 username: None,
                 macs: vec![mac(1)],
+                owner: OwnerTag::Subscriber(SubscriberId(1)),
+                remove_user: false,
             }],
         )
         .await
@@ -247,8 +253,12 @@ async fn one_failing_menu_fails_only_the_targets_that_needed_it(transport: Trans
     let handle = sim.handle();
     let d = driver();
     let router = router_for(1, &sim, transport, None);
-    handle.add_row("/ip/hotspot/user", &[("name", "alice")]).unwrap();
-    handle.add_row("/ip/hotspot/user", &[("name", "bob")]).unwrap();
+    handle
+        .add_row("/ip/hotspot/user", &[("name", "alice"), ("comment", "isp:sub:1")])
+        .unwrap();
+    handle
+        .add_row("/ip/hotspot/user", &[("name", "bob"), ("comment", "isp:sub:2")])
+        .unwrap();
     handle
         .hotspot_login("alice", &mac(1).to_string(), "10.5.50.2")
         .unwrap();
@@ -261,10 +271,14 @@ async fn one_failing_menu_fails_only_the_targets_that_needed_it(transport: Trans
                 HotspotTarget {
                     username: Some(name("alice")),
                     macs: vec![mac(1)],
+                    owner: OwnerTag::Subscriber(SubscriberId(1)),
+                    remove_user: false,
                 },
                 HotspotTarget {
                     username: Some(name("bob")),
                     macs: vec![],
+                    owner: OwnerTag::Subscriber(SubscriberId(2)),
+                    remove_user: false,
                 },
             ],
         )
@@ -432,10 +446,10 @@ async fn hotspot_users_add_conflict_disable_enable_remove(transport: Transport) 
     handle
         .hotspot_login("VOUCH123", &mac(7).to_string(), "10.5.50.7")
         .unwrap();
-    assert!(d.remove_hotspot_user(&router, &spec.name).await.unwrap());
+    assert!(d.remove_hotspot_user(&router, &spec.name, spec.owner).await.unwrap());
     assert!(rows_where(&handle, "/ip/hotspot/user", "name", "VOUCH123").is_empty());
     assert!(rows_where(&handle, "/ip/hotspot/active", "user", "VOUCH123").is_empty());
-    assert!(!d.remove_hotspot_user(&router, &spec.name).await.unwrap());
+    assert!(!d.remove_hotspot_user(&router, &spec.name, spec.owner).await.unwrap());
 
     // A voucher code as the whole login: no password sent.
     let code_only = HotspotUserSpec {

@@ -142,11 +142,11 @@ async fn static_ip_entries_are_added_once_and_only_ours_removed(transport: Trans
     assert_eq!(entries[0]["comment"], "isp:svc:9");
     assert_eq!(count(&handle, "/ip/firewall/address-list/add"), 1);
 
-    d.deprovision_static_ip(&router, spec.address, &spec.list)
+    d.deprovision_static_ip(&router, spec.address, &spec.list, spec.owner)
         .await
         .unwrap();
     assert!(find(&handle, "/ip/firewall/address-list", "list", "isp-allowed").is_empty());
-    d.deprovision_static_ip(&router, spec.address, &spec.list)
+    d.deprovision_static_ip(&router, spec.address, &spec.list, spec.owner)
         .await
         .unwrap();
 
@@ -163,7 +163,7 @@ async fn static_ip_entries_are_added_once_and_only_ours_removed(transport: Trans
         ..spec.clone()
     };
     d.provision_static_ip(&router, &other).await.unwrap();
-    d.deprovision_static_ip(&router, other.address, &other.list)
+    d.deprovision_static_ip(&router, other.address, &other.list, other.owner)
         .await
         .unwrap();
     assert_eq!(
