@@ -99,7 +99,13 @@ impl RouterDriver for FakeRouters {
     async fn remove_ip_bindings(&self, _: &Router, _: &[(MacAddress, OwnerTag)]) -> Result<Vec<Result<u32>>> {
         Err(unused())
     }
-    async fn set_hotspot_user_disabled(&self, router: &Router, name: &RosName, disabled: bool) -> Result<()> {
+    async fn set_hotspot_user_disabled(
+        &self,
+        router: &Router,
+        name: &RosName,
+        _: OwnerTag,
+        disabled: bool,
+    ) -> Result<()> {
         if disabled {
             return Err(unused());
         }
@@ -120,7 +126,7 @@ impl RouterDriver for FakeRouters {
     async fn provision_pppoe(&self, _: &Router, _: &PppoeSpec) -> Result<()> {
         Err(unused())
     }
-    async fn deprovision_pppoe(&self, _: &Router, _: &RosName) -> Result<()> {
+    async fn deprovision_pppoe(&self, _: &Router, _: &RosName, _: OwnerTag) -> Result<()> {
         Err(unused())
     }
     async fn provision_static_ip(&self, _: &Router, _: &StaticIpSpec) -> Result<()> {
@@ -132,7 +138,7 @@ impl RouterDriver for FakeRouters {
     async fn set_rate_limit(&self, _: &Router, _: &QueueSpec) -> Result<()> {
         Err(unused())
     }
-    async fn remove_rate_limit(&self, _: &Router, _: &RosName) -> Result<()> {
+    async fn remove_rate_limit(&self, _: &Router, _: &RosName, _: OwnerTag) -> Result<()> {
         Err(unused())
     }
     async fn health(&self, _: &Router) -> Result<RouterHealth> {

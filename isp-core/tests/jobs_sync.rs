@@ -114,7 +114,8 @@ async fn reconciles_each_router_touching_only_our_objects() {
         .expect_set_hotspot_users_disabled()
         .times(1)
         .returning(move |r, changes| {
-            for (name, disabled) in changes {
+            for (name, owner, disabled) in changes {
+                assert!(matches!(owner, OwnerTag::Subscriber(_)), "{owner:?}");
                 c.lock()
                     .unwrap()
                     .push(format!("{} disable={disabled} {name}", r.name));
@@ -221,12 +222,22 @@ async fn user_changes_go_to_the_router_in_one_call() {
         .expect_set_hotspot_users_disabled()
         .times(1)
         .returning(|_, changes| {
-            let mut seen: Vec<String> = changes.iter().map(|(n, d)| format!("{n}={d}")).collect();
+            let mut seen: Vec<String> = changes
+                .iter()
+                .map(|(n, o, d)| format!("{n}={d} ({})", o.comment()))
+                .collect();
             seen.sort();
-            assert_eq!(seen, vec!["expired=true", "gone=true", "paid=false"]);
+            assert_eq!(
+                seen,
+                vec![
+                    "expired=true (isp:sub:1)",
+                    "gone=true (isp:sub:3)",
+                    "paid=false (isp:sub:2)"
+                ]
+            );
             Ok(changes
                 .iter()
-                .map(|(n, _)| {
+                .map(|(n, _, _)| {
                     if n.as_str() == "gone" {
                         Err(Error::not_found("hotspot user", n))
                     } else {
@@ -389,7 +400,7 @@ async fn a_subscriber_who_paid_while_the_router_was_read_is_enabled() {
         .returning(move |_, batch| {
             c.lock()
                 .unwrap()
-                .extend(batch.iter().map(|(n, d)| (n.to_string(), *d)));
+                .extend(batch.iter().map(|(n, o, d)| (n.to_string(), o.comment(), *d)));
             Ok(batch.iter().map(|_| Ok(())).collect())
         });
     let report = m
@@ -398,7 +409,7 @@ async fn a_subscriber_who_paid_while_the_router_was_read_is_enabled() {
         .await
         .unwrap();
     assert_eq!(report.count("users_enabled"), 1);
-    assert_eq!(*changes.lock().unwrap(), vec![("u1".to_owned(), false)]);
+    assert_eq!(*changes.lock().unwrap(), vec![("u1".to_owned(), "isp:sub:1".to_owned(), false)]);
 }
 
 fn binding(i: u8, kind: BindingType, comment: Option<&str>) -> IpBinding {

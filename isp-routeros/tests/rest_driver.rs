@@ -109,11 +109,15 @@ async fn lifecycle(transport: Transport) -> (SimHandle, Vec<Logged>, String) {
         .unwrap();
 
     // Disconnect both; again (already gone is fine).
-    d.deprovision_pppoe(&router, &name("cust-1")).await.unwrap();
+    d.deprovision_pppoe(&router, &name("cust-1"), OwnerTag::Service(ServiceId(1)))
+        .await
+        .unwrap();
     d.deprovision_static_ip(&router, "10.0.0.2".parse().unwrap(), &name("isp-allowed"), OwnerTag::Service(ServiceId(2)))
         .await
         .unwrap();
-    d.deprovision_pppoe(&router, &name("cust-1")).await.unwrap();
+    d.deprovision_pppoe(&router, &name("cust-1"), OwnerTag::Service(ServiceId(1)))
+        .await
+        .unwrap();
     d.deprovision_static_ip(&router, "10.0.0.2".parse().unwrap(), &name("isp-allowed"), OwnerTag::Service(ServiceId(2)))
         .await
         .unwrap();
@@ -215,7 +219,9 @@ async fn rest_provisions_what_the_api_reads_and_back() {
     d.provision_pppoe(&over_api, &pppoe("cust-7", 7)).await.unwrap();
     assert_eq!(handle.rows("/ppp/secret").len(), 1);
     // Deprovision over the other transport each.
-    d.deprovision_pppoe(&over_api, &name("cust-7")).await.unwrap();
+    d.deprovision_pppoe(&over_api, &name("cust-7"), OwnerTag::Service(ServiceId(7)))
+        .await
+        .unwrap();
     d.deprovision_static_ip(&over_rest, "10.0.0.7".parse().unwrap(), &name("isp-allowed"), OwnerTag::Service(ServiceId(7)))
         .await
         .unwrap();

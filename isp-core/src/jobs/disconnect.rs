@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use futures::future::join_all;
 use tracing::Instrument;
 
-use crate::domain::{AuditOutcome, ExpiryDone, Router, RouterId, Subscriber, TenantId};
+use crate::domain::{AuditOutcome, ExpiryDone, OwnerTag, Router, RouterId, Subscriber, TenantId};
 use crate::error::{Error, Result};
 use crate::jobs::common::{duplicate, fresh, local_text, render, router_span, RunCtx, Tally, DRY_RUN_LIMIT};
 use crate::jobs::Engine;
@@ -245,7 +245,10 @@ impl Engine {
         let limits = &self.limits;
         let calls = per_router.iter().filter_map(|(rid, subs)| {
             let router = routers.get(rid)?;
-            let changes: Vec<_> = subs.iter().map(|s| (s.username.clone(), false)).collect();
+            let changes: Vec<_> = subs
+                .iter()
+                .map(|s| (s.username.clone(), OwnerTag::Subscriber(s.id), false))
+                .collect();
             let span = router_span(&router.name);
             Some(
                 async move {

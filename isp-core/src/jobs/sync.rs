@@ -272,12 +272,12 @@ impl Engine {
         router: &Router,
         actions: &[ReconcileAction],
     ) -> HashMap<usize, Result<u64>> {
-        let (indexes, changes): (Vec<usize>, Vec<(RosName, bool)>) = actions
+        let (indexes, changes): (Vec<usize>, Vec<(RosName, OwnerTag, bool)>) = actions
             .iter()
             .enumerate()
             .filter_map(|(i, a)| match a {
-                ReconcileAction::DisableHotspotUser { name, .. } => Some((i, (name.clone(), true))),
-                ReconcileAction::EnableHotspotUser { name, .. } => Some((i, (name.clone(), false))),
+                ReconcileAction::DisableHotspotUser { name, owner } => Some((i, (name.clone(), *owner, true))),
+                ReconcileAction::EnableHotspotUser { name, owner } => Some((i, (name.clone(), *owner, false))),
                 _ => None,
             })
             .unzip();
@@ -378,11 +378,11 @@ impl Engine {
             ReconcileAction::RemoveHotspotSessions { ids } => Ok(u64::from(
                 l.run(id, d.remove_hotspot_sessions(router, ids)).await?,
             )),
-            ReconcileAction::DisableHotspotUser { name, .. }
-            | ReconcileAction::EnableHotspotUser { name, .. } => {
+            ReconcileAction::DisableHotspotUser { name, owner }
+            | ReconcileAction::EnableHotspotUser { name, owner } => {
                 let disable = matches!(action, ReconcileAction::DisableHotspotUser { .. });
                 match l
-                    .run(id, d.set_hotspot_user_disabled(router, name, disable))
+                    .run(id, d.set_hotspot_user_disabled(router, name, *owner, disable))
                     .await
                 {
                     Ok(()) => Ok(1),
@@ -409,15 +409,15 @@ impl Engine {
             ReconcileAction::RestoreQueue(spec) => {
                 l.run(id, d.set_rate_limit(router, spec)).await.map(|()| 1)
             }
-            ReconcileAction::RemovePppoe { name, .. } => {
-                l.run(id, d.deprovision_pppoe(router, name)).await.map(|()| 1)
+            ReconcileAction::RemovePppoe { name, owner } => {
+                l.run(id, d.deprovision_pppoe(router, name, *owner)).await.map(|()| 1)
             }
             ReconcileAction::RemoveStaticIp { address, list, owner } => l
                 .run(id, d.deprovision_static_ip(router, *address, list, *owner))
                 .await
                 .map(|()| 1),
-            ReconcileAction::RemoveQueue { name, .. } => {
-                l.run(id, d.remove_rate_limit(router, name)).await.map(|()| 1)
+            ReconcileAction::RemoveQueue { name, owner } => {
+                l.run(id, d.remove_rate_limit(router, name, *owner)).await.map(|()| 1)
             }
             ReconcileAction::ExpireVoucher { voucher, reason } => {
                 // The expire-vouchers job then removes the router user (or

@@ -372,22 +372,30 @@ pub trait RouterDriver: Send + Sync + Debug {
     /// read the menu once and remove with one command for the whole list.
     async fn remove_ip_bindings(&self, router: &Router, bindings: &[(MacAddress, OwnerTag)]) -> Result<Vec<Result<u32>>>;
 
-    /// Disables or enables a hotspot user by name. Absent user: `NotFound`.
-    async fn set_hotspot_user_disabled(&self, router: &Router, name: &RosName, disabled: bool) -> Result<()>;
+    /// Disables or enables `owner`'s hotspot user by name. Absent user:
+    /// `NotFound`; a same-name user that is not `owner`'s is left alone
+    /// (`Conflict`).
+    async fn set_hotspot_user_disabled(
+        &self,
+        router: &Router,
+        name: &RosName,
+        owner: OwnerTag,
+        disabled: bool,
+    ) -> Result<()>;
 
-    /// Disables (`true`) or enables (`false`) several hotspot users by name:
-    /// one answer per change, in order (absent user: `NotFound`), or one
-    /// error for all. Drivers should read and write each menu once for the
-    /// whole list; the default calls [`RouterDriver::set_hotspot_user_disabled`]
-    /// per user.
+    /// Disables (`true`) or enables (`false`) several owners' hotspot users
+    /// by name: one answer per change, in order (absent user: `NotFound`;
+    /// not the owner's: `Conflict`, left alone), or one error for all.
+    /// Drivers should read and write each menu once for the whole list; the
+    /// default calls [`RouterDriver::set_hotspot_user_disabled`] per user.
     async fn set_hotspot_users_disabled(
         &self,
         router: &Router,
-        changes: &[(RosName, bool)],
+        changes: &[(RosName, OwnerTag, bool)],
     ) -> Result<Vec<Result<()>>> {
         let mut out = Vec::with_capacity(changes.len());
-        for (name, disabled) in changes {
-            out.push(self.set_hotspot_user_disabled(router, name, *disabled).await);
+        for (name, owner, disabled) in changes {
+            out.push(self.set_hotspot_user_disabled(router, name, *owner, *disabled).await);
         }
         Ok(out)
     }
@@ -403,8 +411,10 @@ pub trait RouterDriver: Send + Sync + Debug {
     /// Creates the PPPoE secret, or updates and enables ours if it exists.
     async fn provision_pppoe(&self, router: &Router, spec: &PppoeSpec) -> Result<()>;
 
-    /// Removes the PPPoE secret and drops its active sessions (absent: `Ok`).
-    async fn deprovision_pppoe(&self, router: &Router, username: &RosName) -> Result<()>;
+    /// Removes `owner`'s PPPoE secret and drops its active sessions (absent:
+    /// `Ok`; a same-name secret that is not `owner`'s: `Conflict`, left alone
+    /// with its sessions).
+    async fn deprovision_pppoe(&self, router: &Router, username: &RosName, owner: OwnerTag) -> Result<()>;
 
     /// Adds the address-list entry (present: `Ok`).
     async fn provision_static_ip(&self, router: &Router, spec: &StaticIpSpec) -> Result<()>;
@@ -422,8 +432,9 @@ pub trait RouterDriver: Send + Sync + Debug {
     /// Creates or updates the simple queue named in `spec`.
     async fn set_rate_limit(&self, router: &Router, spec: &QueueSpec) -> Result<()>;
 
-    /// Removes our simple queue `name` (absent: `Ok`).
-    async fn remove_rate_limit(&self, router: &Router, name: &RosName) -> Result<()>;
+    /// Removes `owner`'s simple queue `name` (absent: `Ok`; not `owner`'s:
+    /// `Conflict`, left alone).
+    async fn remove_rate_limit(&self, router: &Router, name: &RosName, owner: OwnerTag) -> Result<()>;
 
     /// Identity, resources and clock.
     async fn health(&self, router: &Router) -> Result<RouterHealth>;

@@ -93,18 +93,24 @@ impl RouterDriver for MeteredDriver {
         )
         .await
     }
-    async fn set_hotspot_user_disabled(&self, router: &Router, name: &RosName, disabled: bool) -> Result<()> {
+    async fn set_hotspot_user_disabled(
+        &self,
+        router: &Router,
+        name: &RosName,
+        owner: OwnerTag,
+        disabled: bool,
+    ) -> Result<()> {
         timed(
             router,
             "set_hotspot_user_disabled",
-            self.inner.set_hotspot_user_disabled(router, name, disabled),
+            self.inner.set_hotspot_user_disabled(router, name, owner, disabled),
         )
         .await
     }
     async fn set_hotspot_users_disabled(
         &self,
         router: &Router,
-        changes: &[(RosName, bool)],
+        changes: &[(RosName, OwnerTag, bool)],
     ) -> Result<Vec<Result<()>>> {
         timed(
             router,
@@ -137,11 +143,11 @@ impl RouterDriver for MeteredDriver {
         )
         .await
     }
-    async fn deprovision_pppoe(&self, router: &Router, username: &RosName) -> Result<()> {
+    async fn deprovision_pppoe(&self, router: &Router, username: &RosName, owner: OwnerTag) -> Result<()> {
         timed(
             router,
             "deprovision_pppoe",
-            self.inner.deprovision_pppoe(router, username),
+            self.inner.deprovision_pppoe(router, username, owner),
         )
         .await
     }
@@ -170,11 +176,11 @@ impl RouterDriver for MeteredDriver {
     async fn set_rate_limit(&self, router: &Router, spec: &QueueSpec) -> Result<()> {
         timed(router, "set_rate_limit", self.inner.set_rate_limit(router, spec)).await
     }
-    async fn remove_rate_limit(&self, router: &Router, name: &RosName) -> Result<()> {
+    async fn remove_rate_limit(&self, router: &Router, name: &RosName, owner: OwnerTag) -> Result<()> {
         timed(
             router,
             "remove_rate_limit",
-            self.inner.remove_rate_limit(router, name),
+            self.inner.remove_rate_limit(router, name, owner),
         )
         .await
     }

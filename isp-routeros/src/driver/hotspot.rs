@@ -414,72 +414,79 @@ pub(crate) async fn remove_bindings(
         .collect())
 }
 
-async fn find_user(ops: &Ops, name: &RosName) -> Result<Option<(String, bool)>> {
-    let query = format!("name={name}");
-    let rows = ops
-        .print(HOTSPOT_USER, &[".id", "name", "disabled"], &[&query])
-        .await?;
-    let reader = Reader {
-        ops,
-        menu: HOTSPOT_USER,
-    };
-    match rows.iter().find(|r| r.get("name") == Some(name.as_str())) {
-        Some(r) => Ok(Some((
-            reader.id(r)?.to_owned(),
-            r.flag("disabled").unwrap_or(false),
-        ))),
-        None => Ok(None),
-    }
+fn not_owners(name: &str, tag: OwnerTag, row: &Row) -> Error {
+    Error::conflict(
+        "hotspot user",
+        format!(
+            "{name} exists on the router but is not {} (comment {:?}); left untouched",
+            tag.comment(),
+            row.get("comment").unwrap_or("")
+        ),
+    )
 }
 
-/// Disables or enables a hotspot user by name.
-pub(crate) async fn set_user_disabled(ops: &Ops, name: &RosName, disabled: bool) -> Result<()> {
-    let Some((id, is_disabled)) = find_user(ops, name).await? else {
-        return Err(Error::not_found("hotspot user", name));
-    };
-    if is_disabled == disabled {
-        return Ok(());
-    }
-    let verb = if disabled { "disable" } else { "enable" };
-    match ops.on_items(HOTSPOT_USER, verb, &[&id]).await {
-        Ok(()) => {
-            tracing::info!(router = %ops.name(), user = %name, verb, "hotspot user");
-            Ok(())
-        }
-        Err(e) if e.is_no_such_item() => Err(Error::not_found("hotspot user", name)),
-        Err(e) => Err(ops.err(e)),
-    }
+/// Disables or enables `tag`'s hotspot user by name.
+pub(crate) async fn set_user_disabled(ops: &Ops, name: &RosName, tag: OwnerTag, disabled: bool) -> Result<()> {
+    let change = [(name.clone(), tag, disabled)];
+    let mut answers = set_users_disabled(ops, &change).await?;
+    answers
+        .pop()
+        .unwrap_or_else(|| Err(Error::not_found("hotspot user", name)))
 }
 
-/// Disables (`true`) or enables (`false`) several hotspot users: one `print`
-/// of just those names, then at most one `disable` and one `enable` with the
-/// ids comma-separated. Users already as wanted are left alone.
-pub(crate) async fn set_users_disabled(ops: &Ops, changes: &[(RosName, bool)]) -> Result<Vec<Result<()>>> {
+/// Disables (`true`) or enables (`false`) several owners' hotspot users: one
+/// `print` of just those names, then at most one `disable` and one `enable`
+/// with the ids comma-separated. Users already as wanted are left alone, and
+/// so is a same-name user that is not the change's owner (`Conflict`).
+pub(crate) async fn set_users_disabled(
+    ops: &Ops,
+    changes: &[(RosName, OwnerTag, bool)],
+) -> Result<Vec<Result<()>>> {
     if changes.is_empty() {
         return Ok(Vec::new());
     }
-    let names: Vec<&str> = changes.iter().map(|(n, _)| n.as_str()).collect();
+    let names: Vec<&str> = changes.iter().map(|(n, _, _)| n.as_str()).collect();
     let by_name = any_of(&[("name", &names)]);
     let rows = ops
-        .print(HOTSPOT_USER, &[".id", "name", "disabled"], &words(&by_name))
+        .print(HOTSPOT_USER, &[".id", "name", "disabled", "comment"], &words(&by_name))
         .await?;
     let reader = Reader {
         ops,
         menu: HOTSPOT_USER,
     };
-    let mut found: HashMap<&str, (&str, bool)> = HashMap::new();
+    let mut found: HashMap<&str, Vec<(&str, bool, &Row)>> = HashMap::new();
     for r in &rows {
         if let Some(name) = r.get("name") {
-            found.insert(name, (reader.id(r)?, r.flag("disabled").unwrap_or(false)));
+            found
+                .entry(name)
+                .or_default()
+                .push((reader.id(r)?, r.flag("disabled").unwrap_or(false), r));
         }
     }
+    /// What a change finds: the owner's user (id, disabled), or why not.
+    enum Found<'r> {
+        Ours(&'r str, bool),
+        Missing,
+        Foreign(&'r Row),
+    }
+    let look = |name: &RosName, tag: OwnerTag| match found.get(name.as_str()) {
+        None => Found::Missing,
+        Some(users) => match users.iter().find(|(_, _, r)| owner(r) != Some(tag)) {
+            Some((_, _, r)) => Found::Foreign(r),
+            None => match users.first() {
+                Some((id, is, _)) => Found::Ours(id, *is),
+                None => Found::Missing,
+            },
+        },
+    };
     let to = |want: bool| {
         changes
             .iter()
-            .filter(move |(_, d)| *d == want)
-            .filter_map(|(n, _)| found.get(n.as_str()))
-            .filter(move |(_, is)| *is != want)
-            .map(|(id, _)| *id)
+            .filter(move |(_, _, d)| *d == want)
+            .filter_map(move |(n, t, _)| match look(n, *t) {
+                Found::Ours(id, is) if is != want => Some(id),
+                _ => None,
+            })
     };
     let (disabled, enabled) = futures::join!(
         ops.apply_many(HOTSPOT_USER, "disable", to(true)),
@@ -487,11 +494,15 @@ pub(crate) async fn set_users_disabled(ops: &Ops, changes: &[(RosName, bool)]) -
     );
     Ok(changes
         .iter()
-        .map(|(name, want)| match found.get(name.as_str()) {
-            None => Err(Error::not_found("hotspot user", name)),
-            Some((_, is)) if is == want => Ok(()),
-            Some((id, _)) => match if *want { &disabled } else { &enabled }.get(*id) {
-                Some(Outcome::Done) => Ok(()),
+        .map(|(name, tag, want)| match look(name, *tag) {
+            Found::Missing => Err(Error::not_found("hotspot user", name)),
+            Found::Foreign(row) => Err(not_owners(name.as_str(), *tag, row)),
+            Found::Ours(_, is) if is == *want => Ok(()),
+            Found::Ours(id, _) => match if *want { &disabled } else { &enabled }.get(id) {
+                Some(Outcome::Done) => {
+                    tracing::info!(router = %ops.name(), user = %name, disabled = *want, "hotspot user");
+                    Ok(())
+                }
                 Some(Outcome::Gone) | None => Err(Error::not_found("hotspot user", name)),
                 Some(Outcome::Failed(e)) => Err(ops.err(e.clone())),
             },
@@ -534,14 +545,7 @@ pub(crate) async fn remove_user(ops: &Ops, name: &RosName, tag: OwnerTag) -> Res
     )?;
     let named = |r: &Row| r.get("name") == Some(name.as_str());
     if let Some(other) = users.iter().find(|r| named(r) && owner(r) != Some(tag)) {
-        return Err(Error::conflict(
-            "hotspot user",
-            format!(
-                "{name} exists on the router but is not {} (comment {:?}); left untouched",
-                tag.comment(),
-                other.get("comment").unwrap_or("")
-            ),
-        ));
+        return Err(not_owners(name.as_str(), tag, other));
     }
     let user_reader = Reader {
         ops,

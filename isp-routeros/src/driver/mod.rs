@@ -30,9 +30,7 @@
 //! `disable`/`enable` are `POST /rest/<menu>/<verb>` (see [`crate::rest`]).
 //!
 //! Objects it creates carry [`OwnerTag::comment`]; it only changes or
-//! removes objects whose comment carries the tag of the subject it acts for
-//! (enabling or disabling a hotspot user by name is the exception the port
-//! allows). A `no such item` (API) or a
+//! removes objects whose comment carries the tag of the subject it acts for. A `no such item` (API) or a
 //! 404 (REST) while removing counts as already gone.
 //!
 //! A REST router's address is `host[:port]` (HTTPS, port 443), or
@@ -413,14 +411,20 @@ impl RouterDriver for RouterOsDriver {
         hotspot::remove_bindings(&self.ops(router)?, bindings).await
     }
 
-    async fn set_hotspot_user_disabled(&self, router: &Router, name: &RosName, disabled: bool) -> Result<()> {
-        hotspot::set_user_disabled(&self.ops(router)?, name, disabled).await
+    async fn set_hotspot_user_disabled(
+        &self,
+        router: &Router,
+        name: &RosName,
+        owner: OwnerTag,
+        disabled: bool,
+    ) -> Result<()> {
+        hotspot::set_user_disabled(&self.ops(router)?, name, owner, disabled).await
     }
 
     async fn set_hotspot_users_disabled(
         &self,
         router: &Router,
-        changes: &[(RosName, bool)],
+        changes: &[(RosName, OwnerTag, bool)],
     ) -> Result<Vec<Result<()>>> {
         hotspot::set_users_disabled(&self.ops(router)?, changes).await
     }
@@ -437,8 +441,8 @@ impl RouterDriver for RouterOsDriver {
         isp::provision_pppoe(&self.ops(router)?, spec).await
     }
 
-    async fn deprovision_pppoe(&self, router: &Router, username: &RosName) -> Result<()> {
-        isp::deprovision_pppoe(&self.ops(router)?, username).await
+    async fn deprovision_pppoe(&self, router: &Router, username: &RosName, owner: OwnerTag) -> Result<()> {
+        isp::deprovision_pppoe(&self.ops(router)?, username, owner).await
     }
 
     async fn provision_static_ip(&self, router: &Router, spec: &StaticIpSpec) -> Result<()> {
@@ -459,8 +463,8 @@ impl RouterDriver for RouterOsDriver {
         isp::set_rate_limit(&self.ops(router)?, spec).await
     }
 
-    async fn remove_rate_limit(&self, router: &Router, name: &RosName) -> Result<()> {
-        isp::remove_rate_limit(&self.ops(router)?, name).await
+    async fn remove_rate_limit(&self, router: &Router, name: &RosName, owner: OwnerTag) -> Result<()> {
+        isp::remove_rate_limit(&self.ops(router)?, name, owner).await
     }
 
     async fn health(&self, router: &Router) -> Result<RouterHealth> {
