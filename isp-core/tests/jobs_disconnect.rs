@@ -503,9 +503,7 @@ async fn an_extension_meanwhile_wins() {
         .expect_set_hotspot_users_disabled()
         .times(2)
         .withf(|_, changes| {
-            changes.len() == 1
-                && changes[0].1 == OwnerTag::Subscriber(SubscriberId(1))
-                && !changes[0].2
+            changes.len() == 1 && changes[0].1 == OwnerTag::Subscriber(SubscriberId(1)) && !changes[0].2
         })
         .returning(|_, changes| Ok(changes.iter().map(|_| Ok(())).collect()));
     // The expiry SMS reserved before the record is withdrawn (an abandoned

@@ -95,7 +95,9 @@ async fn provisions_and_deprovisions_by_tenant_local_date() {
         .expect_deprovision_pppoe()
         .times(1)
         .returning(move |_, name, owner| {
-            c.lock().unwrap().push(format!("pppoe- {name} {}", owner.comment()));
+            c.lock()
+                .unwrap()
+                .push(format!("pppoe- {name} {}", owner.comment()));
             Ok(())
         });
     let c = calls.clone();
@@ -111,7 +113,9 @@ async fn provisions_and_deprovisions_by_tenant_local_date() {
         .expect_remove_rate_limit()
         .times(1)
         .returning(move |_, name, owner| {
-            c.lock().unwrap().push(format!("queue- {name} {}", owner.comment()));
+            c.lock()
+                .unwrap()
+                .push(format!("queue- {name} {}", owner.comment()));
             Ok(())
         });
     let marked = Arc::new(Mutex::new(Vec::new()));

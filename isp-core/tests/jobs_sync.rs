@@ -409,7 +409,10 @@ async fn a_subscriber_who_paid_while_the_router_was_read_is_enabled() {
         .await
         .unwrap();
     assert_eq!(report.count("users_enabled"), 1);
-    assert_eq!(*changes.lock().unwrap(), vec![("u1".to_owned(), "isp:sub:1".to_owned(), false)]);
+    assert_eq!(
+        *changes.lock().unwrap(),
+        vec![("u1".to_owned(), "isp:sub:1".to_owned(), false)]
+    );
 }
 
 fn binding(i: u8, kind: BindingType, comment: Option<&str>) -> IpBinding {

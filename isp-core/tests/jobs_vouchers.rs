@@ -202,7 +202,10 @@ async fn dry_run_lists_and_writes_nothing() {
 async fn a_same_name_user_that_is_not_the_vouchers_is_left_alone_and_reported() {
     let mut m = Mocks::new(now());
     setup(&mut m);
-    m.vouchers.expect_expire().times(2).returning(|_, _, _, _| Ok(true));
+    m.vouchers
+        .expect_expire()
+        .times(2)
+        .returning(|_, _, _, _| Ok(true));
     // TIMEUP's name belongs to a staff account: the driver left it alone.
     m.driver
         .expect_disconnect_hotspot()
@@ -228,7 +231,10 @@ async fn a_same_name_user_that_is_not_the_vouchers_is_left_alone_and_reported() 
                 .collect())
         });
     // Nothing of the voucher's is left: its removal is recorded.
-    m.vouchers.expect_mark_removed().times(3).returning(|_, _| Ok(true));
+    m.vouchers
+        .expect_mark_removed()
+        .times(3)
+        .returning(|_, _| Ok(true));
     let audit = m.audit_log.clone();
 
     let report = m
@@ -248,5 +254,8 @@ async fn a_same_name_user_that_is_not_the_vouchers_is_left_alone_and_reported() 
     assert_eq!(foreign[0].subject, "voucher:TIMEUP");
     assert_eq!(foreign[0].router_id, Some(RouterId(1)));
     let reason = foreign[0].reason.as_deref().unwrap_or_default();
-    assert!(reason.contains("/ip/hotspot/user") && reason.contains("TIMEUP"), "{reason}");
+    assert!(
+        reason.contains("/ip/hotspot/user") && reason.contains("TIMEUP"),
+        "{reason}"
+    );
 }

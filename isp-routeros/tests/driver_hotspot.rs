@@ -126,7 +126,12 @@ async fn a_disconnect_sweep_reads_each_menu_once_and_batches_removals(transport:
         assert_eq!(report.bindings_removed, 1, "target {i}: only our bypass binding");
         assert!(report.user_disabled, "target {i}");
         // The front desk's bypass binding for target 0's MAC is not ours.
-        assert_eq!(report.foreign.len(), usize::from(i == 0), "target {i}: {:?}", report.foreign);
+        assert_eq!(
+            report.foreign.len(),
+            usize::from(i == 0),
+            "target {i}: {:?}",
+            report.foreign
+        );
     }
 
     // One print per menu for all ten targets.
@@ -456,10 +461,16 @@ async fn hotspot_users_add_conflict_disable_enable_remove(transport: Transport) 
     handle
         .hotspot_login("VOUCH123", &mac(7).to_string(), "10.5.50.7")
         .unwrap();
-    assert!(d.remove_hotspot_user(&router, &spec.name, spec.owner).await.unwrap());
+    assert!(d
+        .remove_hotspot_user(&router, &spec.name, spec.owner)
+        .await
+        .unwrap());
     assert!(rows_where(&handle, "/ip/hotspot/user", "name", "VOUCH123").is_empty());
     assert!(rows_where(&handle, "/ip/hotspot/active", "user", "VOUCH123").is_empty());
-    assert!(!d.remove_hotspot_user(&router, &spec.name, spec.owner).await.unwrap());
+    assert!(!d
+        .remove_hotspot_user(&router, &spec.name, spec.owner)
+        .await
+        .unwrap());
 
     // A voucher code as the whole login: no password sent.
     let code_only = HotspotUserSpec {
@@ -582,7 +593,10 @@ async fn user_changes_in_one_print_and_one_command_per_verb(transport: Transport
     }
     // A staff account and another subscriber's user: not subscriber 1's.
     handle
-        .add_row("/ip/hotspot/user", &[("name", "staff"), ("comment", "front desk")])
+        .add_row(
+            "/ip/hotspot/user",
+            &[("name", "staff"), ("comment", "front desk")],
+        )
         .unwrap();
     handle
         .add_row("/ip/hotspot/user", &[("name", "u7"), ("comment", "isp:sub:7")])
@@ -642,7 +656,9 @@ async fn user_changes_in_one_print_and_one_command_per_verb(transport: Transport
     );
 }
 
-async fn remove_ip_bindings_removes_only_that_owners_non_blocking_bindings_in_one_batch(transport: Transport) {
+async fn remove_ip_bindings_removes_only_that_owners_non_blocking_bindings_in_one_batch(
+    transport: Transport,
+) {
     let sim = start(sim_config()).await;
     let handle = sim.handle();
     let d = driver();
@@ -711,7 +727,10 @@ async fn a_voucher_disconnect_removes_only_its_own_user_and_tagged_bindings(tran
     let router = router_for(1, &sim, transport, None);
     let seven = OwnerTag::Voucher(VoucherId(7));
     handle
-        .add_row("/ip/hotspot/user", &[("name", "V7"), ("comment", &seven.comment())])
+        .add_row(
+            "/ip/hotspot/user",
+            &[("name", "V7"), ("comment", &seven.comment())],
+        )
         .unwrap();
     handle
         .hotspot_login("V7", &mac(7).to_string(), "10.5.50.7")
@@ -761,7 +780,10 @@ async fn a_voucher_disconnect_removes_only_its_own_user_and_tagged_bindings(tran
     assert_eq!(v8.foreign[0].describe(), "/ip/hotspot/user V8");
     assert!(rows_where(&handle, "/ip/hotspot/user", "name", "V7").is_empty());
     assert!(handle.rows("/ip/hotspot/ip-binding").is_empty());
-    assert_eq!(rows_where(&handle, "/ip/hotspot/user", "name", "V8")[0]["disabled"], "false");
+    assert_eq!(
+        rows_where(&handle, "/ip/hotspot/user", "name", "V8")[0]["disabled"],
+        "false"
+    );
     assert_eq!(rows_where(&handle, "/ip/hotspot/active", "user", "V8").len(), 1);
     assert!(verbs(&handle, "disable").is_empty());
 

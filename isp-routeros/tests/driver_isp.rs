@@ -254,9 +254,13 @@ async fn rate_limits_create_update_only_when_changed_and_remove_ours(transport: 
         .is_conflict());
     assert_eq!(find(&handle, "/queue/simple", "name", "office").len(), 1);
 
-    d.remove_rate_limit(&router, &spec.name, spec.owner).await.unwrap();
+    d.remove_rate_limit(&router, &spec.name, spec.owner)
+        .await
+        .unwrap();
     assert!(find(&handle, "/queue/simple", "name", "svc-3").is_empty());
-    d.remove_rate_limit(&router, &spec.name, spec.owner).await.unwrap();
+    d.remove_rate_limit(&router, &spec.name, spec.owner)
+        .await
+        .unwrap();
 }
 
 async fn health_reads_identity_resources_and_the_router_clock(transport: Transport) {

@@ -15,8 +15,7 @@ use std::time::Duration;
 use chrono::{DateTime, TimeZone, Utc};
 use isp_core::domain::{
     AuditOutcome, MacAddress, NewSubscriber, NewVoucher, OwnerTag, PhoneNumber, PlanId, RosDuration, RosName,
-    Router, RouterCredentials, RouterId, ServiceId, Subscriber, Tenant, TenantId, Transport,
-    Voucher,
+    Router, RouterCredentials, RouterId, ServiceId, Subscriber, Tenant, TenantId, Transport, Voucher,
 };
 use isp_core::jobs::{Engine, EngineConfig, EngineDeps, JobKind, JobReport, RunOptions};
 use isp_core::memory::{RecordingSms, StaticDirectory};
@@ -220,14 +219,21 @@ async fn subscriber_expiry_removes_its_bypass_bindings_and_leaves_a_same_name_st
     add(
         &hb,
         "/ip/hotspot/user",
-        &[("name", other.username.as_str()), ("comment", &stranger.comment())],
+        &[
+            ("name", other.username.as_str()),
+            ("comment", &stranger.comment()),
+        ],
     );
 
     let report = run(&engine, JobKind::DisconnectExpired).await;
 
     // Ours are gone: the device cannot get through again without logging in,
     // and the user cannot log in.
-    assert!(bindings_of(&ha, tag).is_empty(), "{:?}", ha.rows("/ip/hotspot/ip-binding"));
+    assert!(
+        bindings_of(&ha, tag).is_empty(),
+        "{:?}",
+        ha.rows("/ip/hotspot/ip-binding")
+    );
     assert!(rows_where(&ha, "/ip/hotspot/active", "user", sub.username.as_str()).is_empty());
     let user_a = rows_where(&ha, "/ip/hotspot/user", "name", sub.username.as_str());
     assert_eq!(user_a[0]["disabled"], "true");
@@ -256,10 +262,13 @@ async fn subscriber_expiry_removes_its_bypass_bindings_and_leaves_a_same_name_st
     assert_eq!(events.len(), 2, "{events:?}");
     assert!(events.iter().all(|e| e.outcome == AuditOutcome::Skipped
         && e.router_id == Some(RouterId(2))
-        && e.reason.as_deref().is_some_and(|r| r.contains("/ip/hotspot/user"))));
-    assert!(events
-        .iter()
-        .any(|e| e.reason.as_deref().is_some_and(|r| r.contains(sub.username.as_str()))));
+        && e.reason
+            .as_deref()
+            .is_some_and(|r| r.contains("/ip/hotspot/user"))));
+    assert!(events.iter().any(|e| e
+        .reason
+        .as_deref()
+        .is_some_and(|r| r.contains(sub.username.as_str()))));
 }
 
 /// Hole 1 and 2 on voucher expiry: the voucher's user, its session and the
@@ -279,18 +288,28 @@ async fn voucher_expiry_removes_its_bypass_binding_and_leaves_a_same_name_staff_
         "/ip/hotspot/user",
         &[("name", "VOUCH1"), ("comment", &tag.comment())],
     );
-    ha.hotspot_login("VOUCH1", &mac(3).to_string(), "10.5.50.3").unwrap();
+    ha.hotspot_login("VOUCH1", &mac(3).to_string(), "10.5.50.3")
+        .unwrap();
     bypass(&ha, mac(3), &tag.comment());
     // The operator's bypass for the same device is theirs to keep.
     bypass(&ha, mac(4), "front desk");
-    add(&ha, "/ip/hotspot/user", &[("name", "ADMIN"), ("comment", "staff")]);
-    ha.hotspot_login("ADMIN", &mac(5).to_string(), "10.5.50.5").unwrap();
+    add(
+        &ha,
+        "/ip/hotspot/user",
+        &[("name", "ADMIN"), ("comment", "staff")],
+    );
+    ha.hotspot_login("ADMIN", &mac(5).to_string(), "10.5.50.5")
+        .unwrap();
 
     let report = run(&engine, JobKind::ExpireVouchers).await;
 
     assert!(rows_where(&ha, "/ip/hotspot/user", "name", "VOUCH1").is_empty());
     assert!(rows_where(&ha, "/ip/hotspot/active", "user", "VOUCH1").is_empty());
-    assert!(bindings_of(&ha, tag).is_empty(), "{:?}", ha.rows("/ip/hotspot/ip-binding"));
+    assert!(
+        bindings_of(&ha, tag).is_empty(),
+        "{:?}",
+        ha.rows("/ip/hotspot/ip-binding")
+    );
     assert_eq!(
         rows_where(&ha, "/ip/hotspot/ip-binding", "comment", "front desk").len(),
         1
@@ -338,7 +357,11 @@ async fn sync_removes_bypass_bindings_no_entitlement_backs() {
 
     let report = run(&engine, JobKind::SyncRouters).await;
 
-    assert!(bindings_of(&ha, unknown).is_empty(), "{:?}", ha.rows("/ip/hotspot/ip-binding"));
+    assert!(
+        bindings_of(&ha, unknown).is_empty(),
+        "{:?}",
+        ha.rows("/ip/hotspot/ip-binding")
+    );
     assert_eq!(ha.rows("/ip/hotspot/ip-binding").len(), 2);
     assert_eq!(report.count("bindings_removed"), 1, "{report}");
     // Nothing left: the next sync removes and counts nothing.
@@ -365,7 +388,11 @@ async fn static_ip_deprovision_removes_only_that_services_entry() {
         add(
             &ha,
             "/ip/firewall/address-list",
-            &[("list", "isp-allowed"), ("address", address), ("comment", comment)],
+            &[
+                ("list", "isp-allowed"),
+                ("address", address),
+                ("comment", comment),
+            ],
         );
         d.deprovision_static_ip(&r, address.parse().unwrap(), &spec.list, spec.owner)
             .await

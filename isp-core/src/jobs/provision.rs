@@ -308,7 +308,11 @@ impl Engine {
         let l = &self.limits;
         match &service.connection {
             Connection::Pppoe { username, .. } => {
-                l.run(router.id, d.deprovision_pppoe(router, username, crate::domain::OwnerTag::Service(service.id))).await
+                l.run(
+                    router.id,
+                    d.deprovision_pppoe(router, username, crate::domain::OwnerTag::Service(service.id)),
+                )
+                .await
             }
             Connection::StaticIp { address } => {
                 l.run(
@@ -322,8 +326,11 @@ impl Engine {
                 )
                 .await?;
                 let q = queue_name(service.id)?;
-                l.run(router.id, d.remove_rate_limit(router, &q, crate::domain::OwnerTag::Service(service.id)))
-                    .await
+                l.run(
+                    router.id,
+                    d.remove_rate_limit(router, &q, crate::domain::OwnerTag::Service(service.id)),
+                )
+                .await
             }
         }
     }

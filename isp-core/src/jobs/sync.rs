@@ -10,8 +10,8 @@ use futures::future::join_all;
 use tracing::Instrument;
 
 use crate::domain::{
-    AuditOutcome, MacAddress, OwnerTag, Plan, PlanId, RosName, Router, Service, Subscriber, TenantId, Voucher,
-    VoucherStatus,
+    AuditOutcome, MacAddress, OwnerTag, Plan, PlanId, RosName, Router, Service, Subscriber, TenantId,
+    Voucher, VoucherStatus,
 };
 use crate::error::{Error, Result};
 use crate::jobs::common::{duplicate, router_span, RunCtx, Tally};
@@ -227,7 +227,10 @@ impl Engine {
                     if binding_removals.is_none() {
                         binding_removals = Some(self.apply_binding_removals(router, &actions).await);
                     }
-                    binding_removals.as_mut().and_then(|m| m.remove(&i)).unwrap_or(Ok(0))
+                    binding_removals
+                        .as_mut()
+                        .and_then(|m| m.remove(&i))
+                        .unwrap_or(Ok(0))
                 }
                 _ => self.apply(router, action, now).await,
             };
@@ -276,8 +279,12 @@ impl Engine {
             .iter()
             .enumerate()
             .filter_map(|(i, a)| match a {
-                ReconcileAction::DisableHotspotUser { name, owner } => Some((i, (name.clone(), *owner, true))),
-                ReconcileAction::EnableHotspotUser { name, owner } => Some((i, (name.clone(), *owner, false))),
+                ReconcileAction::DisableHotspotUser { name, owner } => {
+                    Some((i, (name.clone(), *owner, true)))
+                }
+                ReconcileAction::EnableHotspotUser { name, owner } => {
+                    Some((i, (name.clone(), *owner, false)))
+                }
                 _ => None,
             })
             .unzip();
@@ -362,7 +369,10 @@ impl Engine {
                     answers.len(),
                     pairs.len()
                 );
-                indexes.iter().map(|_| Err(Error::Internal(text.clone()))).collect()
+                indexes
+                    .iter()
+                    .map(|_| Err(Error::Internal(text.clone())))
+                    .collect()
             }
             Err(e) => indexes.iter().map(|_| Err(duplicate(&e))).collect(),
         };
@@ -409,16 +419,18 @@ impl Engine {
             ReconcileAction::RestoreQueue(spec) => {
                 l.run(id, d.set_rate_limit(router, spec)).await.map(|()| 1)
             }
-            ReconcileAction::RemovePppoe { name, owner } => {
-                l.run(id, d.deprovision_pppoe(router, name, *owner)).await.map(|()| 1)
-            }
+            ReconcileAction::RemovePppoe { name, owner } => l
+                .run(id, d.deprovision_pppoe(router, name, *owner))
+                .await
+                .map(|()| 1),
             ReconcileAction::RemoveStaticIp { address, list, owner } => l
                 .run(id, d.deprovision_static_ip(router, *address, list, *owner))
                 .await
                 .map(|()| 1),
-            ReconcileAction::RemoveQueue { name, owner } => {
-                l.run(id, d.remove_rate_limit(router, name, *owner)).await.map(|()| 1)
-            }
+            ReconcileAction::RemoveQueue { name, owner } => l
+                .run(id, d.remove_rate_limit(router, name, *owner))
+                .await
+                .map(|()| 1),
             ReconcileAction::ExpireVoucher { voucher, reason } => {
                 // The expire-vouchers job then removes the router user (or
                 // confirms it is gone) and records that.

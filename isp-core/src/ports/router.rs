@@ -370,7 +370,11 @@ pub trait RouterDriver: Send + Sync + Debug {
     /// answer per pair, in order, with how many were removed (0: none left),
     /// or one error for all. Blocks and other owners' bindings stay. Drivers
     /// read the menu once and remove with one command for the whole list.
-    async fn remove_ip_bindings(&self, router: &Router, bindings: &[(MacAddress, OwnerTag)]) -> Result<Vec<Result<u32>>>;
+    async fn remove_ip_bindings(
+        &self,
+        router: &Router,
+        bindings: &[(MacAddress, OwnerTag)],
+    ) -> Result<Vec<Result<u32>>>;
 
     /// Disables or enables `owner`'s hotspot user by name. Absent user:
     /// `NotFound`; a same-name user that is not `owner`'s is left alone
@@ -395,7 +399,10 @@ pub trait RouterDriver: Send + Sync + Debug {
     ) -> Result<Vec<Result<()>>> {
         let mut out = Vec::with_capacity(changes.len());
         for (name, owner, disabled) in changes {
-            out.push(self.set_hotspot_user_disabled(router, name, *owner, *disabled).await);
+            out.push(
+                self.set_hotspot_user_disabled(router, name, *owner, *disabled)
+                    .await,
+            );
         }
         Ok(out)
     }

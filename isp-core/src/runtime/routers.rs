@@ -103,7 +103,8 @@ impl RouterDriver for MeteredDriver {
         timed(
             router,
             "set_hotspot_user_disabled",
-            self.inner.set_hotspot_user_disabled(router, name, owner, disabled),
+            self.inner
+                .set_hotspot_user_disabled(router, name, owner, disabled),
         )
         .await
     }

@@ -9,7 +9,8 @@ use isp_core::{Error, Result};
 use super::link::LinkError;
 use super::ops::{Ops, Outcome};
 use super::rows::{
-    check_item_id, mac, owned, owner, Reader, HOTSPOT_ACTIVE, HOTSPOT_COOKIE, HOTSPOT_HOST, HOTSPOT_USER, IP_BINDING,
+    check_item_id, mac, owned, owner, Reader, HOTSPOT_ACTIVE, HOTSPOT_COOKIE, HOTSPOT_HOST, HOTSPOT_USER,
+    IP_BINDING,
 };
 use crate::client::Row;
 
@@ -138,11 +139,7 @@ pub(crate) async fn disconnect(
         ops.print(HOTSPOT_ACTIVE, &[".id", "user", "mac-address"], &q_user_or_mac),
         ops.print_if(!macs.is_empty(), HOTSPOT_HOST, &[".id", "mac-address"], &q_mac),
         ops.print(HOTSPOT_COOKIE, &[".id", "user", "mac-address"], &q_user_or_mac),
-        ops.print(
-            IP_BINDING,
-            &[".id", "mac-address", "type", "comment"],
-            &q_binding
-        ),
+        ops.print(IP_BINDING, &[".id", "mac-address", "type", "comment"], &q_binding),
         ops.print_if(
             !users.is_empty(),
             HOTSPOT_USER,
@@ -164,7 +161,10 @@ pub(crate) async fn disconnect(
         let tag = Some(target.owner);
         let user = target.username.as_ref().map(RosName::as_str);
         let named: Vec<&Row> = match user {
-            Some(u) => hotspot_users.iter().filter(|r| r.get("name") == Some(u)).collect(),
+            Some(u) => hotspot_users
+                .iter()
+                .filter(|r| r.get("name") == Some(u))
+                .collect(),
             None => Vec::new(),
         };
         let mut foreign: Vec<ForeignObject> = named
@@ -379,7 +379,11 @@ pub(crate) async fn remove_bindings(
     let mac_list: Vec<&str> = mac_texts.iter().map(String::as_str).collect();
     let by_mac = any_of(&[("mac-address", &mac_list)]);
     let rows = ops
-        .print(IP_BINDING, &[".id", "mac-address", "type", "comment"], &words(&by_mac))
+        .print(
+            IP_BINDING,
+            &[".id", "mac-address", "type", "comment"],
+            &words(&by_mac),
+        )
         .await?;
     let macs = macs_of(&rows);
     let reader = Reader {
@@ -395,11 +399,7 @@ pub(crate) async fn remove_bindings(
         })
         .collect::<Result<Vec<_>>>()?;
     let outcomes = ops
-        .apply_many(
-            IP_BINDING,
-            "remove",
-            plans.iter().flatten().map(String::as_str),
-        )
+        .apply_many(IP_BINDING, "remove", plans.iter().flatten().map(String::as_str))
         .await;
     Ok(plans
         .iter()
@@ -426,7 +426,12 @@ fn not_owners(name: &str, tag: OwnerTag, row: &Row) -> Error {
 }
 
 /// Disables or enables `tag`'s hotspot user by name.
-pub(crate) async fn set_user_disabled(ops: &Ops, name: &RosName, tag: OwnerTag, disabled: bool) -> Result<()> {
+pub(crate) async fn set_user_disabled(
+    ops: &Ops,
+    name: &RosName,
+    tag: OwnerTag,
+    disabled: bool,
+) -> Result<()> {
     let change = [(name.clone(), tag, disabled)];
     let mut answers = set_users_disabled(ops, &change).await?;
     answers
@@ -448,7 +453,11 @@ pub(crate) async fn set_users_disabled(
     let names: Vec<&str> = changes.iter().map(|(n, _, _)| n.as_str()).collect();
     let by_name = any_of(&[("name", &names)]);
     let rows = ops
-        .print(HOTSPOT_USER, &[".id", "name", "disabled", "comment"], &words(&by_name))
+        .print(
+            HOTSPOT_USER,
+            &[".id", "name", "disabled", "comment"],
+            &words(&by_name),
+        )
         .await?;
     let reader = Reader {
         ops,

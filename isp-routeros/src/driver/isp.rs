@@ -234,7 +234,9 @@ pub(crate) async fn set_rate_limit(ops: &Ops, spec: &QueueSpec) -> Result<()> {
 pub(crate) async fn remove_rate_limit(ops: &Ops, name: &RosName, tag: OwnerTag) -> Result<()> {
     match find_by_name(ops, QUEUE, &[".id", "name", "comment"], name).await? {
         None => Ok(()),
-        Some((id, row)) if owner(&row) == Some(tag) => ops.apply_all(QUEUE, "remove", [id.as_str()]).await.map(|_| ()),
+        Some((id, row)) if owner(&row) == Some(tag) => {
+            ops.apply_all(QUEUE, "remove", [id.as_str()]).await.map(|_| ())
+        }
         Some((_, row)) => Err(not_ours("simple queue", name.as_str(), &row)),
     }
 }
