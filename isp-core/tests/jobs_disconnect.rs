@@ -200,6 +200,65 @@ async fn seed_000_three_users_two_routers_report_matches_the_mocks() {
 }
 
 #[tokio::test]
+async fn a_same_name_user_that_is_not_ours_is_reported_and_the_expiry_completes() {
+    let mut m = Mocks::new(now());
+    let subs = subs(1);
+    expired_world(&mut m, &subs);
+    // Router 2 holds a staff account with the subscriber's name: the driver
+    // leaves it alone; nothing of ours was there to disable.
+    m.driver
+        .expect_disconnect_hotspot()
+        .times(2)
+        .returning(|r, targets| {
+            assert_eq!(targets[0].owner, OwnerTag::Subscriber(SubscriberId(1)));
+            assert!(!targets[0].remove_user);
+            if r.id == RouterId(2) {
+                let name = targets[0].username.as_ref().unwrap().to_string();
+                Ok(vec![Ok(DisconnectReport {
+                    foreign: vec![ForeignObject {
+                        menu: Menu::HotspotUsers,
+                        name,
+                    }],
+                    ..Default::default()
+                })])
+            } else {
+                ok_reports(targets)
+            }
+        });
+    m.subscribers
+        .expect_complete_expiries()
+        .times(1)
+        .returning(|items, _, _| Ok(vec![true; items.len()]));
+    m.devices
+        .expect_deactivate_all_of()
+        .times(1)
+        .returning(|ids| Ok(ids.len() as u64));
+    notice_store(&mut m);
+    m.sms.expect_send().returning(|_, _| Ok(SmsReceipt::default()));
+    let audit = m.audit_log.clone();
+
+    let report = m.engine().run_then_deliver().await;
+
+    assert_eq!(report.count("users_disconnected"), 1, "our part is done");
+    assert_eq!(report.count("foreign_objects"), 1);
+    assert_eq!(report.per_router["tenant-1:Router2"]["foreign_objects"], 1);
+    assert!(!report.per_router["tenant-1:Router1"].contains_key("foreign_objects"));
+    assert!(report.failures.is_empty());
+    let audit = audit.lock().unwrap();
+    let foreign: Vec<_> = audit.iter().filter(|e| e.action == "foreign_object").collect();
+    assert_eq!(foreign.len(), 1, "{audit:?}");
+    assert_eq!(foreign[0].outcome, AuditOutcome::Skipped);
+    assert_eq!(foreign[0].subject, "subscriber:1");
+    assert_eq!(foreign[0].router_id, Some(RouterId(2)));
+    let reason = foreign[0].reason.as_deref().unwrap_or_default();
+    let username = subs[0].username.to_string();
+    assert!(
+        reason.contains("/ip/hotspot/user") && reason.contains(&username),
+        "{reason}"
+    );
+}
+
+#[tokio::test]
 async fn router_down_keeps_the_removal_pending_with_backoff() {
     let mut m = Mocks::new(now());
     let mut subs = subs(2);
@@ -443,7 +502,9 @@ async fn an_extension_meanwhile_wins() {
     m.driver
         .expect_set_hotspot_users_disabled()
         .times(2)
-        .withf(|_, changes| changes.len() == 1 && !changes[0].1)
+        .withf(|_, changes| {
+            changes.len() == 1 && changes[0].1 == OwnerTag::Subscriber(SubscriberId(1)) && !changes[0].2
+        })
         .returning(|_, changes| Ok(changes.iter().map(|_| Ok(())).collect()));
     // The expiry SMS reserved before the record is withdrawn (an abandoned
     // notice is never claimed for sending).

@@ -96,7 +96,16 @@ impl RouterDriver for FakeRouters {
     async fn unblock_device(&self, _: &Router, _: MacAddress) -> Result<()> {
         Err(unused())
     }
-    async fn set_hotspot_user_disabled(&self, router: &Router, name: &RosName, disabled: bool) -> Result<()> {
+    async fn remove_ip_bindings(&self, _: &Router, _: &[(MacAddress, OwnerTag)]) -> Result<Vec<Result<u32>>> {
+        Err(unused())
+    }
+    async fn set_hotspot_user_disabled(
+        &self,
+        router: &Router,
+        name: &RosName,
+        _: OwnerTag,
+        disabled: bool,
+    ) -> Result<()> {
         if disabled {
             return Err(unused());
         }
@@ -111,25 +120,25 @@ impl RouterDriver for FakeRouters {
     async fn add_hotspot_user(&self, _: &Router, _: &HotspotUserSpec) -> Result<String> {
         Err(unused())
     }
-    async fn remove_hotspot_user(&self, _: &Router, _: &RosName) -> Result<bool> {
+    async fn remove_hotspot_user(&self, _: &Router, _: &RosName, _: OwnerTag) -> Result<bool> {
         Err(unused())
     }
     async fn provision_pppoe(&self, _: &Router, _: &PppoeSpec) -> Result<()> {
         Err(unused())
     }
-    async fn deprovision_pppoe(&self, _: &Router, _: &RosName) -> Result<()> {
+    async fn deprovision_pppoe(&self, _: &Router, _: &RosName, _: OwnerTag) -> Result<()> {
         Err(unused())
     }
     async fn provision_static_ip(&self, _: &Router, _: &StaticIpSpec) -> Result<()> {
         Err(unused())
     }
-    async fn deprovision_static_ip(&self, _: &Router, _: Ipv4Addr, _: &RosName) -> Result<()> {
+    async fn deprovision_static_ip(&self, _: &Router, _: Ipv4Addr, _: &RosName, _: OwnerTag) -> Result<()> {
         Err(unused())
     }
     async fn set_rate_limit(&self, _: &Router, _: &QueueSpec) -> Result<()> {
         Err(unused())
     }
-    async fn remove_rate_limit(&self, _: &Router, _: &RosName) -> Result<()> {
+    async fn remove_rate_limit(&self, _: &Router, _: &RosName, _: OwnerTag) -> Result<()> {
         Err(unused())
     }
     async fn health(&self, _: &Router) -> Result<RouterHealth> {

@@ -94,24 +94,28 @@ async fn provisions_and_deprovisions_by_tenant_local_date() {
     m.driver
         .expect_deprovision_pppoe()
         .times(1)
-        .returning(move |_, name| {
-            c.lock().unwrap().push(format!("pppoe- {name}"));
+        .returning(move |_, name, owner| {
+            c.lock()
+                .unwrap()
+                .push(format!("pppoe- {name} {}", owner.comment()));
             Ok(())
         });
     let c = calls.clone();
     m.driver
         .expect_deprovision_static_ip()
         .times(1)
-        .returning(move |_, addr, _| {
-            c.lock().unwrap().push(format!("ip- {addr}"));
+        .returning(move |_, addr, _, owner| {
+            c.lock().unwrap().push(format!("ip- {addr} {}", owner.comment()));
             Ok(())
         });
     let c = calls.clone();
     m.driver
         .expect_remove_rate_limit()
         .times(1)
-        .returning(move |_, name| {
-            c.lock().unwrap().push(format!("queue- {name}"));
+        .returning(move |_, name, owner| {
+            c.lock()
+                .unwrap()
+                .push(format!("queue- {name} {}", owner.comment()));
             Ok(())
         });
     let marked = Arc::new(Mutex::new(Vec::new()));
@@ -149,11 +153,11 @@ async fn provisions_and_deprovisions_by_tenant_local_date() {
         calls,
         vec![
             "ip+ 10.9.0.2 isp-allowed",
-            "ip- 10.9.0.4",
+            "ip- 10.9.0.4 isp:svc:4",
             "pppoe+ alice isp:svc:1",
-            "pppoe- carol",
+            "pppoe- carol isp:svc:3",
             "queue+ isp-svc-2 10M/20M",
-            "queue- isp-svc-4",
+            "queue- isp-svc-4 isp:svc:4",
         ]
     );
     let mut marked = marked.lock().unwrap().clone();

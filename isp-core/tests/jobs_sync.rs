@@ -114,7 +114,8 @@ async fn reconciles_each_router_touching_only_our_objects() {
         .expect_set_hotspot_users_disabled()
         .times(1)
         .returning(move |r, changes| {
-            for (name, disabled) in changes {
+            for (name, owner, disabled) in changes {
+                assert!(matches!(owner, OwnerTag::Subscriber(_)), "{owner:?}");
                 c.lock()
                     .unwrap()
                     .push(format!("{} disable={disabled} {name}", r.name));
@@ -221,12 +222,22 @@ async fn user_changes_go_to_the_router_in_one_call() {
         .expect_set_hotspot_users_disabled()
         .times(1)
         .returning(|_, changes| {
-            let mut seen: Vec<String> = changes.iter().map(|(n, d)| format!("{n}={d}")).collect();
+            let mut seen: Vec<String> = changes
+                .iter()
+                .map(|(n, o, d)| format!("{n}={d} ({})", o.comment()))
+                .collect();
             seen.sort();
-            assert_eq!(seen, vec!["expired=true", "gone=true", "paid=false"]);
+            assert_eq!(
+                seen,
+                vec![
+                    "expired=true (isp:sub:1)",
+                    "gone=true (isp:sub:3)",
+                    "paid=false (isp:sub:2)"
+                ]
+            );
             Ok(changes
                 .iter()
-                .map(|(n, _)| {
+                .map(|(n, _, _)| {
                     if n.as_str() == "gone" {
                         Err(Error::not_found("hotspot user", n))
                     } else {
@@ -389,7 +400,7 @@ async fn a_subscriber_who_paid_while_the_router_was_read_is_enabled() {
         .returning(move |_, batch| {
             c.lock()
                 .unwrap()
-                .extend(batch.iter().map(|(n, d)| (n.to_string(), *d)));
+                .extend(batch.iter().map(|(n, o, d)| (n.to_string(), o.comment(), *d)));
             Ok(batch.iter().map(|_| Ok(())).collect())
         });
     let report = m
@@ -398,5 +409,81 @@ async fn a_subscriber_who_paid_while_the_router_was_read_is_enabled() {
         .await
         .unwrap();
     assert_eq!(report.count("users_enabled"), 1);
-    assert_eq!(*changes.lock().unwrap(), vec![("u1".to_owned(), false)]);
+    assert_eq!(
+        *changes.lock().unwrap(),
+        vec![("u1".to_owned(), "isp:sub:1".to_owned(), false)]
+    );
+}
+
+fn binding(i: u8, kind: BindingType, comment: Option<&str>) -> IpBinding {
+    IpBinding {
+        id: format!("*B{i}"),
+        mac: Some(MacAddress::from_octets([2, 0, 0, 0, 0, i])),
+        address: None,
+        kind,
+        comment: comment.map(str::to_owned),
+        disabled: false,
+    }
+}
+
+#[tokio::test]
+async fn bypass_bindings_no_entitlement_backs_are_removed_and_counted_as_the_router_confirms() {
+    let mut m = Mocks::new(now());
+    m.with_tenants(vec![tenant(1, "UTC")]);
+    m.with_routers(vec![router(1, 1, true)]);
+    m.subscribers.expect_active_of_tenant().times(1).returning(|_| {
+        Ok(vec![
+            subscriber(1, 1, now() - Duration::minutes(5), true),
+            subscriber(2, 1, now() + Duration::hours(2), true),
+        ])
+    });
+    m.services.expect_on_router().returning(|_| Ok(vec![]));
+    m.vouchers.expect_on_router().returning(|_, _| Ok(vec![]));
+    m.driver.expect_snapshot().times(1).returning(|_, _| {
+        Ok(RouterSnapshot {
+            ip_bindings: vec![
+                // Expired subscriber 1's portal bypass, and its regular binding.
+                binding(1, BindingType::Bypassed, Some("isp:sub:1")),
+                binding(2, BindingType::Regular, Some("isp:sub:1")),
+                // Paid subscriber 2's, and the operator's: they stay.
+                binding(3, BindingType::Bypassed, Some("isp:sub:2")),
+                binding(4, BindingType::Bypassed, Some("front desk")),
+            ],
+            ..Default::default()
+        })
+    });
+    // The old path: a no-op on bypass bindings that still counted them.
+    m.driver.expect_unblock_device().never();
+    let sub1 = OwnerTag::Subscriber(SubscriberId(1));
+    m.driver
+        .expect_remove_ip_bindings()
+        .times(1)
+        .withf(move |r, pairs| {
+            r.id == RouterId(1)
+                && pairs
+                    == [
+                        (MacAddress::from_octets([2, 0, 0, 0, 0, 1]), sub1),
+                        (MacAddress::from_octets([2, 0, 0, 0, 0, 2]), sub1),
+                    ]
+        })
+        // The second was gone meanwhile: it is not counted.
+        .returning(|_, _| Ok(vec![Ok(1), Ok(0)]));
+    let audit = m.audit_log.clone();
+
+    let report = m
+        .engine()
+        .run(JobKind::SyncRouters, RunOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(report.count("bindings_removed"), 1);
+    assert_eq!(report.per_router["tenant-1:Router1"]["bindings_removed"], 1);
+    assert!(report.failures.is_empty());
+    let audit = audit.lock().unwrap();
+    assert_eq!(
+        audit
+            .iter()
+            .filter(|e| e.action == "bindings_removed" && e.outcome == AuditOutcome::Success)
+            .count(),
+        1
+    );
 }

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, Duration, Utc};
 use isp_core::domain::*;
 use isp_core::jobs::{JobKind, RunOptions};
-use isp_core::ports::Leased;
+use isp_core::ports::{DisconnectReport, ForeignObject, HotspotTarget, Leased, Menu};
 use isp_core::Error;
 use jobs_support::*;
 use policy_fixtures::*;
@@ -29,6 +29,24 @@ fn due_vouchers() -> Vec<Voucher> {
     leftover.expired_at = Some(now() - Duration::minutes(30));
     leftover.attempts = 2;
     vec![unused, ended, leftover]
+}
+
+/// The voucher's user removed (LEFTOVER's was already gone), after checking
+/// the target asks for the voucher's own objects only.
+fn removed_unless_leftover(target: &HotspotTarget) -> isp_core::Result<DisconnectReport> {
+    let code = target.username.as_ref().expect("a voucher target names its user");
+    let id = due_vouchers()
+        .into_iter()
+        .find(|v| v.code == *code)
+        .expect("a due voucher")
+        .id;
+    assert_eq!(target.owner, OwnerTag::Voucher(id));
+    assert!(target.remove_user);
+    assert!(target.macs.is_empty());
+    Ok(DisconnectReport {
+        user_removed: code.as_str() != "LEFTOVER",
+        ..Default::default()
+    })
 }
 
 fn setup(m: &mut Mocks) {
@@ -54,10 +72,11 @@ async fn expires_by_deadline_and_removes_router_users() {
             e.lock().unwrap().push((id, seen, reason, at));
             Ok(true)
         });
+    // One disconnect per router: each voucher's own user (by its tag) goes.
     m.driver
-        .expect_remove_hotspot_user()
-        .times(3)
-        .returning(|_, name| Ok(name.as_str() != "LEFTOVER"));
+        .expect_disconnect_hotspot()
+        .times(2)
+        .returning(|_, targets| Ok(targets.iter().map(removed_unless_leftover).collect()));
     let removed = Arc::new(Mutex::new(Vec::new()));
     let r = removed.clone();
     m.vouchers
@@ -118,13 +137,16 @@ async fn a_router_failure_leaves_the_removal_pending() {
         .expect_expire()
         .times(2)
         .returning(|_, _, _, _| Ok(true));
-    m.driver.expect_remove_hotspot_user().times(3).returning(|r, _| {
-        if r.id == RouterId(2) {
-            Err(Error::unavailable("router Router2", "connection reset"))
-        } else {
-            Ok(true)
-        }
-    });
+    m.driver
+        .expect_disconnect_hotspot()
+        .times(2)
+        .returning(|r, targets| {
+            if r.id == RouterId(2) {
+                Err(Error::unavailable("router Router2", "connection reset"))
+            } else {
+                Ok(targets.iter().map(removed_unless_leftover).collect())
+            }
+        });
     m.vouchers
         .expect_mark_removed()
         .times(2)
@@ -166,7 +188,7 @@ async fn dry_run_lists_and_writes_nothing() {
     m.vouchers.expect_claim_due().never();
     m.vouchers.expect_expire().never();
     m.vouchers.expect_mark_removed().never();
-    m.driver.expect_remove_hotspot_user().never();
+    m.driver.expect_disconnect_hotspot().never();
     let report = m
         .engine()
         .run(JobKind::ExpireVouchers, RunOptions { dry_run: true })
@@ -174,4 +196,66 @@ async fn dry_run_lists_and_writes_nothing() {
         .unwrap();
     assert_eq!(report.count("vouchers_expired"), 2);
     assert_eq!(report.count("users_removed"), 3);
+}
+
+#[tokio::test]
+async fn a_same_name_user_that_is_not_the_vouchers_is_left_alone_and_reported() {
+    let mut m = Mocks::new(now());
+    setup(&mut m);
+    m.vouchers
+        .expect_expire()
+        .times(2)
+        .returning(|_, _, _, _| Ok(true));
+    // TIMEUP's name belongs to a staff account: the driver left it alone.
+    m.driver
+        .expect_disconnect_hotspot()
+        .times(2)
+        .returning(|_, targets| {
+            Ok(targets
+                .iter()
+                .map(|t| {
+                    let code = t.username.as_ref().unwrap().as_str();
+                    Ok(DisconnectReport {
+                        user_removed: code != "TIMEUP",
+                        foreign: if code == "TIMEUP" {
+                            vec![ForeignObject {
+                                menu: Menu::HotspotUsers,
+                                name: code.to_owned(),
+                            }]
+                        } else {
+                            Vec::new()
+                        },
+                        ..Default::default()
+                    })
+                })
+                .collect())
+        });
+    // Nothing of the voucher's is left: its removal is recorded.
+    m.vouchers
+        .expect_mark_removed()
+        .times(3)
+        .returning(|_, _| Ok(true));
+    let audit = m.audit_log.clone();
+
+    let report = m
+        .engine()
+        .run(JobKind::ExpireVouchers, RunOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(report.count("foreign_objects"), 1);
+    assert_eq!(report.per_router["tenant-1:Router1"]["foreign_objects"], 1);
+    assert_eq!(report.count("users_removed"), 2);
+    assert_eq!(report.count("users_already_gone"), 1);
+    assert!(report.failures.is_empty());
+    let audit = audit.lock().unwrap();
+    let foreign: Vec<_> = audit.iter().filter(|e| e.action == "foreign_object").collect();
+    assert_eq!(foreign.len(), 1, "{audit:?}");
+    assert_eq!(foreign[0].outcome, AuditOutcome::Skipped);
+    assert_eq!(foreign[0].subject, "voucher:TIMEUP");
+    assert_eq!(foreign[0].router_id, Some(RouterId(1)));
+    let reason = foreign[0].reason.as_deref().unwrap_or_default();
+    assert!(
+        reason.contains("/ip/hotspot/user") && reason.contains("TIMEUP"),
+        "{reason}"
+    );
 }

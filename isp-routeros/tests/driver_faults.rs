@@ -209,6 +209,8 @@ async fn traps_map_onto_the_error_family(transport: Transport) {
             &[isp_core::ports::HotspotTarget {
                 username: Some(name("u")),
                 macs: vec![],
+                owner: OwnerTag::Subscriber(SubscriberId(1)),
+                remove_user: false,
             }],
         )
         .await
@@ -311,7 +313,7 @@ async fn rest_https_with_a_pinned_fingerprint() {
     assert!(err.to_string().contains("certificate"), "{err}");
     assert!(!err.is_transient());
     let err = d
-        .deprovision_static_ip(&bad, static_ip().address, &static_ip().list)
+        .deprovision_static_ip(&bad, static_ip().address, &static_ip().list, static_ip().owner)
         .await
         .unwrap_err();
     assert!(matches!(err, Error::Authentication { .. }), "{err:?}");

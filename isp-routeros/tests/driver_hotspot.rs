@@ -11,7 +11,7 @@ use client_common::{assert_logins, quick, router_for, sim_config, start, verbs};
 use isp_core::domain::{
     MacAddress, OwnerTag, RosDuration, RosName, SecretPassword, SubscriberId, Transport, VoucherId,
 };
-use isp_core::ports::{BindingType, HotspotTarget, HotspotUserSpec, Menu, RouterDriver};
+use isp_core::ports::{BindingType, ForeignObject, HotspotTarget, HotspotUserSpec, Menu, RouterDriver};
 use isp_core::Error;
 use isp_routeros::driver::{DriverConfig, RouterOsDriver};
 use isp_routeros::sim::SimHandle;
@@ -82,6 +82,8 @@ async fn a_disconnect_sweep_reads_each_menu_once_and_batches_removals(transport:
         targets.push(HotspotTarget {
             username: Some(name(&user)),
             macs: vec![mac(i)],
+            owner: OwnerTag::Subscriber(SubscriberId(i.into())),
+            remove_user: false,
         });
     }
     // What must survive: a bystander's session, the operator's binding for a target's MAC,
@@ -123,6 +125,13 @@ async fn a_disconnect_sweep_reads_each_menu_once_and_batches_removals(transport:
         assert_eq!(report.cookies_removed, 1, "target {i}");
         assert_eq!(report.bindings_removed, 1, "target {i}: only our bypass binding");
         assert!(report.user_disabled, "target {i}");
+        // The front desk's bypass binding for target 0's MAC is not ours.
+        assert_eq!(
+            report.foreign.len(),
+            usize::from(i == 0),
+            "target {i}: {:?}",
+            report.foreign
+        );
     }
 
     // One print per menu for all ten targets.
@@ -224,6 +233,8 @@ async fn a_disconnect_by_mac_only_leaves_users_alone(transport: Transport) {
             &[HotspotTarget {
                 username: None,
                 macs: vec![mac(1)],
+                owner: OwnerTag::Subscriber(SubscriberId(1)),
+                remove_user: false,
             }],
         )
         .await
@@ -247,8 +258,12 @@ async fn one_failing_menu_fails_only_the_targets_that_needed_it(transport: Trans
     let handle = sim.handle();
     let d = driver();
     let router = router_for(1, &sim, transport, None);
-    handle.add_row("/ip/hotspot/user", &[("name", "alice")]).unwrap();
-    handle.add_row("/ip/hotspot/user", &[("name", "bob")]).unwrap();
+    handle
+        .add_row("/ip/hotspot/user", &[("name", "alice"), ("comment", "isp:sub:1")])
+        .unwrap();
+    handle
+        .add_row("/ip/hotspot/user", &[("name", "bob"), ("comment", "isp:sub:2")])
+        .unwrap();
     handle
         .hotspot_login("alice", &mac(1).to_string(), "10.5.50.2")
         .unwrap();
@@ -261,10 +276,14 @@ async fn one_failing_menu_fails_only_the_targets_that_needed_it(transport: Trans
                 HotspotTarget {
                     username: Some(name("alice")),
                     macs: vec![mac(1)],
+                    owner: OwnerTag::Subscriber(SubscriberId(1)),
+                    remove_user: false,
                 },
                 HotspotTarget {
                     username: Some(name("bob")),
                     macs: vec![],
+                    owner: OwnerTag::Subscriber(SubscriberId(2)),
+                    remove_user: false,
                 },
             ],
         )
@@ -408,14 +427,14 @@ async fn hotspot_users_add_conflict_disable_enable_remove(transport: Transport) 
     assert!(dup.is_conflict(), "{dup:?}");
     assert!(!dup.to_string().contains("pin-4321"), "{dup}");
 
-    d.set_hotspot_user_disabled(&router, &spec.name, true)
+    d.set_hotspot_user_disabled(&router, &spec.name, spec.owner, true)
         .await
         .unwrap();
     assert_eq!(
         rows_where(&handle, "/ip/hotspot/user", "name", "VOUCH123")[0]["disabled"],
         "true"
     );
-    d.set_hotspot_user_disabled(&router, &spec.name, false)
+    d.set_hotspot_user_disabled(&router, &spec.name, spec.owner, false)
         .await
         .unwrap();
     assert_eq!(
@@ -423,19 +442,35 @@ async fn hotspot_users_add_conflict_disable_enable_remove(transport: Transport) 
         "false"
     );
     let missing = d
-        .set_hotspot_user_disabled(&router, &name("nobody"), true)
+        .set_hotspot_user_disabled(&router, &name("nobody"), spec.owner, true)
         .await
         .unwrap_err();
     assert!(missing.is_not_found(), "{missing:?}");
     assert!(missing.to_string().contains("nobody"), "{missing}");
+    // Another voucher's tag: not this one's to change.
+    let other = d
+        .set_hotspot_user_disabled(&router, &spec.name, OwnerTag::Voucher(VoucherId(8)), true)
+        .await
+        .unwrap_err();
+    assert!(other.is_conflict(), "{other:?}");
+    assert_eq!(
+        rows_where(&handle, "/ip/hotspot/user", "name", "VOUCH123")[0]["disabled"],
+        "false"
+    );
 
     handle
         .hotspot_login("VOUCH123", &mac(7).to_string(), "10.5.50.7")
         .unwrap();
-    assert!(d.remove_hotspot_user(&router, &spec.name).await.unwrap());
+    assert!(d
+        .remove_hotspot_user(&router, &spec.name, spec.owner)
+        .await
+        .unwrap());
     assert!(rows_where(&handle, "/ip/hotspot/user", "name", "VOUCH123").is_empty());
     assert!(rows_where(&handle, "/ip/hotspot/active", "user", "VOUCH123").is_empty());
-    assert!(!d.remove_hotspot_user(&router, &spec.name).await.unwrap());
+    assert!(!d
+        .remove_hotspot_user(&router, &spec.name, spec.owner)
+        .await
+        .unwrap());
 
     // A voucher code as the whole login: no password sent.
     let code_only = HotspotUserSpec {
@@ -556,28 +591,45 @@ async fn user_changes_in_one_print_and_one_command_per_verb(transport: Transport
             )
             .unwrap();
     }
+    // A staff account and another subscriber's user: not subscriber 1's.
+    handle
+        .add_row(
+            "/ip/hotspot/user",
+            &[("name", "staff"), ("comment", "front desk")],
+        )
+        .unwrap();
+    handle
+        .add_row("/ip/hotspot/user", &[("name", "u7"), ("comment", "isp:sub:7")])
+        .unwrap();
     d.health(&router).await.unwrap();
     handle.clear_command_log();
 
+    let one = OwnerTag::Subscriber(SubscriberId(1));
     let changes = [
-        (name("u1"), true),
-        (name("u2"), true),
-        (name("u3"), false),
-        (name("u4"), true),
-        (name("nobody"), true),
+        (name("u1"), one, true),
+        (name("u2"), one, true),
+        (name("u3"), one, false),
+        (name("u4"), one, true),
+        (name("nobody"), one, true),
+        (name("staff"), one, true),
+        (name("u7"), one, true),
     ];
     let answers = d.set_hotspot_users_disabled(&router, &changes).await.unwrap();
-    assert_eq!(answers.len(), 5);
+    assert_eq!(answers.len(), 7);
     assert!(answers[..4].iter().all(Result::is_ok), "{answers:?}");
     let missing = answers[4].as_ref().unwrap_err();
     assert!(
         missing.is_not_found() && missing.to_string().contains("nobody"),
         "{missing}"
     );
+    for foreign in &answers[5..] {
+        let e = foreign.as_ref().unwrap_err();
+        assert!(e.is_conflict() && e.to_string().contains("isp:sub:1"), "{e}");
+    }
     let disabled = |u: &str| rows_where(&handle, "/ip/hotspot/user", "name", u)[0]["disabled"].clone();
     assert_eq!(
-        ["u1", "u2", "u3", "u4", "u5"].map(disabled),
-        ["true", "true", "false", "true", "false"]
+        ["u1", "u2", "u3", "u4", "u5", "staff", "u7"].map(disabled),
+        ["true", "true", "false", "true", "false", "false", "false"]
     );
     // One print, one disable naming both ids, one enable; u4 is left alone.
     let log: Vec<(String, usize)> = handle
@@ -604,7 +656,150 @@ async fn user_changes_in_one_print_and_one_command_per_verb(transport: Transport
     );
 }
 
+async fn remove_ip_bindings_removes_only_that_owners_non_blocking_bindings_in_one_batch(
+    transport: Transport,
+) {
+    let sim = start(sim_config()).await;
+    let handle = sim.handle();
+    let d = driver();
+    let router = router_for(1, &sim, transport, None);
+    let (five, six) = (
+        OwnerTag::Subscriber(SubscriberId(5)),
+        OwnerTag::Subscriber(SubscriberId(6)),
+    );
+    for (i, kind, comment) in [
+        (1, "bypassed", five.comment()),
+        (1, "blocked", "isp:voucher:9".to_owned()),
+        (2, "regular", five.comment()),
+        (2, "bypassed", six.comment()),
+        (3, "bypassed", "front desk".to_owned()),
+    ] {
+        handle
+            .add_row(
+                "/ip/hotspot/ip-binding",
+                &[
+                    ("mac-address", &mac(i).to_string()),
+                    ("type", kind),
+                    ("comment", &comment),
+                ],
+            )
+            .unwrap();
+    }
+    d.health(&router).await.unwrap();
+    handle.clear_command_log();
+
+    let answers = d
+        .remove_ip_bindings(&router, &[(mac(1), five), (mac(2), five), (mac(3), five)])
+        .await
+        .unwrap();
+    let counts: Vec<u32> = answers.into_iter().map(Result::unwrap).collect();
+    assert_eq!(counts, [1, 1, 0]);
+    let mut log = verbs(&handle, "print");
+    log.extend(verbs(&handle, "remove"));
+    assert_eq!(
+        log,
+        ["/ip/hotspot/ip-binding/print", "/ip/hotspot/ip-binding/remove"],
+        "one print, one remove"
+    );
+    let left: Vec<(String, String)> = handle
+        .rows("/ip/hotspot/ip-binding")
+        .into_iter()
+        .map(|b| (b["type"].clone(), b["comment"].clone()))
+        .collect();
+    assert_eq!(
+        left,
+        [
+            ("blocked".to_owned(), "isp:voucher:9".to_owned()),
+            ("bypassed".to_owned(), six.comment()),
+            ("bypassed".to_owned(), "front desk".to_owned()),
+        ]
+    );
+    // Nothing left of five's: confirmed, nothing removed.
+    let again = d.remove_ip_bindings(&router, &[(mac(1), five)]).await.unwrap();
+    assert_eq!(again.into_iter().map(Result::unwrap).collect::<Vec<_>>(), [0]);
+    assert!(d.remove_ip_bindings(&router, &[]).await.unwrap().is_empty());
+}
+
+async fn a_voucher_disconnect_removes_only_its_own_user_and_tagged_bindings(transport: Transport) {
+    let sim = start(sim_config()).await;
+    let handle = sim.handle();
+    let d = driver();
+    let router = router_for(1, &sim, transport, None);
+    let seven = OwnerTag::Voucher(VoucherId(7));
+    handle
+        .add_row(
+            "/ip/hotspot/user",
+            &[("name", "V7"), ("comment", &seven.comment())],
+        )
+        .unwrap();
+    handle
+        .hotspot_login("V7", &mac(7).to_string(), "10.5.50.7")
+        .unwrap();
+    handle
+        .add_row(
+            "/ip/hotspot/ip-binding",
+            &[
+                ("mac-address", &mac(7).to_string()),
+                ("type", "bypassed"),
+                ("comment", &seven.comment()),
+            ],
+        )
+        .unwrap();
+    // Voucher 8's code names a staff account (no tag), logged in.
+    handle
+        .add_row("/ip/hotspot/user", &[("name", "V8"), ("comment", "staff")])
+        .unwrap();
+    handle
+        .hotspot_login("V8", &mac(8).to_string(), "10.5.50.8")
+        .unwrap();
+    let target = |code: &str, id: i64| HotspotTarget {
+        username: Some(name(code)),
+        macs: vec![],
+        owner: OwnerTag::Voucher(VoucherId(id)),
+        remove_user: true,
+    };
+
+    let results = d
+        .disconnect_hotspot(&router, &[target("V7", 7), target("V8", 8)])
+        .await
+        .unwrap();
+    let v7 = results[0].as_ref().unwrap();
+    assert!(v7.user_removed && !v7.user_disabled);
+    assert_eq!((v7.sessions_removed, v7.bindings_removed), (1, 1));
+    assert!(v7.foreign.is_empty(), "{:?}", v7.foreign);
+    let v8 = results[1].as_ref().unwrap();
+    assert!(!v8.user_removed);
+    assert_eq!(v8.sessions_removed, 0, "the staff session stays");
+    assert_eq!(
+        v8.foreign,
+        [ForeignObject {
+            menu: Menu::HotspotUsers,
+            name: "V8".into()
+        }]
+    );
+    assert_eq!(v8.foreign[0].describe(), "/ip/hotspot/user V8");
+    assert!(rows_where(&handle, "/ip/hotspot/user", "name", "V7").is_empty());
+    assert!(handle.rows("/ip/hotspot/ip-binding").is_empty());
+    assert_eq!(
+        rows_where(&handle, "/ip/hotspot/user", "name", "V8")[0]["disabled"],
+        "false"
+    );
+    assert_eq!(rows_where(&handle, "/ip/hotspot/active", "user", "V8").len(), 1);
+    assert!(verbs(&handle, "disable").is_empty());
+
+    // The single-user call refuses the staff account, and leaves its session.
+    let err = d
+        .remove_hotspot_user(&router, &name("V8"), OwnerTag::Voucher(VoucherId(8)))
+        .await
+        .unwrap_err();
+    assert!(err.is_conflict(), "{err:?}");
+    assert_eq!(rows_where(&handle, "/ip/hotspot/user", "name", "V8").len(), 1);
+    assert_eq!(rows_where(&handle, "/ip/hotspot/active", "user", "V8").len(), 1);
+}
+
 over_both!(
+    remove_ip_bindings_removes_only_that_owners_non_blocking_bindings_in_one_batch,
+    a_voucher_disconnect_removes_only_its_own_user_and_tagged_bindings,
     user_changes_in_one_print_and_one_command_per_verb,
     a_disconnect_sweep_reads_each_menu_once_and_batches_removals,
     a_disconnect_by_mac_only_leaves_users_alone,

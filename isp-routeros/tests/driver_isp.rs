@@ -86,7 +86,10 @@ async fn pppoe_provision_update_conflict_and_deprovision(transport: Transport) {
         .unwrap_err();
     assert!(err.is_conflict(), "{err:?}");
     assert!(!err.to_string().contains("ppp-Secret-77"), "{err}");
-    let err = d.deprovision_pppoe(&router, &name("manual")).await.unwrap_err();
+    let err = d
+        .deprovision_pppoe(&router, &name("manual"), OwnerTag::Service(ServiceId(4)))
+        .await
+        .unwrap_err();
     assert!(err.is_conflict(), "{err:?}");
     assert_eq!(find(&handle, "/ppp/secret", "name", "manual").len(), 1);
 
@@ -109,11 +112,15 @@ async fn pppoe_provision_update_conflict_and_deprovision(transport: Transport) {
     handle
         .ppp_login("someone-else", "AA:BB:CC:00:00:02", "10.0.0.51")
         .unwrap();
-    d.deprovision_pppoe(&router, &name("cust-1")).await.unwrap();
+    d.deprovision_pppoe(&router, &name("cust-1"), OwnerTag::Service(ServiceId(3)))
+        .await
+        .unwrap();
     assert!(find(&handle, "/ppp/secret", "name", "cust-1").is_empty());
     assert!(find(&handle, "/ppp/active", "name", "cust-1").is_empty());
     assert_eq!(find(&handle, "/ppp/active", "name", "someone-else").len(), 1);
-    d.deprovision_pppoe(&router, &name("cust-1")).await.unwrap();
+    d.deprovision_pppoe(&router, &name("cust-1"), OwnerTag::Service(ServiceId(3)))
+        .await
+        .unwrap();
 
     // Passwords never reach the command log in clear (the simulator redacts), nor our errors.
     assert!(handle
@@ -142,11 +149,11 @@ async fn static_ip_entries_are_added_once_and_only_ours_removed(transport: Trans
     assert_eq!(entries[0]["comment"], "isp:svc:9");
     assert_eq!(count(&handle, "/ip/firewall/address-list/add"), 1);
 
-    d.deprovision_static_ip(&router, spec.address, &spec.list)
+    d.deprovision_static_ip(&router, spec.address, &spec.list, spec.owner)
         .await
         .unwrap();
     assert!(find(&handle, "/ip/firewall/address-list", "list", "isp-allowed").is_empty());
-    d.deprovision_static_ip(&router, spec.address, &spec.list)
+    d.deprovision_static_ip(&router, spec.address, &spec.list, spec.owner)
         .await
         .unwrap();
 
@@ -163,7 +170,7 @@ async fn static_ip_entries_are_added_once_and_only_ours_removed(transport: Trans
         ..spec.clone()
     };
     d.provision_static_ip(&router, &other).await.unwrap();
-    d.deprovision_static_ip(&router, other.address, &other.list)
+    d.deprovision_static_ip(&router, other.address, &other.list, other.owner)
         .await
         .unwrap();
     assert_eq!(
@@ -241,15 +248,19 @@ async fn rate_limits_create_update_only_when_changed_and_remove_ours(transport: 
         .unwrap_err()
         .is_conflict());
     assert!(d
-        .remove_rate_limit(&router, &name("office"))
+        .remove_rate_limit(&router, &name("office"), spec.owner)
         .await
         .unwrap_err()
         .is_conflict());
     assert_eq!(find(&handle, "/queue/simple", "name", "office").len(), 1);
 
-    d.remove_rate_limit(&router, &spec.name).await.unwrap();
+    d.remove_rate_limit(&router, &spec.name, spec.owner)
+        .await
+        .unwrap();
     assert!(find(&handle, "/queue/simple", "name", "svc-3").is_empty());
-    d.remove_rate_limit(&router, &spec.name).await.unwrap();
+    d.remove_rate_limit(&router, &spec.name, spec.owner)
+        .await
+        .unwrap();
 }
 
 async fn health_reads_identity_resources_and_the_router_clock(transport: Transport) {

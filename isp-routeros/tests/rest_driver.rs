@@ -109,14 +109,28 @@ async fn lifecycle(transport: Transport) -> (SimHandle, Vec<Logged>, String) {
         .unwrap();
 
     // Disconnect both; again (already gone is fine).
-    d.deprovision_pppoe(&router, &name("cust-1")).await.unwrap();
-    d.deprovision_static_ip(&router, "10.0.0.2".parse().unwrap(), &name("isp-allowed"))
+    d.deprovision_pppoe(&router, &name("cust-1"), OwnerTag::Service(ServiceId(1)))
         .await
         .unwrap();
-    d.deprovision_pppoe(&router, &name("cust-1")).await.unwrap();
-    d.deprovision_static_ip(&router, "10.0.0.2".parse().unwrap(), &name("isp-allowed"))
+    d.deprovision_static_ip(
+        &router,
+        "10.0.0.2".parse().unwrap(),
+        &name("isp-allowed"),
+        OwnerTag::Service(ServiceId(2)),
+    )
+    .await
+    .unwrap();
+    d.deprovision_pppoe(&router, &name("cust-1"), OwnerTag::Service(ServiceId(1)))
         .await
         .unwrap();
+    d.deprovision_static_ip(
+        &router,
+        "10.0.0.2".parse().unwrap(),
+        &name("isp-allowed"),
+        OwnerTag::Service(ServiceId(2)),
+    )
+    .await
+    .unwrap();
 
     let log = handle.command_log();
     let expected_via = |v: &Via| match transport {
@@ -215,10 +229,17 @@ async fn rest_provisions_what_the_api_reads_and_back() {
     d.provision_pppoe(&over_api, &pppoe("cust-7", 7)).await.unwrap();
     assert_eq!(handle.rows("/ppp/secret").len(), 1);
     // Deprovision over the other transport each.
-    d.deprovision_pppoe(&over_api, &name("cust-7")).await.unwrap();
-    d.deprovision_static_ip(&over_rest, "10.0.0.7".parse().unwrap(), &name("isp-allowed"))
+    d.deprovision_pppoe(&over_api, &name("cust-7"), OwnerTag::Service(ServiceId(7)))
         .await
         .unwrap();
+    d.deprovision_static_ip(
+        &over_rest,
+        "10.0.0.7".parse().unwrap(),
+        &name("isp-allowed"),
+        OwnerTag::Service(ServiceId(7)),
+    )
+    .await
+    .unwrap();
     assert!(handle.rows("/ppp/secret").is_empty());
     assert!(handle.rows("/ip/firewall/address-list").is_empty());
     assert!(handle.rest_logins() >= 1);

@@ -115,7 +115,7 @@ async fn rest_over_http_for_every_router() {
             .await
             .unwrap();
         assert_eq!(snapshot.address_list.len(), 1);
-        d.deprovision_static_ip(&r, spec().address, &spec().list)
+        d.deprovision_static_ip(&r, spec().address, &spec().list, spec().owner)
             .await
             .unwrap();
     }

@@ -324,6 +324,8 @@ async fn run_case(name: String, script: Script, with_engine: bool) -> CaseOutcom
     let target = HotspotTarget {
         username: Some(RosName::parse("username", "255712000001").expect("name")),
         macs: vec![MacAddress::parse("mac", "02:00:00:00:00:01").expect("mac")],
+        owner: OwnerTag::Subscriber(isp_core::domain::SubscriberId(1)),
+        remove_user: false,
     };
     let spec = PppoeSpec {
         username: RosName::parse("username", "pppoe-1").expect("name"),

@@ -7,13 +7,13 @@ use chrono::{DateTime, Utc};
 use futures::future::join_all;
 use tracing::Instrument;
 
-use crate::domain::{AuditOutcome, ExpiryDone, Router, RouterId, Subscriber, TenantId};
+use crate::domain::{AuditOutcome, ExpiryDone, OwnerTag, Router, RouterId, Subscriber, TenantId};
 use crate::error::{Error, Result};
-use crate::jobs::common::{duplicate, fresh, local_text, render, router_span, RunCtx, DRY_RUN_LIMIT};
+use crate::jobs::common::{duplicate, fresh, local_text, render, router_span, RunCtx, Tally, DRY_RUN_LIMIT};
 use crate::jobs::Engine;
 use crate::policy::hotspot::{hotspot_expiry, HotspotExpiry};
 use crate::ports::LeaseRepoExt as _;
-use crate::ports::{DisconnectReport, HotspotTarget};
+use crate::ports::{DisconnectReport, ForeignObject, HotspotTarget};
 
 /// A subscriber every router confirmed, with where its user was disabled.
 struct Confirmed<'a> {
@@ -170,6 +170,16 @@ impl Engine {
                                 );
                                 ctx.tally.add("sessions_removed", u64::from(rep.sessions_removed));
                                 ctx.tally.add("bindings_removed", u64::from(rep.bindings_removed));
+                                let s = &plans[*i].0;
+                                record_foreign(
+                                    &mut ctx.tally,
+                                    &rep.foreign,
+                                    &label,
+                                    now,
+                                    s.tenant_id,
+                                    &format!("subscriber:{}", s.id),
+                                    rid,
+                                );
                             }
                             Err(e) => errors[*i].push((rid, e)),
                         }
@@ -235,7 +245,10 @@ impl Engine {
         let limits = &self.limits;
         let calls = per_router.iter().filter_map(|(rid, subs)| {
             let router = routers.get(rid)?;
-            let changes: Vec<_> = subs.iter().map(|s| (s.username.clone(), false)).collect();
+            let changes: Vec<_> = subs
+                .iter()
+                .map(|s| (s.username.clone(), OwnerTag::Subscriber(s.id), false))
+                .collect();
             let span = router_span(&router.name);
             Some(
                 async move {
@@ -465,5 +478,31 @@ impl Engine {
                 ("phone", s.phone.to_string()),
             ],
         )
+    }
+}
+
+/// Counts and audits the same-name objects a router showed that were not the
+/// subject's: left alone, they are worth an operator's look.
+pub(crate) fn record_foreign(
+    tally: &mut Tally,
+    foreign: &[ForeignObject],
+    label: &str,
+    now: DateTime<Utc>,
+    tenant: TenantId,
+    subject: &str,
+    router: RouterId,
+) {
+    for f in foreign {
+        tally.add("foreign_objects", 1);
+        tally.add_router(label, "foreign_objects", 1);
+        tally.event(
+            now,
+            Some(tenant),
+            "foreign_object",
+            subject.to_owned(),
+            Some(router),
+            AuditOutcome::Skipped,
+            Some(format!("{} is not {subject}'s; left alone", f.describe())),
+        );
     }
 }

@@ -308,16 +308,29 @@ impl Engine {
         let l = &self.limits;
         match &service.connection {
             Connection::Pppoe { username, .. } => {
-                l.run(router.id, d.deprovision_pppoe(router, username)).await
+                l.run(
+                    router.id,
+                    d.deprovision_pppoe(router, username, crate::domain::OwnerTag::Service(service.id)),
+                )
+                .await
             }
             Connection::StaticIp { address } => {
                 l.run(
                     router.id,
-                    d.deprovision_static_ip(router, *address, &self.config.static_ip_list),
+                    d.deprovision_static_ip(
+                        router,
+                        *address,
+                        &self.config.static_ip_list,
+                        crate::domain::OwnerTag::Service(service.id),
+                    ),
                 )
                 .await?;
                 let q = queue_name(service.id)?;
-                l.run(router.id, d.remove_rate_limit(router, &q)).await
+                l.run(
+                    router.id,
+                    d.remove_rate_limit(router, &q, crate::domain::OwnerTag::Service(service.id)),
+                )
+                .await
             }
         }
     }

@@ -10,10 +10,11 @@ use futures::future::join_all;
 use tracing::Instrument;
 
 use crate::domain::{
-    AuditOutcome, Plan, PlanId, RosName, Router, Service, Subscriber, TenantId, Voucher, VoucherStatus,
+    AuditOutcome, MacAddress, OwnerTag, Plan, PlanId, RosName, Router, Service, Subscriber, TenantId,
+    Voucher, VoucherStatus,
 };
 use crate::error::{Error, Result};
-use crate::jobs::common::{router_span, RunCtx, Tally};
+use crate::jobs::common::{duplicate, router_span, RunCtx, Tally};
 use crate::jobs::Engine;
 use crate::policy::reconcile::{reconcile, Desired, ReconcileAction, RECONCILE_MENUS};
 use crate::policy::time::local_date;
@@ -201,6 +202,8 @@ impl Engine {
         // Hotspot users to disable or enable go to the router as one batch,
         // at the place of the first of them.
         let mut user_changes: Option<HashMap<usize, Result<u64>>> = None;
+        // Likewise the ip-bindings to remove.
+        let mut binding_removals: Option<HashMap<usize, Result<u64>>> = None;
         for (i, action) in actions.iter().enumerate() {
             let key = action.key();
             let n = match action {
@@ -219,6 +222,15 @@ impl Engine {
                         user_changes = Some(self.apply_user_changes(router, &actions).await);
                     }
                     user_changes.as_mut().and_then(|m| m.remove(&i)).unwrap_or(Ok(0))
+                }
+                ReconcileAction::RemoveIpBinding { .. } => {
+                    if binding_removals.is_none() {
+                        binding_removals = Some(self.apply_binding_removals(router, &actions).await);
+                    }
+                    binding_removals
+                        .as_mut()
+                        .and_then(|m| m.remove(&i))
+                        .unwrap_or(Ok(0))
                 }
                 _ => self.apply(router, action, now).await,
             };
@@ -263,12 +275,16 @@ impl Engine {
         router: &Router,
         actions: &[ReconcileAction],
     ) -> HashMap<usize, Result<u64>> {
-        let (indexes, changes): (Vec<usize>, Vec<(RosName, bool)>) = actions
+        let (indexes, changes): (Vec<usize>, Vec<(RosName, OwnerTag, bool)>) = actions
             .iter()
             .enumerate()
             .filter_map(|(i, a)| match a {
-                ReconcileAction::DisableHotspotUser { name, .. } => Some((i, (name.clone(), true))),
-                ReconcileAction::EnableHotspotUser { name, .. } => Some((i, (name.clone(), false))),
+                ReconcileAction::DisableHotspotUser { name, owner } => {
+                    Some((i, (name.clone(), *owner, true)))
+                }
+                ReconcileAction::EnableHotspotUser { name, owner } => {
+                    Some((i, (name.clone(), *owner, false)))
+                }
                 _ => None,
             })
             .unzip();
@@ -324,6 +340,45 @@ impl Engine {
         out
     }
 
+    /// The ip-binding removals among `actions`, in one driver call: per
+    /// action index, how many bindings the router removed, or the error.
+    async fn apply_binding_removals(
+        &self,
+        router: &Router,
+        actions: &[ReconcileAction],
+    ) -> HashMap<usize, Result<u64>> {
+        let (indexes, pairs): (Vec<usize>, Vec<(MacAddress, OwnerTag)>) = actions
+            .iter()
+            .enumerate()
+            .filter_map(|(i, a)| match a {
+                ReconcileAction::RemoveIpBinding { mac, owner } => Some((i, (*mac, *owner))),
+                _ => None,
+            })
+            .unzip();
+        let answers = self
+            .limits
+            .run(router.id, self.deps.driver.remove_ip_bindings(router, &pairs))
+            .await;
+        let answers: Vec<Result<u64>> = match answers {
+            Ok(answers) if answers.len() == indexes.len() => {
+                answers.into_iter().map(|a| a.map(u64::from)).collect()
+            }
+            Ok(answers) => {
+                let text = format!(
+                    "router driver answered {} of {} ip-binding removals",
+                    answers.len(),
+                    pairs.len()
+                );
+                indexes
+                    .iter()
+                    .map(|_| Err(Error::Internal(text.clone())))
+                    .collect()
+            }
+            Err(e) => indexes.iter().map(|_| Err(duplicate(&e))).collect(),
+        };
+        indexes.into_iter().zip(answers).collect()
+    }
+
     /// Performs one action; returns how many objects or records it changed.
     async fn apply(&self, router: &Router, action: &ReconcileAction, now: DateTime<Utc>) -> Result<u64> {
         let d = &self.deps.driver;
@@ -333,11 +388,11 @@ impl Engine {
             ReconcileAction::RemoveHotspotSessions { ids } => Ok(u64::from(
                 l.run(id, d.remove_hotspot_sessions(router, ids)).await?,
             )),
-            ReconcileAction::DisableHotspotUser { name, .. }
-            | ReconcileAction::EnableHotspotUser { name, .. } => {
+            ReconcileAction::DisableHotspotUser { name, owner }
+            | ReconcileAction::EnableHotspotUser { name, owner } => {
                 let disable = matches!(action, ReconcileAction::DisableHotspotUser { .. });
                 match l
-                    .run(id, d.set_hotspot_user_disabled(router, name, disable))
+                    .run(id, d.set_hotspot_user_disabled(router, name, *owner, disable))
                     .await
                 {
                     Ok(()) => Ok(1),
@@ -346,8 +401,14 @@ impl Engine {
                     Err(e) => Err(e),
                 }
             }
-            ReconcileAction::RemoveIpBinding { mac, .. } => {
-                l.run(id, d.unblock_device(router, *mac)).await.map(|()| 1)
+            ReconcileAction::RemoveIpBinding { mac, owner } => {
+                let answers = l.run(id, d.remove_ip_bindings(router, &[(*mac, *owner)])).await?;
+                match answers.into_iter().next() {
+                    Some(answer) => answer.map(u64::from),
+                    None => Err(Error::Internal(
+                        "router driver answered no ip-binding removal".into(),
+                    )),
+                }
             }
             ReconcileAction::RestorePppoe(spec) => {
                 l.run(id, d.provision_pppoe(router, spec)).await.map(|()| 1)
@@ -358,16 +419,18 @@ impl Engine {
             ReconcileAction::RestoreQueue(spec) => {
                 l.run(id, d.set_rate_limit(router, spec)).await.map(|()| 1)
             }
-            ReconcileAction::RemovePppoe { name, .. } => {
-                l.run(id, d.deprovision_pppoe(router, name)).await.map(|()| 1)
-            }
-            ReconcileAction::RemoveStaticIp { address, list, .. } => l
-                .run(id, d.deprovision_static_ip(router, *address, list))
+            ReconcileAction::RemovePppoe { name, owner } => l
+                .run(id, d.deprovision_pppoe(router, name, *owner))
                 .await
                 .map(|()| 1),
-            ReconcileAction::RemoveQueue { name, .. } => {
-                l.run(id, d.remove_rate_limit(router, name)).await.map(|()| 1)
-            }
+            ReconcileAction::RemoveStaticIp { address, list, owner } => l
+                .run(id, d.deprovision_static_ip(router, *address, list, *owner))
+                .await
+                .map(|()| 1),
+            ReconcileAction::RemoveQueue { name, owner } => l
+                .run(id, d.remove_rate_limit(router, name, *owner))
+                .await
+                .map(|()| 1),
             ReconcileAction::ExpireVoucher { voucher, reason } => {
                 // The expire-vouchers job then removes the router user (or
                 // confirms it is gone) and records that.

@@ -1,4 +1,5 @@
-//! Expire vouchers by their deadlines and remove their router users.
+//! Expire vouchers by their deadlines and remove their router users, sessions
+//! and the ip-bindings tagged for them.
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -6,12 +7,14 @@ use chrono::{DateTime, Utc};
 use futures::future::join_all;
 use tracing::Instrument;
 
-use crate::domain::{AuditOutcome, RouterId, Voucher};
+use crate::domain::{AuditOutcome, OwnerTag, RouterId, Voucher};
 use crate::error::{Error, Result};
-use crate::jobs::common::{fresh, retry_at, router_span, RunCtx, Tally, DRY_RUN_LIMIT};
+use crate::jobs::common::{duplicate, fresh, retry_at, router_span, RunCtx, Tally, DRY_RUN_LIMIT};
+use crate::jobs::disconnect::record_foreign;
 use crate::jobs::Engine;
 use crate::policy::voucher::{voucher_time_expiry, VoucherAction};
 use crate::ports::LeaseRepoExt as _;
+use crate::ports::{DisconnectReport, HotspotTarget};
 
 impl Engine {
     pub(crate) async fn expire_vouchers(&self, ctx: &mut RunCtx<'_>) -> Result<()> {
@@ -109,28 +112,57 @@ impl Engine {
                     }
                     return t;
                 }
-                let results = join_all(vs.iter().map(|v| {
-                    let router = &router;
-                    async move {
-                        let r = self
-                            .limits
-                            .run(router.id, self.deps.driver.remove_hotspot_user(router, &v.code))
-                            .await;
-                        (v, r)
+                // One disconnect for the router's vouchers: each voucher's
+                // user (only if tagged for it), its sessions and cookies, and
+                // the bindings tagged for it, in one batch.
+                let targets: Vec<HotspotTarget> = vs
+                    .iter()
+                    .map(|v| HotspotTarget {
+                        username: Some(v.code.clone()),
+                        macs: Vec::new(),
+                        owner: OwnerTag::Voucher(v.id),
+                        remove_user: true,
+                    })
+                    .collect();
+                let answer = self
+                    .limits
+                    .run(router.id, self.deps.driver.disconnect_hotspot(&router, &targets))
+                    .await;
+                let results: Vec<Result<DisconnectReport>> = match answer {
+                    Ok(rs) if rs.len() == vs.len() => rs,
+                    Ok(rs) => {
+                        let e = Error::Protocol {
+                            service: format!("router {label}"),
+                            detail: format!("{} results for {} vouchers", rs.len(), vs.len()),
+                        };
+                        vs.iter().map(|_| Err(duplicate(&e))).collect()
                     }
-                }))
-                .await;
-                for (v, r) in results {
+                    Err(e) => vs.iter().map(|_| Err(duplicate(&e))).collect(),
+                };
+                for (v, r) in vs.iter().zip(results) {
                     let subject = format!("voucher:{}", v.code);
                     match r {
-                        Ok(existed) => {
-                            let key = if existed {
+                        Ok(report) => {
+                            // A same-name user that is not the voucher's is
+                            // not ours to remove: the voucher's part is done.
+                            let key = if report.user_removed {
                                 "users_removed"
                             } else {
                                 "users_already_gone"
                             };
                             t.add(key, 1);
                             t.add_router(&label, key, 1);
+                            t.add("sessions_removed", u64::from(report.sessions_removed));
+                            t.add("bindings_removed", u64::from(report.bindings_removed));
+                            record_foreign(
+                                &mut t,
+                                &report.foreign,
+                                &label,
+                                now,
+                                v.tenant_id,
+                                &subject,
+                                router.id,
+                            );
                             match self
                                 .deps
                                 .repos

@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 use chrono::{DateTime, Utc};
 
 use crate::domain::{
-    Device, DeviceId, MacAddress, NoticeKind, Router, RouterId, Subscriber, SubscriberId, TenantId,
+    Device, DeviceId, MacAddress, NoticeKind, OwnerTag, Router, RouterId, Subscriber, SubscriberId, TenantId,
 };
 use crate::policy::NoticeDue;
 use crate::ports::HotspotTarget;
@@ -83,6 +83,8 @@ pub fn hotspot_expiry(
         target: HotspotTarget {
             username: Some(subscriber.username.clone()),
             macs: macs.into_iter().collect(),
+            owner: OwnerTag::Subscriber(subscriber.id),
+            remove_user: false,
         },
         routers: routers.into_iter().collect(),
         devices: device_ids.into_iter().collect(),

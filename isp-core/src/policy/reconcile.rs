@@ -84,7 +84,8 @@ pub enum ReconcileAction {
         /// Its owner.
         owner: OwnerTag,
     },
-    /// Remove our (non-blocking) ip-bindings of a MAC whose owner is not entitled.
+    /// Remove the owner's non-blocking (regular, bypassed) ip-bindings of a
+    /// MAC: the owner is not entitled.
     RemoveIpBinding {
         /// Device MAC.
         mac: MacAddress,
@@ -255,8 +256,9 @@ pub fn reconcile(desired: &Desired<'_>, observed: &RouterSnapshot) -> Vec<Reconc
 
     // ip-bindings: remove our bypass/regular bindings of unentitled owners,
     // unless the MAC also has one of ours that must stay (entitled or blocking).
+    // One action per (MAC, owner): the driver removes only that owner's bindings.
     let mut keep_macs = BTreeSet::new();
-    let mut drop_macs: BTreeMap<MacAddress, OwnerTag> = BTreeMap::new();
+    let mut drop_macs: BTreeMap<MacAddress, Vec<OwnerTag>> = BTreeMap::new();
     for b in &observed.ip_bindings {
         let (Some(owner), Some(mac)) = (owner_of(b.comment.as_ref()), b.mac) else {
             continue;
@@ -264,12 +266,19 @@ pub fn reconcile(desired: &Desired<'_>, observed: &RouterSnapshot) -> Vec<Reconc
         if b.kind == BindingType::Blocked || ent.entitled(owner) {
             keep_macs.insert(mac);
         } else {
-            drop_macs.entry(mac).or_insert(owner);
+            let owners = drop_macs.entry(mac).or_default();
+            if !owners.contains(&owner) {
+                owners.push(owner);
+            }
         }
     }
-    for (mac, owner) in drop_macs {
+    for (mac, owners) in drop_macs {
         if !keep_macs.contains(&mac) {
-            actions.push(ReconcileAction::RemoveIpBinding { mac, owner });
+            actions.extend(
+                owners
+                    .into_iter()
+                    .map(|owner| ReconcileAction::RemoveIpBinding { mac, owner }),
+            );
         }
     }
 

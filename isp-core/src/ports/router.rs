@@ -30,6 +30,19 @@ pub enum Menu {
 }
 
 impl Menu {
+    /// The RouterOS menu path (`/ip/hotspot/user`).
+    pub fn path(self) -> &'static str {
+        match self {
+            Menu::HotspotActive => "/ip/hotspot/active",
+            Menu::HotspotUsers => "/ip/hotspot/user",
+            Menu::IpBindings => "/ip/hotspot/ip-binding",
+            Menu::PppSecrets => "/ppp/secret",
+            Menu::PppActive => "/ppp/active",
+            Menu::AddressList => "/ip/firewall/address-list",
+            Menu::Queues => "/queue/simple",
+        }
+    }
+
     /// Every menu.
     pub const ALL: [Menu; 7] = [
         Menu::HotspotActive,
@@ -182,18 +195,45 @@ pub struct RouterSnapshot {
     pub queues: Vec<SimpleQueue>,
 }
 
-/// Who to cut off a hotspot: a user name and/or the MACs of their devices.
+/// Who to cut off a hotspot: a user name and/or the MACs of their devices,
+/// and the subject whose router objects these are.
+///
+/// Only a user and ip-bindings whose comment carries `owner`'s tag are
+/// disabled or removed; a same-name user or a binding of the MACs that is not
+/// `owner`'s is left alone and reported in [`DisconnectReport::foreign`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HotspotTarget {
-    /// Hotspot user to disable (and whose sessions to remove).
+    /// Hotspot user to disable or remove (and whose sessions to remove).
     pub username: Option<RosName>,
     /// Devices whose sessions, hosts, cookies and ip-bindings to remove.
     pub macs: Vec<MacAddress>,
+    /// The subject: only objects tagged for it are changed; its tagged
+    /// ip-bindings go whatever their MAC.
+    pub owner: OwnerTag,
+    /// Remove the user (a voucher's) instead of disabling it (a subscriber's).
+    pub remove_user: bool,
+}
+
+/// A router object a job would have acted on by name or MAC, left alone
+/// because its comment does not carry the subject's owner tag.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ForeignObject {
+    /// The menu it is in.
+    pub menu: Menu,
+    /// Its name (a user's name, a binding's MAC, an entry's address).
+    pub name: String,
+}
+
+impl ForeignObject {
+    /// `"/ip/hotspot/user alice"`: the menu and the name, for reports.
+    pub fn describe(&self) -> String {
+        format!("{} {}", self.menu.path(), self.name)
+    }
 }
 
 /// What a disconnect did on one router. All counts may be zero: the router
 /// confirmed there was nothing left.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DisconnectReport {
     /// Active sessions removed.
     pub sessions_removed: u32,
@@ -205,6 +245,10 @@ pub struct DisconnectReport {
     pub cookies_removed: u32,
     /// True when the hotspot user existed and is now disabled.
     pub user_disabled: bool,
+    /// True when the hotspot user existed and is now removed ([`HotspotTarget::remove_user`]).
+    pub user_removed: bool,
+    /// Same-name users and same-MAC bindings that are not the subject's, left alone.
+    pub foreign: Vec<ForeignObject>,
 }
 
 /// A hotspot user to create (vouchers).
@@ -289,7 +333,8 @@ pub struct RouterHealth {
 /// - `Ok` means the router confirmed: the object was removed, or is confirmed
 ///   absent (a `no such item` on remove counts as already gone).
 /// - Objects the driver creates carry [`OwnerTag::comment`] in their comment;
-///   removals by name only touch objects with our comment or the named user.
+///   removals and changes by name, MAC or address only touch objects whose
+///   comment carries the subject's tag.
 /// - Connection loss and timeouts are transient ([`crate::Error::Unavailable`]);
 ///   refused logins are [`crate::Error::Authentication`] without the password;
 ///   `already have ...` on add is [`crate::Error::Conflict`].
@@ -301,7 +346,9 @@ pub trait RouterDriver: Send + Sync + Debug {
     async fn snapshot(&self, router: &Router, menus: &[Menu]) -> Result<RouterSnapshot>;
 
     /// Cuts off each target on this router: removes active sessions (by user or
-    /// MAC), hosts, cookies and ip-bindings of the MACs, and disables the user.
+    /// MAC), hosts, cookies, the non-blocking ip-bindings tagged for the
+    /// target's owner, and disables (or removes) the user if it is the owner's.
+    /// Objects that are not the owner's are left alone and reported.
     /// Reads each menu once for all targets. Returns one result per target, in order.
     async fn disconnect_hotspot(
         &self,
@@ -315,25 +362,47 @@ pub trait RouterDriver: Send + Sync + Debug {
     /// Adds a blocked ip-binding for a MAC (idempotent).
     async fn block_device(&self, router: &Router, mac: MacAddress, owner: OwnerTag) -> Result<()>;
 
-    /// Removes ip-bindings of a MAC that we own (idempotent).
+    /// Removes our blocked ip-bindings of a MAC (idempotent).
     async fn unblock_device(&self, router: &Router, mac: MacAddress) -> Result<()>;
 
-    /// Disables or enables a hotspot user by name. Absent user: `NotFound`.
-    async fn set_hotspot_user_disabled(&self, router: &Router, name: &RosName, disabled: bool) -> Result<()>;
+    /// Removes, per `(mac, owner)`, the non-blocking (regular and bypassed)
+    /// ip-bindings of the MAC whose comment carries that owner's tag: one
+    /// answer per pair, in order, with how many were removed (0: none left),
+    /// or one error for all. Blocks and other owners' bindings stay. Drivers
+    /// read the menu once and remove with one command for the whole list.
+    async fn remove_ip_bindings(
+        &self,
+        router: &Router,
+        bindings: &[(MacAddress, OwnerTag)],
+    ) -> Result<Vec<Result<u32>>>;
 
-    /// Disables (`true`) or enables (`false`) several hotspot users by name:
-    /// one answer per change, in order (absent user: `NotFound`), or one
-    /// error for all. Drivers should read and write each menu once for the
-    /// whole list; the default calls [`RouterDriver::set_hotspot_user_disabled`]
-    /// per user.
+    /// Disables or enables `owner`'s hotspot user by name. Absent user:
+    /// `NotFound`; a same-name user that is not `owner`'s is left alone
+    /// (`Conflict`).
+    async fn set_hotspot_user_disabled(
+        &self,
+        router: &Router,
+        name: &RosName,
+        owner: OwnerTag,
+        disabled: bool,
+    ) -> Result<()>;
+
+    /// Disables (`true`) or enables (`false`) several owners' hotspot users
+    /// by name: one answer per change, in order (absent user: `NotFound`;
+    /// not the owner's: `Conflict`, left alone), or one error for all.
+    /// Drivers should read and write each menu once for the whole list; the
+    /// default calls [`RouterDriver::set_hotspot_user_disabled`] per user.
     async fn set_hotspot_users_disabled(
         &self,
         router: &Router,
-        changes: &[(RosName, bool)],
+        changes: &[(RosName, OwnerTag, bool)],
     ) -> Result<Vec<Result<()>>> {
         let mut out = Vec::with_capacity(changes.len());
-        for (name, disabled) in changes {
-            out.push(self.set_hotspot_user_disabled(router, name, *disabled).await);
+        for (name, owner, disabled) in changes {
+            out.push(
+                self.set_hotspot_user_disabled(router, name, *owner, *disabled)
+                    .await,
+            );
         }
         Ok(out)
     }
@@ -341,26 +410,38 @@ pub trait RouterDriver: Send + Sync + Debug {
     /// Adds a hotspot user; returns its item id. Name taken: `Conflict`.
     async fn add_hotspot_user(&self, router: &Router, spec: &HotspotUserSpec) -> Result<String>;
 
-    /// Removes a hotspot user and its active sessions. `Ok(false)` when it was already gone.
-    async fn remove_hotspot_user(&self, router: &Router, name: &RosName) -> Result<bool>;
+    /// Removes `owner`'s hotspot user and its active sessions. `Ok(false)`
+    /// when it was already gone; a same-name user that is not `owner`'s is
+    /// left alone (`Conflict`).
+    async fn remove_hotspot_user(&self, router: &Router, name: &RosName, owner: OwnerTag) -> Result<bool>;
 
     /// Creates the PPPoE secret, or updates and enables ours if it exists.
     async fn provision_pppoe(&self, router: &Router, spec: &PppoeSpec) -> Result<()>;
 
-    /// Removes the PPPoE secret and drops its active sessions (absent: `Ok`).
-    async fn deprovision_pppoe(&self, router: &Router, username: &RosName) -> Result<()>;
+    /// Removes `owner`'s PPPoE secret and drops its active sessions (absent:
+    /// `Ok`; a same-name secret that is not `owner`'s: `Conflict`, left alone
+    /// with its sessions).
+    async fn deprovision_pppoe(&self, router: &Router, username: &RosName, owner: OwnerTag) -> Result<()>;
 
     /// Adds the address-list entry (present: `Ok`).
     async fn provision_static_ip(&self, router: &Router, spec: &StaticIpSpec) -> Result<()>;
 
-    /// Removes our address-list entry for `address` in `list` (absent: `Ok`).
-    async fn deprovision_static_ip(&self, router: &Router, address: Ipv4Addr, list: &RosName) -> Result<()>;
+    /// Removes `owner`'s address-list entries for `address` in `list`
+    /// (absent: `Ok`); entries of other owners and the operator's stay.
+    async fn deprovision_static_ip(
+        &self,
+        router: &Router,
+        address: Ipv4Addr,
+        list: &RosName,
+        owner: OwnerTag,
+    ) -> Result<()>;
 
     /// Creates or updates the simple queue named in `spec`.
     async fn set_rate_limit(&self, router: &Router, spec: &QueueSpec) -> Result<()>;
 
-    /// Removes our simple queue `name` (absent: `Ok`).
-    async fn remove_rate_limit(&self, router: &Router, name: &RosName) -> Result<()>;
+    /// Removes `owner`'s simple queue `name` (absent: `Ok`; not `owner`'s:
+    /// `Conflict`, left alone).
+    async fn remove_rate_limit(&self, router: &Router, name: &RosName, owner: OwnerTag) -> Result<()>;
 
     /// Identity, resources and clock.
     async fn health(&self, router: &Router) -> Result<RouterHealth>;

@@ -84,18 +84,37 @@ impl RouterDriver for MeteredDriver {
     async fn unblock_device(&self, router: &Router, mac: MacAddress) -> Result<()> {
         timed(router, "unblock_device", self.inner.unblock_device(router, mac)).await
     }
-    async fn set_hotspot_user_disabled(&self, router: &Router, name: &RosName, disabled: bool) -> Result<()> {
+    async fn remove_ip_bindings(
+        &self,
+        router: &Router,
+        bindings: &[(MacAddress, OwnerTag)],
+    ) -> Result<Vec<Result<u32>>> {
+        timed(
+            router,
+            "remove_ip_bindings",
+            self.inner.remove_ip_bindings(router, bindings),
+        )
+        .await
+    }
+    async fn set_hotspot_user_disabled(
+        &self,
+        router: &Router,
+        name: &RosName,
+        owner: OwnerTag,
+        disabled: bool,
+    ) -> Result<()> {
         timed(
             router,
             "set_hotspot_user_disabled",
-            self.inner.set_hotspot_user_disabled(router, name, disabled),
+            self.inner
+                .set_hotspot_user_disabled(router, name, owner, disabled),
         )
         .await
     }
     async fn set_hotspot_users_disabled(
         &self,
         router: &Router,
-        changes: &[(RosName, bool)],
+        changes: &[(RosName, OwnerTag, bool)],
     ) -> Result<Vec<Result<()>>> {
         timed(
             router,
@@ -112,11 +131,11 @@ impl RouterDriver for MeteredDriver {
         )
         .await
     }
-    async fn remove_hotspot_user(&self, router: &Router, name: &RosName) -> Result<bool> {
+    async fn remove_hotspot_user(&self, router: &Router, name: &RosName, owner: OwnerTag) -> Result<bool> {
         timed(
             router,
             "remove_hotspot_user",
-            self.inner.remove_hotspot_user(router, name),
+            self.inner.remove_hotspot_user(router, name, owner),
         )
         .await
     }
@@ -128,11 +147,11 @@ impl RouterDriver for MeteredDriver {
         )
         .await
     }
-    async fn deprovision_pppoe(&self, router: &Router, username: &RosName) -> Result<()> {
+    async fn deprovision_pppoe(&self, router: &Router, username: &RosName, owner: OwnerTag) -> Result<()> {
         timed(
             router,
             "deprovision_pppoe",
-            self.inner.deprovision_pppoe(router, username),
+            self.inner.deprovision_pppoe(router, username, owner),
         )
         .await
     }
@@ -144,22 +163,28 @@ impl RouterDriver for MeteredDriver {
         )
         .await
     }
-    async fn deprovision_static_ip(&self, router: &Router, address: Ipv4Addr, list: &RosName) -> Result<()> {
+    async fn deprovision_static_ip(
+        &self,
+        router: &Router,
+        address: Ipv4Addr,
+        list: &RosName,
+        owner: OwnerTag,
+    ) -> Result<()> {
         timed(
             router,
             "deprovision_static_ip",
-            self.inner.deprovision_static_ip(router, address, list),
+            self.inner.deprovision_static_ip(router, address, list, owner),
         )
         .await
     }
     async fn set_rate_limit(&self, router: &Router, spec: &QueueSpec) -> Result<()> {
         timed(router, "set_rate_limit", self.inner.set_rate_limit(router, spec)).await
     }
-    async fn remove_rate_limit(&self, router: &Router, name: &RosName) -> Result<()> {
+    async fn remove_rate_limit(&self, router: &Router, name: &RosName, owner: OwnerTag) -> Result<()> {
         timed(
             router,
             "remove_rate_limit",
-            self.inner.remove_rate_limit(router, name),
+            self.inner.remove_rate_limit(router, name, owner),
         )
         .await
     }

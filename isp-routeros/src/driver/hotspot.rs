@@ -3,13 +3,14 @@
 use std::collections::{HashMap, HashSet};
 
 use isp_core::domain::{MacAddress, OwnerTag, RosName};
-use isp_core::ports::{DisconnectReport, HotspotTarget, HotspotUserSpec};
+use isp_core::ports::{DisconnectReport, ForeignObject, HotspotTarget, HotspotUserSpec, Menu};
 use isp_core::{Error, Result};
 
 use super::link::LinkError;
 use super::ops::{Ops, Outcome};
 use super::rows::{
-    check_item_id, mac, owned, Reader, HOTSPOT_ACTIVE, HOTSPOT_COOKIE, HOTSPOT_HOST, HOTSPOT_USER, IP_BINDING,
+    check_item_id, mac, owned, owner, Reader, HOTSPOT_ACTIVE, HOTSPOT_COOKIE, HOTSPOT_HOST, HOTSPOT_USER,
+    IP_BINDING,
 };
 use crate::client::Row;
 
@@ -20,8 +21,10 @@ struct Plan {
     hosts: Vec<String>,
     cookies: Vec<String>,
     bindings: Vec<String>,
-    /// The user's id and whether it is disabled already.
+    /// The owner's user: its id and whether it is disabled already.
     user: Option<(String, bool)>,
+    /// Same-name users and same-MAC bindings that are not the owner's.
+    foreign: Vec<ForeignObject>,
 }
 
 fn ids_where(reader: &Reader<'_>, rows: &[Row], keep: impl Fn(&Row) -> bool) -> Result<Vec<String>> {
@@ -99,7 +102,10 @@ fn first_failure<'a>(
 
 /// Cuts off every target: one `print` per menu for all of them, then one
 /// batched command per menu, sent back to back: remove sessions, cookies and
-/// our non-blocking ip-bindings, disable users, remove hosts.
+/// the owner's non-blocking ip-bindings, disable (or remove) the owner's
+/// users, remove hosts. A same-name user or same-MAC binding that is not the
+/// target owner's is left alone and reported, and so are the sessions and
+/// cookies of a user name that is not (only) the owner's.
 pub(crate) async fn disconnect(
     ops: &Ops,
     targets: &[HotspotTarget],
@@ -112,27 +118,32 @@ pub(crate) async fn disconnect(
         .iter()
         .filter_map(|t| t.username.as_ref().map(RosName::as_str))
         .collect();
+    let comments: HashSet<String> = targets.iter().map(|t| t.owner.comment()).collect();
     let mac_texts: Vec<String> = macs.iter().map(MacAddress::to_string).collect();
     let mac_list: Vec<&str> = mac_texts.iter().map(String::as_str).collect();
     let user_list: Vec<&str> = users.iter().copied().collect();
+    let comment_list: Vec<&str> = comments.iter().map(String::as_str).collect();
     let by_mac = any_of(&[("mac-address", &mac_list)]);
     let by_user_or_mac = any_of(&[("user", &user_list), ("mac-address", &mac_list)]);
     let by_name = any_of(&[("name", &user_list)]);
-    let (q_mac, q_user_or_mac, q_name) = (words(&by_mac), words(&by_user_or_mac), words(&by_name));
+    // Bindings tagged for an owner whatever their MAC (a voucher's device is
+    // known only by its binding), and every binding of the MACs.
+    let by_mac_or_owner = any_of(&[("mac-address", &mac_list), ("comment", &comment_list)]);
+    let (q_mac, q_user_or_mac, q_name, q_binding) = (
+        words(&by_mac),
+        words(&by_user_or_mac),
+        words(&by_name),
+        words(&by_mac_or_owner),
+    );
     let (active, hosts, cookies, bindings, hotspot_users) = futures::try_join!(
         ops.print(HOTSPOT_ACTIVE, &[".id", "user", "mac-address"], &q_user_or_mac),
         ops.print_if(!macs.is_empty(), HOTSPOT_HOST, &[".id", "mac-address"], &q_mac),
         ops.print(HOTSPOT_COOKIE, &[".id", "user", "mac-address"], &q_user_or_mac),
-        ops.print_if(
-            !macs.is_empty(),
-            IP_BINDING,
-            &[".id", "mac-address", "type", "comment"],
-            &q_mac
-        ),
+        ops.print(IP_BINDING, &[".id", "mac-address", "type", "comment"], &q_binding),
         ops.print_if(
             !users.is_empty(),
             HOTSPOT_USER,
-            &[".id", "name", "disabled"],
+            &[".id", "name", "disabled", "comment"],
             &q_name
         ),
     )?;
@@ -147,13 +158,39 @@ pub(crate) async fn disconnect(
     let user_reader = reader(HOTSPOT_USER);
     let mut plans = Vec::with_capacity(targets.len());
     for target in targets {
+        let tag = Some(target.owner);
         let user = target.username.as_ref().map(RosName::as_str);
-        let has_mac = |m: Option<MacAddress>| m.is_some_and(|m| target.macs.contains(&m));
-        let is_user = |row: &Row, prop: &str| user.is_some_and(|u| row.get(prop) == Some(u));
-        let user_row = match user {
-            Some(u) => hotspot_users.iter().find(|r| r.get("name") == Some(u)),
-            None => None,
+        let named: Vec<&Row> = match user {
+            Some(u) => hotspot_users
+                .iter()
+                .filter(|r| r.get("name") == Some(u))
+                .collect(),
+            None => Vec::new(),
         };
+        let mut foreign: Vec<ForeignObject> = named
+            .iter()
+            .filter(|r| owner(r) != tag)
+            .map(|r| ForeignObject {
+                menu: Menu::HotspotUsers,
+                name: r.get("name").unwrap_or_default().to_owned(),
+            })
+            .collect();
+        // Sessions and cookies go by user name only while no other user has it.
+        let name_is_ours = foreign.is_empty();
+        let has_mac = |m: Option<MacAddress>| m.is_some_and(|m| target.macs.contains(&m));
+        let is_user = |row: &Row, prop: &str| name_is_ours && user.is_some_and(|u| row.get(prop) == Some(u));
+        let user_row = named.iter().find(|r| owner(r) == tag);
+        let not_blocked = |r: &Row| r.get("type") != Some("blocked");
+        foreign.extend(
+            bindings
+                .iter()
+                .zip(&binding_macs)
+                .filter(|(r, m)| has_mac(**m) && not_blocked(r) && owner(r) != tag)
+                .map(|(_, m)| ForeignObject {
+                    menu: Menu::IpBindings,
+                    name: m.map(|m| m.to_string()).unwrap_or_default(),
+                }),
+        );
         plans.push(Plan {
             sessions: ids_with_mac(&reader(HOTSPOT_ACTIVE), &active, &active_macs, |r, m| {
                 has_mac(m) || is_user(r, "user")
@@ -162,22 +199,28 @@ pub(crate) async fn disconnect(
             cookies: ids_with_mac(&reader(HOTSPOT_COOKIE), &cookies, &cookie_macs, |r, m| {
                 has_mac(m) || is_user(r, "user")
             })?,
-            // Only bindings we made, and never a block: disconnecting must not unblock.
-            bindings: ids_with_mac(&reader(IP_BINDING), &bindings, &binding_macs, |r, m| {
-                has_mac(m) && owned(r) && r.get("type") != Some("blocked")
+            // The owner's bindings (bypassed and regular), never a block:
+            // disconnecting must not unblock.
+            bindings: ids_where(&reader(IP_BINDING), &bindings, |r| {
+                owner(r) == tag && not_blocked(r)
             })?,
             user: match user_row {
                 Some(r) => Some((user_reader.id(r)?.to_owned(), r.flag("disabled").unwrap_or(false))),
                 None => None,
             },
+            foreign,
         });
     }
 
-    let to_disable = plans
-        .iter()
-        .filter_map(|p| p.user.as_ref())
-        .filter(|(_, disabled)| !disabled)
-        .map(|(id, _)| id.as_str());
+    let user_ids = |remove: bool| {
+        plans
+            .iter()
+            .zip(targets)
+            .filter(move |(_, t)| t.remove_user == remove)
+            .filter_map(|(p, _)| p.user.as_ref())
+            .filter(move |(_, disabled)| remove || !disabled)
+            .map(|(id, _)| id.as_str())
+    };
     // Sessions first, confirmed before anything else goes out: disabling a user
     // or removing its host ends its sessions, and a batched remove naming one
     // vanished session traps as a whole (then one command per id). Tagged
@@ -192,16 +235,18 @@ pub(crate) async fn disconnect(
         )
     };
     let sessions_out = each(HOTSPOT_ACTIVE, |p| &p.sessions).await;
-    let (cookies_out, bindings_out, disabled, hosts_out) = futures::join!(
+    let (cookies_out, bindings_out, disabled, removed, hosts_out) = futures::join!(
         each(HOTSPOT_COOKIE, |p| &p.cookies),
         each(IP_BINDING, |p| &p.bindings),
-        ops.apply_many(HOTSPOT_USER, "disable", to_disable),
+        ops.apply_many(HOTSPOT_USER, "disable", user_ids(false)),
+        ops.apply_many(HOTSPOT_USER, "remove", user_ids(true)),
         each(HOTSPOT_HOST, |p| &p.hosts),
     );
 
     let results = plans
-        .iter()
-        .map(|plan| {
+        .into_iter()
+        .zip(targets)
+        .map(|(plan, target)| {
             let mut failure = None;
             let mut report = DisconnectReport {
                 sessions_removed: first_failure(&plan.sessions, &sessions_out, &mut failure),
@@ -209,18 +254,31 @@ pub(crate) async fn disconnect(
                 cookies_removed: first_failure(&plan.cookies, &cookies_out, &mut failure),
                 bindings_removed: first_failure(&plan.bindings, &bindings_out, &mut failure),
                 user_disabled: false,
+                user_removed: false,
+                foreign: plan.foreign,
             };
             if let Some((id, already)) = &plan.user {
-                report.user_disabled = match (already, disabled.get(id)) {
-                    (true, _) => true,
-                    (false, Some(Outcome::Done)) => true,
-                    (false, Some(Outcome::Failed(e))) => {
+                let outcome = if target.remove_user {
+                    removed.get(id)
+                } else if *already {
+                    Some(&Outcome::Done)
+                } else {
+                    disabled.get(id)
+                };
+                let done = match outcome {
+                    Some(Outcome::Done) => true,
+                    Some(Outcome::Failed(e)) => {
                         failure.get_or_insert(e);
                         false
                     }
                     // Removed meanwhile: nothing left to disable.
-                    (false, Some(Outcome::Gone) | None) => false,
+                    Some(Outcome::Gone) | None => false,
                 };
+                if target.remove_user {
+                    report.user_removed = done;
+                } else {
+                    report.user_disabled = done;
+                }
             }
             match failure {
                 Some(e) => Err(ops.err(e.clone())),
@@ -302,72 +360,142 @@ pub(crate) async fn unblock_device(ops: &Ops, device: MacAddress) -> Result<()> 
     ops.apply_all(IP_BINDING, "remove", ours).await.map(|_| ())
 }
 
-async fn find_user(ops: &Ops, name: &RosName) -> Result<Option<(String, bool)>> {
-    let query = format!("name={name}");
+/// Removes, per `(mac, owner)`, that owner's non-blocking bindings of the
+/// MAC: one `print` of those MACs, one `remove` for all. Per pair, how many
+/// the router confirmed removed.
+pub(crate) async fn remove_bindings(
+    ops: &Ops,
+    requests: &[(MacAddress, OwnerTag)],
+) -> Result<Vec<Result<u32>>> {
+    if requests.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mac_texts: Vec<String> = requests
+        .iter()
+        .map(|(m, _)| m.to_string())
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
+    let mac_list: Vec<&str> = mac_texts.iter().map(String::as_str).collect();
+    let by_mac = any_of(&[("mac-address", &mac_list)]);
     let rows = ops
-        .print(HOTSPOT_USER, &[".id", "name", "disabled"], &[&query])
+        .print(
+            IP_BINDING,
+            &[".id", "mac-address", "type", "comment"],
+            &words(&by_mac),
+        )
         .await?;
+    let macs = macs_of(&rows);
     let reader = Reader {
         ops,
-        menu: HOTSPOT_USER,
+        menu: IP_BINDING,
     };
-    match rows.iter().find(|r| r.get("name") == Some(name.as_str())) {
-        Some(r) => Ok(Some((
-            reader.id(r)?.to_owned(),
-            r.flag("disabled").unwrap_or(false),
-        ))),
-        None => Ok(None),
-    }
+    let plans = requests
+        .iter()
+        .map(|(device, tag)| {
+            ids_with_mac(&reader, &rows, &macs, |r, m| {
+                m == Some(*device) && owner(r) == Some(*tag) && r.get("type") != Some("blocked")
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let outcomes = ops
+        .apply_many(IP_BINDING, "remove", plans.iter().flatten().map(String::as_str))
+        .await;
+    Ok(plans
+        .iter()
+        .map(|ids| {
+            let mut failure = None;
+            let removed = first_failure(ids, &outcomes, &mut failure);
+            match failure {
+                Some(e) => Err(ops.err(e.clone())),
+                None => Ok(removed),
+            }
+        })
+        .collect())
 }
 
-/// Disables or enables a hotspot user by name.
-pub(crate) async fn set_user_disabled(ops: &Ops, name: &RosName, disabled: bool) -> Result<()> {
-    let Some((id, is_disabled)) = find_user(ops, name).await? else {
-        return Err(Error::not_found("hotspot user", name));
-    };
-    if is_disabled == disabled {
-        return Ok(());
-    }
-    let verb = if disabled { "disable" } else { "enable" };
-    match ops.on_items(HOTSPOT_USER, verb, &[&id]).await {
-        Ok(()) => {
-            tracing::info!(router = %ops.name(), user = %name, verb, "hotspot user");
-            Ok(())
-        }
-        Err(e) if e.is_no_such_item() => Err(Error::not_found("hotspot user", name)),
-        Err(e) => Err(ops.err(e)),
-    }
+fn not_owners(name: &str, tag: OwnerTag, row: &Row) -> Error {
+    Error::conflict(
+        "hotspot user",
+        format!(
+            "{name} exists on the router but is not {} (comment {:?}); left untouched",
+            tag.comment(),
+            row.get("comment").unwrap_or("")
+        ),
+    )
 }
 
-/// Disables (`true`) or enables (`false`) several hotspot users: one `print`
-/// of just those names, then at most one `disable` and one `enable` with the
-/// ids comma-separated. Users already as wanted are left alone.
-pub(crate) async fn set_users_disabled(ops: &Ops, changes: &[(RosName, bool)]) -> Result<Vec<Result<()>>> {
+/// Disables or enables `tag`'s hotspot user by name.
+pub(crate) async fn set_user_disabled(
+    ops: &Ops,
+    name: &RosName,
+    tag: OwnerTag,
+    disabled: bool,
+) -> Result<()> {
+    let change = [(name.clone(), tag, disabled)];
+    let mut answers = set_users_disabled(ops, &change).await?;
+    answers
+        .pop()
+        .unwrap_or_else(|| Err(Error::not_found("hotspot user", name)))
+}
+
+/// Disables (`true`) or enables (`false`) several owners' hotspot users: one
+/// `print` of just those names, then at most one `disable` and one `enable`
+/// with the ids comma-separated. Users already as wanted are left alone, and
+/// so is a same-name user that is not the change's owner (`Conflict`).
+pub(crate) async fn set_users_disabled(
+    ops: &Ops,
+    changes: &[(RosName, OwnerTag, bool)],
+) -> Result<Vec<Result<()>>> {
     if changes.is_empty() {
         return Ok(Vec::new());
     }
-    let names: Vec<&str> = changes.iter().map(|(n, _)| n.as_str()).collect();
+    let names: Vec<&str> = changes.iter().map(|(n, _, _)| n.as_str()).collect();
     let by_name = any_of(&[("name", &names)]);
     let rows = ops
-        .print(HOTSPOT_USER, &[".id", "name", "disabled"], &words(&by_name))
+        .print(
+            HOTSPOT_USER,
+            &[".id", "name", "disabled", "comment"],
+            &words(&by_name),
+        )
         .await?;
     let reader = Reader {
         ops,
         menu: HOTSPOT_USER,
     };
-    let mut found: HashMap<&str, (&str, bool)> = HashMap::new();
+    let mut found: HashMap<&str, Vec<(&str, bool, &Row)>> = HashMap::new();
     for r in &rows {
         if let Some(name) = r.get("name") {
-            found.insert(name, (reader.id(r)?, r.flag("disabled").unwrap_or(false)));
+            found
+                .entry(name)
+                .or_default()
+                .push((reader.id(r)?, r.flag("disabled").unwrap_or(false), r));
         }
     }
+    /// What a change finds: the owner's user (id, disabled), or why not.
+    enum Found<'r> {
+        Ours(&'r str, bool),
+        Missing,
+        Foreign(&'r Row),
+    }
+    let look = |name: &RosName, tag: OwnerTag| match found.get(name.as_str()) {
+        None => Found::Missing,
+        Some(users) => match users.iter().find(|(_, _, r)| owner(r) != Some(tag)) {
+            Some((_, _, r)) => Found::Foreign(r),
+            None => match users.first() {
+                Some((id, is, _)) => Found::Ours(id, *is),
+                None => Found::Missing,
+            },
+        },
+    };
     let to = |want: bool| {
         changes
             .iter()
-            .filter(move |(_, d)| *d == want)
-            .filter_map(|(n, _)| found.get(n.as_str()))
-            .filter(move |(_, is)| *is != want)
-            .map(|(id, _)| *id)
+            .filter(move |(_, _, d)| *d == want)
+            .filter_map(move |(n, t, _)| match look(n, *t) {
+                Found::Ours(id, is) if is != want => Some(id),
+                _ => None,
+            })
     };
     let (disabled, enabled) = futures::join!(
         ops.apply_many(HOTSPOT_USER, "disable", to(true)),
@@ -375,11 +503,15 @@ pub(crate) async fn set_users_disabled(ops: &Ops, changes: &[(RosName, bool)]) -
     );
     Ok(changes
         .iter()
-        .map(|(name, want)| match found.get(name.as_str()) {
-            None => Err(Error::not_found("hotspot user", name)),
-            Some((_, is)) if is == want => Ok(()),
-            Some((id, _)) => match if *want { &disabled } else { &enabled }.get(*id) {
-                Some(Outcome::Done) => Ok(()),
+        .map(|(name, tag, want)| match look(name, *tag) {
+            Found::Missing => Err(Error::not_found("hotspot user", name)),
+            Found::Foreign(row) => Err(not_owners(name.as_str(), *tag, row)),
+            Found::Ours(_, is) if is == *want => Ok(()),
+            Found::Ours(id, _) => match if *want { &disabled } else { &enabled }.get(id) {
+                Some(Outcome::Done) => {
+                    tracing::info!(router = %ops.name(), user = %name, disabled = *want, "hotspot user");
+                    Ok(())
+                }
                 Some(Outcome::Gone) | None => Err(Error::not_found("hotspot user", name)),
                 Some(Outcome::Failed(e)) => Err(ops.err(e.clone())),
             },
@@ -408,21 +540,27 @@ pub(crate) async fn add_user(ops: &Ops, spec: &HotspotUserSpec) -> Result<String
     ops.add(HOTSPOT_USER, &attributes).await
 }
 
-/// Removes the named user, then its active sessions. `Ok(false)` when the
-/// user was already gone (its sessions are still removed).
-pub(crate) async fn remove_user(ops: &Ops, name: &RosName) -> Result<bool> {
+/// Removes `tag`'s user of that name, then its active sessions. `Ok(false)`
+/// when it was already gone (its sessions are still removed). A same-name
+/// user that is not `tag`'s is left alone, and so are its sessions
+/// (`Conflict`).
+pub(crate) async fn remove_user(ops: &Ops, name: &RosName, tag: OwnerTag) -> Result<bool> {
     let query = format!("name={name}");
     let session_query = format!("user={name}");
     let (user_queries, session_queries) = ([query.as_str()], [session_query.as_str()]);
     let (users, sessions) = futures::try_join!(
-        ops.print(HOTSPOT_USER, &[".id", "name"], &user_queries),
+        ops.print(HOTSPOT_USER, &[".id", "name", "comment"], &user_queries),
         ops.print(HOTSPOT_ACTIVE, &[".id", "user"], &session_queries),
     )?;
+    let named = |r: &Row| r.get("name") == Some(name.as_str());
+    if let Some(other) = users.iter().find(|r| named(r) && owner(r) != Some(tag)) {
+        return Err(not_owners(name.as_str(), tag, other));
+    }
     let user_reader = Reader {
         ops,
         menu: HOTSPOT_USER,
     };
-    let user_ids = ids_where(&user_reader, &users, |r| r.get("name") == Some(name.as_str()))?;
+    let user_ids = ids_where(&user_reader, &users, named)?;
     let removed = ops
         .apply_many(HOTSPOT_USER, "remove", user_ids.iter().map(String::as_str))
         .await;

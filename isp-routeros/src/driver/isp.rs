@@ -2,12 +2,12 @@
 
 use std::net::Ipv4Addr;
 
-use isp_core::domain::{RateLimit, RosName};
+use isp_core::domain::{OwnerTag, RateLimit, RosName};
 use isp_core::ports::{PppoeSpec, QueueSpec, StaticIpSpec};
 use isp_core::{Error, Result};
 
 use super::ops::Ops;
-use super::rows::{owned, owner, Reader, ADDRESS_LIST, PPP_ACTIVE, PPP_SECRET, QUEUE};
+use super::rows::{owner, Reader, ADDRESS_LIST, PPP_ACTIVE, PPP_SECRET, QUEUE};
 use crate::client::Row;
 
 fn not_ours(entity: &'static str, name: &str, row: &Row) -> Error {
@@ -69,9 +69,9 @@ pub(crate) async fn provision_pppoe(ops: &Ops, spec: &PppoeSpec) -> Result<()> {
     }
 }
 
-/// Removes our secret, then the live sessions of that name. A secret that is
-/// not ours is left alone (`Conflict`), and so are its sessions.
-pub(crate) async fn deprovision_pppoe(ops: &Ops, username: &RosName) -> Result<()> {
+/// Removes `tag`'s secret, then the live sessions of that name. A secret
+/// that is not `tag`'s is left alone (`Conflict`), and so are its sessions.
+pub(crate) async fn deprovision_pppoe(ops: &Ops, username: &RosName, tag: OwnerTag) -> Result<()> {
     let secret_query = format!("name={username}");
     let queries = [secret_query.as_str()];
     let (secrets, sessions) = futures::try_join!(
@@ -87,7 +87,7 @@ pub(crate) async fn deprovision_pppoe(ops: &Ops, username: &RosName) -> Result<(
         .iter()
         .filter(|r| r.get("name") == Some(username.as_str()))
     {
-        if !owned(row) {
+        if owner(row) != Some(tag) {
             return Err(not_ours("ppp secret", username.as_str(), row));
         }
         remove.push(secret_reader.id(row)?);
@@ -136,7 +136,7 @@ pub(crate) async fn provision_static_ip(ops: &Ops, spec: &StaticIpSpec) -> Resul
     if entries.iter().any(|(_, r)| !r.flag("disabled").unwrap_or(false)) {
         return Ok(());
     }
-    if let Some((id, _)) = entries.iter().find(|(_, r)| owned(r)) {
+    if let Some((id, _)) = entries.iter().find(|(_, r)| owner(r) == Some(spec.owner)) {
         return ops.set(ADDRESS_LIST, id, &[("disabled", "no")]).await;
     }
     let comment = spec.owner.comment();
@@ -163,15 +163,21 @@ pub(crate) async fn provision_static_ip(ops: &Ops, spec: &StaticIpSpec) -> Resul
     }
 }
 
-/// Removes our entries for the address in the list; the operator's stay.
-pub(crate) async fn deprovision_static_ip(ops: &Ops, address: Ipv4Addr, list: &RosName) -> Result<()> {
+/// Removes `tag`'s entries for the address in the list; the operator's and
+/// other owners' stay.
+pub(crate) async fn deprovision_static_ip(
+    ops: &Ops,
+    address: Ipv4Addr,
+    list: &RosName,
+    tag: OwnerTag,
+) -> Result<()> {
     let entries = address_entries(ops, address, list).await?;
-    if entries.iter().any(|(_, r)| !owned(r)) {
-        tracing::warn!(router = %ops.name(), list = %list, address = %address, "address-list entry made by hand left in place");
+    if entries.iter().any(|(_, r)| owner(r) != Some(tag)) {
+        tracing::warn!(router = %ops.name(), list = %list, address = %address, "address-list entry not made for this service left in place");
     }
     let ours = entries
         .iter()
-        .filter(|(_, r)| owned(r))
+        .filter(|(_, r)| owner(r) == Some(tag))
         .map(|(id, _)| id.as_str());
     ops.apply_all(ADDRESS_LIST, "remove", ours).await.map(|_| ())
 }
@@ -224,11 +230,13 @@ pub(crate) async fn set_rate_limit(ops: &Ops, spec: &QueueSpec) -> Result<()> {
     }
 }
 
-/// Removes our queue `name`; absent is fine; not ours is a `Conflict`.
-pub(crate) async fn remove_rate_limit(ops: &Ops, name: &RosName) -> Result<()> {
+/// Removes `tag`'s queue `name`; absent is fine; not `tag`'s is a `Conflict`.
+pub(crate) async fn remove_rate_limit(ops: &Ops, name: &RosName, tag: OwnerTag) -> Result<()> {
     match find_by_name(ops, QUEUE, &[".id", "name", "comment"], name).await? {
         None => Ok(()),
-        Some((id, row)) if owned(&row) => ops.apply_all(QUEUE, "remove", [id.as_str()]).await.map(|_| ()),
+        Some((id, row)) if owner(&row) == Some(tag) => {
+            ops.apply_all(QUEUE, "remove", [id.as_str()]).await.map(|_| ())
+        }
         Some((_, row)) => Err(not_ours("simple queue", name.as_str(), &row)),
     }
 }

@@ -15,8 +15,9 @@
 //! | call | commands |
 //! |---|---|
 //! | `snapshot` | one `print` with `.proplist` per requested menu, concurrently |
-//! | `disconnect_hotspot` | one `print` each of `/ip/hotspot/active`, `host`, `cookie`, `ip-binding`, `user` for all targets; then, back to back, `remove` of sessions, of cookies and of our non-blocking ip-bindings, `disable` of the users and `remove` of hosts, each one command with the ids comma-separated (one command per id only when the router refuses the batch because an item vanished, at most [`DriverConfig::per_router_concurrency`] of them in flight) |
+//! | `disconnect_hotspot` | one `print` each of `/ip/hotspot/active`, `host`, `cookie`, `ip-binding`, `user` for all targets; then, back to back, `remove` of sessions, of cookies and of the owners' non-blocking ip-bindings, `disable` (or `remove`) of the owners' users and `remove` of hosts, each one command with the ids comma-separated (one command per id only when the router refuses the batch because an item vanished, at most [`DriverConfig::per_router_concurrency`] of them in flight) |
 //! | `block_device` / `unblock_device` | print ip-bindings; add (or turn ours into) a `blocked` binding; remove our blocked ones |
+//! | `remove_ip_bindings` | one `print` of the MACs' ip-bindings; one `remove` of each owner's non-blocking ones |
 //! | hotspot users | print by `?name=`; `add` with our comment, `disable`/`enable`, `remove` (and its sessions) |
 //! | PPPoE | print `/ppp/secret` by name; `add`, or `set` ours; `remove` ours and its `/ppp/active` sessions |
 //! | static IP | print `/ip/firewall/address-list` by list and address; `add` with our comment; `remove` ours |
@@ -29,8 +30,7 @@
 //! `disable`/`enable` are `POST /rest/<menu>/<verb>` (see [`crate::rest`]).
 //!
 //! Objects it creates carry [`OwnerTag::comment`]; it only changes or
-//! removes objects whose comment marks them as ours (a hotspot user named by
-//! the caller is the exception the port allows). A `no such item` (API) or a
+//! removes objects whose comment carries the tag of the subject it acts for. A `no such item` (API) or a
 //! 404 (REST) while removing counts as already gone.
 //!
 //! A REST router's address is `host[:port]` (HTTPS, port 443), or
@@ -403,14 +403,28 @@ impl RouterDriver for RouterOsDriver {
         hotspot::unblock_device(&self.ops(router)?, mac).await
     }
 
-    async fn set_hotspot_user_disabled(&self, router: &Router, name: &RosName, disabled: bool) -> Result<()> {
-        hotspot::set_user_disabled(&self.ops(router)?, name, disabled).await
+    async fn remove_ip_bindings(
+        &self,
+        router: &Router,
+        bindings: &[(MacAddress, OwnerTag)],
+    ) -> Result<Vec<Result<u32>>> {
+        hotspot::remove_bindings(&self.ops(router)?, bindings).await
+    }
+
+    async fn set_hotspot_user_disabled(
+        &self,
+        router: &Router,
+        name: &RosName,
+        owner: OwnerTag,
+        disabled: bool,
+    ) -> Result<()> {
+        hotspot::set_user_disabled(&self.ops(router)?, name, owner, disabled).await
     }
 
     async fn set_hotspot_users_disabled(
         &self,
         router: &Router,
-        changes: &[(RosName, bool)],
+        changes: &[(RosName, OwnerTag, bool)],
     ) -> Result<Vec<Result<()>>> {
         hotspot::set_users_disabled(&self.ops(router)?, changes).await
     }
@@ -419,32 +433,38 @@ impl RouterDriver for RouterOsDriver {
         hotspot::add_user(&self.ops(router)?, spec).await
     }
 
-    async fn remove_hotspot_user(&self, router: &Router, name: &RosName) -> Result<bool> {
-        hotspot::remove_user(&self.ops(router)?, name).await
+    async fn remove_hotspot_user(&self, router: &Router, name: &RosName, owner: OwnerTag) -> Result<bool> {
+        hotspot::remove_user(&self.ops(router)?, name, owner).await
     }
 
     async fn provision_pppoe(&self, router: &Router, spec: &PppoeSpec) -> Result<()> {
         isp::provision_pppoe(&self.ops(router)?, spec).await
     }
 
-    async fn deprovision_pppoe(&self, router: &Router, username: &RosName) -> Result<()> {
-        isp::deprovision_pppoe(&self.ops(router)?, username).await
+    async fn deprovision_pppoe(&self, router: &Router, username: &RosName, owner: OwnerTag) -> Result<()> {
+        isp::deprovision_pppoe(&self.ops(router)?, username, owner).await
     }
 
     async fn provision_static_ip(&self, router: &Router, spec: &StaticIpSpec) -> Result<()> {
         isp::provision_static_ip(&self.ops(router)?, spec).await
     }
 
-    async fn deprovision_static_ip(&self, router: &Router, address: Ipv4Addr, list: &RosName) -> Result<()> {
-        isp::deprovision_static_ip(&self.ops(router)?, address, list).await
+    async fn deprovision_static_ip(
+        &self,
+        router: &Router,
+        address: Ipv4Addr,
+        list: &RosName,
+        owner: OwnerTag,
+    ) -> Result<()> {
+        isp::deprovision_static_ip(&self.ops(router)?, address, list, owner).await
     }
 
     async fn set_rate_limit(&self, router: &Router, spec: &QueueSpec) -> Result<()> {
         isp::set_rate_limit(&self.ops(router)?, spec).await
     }
 
-    async fn remove_rate_limit(&self, router: &Router, name: &RosName) -> Result<()> {
-        isp::remove_rate_limit(&self.ops(router)?, name).await
+    async fn remove_rate_limit(&self, router: &Router, name: &RosName, owner: OwnerTag) -> Result<()> {
+        isp::remove_rate_limit(&self.ops(router)?, name, owner).await
     }
 
     async fn health(&self, router: &Router) -> Result<RouterHealth> {
