@@ -281,7 +281,6 @@ async fn router_faults_lose_nothing_and_cut_off_nobody_early() {
         let mut step_failures = 0;
         for job in [
             JobKind::DisconnectExpired,
-            JobKind::DeliverNotices,
             JobKind::ProvisionServices,
             JobKind::SyncRouters,
             JobKind::DeliverNotices,
