@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 
 use super::{
-    claim_lease, first_by_key, held_by_or_none, lease_is_free, next, release_if_held, MemoryStore, State,
+    claim_lease, first_by_key, held_by, lease_is_free, next, release_if_held, MemoryStore, State,
 };
 use crate::domain::*;
 use crate::error::{Error, Result};
@@ -234,7 +234,7 @@ impl ServiceRepo for MemoryServiceRepo {
     async fn mark_provisioned(&self, id: ServiceId, holder: &str, at: DateTime<Utc>) -> Result<bool> {
         let mut s = self.store.lock();
         let svc = service_mut(&mut s, id)?;
-        if !held_by_or_none(svc.lease.as_ref(), holder) {
+        if !held_by(svc.lease.as_ref(), holder) {
             return Ok(false);
         }
         svc.provisioned = true;
@@ -247,7 +247,7 @@ impl ServiceRepo for MemoryServiceRepo {
     async fn mark_deprovisioned(&self, id: ServiceId, holder: &str, at: DateTime<Utc>) -> Result<bool> {
         let mut s = self.store.lock();
         let svc = service_mut(&mut s, id)?;
-        if !held_by_or_none(svc.lease.as_ref(), holder) {
+        if !held_by(svc.lease.as_ref(), holder) {
             return Ok(false);
         }
         svc.provisioned = false;
