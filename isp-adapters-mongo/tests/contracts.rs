@@ -458,12 +458,45 @@ async fn claims_lease_in_deadline_order_and_cas_updates_guard_state() {
         vec![s1.id, s2.id, paid.id],
         "active, unprovisioned, paid up; by due date then id"
     );
-    assert!(r.services.mark_provisioned(overdue.id, "p", t0()).await.unwrap());
+    // Provision `overdue` and `suspended` as a daemon would: marks are fenced
+    // on the lease holder, so make them due, claim them, mark, then restore.
+    for s in [overdue.id, suspended.id] {
+        r.services.set_status(s, ServiceStatus::Active).await.unwrap();
+        r.services
+            .set_next_billing_date(s, day + Duration::days(10))
+            .await
+            .unwrap();
+    }
+    let setup = r
+        .services
+        .claim_provisioning(TenantId(1), day, &claim("setup", t0(), 10))
+        .await
+        .unwrap();
+    let ids: Vec<_> = setup.iter().map(|s| s.id).collect();
+    assert_eq!(ids, vec![overdue.id, suspended.id], "the others are leased to p");
+    assert!(
+        !r.services.mark_provisioned(overdue.id, "p", t0()).await.unwrap(),
+        "p does not hold the lease"
+    );
     assert!(r
         .services
-        .mark_provisioned(suspended.id, "p", t0())
+        .mark_provisioned(overdue.id, "setup", t0())
         .await
         .unwrap());
+    assert!(r
+        .services
+        .mark_provisioned(suspended.id, "setup", t0())
+        .await
+        .unwrap());
+    r.services
+        .set_next_billing_date(overdue.id, day - Duration::days(1))
+        .await
+        .unwrap();
+    r.services
+        .set_status(suspended.id, ServiceStatus::Suspended)
+        .await
+        .unwrap();
+    r.services.set_next_billing_date(suspended.id, day).await.unwrap();
     let got = r.services.list_provisioning(TenantId(1), day, 10).await.unwrap();
     let ids: Vec<_> = got.iter().map(|s| s.id).collect();
     assert_eq!(ids, vec![overdue.id, suspended.id, s1.id, s2.id, paid.id]);
