@@ -102,7 +102,13 @@ use super::{
 /// Maps an insert's error, turning a unique violation on `hotspot_names` (the
 /// one hotspot user namespace per tenant, kept by triggers) into the
 /// [`hotspot_name_taken`] conflict naming `field` and the value.
-fn map_insert_error(e: sqlx::Error, entity: &'static str, field: &'static str, tenant: TenantId, name: &str) -> Error {
+fn map_insert_error(
+    e: sqlx::Error,
+    entity: &'static str,
+    field: &'static str,
+    tenant: TenantId,
+    name: &str,
+) -> Error {
     match map_sqlx_error(entity, e) {
         Error::Conflict { detail, .. } if detail.contains("hotspot_names") => {
             hotspot_name_taken(entity, field, tenant, name)

@@ -3,9 +3,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 
-use super::{
-    claim_lease, first_by_key, held_by, lease_is_free, next, release_if_held, MemoryStore, State,
-};
+use super::{claim_lease, first_by_key, held_by, lease_is_free, next, release_if_held, MemoryStore, State};
 use crate::domain::*;
 use crate::error::{Error, Result};
 use crate::ports::{CustomerRepo, LedgerRepo, PlanRepo, ServiceRepo};

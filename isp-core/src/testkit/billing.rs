@@ -334,7 +334,11 @@ pub(super) async fn services_late_mark_after_takeover_is_refused(repos: Reposito
     let after_b = r.get(a.id).await.expect("get");
     assert!(after_b.provisioned);
     assert_eq!(
-        (after_b.provisioned_at, after_b.deprovisioned_at, after_b.lease.clone()),
+        (
+            after_b.provisioned_at,
+            after_b.deprovisioned_at,
+            after_b.lease.clone()
+        ),
         (Some(t(13)), None, None)
     );
     assert!(
@@ -349,7 +353,11 @@ pub(super) async fn services_late_mark_after_takeover_is_refused(repos: Reposito
         !r.mark_provisioned(a.id, "B", t(16)).await.expect("mark"),
         "B's lease ended with its mark"
     );
-    assert_eq!(r.get(a.id).await.expect("get"), after_b, "the late marks changed nothing");
+    assert_eq!(
+        r.get(a.id).await.expect("get"),
+        after_b,
+        "the late marks changed nothing"
+    );
 
     let b = fx.service(T1, "b", ServiceStatus::Active, day(6), day(6)).await;
     assert_eq!(
