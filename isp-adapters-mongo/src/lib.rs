@@ -178,8 +178,14 @@ impl MongoStore {
     /// (tenant, code) of vouchers, the ledger key and (service, period) of charges,
     /// (recipient, kind, deadline) of notices. Call it once at start-up before
     /// any daemon writes.
+    ///
+    /// It also reserves in `hotspot_names` the name of every subscriber and
+    /// voucher stored without one (data from before that collection; skipped
+    /// when every item has one), and fails with `Conflict` if two stored items
+    /// already share a hotspot user name.
     pub async fn ensure_indexes(&self) -> Result<()> {
-        indexes::ensure(&self.ctx.db).await
+        indexes::ensure(&self.ctx.db).await?;
+        repos::backfill_names(&self.ctx).await
     }
 
     /// Every repository of this database, for wiring.

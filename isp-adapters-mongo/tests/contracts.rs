@@ -790,3 +790,51 @@ async fn writes_reach_their_own_document_when_ids_skip() {
     assert_eq!(retried[0].recipient, phone(4));
     common::drop(&store).await;
 }
+
+/// Items stored without a `hotspot_names` reservation (data from before it)
+/// get one from `ensure_indexes`, so the shared namespace holds for them too;
+/// two stored items that already share a name make it fail with `Conflict`.
+#[tokio::test]
+async fn ensure_indexes_reserves_names_of_older_items() {
+    let store = store_or_skip!();
+    let r = store.repositories();
+    let names = store.database().collection::<Document>("hotspot_names");
+    let sub = subscriber(&r, 1, t0()).await;
+    assert_eq!(names.count_documents(doc! {}).await.unwrap(), 1);
+    names.delete_many(doc! {}).await.unwrap(); // as if stored before
+    store.ensure_indexes().await.unwrap();
+    let held = names.find_one(doc! { "_id": "1/u1" }).await.unwrap().unwrap();
+    let owner = match held.get("owner_id") {
+        Some(Bson::Int64(n)) => *n,
+        Some(Bson::Int32(n)) => i64::from(*n),
+        other => panic!("owner_id: {other:?}"),
+    };
+    assert_eq!(owner, sub.id.0);
+    let v = NewVoucher {
+        tenant_id: TenantId(1),
+        router_id: RouterId(1),
+        code: name("u1"),
+        plan_id: PlanId(1),
+        activation_deadline: None,
+        purchase_deadline: None,
+        duration: RosDuration::from_secs(3600),
+    };
+    let e = r.vouchers.insert(&v).await.unwrap_err();
+    assert!(e.is_conflict() && e.to_string().contains("code"), "{e}");
+    store.ensure_indexes().await.unwrap(); // idempotent
+
+    // A second stored item with the same name, written around the adapter.
+    let mut twin = raw(&store, "subscribers", sub.id.0).await;
+    twin.insert("_id", sub.id.0 + 100);
+    twin.insert("phone", "+255700009999");
+    store
+        .database()
+        .collection::<Document>("subscribers")
+        .insert_one(twin)
+        .await
+        .unwrap();
+    names.delete_many(doc! {}).await.unwrap();
+    let e = store.ensure_indexes().await.unwrap_err();
+    assert!(e.is_conflict() && e.to_string().contains("\"u1\""), "{e}");
+    common::drop(&store).await;
+}

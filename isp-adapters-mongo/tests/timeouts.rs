@@ -98,7 +98,11 @@ async fn silent_server_fails_connect_transient() {
     .expect("connect must not hang on a silent server")
     .expect_err("nothing answers");
     assert!(e.is_transient(), "{e:?}");
-    assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 /// The server answers, then goes silent mid-session: each repository call

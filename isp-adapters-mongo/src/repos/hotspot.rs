@@ -2,6 +2,7 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use futures::TryStreamExt as _;
 use isp_core::domain::*;
 use isp_core::ports::{hotspot_name_taken, DeviceRepo, SubscriberRepo};
 use isp_core::{Error, Result};
@@ -160,6 +161,82 @@ pub(crate) async fn release_name(
         .delete_one(doc! { "_id": name_key(tenant, name), "kind": owner.kind(), "owner_id": owner_id })
         .await
         .map_err(me(owner.kind()))?;
+    Ok(())
+}
+
+/// Reserves the name of every subscriber and voucher written before
+/// `hotspot_names` existed (or by another tool). Skipped when there are at
+/// least as many reservations as items. A name already reserved by its own
+/// item is fine; one reserved by another item means two stored items share a
+/// hotspot user name: `Conflict` naming both, to be resolved by hand.
+pub(crate) async fn backfill_names(ctx: &Ctx) -> Result<()> {
+    let names: Collection<NameDoc> = ctx.coll(HOTSPOT_NAMES);
+    let count = |c: &'static str| {
+        let coll = ctx.db.collection::<bson::Document>(c);
+        async move { coll.estimated_document_count().await.map_err(me("hotspot name")) }
+    };
+    if count(HOTSPOT_NAMES).await? >= count(SUBSCRIBERS).await? + count(VOUCHERS).await? {
+        return Ok(());
+    }
+    for (owner, coll, field) in [
+        (NameOwner::Subscriber, SUBSCRIBERS, "username"),
+        (NameOwner::Voucher, VOUCHERS, "code"),
+    ] {
+        let mut cursor = ctx
+            .db
+            .collection::<bson::Document>(coll)
+            .find(doc! {})
+            .projection(doc! { "_id": 1, "tenant_id": 1, field: 1 })
+            .await
+            .map_err(me(owner.kind()))?;
+        while let Some(item) = cursor.try_next().await.map_err(me(owner.kind()))? {
+            // Integers as any integer type: nx-27017 hands small ones back as int32.
+            let int = |key: &str| match item.get(key) {
+                Some(Bson::Int64(n)) => Some(*n),
+                Some(Bson::Int32(n)) => Some(i64::from(*n)),
+                _ => None,
+            };
+            let (Some(id), Some(tenant), Ok(name)) = (int("_id"), int("tenant_id"), item.get_str(field))
+            else {
+                return Err(Error::invalid(
+                    format!("{coll}.{field}"),
+                    item.get("_id").map(ToString::to_string).unwrap_or_default(),
+                    "a stored item without an integer _id and tenant_id and a string name",
+                ));
+            };
+            let tenant = TenantId(tenant);
+            let new = NameDoc {
+                key: name_key(tenant, name),
+                tenant_id: tenant.0,
+                name: name.to_owned(),
+                kind: owner.kind().to_owned(),
+                owner_id: id,
+                at: bson::DateTime::now(),
+            };
+            match names.insert_one(&new).await {
+                Ok(_) => continue,
+                Err(e) if is_duplicate_key(&e) => {}
+                Err(e) => return Err(me(owner.kind())(e)),
+            }
+            let held = names
+                .find_one(doc! { "_id": &new.key })
+                .await
+                .map_err(me(owner.kind()))?;
+            if let Some(held) = held.filter(|h| h.kind != new.kind || h.owner_id != id) {
+                return Err(Error::conflict(
+                    owner.kind(),
+                    format!(
+                        "{} {name:?} of {} {id} is also the hotspot user name of {} {} in tenant {tenant}; \
+                         rename one of them",
+                        owner.field(),
+                        owner.kind(),
+                        held.kind,
+                        held.owner_id
+                    ),
+                ));
+            }
+        }
+    }
     Ok(())
 }
 

@@ -7,6 +7,8 @@ mod leases;
 mod notices;
 mod vouchers;
 
+pub(crate) use hotspot::backfill_names;
+
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
