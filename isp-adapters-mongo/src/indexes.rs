@@ -46,6 +46,8 @@ fn unique_sparse(field: &str, name: &str) -> IndexModel {
 /// - `subscribers {tenant_id, phone}`: one subscriber per phone in a tenant;
 /// - `devices {subscriber_id, mac}`: one device record per MAC of a subscriber;
 /// - `vouchers {tenant_id, code}`;
+/// - (no index) `hotspot_names` is unique by its `_id`, `"<tenant>/<name>"`:
+///   subscribers' usernames and vouchers' codes share one namespace per tenant;
 /// - `plans {tenant_id, name}`;
 /// - `services {pppoe_key}` (`<router>/<username>`, PPPoE services only);
 /// - `ledger {key}`, and `{charge_key}` (`<service>/<period>`, charges only): one

@@ -7,6 +7,7 @@ mod repos;
 
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
 use isp_core::ports::Repositories;
 use isp_core::{Error, Result};
@@ -44,9 +45,44 @@ pub mod collections {
     pub const AUDIT: &str = "audit_events";
     /// Last known router health.
     pub const ROUTER_STATUS: &str = "router_status";
+    /// Hotspot user names, one namespace per tenant shared by subscribers'
+    /// usernames and vouchers' codes: `{_id: "<tenant>/<name>", tenant_id,
+    /// name, kind, owner_id, at}` (uniqueness from `_id`, which every server
+    /// enforces, see `repos::hotspot`).
+    pub const HOTSPOT_NAMES: &str = "hotspot_names";
     /// Named leases of earlier versions (no longer written: every lease
     /// lives on its item, see `LeaseRepo`).
     pub const LEASES: &str = "leases";
+}
+
+/// Timeouts of a [`MongoStore`], so that a black-holed or stalled server frees
+/// the job waiting on it with a transient `Unavailable` instead of holding it.
+/// A value given in the connection string (`connectTimeoutMS`,
+/// `serverSelectionTimeoutMS`) wins over the first two.
+#[derive(Debug, Clone)]
+pub struct MongoOptions {
+    /// Longest wait for a new TCP (and TLS) connection. Default 10 s.
+    pub connect_timeout: Duration,
+    /// Longest an operation waits for a usable server (all unreachable: the
+    /// driver's `ServerSelection` error). Default 10 s.
+    pub server_selection_timeout: Duration,
+    /// Longest one repository call may take, all its round trips included.
+    /// Enforced on the client: the 3.x driver has neither `socketTimeoutMS`
+    /// nor `timeoutMS`, so a server that accepted the request and then went
+    /// silent would otherwise hold the call forever. Past it the call is
+    /// dropped (a write may or may not have been applied, like any lost
+    /// reply) and fails as transient `Unavailable`. Default 30 s.
+    pub operation_timeout: Duration,
+}
+
+impl Default for MongoOptions {
+    fn default() -> Self {
+        MongoOptions {
+            connect_timeout: Duration::from_secs(10),
+            server_selection_timeout: Duration::from_secs(10),
+            operation_timeout: Duration::from_secs(30),
+        }
+    }
 }
 
 /// A MongoDB database holding every repository of the engine.
@@ -71,6 +107,11 @@ impl MongoStore {
     /// refused credentials show here (`Unavailable`, `Authentication`). Errors
     /// never contain the password of the URL.
     pub async fn connect(url: &str, db_name: &str) -> Result<Self> {
+        Self::connect_with(url, db_name, MongoOptions::default()).await
+    }
+
+    /// [`MongoStore::connect`] with timeouts.
+    pub async fn connect_with(url: &str, db_name: &str, timeouts: MongoOptions) -> Result<Self> {
         validate_db_name(db_name)?;
         let secrets = url_password(url);
         let scrub = |e: mongodb::error::Error| -> Error {
@@ -91,18 +132,38 @@ impl MongoStore {
         if options.app_name.is_none() {
             options.app_name = Some("isp".to_owned());
         }
+        options.connect_timeout = options.connect_timeout.or(Some(timeouts.connect_timeout));
+        options.server_selection_timeout = options
+            .server_selection_timeout
+            .or(Some(timeouts.server_selection_timeout));
         let client = Client::with_options(options).map_err(scrub)?;
         let db = client.database(db_name);
-        db.run_command(doc! { "ping": 1 }).await.map_err(scrub)?;
+        let operation_timeout = timeouts.operation_timeout;
+        repos::within(operation_timeout, db.run_command(doc! { "ping": 1 }))
+            .await
+            .map_err(scrub)?;
         Ok(MongoStore {
-            ctx: Ctx { db: Arc::new(db) },
+            ctx: Ctx {
+                db: Arc::new(db),
+                operation_timeout,
+            },
         })
     }
 
-    /// Uses an existing driver database handle (shares its client and pool).
+    /// Uses an existing driver database handle (shares its client and pool),
+    /// with the default [`MongoOptions::operation_timeout`].
     pub fn from_database(db: Database) -> Self {
+        Self::from_database_with(db, MongoOptions::default().operation_timeout)
+    }
+
+    /// [`MongoStore::from_database`] with an operation timeout (the other
+    /// timeouts belong to the client the handle came from).
+    pub fn from_database_with(db: Database, operation_timeout: Duration) -> Self {
         MongoStore {
-            ctx: Ctx { db: Arc::new(db) },
+            ctx: Ctx {
+                db: Arc::new(db),
+                operation_timeout,
+            },
         }
     }
 
@@ -117,8 +178,14 @@ impl MongoStore {
     /// (tenant, code) of vouchers, the ledger key and (service, period) of charges,
     /// (recipient, kind, deadline) of notices. Call it once at start-up before
     /// any daemon writes.
+    ///
+    /// It also reserves in `hotspot_names` the name of every subscriber and
+    /// voucher stored without one (data from before that collection; skipped
+    /// when every item has one), and fails with `Conflict` if two stored items
+    /// already share a hotspot user name.
     pub async fn ensure_indexes(&self) -> Result<()> {
-        indexes::ensure(&self.ctx.db).await
+        indexes::ensure(&self.ctx.db).await?;
+        repos::backfill_names(&self.ctx).await
     }
 
     /// Every repository of this database, for wiring.
@@ -222,6 +289,8 @@ fn scrub_error(e: Error, secrets: &[String]) -> Error {
 #[derive(Clone)]
 pub(crate) struct Ctx {
     db: Arc<Database>,
+    /// [`MongoOptions::operation_timeout`].
+    operation_timeout: Duration,
 }
 
 /// One id sequence per collection.

@@ -458,12 +458,45 @@ async fn claims_lease_in_deadline_order_and_cas_updates_guard_state() {
         vec![s1.id, s2.id, paid.id],
         "active, unprovisioned, paid up; by due date then id"
     );
-    assert!(r.services.mark_provisioned(overdue.id, "p", t0()).await.unwrap());
+    // Provision `overdue` and `suspended` as a daemon would: marks are fenced
+    // on the lease holder, so make them due, claim them, mark, then restore.
+    for s in [overdue.id, suspended.id] {
+        r.services.set_status(s, ServiceStatus::Active).await.unwrap();
+        r.services
+            .set_next_billing_date(s, day + Duration::days(10))
+            .await
+            .unwrap();
+    }
+    let setup = r
+        .services
+        .claim_provisioning(TenantId(1), day, &claim("setup", t0(), 10))
+        .await
+        .unwrap();
+    let ids: Vec<_> = setup.iter().map(|s| s.id).collect();
+    assert_eq!(ids, vec![overdue.id, suspended.id], "the others are leased to p");
+    assert!(
+        !r.services.mark_provisioned(overdue.id, "p", t0()).await.unwrap(),
+        "p does not hold the lease"
+    );
     assert!(r
         .services
-        .mark_provisioned(suspended.id, "p", t0())
+        .mark_provisioned(overdue.id, "setup", t0())
         .await
         .unwrap());
+    assert!(r
+        .services
+        .mark_provisioned(suspended.id, "setup", t0())
+        .await
+        .unwrap());
+    r.services
+        .set_next_billing_date(overdue.id, day - Duration::days(1))
+        .await
+        .unwrap();
+    r.services
+        .set_status(suspended.id, ServiceStatus::Suspended)
+        .await
+        .unwrap();
+    r.services.set_next_billing_date(suspended.id, day).await.unwrap();
     let got = r.services.list_provisioning(TenantId(1), day, 10).await.unwrap();
     let ids: Vec<_> = got.iter().map(|s| s.id).collect();
     assert_eq!(ids, vec![overdue.id, suspended.id, s1.id, s2.id, paid.id]);
@@ -755,5 +788,53 @@ async fn writes_reach_their_own_document_when_ids_skip() {
     let retried = r.notices.claim_pending(&claim("t", later, 10)).await.unwrap();
     assert_eq!(retried.iter().map(|n| n.id).collect::<Vec<_>>(), vec![ids[3]]);
     assert_eq!(retried[0].recipient, phone(4));
+    common::drop(&store).await;
+}
+
+/// Items stored without a `hotspot_names` reservation (data from before it)
+/// get one from `ensure_indexes`, so the shared namespace holds for them too;
+/// two stored items that already share a name make it fail with `Conflict`.
+#[tokio::test]
+async fn ensure_indexes_reserves_names_of_older_items() {
+    let store = store_or_skip!();
+    let r = store.repositories();
+    let names = store.database().collection::<Document>("hotspot_names");
+    let sub = subscriber(&r, 1, t0()).await;
+    assert_eq!(names.count_documents(doc! {}).await.unwrap(), 1);
+    names.delete_many(doc! {}).await.unwrap(); // as if stored before
+    store.ensure_indexes().await.unwrap();
+    let held = names.find_one(doc! { "_id": "1/u1" }).await.unwrap().unwrap();
+    let owner = match held.get("owner_id") {
+        Some(Bson::Int64(n)) => *n,
+        Some(Bson::Int32(n)) => i64::from(*n),
+        other => panic!("owner_id: {other:?}"),
+    };
+    assert_eq!(owner, sub.id.0);
+    let v = NewVoucher {
+        tenant_id: TenantId(1),
+        router_id: RouterId(1),
+        code: name("u1"),
+        plan_id: PlanId(1),
+        activation_deadline: None,
+        purchase_deadline: None,
+        duration: RosDuration::from_secs(3600),
+    };
+    let e = r.vouchers.insert(&v).await.unwrap_err();
+    assert!(e.is_conflict() && e.to_string().contains("code"), "{e}");
+    store.ensure_indexes().await.unwrap(); // idempotent
+
+    // A second stored item with the same name, written around the adapter.
+    let mut twin = raw(&store, "subscribers", sub.id.0).await;
+    twin.insert("_id", sub.id.0 + 100);
+    twin.insert("phone", "+255700009999");
+    store
+        .database()
+        .collection::<Document>("subscribers")
+        .insert_one(twin)
+        .await
+        .unwrap();
+    names.delete_many(doc! {}).await.unwrap();
+    let e = store.ensure_indexes().await.unwrap_err();
+    assert!(e.is_conflict() && e.to_string().contains("\"u1\""), "{e}");
     common::drop(&store).await;
 }

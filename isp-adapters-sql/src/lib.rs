@@ -45,8 +45,19 @@ pub struct SqlOptions {
     /// How long a query waits for a free connection before a transient
     /// `Unavailable` error.
     pub acquire_timeout: Duration,
-    /// SQLite: how long a writer waits for the write lock.
+    /// SQLite: how long a writer waits for the write lock (SQLite's only
+    /// wait; it has no statement timeout, and an embedded file cannot be
+    /// black-holed by a network).
     pub busy_timeout: Duration,
+    /// PostgreSQL: the server cancels any statement that runs longer
+    /// (`statement_timeout`, set on every pooled connection), so a stalled or
+    /// black-holed database frees the job with a transient `Unavailable`
+    /// instead of holding it. Zero disables it. Default 30 s.
+    pub statement_timeout: Duration,
+    /// PostgreSQL: the longest a statement waits for a row or table lock
+    /// (`lock_timeout`, on every pooled connection) before it fails with a
+    /// transient `Unavailable`. Zero disables it. Default 10 s.
+    pub lock_timeout: Duration,
 }
 
 impl Default for SqlOptions {
@@ -55,6 +66,8 @@ impl Default for SqlOptions {
             max_connections: 8,
             acquire_timeout: Duration::from_secs(10),
             busy_timeout: Duration::from_secs(5),
+            statement_timeout: Duration::from_secs(30),
+            lock_timeout: Duration::from_secs(10),
         }
     }
 }

@@ -42,7 +42,9 @@ pub(crate) async fn begin_write(pool: &DbPool) -> std::result::Result<Transactio
 /// - `RowNotFound` -> [`Error::NotFound`];
 /// - connection exceptions (`08*`), resource shortages (`53*`), shutdowns and
 ///   recovery (`57P*`), serialization failures and deadlocks (`40001`,
-///   `40P01`), I/O, TLS, pool timeout or closed -> transient
+///   `40P01`), a lock wait past `lock_timeout` (`55P03`), a statement
+///   cancelled by `statement_timeout` (`57014`), I/O, TLS, pool timeout or
+///   closed -> transient
 ///   [`Error::Unavailable`];
 /// - `28*` -> [`Error::Authentication`] (the server's message; never a password);
 /// - an undecodable column -> [`Error::InvalidInput`] naming it;
@@ -66,7 +68,8 @@ pub fn map_sqlx_error(entity: &'static str, err: sqlx::Error) -> Error {
                 || code.starts_with("57P")
                 || code == "40001"
                 || code == "40P01"
-                || code == "55P03";
+                || code == "55P03"
+                || code == "57014";
             if transient {
                 return Error::unavailable_from(
                     SERVICE,
@@ -161,12 +164,26 @@ pub(crate) async fn connect_url(url: &str, opts: &SqlOptions) -> Result<DbPool> 
             e.to_string().replace(url, &redact_url(url)),
         )
     })?;
+    // Startup parameters: every connection of the pool, also one that replaces
+    // a broken one, carries them. `0` disables either.
+    let options = options.options([
+        ("statement_timeout", pg_millis(opts.statement_timeout)),
+        ("lock_timeout", pg_millis(opts.lock_timeout)),
+    ]);
     PgPoolOptions::new()
         .max_connections(opts.max_connections.max(1))
         .acquire_timeout(opts.acquire_timeout)
         .connect_with(options)
         .await
         .map_err(|e| map_sqlx_error("database", e))
+}
+
+/// A duration as a PostgreSQL setting in milliseconds (at least 1 unless zero,
+/// which disables the timeout).
+fn pg_millis(d: std::time::Duration) -> String {
+    let ms = d.as_millis();
+    let ms = if ms == 0 && !d.is_zero() { 1 } else { ms };
+    format!("{ms}ms")
 }
 
 /// Versions recorded in `_sqlx_migrations` (empty before the first `migrate`).

@@ -253,7 +253,9 @@ async fn pool_exhaustion_is_unavailable_and_debug_hides_password() {
     let with_password = url.replacen("postgres@", "postgres:hunter2-secret@", 1);
     let options = SqlOptions {
         max_connections: 1,
-        acquire_timeout: Duration::from_millis(300),
+        // Long enough for a first connection on a loaded machine (300 ms was
+        // not), short enough for the test.
+        acquire_timeout: Duration::from_secs(3),
         ..SqlOptions::default()
     };
     let store = SqlStore::connect_with(&with_password, options)
@@ -275,4 +277,120 @@ async fn pool_exhaustion_is_unavailable_and_debug_hides_password() {
         .expect_err("no connection free");
     assert!(e.is_transient(), "{e:?}");
     assert!(!checks::error_text(&e).contains("hunter2"));
+}
+
+/// A store on `url` with short PostgreSQL timeouts, and a subscriber in it.
+async fn store_with_timeouts(url: &str, statement: Duration, lock: Duration) -> (SqlStore, Subscriber) {
+    let options = SqlOptions {
+        max_connections: 4,
+        statement_timeout: statement,
+        lock_timeout: lock,
+        ..SqlOptions::default()
+    };
+    let store = SqlStore::connect_with(url, options).await.expect("connect");
+    store.migrate().await.expect("migrate");
+    let sub = store
+        .repositories()
+        .subscribers
+        .insert(&NewSubscriber {
+            tenant_id: TenantId(1),
+            phone: PhoneNumber::parse("phone", "+255700000001").expect("phone"),
+            username: RosName::parse("username", "locked").expect("name"),
+            paid_until: checks::t0(),
+        })
+        .await
+        .expect("insert subscriber");
+    (store, sub)
+}
+
+/// Holds a row lock on `sub` from another connection (not the store's pool)
+/// until the returned transaction is dropped.
+async fn lock_row(url: &str, sub: &Subscriber) -> sqlx::Transaction<'static, sqlx::Postgres> {
+    let other = sqlx::PgPool::connect(url).await.expect("second pool");
+    let mut tx = other.begin().await.expect("begin");
+    sqlx::query("SELECT id FROM subscribers WHERE id = $1 FOR UPDATE")
+        .bind(sub.id.0)
+        .fetch_one(&mut *tx)
+        .await
+        .expect("lock the row");
+    tx
+}
+
+/// Runs a repository write on the locked row: it must fail with a transient
+/// error soon after `timeout`, never hang.
+async fn write_on_locked_row_fails_transient(store: &SqlStore, sub: &Subscriber, timeout: Duration) {
+    let started = std::time::Instant::now();
+    let repos = store.repositories();
+    let write = repos.subscribers.extend(sub.id, checks::t0() + Span::days(1));
+    let e = tokio::time::timeout(Duration::from_secs(20), write)
+        .await
+        .expect("the write must not hang on a held lock")
+        .expect_err("a held row lock outlasts the timeout");
+    assert!(e.is_transient(), "expected a transient error, got {e:?}");
+    assert!(
+        started.elapsed() >= timeout && started.elapsed() < Duration::from_secs(10),
+        "failed after {:?}, the timeout is {timeout:?}",
+        started.elapsed()
+    );
+}
+
+/// `SqlOptions::statement_timeout` is set on every pooled connection: a write
+/// waiting on a lock held elsewhere (lock timeout off) is cancelled by the
+/// server (SQLSTATE 57014) and surfaces as transient `Unavailable`; so is a
+/// plain slow statement on the store's pool.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn statement_timeout_frees_a_stalled_statement() {
+    let Some(url) = pg::fresh_database().await else {
+        return;
+    };
+    let timeout = Duration::from_millis(500);
+    let (store, sub) = store_with_timeouts(&url, timeout, Duration::ZERO).await;
+    let _lock = lock_row(&url, &sub).await;
+    write_on_locked_row_fails_transient(&store, &sub, timeout).await;
+
+    let pool = store.postgres_pool().expect("pool");
+    for _ in 0..4 {
+        // Every connection of the pool, not only the first.
+        let e = sqlx::query("SELECT pg_sleep(5)")
+            .execute(pool)
+            .await
+            .expect_err("pg_sleep(5) outlasts a 500 ms statement timeout");
+        let e = isp_adapters_sql::postgres::map_sqlx_error("database", e);
+        assert!(e.is_transient(), "{e:?}");
+    }
+    let setting: String = sqlx::query_scalar("SHOW statement_timeout")
+        .fetch_one(pool)
+        .await
+        .expect("show");
+    assert_eq!(setting, "500ms");
+}
+
+/// `SqlOptions::lock_timeout`: a write waiting on a row lock held elsewhere
+/// fails (SQLSTATE 55P03, transient) once the lock timeout passes, well before
+/// the statement timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lock_timeout_frees_a_write_waiting_on_a_held_lock() {
+    let Some(url) = pg::fresh_database().await else {
+        return;
+    };
+    let timeout = Duration::from_millis(400);
+    let (store, sub) = store_with_timeouts(&url, Duration::from_secs(60), timeout).await;
+    let lock = lock_row(&url, &sub).await;
+    write_on_locked_row_fails_transient(&store, &sub, timeout).await;
+    lock.rollback().await.expect("release the lock");
+    let got = store
+        .repositories()
+        .subscribers
+        .extend(sub.id, checks::t0() + Span::days(1))
+        .await
+        .expect("the lock is gone: the write goes through");
+    assert_eq!(got.paid_until, checks::t0() + Span::days(1));
+}
+
+/// The defaults bound every statement (a daemon never waits forever).
+#[test]
+fn default_timeouts_are_set() {
+    let o = SqlOptions::default();
+    assert_eq!(o.statement_timeout, Duration::from_secs(30));
+    assert_eq!(o.lock_timeout, Duration::from_secs(10));
 }

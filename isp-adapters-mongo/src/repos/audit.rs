@@ -12,6 +12,7 @@ use mongodb::bson::{self, doc};
 use mongodb::Collection;
 use serde::{Deserialize, Serialize};
 
+use super::within;
 use super::{find_vec, guarded, me};
 use crate::codec::*;
 use crate::collections::{AUDIT, ROUTER_STATUS, TENANTS};
@@ -71,30 +72,39 @@ impl MongoTenantRepo {
 #[async_trait]
 impl TenantRepo for MongoTenantRepo {
     async fn upsert(&self, tenant: &Tenant) -> Result<()> {
-        let d = TenantDoc {
-            id: tenant.id.0,
-            slug: tenant.slug.as_str().to_owned(),
-            name: tenant.name.clone(),
-            time_zone: tenant.time_zone.name().to_owned(),
-        };
-        upsert_by_id(&self.coll(), "tenant", tenant.id.0, &d).await
+        within(self.0.operation_timeout, async {
+            let d = TenantDoc {
+                id: tenant.id.0,
+                slug: tenant.slug.as_str().to_owned(),
+                name: tenant.name.clone(),
+                time_zone: tenant.time_zone.name().to_owned(),
+            };
+            upsert_by_id(&self.coll(), "tenant", tenant.id.0, &d).await
+        })
+        .await
     }
 
     async fn get(&self, id: TenantId) -> Result<Tenant> {
-        self.coll()
-            .find_one(doc! { "_id": id.0 })
-            .await
-            .map_err(me("tenant"))?
-            .ok_or_else(|| Error::not_found("tenant", id))?
-            .into_domain()
+        within(self.0.operation_timeout, async {
+            self.coll()
+                .find_one(doc! { "_id": id.0 })
+                .await
+                .map_err(me("tenant"))?
+                .ok_or_else(|| Error::not_found("tenant", id))?
+                .into_domain()
+        })
+        .await
     }
 
     async fn list(&self) -> Result<Vec<Tenant>> {
-        find_vec(&self.coll(), "tenant", doc! {}, doc! { "_id": 1 }, None)
-            .await?
-            .into_iter()
-            .map(TenantDoc::into_domain)
-            .collect()
+        within(self.0.operation_timeout, async {
+            find_vec(&self.coll(), "tenant", doc! {}, doc! { "_id": 1 }, None)
+                .await?
+                .into_iter()
+                .map(TenantDoc::into_domain)
+                .collect()
+        })
+        .await
     }
 }
 
@@ -156,43 +166,55 @@ impl MongoAuditRepo {
 #[async_trait]
 impl AuditRepo for MongoAuditRepo {
     async fn append(&self, events: &[AuditEvent]) -> Result<()> {
-        if events.is_empty() {
-            return Ok(());
-        }
-        let first = self.0.next_ids(AUDIT, events.len() as u64).await?;
-        let docs: Vec<AuditDoc> = events
-            .iter()
-            .zip(first..)
-            .map(|(e, id)| AuditDoc {
-                id,
-                at: to_bdate(e.at),
-                tenant_id: e.tenant_id.map(|t| t.0),
-                action: e.action.clone(),
-                subject: e.subject.clone(),
-                router_id: e.router_id.map(|r| r.0),
-                outcome: e.outcome.as_str().to_owned(),
-                reason: e.reason.clone(),
-            })
-            .collect();
-        self.coll().insert_many(docs).await.map_err(me("audit event"))?;
-        Ok(())
+        within(self.0.operation_timeout, async {
+            if events.is_empty() {
+                return Ok(());
+            }
+            let first = self.0.next_ids(AUDIT, events.len() as u64).await?;
+            let docs: Vec<AuditDoc> = events
+                .iter()
+                .zip(first..)
+                .map(|(e, id)| AuditDoc {
+                    id,
+                    at: to_bdate(e.at),
+                    tenant_id: e.tenant_id.map(|t| t.0),
+                    action: e.action.clone(),
+                    subject: e.subject.clone(),
+                    router_id: e.router_id.map(|r| r.0),
+                    outcome: e.outcome.as_str().to_owned(),
+                    reason: e.reason.clone(),
+                })
+                .collect();
+            self.coll().insert_many(docs).await.map_err(me("audit event"))?;
+            Ok(())
+        })
+        .await
     }
 
     async fn recent(&self, limit: usize) -> Result<Vec<AuditEvent>> {
-        self.newest(doc! {}, limit).await
+        within(self.0.operation_timeout, async {
+            self.newest(doc! {}, limit).await
+        })
+        .await
     }
 
     async fn of_router(&self, router: RouterId, limit: usize) -> Result<Vec<AuditEvent>> {
-        self.newest(doc! { "router_id": router.0 }, limit).await
+        within(self.0.operation_timeout, async {
+            self.newest(doc! { "router_id": router.0 }, limit).await
+        })
+        .await
     }
 
     async fn delete_before(&self, cutoff: DateTime<Utc>) -> Result<u64> {
-        let r = self
-            .coll()
-            .delete_many(doc! { "at": { "$lt": to_bdate(cutoff) } })
-            .await
-            .map_err(me("audit event"))?;
-        Ok(r.deleted_count)
+        within(self.0.operation_timeout, async {
+            let r = self
+                .coll()
+                .delete_many(doc! { "at": { "$lt": to_bdate(cutoff) } })
+                .await
+                .map_err(me("audit event"))?;
+            Ok(r.deleted_count)
+        })
+        .await
     }
 }
 
@@ -237,32 +259,41 @@ impl MongoRouterStatusRepo {
 #[async_trait]
 impl RouterStatusRepo for MongoRouterStatusRepo {
     async fn get(&self, router: RouterId) -> Result<Option<RouterStatus>> {
-        self.coll()
-            .find_one(doc! { "_id": router.0 })
-            .await
-            .map_err(me("router status"))?
-            .map(RouterStatusDoc::into_domain)
-            .transpose()
+        within(self.0.operation_timeout, async {
+            self.coll()
+                .find_one(doc! { "_id": router.0 })
+                .await
+                .map_err(me("router status"))?
+                .map(RouterStatusDoc::into_domain)
+                .transpose()
+        })
+        .await
     }
 
     async fn put(&self, status: &RouterStatus) -> Result<()> {
-        let d = RouterStatusDoc {
-            router_id: status.router_id.0,
-            online: status.online,
-            checked_at: to_bdate(status.checked_at),
-            changed_at: to_bdate(status.changed_at),
-            clock_skew_secs: status.clock_skew_secs,
-            version: status.version.clone(),
-            last_error: status.last_error.clone(),
-        };
-        upsert_by_id(&self.coll(), "router status", status.router_id.0, &d).await
+        within(self.0.operation_timeout, async {
+            let d = RouterStatusDoc {
+                router_id: status.router_id.0,
+                online: status.online,
+                checked_at: to_bdate(status.checked_at),
+                changed_at: to_bdate(status.changed_at),
+                clock_skew_secs: status.clock_skew_secs,
+                version: status.version.clone(),
+                last_error: status.last_error.clone(),
+            };
+            upsert_by_id(&self.coll(), "router status", status.router_id.0, &d).await
+        })
+        .await
     }
 
     async fn list(&self) -> Result<Vec<RouterStatus>> {
-        find_vec(&self.coll(), "router status", doc! {}, doc! { "_id": 1 }, None)
-            .await?
-            .into_iter()
-            .map(RouterStatusDoc::into_domain)
-            .collect()
+        within(self.0.operation_timeout, async {
+            find_vec(&self.coll(), "router status", doc! {}, doc! { "_id": 1 }, None)
+                .await?
+                .into_iter()
+                .map(RouterStatusDoc::into_domain)
+                .collect()
+        })
+        .await
     }
 }

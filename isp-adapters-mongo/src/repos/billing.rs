@@ -12,7 +12,8 @@ use mongodb::options::ReturnDocument;
 use mongodb::Collection;
 use serde::{Deserialize, Serialize};
 
-use super::{and_into, cas, claim_loop, find_vec, guarded, held, held_or_none, me, update_matched, HasId};
+use super::within;
+use super::{and_into, cas, claim_loop, find_vec, guarded, held, me, update_matched, HasId};
 use crate::codec::*;
 use crate::collections::{CUSTOMERS, LEDGER, PLANS, SERVICES};
 use crate::error::is_duplicate_key;
@@ -81,55 +82,65 @@ impl MongoPlanRepo {
 #[async_trait]
 impl PlanRepo for MongoPlanRepo {
     async fn insert(&self, new: &NewPlan) -> Result<Plan> {
-        let duration_ms = new
-            .duration
-            .map(|d| {
-                i64::try_from(d.as_std().as_millis()).map_err(|_| Error::invalid("duration", d, "too long"))
-            })
-            .transpose()?;
-        let d = PlanDoc {
-            id: self.0.next_id(PLANS).await?,
-            tenant_id: new.tenant_id.0,
-            name: new.name.as_str().to_owned(),
-            price_micros: new.price.to_micro_units()?,
-            currency: new.price.currency.as_str().to_owned(),
-            duration_ms,
-            rate_limit: new.rate_limit.map(|r| r.to_string()),
-        };
-        self.coll().insert_one(&d).await.map_err(|e| {
-            if is_duplicate_key(&e) {
-                Error::conflict(
-                    PLAN,
-                    format!("tenant {} already has a plan named {}", new.tenant_id, new.name),
-                )
-            } else {
-                me(PLAN)(e)
-            }
-        })?;
-        d.into_domain()
+        within(self.0.operation_timeout, async {
+            let duration_ms = new
+                .duration
+                .map(|d| {
+                    i64::try_from(d.as_std().as_millis())
+                        .map_err(|_| Error::invalid("duration", d, "too long"))
+                })
+                .transpose()?;
+            let d = PlanDoc {
+                id: self.0.next_id(PLANS).await?,
+                tenant_id: new.tenant_id.0,
+                name: new.name.as_str().to_owned(),
+                price_micros: new.price.to_micro_units()?,
+                currency: new.price.currency.as_str().to_owned(),
+                duration_ms,
+                rate_limit: new.rate_limit.map(|r| r.to_string()),
+            };
+            self.coll().insert_one(&d).await.map_err(|e| {
+                if is_duplicate_key(&e) {
+                    Error::conflict(
+                        PLAN,
+                        format!("tenant {} already has a plan named {}", new.tenant_id, new.name),
+                    )
+                } else {
+                    me(PLAN)(e)
+                }
+            })?;
+            d.into_domain()
+        })
+        .await
     }
 
     async fn get(&self, id: PlanId) -> Result<Plan> {
-        self.coll()
-            .find_one(doc! { "_id": id.0 })
-            .await
-            .map_err(me(PLAN))?
-            .ok_or_else(|| Error::not_found(PLAN, id))?
-            .into_domain()
+        within(self.0.operation_timeout, async {
+            self.coll()
+                .find_one(doc! { "_id": id.0 })
+                .await
+                .map_err(me(PLAN))?
+                .ok_or_else(|| Error::not_found(PLAN, id))?
+                .into_domain()
+        })
+        .await
     }
 
     async fn list(&self, tenant: TenantId) -> Result<Vec<Plan>> {
-        find_vec(
-            &self.coll(),
-            PLAN,
-            doc! { "tenant_id": tenant.0 },
-            doc! { "_id": 1 },
-            None,
-        )
-        .await?
-        .into_iter()
-        .map(PlanDoc::into_domain)
-        .collect()
+        within(self.0.operation_timeout, async {
+            find_vec(
+                &self.coll(),
+                PLAN,
+                doc! { "tenant_id": tenant.0 },
+                doc! { "_id": 1 },
+                None,
+            )
+            .await?
+            .into_iter()
+            .map(PlanDoc::into_domain)
+            .collect()
+        })
+        .await
     }
 }
 
@@ -167,28 +178,34 @@ pub(crate) struct MongoCustomerRepo(pub(crate) Ctx);
 #[async_trait]
 impl CustomerRepo for MongoCustomerRepo {
     async fn insert(&self, new: &NewCustomer) -> Result<Customer> {
-        let d = CustomerDoc {
-            id: self.0.next_id(CUSTOMERS).await?,
-            tenant_id: new.tenant_id.0,
-            name: new.name.clone(),
-            phone: new.phone.as_ref().map(|p| p.as_str().to_owned()),
-        };
-        self.0
-            .coll::<CustomerDoc>(CUSTOMERS)
-            .insert_one(&d)
-            .await
-            .map_err(me(CUSTOMER))?;
-        d.into_domain()
+        within(self.0.operation_timeout, async {
+            let d = CustomerDoc {
+                id: self.0.next_id(CUSTOMERS).await?,
+                tenant_id: new.tenant_id.0,
+                name: new.name.clone(),
+                phone: new.phone.as_ref().map(|p| p.as_str().to_owned()),
+            };
+            self.0
+                .coll::<CustomerDoc>(CUSTOMERS)
+                .insert_one(&d)
+                .await
+                .map_err(me(CUSTOMER))?;
+            d.into_domain()
+        })
+        .await
     }
 
     async fn get(&self, id: CustomerId) -> Result<Customer> {
-        self.0
-            .coll::<CustomerDoc>(CUSTOMERS)
-            .find_one(doc! { "_id": id.0 })
-            .await
-            .map_err(me(CUSTOMER))?
-            .ok_or_else(|| Error::not_found(CUSTOMER, id))?
-            .into_domain()
+        within(self.0.operation_timeout, async {
+            self.0
+                .coll::<CustomerDoc>(CUSTOMERS)
+                .find_one(doc! { "_id": id.0 })
+                .await
+                .map_err(me(CUSTOMER))?
+                .ok_or_else(|| Error::not_found(CUSTOMER, id))?
+                .into_domain()
+        })
+        .await
     }
 }
 
@@ -324,103 +341,108 @@ impl MongoServiceRepo {
 
     /// Records an outcome if `holder` holds the lease or there is none.
     async fn finish(&self, id: ServiceId, holder: &str, set: Document) -> Result<bool> {
-        cas(
-            &self.coll(),
-            SERVICE,
-            id.0,
-            held_or_none(holder),
-            doc! { "$set": set },
-        )
-        .await
+        cas(&self.coll(), SERVICE, id.0, held(holder), doc! { "$set": set }).await
     }
 }
 
 #[async_trait]
 impl ServiceRepo for MongoServiceRepo {
     async fn insert(&self, new: &NewService) -> Result<Service> {
-        let (connection, pppoe_key) = match &new.connection {
-            Connection::Pppoe {
-                username,
-                password,
-                profile,
-            } => (
-                ConnectionDoc::Pppoe {
-                    username: username.as_str().to_owned(),
-                    password: password.expose().to_owned(),
-                    profile: profile.as_str().to_owned(),
-                },
-                Some(format!("{}/{}", new.router_id.0, username.as_str())),
-            ),
-            Connection::StaticIp { address } => (
-                ConnectionDoc::StaticIp {
-                    address: address.to_string(),
-                },
-                None,
-            ),
-        };
-        if !(1..=31).contains(&new.billing_day) {
-            return Err(Error::invalid("billing_day", new.billing_day, "must be 1 to 31"));
-        }
-        let d = ServiceDoc {
-            id: 0,
-            tenant_id: new.tenant_id.0,
-            customer_id: new.customer_id.0,
-            router_id: new.router_id.0,
-            plan_id: new.plan_id.0,
-            status: new.status.as_str().to_owned(),
-            connection,
-            pppoe_key,
-            next_billing_date: to_bday("next_billing_date", new.next_billing_date)?,
-            billing_day: i64::from(new.billing_day),
-            next_charge_on: to_bday("next_charge_on", new.next_charge_on)?,
-            provisioned: false,
-            provisioned_at: None,
-            deprovisioned_at: None,
-            lease: LeaseDoc::none(),
-            attempts: 0,
-        };
-        let d = ServiceDoc {
-            id: self.0.next_id(SERVICES).await?,
-            ..d
-        };
-        self.coll().insert_one(&d).await.map_err(|e| {
-            if is_duplicate_key(&e) {
-                Error::conflict(
-                    SERVICE,
-                    format!(
-                        "router {} already has a PPPoE service named {}",
-                        new.router_id,
-                        d.pppoe_key
-                            .as_deref()
-                            .and_then(|k| k.split_once('/'))
-                            .map_or("?", |k| k.1)
-                    ),
-                )
-            } else {
-                me(SERVICE)(e)
+        within(self.0.operation_timeout, async {
+            let (connection, pppoe_key) = match &new.connection {
+                Connection::Pppoe {
+                    username,
+                    password,
+                    profile,
+                } => (
+                    ConnectionDoc::Pppoe {
+                        username: username.as_str().to_owned(),
+                        password: password.expose().to_owned(),
+                        profile: profile.as_str().to_owned(),
+                    },
+                    Some(format!("{}/{}", new.router_id.0, username.as_str())),
+                ),
+                Connection::StaticIp { address } => (
+                    ConnectionDoc::StaticIp {
+                        address: address.to_string(),
+                    },
+                    None,
+                ),
+            };
+            if !(1..=31).contains(&new.billing_day) {
+                return Err(Error::invalid("billing_day", new.billing_day, "must be 1 to 31"));
             }
-        })?;
-        d.into_domain()
+            let d = ServiceDoc {
+                id: 0,
+                tenant_id: new.tenant_id.0,
+                customer_id: new.customer_id.0,
+                router_id: new.router_id.0,
+                plan_id: new.plan_id.0,
+                status: new.status.as_str().to_owned(),
+                connection,
+                pppoe_key,
+                next_billing_date: to_bday("next_billing_date", new.next_billing_date)?,
+                billing_day: i64::from(new.billing_day),
+                next_charge_on: to_bday("next_charge_on", new.next_charge_on)?,
+                provisioned: false,
+                provisioned_at: None,
+                deprovisioned_at: None,
+                lease: LeaseDoc::none(),
+                attempts: 0,
+            };
+            let d = ServiceDoc {
+                id: self.0.next_id(SERVICES).await?,
+                ..d
+            };
+            self.coll().insert_one(&d).await.map_err(|e| {
+                if is_duplicate_key(&e) {
+                    Error::conflict(
+                        SERVICE,
+                        format!(
+                            "router {} already has a PPPoE service named {}",
+                            new.router_id,
+                            d.pppoe_key
+                                .as_deref()
+                                .and_then(|k| k.split_once('/'))
+                                .map_or("?", |k| k.1)
+                        ),
+                    )
+                } else {
+                    me(SERVICE)(e)
+                }
+            })?;
+            d.into_domain()
+        })
+        .await
     }
 
     async fn get(&self, id: ServiceId) -> Result<Service> {
-        self.coll()
-            .find_one(doc! { "_id": id.0 })
-            .await
-            .map_err(me(SERVICE))?
-            .ok_or_else(|| Error::not_found(SERVICE, id))?
-            .into_domain()
+        within(self.0.operation_timeout, async {
+            self.coll()
+                .find_one(doc! { "_id": id.0 })
+                .await
+                .map_err(me(SERVICE))?
+                .ok_or_else(|| Error::not_found(SERVICE, id))?
+                .into_domain()
+        })
+        .await
     }
 
     async fn set_status(&self, id: ServiceId, status: ServiceStatus) -> Result<Service> {
-        self.set_one(id, doc! { "status": status.as_str() }).await
+        within(self.0.operation_timeout, async {
+            self.set_one(id, doc! { "status": status.as_str() }).await
+        })
+        .await
     }
 
     async fn set_next_billing_date(&self, id: ServiceId, date: NaiveDate) -> Result<Service> {
-        self.set_one(
-            id,
-            doc! { "next_billing_date": to_bday("next_billing_date", date)? },
-        )
+        within(self.0.operation_timeout, async {
+            self.set_one(
+                id,
+                doc! { "next_billing_date": to_bday("next_billing_date", date)? },
+            )
+            .await
+        })
         .await
     }
 
@@ -430,17 +452,20 @@ impl ServiceRepo for MongoServiceRepo {
         today: NaiveDate,
         limit: usize,
     ) -> Result<Vec<Service>> {
-        let filter = Self::provisioning_filter(tenant, today)?;
-        services(
-            find_vec(
-                &self.coll(),
-                SERVICE,
-                filter,
-                Self::by_next_billing_date(),
-                Some(limit),
+        within(self.0.operation_timeout, async {
+            let filter = Self::provisioning_filter(tenant, today)?;
+            services(
+                find_vec(
+                    &self.coll(),
+                    SERVICE,
+                    filter,
+                    Self::by_next_billing_date(),
+                    Some(limit),
+                )
+                .await?,
             )
-            .await?,
-        )
+        })
+        .await
     }
 
     async fn claim_provisioning(
@@ -449,25 +474,34 @@ impl ServiceRepo for MongoServiceRepo {
         today: NaiveDate,
         claim: &Claim,
     ) -> Result<Vec<Service>> {
-        let due = Self::provisioning_filter(tenant, today)?;
-        services(claim_loop(&self.coll(), SERVICE, due, Self::by_next_billing_date(), claim).await?)
+        within(self.0.operation_timeout, async {
+            let due = Self::provisioning_filter(tenant, today)?;
+            services(claim_loop(&self.coll(), SERVICE, due, Self::by_next_billing_date(), claim).await?)
+        })
+        .await
     }
 
     async fn mark_provisioned(&self, id: ServiceId, holder: &str, at: DateTime<Utc>) -> Result<bool> {
-        self.finish(
-            id,
-            holder,
-            doc! { "provisioned": true, "provisioned_at": to_bdate(at), "lease": no_lease(), "attempts": 0_i64 },
-        )
+        within(self.0.operation_timeout, async {
+            self.finish(
+                id,
+                holder,
+                doc! { "provisioned": true, "provisioned_at": to_bdate(at), "lease": no_lease(), "attempts": 0_i64 },
+            )
+            .await
+        })
         .await
     }
 
     async fn mark_deprovisioned(&self, id: ServiceId, holder: &str, at: DateTime<Utc>) -> Result<bool> {
-        self.finish(
-            id,
-            holder,
-            doc! { "provisioned": false, "deprovisioned_at": to_bdate(at), "lease": no_lease(), "attempts": 0_i64 },
-        )
+        within(self.0.operation_timeout, async {
+            self.finish(
+                id,
+                holder,
+                doc! { "provisioned": false, "deprovisioned_at": to_bdate(at), "lease": no_lease(), "attempts": 0_i64 },
+            )
+            .await
+        })
         .await
     }
 
@@ -477,21 +511,24 @@ impl ServiceRepo for MongoServiceRepo {
         today: NaiveDate,
         claim: &Claim,
     ) -> Result<Vec<Service>> {
-        let due = doc! {
-            "tenant_id": tenant.0,
-            "status": ServiceStatus::Active.as_str(),
-            "next_charge_on": { "$lte": to_bday("today", today)? },
-        };
-        services(
-            claim_loop(
-                &self.coll(),
-                SERVICE,
-                due,
-                doc! { "next_charge_on": 1, "_id": 1 },
-                claim,
+        within(self.0.operation_timeout, async {
+            let due = doc! {
+                "tenant_id": tenant.0,
+                "status": ServiceStatus::Active.as_str(),
+                "next_charge_on": { "$lte": to_bday("today", today)? },
+            };
+            services(
+                claim_loop(
+                    &self.coll(),
+                    SERVICE,
+                    due,
+                    doc! { "next_charge_on": 1, "_id": 1 },
+                    claim,
+                )
+                .await?,
             )
-            .await?,
-        )
+        })
+        .await
     }
 
     async fn advance_billing(
@@ -501,46 +538,55 @@ impl ServiceRepo for MongoServiceRepo {
         from: NaiveDate,
         to: NaiveDate,
     ) -> Result<bool> {
-        // Compare-and-set on `next_charge_on`, then the caller's lease goes either way.
-        let moved = update_matched(
-            &self.coll(),
-            SERVICE,
-            doc! { "_id": id.0, "next_charge_on": to_bday("from", from)? },
-            doc! { "$set": { "next_charge_on": to_bday("to", to)? } },
-        )
-        .await?;
-        // `NotFound` for an unknown id.
-        cas(
-            &self.coll(),
-            SERVICE,
-            id.0,
-            held(holder),
-            doc! { "$set": { "lease": no_lease() } },
-        )
-        .await?;
-        Ok(moved)
+        within(self.0.operation_timeout, async {
+            // Compare-and-set on `next_charge_on`, then the caller's lease goes either way.
+            let moved = update_matched(
+                &self.coll(),
+                SERVICE,
+                doc! { "_id": id.0, "next_charge_on": to_bday("from", from)? },
+                doc! { "$set": { "next_charge_on": to_bday("to", to)? } },
+            )
+            .await?;
+            // `NotFound` for an unknown id.
+            cas(
+                &self.coll(),
+                SERVICE,
+                id.0,
+                held(holder),
+                doc! { "$set": { "lease": no_lease() } },
+            )
+            .await?;
+            Ok(moved)
+        })
+        .await
     }
 
     async fn due_between(&self, tenant: TenantId, from: NaiveDate, to: NaiveDate) -> Result<Vec<Service>> {
-        let filter = doc! {
-            "tenant_id": tenant.0,
-            "status": ServiceStatus::Active.as_str(),
-            "next_billing_date": { "$gte": to_bday("from", from)?, "$lte": to_bday("to", to)? },
-        };
-        services(find_vec(&self.coll(), SERVICE, filter, Self::by_next_billing_date(), None).await?)
+        within(self.0.operation_timeout, async {
+            let filter = doc! {
+                "tenant_id": tenant.0,
+                "status": ServiceStatus::Active.as_str(),
+                "next_billing_date": { "$gte": to_bday("from", from)?, "$lte": to_bday("to", to)? },
+            };
+            services(find_vec(&self.coll(), SERVICE, filter, Self::by_next_billing_date(), None).await?)
+        })
+        .await
     }
 
     async fn on_router(&self, router: RouterId) -> Result<Vec<Service>> {
-        services(
-            find_vec(
-                &self.coll(),
-                SERVICE,
-                doc! { "router_id": router.0 },
-                doc! { "_id": 1 },
-                None,
+        within(self.0.operation_timeout, async {
+            services(
+                find_vec(
+                    &self.coll(),
+                    SERVICE,
+                    doc! { "router_id": router.0 },
+                    doc! { "_id": 1 },
+                    None,
+                )
+                .await?,
             )
-            .await?,
-        )
+        })
+        .await
     }
 }
 
@@ -625,58 +671,70 @@ impl MongoLedgerRepo {
 #[async_trait]
 impl LedgerRepo for MongoLedgerRepo {
     async fn record(&self, new: &NewLedgerEntry) -> Result<LedgerEntry> {
-        if new.key.is_empty() {
-            return Err(Error::invalid("key", "", "an idempotency key is required"));
-        }
-        let period_start = new.period_start.map(|p| to_bday("period_start", p)).transpose()?;
-        let charge_key = match (new.kind, new.service_id, &period_start) {
-            (LedgerKind::Charge, Some(service), Some(period)) => Some(format!("{}/{period}", service.0)),
-            _ => None,
-        };
-        let d = LedgerDoc {
-            id: 0,
-            customer_id: new.customer_id.0,
-            service_id: new.service_id.map(|s| s.0),
-            kind: ledger_kind(new.kind).to_owned(),
-            amount_micros: new.amount.to_micro_units()?,
-            currency: new.amount.currency.as_str().to_owned(),
-            period_start,
-            key: new.key.clone(),
-            charge_key,
-            created_at: to_bdate(new.created_at),
-        };
-        let d = LedgerDoc {
-            id: self.0.next_id(LEDGER).await?,
-            ..d
-        };
-        self.coll().insert_one(&d).await.map_err(|e| {
-            if is_duplicate_key(&e) {
-                Error::conflict(
-                    LEDGER_ENTRY,
-                    format!(
-                        "an entry with key {} (or a charge of the same service and period) exists",
-                        new.key
-                    ),
-                )
-            } else {
-                me(LEDGER_ENTRY)(e)
+        within(self.0.operation_timeout, async {
+            if new.key.is_empty() {
+                return Err(Error::invalid("key", "", "an idempotency key is required"));
             }
-        })?;
-        d.into_domain()
+            let period_start = new.period_start.map(|p| to_bday("period_start", p)).transpose()?;
+            let charge_key = match (new.kind, new.service_id, &period_start) {
+                (LedgerKind::Charge, Some(service), Some(period)) => Some(format!("{}/{period}", service.0)),
+                _ => None,
+            };
+            let d = LedgerDoc {
+                id: 0,
+                customer_id: new.customer_id.0,
+                service_id: new.service_id.map(|s| s.0),
+                kind: ledger_kind(new.kind).to_owned(),
+                amount_micros: new.amount.to_micro_units()?,
+                currency: new.amount.currency.as_str().to_owned(),
+                period_start,
+                key: new.key.clone(),
+                charge_key,
+                created_at: to_bdate(new.created_at),
+            };
+            let d = LedgerDoc {
+                id: self.0.next_id(LEDGER).await?,
+                ..d
+            };
+            self.coll().insert_one(&d).await.map_err(|e| {
+                if is_duplicate_key(&e) {
+                    Error::conflict(
+                        LEDGER_ENTRY,
+                        format!(
+                            "an entry with key {} (or a charge of the same service and period) exists",
+                            new.key
+                        ),
+                    )
+                } else {
+                    me(LEDGER_ENTRY)(e)
+                }
+            })?;
+            d.into_domain()
+        })
+        .await
     }
 
     async fn of_service(&self, service: ServiceId) -> Result<Vec<LedgerEntry>> {
-        self.of(doc! { "service_id": service.0 }).await
+        within(self.0.operation_timeout, async {
+            self.of(doc! { "service_id": service.0 }).await
+        })
+        .await
     }
 
     async fn of_customer(&self, customer: CustomerId) -> Result<Vec<LedgerEntry>> {
-        self.of(doc! { "customer_id": customer.0 }).await
+        within(self.0.operation_timeout, async {
+            self.of(doc! { "customer_id": customer.0 }).await
+        })
+        .await
     }
 
     async fn count_charges(&self) -> Result<u64> {
-        self.coll()
-            .count_documents(doc! { "kind": ledger_kind(LedgerKind::Charge) })
-            .await
-            .map_err(me(LEDGER_ENTRY))
+        within(self.0.operation_timeout, async {
+            self.coll()
+                .count_documents(doc! { "kind": ledger_kind(LedgerKind::Charge) })
+                .await
+                .map_err(me(LEDGER_ENTRY))
+        })
+        .await
     }
 }

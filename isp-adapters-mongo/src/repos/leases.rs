@@ -7,6 +7,7 @@ use isp_core::ports::{LeaseRepo, Leased, RETRY_HOLDER};
 use isp_core::Result;
 use mongodb::bson::{doc, Document};
 
+use super::within;
 use super::{and_into, held, update_matched};
 use crate::codec::{no_lease, LeaseDoc};
 use crate::collections::{NOTICES, SERVICES, SUBSCRIBERS, VOUCHERS};
@@ -65,15 +66,21 @@ impl LeaseRepo for MongoLeaseRepo {
         holder: &str,
         until: DateTime<Utc>,
     ) -> Result<Vec<bool>> {
-        let update = doc! {
-            "$set": { "lease": LeaseDoc::new(RETRY_HOLDER, until).to_bson() },
-            "$inc": { "attempts": 1_i64 },
-        };
-        self.fenced(kind, ids, holder, retry_guard(kind), update).await
+        within(self.0.operation_timeout, async {
+            let update = doc! {
+                "$set": { "lease": LeaseDoc::new(RETRY_HOLDER, until).to_bson() },
+                "$inc": { "attempts": 1_i64 },
+            };
+            self.fenced(kind, ids, holder, retry_guard(kind), update).await
+        })
+        .await
     }
 
     async fn release_all(&self, kind: Leased, ids: &[i64], holder: &str) -> Result<Vec<bool>> {
-        let update = doc! { "$set": { "lease": no_lease() } };
-        self.fenced(kind, ids, holder, Document::new(), update).await
+        within(self.0.operation_timeout, async {
+            let update = doc! { "$set": { "lease": no_lease() } };
+            self.fenced(kind, ids, holder, Document::new(), update).await
+        })
+        .await
     }
 }

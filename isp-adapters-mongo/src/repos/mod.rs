@@ -7,8 +7,11 @@ mod leases;
 mod notices;
 mod vouchers;
 
+pub(crate) use hotspot::backfill_names;
+
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures::TryStreamExt;
 use isp_core::domain::Claim;
@@ -71,6 +74,44 @@ pub(crate) trait HasId {
 }
 
 /// Maps driver errors for `entity`.
+/// What a call past its deadline fails with.
+pub(crate) trait TimedOut {
+    /// The error of a call that got no answer within `limit`.
+    fn timed_out(limit: Duration) -> Self;
+}
+
+impl TimedOut for mongodb::error::Error {
+    fn timed_out(limit: Duration) -> Self {
+        std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            format!("no answer within {limit:?} (operation_timeout)"),
+        )
+        .into()
+    }
+}
+
+impl TimedOut for isp_core::Error {
+    fn timed_out(limit: Duration) -> Self {
+        isp_core::Error::unavailable(
+            crate::error::SERVICE,
+            format!("no answer within {limit:?} (operation_timeout)"),
+        )
+    }
+}
+
+/// Runs `op` with a client-side deadline (see
+/// [`MongoOptions::operation_timeout`](crate::MongoOptions::operation_timeout)):
+/// past `limit` it is dropped and fails as transient.
+pub(crate) async fn within<T, E: TimedOut>(
+    limit: Duration,
+    op: impl std::future::IntoFuture<Output = std::result::Result<T, E>>,
+) -> std::result::Result<T, E> {
+    match tokio::time::timeout(limit, op.into_future()).await {
+        Ok(done) => done,
+        Err(_) => Err(E::timed_out(limit)),
+    }
+}
+
 pub(crate) fn me(entity: &'static str) -> impl Fn(mongodb::error::Error) -> isp_core::Error {
     move |e| map_mongo_error(e, entity)
 }

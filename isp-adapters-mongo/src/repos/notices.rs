@@ -9,6 +9,7 @@ use mongodb::bson::{self, doc};
 use mongodb::Collection;
 use serde::{Deserialize, Serialize};
 
+use super::within;
 use super::{and_into, any_of, cas, claim_loop, held, held_or_none, me, update_matched, HasId};
 use crate::codec::*;
 use crate::collections::NOTICES;
@@ -80,38 +81,44 @@ impl MongoNoticeRepo {
 #[async_trait]
 impl NoticeRepo for MongoNoticeRepo {
     async fn reserve_all(&self, new: &[NewNotice]) -> Result<Vec<Option<NoticeId>>> {
-        let mut out = Vec::with_capacity(new.len());
-        for new in new {
-            let d = NoticeDoc {
-                id: self.0.next_id(NOTICES).await?,
-                tenant_id: new.tenant_id.0,
-                recipient: new.recipient.as_str().to_owned(),
-                kind: new.kind.as_str().to_owned(),
-                deadline: to_bdate(new.deadline),
-                body: new.body.clone(),
-                status: NoticeStatus::Pending.as_str().to_owned(),
-                attempts: 0,
-                created_at: to_bdate(new.created_at),
-                sent_at: None,
-                lease: LeaseDoc::none(),
-            };
-            match self.coll().insert_one(&d).await {
-                Ok(_) => out.push(Some(NoticeId(d.id))),
-                // The unique (recipient, kind, deadline) index: already reserved.
-                Err(e) if is_duplicate_key(&e) => out.push(None),
-                Err(e) => return Err(me(N)(e)),
+        within(self.0.operation_timeout, async {
+            let mut out = Vec::with_capacity(new.len());
+            for new in new {
+                let d = NoticeDoc {
+                    id: self.0.next_id(NOTICES).await?,
+                    tenant_id: new.tenant_id.0,
+                    recipient: new.recipient.as_str().to_owned(),
+                    kind: new.kind.as_str().to_owned(),
+                    deadline: to_bdate(new.deadline),
+                    body: new.body.clone(),
+                    status: NoticeStatus::Pending.as_str().to_owned(),
+                    attempts: 0,
+                    created_at: to_bdate(new.created_at),
+                    sent_at: None,
+                    lease: LeaseDoc::none(),
+                };
+                match self.coll().insert_one(&d).await {
+                    Ok(_) => out.push(Some(NoticeId(d.id))),
+                    // The unique (recipient, kind, deadline) index: already reserved.
+                    Err(e) if is_duplicate_key(&e) => out.push(None),
+                    Err(e) => return Err(me(N)(e)),
+                }
             }
-        }
-        Ok(out)
+            Ok(out)
+        })
+        .await
     }
 
     async fn get(&self, id: NoticeId) -> Result<Notice> {
-        self.coll()
-            .find_one(doc! { "_id": id.0 })
-            .await
-            .map_err(me(N))?
-            .ok_or_else(|| Error::not_found(N, id))?
-            .into_domain()
+        within(self.0.operation_timeout, async {
+            self.coll()
+                .find_one(doc! { "_id": id.0 })
+                .await
+                .map_err(me(N))?
+                .ok_or_else(|| Error::not_found(N, id))?
+                .into_domain()
+        })
+        .await
     }
 
     async fn find(
@@ -120,83 +127,101 @@ impl NoticeRepo for MongoNoticeRepo {
         kind: NoticeKind,
         deadline: DateTime<Utc>,
     ) -> Result<Option<Notice>> {
-        self.coll()
-            .find_one(doc! {
-                "recipient": recipient.as_str(),
-                "kind": kind.as_str(),
-                "deadline": to_bdate(deadline),
-            })
-            .await
-            .map_err(me(N))?
-            .map(NoticeDoc::into_domain)
-            .transpose()
+        within(self.0.operation_timeout, async {
+            self.coll()
+                .find_one(doc! {
+                    "recipient": recipient.as_str(),
+                    "kind": kind.as_str(),
+                    "deadline": to_bdate(deadline),
+                })
+                .await
+                .map_err(me(N))?
+                .map(NoticeDoc::into_domain)
+                .transpose()
+        })
+        .await
     }
 
     async fn claim_pending(&self, claim: &Claim) -> Result<Vec<Notice>> {
-        // Unleased, or a retry back-off that ended. A sender's expired lease is
-        // not free here: that send's outcome is unknown (see `abandon_stale`).
-        let due = and_into(
-            doc! { "status": NoticeStatus::Pending.as_str() },
-            any_of("lease.holder", &["", RETRY_HOLDER]),
-        );
-        claim_loop(&self.coll(), N, due, doc! { "created_at": 1, "_id": 1 }, claim)
-            .await?
-            .into_iter()
-            .map(NoticeDoc::into_domain)
-            .collect()
+        within(self.0.operation_timeout, async {
+            // Unleased, or a retry back-off that ended. A sender's expired lease is
+            // not free here: that send's outcome is unknown (see `abandon_stale`).
+            let due = and_into(
+                doc! { "status": NoticeStatus::Pending.as_str() },
+                any_of("lease.holder", &["", RETRY_HOLDER]),
+            );
+            claim_loop(&self.coll(), N, due, doc! { "created_at": 1, "_id": 1 }, claim)
+                .await?
+                .into_iter()
+                .map(NoticeDoc::into_domain)
+                .collect()
+        })
+        .await
     }
 
     async fn mark_all_sent(&self, ids: &[NoticeId], holder: &str, at: DateTime<Utc>) -> Result<Vec<bool>> {
-        let mut out = Vec::with_capacity(ids.len());
-        for id in ids {
-            let done = update_matched(
-                &self.coll(),
-                N,
-                and_into(doc! { "_id": id.0 }, Self::pending_held(holder, true)),
-                doc! { "$set": {
-                    "status": NoticeStatus::Sent.as_str(),
-                    "sent_at": to_bdate(at),
-                    "lease": no_lease(),
-                } },
-            )
-            .await?;
-            out.push(done);
-        }
-        Ok(out)
-    }
-    async fn abandon(&self, id: NoticeId, holder: &str) -> Result<bool> {
-        cas(
-            &self.coll(),
-            N,
-            id.0,
-            Self::pending_held(holder, true),
-            doc! { "$set": { "status": NoticeStatus::Abandoned.as_str(), "lease": no_lease() } },
-        )
+        within(self.0.operation_timeout, async {
+            let mut out = Vec::with_capacity(ids.len());
+            for id in ids {
+                let done = update_matched(
+                    &self.coll(),
+                    N,
+                    and_into(doc! { "_id": id.0 }, Self::pending_held(holder, true)),
+                    doc! { "$set": {
+                        "status": NoticeStatus::Sent.as_str(),
+                        "sent_at": to_bdate(at),
+                        "lease": no_lease(),
+                    } },
+                )
+                .await?;
+                out.push(done);
+            }
+            Ok(out)
+        })
         .await
     }
-    async fn abandon_stale(&self, now: DateTime<Utc>) -> Result<u64> {
-        let r = self
-            .coll()
-            .update_many(
-                doc! {
-                    "status": NoticeStatus::Pending.as_str(),
-                    // A sender's: neither none ("") nor a retry back-off; not
-                    // `$nin` (see `any_of`).
-                    "lease.holder": { "$gt": "", "$ne": RETRY_HOLDER },
-                    "lease.until": { "$lt": to_bdate(now) },
-                },
+    async fn abandon(&self, id: NoticeId, holder: &str) -> Result<bool> {
+        within(self.0.operation_timeout, async {
+            cas(
+                &self.coll(),
+                N,
+                id.0,
+                Self::pending_held(holder, true),
                 doc! { "$set": { "status": NoticeStatus::Abandoned.as_str(), "lease": no_lease() } },
             )
             .await
-            .map_err(me(N))?;
-        // The filter only matches notices that change, so matched = changed.
-        Ok(r.matched_count)
+        })
+        .await
+    }
+    async fn abandon_stale(&self, now: DateTime<Utc>) -> Result<u64> {
+        within(self.0.operation_timeout, async {
+            let r = self
+                .coll()
+                .update_many(
+                    doc! {
+                        "status": NoticeStatus::Pending.as_str(),
+                        // A sender's: neither none ("") nor a retry back-off; not
+                        // `$nin` (see `any_of`).
+                        "lease.holder": { "$gt": "", "$ne": RETRY_HOLDER },
+                        "lease.until": { "$lt": to_bdate(now) },
+                    },
+                    doc! { "$set": { "status": NoticeStatus::Abandoned.as_str(), "lease": no_lease() } },
+                )
+                .await
+                .map_err(me(N))?;
+            // The filter only matches notices that change, so matched = changed.
+            Ok(r.matched_count)
+        })
+        .await
     }
 
     async fn count(&self, status: NoticeStatus) -> Result<u64> {
-        self.coll()
-            .count_documents(doc! { "status": status.as_str() })
-            .await
-            .map_err(me(N))
+        within(self.0.operation_timeout, async {
+            self.coll()
+                .count_documents(doc! { "status": status.as_str() })
+                .await
+                .map_err(me(N))
+        })
+        .await
     }
 }

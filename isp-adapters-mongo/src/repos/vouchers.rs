@@ -12,6 +12,8 @@ use mongodb::options::ReturnDocument;
 use mongodb::Collection;
 use serde::{Deserialize, Serialize};
 
+use super::hotspot::{release_name, reserve_name, NameOwner};
+use super::within;
 use super::{
     and_into, any_of, cas, claim_loop, exists, find_vec, guarded, held_or_none, me, update_matched, HasId,
 };
@@ -111,99 +113,123 @@ impl MongoVoucherRepo {
 #[async_trait]
 impl VoucherRepo for MongoVoucherRepo {
     async fn insert(&self, new: &NewVoucher) -> Result<Voucher> {
-        let duration_ms = i64::try_from(new.duration.as_std().as_millis())
-            .map_err(|_| Error::invalid("duration", new.duration, "too long"))?;
-        let id = self.0.next_id(VOUCHERS).await?;
-        let mut d = VoucherDoc {
-            id,
-            tenant_id: new.tenant_id.0,
-            router_id: new.router_id.0,
-            code: new.code.as_str().to_owned(),
-            plan_id: new.plan_id.0,
-            status: VoucherStatus::Unused.as_str().to_owned(),
-            activation_deadline: new.activation_deadline.map(to_bdate),
-            purchase_deadline: new.purchase_deadline.map(to_bdate),
-            duration_ms,
-            started_at: None,
-            expected_end: None,
-            expired_reason: None,
-            expired_at: None,
-            removed_from_router: false,
-            lease: LeaseDoc::none(),
-            attempts: 0,
-            deadline: None,
-        };
-        let voucher = d.clone().into_domain()?;
-        d.deadline = voucher.deadline().map(to_bdate);
-        self.coll().insert_one(&d).await.map_err(|e| {
-            if is_duplicate_key(&e) {
-                Error::conflict(
-                    V,
-                    format!(
-                        "tenant {} already has a voucher with code {}",
-                        new.tenant_id, new.code
-                    ),
-                )
-            } else {
-                me(V)(e)
+        within(self.0.operation_timeout, async {
+            let duration_ms = i64::try_from(new.duration.as_std().as_millis())
+                .map_err(|_| Error::invalid("duration", new.duration, "too long"))?;
+            let id = self.0.next_id(VOUCHERS).await?;
+            let mut d = VoucherDoc {
+                id,
+                tenant_id: new.tenant_id.0,
+                router_id: new.router_id.0,
+                code: new.code.as_str().to_owned(),
+                plan_id: new.plan_id.0,
+                status: VoucherStatus::Unused.as_str().to_owned(),
+                activation_deadline: new.activation_deadline.map(to_bdate),
+                purchase_deadline: new.purchase_deadline.map(to_bdate),
+                duration_ms,
+                started_at: None,
+                expected_end: None,
+                expired_reason: None,
+                expired_at: None,
+                removed_from_router: false,
+                lease: LeaseDoc::none(),
+                attempts: 0,
+                deadline: None,
+            };
+            let voucher = d.clone().into_domain()?;
+            d.deadline = voucher.deadline().map(to_bdate);
+            let name = new.code.as_str();
+            reserve_name(&self.0, NameOwner::Voucher, new.tenant_id, name, id).await?;
+            let written = self.coll().insert_one(&d).await;
+            if written.is_err() {
+                release_name(&self.0, NameOwner::Voucher, new.tenant_id, name, id).await?;
             }
-        })?;
-        Ok(voucher)
+            written.map_err(|e| {
+                if is_duplicate_key(&e) {
+                    Error::conflict(
+                        V,
+                        format!(
+                            "tenant {} already has a voucher with code {}",
+                            new.tenant_id, new.code
+                        ),
+                    )
+                } else {
+                    me(V)(e)
+                }
+            })?;
+            Ok(voucher)
+        })
+        .await
     }
 
     async fn get(&self, id: VoucherId) -> Result<Voucher> {
-        self.coll()
-            .find_one(doc! { "_id": id.0 })
-            .await
-            .map_err(me(V))?
-            .ok_or_else(|| Error::not_found(V, id))?
-            .into_domain()
+        within(self.0.operation_timeout, async {
+            self.coll()
+                .find_one(doc! { "_id": id.0 })
+                .await
+                .map_err(me(V))?
+                .ok_or_else(|| Error::not_found(V, id))?
+                .into_domain()
+        })
+        .await
     }
 
     async fn find_by_code(&self, tenant: TenantId, code: &RosName) -> Result<Option<Voucher>> {
-        self.coll()
-            .find_one(doc! { "tenant_id": tenant.0, "code": code.as_str() })
-            .await
-            .map_err(me(V))?
-            .map(VoucherDoc::into_domain)
-            .transpose()
+        within(self.0.operation_timeout, async {
+            self.coll()
+                .find_one(doc! { "tenant_id": tenant.0, "code": code.as_str() })
+                .await
+                .map_err(me(V))?
+                .map(VoucherDoc::into_domain)
+                .transpose()
+        })
+        .await
     }
 
     async fn activate(&self, id: VoucherId, started_at: DateTime<Utc>) -> Result<Voucher> {
-        let current = self.get(id).await?;
-        if current.status != VoucherStatus::Unused {
-            return Err(Error::conflict(
-                V,
-                format!("voucher {id} is {}, not unused", current.status.as_str()),
-            ));
-        }
-        let expected_end = started_at + current.duration.as_chrono();
-        // Compare-and-set on the status: of two concurrent first uses, one wins.
-        self.coll()
-            .find_one_and_update(
-                doc! { "_id": id.0, "status": VoucherStatus::Unused.as_str() },
-                guarded(doc! { "$set": {
-                    "status": VoucherStatus::Active.as_str(),
-                    "started_at": to_bdate(started_at),
-                    "expected_end": to_bdate(expected_end),
-                    "deadline": to_bdate(expected_end),
-                } }),
-            )
-            .return_document(ReturnDocument::After)
-            .await
-            .map_err(me(V))?
-            .ok_or_else(|| Error::conflict(V, format!("voucher {id} was used meanwhile")))?
-            .into_domain()
+        within(self.0.operation_timeout, async {
+            let current = self.get(id).await?;
+            if current.status != VoucherStatus::Unused {
+                return Err(Error::conflict(
+                    V,
+                    format!("voucher {id} is {}, not unused", current.status.as_str()),
+                ));
+            }
+            let expected_end = started_at + current.duration.as_chrono();
+            // Compare-and-set on the status: of two concurrent first uses, one wins.
+            self.coll()
+                .find_one_and_update(
+                    doc! { "_id": id.0, "status": VoucherStatus::Unused.as_str() },
+                    guarded(doc! { "$set": {
+                        "status": VoucherStatus::Active.as_str(),
+                        "started_at": to_bdate(started_at),
+                        "expected_end": to_bdate(expected_end),
+                        "deadline": to_bdate(expected_end),
+                    } }),
+                )
+                .return_document(ReturnDocument::After)
+                .await
+                .map_err(me(V))?
+                .ok_or_else(|| Error::conflict(V, format!("voucher {id} was used meanwhile")))?
+                .into_domain()
+        })
+        .await
     }
 
     async fn list_due(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<Voucher>> {
-        let filter = doc! { "deadline": { "$lte": to_bdate(now) } };
-        vouchers(find_vec(&self.coll(), V, filter, by_deadline(), Some(limit)).await?)
+        within(self.0.operation_timeout, async {
+            let filter = doc! { "deadline": { "$lte": to_bdate(now) } };
+            vouchers(find_vec(&self.coll(), V, filter, by_deadline(), Some(limit)).await?)
+        })
+        .await
     }
 
     async fn claim_due(&self, claim: &Claim) -> Result<Vec<Voucher>> {
-        let due = doc! { "deadline": { "$lte": to_bdate(claim.now) } };
-        vouchers(claim_loop(&self.coll(), V, due, by_deadline(), claim).await?)
+        within(self.0.operation_timeout, async {
+            let due = doc! { "deadline": { "$lte": to_bdate(claim.now) } };
+            vouchers(claim_loop(&self.coll(), V, due, by_deadline(), claim).await?)
+        })
+        .await
     }
 
     async fn expire(
@@ -213,67 +239,79 @@ impl VoucherRepo for MongoVoucherRepo {
         reason: VoucherExpiryReason,
         at: DateTime<Utc>,
     ) -> Result<bool> {
-        if seen == VoucherStatus::Expired {
-            // Already expired: nothing changes.
-            exists(&self.coll(), V, id.0).await?;
-            return Ok(false);
-        }
-        // Compare-and-set on the status the caller saw. The new deadline depends
-        // on whether the router user is already gone, so each case is its own
-        // conditional single-document update; at most one of them can match.
-        let set = |deadline: Option<DateTime<Utc>>| {
-            doc! { "$set": {
-                "status": VoucherStatus::Expired.as_str(),
-                "expired_reason": reason.as_str(),
-                "expired_at": to_bdate(at),
-                "deadline": bdate_opt(deadline),
-            } }
-        };
-        let live = doc! { "_id": id.0, "status": seen.as_str(), "removed_from_router": false };
-        if update_matched(&self.coll(), V, live, set(Some(at))).await? {
-            return Ok(true);
-        }
-        cas(
-            &self.coll(),
-            V,
-            id.0,
-            doc! { "status": seen.as_str(), "removed_from_router": true },
-            set(None),
-        )
+        within(self.0.operation_timeout, async {
+            if seen == VoucherStatus::Expired {
+                // Already expired: nothing changes.
+                exists(&self.coll(), V, id.0).await?;
+                return Ok(false);
+            }
+            // Compare-and-set on the status the caller saw. The new deadline depends
+            // on whether the router user is already gone, so each case is its own
+            // conditional single-document update; at most one of them can match.
+            let set = |deadline: Option<DateTime<Utc>>| {
+                doc! { "$set": {
+                    "status": VoucherStatus::Expired.as_str(),
+                    "expired_reason": reason.as_str(),
+                    "expired_at": to_bdate(at),
+                    "deadline": bdate_opt(deadline),
+                } }
+            };
+            let live = doc! { "_id": id.0, "status": seen.as_str(), "removed_from_router": false };
+            if update_matched(&self.coll(), V, live, set(Some(at))).await? {
+                return Ok(true);
+            }
+            cas(
+                &self.coll(),
+                V,
+                id.0,
+                doc! { "status": seen.as_str(), "removed_from_router": true },
+                set(None),
+            )
+            .await
+        })
         .await
     }
     async fn mark_removed(&self, id: VoucherId, holder: &str) -> Result<bool> {
-        // Only a finished (expired or revoked) voucher's user is removed; after
-        // that nothing about it is due any more.
-        cas(
-            &self.coll(),
-            V,
-            id.0,
-            and_into(any_of("status", &done_statuses()), held_or_none(holder)),
-            doc! { "$set": {
-                "removed_from_router": true,
-                "lease": no_lease(),
-                "attempts": 0_i64,
-                "deadline": Bson::Null,
-            } },
-        )
+        within(self.0.operation_timeout, async {
+            // Only a finished (expired or revoked) voucher's user is removed; after
+            // that nothing about it is due any more.
+            cas(
+                &self.coll(),
+                V,
+                id.0,
+                and_into(any_of("status", &done_statuses()), held_or_none(holder)),
+                doc! { "$set": {
+                    "removed_from_router": true,
+                    "lease": no_lease(),
+                    "attempts": 0_i64,
+                    "deadline": Bson::Null,
+                } },
+            )
+            .await
+        })
         .await
     }
     async fn on_router(&self, router: RouterId, statuses: &[VoucherStatus]) -> Result<Vec<Voucher>> {
-        if statuses.is_empty() {
-            return Ok(Vec::new());
-        }
-        let statuses: Vec<&str> = statuses.iter().map(VoucherStatus::as_str).collect();
-        let filter = doc! { "router_id": router.0, "status": { "$in": statuses } };
-        vouchers(find_vec(&self.coll(), V, filter, doc! { "_id": 1 }, None).await?)
+        within(self.0.operation_timeout, async {
+            if statuses.is_empty() {
+                return Ok(Vec::new());
+            }
+            let statuses: Vec<&str> = statuses.iter().map(VoucherStatus::as_str).collect();
+            let filter = doc! { "router_id": router.0, "status": { "$in": statuses } };
+            vouchers(find_vec(&self.coll(), V, filter, doc! { "_id": 1 }, None).await?)
+        })
+        .await
     }
 
     async fn next_deadline_after(&self, now: DateTime<Utc>) -> Result<Option<DateTime<Utc>>> {
-        let filter = doc! { "deadline": { "$gt": to_bdate(now) } };
-        let first = find_vec(&self.coll(), V, filter, by_deadline(), Some(1)).await?;
-        match first.into_iter().next().and_then(|d| d.deadline) {
-            Some(d) => Ok(Some(from_bdate("deadline", d)?)),
-            None => Ok(None),
-        }
+        within(self.0.operation_timeout, async {
+            let filter = doc! { "deadline": { "$gt": to_bdate(now) } };
+            let first = find_vec(&self.coll(), V, filter, by_deadline(), Some(1)).await?;
+            match first.into_iter().next().and_then(|d| d.deadline) {
+                Some(d) => Ok(Some(from_bdate("deadline", d)?)),
+                None => Ok(None),
+            }
+        })
+        .await
     }
 }

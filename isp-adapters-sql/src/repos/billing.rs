@@ -184,7 +184,8 @@ impl Services {
         decode_all(rows, "services", |c| row::service(c))
     }
 
-    /// `mark_provisioned` / `mark_deprovisioned`.
+    /// `mark_provisioned` / `mark_deprovisioned`: fenced on the holder (see the
+    /// port's contract), so a late mark after a takeover changes nothing.
     async fn mark(&self, sql: &'static str, id: ServiceId, holder: &str, at: DateTime<Utc>) -> Result<bool> {
         let n = sqlx::query(sql)
             .bind(id.0)
@@ -318,7 +319,7 @@ impl ServiceRepo for Services {
         self.mark(
             "UPDATE services SET provisioned = TRUE, provisioned_at = $3, lease_holder = NULL, \
              lease_until = NULL, attempts = 0 \
-             WHERE id = $1 AND (lease_holder IS NULL OR lease_holder = $2)",
+             WHERE id = $1 AND lease_holder = $2",
             id,
             holder,
             at,
@@ -330,7 +331,7 @@ impl ServiceRepo for Services {
         self.mark(
             "UPDATE services SET provisioned = FALSE, deprovisioned_at = $3, lease_holder = NULL, \
              lease_until = NULL, attempts = 0 \
-             WHERE id = $1 AND (lease_holder IS NULL OR lease_holder = $2)",
+             WHERE id = $1 AND lease_holder = $2",
             id,
             holder,
             at,

@@ -79,7 +79,7 @@ impl SubscriberRepo for Subscribers {
         .bind(ts(new.paid_until))
         .fetch_one(&self.pool)
         .await
-        .map_err(|e| map_sqlx_error("subscriber", e))?;
+        .map_err(|e| map_insert_error(e, "subscriber", "username", new.tenant_id, new.username.as_str()))?;
         row::subscriber(&Cols::new(&row, "subscribers"))
     }
 

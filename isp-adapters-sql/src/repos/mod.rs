@@ -99,6 +99,24 @@ use super::{
     begin_write, id_in, map_sqlx_error, plan_text, ts, Cols, Db, DbPool, DbRow, CLAIM_LOCK, EXPLAIN_PREFIX,
 };
 
+/// Maps an insert's error, turning a unique violation on `hotspot_names` (the
+/// one hotspot user namespace per tenant, kept by triggers) into the
+/// [`hotspot_name_taken`] conflict naming `field` and the value.
+fn map_insert_error(
+    e: sqlx::Error,
+    entity: &'static str,
+    field: &'static str,
+    tenant: TenantId,
+    name: &str,
+) -> Error {
+    match map_sqlx_error(entity, e) {
+        Error::Conflict { detail, .. } if detail.contains("hotspot_names") => {
+            hotspot_name_taken(entity, field, tenant, name)
+        }
+        other => other,
+    }
+}
+
 /// One claim statement: leases (`set`) the rows of `table` whose ids `due`
 /// selects (in deadline order, at most the limit), if they are still `free`,
 /// and returns them with `cols`.

@@ -71,7 +71,7 @@ impl VoucherRepo for Vouchers {
         .bind(row::duration_to_ms(new.duration))
         .fetch_one(&self.pool)
         .await
-        .map_err(|e| map_sqlx_error("voucher", e))?;
+        .map_err(|e| map_insert_error(e, "voucher", "code", new.tenant_id, new.code.as_str()))?;
         row::voucher(&Cols::new(&row, "vouchers"))
     }
 

@@ -3,9 +3,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 
-use super::{
-    claim_lease, first_by_key, held_by_or_none, lease_is_free, next, release_if_held, MemoryStore, State,
-};
+use super::{claim_lease, first_by_key, held_by, lease_is_free, next, release_if_held, MemoryStore, State};
 use crate::domain::*;
 use crate::error::{Error, Result};
 use crate::ports::{CustomerRepo, LedgerRepo, PlanRepo, ServiceRepo};
@@ -234,7 +232,7 @@ impl ServiceRepo for MemoryServiceRepo {
     async fn mark_provisioned(&self, id: ServiceId, holder: &str, at: DateTime<Utc>) -> Result<bool> {
         let mut s = self.store.lock();
         let svc = service_mut(&mut s, id)?;
-        if !held_by_or_none(svc.lease.as_ref(), holder) {
+        if !held_by(svc.lease.as_ref(), holder) {
             return Ok(false);
         }
         svc.provisioned = true;
@@ -247,7 +245,7 @@ impl ServiceRepo for MemoryServiceRepo {
     async fn mark_deprovisioned(&self, id: ServiceId, holder: &str, at: DateTime<Utc>) -> Result<bool> {
         let mut s = self.store.lock();
         let svc = service_mut(&mut s, id)?;
-        if !held_by_or_none(svc.lease.as_ref(), holder) {
+        if !held_by(svc.lease.as_ref(), holder) {
             return Ok(false);
         }
         svc.provisioned = false;

@@ -3,10 +3,12 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use super::{claim_lease, first_by_key, lease_is_free, next, release_if_held, MemoryStore};
+use super::{
+    claim_lease, first_by_key, hotspot_name_taken, lease_is_free, next, release_if_held, MemoryStore,
+};
 use crate::domain::*;
 use crate::error::{Error, Result};
-use crate::ports::{DeviceRepo, SubscriberRepo};
+use crate::ports::{self, DeviceRepo, SubscriberRepo};
 
 /// [`SubscriberRepo`] over a [`MemoryStore`].
 #[derive(Debug, Clone)]
@@ -32,6 +34,14 @@ impl SubscriberRepo for MemorySubscriberRepo {
                     "tenant {} already has a subscriber with phone {}",
                     new.tenant_id, new.phone
                 ),
+            ));
+        }
+        if hotspot_name_taken(&s, new.tenant_id, &new.username) {
+            return Err(ports::hotspot_name_taken(
+                "subscriber",
+                "username",
+                new.tenant_id,
+                new.username.as_str(),
             ));
         }
         let id = SubscriberId(next(&mut s.seq.subscriber));

@@ -26,9 +26,14 @@
 //!   leased aggregate): `retry_later_all` applies only if `holder` holds the
 //!   lease (expired or not): it counts a failed attempt and leases the item to
 //!   [`RETRY_HOLDER`] until `until`; `release_all` clears `holder`'s lease.
-//! - The `mark_*` methods and `NoticeRepo::abandon` apply only if `holder` holds
-//!   the lease or there is none (a lease of someone else means another
-//!   claimant owns the item now); they clear the lease.
+//! - `mark_removed`, `mark_sent` and `NoticeRepo::abandon` apply only if
+//!   `holder` holds the lease or there is none (a lease of someone else means
+//!   another claimant owns the item now); they clear the lease.
+//!   `mark_provisioned` / `mark_deprovisioned` apply only if `holder` holds the
+//!   lease (expired or not): once another claimant took it over, and even after
+//!   it marked and cleared it, a late mark is refused.
+//! - Subscribers' usernames and vouchers' codes share one namespace per tenant
+//!   (the hotspot user names on the router).
 //! - An unknown id gives `Error::NotFound` (a batch write answers `false` for it); a uniqueness rule gives
 //!   `Error::Conflict`.
 
@@ -162,6 +167,17 @@ fn lease_is_free(lease: Option<&Lease>, now: DateTime<Utc>) -> bool {
 /// True when `holder` holds `lease` (expired or not).
 fn held_by(lease: Option<&Lease>, holder: &str) -> bool {
     lease.is_some_and(|l| l.holder == holder)
+}
+
+/// True when a subscriber of `tenant` has the username `name` or a voucher of
+/// `tenant` has the code `name`.
+fn hotspot_name_taken(s: &State, tenant: TenantId, name: &RosName) -> bool {
+    s.subscribers
+        .values()
+        .any(|x| x.tenant_id == tenant && &x.username == name)
+        || s.vouchers
+            .values()
+            .any(|v| v.tenant_id == tenant && &v.code == name)
 }
 
 /// True when `holder` holds `lease` or there is none.

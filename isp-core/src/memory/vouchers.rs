@@ -3,10 +3,12 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use super::{claim_lease, first_by_key, held_by_or_none, lease_is_free, next, MemoryStore};
+use super::{
+    claim_lease, first_by_key, held_by_or_none, hotspot_name_taken, lease_is_free, next, MemoryStore,
+};
 use crate::domain::*;
 use crate::error::{Error, Result};
-use crate::ports::VoucherRepo;
+use crate::ports::{self, VoucherRepo};
 
 /// [`VoucherRepo`] over a [`MemoryStore`].
 #[derive(Debug, Clone)]
@@ -32,6 +34,14 @@ impl VoucherRepo for MemoryVoucherRepo {
                     "tenant {} already has a voucher with code {}",
                     new.tenant_id, new.code
                 ),
+            ));
+        }
+        if hotspot_name_taken(&s, new.tenant_id, &new.code) {
+            return Err(ports::hotspot_name_taken(
+                "voucher",
+                "code",
+                new.tenant_id,
+                new.code.as_str(),
             ));
         }
         let id = VoucherId(next(&mut s.seq.voucher));

@@ -293,6 +293,89 @@ pub(super) async fn services_provisioning_conditions(repos: Repositories) {
     );
 }
 
+/// Fenced marks: A claims, its lease expires, B claims and marks; A's late
+/// mark (either kind) is refused and changes nothing, also once B's mark
+/// cleared the lease. A mark without a claim is refused; a holder whose lease
+/// expired with nobody taking over still marks.
+pub(super) async fn services_late_mark_after_takeover_is_refused(repos: Repositories) {
+    let fx = fixture(repos).await;
+    let r = &fx.repos.services;
+    let today = day(0);
+    let a = fx.service(T1, "a", ServiceStatus::Active, day(5), day(5)).await;
+    let id = |s: &Service| s.id;
+    assert_eq!(
+        ids(
+            &r.claim_provisioning(T1, today, &claim("A", t(0), t(10), 5))
+                .await
+                .expect("claim"),
+            id
+        ),
+        vec![a.id]
+    );
+    assert!(
+        !r.mark_provisioned(a.id, "Z", t(1)).await.expect("mark"),
+        "Z never claimed it"
+    );
+    assert_eq!(
+        ids(
+            &r.claim_provisioning(T1, today, &claim("B", t(11), t(20), 5))
+                .await
+                .expect("claim"),
+            id
+        ),
+        vec![a.id],
+        "A's lease ended: B takes the service over"
+    );
+    assert!(
+        !r.mark_deprovisioned(a.id, "A", t(12)).await.expect("mark"),
+        "A no longer holds the lease"
+    );
+    assert!(r.mark_provisioned(a.id, "B", t(13)).await.expect("mark"));
+    let after_b = r.get(a.id).await.expect("get");
+    assert!(after_b.provisioned);
+    assert_eq!(
+        (
+            after_b.provisioned_at,
+            after_b.deprovisioned_at,
+            after_b.lease.clone()
+        ),
+        (Some(t(13)), None, None)
+    );
+    assert!(
+        !r.mark_deprovisioned(a.id, "A", t(14)).await.expect("mark"),
+        "A's late deprovision after B's mark is refused"
+    );
+    assert!(
+        !r.mark_provisioned(a.id, "A", t(15)).await.expect("mark"),
+        "A's late provision after B's mark is refused"
+    );
+    assert!(
+        !r.mark_provisioned(a.id, "B", t(16)).await.expect("mark"),
+        "B's lease ended with its mark"
+    );
+    assert_eq!(
+        r.get(a.id).await.expect("get"),
+        after_b,
+        "the late marks changed nothing"
+    );
+
+    let b = fx.service(T1, "b", ServiceStatus::Active, day(6), day(6)).await;
+    assert_eq!(
+        ids(
+            &r.claim_provisioning(T1, today, &claim("A", t(20), t(21), 5))
+                .await
+                .expect("claim"),
+            id
+        ),
+        vec![b.id]
+    );
+    assert!(
+        r.mark_provisioned(b.id, "A", t(30)).await.expect("mark"),
+        "an expired lease nobody took over still belongs to A"
+    );
+    assert!(r.get(b.id).await.expect("get").provisioned);
+}
+
 /// Provisioning claims skip leased services; `mark_provisioned`,
 /// `mark_deprovisioned`, `retry_later` and `release` behave.
 pub(super) async fn services_provisioning_claims_and_marks(repos: Repositories) {

@@ -274,6 +274,21 @@ pub(super) fn expect_conflict<T: Debug>(r: Result<T>, what: &str) {
     }
 }
 
+/// Panics unless `r` is `Err(Error::Conflict)` whose message names `field`
+/// and `value`.
+pub(super) fn expect_conflict_naming<T: Debug>(r: Result<T>, field: &str, value: &str, what: &str) {
+    match r {
+        Err(e @ Error::Conflict { .. }) => {
+            let msg = e.to_string();
+            assert!(
+                msg.contains(field) && msg.contains(value),
+                "{what}: the conflict must name the field `{field}` and the value `{value}`, got: {msg}"
+            );
+        }
+        other => panic!("{what}: expected Error::Conflict, got {other:?}"),
+    }
+}
+
 /// The ids of `items`, in order.
 pub(super) fn ids<T, I>(items: &[T], id: impl Fn(&T) -> I) -> Vec<I> {
     items.iter().map(id).collect()

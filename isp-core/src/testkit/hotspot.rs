@@ -86,6 +86,148 @@ pub(super) async fn subscribers_unique_phone_per_tenant(repos: Repositories) {
     );
 }
 
+/// One hotspot user namespace per tenant: a subscriber's username and a
+/// voucher's code may not be equal (the router would have one user for both),
+/// nor two subscribers' usernames. The conflict names the field and the value;
+/// a refused insert writes nothing (its name stays free); other tenants are
+/// independent.
+pub(super) async fn hotspot_names_unique_per_tenant(repos: Repositories) {
+    let fx = fixture(repos).await;
+    let subs = &fx.repos.subscribers;
+    let vouchers = &fx.repos.vouchers;
+    let new_sub = |tenant: TenantId, n: u32, username: &str| NewSubscriber {
+        tenant_id: tenant,
+        phone: phone(n),
+        username: ros(username),
+        paid_until: t(30),
+    };
+    let alice = subs.insert(&new_sub(T1, 1, "alice")).await.expect("insert alice");
+    let code = fx.voucher(R1, "K7Q2", None, Some(t(60)), 60).await;
+
+    expect_conflict_naming(
+        vouchers
+            .insert(&fx.new_voucher(T1, R2, "alice", None, Some(t(60)), 60))
+            .await,
+        "code",
+        "alice",
+        "a voucher whose code is a subscriber's username",
+    );
+    expect_conflict_naming(
+        subs.insert(&new_sub(T1, 2, "K7Q2")).await,
+        "username",
+        "K7Q2",
+        "a subscriber whose username is a voucher's code",
+    );
+    expect_conflict_naming(
+        subs.insert(&new_sub(T1, 3, "alice")).await,
+        "username",
+        "alice",
+        "a second subscriber with the same username",
+    );
+    assert_eq!(
+        subs.active_of_tenant(T1).await.expect("active_of_tenant"),
+        vec![alice.clone()],
+        "the refused subscribers left no row"
+    );
+    assert_eq!(
+        vouchers.find_by_code(T1, &ros("alice")).await.expect("find"),
+        None,
+        "the refused voucher left no row"
+    );
+    assert_eq!(vouchers.get(code.id).await.expect("get"), code);
+
+    // Refused for its phone: its username must not stay reserved.
+    expect_conflict(
+        subs.insert(&new_sub(T1, 1, "fresh")).await,
+        "a second subscriber with the same phone",
+    );
+    let fresh = vouchers
+        .insert(&fx.new_voucher(T1, R1, "fresh", None, Some(t(60)), 60))
+        .await
+        .expect("the name of a refused insert is free");
+    assert_eq!(fresh.code, ros("fresh"));
+    // Refused for its code: the name is still the first voucher's only.
+    expect_conflict(
+        vouchers
+            .insert(&fx.new_voucher(T1, R2, "K7Q2", None, None, 60))
+            .await,
+        "a second voucher with the same code",
+    );
+
+    // Another tenant has its own namespace, both ways.
+    let other = subs
+        .insert(&new_sub(T2, 4, "K7Q2"))
+        .await
+        .expect("a voucher code of tenant 1 is free in tenant 2");
+    assert_eq!(other.username, ros("K7Q2"));
+    vouchers
+        .insert(&fx.new_voucher(T2, R2, "alice", None, Some(t(60)), 60))
+        .await
+        .expect("a username of tenant 1 is free as a code in tenant 2");
+    expect_conflict_naming(
+        vouchers
+            .insert(&fx.new_voucher(T2, R2, "K7Q2", None, None, 60))
+            .await,
+        "code",
+        "K7Q2",
+        "tenant 2: a voucher code equal to its subscriber's username",
+    );
+}
+
+/// Many writers racing for one hotspot user name (half as subscribers, half as
+/// vouchers): exactly one wins, every other gets `Conflict`.
+pub(super) async fn hotspot_names_race(repos: Repositories) {
+    let fx = std::sync::Arc::new(fixture(repos).await);
+    let mut tasks = Vec::new();
+    for i in 0..8_u32 {
+        let fx = fx.clone();
+        tasks.push(tokio::spawn(async move {
+            if i % 2 == 0 {
+                fx.repos
+                    .subscribers
+                    .insert(&NewSubscriber {
+                        tenant_id: T1,
+                        phone: phone(100 + i),
+                        username: ros("contested"),
+                        paid_until: t(30),
+                    })
+                    .await
+                    .map(|_| ())
+            } else {
+                fx.repos
+                    .vouchers
+                    .insert(&fx.new_voucher(T1, R1, "contested", None, Some(t(60)), 60))
+                    .await
+                    .map(|_| ())
+            }
+        }));
+    }
+    let mut won = 0;
+    for task in tasks {
+        match task.await.expect("an insert task panicked") {
+            Ok(()) => won += 1,
+            Err(e) => assert!(e.is_conflict(), "a losing insert must be Conflict, got {e:?}"),
+        }
+    }
+    assert_eq!(won, 1, "exactly one writer gets the name");
+    let subs = fx
+        .repos
+        .subscribers
+        .active_of_tenant(T1)
+        .await
+        .expect("active_of_tenant")
+        .len();
+    let vouchers = usize::from(
+        fx.repos
+            .vouchers
+            .find_by_code(T1, &ros("contested"))
+            .await
+            .expect("find")
+            .is_some(),
+    );
+    assert_eq!(subs + vouchers, 1, "one row holds the name");
+}
+
 /// `claim_expired`: active subscribers with `paid_until <= now`, oldest first,
 /// at most `limit`, leased to the claimant; `list_expired` is read only.
 pub(super) async fn subscribers_claim_in_deadline_order(repos: Repositories) {

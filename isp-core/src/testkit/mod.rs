@@ -42,9 +42,14 @@
 //!   counts an attempt and leases to [`RETRY_HOLDER`](crate::ports::RETRY_HOLDER)
 //!   until the back-off ends; `release_all` clears only the holder's lease.
 //!   Batch writes answer one `bool` per item, `false` for an unknown id.
-//! - `mark_removed`, `mark_provisioned`, `mark_deprovisioned`, `mark_sent` and
-//!   `NoticeRepo::abandon` apply only if `holder` holds the lease or there is
-//!   none, and clear it.
+//! - `mark_removed`, `mark_sent` and `NoticeRepo::abandon` apply only if
+//!   `holder` holds the lease or there is none, and clear it.
+//! - `mark_provisioned` and `mark_deprovisioned` are fenced: they apply only if
+//!   `holder` holds the lease (expired or not), so a daemon whose lease was
+//!   taken over cannot overwrite the newer result, even after the new holder
+//!   marked and cleared the lease.
+//! - A hotspot user name is unique per tenant across subscribers' usernames
+//!   and vouchers' codes; a refused insert writes nothing.
 //! - Deadlines are recomputed on every change: an activated voucher is due at
 //!   its `expected_end`, not at its old activation deadline.
 //! - `delete_before` / `delete_unseen_since` delete strictly before the cutoff;
@@ -222,6 +227,8 @@ macro_rules! __isp_conformance_checks {
             router_status_round_trip
             subscribers_round_trip
             subscribers_unique_phone_per_tenant
+            hotspot_names_unique_per_tenant
+            hotspot_names_race
             subscribers_claim_in_deadline_order
             subscribers_claim_skips_leased_and_frees_expired
             subscribers_retry_later_backs_off
@@ -241,6 +248,7 @@ macro_rules! __isp_conformance_checks {
             services_round_trip
             services_provisioning_conditions
             services_provisioning_claims_and_marks
+            services_late_mark_after_takeover_is_refused
             services_billing_claim_and_advance
             services_due_between
             services_concurrent_claims_are_exclusive

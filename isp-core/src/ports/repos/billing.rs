@@ -40,6 +40,11 @@ pub trait CustomerRepo: Send + Sync + Debug {
 /// - `claim_billable` returns active services of the tenant with
 ///   `next_charge_on <= today`, oldest first.
 /// - `advance_billing` is a compare-and-set on `next_charge_on`.
+/// - `mark_provisioned` / `mark_deprovisioned` are fenced: they apply only if
+///   `holder` still holds the service's lease (expired or not), and answer
+///   `false` otherwise. A daemon whose lease was taken over (and perhaps
+///   already marked and cleared by the new holder) cannot overwrite the newer
+///   result; a mark without a claim is refused too.
 /// - Retries and releases go through [`LeaseRepo`](super::LeaseRepo).
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
@@ -66,9 +71,10 @@ pub trait ServiceRepo: Send + Sync + Debug {
         today: NaiveDate,
         claim: &Claim,
     ) -> Result<Vec<Service>>;
-    /// Records a confirmed provision (`provisioned = true`, time, clears lease and attempts).
+    /// Records a confirmed provision (`provisioned = true`, time, clears lease
+    /// and attempts) if `holder` holds the lease; returns whether it did.
     async fn mark_provisioned(&self, id: ServiceId, holder: &str, at: DateTime<Utc>) -> Result<bool>;
-    /// Records a confirmed deprovision.
+    /// Records a confirmed deprovision (fenced like `mark_provisioned`).
     async fn mark_deprovisioned(&self, id: ServiceId, holder: &str, at: DateTime<Utc>) -> Result<bool>;
     /// Claims services owing a charge.
     async fn claim_billable(&self, tenant: TenantId, today: NaiveDate, claim: &Claim)

@@ -6,12 +6,31 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::domain::*;
-use crate::error::Result;
+use crate::error::{Error, Result};
+
+/// The [`Error::Conflict`] of a taken hotspot user name, the same text from
+/// every adapter.
+///
+/// A user name on the router is a subscriber's `username` or a voucher's
+/// `code`, so both share one namespace per tenant: `field` is the one the
+/// refused insert carried (`"username"` or `"code"`).
+pub fn hotspot_name_taken(entity: &'static str, field: &'static str, tenant: TenantId, name: &str) -> Error {
+    Error::conflict(
+        entity,
+        format!(
+            "{field} {name:?} is already a hotspot user name of tenant {tenant} \
+             (subscriber usernames and voucher codes share one namespace)"
+        ),
+    )
+}
 
 /// Hotspot subscribers.
 ///
 /// # Contract
-/// - `insert` refuses a second subscriber with the same (tenant, phone): `Conflict`.
+/// - `insert` refuses a second subscriber with the same (tenant, phone), and a
+///   `username` that is already a subscriber's username or a voucher's code in
+///   the tenant (one hotspot user namespace, see [`hotspot_name_taken`]):
+///   `Conflict`, with nothing written.
 /// - `claim_expired` returns active subscribers with `paid_until <= claim.now`,
 ///   oldest `paid_until` first, whose lease is free, and leases them.
 /// - `complete_expiries` marks each subscriber disconnected only if it is still

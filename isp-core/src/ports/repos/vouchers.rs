@@ -11,7 +11,10 @@ use crate::error::Result;
 /// Vouchers.
 ///
 /// # Contract
-/// - `(tenant, code)` is unique: `Conflict`.
+/// - `(tenant, code)` is unique, also against subscribers' usernames (one
+///   hotspot user namespace per tenant, see
+///   [`hotspot_name_taken`](super::hotspot_name_taken)): `Conflict`, with
+///   nothing written.
 /// - The due set is every voucher whose [`Voucher::deadline`] is `<= now`;
 ///   `claim_due` returns it in deadline order.
 /// - `expire` is a compare-and-set on the status the caller saw.
