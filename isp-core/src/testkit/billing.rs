@@ -1,4 +1,7 @@
 //! Checks for plans, customers, services and the ledger.
+//!
+//! (Over 800 lines: conformance checks only, one function per rule, named as the
+//! registry lists them; the file mirrors `ports/repos/billing.rs`.)
 
 use std::net::Ipv4Addr;
 use std::str::FromStr;
