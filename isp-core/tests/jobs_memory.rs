@@ -402,3 +402,36 @@ async fn a_payment_during_the_disconnect_gets_the_users_enabled_again_in_the_sam
     assert!(r.failures.is_empty(), "{:?}", r.failures);
     assert!(rig.sms.sent().is_empty(), "no expiry SMS for a payer");
 }
+
+#[tokio::test]
+async fn a_tenant_without_an_enabled_router_keeps_its_expired_subscribers_pending() {
+    let rig = rig().await;
+    rig.repos.tenants.upsert(&tenant(2, "UTC")).await.unwrap();
+    let now = rig.clock.now();
+    let s = rig
+        .repos
+        .subscribers
+        .insert(&NewSubscriber {
+            tenant_id: TenantId(2),
+            phone: phone(9),
+            username: name("user9"),
+            paid_until: now - Duration::minutes(1),
+        })
+        .await
+        .unwrap();
+
+    let r = run(&rig).await;
+
+    assert_eq!(r.count("tenants_without_routers"), 1, "{r}");
+    assert_eq!(r.count("users_pending"), 1, "{r}");
+    assert_eq!(r.count("users_disconnected"), 0, "{r}");
+    let s = rig.repos.subscribers.get(s.id).await.unwrap();
+    assert!(
+        s.active && s.disconnected_at.is_none(),
+        "not recorded as disconnected"
+    );
+    assert!(
+        rig.sms.sent().is_empty(),
+        "no expiry SMS for a cut-off that did not happen"
+    );
+}

@@ -70,6 +70,7 @@ impl Engine {
         let mut routers: BTreeMap<RouterId, Router> = BTreeMap::new();
         let mut labels: BTreeMap<RouterId, String> = BTreeMap::new();
         let mut plans: Vec<(Subscriber, HotspotExpiry)> = Vec::new();
+        let mut without_routers: HashSet<TenantId> = HashSet::new();
         for s in batch {
             let tenant_rs = match tenant_routers.get(&s.tenant_id) {
                 Some(Ok(rs)) => rs.clone(),
@@ -86,6 +87,21 @@ impl Engine {
                 ctx.tally.add("skipped_not_due", 1);
                 continue;
             };
+            if expiry.routers.is_empty() {
+                // Nothing can cut this subscriber off: it stays pending (and
+                // overdue in the health summary) until a router is enabled,
+                // instead of being recorded as disconnected.
+                if without_routers.insert(s.tenant_id) {
+                    ctx.tally.add("tenants_without_routers", 1);
+                    tracing::warn!(tenant = %s.tenant_id, "no enabled router for this tenant: its expired subscribers stay pending");
+                }
+                let e = Error::unavailable(
+                    format!("tenant {}", s.tenant_id),
+                    "no enabled router: nothing can cut this subscriber off",
+                );
+                self.disconnect_pending(ctx, &s, now, &[(None, None, e)]).await;
+                continue;
+            }
             for r in tenant_rs.iter().filter(|r| expiry.routers.contains(&r.id)) {
                 if let btree_map::Entry::Vacant(slot) = labels.entry(r.id) {
                     slot.insert(ctx.label(r).await);
@@ -359,9 +375,6 @@ impl Engine {
             if recorded {
                 completed.push(s.id);
                 ctx.tally.add("users_disconnected", 1);
-                if expiry.routers.is_empty() {
-                    ctx.tally.add("no_enabled_routers", 1);
-                }
                 for rid in confirmed.iter() {
                     ctx.tally.event(
                         now,
