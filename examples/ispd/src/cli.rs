@@ -269,41 +269,17 @@ pub async fn once(config: &Config, job: JobKind, dry_run: bool, json: bool, out:
             daemon::apply_config(config, &wiring.repos).await?;
         }
         let runner = JobRunner::without_auto_delivery(daemon::build_engine(config, &wiring));
-        let to_error = |job: JobKind, e: isp_core::Error| {
-            if e.is_transient() {
-                DaemonError::Storage(e)
-            } else {
-                DaemonError::Runtime(format!("{job}: {e}"))
-            }
-        };
+        // People who keep cron expect the SMS of a run to go out with it.
         let r = runner
-            .run(job, RunOptions { dry_run }, Trigger::Cli)
+            .run_then_deliver(job, RunOptions { dry_run }, Trigger::Cli)
             .await
-            .map_err(|e| to_error(job, e));
-        // People who keep cron expect the SMS of a run to go out with it: the
-        // notices it reserved are delivered now and counted in its report.
-        let r = match r {
-            Ok(mut report)
-                if !dry_run
-                    && job != JobKind::DeliverNotices
-                    && report.count("notices_reserved") + report.count("alerts_queued") > 0 =>
-            {
-                match runner
-                    .run(JobKind::DeliverNotices, RunOptions::default(), Trigger::Cli)
-                    .await
-                {
-                    Ok(delivery) => {
-                        for (k, v) in delivery.counts {
-                            *report.counts.entry(k).or_default() += v;
-                        }
-                        report.failures.extend(delivery.failures);
-                        Ok(report)
-                    }
-                    Err(e) => Err(to_error(JobKind::DeliverNotices, e)),
+            .map_err(|e| {
+                if e.is_transient() {
+                    DaemonError::Storage(e)
+                } else {
+                    DaemonError::Runtime(format!("{job}: {e}"))
                 }
-            }
-            other => other,
-        };
+            });
         storage.close().await;
         r
     }

@@ -151,6 +151,32 @@ impl JobRunner {
         Some(self.run_locked(job, opts, trigger).await)
     }
 
+    /// Runs `job`, then (if it reserved notices) `deliver-notices` in line,
+    /// and reports both in one report: the SMS of a run go out with it, as
+    /// people who run jobs from cron expect. Errors of either run are returned.
+    /// Meant for a [`without_auto_delivery`](Self::without_auto_delivery)
+    /// runner; on one that delivers by itself, a task may take the notices first.
+    pub async fn run_then_deliver(
+        &self,
+        job: JobKind,
+        opts: RunOptions,
+        trigger: Trigger,
+    ) -> Result<JobReport> {
+        let mut report = self.run(job, opts, trigger).await?;
+        let reserved = report.count("notices_reserved") + report.count("alerts_queued");
+        if opts.dry_run || job == JobKind::DeliverNotices || reserved == 0 {
+            return Ok(report);
+        }
+        let delivery = self
+            .run(JobKind::DeliverNotices, RunOptions::default(), trigger)
+            .await?;
+        for (k, v) in delivery.counts {
+            *report.counts.entry(k).or_default() += v;
+        }
+        report.failures.extend(delivery.failures);
+        Ok(report)
+    }
+
     /// Sets a service's status and applies it on its router now
     /// ([`Engine::set_service_status`]), inside the provisioning job's gate so
     /// that it never overlaps a provisioning sweep.
