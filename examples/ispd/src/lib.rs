@@ -11,6 +11,7 @@
 //! so that the end-to-end tests (`isp-tests`) can start a daemon in-process.
 
 pub mod api;
+pub mod api_access;
 pub mod cli;
 pub mod config;
 pub mod daemon;

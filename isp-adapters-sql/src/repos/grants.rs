@@ -11,7 +11,8 @@ use super::*;
 
 const PENDING_COLS: &str =
     "subscriber_id, router_id, created_at, attempts, last_error, lease_holder, lease_until";
-const PAYMENT_COLS: &str = "tenant_id, reference, subscriber_id, amount_micros, currency, paid_until, created_at";
+const PAYMENT_COLS: &str =
+    "tenant_id, reference, subscriber_id, amount_micros, currency, paid_until, created_at";
 
 /// [`GrantRepo`] over the `hotspot_payments` and `pending_grants` tables.
 #[derive(Debug, Clone)]
@@ -35,7 +36,11 @@ fn payment(r: &DbRow) -> Result<Payment> {
     let f = Cols::new(r, "hotspot_payments");
     let units = f.i64("amount_micros")?;
     if units < 0 {
-        return Err(Error::invalid(f.field("amount_micros"), units, "must not be negative"));
+        return Err(Error::invalid(
+            f.field("amount_micros"),
+            units,
+            "must not be negative",
+        ));
     }
     Ok(Payment {
         tenant_id: TenantId(f.i64("tenant_id")?),
@@ -62,7 +67,11 @@ fn push_keys(q: &mut QueryBuilder<'_, Db>, keys: &[(SubscriberId, RouterId)]) {
 }
 
 impl Grants {
-    async fn find_payment<'e, E>(exec: E, tenant: TenantId, reference: &PaymentReference) -> Result<Option<Payment>>
+    async fn find_payment<'e, E>(
+        exec: E,
+        tenant: TenantId,
+        reference: &PaymentReference,
+    ) -> Result<Option<Payment>>
     where
         E: sqlx::Executor<'e, Database = Db>,
     {
@@ -213,7 +222,10 @@ impl GrantRepo for Grants {
                 .push(") RETURNING subscriber_id, router_id");
             for r in q.build().fetch_all(&self.pool).await.map_err(map)? {
                 let f = Cols::new(&r, "pending_grants");
-                deleted.insert((SubscriberId(f.i64("subscriber_id")?), RouterId(f.i64("router_id")?)));
+                deleted.insert((
+                    SubscriberId(f.i64("subscriber_id")?),
+                    RouterId(f.i64("router_id")?),
+                ));
             }
         }
         Ok(done.iter().map(|k| deleted.contains(k)).collect())
@@ -228,7 +240,8 @@ impl GrantRepo for Grants {
     ) -> Result<()> {
         let map = |e| map_sqlx_error("pending grant", e);
         for chunk in items.chunks(BATCH_CHUNK) {
-            let mut q = QueryBuilder::<Db>::new("UPDATE pending_grants SET attempts = attempts + 1, last_error = ");
+            let mut q =
+                QueryBuilder::<Db>::new("UPDATE pending_grants SET attempts = attempts + 1, last_error = ");
             q.push_bind(error)
                 .push(", lease_holder = ")
                 .push_bind(RETRY_HOLDER)
@@ -286,7 +299,10 @@ impl GrantRepo for Grants {
         .await
         .map_err(|e| map_sqlx_error("pending grant", e))?;
         let f = Cols::new(&row, "pending_grants");
-        Ok((row::count("total", f.i64("total")?)?, row::count("due", f.i64("due")?)?))
+        Ok((
+            row::count("total", f.i64("total")?)?,
+            row::count("due", f.i64("due")?)?,
+        ))
     }
 }
 

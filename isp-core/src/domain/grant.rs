@@ -35,7 +35,11 @@ impl PaymentReference {
     /// 1 to 100 printable characters, no surrounding space.
     pub fn parse(field: &str, raw: &str) -> Result<Self> {
         if raw.is_empty() || raw.len() > Self::MAX_LEN {
-            return Err(Error::invalid(field, format!("{raw:?}"), "must be 1 to 100 characters"));
+            return Err(Error::invalid(
+                field,
+                format!("{raw:?}"),
+                "must be 1 to 100 characters",
+            ));
         }
         if raw.trim() != raw || raw.chars().any(char::is_control) {
             return Err(Error::invalid(

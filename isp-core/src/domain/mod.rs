@@ -24,7 +24,8 @@ mod enum_tests;
 
 pub use audit::{AuditEvent, AuditOutcome};
 pub use grant::{
-    Extension, GrantWrite, GrantWritten, NewPayment, Payment, PaymentReference, PendingGrant, MAX_EXTENSION_SECS,
+    Extension, GrantWrite, GrantWritten, NewPayment, Payment, PaymentReference, PendingGrant,
+    MAX_EXTENSION_SECS,
 };
 pub use ids::{
     CustomerId, DeviceId, LedgerEntryId, NoticeId, OwnerTag, PlanId, RouterId, ServiceId, SubscriberId,

@@ -22,7 +22,13 @@ mod billing;
 mod cleanup;
 mod common;
 mod disconnect;
+mod grants;
+pub use grants::{GrantOutcome, RouterAccess, RouterResult};
 mod health;
+mod issue_vouchers;
+pub use issue_vouchers::{
+    voucher_code, VoucherBatch, MAX_PREFIX_LEN, MAX_VOUCHERS_PER_BATCH, VOUCHER_ALPHABET, VOUCHER_CODE_LEN,
+};
 mod provision;
 pub use provision::ServiceChange;
 mod reminders;
@@ -39,7 +45,7 @@ pub use summary::{
 
 use common::{RouterLimits, RunCtx};
 
-/// The eleven jobs (ARCHITECTURE.md, "Jobs").
+/// The twelve jobs (ARCHITECTURE.md, "Jobs").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum JobKind {
@@ -66,11 +72,14 @@ pub enum JobKind {
     /// Send the SMS notices the other jobs reserved, within a time budget, so
     /// that a slow gateway never holds up enforcement.
     DeliverNotices,
+    /// Finish the router work of grants that could not be done at once (a
+    /// router down during the purchase, a daemon that died mid-grant).
+    ApplyGrants,
 }
 
 impl JobKind {
     /// Every job.
-    pub const ALL: [JobKind; 11] = [
+    pub const ALL: [JobKind; 12] = [
         JobKind::DisconnectExpired,
         JobKind::WarnBeforeExpiry,
         JobKind::ExpireVouchers,
@@ -82,6 +91,7 @@ impl JobKind {
         JobKind::DeviceCleanup,
         JobKind::LogRetention,
         JobKind::DeliverNotices,
+        JobKind::ApplyGrants,
     ];
 
     /// The CLI / API name: `disconnect-expired`, ...
@@ -98,6 +108,7 @@ impl JobKind {
             JobKind::DeviceCleanup => "device-cleanup",
             JobKind::LogRetention => "log-retention",
             JobKind::DeliverNotices => "deliver-notices",
+            JobKind::ApplyGrants => "apply-grants",
         }
     }
 
@@ -116,6 +127,7 @@ impl JobKind {
             JobKind::DeviceCleanup => &["devices_deleted"],
             JobKind::LogRetention => &["events_deleted"],
             JobKind::DeliverNotices => &["sms_sent", "sms_failed"],
+            JobKind::ApplyGrants => &["users_enabled", "grants_pending"],
         }
     }
 
@@ -302,6 +314,9 @@ pub struct EngineConfig {
     /// (reserved by `router-health`, at most one per phone and change; it goes
     /// out with the next notice delivery).
     pub alert_phones: BTreeMap<TenantId, Vec<PhoneNumber>>,
+    /// How long a generated voucher may wait for its first login before it
+    /// expires unused (seed 003: 7 days).
+    pub voucher_activation_window: Duration,
 }
 
 impl Default for EngineConfig {
@@ -321,6 +336,7 @@ impl Default for EngineConfig {
                 .unwrap_or_else(|_| unreachable!()),
             templates: Templates::default(),
             alert_phones: BTreeMap::new(),
+            voucher_activation_window: Duration::from_secs(7 * 86_400),
         }
     }
 }
@@ -404,6 +420,7 @@ impl Engine {
                 self.deliver_notices(&mut ctx).await;
                 Ok(())
             }
+            JobKind::ApplyGrants => self.apply_grants(&mut ctx).await,
         };
         // Whatever was done before a storage failure is still on record.
         ctx.flush_audit().await;

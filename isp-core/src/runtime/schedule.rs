@@ -89,6 +89,9 @@ pub fn default_schedule(job: JobKind) -> &'static str {
         JobKind::LogRetention => "0 4 * * 0",
         // The sweep: runs are also started whenever a job reserves notices.
         JobKind::DeliverNotices => "* * * * *",
+        // The sweep: the watcher also runs it whenever a pending grant's
+        // back-off ends.
+        JobKind::ApplyGrants => "* * * * *",
     }
 }
 

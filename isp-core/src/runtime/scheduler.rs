@@ -13,7 +13,8 @@
 //!   within seconds; a [`JobRunner::nudge`] wakes it at once. When a deadline
 //!   has passed, or claimable overdue work exists (an item created already
 //!   expired, or whose retry back-off ended), it runs the deadline-driven jobs:
-//!   disconnect-expired first, then expire-vouchers and warn-before-expiry.
+//!   disconnect-expired first, then apply-grants, expire-vouchers and
+//!   warn-before-expiry.
 //! - **Shutdown.** On [`Shutdown::trigger`] no new run starts; runs in
 //!   progress finish (the caller bounds that with a grace period). A job that
 //!   is cut off leaves its items leased, and they are retried when the lease
@@ -34,8 +35,9 @@ use super::schedule::{Schedule, SchedulerConfig};
 use crate::ports::Clock;
 
 /// The jobs the watcher runs when a deadline passes, in order.
-pub const DEADLINE_JOBS: [JobKind; 3] = [
+pub const DEADLINE_JOBS: [JobKind; 4] = [
     JobKind::DisconnectExpired,
+    JobKind::ApplyGrants,
     JobKind::ExpireVouchers,
     JobKind::WarnBeforeExpiry,
 ];
@@ -179,7 +181,11 @@ async fn claimable_overdue(runner: &JobRunner, now: DateTime<Utc>) -> crate::Res
         return Ok(true);
     }
     let vouchers = repos.vouchers.list_due(now, 50).await?;
-    Ok(vouchers.iter().any(|v| lease_free(&v.lease, now)))
+    if vouchers.iter().any(|v| lease_free(&v.lease, now)) {
+        return Ok(true);
+    }
+    let (_, grants_due) = repos.grants.count_pending(now).await?;
+    Ok(grants_due > 0)
 }
 
 async fn watcher_task(runner: JobRunner, max_sleep: Duration, min_sleep: Duration, shutdown: Shutdown) {

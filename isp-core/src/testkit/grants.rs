@@ -58,7 +58,11 @@ pub(super) async fn grants_write_is_atomic_and_idempotent(repos: Repositories) {
     assert_eq!(payment.subscriber_id, s.id);
     assert_eq!(payment.paid_until, t(60));
     assert_eq!(payment.amount, tzs("1000"));
-    assert_eq!(g.payment(T2, &reference("MP1")).await.expect("payment"), None, "per tenant");
+    assert_eq!(
+        g.payment(T2, &reference("MP1")).await.expect("payment"),
+        None,
+        "per tenant"
+    );
 
     let mut pending = g.pending_of(s.id).await.expect("pending");
     pending.sort_by_key(|p| p.router_id);
@@ -77,8 +81,15 @@ pub(super) async fn grants_write_is_atomic_and_idempotent(repos: Repositories) {
         .await
         .expect("write");
     assert_eq!(again, GrantWritten::DuplicatePayment(payment.clone()));
-    assert_eq!(fx.repos.subscribers.get(s.id).await.expect("get").paid_until, t(60));
-    assert_eq!(g.pending_of(s.id).await.expect("pending").len(), 2, "no pending grant added");
+    assert_eq!(
+        fx.repos.subscribers.get(s.id).await.expect("get").paid_until,
+        t(60)
+    );
+    assert_eq!(
+        g.pending_of(s.id).await.expect("pending").len(),
+        2,
+        "no pending grant added"
+    );
 
     // Stale: computed from the old paid time.
     let stale = g
@@ -86,13 +97,23 @@ pub(super) async fn grants_write_is_atomic_and_idempotent(repos: Repositories) {
         .await
         .expect("write");
     assert_eq!(stale, GrantWritten::Stale);
-    assert_eq!(fx.repos.subscribers.get(s.id).await.expect("get").paid_until, t(60));
-    assert_eq!(g.payment(T1, &reference("MP2")).await.expect("payment"), None, "nothing half-written");
+    assert_eq!(
+        fx.repos.subscribers.get(s.id).await.expect("get").paid_until,
+        t(60)
+    );
+    assert_eq!(
+        g.payment(T1, &reference("MP2")).await.expect("payment"),
+        None,
+        "nothing half-written"
+    );
 
     let mut ghost = s.clone();
     ghost.id = SubscriberId(999_999);
     let missing = g.write(&write(&ghost, t(90), None, &[R1], "a")).await;
-    assert!(matches!(missing, Err(e) if e.is_not_found()), "unknown subscriber");
+    assert!(
+        matches!(missing, Err(e) if e.is_not_found()),
+        "unknown subscriber"
+    );
 
     // Without a payment; an older pending grant of the same router is replaced.
     let GrantWritten::Applied(later) = g
@@ -134,11 +155,20 @@ pub(super) async fn grants_pending_claim_complete_retry(repos: Repositories) {
 
     assert_eq!(g.count_pending(t(0)).await.expect("count"), (3, 0));
     assert_eq!(g.next_due_after(t(0)).await.expect("next"), Some(t(1)));
-    assert!(g.claim_pending(&claim("b", t(0), t(10), 10)).await.expect("claim").is_empty(), "all leased");
+    assert!(
+        g.claim_pending(&claim("b", t(0), t(10), 10))
+            .await
+            .expect("claim")
+            .is_empty(),
+        "all leased"
+    );
 
     // At t(1) the two grants of s1 are free (lease until t(1)); s2's is not.
     assert_eq!(g.count_pending(t(1)).await.expect("count"), (3, 2));
-    let got = g.claim_pending(&claim("b", t(1), t(10), 10)).await.expect("claim");
+    let got = g
+        .claim_pending(&claim("b", t(1), t(10), 10))
+        .await
+        .expect("claim");
     let mut keys: Vec<_> = got.iter().map(|p| (p.subscriber_id, p.router_id)).collect();
     keys.sort();
     assert_eq!(keys, vec![(s1.id, R1), (s1.id, R2)]);
@@ -168,11 +198,18 @@ pub(super) async fn grants_pending_claim_complete_retry(repos: Repositories) {
     assert_eq!(pending[0].last_error.as_deref(), Some("router down"));
     assert_eq!(pending[0].lease, lease(RETRY_HOLDER, t(20)));
     let other = g.pending_of(s2.id).await.expect("pending");
-    assert_eq!(other[0].lease, lease("a", t(5)), "a retry by a non-holder changes nothing");
+    assert_eq!(
+        other[0].lease,
+        lease("a", t(5)),
+        "a retry by a non-holder changes nothing"
+    );
     assert_eq!(other[0].attempts, 0);
 
     // Oldest first, at most `limit`.
-    let got = g.claim_pending(&claim("c", t(40), t(50), 1)).await.expect("claim");
+    let got = g
+        .claim_pending(&claim("c", t(40), t(50), 1))
+        .await
+        .expect("claim");
     assert_eq!(got.len(), 1);
     assert_eq!((got[0].subscriber_id, got[0].router_id), (s1.id, R2));
     assert_eq!(got[0].attempts, 1);

@@ -150,6 +150,7 @@ pub(super) struct RawSchedules {
     pub(super) device_cleanup: Option<CronSpec>,
     pub(super) log_retention: Option<CronSpec>,
     pub(super) deliver_notices: Option<CronSpec>,
+    pub(super) apply_grants: Option<CronSpec>,
 }
 
 impl RawSchedules {
@@ -166,6 +167,7 @@ impl RawSchedules {
             JobKind::DeviceCleanup => self.device_cleanup.as_ref(),
             JobKind::LogRetention => self.log_retention.as_ref(),
             JobKind::DeliverNotices => self.deliver_notices.as_ref(),
+            JobKind::ApplyGrants => self.apply_grants.as_ref(),
         }
     }
 }
