@@ -13,6 +13,7 @@
 pub mod api;
 pub mod api_access;
 pub mod cli;
+pub mod cli_access;
 pub mod config;
 pub mod daemon;
 #[cfg(feature = "demo")]
