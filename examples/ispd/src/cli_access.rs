@@ -156,13 +156,30 @@ pub async fn grant(config: &Config, args: GrantArgs, out: &mut dyn Write) -> Res
             (None, Some(t), Some(p)) => {
                 let tenant = tenant_by_slug(engine, t).await?;
                 let phone = PhoneNumber::parse("phone", p)?;
-                match engine.deps().repos.subscribers.find_by_phone(tenant.id, &phone).await? {
+                match engine
+                    .deps()
+                    .repos
+                    .subscribers
+                    .find_by_phone(tenant.id, &phone)
+                    .await?
+                {
                     Some(s) => s,
                     None if args.create => engine.create_subscriber(tenant.id, phone, None).await?,
-                    None => return Err(Error::not_found("subscriber", format!("{p} in {t} (add --create)"))),
+                    None => {
+                        return Err(Error::not_found(
+                            "subscriber",
+                            format!("{p} in {t} (add --create)"),
+                        ))
+                    }
                 }
             }
-            _ => return Err(Error::invalid("subscriber", "", "give --subscriber, or --tenant and --phone")),
+            _ => {
+                return Err(Error::invalid(
+                    "subscriber",
+                    "",
+                    "give --subscriber, or --tenant and --phone",
+                ))
+            }
         };
         let extension = if let Some(name) = &args.plan {
             Extension::Plan(plan_by_name(engine, sub.tenant_id, name).await?.id)
@@ -174,7 +191,11 @@ pub async fn grant(config: &Config, args: GrantArgs, out: &mut dyn Write) -> Res
                 .with_timezone(&Utc);
             Extension::Until(t)
         } else {
-            return Err(Error::invalid("extension", "", "give one of --plan, --seconds or --until"));
+            return Err(Error::invalid(
+                "extension",
+                "",
+                "give one of --plan, --seconds or --until",
+            ));
         };
         let payment = match (&args.reference, &args.amount, &args.currency) {
             (Some(r), Some(a), Some(c)) => {
@@ -220,7 +241,11 @@ pub async fn grant(config: &Config, args: GrantArgs, out: &mut dyn Write) -> Res
 }
 
 /// `ispd vouchers generate`.
-pub async fn vouchers(config: &Config, command: VoucherCommand, out: &mut dyn Write) -> Result<u8, DaemonError> {
+pub async fn vouchers(
+    config: &Config,
+    command: VoucherCommand,
+    out: &mut dyn Write,
+) -> Result<u8, DaemonError> {
     let VoucherCommand::Generate {
         tenant,
         plan,
@@ -232,7 +257,9 @@ pub async fn vouchers(config: &Config, command: VoucherCommand, out: &mut dyn Wr
     let batch = with_engine(config, async |engine: &Engine| {
         let t = tenant_by_slug(engine, &tenant).await?;
         let p = plan_by_name(engine, t.id, &plan).await?;
-        engine.generate_vouchers(t.id, p.id, count, prefix.as_deref()).await
+        engine
+            .generate_vouchers(t.id, p.id, count, prefix.as_deref())
+            .await
     })
     .await?;
     if json {
