@@ -341,7 +341,12 @@ impl MongoGrantRepo {
         let reference = PaymentReference::parse("reference", &found.reference).map_err(stored_err)?;
         match self.applied(found.subscriber_id, &reference).await? {
             Some(applied) => self
-                .record(TenantId(found.tenant_id), &reference, found.subscriber_id, &applied)
+                .record(
+                    TenantId(found.tenant_id),
+                    &reference,
+                    found.subscriber_id,
+                    &applied,
+                )
                 .await
                 .map(Some),
             None => Ok(None),
@@ -458,7 +463,11 @@ impl MongoGrantRepo {
         let mut inserted = Vec::with_capacity(routers.len());
         let mut existing = Vec::new();
         for router in &routers {
-            match self.pending().insert_one(PendingDoc::new(grant, *router, token)).await {
+            match self
+                .pending()
+                .insert_one(PendingDoc::new(grant, *router, token))
+                .await
+            {
                 Ok(_) => inserted.push(*router),
                 Err(e) if is_duplicate_key(&e) => existing.push(*router),
                 Err(e) => {
@@ -694,11 +703,7 @@ impl GrantRepo for MongoGrantRepo {
 
     async fn count_pending(&self, now: DateTime<Utc>) -> Result<(u64, u64)> {
         within(self.0.operation_timeout, async {
-            let all = self
-                .pending()
-                .count_documents(doc! {})
-                .await
-                .map_err(me(G))?;
+            let all = self.pending().count_documents(doc! {}).await.map_err(me(G))?;
             let due = self
                 .pending()
                 .count_documents(lease_free(now))
