@@ -468,3 +468,126 @@ async fn bad_grants_name_the_field_and_change_nothing() {
     assert!(users(&a.handle(), sub.username.as_str()).is_empty());
     assert_eq!(w.repos.subscribers.get(sub.id).await.expect("get"), sub);
 }
+
+/// Polls `f` every 20 ms until it is true or `timeout` passes.
+async fn eventually(timeout: Duration, mut f: impl AsyncFnMut() -> bool) -> bool {
+    let end = tokio::time::Instant::now() + timeout;
+    loop {
+        if f().await {
+            return true;
+        }
+        if tokio::time::Instant::now() >= end {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vouchers_are_pushed_and_activated_at_their_first_login_by_listen_and_by_poll() {
+    let a = sim().await;
+    let w = world(vec![router(1, &a)]).await;
+    let batch = w
+        .engine
+        .generate_vouchers(TenantId(1), w.plan.id, 3, Some("HOT"))
+        .await
+        .expect("vouchers");
+    assert_eq!(batch.vouchers.len(), 3);
+    assert_eq!(batch.routers[0].state, RouterAccess::Enabled);
+    for v in &batch.vouchers {
+        assert!(v.code.as_str().starts_with("HOT"));
+        assert_eq!(v.status, VoucherStatus::Unused);
+        assert_eq!(
+            v.activation_deadline,
+            Some(now() + chrono::Duration::days(7)),
+            "seed 003: 7 days"
+        );
+        let u = users(&a.handle(), v.code.as_str());
+        assert_eq!(u.len(), 1, "pushed");
+        assert_eq!(
+            u[0].get("comment").map(String::as_str),
+            Some(OwnerTag::Voucher(v.id).comment().as_str())
+        );
+        assert_eq!(u[0].get("limit-uptime").map(String::as_str), Some("1h"));
+    }
+
+    // The listen path: the runtime streams new sessions from the router; the
+    // first login activates the voucher within 2 s, with no job run.
+    let mut cfg = isp_core::runtime::SchedulerConfig::default();
+    cfg.watcher_enabled = false;
+    for s in cfg.schedules.values_mut() {
+        *s = isp_core::runtime::Schedule::Off;
+    }
+    let runtime = isp_core::runtime::Runtime::start(w.engine.clone(), cfg);
+    let listened = &batch.vouchers[0];
+    let handle = a.handle();
+    assert!(
+        eventually(Duration::from_secs(5), async || {
+            handle
+                .command_log()
+                .iter()
+                .any(|c| c.command == "/ip/hotspot/active/listen")
+        })
+        .await,
+        "the runtime listens to the router's hotspot sessions"
+    );
+    w.clock.advance(chrono::Duration::minutes(30));
+    a.handle()
+        .hotspot_login(listened.code.as_str(), "02:00:00:00:00:31", "10.5.50.31")
+        .expect("login");
+    let repos = w.repos.clone();
+    let id = listened.id;
+    assert!(
+        eventually(Duration::from_secs(2), async || {
+            repos.vouchers.get(id).await.expect("get").status == VoucherStatus::Active
+        })
+        .await,
+        "activated within 2 s by the listen path"
+    );
+    let active = w.repos.vouchers.get(id).await.expect("get");
+    assert_eq!(active.started_at, Some(now() + chrono::Duration::minutes(30)));
+    assert_eq!(
+        active.expected_end,
+        Some(now() + chrono::Duration::minutes(90)),
+        "usage counted from the first login"
+    );
+    runtime.stop().await;
+
+    // The poll path: a login while nobody listens is found by the next poll.
+    let polled = &batch.vouchers[1];
+    a.handle()
+        .hotspot_login(polled.code.as_str(), "02:00:00:00:00:32", "10.5.50.32")
+        .expect("login");
+    let report = run(&w.engine, JobKind::ActivateVouchers).await;
+    assert_eq!(report.counts.get("vouchers_activated"), Some(&1), "{report}");
+    let p = w.repos.vouchers.get(polled.id).await.expect("get");
+    assert_eq!(p.status, VoucherStatus::Active);
+    assert_eq!(p.started_at, Some(now() + chrono::Duration::minutes(30)));
+
+    // Usage expiry counts from activation: at activation + 1 h the first
+    // voucher expires (usage ended) and its user is removed; the unused one
+    // stays until its activation deadline.
+    w.clock.advance(chrono::Duration::minutes(61));
+    let report = run(&w.engine, JobKind::ExpireVouchers).await;
+    assert_eq!(report.counts.get("expired_usage_ended"), Some(&2), "{report}");
+    assert!(
+        users(&a.handle(), listened.code.as_str()).is_empty(),
+        "user removed"
+    );
+    let unused = &batch.vouchers[2];
+    assert_eq!(
+        w.repos.vouchers.get(unused.id).await.expect("get").status,
+        VoucherStatus::Unused
+    );
+    w.clock.set(now() + chrono::Duration::days(7));
+    let report = run(&w.engine, JobKind::ExpireVouchers).await;
+    assert_eq!(
+        report.counts.get("expired_activation_deadline"),
+        Some(&1),
+        "{report}"
+    );
+    assert!(
+        users(&a.handle(), unused.code.as_str()).is_empty(),
+        "user removed"
+    );
+}

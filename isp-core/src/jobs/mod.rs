@@ -24,6 +24,7 @@ mod common;
 mod disconnect;
 mod grants;
 pub use grants::{GrantOutcome, RouterAccess, RouterResult};
+mod activate_vouchers;
 mod health;
 mod issue_vouchers;
 pub use issue_vouchers::{
@@ -45,7 +46,7 @@ pub use summary::{
 
 use common::{RouterLimits, RunCtx};
 
-/// The twelve jobs (ARCHITECTURE.md, "Jobs").
+/// The thirteen jobs (ARCHITECTURE.md, "Jobs").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum JobKind {
@@ -75,11 +76,14 @@ pub enum JobKind {
     /// Finish the router work of grants that could not be done at once (a
     /// router down during the purchase, a daemon that died mid-grant).
     ApplyGrants,
+    /// Record a voucher's first login (its usage time starts then), from a
+    /// poll of the routers' active sessions.
+    ActivateVouchers,
 }
 
 impl JobKind {
     /// Every job.
-    pub const ALL: [JobKind; 12] = [
+    pub const ALL: [JobKind; 13] = [
         JobKind::DisconnectExpired,
         JobKind::WarnBeforeExpiry,
         JobKind::ExpireVouchers,
@@ -92,6 +96,7 @@ impl JobKind {
         JobKind::LogRetention,
         JobKind::DeliverNotices,
         JobKind::ApplyGrants,
+        JobKind::ActivateVouchers,
     ];
 
     /// The CLI / API name: `disconnect-expired`, ...
@@ -109,6 +114,7 @@ impl JobKind {
             JobKind::LogRetention => "log-retention",
             JobKind::DeliverNotices => "deliver-notices",
             JobKind::ApplyGrants => "apply-grants",
+            JobKind::ActivateVouchers => "activate-vouchers",
         }
     }
 
@@ -128,6 +134,7 @@ impl JobKind {
             JobKind::LogRetention => &["events_deleted"],
             JobKind::DeliverNotices => &["sms_sent", "sms_failed"],
             JobKind::ApplyGrants => &["users_enabled", "grants_pending"],
+            JobKind::ActivateVouchers => &["vouchers_activated"],
         }
     }
 
@@ -421,6 +428,7 @@ impl Engine {
                 Ok(())
             }
             JobKind::ApplyGrants => self.apply_grants(&mut ctx).await,
+            JobKind::ActivateVouchers => self.activate_vouchers(&mut ctx).await,
         };
         // Whatever was done before a storage failure is still on record.
         ctx.flush_audit().await;

@@ -100,6 +100,9 @@ pub fn spawn(runner: &JobRunner, config: &SchedulerConfig, shutdown: &Shutdown) 
             shutdown.clone(),
         ));
     }
+    if config.voucher_listen {
+        set.spawn(voucher_listeners(runner.clone(), shutdown.clone()));
+    }
     if config.watcher_enabled {
         set.spawn(watcher_task(
             runner.clone(),
@@ -166,6 +169,71 @@ async fn cron_task(
             Some(n) => n,
             None => return,
         };
+    }
+}
+
+/// Listens to new hotspot sessions on every enabled router whose transport
+/// can stream, so that a voucher's first login is recorded within a second.
+async fn voucher_listeners(runner: JobRunner, shutdown: Shutdown) {
+    let routers = match runner.engine().deps().directory.all_routers().await {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::warn!(error = %e, "voucher listener: cannot list the routers; the activate-vouchers poll covers them");
+            return;
+        }
+    };
+    let listens = routers
+        .into_iter()
+        .filter(|r| r.enabled)
+        .map(|r| listen_router(runner.clone(), r, shutdown.clone()));
+    futures::future::join_all(listens).await;
+}
+
+/// One router's listen, reconnected with a back-off until shutdown.
+async fn listen_router(runner: JobRunner, router: crate::domain::Router, shutdown: Shutdown) {
+    use futures::StreamExt as _;
+    let engine = runner.engine().clone();
+    let clock = engine.deps().clock.clone();
+    let mut backoff = Duration::from_secs(1);
+    while !shutdown.is_triggered() {
+        let stream = tokio::select! {
+            s = engine.deps().driver.watch_hotspot_sessions(&router) => s,
+            _ = shutdown.wait() => return,
+        };
+        match stream {
+            Err(crate::Error::Rejected { detail, .. }) => {
+                tracing::debug!(router = %router.name, reason = %detail, "voucher listener: not streaming; polled instead");
+                return;
+            }
+            Err(e) => {
+                tracing::debug!(router = %router.name, error = %e, retry_in = ?backoff, "voucher listener: cannot listen");
+            }
+            Ok(mut stream) => {
+                backoff = Duration::from_secs(1);
+                loop {
+                    let item = tokio::select! {
+                        item = stream.next() => item,
+                        _ = shutdown.wait() => return,
+                    };
+                    match item {
+                        Some(Ok(session)) => {
+                            if let Err(e) = engine.record_hotspot_login(&router, &session).await {
+                                tracing::warn!(router = %router.name, error = %e, "voucher listener: cannot record a login; the poll retries");
+                            }
+                        }
+                        Some(Err(e)) => {
+                            tracing::debug!(router = %router.name, error = %e, "voucher listener: stream ended");
+                            break;
+                        }
+                        None => break,
+                    }
+                }
+            }
+        }
+        if !sleep_or_shutdown(clock.as_ref(), backoff, &shutdown).await {
+            return;
+        }
+        backoff = (backoff * 2).min(Duration::from_secs(60));
     }
 }
 
