@@ -513,8 +513,10 @@ async fn vouchers_are_pushed_and_activated_at_their_first_login_by_listen_and_by
 
     // The listen path: the runtime streams new sessions from the router; the
     // first login activates the voucher within 2 s, with no job run.
-    let mut cfg = isp_core::runtime::SchedulerConfig::default();
-    cfg.watcher_enabled = false;
+    let mut cfg = isp_core::runtime::SchedulerConfig {
+        watcher_enabled: false,
+        ..Default::default()
+    };
     for s in cfg.schedules.values_mut() {
         *s = isp_core::runtime::Schedule::Off;
     }

@@ -176,7 +176,7 @@ impl Engine {
         if let Err(e) = repos.audit.append(&events).await {
             tracing::warn!(error = %e, "voucher audit write failed");
         }
-        tracing::info!(tenant = %tenant, plan = %plan.name, count, pushed, router = %router.name, at = %Utc::now(), "vouchers generated");
+        tracing::info!(tenant = %tenant, plan = %plan.name, count, pushed, router = %router.name, "vouchers generated");
         Ok(VoucherBatch {
             vouchers,
             routers: vec![RouterResult {
