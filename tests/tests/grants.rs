@@ -593,3 +593,84 @@ async fn vouchers_are_pushed_and_activated_at_their_first_login_by_listen_and_by
         "user removed"
     );
 }
+
+/// Two daemons (two engines, each with its own pool and holder) on one
+/// PostgreSQL database get the same payments at once, as a payment provider
+/// that calls both back would: every reference extends its subscriber once,
+/// and every other call answers `duplicate_payment`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_payment_reference_extends_once_across_two_daemons_on_postgres() {
+    let Some(url) = isp_testsupport::pg::fresh_database().await else {
+        return;
+    };
+    let a = sim().await;
+    let mut engines = Vec::new();
+    let mut first_repos = None;
+    for holder in ["daemon-a", "daemon-b"] {
+        let store = isp_adapters_sql::SqlStore::connect(&url).await.expect("connect");
+        store.migrate().await.expect("migrate");
+        let repos = store.repositories();
+        let engine = Engine::new(
+            EngineDeps {
+                repos: repos.clone(),
+                directory: Arc::new(StaticDirectory::new(vec![router(1, &a)])),
+                driver: driver(),
+                sms: Arc::new(RecordingSms::new()),
+                clock: Arc::new(FakeClock::new(now())),
+            },
+            EngineConfig {
+                holder: holder.into(),
+                ..EngineConfig::default()
+            },
+        );
+        first_repos.get_or_insert(repos);
+        engines.push(engine);
+    }
+    let repos = first_repos.expect("repos");
+    repos
+        .tenants
+        .upsert(&Tenant {
+            id: TenantId(1),
+            slug: RosName::parse("slug", "t1").unwrap(),
+            name: "T1".into(),
+            time_zone: chrono_tz::UTC,
+        })
+        .await
+        .expect("tenant");
+    let mut subs = Vec::new();
+    for n in 0..10 {
+        subs.push(
+            engines[0]
+                .create_subscriber(TenantId(1), phone(100 + n), None)
+                .await
+                .expect("subscriber"),
+        );
+    }
+    let calls = subs.iter().flat_map(|s| {
+        engines.iter().map(move |e| {
+            let e = e.clone();
+            let id = s.id;
+            let reference = format!("PAY-{}", s.id);
+            tokio::spawn(async move {
+                e.grant(id, Extension::Seconds(3600), Some(payment(&reference)))
+                    .await
+            })
+        })
+    });
+    let outcomes: Vec<GrantOutcome> = futures::future::join_all(calls)
+        .await
+        .into_iter()
+        .map(|r| r.expect("task").expect("grant"))
+        .collect();
+    for s in &subs {
+        let mine: Vec<&GrantOutcome> = outcomes.iter().filter(|o| o.subscriber.id == s.id).collect();
+        assert_eq!(mine.len(), 2);
+        let applied = mine.iter().filter(|o| !o.duplicate_payment).count();
+        assert_eq!(applied, 1, "exactly one daemon extends for {}: {mine:?}", s.id);
+        let now_paid = repos.subscribers.get(s.id).await.expect("get").paid_until;
+        assert_eq!(now_paid, now() + chrono::Duration::hours(1), "extended once");
+        let users_named = users(&a.handle(), s.username.as_str());
+        assert_eq!(users_named.len(), 1, "one hotspot user, enabled");
+        assert_ne!(users_named[0].get("disabled").map(String::as_str), Some("true"));
+    }
+}
