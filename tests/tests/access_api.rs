@@ -259,3 +259,63 @@ async fn grant_through_the_api_enables_every_router_of_the_tenant_and_a_referenc
     assert_eq!(status, 400, "{v}");
     t.stop().await;
 }
+
+/// A plan changed in the configuration applies to new grants and is
+/// reported (a `plan_changed` audit event naming both terms), not only
+/// warned about.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plan_changed_in_the_configuration_applies_to_new_grants_and_is_reported() {
+    let t = TestDaemon::start(Options::default()).await;
+    let mut config = t.config.clone();
+    let plan = |secs: u64, price: &str| NewPlan {
+        tenant_id: TenantId(1),
+        name: RosName::parse("plan", "day").unwrap(),
+        price: Money::parse("price", price, Currency::parse("c", "TZS").unwrap()).unwrap(),
+        duration: Some(RosDuration::from_secs(secs)),
+        rate_limit: None,
+    };
+    config.tenants[0].plans = vec![plan(86_400, "2000")];
+    ispd::daemon::apply_config(&config, &t.repos)
+        .await
+        .expect("apply");
+    config.tenants[0].plans = vec![plan(2 * 86_400, "3500")];
+    ispd::daemon::apply_config(&config, &t.repos)
+        .await
+        .expect("apply again");
+    let stored = t.repos.plans.list(TenantId(1)).await.expect("plans");
+    assert_eq!(stored.len(), 1, "updated, not added twice");
+    assert_eq!(stored[0].duration, Some(RosDuration::from_secs(2 * 86_400)));
+    let events = t.repos.audit.recent(50).await.expect("audit");
+    let changed = events
+        .iter()
+        .find(|e| e.action == "plan_changed")
+        .expect("the change is reported");
+    let reason = changed.reason.as_deref().unwrap_or_default();
+    assert!(reason.contains("2000") && reason.contains("3500"), "{reason}");
+
+    // A new grant by the plan uses the new duration.
+    let (_, created) = call(
+        &t,
+        "POST",
+        "/api/subscribers",
+        Some(json!({"tenant": "hotel-abc", "phone": "+255712000042"})),
+    )
+    .await;
+    let id = created["subscriber"]["id"].as_i64().expect("id");
+    let (status, granted) = call(
+        &t,
+        "POST",
+        &format!("/api/subscribers/{id}/grant"),
+        Some(json!({"plan": "day"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{granted}");
+    let paid_until: chrono::DateTime<chrono::Utc> =
+        serde_json::from_value(granted["paid_until"].clone()).expect("instant");
+    let left = paid_until - chrono::Utc::now();
+    assert!(
+        left > chrono::Duration::hours(47) && left <= chrono::Duration::hours(48),
+        "{left}"
+    );
+    t.stop().await;
+}

@@ -102,9 +102,11 @@ pub fn build_engine(config: &Config, wiring: &Wiring) -> Engine {
     )
 }
 
-/// Writes the configured tenants (upsert) and plans (added when missing by
-/// name; a plan that differs from the stored one is reported, not changed:
-/// plans are referenced by vouchers and services).
+/// Writes the configured tenants (upsert) and plans: a missing plan is added;
+/// a plan whose price, duration or rate limit changed in the configuration is
+/// updated, so new grants, vouchers and charges use the new terms, and the
+/// change is reported (a warning and an audit event `plan_changed`) with what
+/// keeps the old terms: vouchers already generated keep their own duration.
 pub async fn apply_config(config: &Config, repos: &Repositories) -> Result<(), DaemonError> {
     for t in &config.tenants {
         repos
@@ -120,11 +122,31 @@ pub async fn apply_config(config: &Config, repos: &Repositories) -> Result<(), D
         for p in &t.plans {
             match existing.iter().find(|e| e.name == p.name) {
                 Some(e) if e.price != p.price || e.duration != p.duration || e.rate_limit != p.rate_limit => {
-                    tracing::warn!(
-                        tenant = %t.tenant.slug,
-                        plan = %p.name,
-                        "the configured plan differs from the stored one; the stored plan is kept"
+                    let updated = repos.plans.update(e.id, p).await.map_err(DaemonError::Storage)?;
+                    let show = |d: Option<isp_core::domain::RosDuration>| {
+                        d.map_or("none".to_owned(), |d| d.to_string())
+                    };
+                    let change = format!(
+                        "price {} -> {}, duration {} -> {}, rate limit {} -> {}; new grants, vouchers and \
+                         charges use the new terms, vouchers already generated keep their duration",
+                        e.price,
+                        updated.price,
+                        show(e.duration),
+                        show(updated.duration),
+                        e.rate_limit.map_or("none".to_owned(), |r| r.to_string()),
+                        updated.rate_limit.map_or("none".to_owned(), |r| r.to_string()),
                     );
+                    tracing::warn!(tenant = %t.tenant.slug, plan = %p.name, change = %change, "plan changed by the configuration");
+                    let event = isp_core::domain::AuditEvent {
+                        at: chrono::Utc::now(),
+                        tenant_id: Some(t.tenant.id),
+                        action: "plan_changed".into(),
+                        subject: format!("plan:{}", p.name),
+                        router_id: None,
+                        outcome: isp_core::domain::AuditOutcome::Success,
+                        reason: Some(change),
+                    };
+                    repos.audit.append(&[event]).await.map_err(DaemonError::Storage)?;
                 }
                 Some(_) => {}
                 None => {

@@ -114,6 +114,36 @@ impl PlanRepo for MongoPlanRepo {
         .await
     }
 
+    async fn update(&self, id: PlanId, terms: &NewPlan) -> Result<Plan> {
+        let plan = self.get(id).await?;
+        if let Some(e) = isp_core::ports::plan_identity_change(&plan, terms) {
+            return Err(e);
+        }
+        within(self.0.operation_timeout, async {
+            let duration_ms = terms
+                .duration
+                .map(|d| {
+                    i64::try_from(d.as_std().as_millis())
+                        .map_err(|_| Error::invalid("duration", d, "too long"))
+                })
+                .transpose()?;
+            let set = doc! {
+                "price_micros": terms.price.to_micro_units()?,
+                "currency": terms.price.currency.as_str(),
+                "duration_ms": duration_ms,
+                "rate_limit": terms.rate_limit.map(|r| r.to_string()),
+            };
+            self.coll()
+                .find_one_and_update(doc! { "_id": id.0 }, doc! { "$set": set })
+                .return_document(mongodb::options::ReturnDocument::After)
+                .await
+                .map_err(me(PLAN))?
+                .ok_or_else(|| Error::not_found(PLAN, id))?
+                .into_domain()
+        })
+        .await
+    }
+
     async fn get(&self, id: PlanId) -> Result<Plan> {
         within(self.0.operation_timeout, async {
             self.coll()

@@ -101,6 +101,28 @@ impl PlanRepo for Plans {
         row::plan(&Cols::new(&row, "plans"))
     }
 
+    async fn update(&self, id: PlanId, terms: &NewPlan) -> Result<Plan> {
+        let plan = self.get(id).await?;
+        if let Some(e) = plan_identity_change(&plan, terms) {
+            return Err(e);
+        }
+        let row = sqlx::query(concat!(
+            "UPDATE plans SET price_micros = $2, currency = $3, duration_ms = $4, rate_limit = $5 \
+             WHERE id = $1 RETURNING ",
+            cols!(plans)
+        ))
+        .bind(id.0)
+        .bind(terms.price.to_micro_units()?)
+        .bind(terms.price.currency.as_str())
+        .bind(terms.duration.map(row::duration_to_ms))
+        .bind(terms.rate_limit.map(|r| r.to_string()))
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| map_sqlx_error("plan", e))?
+        .ok_or_else(|| Error::not_found("plan", id))?;
+        row::plan(&Cols::new(&row, "plans"))
+    }
+
     async fn get(&self, id: PlanId) -> Result<Plan> {
         let row = sqlx::query(concat!("SELECT ", cols!(plans), " FROM plans WHERE id = $1"))
             .bind(id.0)

@@ -40,6 +40,18 @@ impl PlanRepo for MemoryPlanRepo {
         Ok(plan)
     }
 
+    async fn update(&self, id: PlanId, terms: &NewPlan) -> Result<Plan> {
+        let mut s = self.store.lock();
+        let plan = s.plans.get_mut(&id).ok_or_else(|| Error::not_found("plan", id))?;
+        if let Some(e) = crate::ports::plan_identity_change(plan, terms) {
+            return Err(e);
+        }
+        plan.price = terms.price;
+        plan.duration = terms.duration;
+        plan.rate_limit = terms.rate_limit;
+        Ok(plan.clone())
+    }
+
     async fn get(&self, id: PlanId) -> Result<Plan> {
         self.store
             .lock()

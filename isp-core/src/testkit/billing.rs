@@ -828,3 +828,41 @@ pub(super) async fn ledger_idempotent_charges(repos: Repositories) {
         .expect("of_customer")
         .is_empty());
 }
+
+/// Plans: `update` changes price, duration and rate limit, keeps tenant and
+/// name (a change of either is `InvalidInput`, nothing written); `NotFound`
+/// for an unknown id.
+pub(super) async fn plans_update_terms(repos: Repositories) {
+    let fx = fixture(repos).await;
+    let r = &fx.repos.plans;
+    let p = r
+        .insert(&NewPlan {
+            tenant_id: T1,
+            name: ros("1-hour"),
+            price: tzs("1000"),
+            duration: Some(RosDuration::from_secs(3600)),
+            rate_limit: None,
+        })
+        .await
+        .expect("insert");
+    let terms = NewPlan {
+        tenant_id: T1,
+        name: ros("1-hour"),
+        price: tzs("1200"),
+        duration: Some(RosDuration::from_secs(5400)),
+        rate_limit: Some(RateLimit::parse("rate_limit", "2M/4M").expect("rate")),
+    };
+    let u = r.update(p.id, &terms).await.expect("update");
+    assert_eq!((u.id, u.tenant_id, u.name.clone()), (p.id, T1, ros("1-hour")));
+    assert_eq!(u.price, tzs("1200"));
+    assert_eq!(u.duration, Some(RosDuration::from_secs(5400)));
+    assert_eq!(u.rate_limit, terms.rate_limit);
+    assert_eq!(r.get(p.id).await.expect("get"), u);
+    let mut renamed = terms.clone();
+    renamed.name = ros("2-hours");
+    let e = r.update(p.id, &renamed).await.expect_err("rename");
+    assert!(e.to_string().contains("plan"), "{e}");
+    assert_eq!(r.get(p.id).await.expect("get"), u, "nothing written");
+    let missing = r.update(PlanId(999_999), &terms).await.expect_err("unknown");
+    assert!(missing.is_not_found(), "{missing}");
+}

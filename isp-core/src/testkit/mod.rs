@@ -265,6 +265,7 @@ macro_rules! __isp_conformance_checks {
             grants_write_is_atomic_and_idempotent
             grants_pending_claim_complete_retry
             grants_payment_race
+            plans_update_terms
         }
     };
 }

@@ -18,6 +18,27 @@ pub trait PlanRepo: Send + Sync + Debug {
     async fn get(&self, id: PlanId) -> Result<Plan>;
     /// Plans of a tenant, by id.
     async fn list(&self, tenant: TenantId) -> Result<Vec<Plan>>;
+    /// Changes a plan's price, duration and rate limit (its tenant and name
+    /// stay: `InvalidInput` if `terms` names others). New grants, vouchers and
+    /// charges use the new terms; vouchers already generated keep their own
+    /// duration. `NotFound` for an unknown id.
+    async fn update(&self, id: PlanId, terms: &NewPlan) -> Result<Plan>;
+}
+
+/// The `InvalidInput` of a plan update that would move a plan to another
+/// tenant or name.
+pub fn plan_identity_change(plan: &Plan, terms: &NewPlan) -> Option<crate::Error> {
+    if plan.tenant_id != terms.tenant_id || plan.name != terms.name {
+        return Some(crate::Error::invalid(
+            "plan",
+            &terms.name,
+            format!(
+                "an update keeps the plan's tenant ({}) and name ({})",
+                plan.tenant_id, plan.name
+            ),
+        ));
+    }
+    None
 }
 
 /// ISP customers.
