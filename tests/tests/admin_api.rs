@@ -13,6 +13,13 @@ async fn the_admin_api_requires_the_bearer_token_and_never_echoes_it() {
         ("POST", "/api/services/1/provision"),
         ("POST", "/api/services/1/deprovision"),
         ("GET", "/api/routers/1/check"),
+        ("POST", "/api/subscribers"),
+        ("GET", "/api/subscribers/1"),
+        ("POST", "/api/subscribers/1/grant"),
+        ("POST", "/api/subscribers/1/revoke"),
+        ("POST", "/api/vouchers"),
+        ("GET", "/api/vouchers/ABC?tenant=hotel-abc"),
+        ("GET", "/api/audit"),
         ("GET", "/metrics"),
         ("GET", "/no/such/route"),
     ];
