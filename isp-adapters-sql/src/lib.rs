@@ -16,6 +16,11 @@ use std::time::Duration;
 use isp_core::ports::Repositories;
 use isp_core::{Error, Result};
 
+/// How many times a SQLite migration that lost a race with another process
+/// is run again (200 ms apart).
+#[cfg(feature = "sqlite")]
+const SQLITE_MIGRATE_ATTEMPTS: u32 = 25;
+
 /// The plan the database chose for one due-work statement.
 #[derive(Debug, Clone)]
 pub struct QueryPlan {
@@ -222,8 +227,24 @@ impl SqlStore {
         match &self.pool {
             #[cfg(feature = "sqlite")]
             Pool::Sqlite(pool) => {
-                check_not_newer(&sqlite::MIGRATOR, sqlite::applied_versions(pool).await?)?;
-                sqlite::MIGRATOR.run(pool).await.map_err(map_migrate_error)
+                // SQLite has no advisory lock: two processes starting on a new
+                // file both try the first migration, and the one that loses
+                // fails on "table ... already exists". Each migration is its
+                // own transaction, so running again after the other finished
+                // applies only what is still missing.
+                let mut attempt = 0;
+                loop {
+                    check_not_newer(&sqlite::MIGRATOR, sqlite::applied_versions(pool).await?)?;
+                    match sqlite::MIGRATOR.run(pool).await {
+                        Ok(()) => return Ok(()),
+                        Err(e) if attempt < SQLITE_MIGRATE_ATTEMPTS => {
+                            attempt += 1;
+                            tracing::debug!(error = %e, attempt, "sqlite migration raced another process; again");
+                            tokio::time::sleep(Duration::from_millis(200)).await;
+                        }
+                        Err(e) => return Err(map_migrate_error(e)),
+                    }
+                }
             }
             #[cfg(feature = "postgres")]
             Pool::Postgres(pool) => {
