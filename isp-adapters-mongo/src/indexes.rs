@@ -52,7 +52,8 @@ fn unique_sparse(field: &str, name: &str) -> IndexModel {
 /// - `services {pppoe_key}` (`<router>/<username>`, PPPoE services only);
 /// - `ledger {key}`, and `{charge_key}` (`<service>/<period>`, charges only): one
 ///   charge per service and period;
-/// - `notices {recipient, kind, deadline}`: at most one notice each.
+/// - `notices {recipient, kind, deadline, subject}`: at most one notice each
+///   (the subject is `service:<id>` for a service's reminders, "" otherwise).
 ///
 /// For the jobs: subscribers by `{active, paid_until}`; vouchers by `deadline`
 /// and the voucher portal's (seed 003) expiry and usage deadlines with status,
@@ -155,8 +156,8 @@ pub fn index_models() -> Vec<(&'static str, IndexModel)> {
         (
             c::NOTICES,
             unique(
-                doc! { "recipient": 1, "kind": 1, "deadline": 1 },
-                "recipient_kind_deadline_unique",
+                doc! { "recipient": 1, "kind": 1, "deadline": 1, "subject": 1 },
+                "recipient_kind_deadline_subject_unique",
             ),
         ),
         (
@@ -169,8 +170,10 @@ pub fn index_models() -> Vec<(&'static str, IndexModel)> {
     ]
 }
 
-/// Creates every index; idempotent.
+/// Creates every index; idempotent. Notices are first brought to their
+/// current key (see `repos::upgrade_notices`).
 pub(crate) async fn ensure(db: &Database) -> Result<()> {
+    crate::repos::upgrade_notices(db).await?;
     let mut by_collection: Vec<(&'static str, Vec<IndexModel>)> = Vec::new();
     for (coll, model) in index_models() {
         match by_collection.iter_mut().find(|(c, _)| *c == coll) {

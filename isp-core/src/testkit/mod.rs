@@ -66,6 +66,7 @@
 
 mod audit;
 mod billing;
+mod counts;
 mod fixtures;
 mod hotspot;
 mod leases;
@@ -83,6 +84,7 @@ pub use fixtures::base_time;
 
 use audit::*;
 use billing::*;
+use counts::*;
 use hotspot::*;
 use leases::*;
 use notices::*;
@@ -260,6 +262,9 @@ macro_rules! __isp_conformance_checks {
             notices_crashed_send_is_abandoned_never_resent
             notices_concurrent_claims_are_exclusive
             leases_batch_retry_and_release
+            notices_subject_is_part_of_the_key
+            notices_unknown_is_never_claimed_again
+            subscribers_counts_are_uncapped
         }
     };
 }
