@@ -420,6 +420,11 @@ pub fn render_status(b: &crate::api::HealthBody) -> String {
         b.statistics.expiring_in_30_min,
         b.statistics.expired_but_still_active
     );
+    let _ = writeln!(
+        s,
+        "notices: {} with an unknown outcome (may have been delivered; never resent)",
+        b.statistics.notices_outcome_unknown
+    );
     for e in &b.expiring_soon {
         let _ = writeln!(
             s,

@@ -145,7 +145,7 @@ impl Engine {
         } else {
             HealthState::Healthy
         };
-        Ok(HealthSummary {
+        let summary = HealthSummary {
             timestamp: now,
             total_active_users,
             expiring_in_30_min,
@@ -158,7 +158,9 @@ impl Engine {
             routers_offline: offline,
             routers_unchecked: unchecked,
             health,
-        })
+        };
+        crate::runtime::metrics::record_health(&summary);
+        Ok(summary)
     }
 
     /// The next instant strictly after `now` at which deadline-driven work
