@@ -159,6 +159,7 @@ impl Engine {
             routers_unchecked: unchecked,
             health,
         };
+        #[cfg(feature = "runtime")]
         crate::runtime::metrics::record_health(&summary);
         Ok(summary)
     }
