@@ -134,7 +134,11 @@ async fn a_foreign_address_list_entry_is_left_alone_audited_and_counted() {
     let ha = a.handle();
     ha.add_row(
         LIST,
-        &[("list", "isp-allowed"), ("address", "10.0.0.2"), ("comment", "operator")],
+        &[
+            ("list", "isp-allowed"),
+            ("address", "10.0.0.2"),
+            ("comment", "operator"),
+        ],
     )
     .expect("row");
     let (engine, repos) = engine(vec![router(1, &a)]).await;
@@ -152,8 +156,12 @@ async fn a_foreign_address_list_entry_is_left_alone_audited_and_counted() {
         .insert(&NewPlan {
             tenant_id: TenantId(1),
             name: name("home"),
-            price: Money::parse("price", "30000", isp_core::domain::Currency::parse("currency", "TZS").unwrap())
-                .unwrap(),
+            price: Money::parse(
+                "price",
+                "30000",
+                isp_core::domain::Currency::parse("currency", "TZS").unwrap(),
+            )
+            .unwrap(),
             duration: None,
             rate_limit: None,
         })
@@ -182,12 +190,17 @@ async fn a_foreign_address_list_entry_is_left_alone_audited_and_counted() {
     assert_eq!(r.count("services_provisioned"), 1, "{r:?}");
     assert_eq!(r.count("foreign_objects"), 1, "{r:?}");
     assert_eq!(r.per_router["sim-1"]["foreign_objects"], 1, "{r:?}");
-    assert_eq!(rows_where(&ha, LIST, "comment", "operator").len(), 1, "left alone");
+    assert_eq!(
+        rows_where(&ha, LIST, "comment", "operator").len(),
+        1,
+        "left alone"
+    );
     let events = foreign_events(&repos).await;
     assert_eq!(events.len(), 1, "{events:?}");
     let reason = events[0].reason.clone().unwrap_or_default();
     assert!(
-        reason.contains("/ip/firewall/address-list 10.0.0.2") && events[0].subject == format!("service:{}", service.id),
+        reason.contains("/ip/firewall/address-list 10.0.0.2")
+            && events[0].subject == format!("service:{}", service.id),
         "{events:?}"
     );
 
@@ -199,7 +212,11 @@ async fn a_foreign_address_list_entry_is_left_alone_audited_and_counted() {
     let r = run(&engine, JobKind::ProvisionServices).await;
     assert_eq!(r.count("services_deprovisioned"), 1, "{r:?}");
     assert_eq!(r.count("foreign_objects"), 1, "{r:?}");
-    assert_eq!(rows_where(&ha, LIST, "comment", "operator").len(), 1, "still left alone");
+    assert_eq!(
+        rows_where(&ha, LIST, "comment", "operator").len(),
+        1,
+        "still left alone"
+    );
     assert_eq!(foreign_events(&repos).await.len(), 2);
 }
 
@@ -220,8 +237,15 @@ async fn check_add_check(rest: bool) {
     }
     let d = driver();
     // An accept rule and a drop rule of another list do not count.
-    ha.add_row(FILTER, &[("chain", "forward"), ("action", "accept"), ("src-address-list", "!isp-allowed")])
-        .expect("row");
+    ha.add_row(
+        FILTER,
+        &[
+            ("chain", "forward"),
+            ("action", "accept"),
+            ("src-address-list", "!isp-allowed"),
+        ],
+    )
+    .expect("row");
     ha.add_row(
         FILTER,
         &[
@@ -232,9 +256,15 @@ async fn check_add_check(rest: bool) {
         ],
     )
     .expect("row");
-    assert_eq!(d.check_static_ip_rule(&r, &rule()).await.unwrap(), RuleState::Missing);
+    assert_eq!(
+        d.check_static_ip_rule(&r, &rule()).await.unwrap(),
+        RuleState::Missing
+    );
     assert!(d.add_static_ip_rule(&r, &rule()).await.unwrap(), "added");
-    assert!(!d.add_static_ip_rule(&r, &rule()).await.unwrap(), "a rerun adds nothing");
+    assert!(
+        !d.add_static_ip_rule(&r, &rule()).await.unwrap(),
+        "a rerun adds nothing"
+    );
     let ours = rows_where(&ha, FILTER, "comment", StaticIpRuleSpec::COMMENT);
     assert_eq!(ours.len(), 1, "{ours:?}");
     for (k, v) in [
@@ -246,7 +276,10 @@ async fn check_add_check(rest: bool) {
     ] {
         assert_eq!(ours[0].get(k).map(String::as_str), Some(v), "{k}: {ours:?}");
     }
-    assert_eq!(d.check_static_ip_rule(&r, &rule()).await.unwrap(), RuleState::Present);
+    assert_eq!(
+        d.check_static_ip_rule(&r, &rule()).await.unwrap(),
+        RuleState::Present
+    );
     assert_eq!(ha.rows(FILTER).len(), 3);
 }
 
@@ -271,8 +304,14 @@ async fn a_disabled_rule_of_ours_is_reported_and_enabled_again() {
     attrs.push(("disabled", "yes".into()));
     let attrs: Vec<(&str, &str)> = attrs.iter().map(|(k, v)| (*k, v.as_str())).collect();
     ha.add_row(FILTER, &attrs).expect("row");
-    assert_eq!(d.check_static_ip_rule(&r, &spec).await.unwrap(), RuleState::Disabled);
+    assert_eq!(
+        d.check_static_ip_rule(&r, &spec).await.unwrap(),
+        RuleState::Disabled
+    );
     assert!(d.add_static_ip_rule(&r, &spec).await.unwrap());
-    assert_eq!(d.check_static_ip_rule(&r, &spec).await.unwrap(), RuleState::Present);
+    assert_eq!(
+        d.check_static_ip_rule(&r, &spec).await.unwrap(),
+        RuleState::Present
+    );
     assert_eq!(ha.rows(FILTER).len(), 1, "enabled, not added beside");
 }

@@ -470,7 +470,9 @@ async fn static_ip_rules(
     };
     let mut storage_error = None;
     for router in routers {
-        let reachable = checks.iter().any(|c| c.id == router.id.0 && c.enabled && c.online);
+        let reachable = checks
+            .iter()
+            .any(|c| c.id == router.id.0 && c.enabled && c.online);
         if !reachable {
             continue;
         }

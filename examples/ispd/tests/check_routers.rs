@@ -6,7 +6,9 @@
 use std::collections::HashMap;
 
 use chrono::NaiveDate;
-use isp_core::domain::{Connection, Money, NewCustomer, NewPlan, NewService, RosName, RouterId, ServiceStatus, TenantId};
+use isp_core::domain::{
+    Connection, Money, NewCustomer, NewPlan, NewService, RosName, RouterId, ServiceStatus, TenantId,
+};
 use isp_routeros::sim::{SimConfig, SimRouter};
 use ispd::cli::{check_routers, CheckOptions, EXIT_OK, EXIT_ROUTERS};
 
@@ -29,9 +31,12 @@ async fn check(config: &ispd::config::Config, fix: bool) -> (u8, String) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn check_routers_reports_the_missing_static_ip_rule_and_fix_adds_it_once() {
-    let sim = SimRouter::start(SimConfig::new("api", "Sup3r-S3cret-Pw!"), "127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
+    let sim = SimRouter::start(
+        SimConfig::new("api", "Sup3r-S3cret-Pw!"),
+        "127.0.0.1:0".parse().unwrap(),
+    )
+    .await
+    .unwrap();
     let handle = sim.handle();
     let dir = tempfile::tempdir().unwrap();
     let text = format!(
@@ -95,8 +100,15 @@ async fn check_routers_reports_the_missing_static_ip_rule_and_fix_adds_it_once()
     let command = "/ip/firewall/filter add chain=forward in-interface-list=LAN src-address-list=!isp-allowed action=drop comment=isp:rule:static-ip";
     let (code, out) = check(&config, false).await;
     assert_eq!(code, EXIT_ROUTERS, "{out}");
-    assert!(out.contains(&format!("static-ip rule: MISSING; add it with: {command}")), "{out}");
-    assert_eq!(out.matches("static-ip rule").count(), 1, "router 2 has no static-IP service: {out}");
+    assert!(
+        out.contains(&format!("static-ip rule: MISSING; add it with: {command}")),
+        "{out}"
+    );
+    assert_eq!(
+        out.matches("static-ip rule").count(),
+        1,
+        "router 2 has no static-IP service: {out}"
+    );
     assert!(handle.rows(FILTER).is_empty(), "a check changes nothing");
 
     let (code, out) = check(&config, true).await;
