@@ -2,6 +2,7 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use futures::TryStreamExt as _;
 use isp_core::domain::*;
 use isp_core::ports::{NoticeRepo, RETRY_HOLDER};
 use isp_core::{Error, Result};
@@ -98,8 +99,8 @@ impl MongoNoticeRepo {
     }
 }
 
-/// The unique index of notices before the subject was part of their key.
-pub(crate) const OLD_KEY_INDEX: &str = "recipient_kind_deadline_unique";
+/// The fields of the unique index of notices before the subject was part of their key.
+const OLD_KEY_FIELDS: [&str; 3] = ["recipient", "kind", "deadline"];
 
 /// Brings stored notices to the (recipient, kind, deadline, subject) key:
 /// documents without a subject get "" (a missing field would index as null,
@@ -113,9 +114,18 @@ pub(crate) async fn upgrade(db: &mongodb::Database) -> Result<()> {
     )
     .await
     .map_err(me(N))?;
-    let names = coll.list_index_names().await.map_err(me(N))?;
-    if names.iter().any(|n| n == OLD_KEY_INDEX) {
-        coll.drop_index(OLD_KEY_INDEX).await.map_err(me(N))?;
+    // Found by its keys, not its name: servers such as nx-27017 name indexes
+    // themselves, and an operator may have created it under another name.
+    let mut indexes = coll.list_indexes().await.map_err(me(N))?;
+    let mut old = Vec::new();
+    while let Some(model) = indexes.try_next().await.map_err(me(N))? {
+        let keys: Vec<&str> = model.keys.keys().map(String::as_str).collect();
+        if keys == OLD_KEY_FIELDS {
+            old.extend(model.options.and_then(|o| o.name));
+        }
+    }
+    for name in old {
+        coll.drop_index(name).await.map_err(me(N))?;
     }
     Ok(())
 }
