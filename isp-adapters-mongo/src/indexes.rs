@@ -52,7 +52,8 @@ fn unique_sparse(field: &str, name: &str) -> IndexModel {
 /// - `services {pppoe_key}` (`<router>/<username>`, PPPoE services only);
 /// - `ledger {key}`, and `{charge_key}` (`<service>/<period>`, charges only): one
 ///   charge per service and period;
-/// - `notices {recipient, kind, deadline}`: at most one notice each;
+/// - `notices {recipient, kind, deadline, subject}`: at most one notice each
+///   (the subject is `service:<id>` for a service's reminders, "" otherwise).
 /// - (no index) `payments` is unique by its `_id`, `"<tenant>/<reference>"`,
 ///   and `pending_grants` by `"<subscriber>:<router>"` (see `repos::grants`).
 ///
@@ -159,8 +160,8 @@ pub fn index_models() -> Vec<(&'static str, IndexModel)> {
         (
             c::NOTICES,
             unique(
-                doc! { "recipient": 1, "kind": 1, "deadline": 1 },
-                "recipient_kind_deadline_unique",
+                doc! { "recipient": 1, "kind": 1, "deadline": 1, "subject": 1 },
+                "recipient_kind_deadline_subject_unique",
             ),
         ),
         (
@@ -186,8 +187,10 @@ pub fn index_models() -> Vec<(&'static str, IndexModel)> {
     ]
 }
 
-/// Creates every index; idempotent.
+/// Creates every index; idempotent. Notices are first brought to their
+/// current key (see `repos::upgrade_notices`).
 pub(crate) async fn ensure(db: &Database) -> Result<()> {
+    crate::repos::upgrade_notices(db).await?;
     let mut by_collection: Vec<(&'static str, Vec<IndexModel>)> = Vec::new();
     for (coll, model) in index_models() {
         match by_collection.iter_mut().find(|(c, _)| *c == coll) {

@@ -182,7 +182,7 @@ impl MongoStore {
     ///
     /// The unique ones are part of correctness: (tenant, phone) of subscribers,
     /// (tenant, code) of vouchers, the ledger key and (service, period) of charges,
-    /// (recipient, kind, deadline) of notices. Call it once at start-up before
+    /// (recipient, kind, deadline, subject) of notices. Call it once at start-up before
     /// any daemon writes.
     ///
     /// It also reserves in `hotspot_names` the name of every subscriber and

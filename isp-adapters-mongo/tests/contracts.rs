@@ -204,6 +204,7 @@ async fn concurrent_claims_take_every_item_exactly_once() {
     for i in 0..30 {
         a.notices
             .reserve(&NewNotice {
+                subject: String::new(),
                 tenant_id: TenantId(1),
                 recipient: phone(i),
                 kind: NoticeKind::HotspotExpired,
@@ -314,6 +315,7 @@ async fn exactly_once_rules_hold_under_concurrency() {
 
     // Notices: one per (recipient, kind, deadline).
     let new = NewNotice {
+        subject: String::new(),
         tenant_id: TenantId(1),
         recipient: phone(9),
         kind: NoticeKind::PaymentDue,
@@ -715,6 +717,7 @@ async fn writes_reach_their_own_document_when_ids_skip() {
     let store = store_or_skip!();
     let r = store.repositories();
     let new = |n: u32| NewNotice {
+        subject: String::new(),
         tenant_id: TenantId(1),
         recipient: phone(n),
         kind: NoticeKind::HotspotExpired,

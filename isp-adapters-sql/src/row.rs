@@ -301,6 +301,7 @@ pub(crate) fn notice<F: Fields>(f: &F) -> Result<Notice> {
         recipient: f.parse("recipient", PhoneNumber::parse)?,
         kind: f.parse("kind", NoticeKind::parse)?,
         deadline: f.ts("deadline")?,
+        subject: f.string("subject")?,
         body: f.string("body")?,
         status: f.parse("status", NoticeStatus::parse)?,
         attempts: f.u32("attempts")?,

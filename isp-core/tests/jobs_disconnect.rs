@@ -629,13 +629,14 @@ async fn dry_run_reads_and_counts_but_writes_nothing() {
     m.notices.expect_reserve_all().never();
     m.notices.expect_claim_pending().never();
     // The second subscriber was already told.
-    m.notices.expect_find().returning(|to, _, _| {
+    m.notices.expect_find().returning(|to, _, _, _| {
         Ok((to == &phone(2)).then(|| Notice {
             id: NoticeId(9),
             tenant_id: TenantId(1),
             recipient: to.clone(),
             kind: NoticeKind::HotspotExpired,
             deadline: now(),
+            subject: String::new(),
             body: String::new(),
             status: NoticeStatus::Sent,
             attempts: 0,

@@ -138,9 +138,18 @@ async fn health_summary_flags_overdue_disconnects_like_seed_001() {
         .returning(|_, _, _| Ok(vec![subscriber(42, 1, t("2025-12-15T12:30:00Z"), true)]));
     let mut overdue = subscriber(7, 1, now() - Duration::minutes(10), true);
     overdue.attempts = 2;
+    let expired_at = overdue.paid_until;
     m.subscribers
         .expect_list_expired()
         .returning(move |_, _| Ok(vec![overdue.clone()]));
+    m.subscribers
+        .expect_count_expiring_between()
+        .withf(|from, to| *from == now() && *to == now() + Duration::minutes(30))
+        .returning(|_, _| Ok(1));
+    m.subscribers
+        .expect_count_expired()
+        .returning(move |at| Ok(u64::from(expired_at <= at)));
+    m.notices.expect_count().returning(|_| Ok(0));
     m.with_routers(vec![router(1, 1, true), router(2, 1, true), router(3, 1, false)]);
     m.router_status
         .expect_list()
@@ -175,6 +184,13 @@ async fn health_is_healthy_within_the_grace_and_routers_online() {
     m.subscribers
         .expect_list_expired()
         .returning(|_, _| Ok(vec![subscriber(7, 1, now() - Duration::seconds(30), true)]));
+    m.subscribers
+        .expect_count_expiring_between()
+        .returning(|_, _| Ok(0));
+    m.subscribers
+        .expect_count_expired()
+        .returning(|at| Ok(u64::from(now() - Duration::seconds(30) <= at)));
+    m.notices.expect_count().returning(|_| Ok(0));
     m.with_routers(vec![router(1, 1, true)]);
     m.router_status
         .expect_list()
@@ -192,6 +208,11 @@ async fn an_offline_router_needs_attention() {
         .expect_expiring_between()
         .returning(|_, _, _| Ok(vec![]));
     m.subscribers.expect_list_expired().returning(|_, _| Ok(vec![]));
+    m.subscribers
+        .expect_count_expiring_between()
+        .returning(|_, _| Ok(0));
+    m.subscribers.expect_count_expired().returning(|_| Ok(0));
+    m.notices.expect_count().returning(|_| Ok(0));
     m.with_routers(vec![router(1, 1, true)]);
     m.router_status
         .expect_list()

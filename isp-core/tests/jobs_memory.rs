@@ -129,10 +129,22 @@ impl RouterDriver for FakeRouters {
     async fn deprovision_pppoe(&self, _: &Router, _: &RosName, _: OwnerTag) -> Result<()> {
         Err(unused())
     }
-    async fn provision_static_ip(&self, _: &Router, _: &StaticIpSpec) -> Result<()> {
+    async fn provision_static_ip(&self, _: &Router, _: &StaticIpSpec) -> Result<Vec<ForeignObject>> {
         Err(unused())
     }
-    async fn deprovision_static_ip(&self, _: &Router, _: Ipv4Addr, _: &RosName, _: OwnerTag) -> Result<()> {
+    async fn deprovision_static_ip(
+        &self,
+        _: &Router,
+        _: Ipv4Addr,
+        _: &RosName,
+        _: OwnerTag,
+    ) -> Result<Vec<ForeignObject>> {
+        Err(unused())
+    }
+    async fn check_static_ip_rule(&self, _: &Router, _: &StaticIpRuleSpec) -> Result<RuleState> {
+        Err(unused())
+    }
+    async fn add_static_ip_rule(&self, _: &Router, _: &StaticIpRuleSpec) -> Result<bool> {
         Err(unused())
     }
     async fn set_rate_limit(&self, _: &Router, _: &QueueSpec) -> Result<()> {

@@ -83,7 +83,7 @@ async fn provisions_and_deprovisions_by_tenant_local_date() {
             c.lock()
                 .unwrap()
                 .push(format!("ip+ {} {}", spec.address, spec.list));
-            Ok(())
+            Ok(vec![])
         });
     let c = calls.clone();
     m.driver.expect_set_rate_limit().times(1).returning(move |_, q| {
@@ -106,7 +106,7 @@ async fn provisions_and_deprovisions_by_tenant_local_date() {
         .times(1)
         .returning(move |_, addr, _, owner| {
             c.lock().unwrap().push(format!("ip- {addr} {}", owner.comment()));
-            Ok(())
+            Ok(vec![])
         });
     let c = calls.clone();
     m.driver

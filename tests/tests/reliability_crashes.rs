@@ -230,7 +230,7 @@ async fn sigkill_at_random_moments_loses_nothing_and_repeats_nothing() {
                 for s in subs.iter().filter(|s| s.paid_until <= now) {
                     let n = repos
                         .notices
-                        .find(&s.phone, NoticeKind::HotspotExpired, s.paid_until)
+                        .find(&s.phone, NoticeKind::HotspotExpired, s.paid_until, "")
                         .await
                         .expect("notice");
                     if !n.as_ref().is_some_and(|n| n.status != NoticeStatus::Pending) {
@@ -334,7 +334,7 @@ async fn sigkill_at_random_moments_loses_nothing_and_repeats_nothing() {
         for kind in [NoticeKind::HotspotExpired, NoticeKind::HotspotExpiresSoon] {
             let Some(n) = repos
                 .notices
-                .find(&s.phone, kind, s.paid_until)
+                .find(&s.phone, kind, s.paid_until, "")
                 .await
                 .expect("notice")
             else {
@@ -353,7 +353,8 @@ async fn sigkill_at_random_moments_loses_nothing_and_repeats_nothing() {
                         n.id
                     );
                 }
-                NoticeStatus::Abandoned => abandoned += 1,
+                // Given up, or sent with an unknown outcome: never resent either way.
+                NoticeStatus::Abandoned | NoticeStatus::Unknown => abandoned += 1,
                 NoticeStatus::Pending => {
                     assert!(
                         kind == NoticeKind::HotspotExpiresSoon,

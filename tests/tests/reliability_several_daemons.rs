@@ -267,6 +267,7 @@ async fn several_daemons(backend: &str, stores: Vec<Repositories>) {
                     &s.phone,
                     isp_core::domain::NoticeKind::HotspotExpired,
                     s.paid_until,
+                    "",
                 )
                 .await
                 .expect("notice");

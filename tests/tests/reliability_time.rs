@@ -226,6 +226,7 @@ async fn expiry_day(tz: Tz, day: NaiveDate) -> (usize, usize) {
                 &s.phone,
                 isp_core::domain::NoticeKind::HotspotExpiresSoon,
                 s.paid_until,
+                "",
             )
             .await
             .expect("notice");

@@ -105,6 +105,7 @@ async fn expiries_are_enforced_while_every_sms_send_hangs() {
         repos
             .notices
             .reserve(&NewNotice {
+                subject: String::new(),
                 tenant_id: TenantId(1),
                 recipient: PhoneNumber::parse("phone", &format!("2557120001{i:02}")).unwrap(),
                 kind: NoticeKind::HotspotExpiresSoon,

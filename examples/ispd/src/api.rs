@@ -263,6 +263,8 @@ pub struct Statistics {
     pub expiring_in_30_min: u64,
     /// Expired but still active (not yet confirmed disconnected).
     pub expired_but_still_active: u64,
+    /// Notices whose send's outcome is unknown (the gateway may have delivered them; never resent).
+    pub notices_outcome_unknown: u64,
 }
 
 /// Router counts and last known state.
@@ -334,11 +336,7 @@ pub async fn health_body(
             attention.push(format!("{} router(s) offline", s.routers_offline));
         }
         let grace = isp_core::jobs::DISCONNECT_GRACE;
-        let late = s
-            .expired_not_disconnected
-            .iter()
-            .filter(|o| o.expired_at < s.timestamp - grace)
-            .count();
+        let late = s.expired_beyond_grace;
         if late > 0 {
             attention.push(format!(
                 "{late} subscriber(s) expired more than {} s ago and not confirmed disconnected",
@@ -365,6 +363,7 @@ pub async fn health_body(
             total_active_users: s.total_active_users,
             expiring_in_30_min: s.expiring_in_30_min,
             expired_but_still_active: s.expired_but_still_active,
+            notices_outcome_unknown: s.notices_outcome_unknown,
         },
         expiring_soon: s.expiring_soon,
         expired_not_disconnected: s.expired_not_disconnected,

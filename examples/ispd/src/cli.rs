@@ -5,7 +5,8 @@
 //! ispd run --config FILE                 the daemon: scheduler, real-time watcher, admin API
 //! ispd once <job> [--dry-run] [--json]   one job now, then exit (for cron)
 //! ispd migrate                           bring the database schema up to date
-//! ispd check-routers [--json]            each router's connection and clock skew
+//! ispd check-routers [--json] [--fix]    each router's connection and clock skew, and the
+//!                                        static-IP firewall rule where static-IP services are
 //! ispd status [--json]                   the health summary, from the database
 //! ispd grant --tenant T --phone P --plan NAME [--create] [--reference R --amount A --currency C]
 //!                                        give paid time now, on every router of the tenant
@@ -15,7 +16,8 @@
 //!
 //! Exit codes: 0 ok; 1 a job had failures, or `status` needs attention;
 //! 2 bad configuration or usage; 3 storage unavailable or incompatible;
-//! 4 a router is unreachable or its clock is off (`check-routers`).
+//! 4 a router is unreachable, its clock is off or its static-IP firewall rule
+//! is missing (`check-routers`).
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -38,7 +40,7 @@ pub const EXIT_FAILURES: u8 = 1;
 pub const EXIT_CONFIG: u8 = 2;
 /// The storage is unavailable or its schema is newer than this build.
 pub const EXIT_STORAGE: u8 = 3;
-/// A router is unreachable or its clock is off.
+/// A router is unreachable, its clock is off, or its static-IP firewall rule is missing.
 pub const EXIT_ROUTERS: u8 = 4;
 
 /// `ispd`: keeps MikroTik routers in line with what customers paid for.
@@ -98,6 +100,9 @@ pub enum Command {
         config: ConfigArg,
     },
     /// Log in to each configured router; show latency, version and clock skew.
+    /// On each router with static-IP services (from the database), check the
+    /// firewall rule that drops forwarded traffic from addresses not in the
+    /// static-IP address list.
     CheckRouters {
         /// Print JSON.
         #[arg(long)]
@@ -105,6 +110,12 @@ pub enum Command {
         /// Largest acceptable clock skew, seconds.
         #[arg(long, default_value_t = isp_core::jobs::MAX_CLOCK_SKEW_SECS)]
         max_skew_secs: i64,
+        /// Add the static-IP firewall rule where it is missing (enable ours where disabled).
+        #[arg(long)]
+        fix: bool,
+        /// The interface list the static-IP customers are behind (the rule's `in-interface-list`).
+        #[arg(long, default_value = "LAN", value_parser = parse_interface_list)]
+        lan_interface_list: isp_core::domain::RosName,
         /// Configuration.
         #[command(flatten)]
         config: ConfigArg,
@@ -123,6 +134,10 @@ pub enum Command {
         #[command(flatten)]
         config: ConfigArg,
     },
+}
+
+fn parse_interface_list(raw: &str) -> Result<isp_core::domain::RosName, String> {
+    isp_core::domain::RosName::parse("lan_interface_list", raw).map_err(|e| e.to_string())
 }
 
 fn parse_job(raw: &str) -> Result<JobKind, String> {
@@ -233,6 +248,8 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> u8 {
         Command::CheckRouters {
             json,
             max_skew_secs,
+            fix,
+            lan_interface_list,
             config,
         } => {
             let config = match load(config.config.as_ref()) {
@@ -240,7 +257,13 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> u8 {
                 Err(e) => return fail(out, &e),
             };
             init_logs(cli.log_format, Some(&config));
-            check_routers(&config, json, max_skew_secs, out).await
+            let opts = CheckOptions {
+                json,
+                max_skew_secs,
+                fix,
+                lan_interface_list,
+            };
+            check_routers(&config, &opts, out).await
         }
         Command::Grant(args) => {
             let config = match load(args.config.config.as_ref()) {
@@ -332,11 +355,60 @@ pub async fn once(config: &Config, job: JobKind, dry_run: bool, json: bool, out:
     }
 }
 
-async fn check_routers(config: &Config, json: bool, max_skew: i64, out: &mut dyn Write) -> u8 {
+/// What `ispd check-routers` does.
+#[derive(Debug, Clone)]
+pub struct CheckOptions {
+    /// Print JSON.
+    pub json: bool,
+    /// Largest acceptable clock skew, seconds.
+    pub max_skew_secs: i64,
+    /// Add the static-IP firewall rule where it is missing.
+    pub fix: bool,
+    /// The rule's `in-interface-list`.
+    pub lan_interface_list: isp_core::domain::RosName,
+}
+
+/// The static-IP firewall rule on one router, as `check-routers` found (and fixed) it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RuleCheck {
+    /// `present`, `disabled` or `missing` (after `--fix`: as it is now).
+    pub state: Option<isp_core::ports::RuleState>,
+    /// `--fix` added (or enabled) it.
+    pub fixed: bool,
+    /// The RouterOS command that adds it.
+    pub command: String,
+    /// Why it could not be checked or fixed.
+    pub error: Option<String>,
+}
+
+impl RuleCheck {
+    fn text(&self) -> String {
+        use isp_core::ports::RuleState;
+        match (&self.error, self.state) {
+            (Some(e), _) => format!("NOT CHECKED: {e}"),
+            (None, Some(RuleState::Present)) if self.fixed => "added (ok)".to_owned(),
+            (None, Some(RuleState::Present)) => "ok".to_owned(),
+            (None, Some(RuleState::Disabled)) => {
+                format!("DISABLED; enable it, or add it with: {}", self.command)
+            }
+            (None, _) => format!("MISSING; add it with: {}", self.command),
+        }
+    }
+
+    fn is_good(&self) -> bool {
+        self.error.is_none() && self.state == Some(isp_core::ports::RuleState::Present)
+    }
+}
+
+/// `ispd check-routers`: each router's connection and clock; on each enabled,
+/// online router that has static-IP services (read from the database), the
+/// static-IP firewall rule, added with `fix`.
+pub async fn check_routers(config: &Config, opts: &CheckOptions, out: &mut dyn Write) -> u8 {
     let driver = match isp_routeros::driver::RouterOsDriver::new(Default::default()) {
         Ok(d) => d,
         Err(e) => return fail(out, &DaemonError::Config(e.to_string())),
     };
+    let max_skew = opts.max_skew_secs;
     let clock = SystemClock;
     let routers = config.routers();
     if routers.is_empty() {
@@ -345,8 +417,23 @@ async fn check_routers(config: &Config, json: bool, max_skew: i64, out: &mut dyn
     }
     let checks = futures::future::join_all(routers.iter().map(|r| check_router(&driver, &clock, r))).await;
     let good = checks.iter().all(|c| c.is_good(max_skew));
-    if json {
-        let _ = serde_json::to_string_pretty(&checks).map(|s| writeln!(out, "{s}"));
+    let (rules, storage_error) = static_ip_rules(config, opts, &driver, &routers, &checks).await;
+    let rules_good = rules.values().all(RuleCheck::is_good);
+    if opts.json {
+        let list: Vec<serde_json::Value> = checks
+            .iter()
+            .map(|c| {
+                let mut v = serde_json::to_value(c).unwrap_or_default();
+                if let (Some(obj), Some(rule)) = (v.as_object_mut(), rules.get(&c.id)) {
+                    obj.insert(
+                        "static_ip_rule".into(),
+                        serde_json::to_value(rule).unwrap_or_default(),
+                    );
+                }
+                v
+            })
+            .collect();
+        let _ = serde_json::to_string_pretty(&list).map(|s| writeln!(out, "{s}"));
     } else {
         for c in &checks {
             let tenant = config
@@ -373,13 +460,90 @@ async fn check_routers(config: &Config, json: bool, max_skew: i64, out: &mut dyn
                 format!("OFFLINE: {}", c.error.as_deref().unwrap_or("unknown error"))
             };
             let _ = writeln!(out, "{tenant}:{} ({}): {line}", c.name, c.address);
+            if let Some(rule) = rules.get(&c.id) {
+                let _ = writeln!(out, "  static-ip rule: {}", rule.text());
+            }
         }
     }
-    if good {
-        EXIT_OK
-    } else {
-        EXIT_ROUTERS
+    if let Some(e) = &storage_error {
+        let _ = writeln!(out, "static-ip rules not checked: {e}");
     }
+    if !good || !rules_good {
+        EXIT_ROUTERS
+    } else if storage_error.is_some() {
+        EXIT_STORAGE
+    } else {
+        EXIT_OK
+    }
+}
+
+/// The static-IP rule of every enabled, online router with a static-IP
+/// service that is not terminated, by router id; or why the database could
+/// not tell which routers those are.
+async fn static_ip_rules(
+    config: &Config,
+    opts: &CheckOptions,
+    driver: &dyn isp_core::ports::RouterDriver,
+    routers: &[isp_core::domain::Router],
+    checks: &[isp_core::runtime::RouterCheck],
+) -> (std::collections::BTreeMap<i64, RuleCheck>, Option<String>) {
+    use isp_core::domain::{Connection, ServiceStatus};
+    let mut out = std::collections::BTreeMap::new();
+    let storage = match crate::storage::Storage::open(&config.storage, false).await {
+        Ok(s) => s,
+        Err(e) => return (out, Some(format!("storage: {e}"))),
+    };
+    let spec = isp_core::ports::StaticIpRuleSpec {
+        list: config.engine.static_ip_list.clone(),
+        in_interface_list: opts.lan_interface_list.clone(),
+    };
+    let mut storage_error = None;
+    for router in routers {
+        let reachable = checks
+            .iter()
+            .any(|c| c.id == router.id.0 && c.enabled && c.online);
+        if !reachable {
+            continue;
+        }
+        let services = match storage.repos.services.on_router(router.id).await {
+            Ok(s) => s,
+            Err(e) => {
+                storage_error = Some(format!("services of router {}: {e}", router.name));
+                continue;
+            }
+        };
+        let static_ip = services.iter().any(|s| {
+            matches!(s.connection, Connection::StaticIp { .. }) && s.status != ServiceStatus::Terminated
+        });
+        if !static_ip {
+            continue;
+        }
+        let mut check = RuleCheck {
+            state: None,
+            fixed: false,
+            command: spec.command(),
+            error: None,
+        };
+        match driver.check_static_ip_rule(router, &spec).await {
+            Ok(state) => check.state = Some(state),
+            Err(e) => check.error = Some(e.to_string()),
+        }
+        if opts.fix && check.error.is_none() && check.state != Some(isp_core::ports::RuleState::Present) {
+            match driver.add_static_ip_rule(router, &spec).await {
+                Ok(fixed) => {
+                    check.fixed = fixed;
+                    match driver.check_static_ip_rule(router, &spec).await {
+                        Ok(state) => check.state = Some(state),
+                        Err(e) => check.error = Some(e.to_string()),
+                    }
+                }
+                Err(e) => check.error = Some(e.to_string()),
+            }
+        }
+        out.insert(router.id.0, check);
+    }
+    storage.close().await;
+    (out, storage_error)
 }
 
 async fn status(config: &Config, json: bool, out: &mut dyn Write) -> u8 {
@@ -448,6 +612,11 @@ pub fn render_status(b: &crate::api::HealthBody) -> String {
         b.statistics.total_active_users,
         b.statistics.expiring_in_30_min,
         b.statistics.expired_but_still_active
+    );
+    let _ = writeln!(
+        s,
+        "notices: {} with an unknown outcome (may have been delivered; never resent)",
+        b.statistics.notices_outcome_unknown
     );
     for e in &b.expiring_soon {
         let _ = writeln!(

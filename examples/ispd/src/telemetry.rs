@@ -15,6 +15,7 @@
 //! | `ispd_router_call_errors_total` | `router`, `op`, `kind` | router errors |
 //! | `ispd_enforcement_lag_seconds` | | deadline to the watcher acting on it |
 //! | `ispd_expired_still_connected` | | expired subscribers not yet confirmed disconnected |
+//! | `ispd_notices_outcome_unknown` | | notices whose send's outcome is unknown |
 //! | `ispd_watcher_next_wakeup_seconds` | | seconds until the watcher's next deadline |
 
 use std::sync::OnceLock;

@@ -476,6 +476,31 @@ impl SubscriberRepo for MongoSubscriberRepo {
         })
         .await
     }
+
+    // --- Counts for the health summary (issue 16). ---
+
+    async fn count_expired(&self, now: DateTime<Utc>) -> Result<u64> {
+        within(self.0.operation_timeout, async {
+            self.coll()
+                .count_documents(doc! { "active": true, "paid_until": { "$lte": to_bdate(now) } })
+                .await
+                .map_err(me(SUB))
+        })
+        .await
+    }
+
+    async fn count_expiring_between(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<u64> {
+        within(self.0.operation_timeout, async {
+            self.coll()
+                .count_documents(doc! {
+                    "active": true,
+                    "paid_until": { "$gt": to_bdate(from), "$lte": to_bdate(to) },
+                })
+                .await
+                .map_err(me(SUB))
+        })
+        .await
+    }
 }
 
 #[derive(Debug, Serialize, Deserialize)]

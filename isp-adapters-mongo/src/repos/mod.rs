@@ -9,6 +9,7 @@ mod notices;
 mod vouchers;
 
 pub(crate) use hotspot::backfill_names;
+pub(crate) use notices::upgrade as upgrade_notices;
 
 use std::fmt;
 use std::sync::Arc;

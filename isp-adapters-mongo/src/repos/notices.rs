@@ -1,7 +1,8 @@
-//! Notices (SMS owed), unique per (recipient, kind, deadline).
+//! Notices (SMS owed), unique per (recipient, kind, deadline, subject).
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use futures::TryStreamExt as _;
 use isp_core::domain::*;
 use isp_core::ports::{NoticeRepo, RETRY_HOLDER};
 use isp_core::{Error, Result};
@@ -26,6 +27,10 @@ struct NoticeDoc {
     recipient: String,
     kind: String,
     deadline: bson::DateTime,
+    /// Missing in documents from before the subject was part of the key
+    /// ([`upgrade`] sets it to "").
+    #[serde(default)]
+    subject: String,
     body: String,
     status: String,
     attempts: i64,
@@ -48,6 +53,7 @@ impl NoticeDoc {
             recipient: PhoneNumber::parse("recipient", &self.recipient).map_err(stored_err)?,
             kind: NoticeKind::parse("kind", &self.kind).map_err(stored_err)?,
             deadline: from_bdate("deadline", self.deadline)?,
+            subject: self.subject,
             body: self.body,
             status: NoticeStatus::parse("status", &self.status).map_err(stored_err)?,
             attempts: to_u32("attempts", self.attempts)?,
@@ -76,6 +82,52 @@ impl MongoNoticeRepo {
         };
         and_into(doc! { "status": NoticeStatus::Pending.as_str() }, lease)
     }
+
+    /// Ends a pending notice held by `holder` (or unleased) with `status`.
+    async fn end(&self, id: NoticeId, holder: &str, status: NoticeStatus) -> Result<bool> {
+        within(self.0.operation_timeout, async {
+            cas(
+                &self.coll(),
+                N,
+                id.0,
+                Self::pending_held(holder, true),
+                doc! { "$set": { "status": status.as_str(), "lease": no_lease() } },
+            )
+            .await
+        })
+        .await
+    }
+}
+
+/// The fields of the unique index of notices before the subject was part of their key.
+const OLD_KEY_FIELDS: [&str; 3] = ["recipient", "kind", "deadline"];
+
+/// Brings stored notices to the (recipient, kind, deadline, subject) key:
+/// documents without a subject get "" (a missing field would index as null,
+/// apart from ""), and the old (recipient, kind, deadline) unique index is
+/// dropped. Idempotent; run before the indexes are created.
+pub(crate) async fn upgrade(db: &mongodb::Database) -> Result<()> {
+    let coll = db.collection::<bson::Document>(NOTICES);
+    coll.update_many(
+        doc! { "subject": { "$exists": false } },
+        doc! { "$set": { "subject": "" } },
+    )
+    .await
+    .map_err(me(N))?;
+    // Found by its keys, not its name: servers such as nx-27017 name indexes
+    // themselves, and an operator may have created it under another name.
+    let mut indexes = coll.list_indexes().await.map_err(me(N))?;
+    let mut old = Vec::new();
+    while let Some(model) = indexes.try_next().await.map_err(me(N))? {
+        let keys: Vec<&str> = model.keys.keys().map(String::as_str).collect();
+        if keys == OLD_KEY_FIELDS {
+            old.extend(model.options.and_then(|o| o.name));
+        }
+    }
+    for name in old {
+        coll.drop_index(name).await.map_err(me(N))?;
+    }
+    Ok(())
 }
 
 #[async_trait]
@@ -90,6 +142,7 @@ impl NoticeRepo for MongoNoticeRepo {
                     recipient: new.recipient.as_str().to_owned(),
                     kind: new.kind.as_str().to_owned(),
                     deadline: to_bdate(new.deadline),
+                    subject: new.subject.clone(),
                     body: new.body.clone(),
                     status: NoticeStatus::Pending.as_str().to_owned(),
                     attempts: 0,
@@ -99,7 +152,7 @@ impl NoticeRepo for MongoNoticeRepo {
                 };
                 match self.coll().insert_one(&d).await {
                     Ok(_) => out.push(Some(NoticeId(d.id))),
-                    // The unique (recipient, kind, deadline) index: already reserved.
+                    // The unique (recipient, kind, deadline, subject) index: already reserved.
                     Err(e) if is_duplicate_key(&e) => out.push(None),
                     Err(e) => return Err(me(N)(e)),
                 }
@@ -126,6 +179,7 @@ impl NoticeRepo for MongoNoticeRepo {
         recipient: &PhoneNumber,
         kind: NoticeKind,
         deadline: DateTime<Utc>,
+        subject: &str,
     ) -> Result<Option<Notice>> {
         within(self.0.operation_timeout, async {
             self.coll()
@@ -133,6 +187,7 @@ impl NoticeRepo for MongoNoticeRepo {
                     "recipient": recipient.as_str(),
                     "kind": kind.as_str(),
                     "deadline": to_bdate(deadline),
+                    "subject": subject,
                 })
                 .await
                 .map_err(me(N))?
@@ -181,18 +236,13 @@ impl NoticeRepo for MongoNoticeRepo {
         .await
     }
     async fn abandon(&self, id: NoticeId, holder: &str) -> Result<bool> {
-        within(self.0.operation_timeout, async {
-            cas(
-                &self.coll(),
-                N,
-                id.0,
-                Self::pending_held(holder, true),
-                doc! { "$set": { "status": NoticeStatus::Abandoned.as_str(), "lease": no_lease() } },
-            )
-            .await
-        })
-        .await
+        self.end(id, holder, NoticeStatus::Abandoned).await
     }
+
+    async fn mark_unknown(&self, id: NoticeId, holder: &str) -> Result<bool> {
+        self.end(id, holder, NoticeStatus::Unknown).await
+    }
+
     async fn abandon_stale(&self, now: DateTime<Utc>) -> Result<u64> {
         within(self.0.operation_timeout, async {
             let r = self

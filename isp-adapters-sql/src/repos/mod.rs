@@ -58,7 +58,7 @@ macro_rules! cols {
         "id, customer_id, service_id, kind, amount_micros, currency, period_start, key, created_at"
     };
     (notices) => {
-        "id, tenant_id, recipient, kind, deadline, body, status, attempts, created_at, sent_at, \
+        "id, tenant_id, recipient, kind, deadline, subject, body, status, attempts, created_at, sent_at, \
          lease_holder, lease_until"
     };
     (audit_events) => {

@@ -35,6 +35,27 @@ pub(crate) struct Notices {
 
 const NOTICE_EXISTS: &str = "SELECT 1 FROM notices WHERE id = $1";
 
+impl Notices {
+    /// Ends a pending notice held by `holder` (or unleased) with `status`.
+    async fn end(&self, id: NoticeId, holder: &str, status: NoticeStatus) -> Result<bool> {
+        let n = sqlx::query(
+            "UPDATE notices SET status = $3, lease_holder = NULL, lease_until = NULL \
+             WHERE id = $1 AND status = 'pending' AND (lease_holder IS NULL OR lease_holder = $2)",
+        )
+        .bind(id.0)
+        .bind(holder)
+        .bind(status.as_str())
+        .execute(&self.pool)
+        .await
+        .map_err(|e| map_sqlx_error("notice", e))?
+        .rows_affected();
+        if n > 0 {
+            return Ok(true);
+        }
+        guard_refused(&self.pool, "notice", NOTICE_EXISTS, id.0).await
+    }
+}
+
 #[async_trait]
 impl NoticeRepo for Notices {
     async fn reserve_all(&self, new: &[NewNotice]) -> Result<Vec<Option<NoticeId>>> {
@@ -45,40 +66,43 @@ impl NoticeRepo for Notices {
         }
         // Returned rows are matched to the input by key; the stored
         // deadline may differ from the given one below a microsecond.
-        let mut by_key: std::collections::HashMap<(&str, &str), Vec<usize>> =
+        let mut by_key: std::collections::HashMap<(&str, &str, &str), Vec<usize>> =
             std::collections::HashMap::new();
         for (i, n) in new.iter().enumerate() {
             by_key
-                .entry((n.recipient.as_str(), n.kind.as_str()))
+                .entry((n.recipient.as_str(), n.kind.as_str(), n.subject.as_str()))
                 .or_default()
                 .push(i);
         }
         let mut tx = begin_write(&self.pool).await.map_err(map)?;
         for chunk in new.chunks(BATCH_CHUNK) {
             let mut q = QueryBuilder::<Db>::new(
-                "INSERT INTO notices (tenant_id, recipient, kind, deadline, body, status, attempts, created_at) ",
+                "INSERT INTO notices (tenant_id, recipient, kind, deadline, subject, body, status, attempts, created_at) ",
             );
             q.push_values(chunk, |mut b, n| {
                 b.push_bind(n.tenant_id.0)
                     .push_bind(n.recipient.as_str())
                     .push_bind(n.kind.as_str())
                     .push_bind(ts(n.deadline))
+                    .push_bind(n.subject.as_str())
                     .push_bind(n.body.as_str())
                     .push_bind("pending")
                     .push_bind(0_i64)
                     .push_bind(ts(n.created_at));
             });
-            q.push(" ON CONFLICT DO NOTHING RETURNING id, recipient, kind, deadline");
+            q.push(" ON CONFLICT DO NOTHING RETURNING id, recipient, kind, subject, deadline");
             let rows = q.build().fetch_all(&mut *tx).await.map_err(map)?;
             for r in &rows {
                 let c = Cols::new(r, "notices");
-                let (id, recipient, kind, deadline) = (
+                let (id, recipient, kind, subject, deadline) = (
                     c.i64("id")?,
                     c.string("recipient")?,
                     c.string("kind")?,
+                    c.string("subject")?,
                     c.ts("deadline")?,
                 );
-                let slot = by_key.get(&(recipient.as_str(), kind.as_str())).and_then(|idxs| {
+                let key = (recipient.as_str(), kind.as_str(), subject.as_str());
+                let slot = by_key.get(&key).and_then(|idxs| {
                     idxs.iter().copied().find(|i| {
                         out[*i].is_none()
                             && (new[*i].deadline - deadline)
@@ -117,15 +141,17 @@ impl NoticeRepo for Notices {
         recipient: &PhoneNumber,
         kind: NoticeKind,
         deadline: DateTime<Utc>,
+        subject: &str,
     ) -> Result<Option<Notice>> {
         let row = sqlx::query(concat!(
             "SELECT ",
             cols!(notices),
-            " FROM notices WHERE recipient = $1 AND kind = $2 AND deadline = $3"
+            " FROM notices WHERE recipient = $1 AND kind = $2 AND deadline = $3 AND subject = $4"
         ))
         .bind(recipient.as_str())
         .bind(kind.as_str())
         .bind(ts(deadline))
+        .bind(subject)
         .fetch_optional(&self.pool)
         .await
         .map_err(|e| map_sqlx_error("notice", e))?;
@@ -175,20 +201,11 @@ impl NoticeRepo for Notices {
     }
 
     async fn abandon(&self, id: NoticeId, holder: &str) -> Result<bool> {
-        let n = sqlx::query(
-            "UPDATE notices SET status = 'abandoned', lease_holder = NULL, lease_until = NULL \
-             WHERE id = $1 AND status = 'pending' AND (lease_holder IS NULL OR lease_holder = $2)",
-        )
-        .bind(id.0)
-        .bind(holder)
-        .execute(&self.pool)
-        .await
-        .map_err(|e| map_sqlx_error("notice", e))?
-        .rows_affected();
-        if n > 0 {
-            return Ok(true);
-        }
-        guard_refused(&self.pool, "notice", NOTICE_EXISTS, id.0).await
+        self.end(id, holder, NoticeStatus::Abandoned).await
+    }
+
+    async fn mark_unknown(&self, id: NoticeId, holder: &str) -> Result<bool> {
+        self.end(id, holder, NoticeStatus::Unknown).await
     }
 
     async fn abandon_stale(&self, now: DateTime<Utc>) -> Result<u64> {

@@ -139,6 +139,7 @@ pub(crate) async fn one_charge_per_service_and_period(store: SqlStore) {
 pub(crate) async fn one_notice_per_recipient_kind_deadline(store: SqlStore) {
     let repos = store.repositories();
     let n = NewNotice {
+        subject: String::new(),
         tenant_id: TenantId(1),
         recipient: phone("+255712345678"),
         kind: NoticeKind::HotspotExpiresSoon,

@@ -105,7 +105,7 @@ fn stored_words_are_unchanged() {
                 .map(NoticeStatus::as_str)
                 .collect::<Vec<_>>()
         ),
-        "pending,sent,abandoned"
+        "pending,sent,abandoned,unknown"
     );
     assert_eq!(
         words(

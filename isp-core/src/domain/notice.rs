@@ -30,13 +30,17 @@ string_enum! {
         Pending = "pending",
         /// The gateway accepted it.
         Sent = "sent",
-        /// Given up (too many failures, or a send whose outcome is unknown after a crash:
-        /// never resent, so nobody gets it twice).
+        /// Given up (too many failures, a permanent refusal, or a send whose
+        /// sender crashed mid-send): never resent, so nobody gets it twice.
         Abandoned = "abandoned",
+        /// The gateway may or may not have delivered it (a timeout, a lost
+        /// answer): never resent, so nobody gets it twice; counted apart from
+        /// `abandoned` because the customer may well have it.
+        Unknown = "unknown",
     }
 }
 
-/// A message owed to someone, unique per (recipient, kind, deadline).
+/// A message owed to someone, unique per (recipient, kind, deadline, subject).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Notice {
     /// Id.
@@ -49,6 +53,8 @@ pub struct Notice {
     pub kind: NoticeKind,
     /// The deadline it refers to (expiry instant, due date at local midnight).
     pub deadline: DateTime<Utc>,
+    /// What it is about, part of the key: see [`NewNotice::subject`].
+    pub subject: String,
     /// Text.
     pub body: String,
     /// Status.
@@ -74,6 +80,11 @@ pub struct NewNotice {
     pub kind: NoticeKind,
     /// Deadline.
     pub deadline: DateTime<Utc>,
+    /// What it is about, part of the key: `service:<id>` for a service's
+    /// reminders (so a customer with two services due the same day gets one
+    /// each); empty where the recipient already tells (a hotspot subscriber's
+    /// own notices, router alerts).
+    pub subject: String,
     /// Text.
     pub body: String,
     /// Created.

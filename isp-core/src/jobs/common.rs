@@ -335,7 +335,10 @@ impl Engine {
     ) -> Option<NoticeId> {
         let notices = &self.deps.repos.notices;
         if ctx.dry_run {
-            match notices.find(&due.recipient, due.kind, due.deadline).await {
+            match notices
+                .find(&due.recipient, due.kind, due.deadline, &due.subject)
+                .await
+            {
                 Ok(None) => ctx.tally.add("sms_sent", 1),
                 Ok(Some(_)) => ctx.tally.add("notices_duplicate", 1),
                 Err(e) => ctx.tally.fail(format!("notice:{}", due.kind.as_str()), None, &e),
@@ -347,6 +350,7 @@ impl Engine {
             recipient: due.recipient.clone(),
             kind: due.kind,
             deadline: due.deadline,
+            subject: due.subject.clone(),
             body,
             created_at: now,
         };
@@ -384,6 +388,7 @@ impl Engine {
                 recipient: due.recipient.clone(),
                 kind: due.kind,
                 deadline: due.deadline,
+                subject: due.subject.clone(),
                 body,
                 created_at: now,
             })
@@ -509,12 +514,14 @@ impl Engine {
                     Err(e) => {
                         ctx.tally.add("sms_failed", 1);
                         tracing::warn!(notice = %n.id, kind = n.kind.as_str(), error = %e, "sms send failed");
-                        if e.is_outcome_unknown() {
-                            // It may have reached the phone: never sent again.
-                            ctx.tally.add("sms_outcome_unknown", 1);
-                        }
                         let give_up = !e.is_transient() || n.attempts + 1 >= MAX_NOTICE_ATTEMPTS;
-                        let outcome = if give_up {
+                        let outcome = if e.is_outcome_unknown() {
+                            // It may have reached the phone: never sent again,
+                            // and told apart from the ones that surely did not.
+                            ctx.tally.add("sms_outcome_unknown", 1);
+                            let _ = notices.mark_unknown(n.id, ctx.holder()).await;
+                            AuditOutcome::Failure
+                        } else if give_up {
                             ctx.tally.add("sms_abandoned", 1);
                             let _ = notices.abandon(n.id, ctx.holder()).await;
                             AuditOutcome::Failure

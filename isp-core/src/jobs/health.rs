@@ -168,6 +168,7 @@ impl Engine {
                 recipient: phone.clone(),
                 kind: NoticeKind::RouterStateChanged,
                 deadline: status.changed_at,
+                subject: String::new(),
                 body: body.clone(),
                 created_at: ctx.now(),
             };

@@ -307,7 +307,7 @@ pub struct EngineConfig {
     /// Audit events older than this are deleted.
     pub log_retention: Duration,
     /// The longest one SMS send may take; a send still running then is
-    /// abandoned as "outcome unknown" (never resent). Notice batches are sized
+    /// given up with status `unknown` (never resent). Notice batches are sized
     /// so that a batch finishes inside its lease.
     pub sms_send_timeout: Duration,
     /// How long one `deliver-notices` run keeps claiming new batches; what is

@@ -11,13 +11,14 @@ use crate::domain::{
 };
 use crate::error::{Error, Result};
 use crate::jobs::common::{fresh, retry_at, router_span, RunCtx, Tally, DRY_RUN_LIMIT};
+use crate::jobs::disconnect::record_foreign;
 use crate::jobs::{Engine, JobKind, JobReport};
 use crate::policy::provisioning::{
     pppoe_spec, provisioning_decision, queue_name, queue_spec, static_ip_spec, DeprovisionReason,
     ProvisionDecision,
 };
 use crate::policy::time::local_date;
-use crate::ports::LeaseRepoExt as _;
+use crate::ports::{ForeignObject, LeaseRepoExt as _};
 
 /// What [`Engine::set_service_status`] did.
 #[derive(Debug, Clone)]
@@ -231,7 +232,7 @@ impl Engine {
             let r = match j.decision {
                 ProvisionDecision::Provision => self.provision_one(router, &j.service, j.plan.as_ref()).await,
                 ProvisionDecision::Deprovision(_) => self.deprovision_one(router, &j.service).await,
-                ProvisionDecision::Nothing => Ok(()),
+                ProvisionDecision::Nothing => Ok(Vec::new()),
             };
             (j, r)
         }))
@@ -242,7 +243,16 @@ impl Engine {
             let subject = format!("service:{}", j.service.id);
             let action = action_of(j.decision);
             match r {
-                Ok(()) => {
+                Ok(foreign) => {
+                    record_foreign(
+                        &mut t,
+                        &foreign,
+                        &label,
+                        now,
+                        j.service.tenant_id,
+                        &subject,
+                        router.id,
+                    );
                     let recorded = match j.decision {
                         ProvisionDecision::Provision => {
                             repo.mark_provisioned(j.service.id, holder, now).await
@@ -280,9 +290,17 @@ impl Engine {
         t
     }
 
-    async fn provision_one(&self, router: &Router, service: &Service, plan: Option<&Plan>) -> Result<()> {
+    /// Provisions one service; returns the router objects in its way that
+    /// are not its own (left alone).
+    async fn provision_one(
+        &self,
+        router: &Router,
+        service: &Service,
+        plan: Option<&Plan>,
+    ) -> Result<Vec<ForeignObject>> {
         let d = &self.deps.driver;
         let l = &self.limits;
+        let mut foreign = Vec::new();
         match &service.connection {
             Connection::Pppoe { .. } => {
                 let spec = pppoe_spec(service)
@@ -292,7 +310,7 @@ impl Engine {
             Connection::StaticIp { .. } => {
                 let spec = static_ip_spec(service, &self.config.static_ip_list)
                     .ok_or_else(|| Error::Internal("static-ip spec of a static-ip service".into()))?;
-                l.run(router.id, d.provision_static_ip(router, &spec)).await?;
+                foreign = l.run(router.id, d.provision_static_ip(router, &spec)).await?;
             }
         }
         if let Some(plan) = plan {
@@ -300,37 +318,41 @@ impl Engine {
                 l.run(router.id, d.set_rate_limit(router, &q)).await?;
             }
         }
-        Ok(())
+        Ok(foreign)
     }
 
-    async fn deprovision_one(&self, router: &Router, service: &Service) -> Result<()> {
+    /// Deprovisions one service; returns the router objects in its way that
+    /// are not its own (left alone).
+    async fn deprovision_one(&self, router: &Router, service: &Service) -> Result<Vec<ForeignObject>> {
         let d = &self.deps.driver;
         let l = &self.limits;
         match &service.connection {
-            Connection::Pppoe { username, .. } => {
-                l.run(
+            Connection::Pppoe { username, .. } => l
+                .run(
                     router.id,
                     d.deprovision_pppoe(router, username, crate::domain::OwnerTag::Service(service.id)),
                 )
                 .await
-            }
+                .map(|()| Vec::new()),
             Connection::StaticIp { address } => {
-                l.run(
-                    router.id,
-                    d.deprovision_static_ip(
-                        router,
-                        *address,
-                        &self.config.static_ip_list,
-                        crate::domain::OwnerTag::Service(service.id),
-                    ),
-                )
-                .await?;
+                let foreign = l
+                    .run(
+                        router.id,
+                        d.deprovision_static_ip(
+                            router,
+                            *address,
+                            &self.config.static_ip_list,
+                            crate::domain::OwnerTag::Service(service.id),
+                        ),
+                    )
+                    .await?;
                 let q = queue_name(service.id)?;
                 l.run(
                     router.id,
                     d.remove_rate_limit(router, &q, crate::domain::OwnerTag::Service(service.id)),
                 )
-                .await
+                .await?;
+                Ok(foreign)
             }
         }
     }

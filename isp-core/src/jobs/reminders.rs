@@ -61,11 +61,38 @@ impl Engine {
                 continue;
             };
             for due in service_reminders(&s, &phone, tz, now) {
+                if self.legacy_reminder_exists(ctx, &due).await {
+                    continue;
+                }
                 let body = self.reminder_body(ctx, &s, &due, tz, now).await;
                 self.reserve_notice(ctx, &due, body, now).await;
             }
         }
         Ok(())
+    }
+
+    /// Whether a reminder of the same recipient, kind and deadline was
+    /// reserved before notices had a subject (stored with subject ""): it
+    /// stood for all of the customer's services due then, so none is sent
+    /// again. Counted as a duplicate.
+    async fn legacy_reminder_exists(&self, ctx: &mut RunCtx<'_>, due: &NoticeDue) -> bool {
+        match self
+            .deps
+            .repos
+            .notices
+            .find(&due.recipient, due.kind, due.deadline, "")
+            .await
+        {
+            Ok(Some(_)) => {
+                ctx.tally.add("notices_duplicate", 1);
+                true
+            }
+            Ok(None) => false,
+            Err(e) => {
+                ctx.tally.fail(format!("notice:{}", due.kind.as_str()), None, &e);
+                true
+            }
+        }
     }
 
     async fn reminder_body(

@@ -4,14 +4,14 @@
 use chrono::{DateTime, Days, Duration, Utc};
 use serde::Serialize;
 
-use crate::domain::{PhoneNumber, SubscriberId};
+use crate::domain::{NoticeStatus, PhoneNumber, SubscriberId};
 use crate::error::Result;
 use crate::jobs::common::ceil_div;
 use crate::jobs::Engine;
 use crate::policy::reminders::{service_slots, HOTSPOT_LEAD, PAYMENT_DUE_DAYS_BEFORE};
 use crate::policy::time::{end_of_day, local_date};
 
-/// Longest list in a summary.
+/// Longest list in a summary; the counts beside the lists are true totals.
 pub const SUMMARY_LIST_LIMIT: usize = 100;
 /// "Expiring soon" means within this long.
 pub const EXPIRING_SOON: Duration = Duration::minutes(30);
@@ -64,14 +64,19 @@ pub struct HealthSummary {
     pub timestamp: DateTime<Utc>,
     /// Active subscribers with `paid_until` in the future.
     pub total_active_users: u64,
-    /// Subscribers expiring within 30 minutes (at most [`SUMMARY_LIST_LIMIT`] counted).
+    /// Subscribers expiring within 30 minutes (all of them).
     pub expiring_in_30_min: u64,
-    /// Those subscribers, soonest first.
+    /// Those subscribers, soonest first (at most [`SUMMARY_LIST_LIMIT`]).
     pub expiring_soon: Vec<ExpiringSubscriber>,
-    /// Expired, still active (at most [`SUMMARY_LIST_LIMIT`] counted).
+    /// Expired, still active (all of them).
     pub expired_but_still_active: u64,
-    /// Those subscribers, oldest first.
+    /// Of those, the ones expired longer than [`DISCONNECT_GRACE`] ago.
+    pub expired_beyond_grace: u64,
+    /// Those subscribers, oldest first (at most [`SUMMARY_LIST_LIMIT`]).
     pub expired_not_disconnected: Vec<OverdueSubscriber>,
+    /// Notices whose send's outcome is unknown (status `unknown`): the
+    /// gateway may or may not have delivered them; never resent.
+    pub notices_outcome_unknown: u64,
     /// Enabled routers online at their last check.
     pub routers_online: u64,
     /// Enabled routers offline at their last check.
@@ -127,24 +132,36 @@ impl Engine {
             }
         }
         let grace_line = now.checked_sub_signed(DISCONNECT_GRACE).unwrap_or(now);
-        let overdue_too_long = overdue.iter().any(|s| s.expired_at < grace_line);
-        let health = if overdue_too_long || offline > 0 {
+        let expiring_in_30_min = repos.subscribers.count_expiring_between(now, soon_end).await?;
+        let expired_but_still_active = repos.subscribers.count_expired(now).await?;
+        // Expired strictly before the grace line.
+        let expired_beyond_grace = match grace_line.checked_sub_signed(Duration::microseconds(1)) {
+            Some(before) => repos.subscribers.count_expired(before).await?,
+            None => 0,
+        };
+        let notices_outcome_unknown = repos.notices.count(NoticeStatus::Unknown).await?;
+        let health = if expired_beyond_grace > 0 || offline > 0 {
             HealthState::NeedsAttention
         } else {
             HealthState::Healthy
         };
-        Ok(HealthSummary {
+        let summary = HealthSummary {
             timestamp: now,
             total_active_users,
-            expiring_in_30_min: expiring_soon.len() as u64,
+            expiring_in_30_min,
             expiring_soon,
-            expired_but_still_active: overdue.len() as u64,
+            expired_but_still_active,
+            expired_beyond_grace,
             expired_not_disconnected: overdue,
+            notices_outcome_unknown,
             routers_online: online,
             routers_offline: offline,
             routers_unchecked: unchecked,
             health,
-        })
+        };
+        #[cfg(feature = "runtime")]
+        crate::runtime::metrics::record_health(&summary);
+        Ok(summary)
     }
 
     /// The next instant strictly after `now` at which deadline-driven work

@@ -414,7 +414,10 @@ impl Engine {
                 l.run(id, d.provision_pppoe(router, spec)).await.map(|()| 1)
             }
             ReconcileAction::RestoreStaticIp(spec) => {
-                l.run(id, d.provision_static_ip(router, spec)).await.map(|()| 1)
+                // Foreign entries are the reconcile policy's concern, not this action's.
+                l.run(id, d.provision_static_ip(router, spec))
+                    .await
+                    .map(|_foreign| 1)
             }
             ReconcileAction::RestoreQueue(spec) => {
                 l.run(id, d.set_rate_limit(router, spec)).await.map(|()| 1)
@@ -426,7 +429,7 @@ impl Engine {
             ReconcileAction::RemoveStaticIp { address, list, owner } => l
                 .run(id, d.deprovision_static_ip(router, *address, list, *owner))
                 .await
-                .map(|()| 1),
+                .map(|_foreign| 1),
             ReconcileAction::RemoveQueue { name, owner } => l
                 .run(id, d.remove_rate_limit(router, name, *owner))
                 .await

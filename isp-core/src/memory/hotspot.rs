@@ -198,6 +198,28 @@ impl SubscriberRepo for MemorySubscriberRepo {
             .cloned()
             .collect())
     }
+
+    // --- Counts for the health summary (issue 16). ---
+
+    async fn count_expired(&self, now: DateTime<Utc>) -> Result<u64> {
+        let s = self.store.lock();
+        let n = s
+            .subscribers
+            .values()
+            .filter(|x| x.active && x.paid_until <= now)
+            .count();
+        Ok(n as u64)
+    }
+
+    async fn count_expiring_between(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<u64> {
+        let s = self.store.lock();
+        let n = s
+            .subscribers
+            .values()
+            .filter(|x| x.active && from < x.paid_until && x.paid_until <= to)
+            .count();
+        Ok(n as u64)
+    }
 }
 
 /// [`DeviceRepo`] over a [`MemoryStore`].

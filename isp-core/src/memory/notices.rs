@@ -27,16 +27,32 @@ fn sendable(n: &Notice, now: DateTime<Utc>) -> bool {
         }
 }
 
+impl MemoryNoticeRepo {
+    /// Ends a pending notice held by `holder` (or unleased) with `status`.
+    fn end(&self, id: NoticeId, holder: &str, status: NoticeStatus) -> Result<bool> {
+        let mut s = self.store.lock();
+        let n = s.notices.get_mut(&id).ok_or_else(|| not_found(id))?;
+        if n.status != NoticeStatus::Pending || !held_by_or_none(n.lease.as_ref(), holder) {
+            return Ok(false);
+        }
+        n.status = status;
+        n.lease = None;
+        Ok(true)
+    }
+}
+
 #[async_trait]
 impl NoticeRepo for MemoryNoticeRepo {
     async fn reserve_all(&self, new: &[NewNotice]) -> Result<Vec<Option<NoticeId>>> {
         let mut s = self.store.lock();
         let mut out = Vec::with_capacity(new.len());
         for new in new {
-            if s.notices
-                .values()
-                .any(|n| n.recipient == new.recipient && n.kind == new.kind && n.deadline == new.deadline)
-            {
+            if s.notices.values().any(|n| {
+                n.recipient == new.recipient
+                    && n.kind == new.kind
+                    && n.deadline == new.deadline
+                    && n.subject == new.subject
+            }) {
                 out.push(None);
                 continue;
             }
@@ -47,6 +63,7 @@ impl NoticeRepo for MemoryNoticeRepo {
                 recipient: new.recipient.clone(),
                 kind: new.kind,
                 deadline: new.deadline,
+                subject: new.subject.clone(),
                 body: new.body.clone(),
                 status: NoticeStatus::Pending,
                 attempts: 0,
@@ -74,13 +91,16 @@ impl NoticeRepo for MemoryNoticeRepo {
         recipient: &PhoneNumber,
         kind: NoticeKind,
         deadline: DateTime<Utc>,
+        subject: &str,
     ) -> Result<Option<Notice>> {
         Ok(self
             .store
             .lock()
             .notices
             .values()
-            .find(|n| &n.recipient == recipient && n.kind == kind && n.deadline == deadline)
+            .find(|n| {
+                &n.recipient == recipient && n.kind == kind && n.deadline == deadline && n.subject == subject
+            })
             .cloned())
     }
 
@@ -121,14 +141,11 @@ impl NoticeRepo for MemoryNoticeRepo {
     }
 
     async fn abandon(&self, id: NoticeId, holder: &str) -> Result<bool> {
-        let mut s = self.store.lock();
-        let n = s.notices.get_mut(&id).ok_or_else(|| not_found(id))?;
-        if n.status != NoticeStatus::Pending || !held_by_or_none(n.lease.as_ref(), holder) {
-            return Ok(false);
-        }
-        n.status = NoticeStatus::Abandoned;
-        n.lease = None;
-        Ok(true)
+        self.end(id, holder, NoticeStatus::Abandoned)
+    }
+
+    async fn mark_unknown(&self, id: NoticeId, holder: &str) -> Result<bool> {
+        self.end(id, holder, NoticeStatus::Unknown)
     }
 
     async fn abandon_stale(&self, now: DateTime<Utc>) -> Result<u64> {

@@ -93,6 +93,7 @@ pub fn hotspot_expiry(
             recipient: subscriber.phone.clone(),
             kind: NoticeKind::HotspotExpired,
             deadline: subscriber.paid_until,
+            subject: String::new(),
             send_at: subscriber.paid_until,
         },
     })

@@ -31,7 +31,7 @@ use crate::domain::{NoticeKind, PhoneNumber, TenantId};
 
 /// A notice a policy says is owed: who, what, for which deadline, from when.
 ///
-/// `(recipient, kind, deadline)` is the notice's unique key
+/// `(recipient, kind, deadline, subject)` is the notice's unique key
 /// ([`crate::ports::NoticeRepoExt::reserve`]); the job renders the text.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NoticeDue {
@@ -43,6 +43,8 @@ pub struct NoticeDue {
     pub kind: NoticeKind,
     /// The instant the notice refers to (an expiry, a due date's local midnight).
     pub deadline: DateTime<Utc>,
+    /// What it is about ([`crate::domain::NewNotice::subject`]).
+    pub subject: String,
     /// The earliest instant at which it may be sent.
     pub send_at: DateTime<Utc>,
 }

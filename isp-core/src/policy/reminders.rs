@@ -9,12 +9,14 @@
 //! A reminder is owed from its send time until the next, later reminder of the
 //! same deadline (the 3 h one replaces the 24 h one) or the deadline: never
 //! after the deadline. "Never twice" is the notice store's unique key
-//! (recipient, kind, deadline); the jobs reserve before sending.
+//! (recipient, kind, deadline, subject); the jobs reserve before sending. A
+//! service's reminders have the service as subject ([`service_subject`]), so a
+//! customer with two services due the same day gets a reminder for each.
 
 use chrono::{DateTime, Duration, NaiveDate, NaiveTime, Utc};
 use chrono_tz::Tz;
 
-use crate::domain::{Connection, NoticeKind, PhoneNumber, Service, ServiceStatus, Subscriber};
+use crate::domain::{Connection, NoticeKind, PhoneNumber, Service, ServiceId, ServiceStatus, Subscriber};
 use crate::policy::time::{at_local_time, end_of_day, local_date, start_of_day};
 use crate::policy::NoticeDue;
 
@@ -76,6 +78,7 @@ pub fn hotspot_schedule(subscriber: &Subscriber) -> Option<Reminder> {
             recipient: subscriber.phone.clone(),
             kind: NoticeKind::HotspotExpiresSoon,
             deadline,
+            subject: String::new(),
             send_at: deadline.checked_sub_signed(HOTSPOT_LEAD).unwrap_or(deadline),
         },
         window_end: deadline,
@@ -140,6 +143,11 @@ pub fn service_slots(service: &Service, tz: Tz) -> Vec<Slot> {
     out
 }
 
+/// The notice subject of a service's reminders: `service:<id>`.
+pub fn service_subject(id: ServiceId) -> String {
+    format!("service:{id}")
+}
+
 /// [`service_slots`] addressed to `recipient`.
 pub fn service_schedule(service: &Service, recipient: &PhoneNumber, tz: Tz) -> Vec<Reminder> {
     service_slots(service, tz)
@@ -150,6 +158,7 @@ pub fn service_schedule(service: &Service, recipient: &PhoneNumber, tz: Tz) -> V
                 recipient: recipient.clone(),
                 kind: slot.kind,
                 deadline: slot.deadline,
+                subject: service_subject(service.id),
                 send_at: slot.send_at,
             },
             window_end: slot.window_end,

@@ -292,6 +292,72 @@ pub struct StaticIpSpec {
     pub owner: OwnerTag,
 }
 
+/// The firewall rule that makes the static-IP address list matter: in the
+/// forward chain, drop traffic that comes in on the customer-facing interface
+/// list from an address that is NOT in the list:
+///
+/// ```text
+/// /ip/firewall/filter add chain=forward in-interface-list=LAN src-address-list=!isp-allowed action=drop comment=isp:rule:static-ip
+/// ```
+///
+/// Without it, addresses in `isp-allowed` are let through, and so is
+/// everyone else. It is appended to the filter table: no earlier rule may
+/// accept that traffic (a fasttrack or `accept` of the LAN's new connections).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StaticIpRuleSpec {
+    /// The address list of paid static-IP customers (`isp-allowed`).
+    pub list: RosName,
+    /// The interface list the customers are behind (`LAN`).
+    pub in_interface_list: RosName,
+}
+
+impl StaticIpRuleSpec {
+    /// The comment that marks the rule as the engine's.
+    pub const COMMENT: &'static str = "isp:rule:static-ip";
+    /// The chain.
+    pub const CHAIN: &'static str = "forward";
+    /// The action.
+    pub const ACTION: &'static str = "drop";
+
+    /// `src-address-list` as the router takes and shows it: `!isp-allowed`.
+    pub fn src_address_list(&self) -> String {
+        format!("!{}", self.list)
+    }
+
+    /// The properties of the rule, as given to `add`.
+    pub fn attributes(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("chain", Self::CHAIN.to_owned()),
+            ("in-interface-list", self.in_interface_list.to_string()),
+            ("src-address-list", self.src_address_list()),
+            ("action", Self::ACTION.to_owned()),
+            ("comment", Self::COMMENT.to_owned()),
+        ]
+    }
+
+    /// The RouterOS terminal command that adds it, for an operator to paste.
+    pub fn command(&self) -> String {
+        let args: Vec<String> = self
+            .attributes()
+            .into_iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        format!("/ip/firewall/filter add {}", args.join(" "))
+    }
+}
+
+/// Whether a router has a rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RuleState {
+    /// An enabled rule is there.
+    Present,
+    /// Only a disabled one is there.
+    Disabled,
+    /// None.
+    Missing,
+}
+
 /// A plan's rate limit as a simple queue.
 #[derive(Debug, Clone, PartialEq)]
 pub struct QueueSpec {
@@ -423,18 +489,32 @@ pub trait RouterDriver: Send + Sync + Debug {
     /// with its sessions).
     async fn deprovision_pppoe(&self, router: &Router, username: &RosName, owner: OwnerTag) -> Result<()>;
 
-    /// Adds the address-list entry (present: `Ok`).
-    async fn provision_static_ip(&self, router: &Router, spec: &StaticIpSpec) -> Result<()>;
+    /// Adds the address-list entry (present: `Ok`). Returns the entries for
+    /// the address in the list that are not `spec.owner`'s (the operator's,
+    /// another service's): left alone, for the job to report. An enabled one
+    /// already lets the address through, so none of ours is added beside it.
+    async fn provision_static_ip(&self, router: &Router, spec: &StaticIpSpec) -> Result<Vec<ForeignObject>>;
 
     /// Removes `owner`'s address-list entries for `address` in `list`
-    /// (absent: `Ok`); entries of other owners and the operator's stay.
+    /// (absent: `Ok`); entries of other owners and the operator's stay and
+    /// are returned, for the job to report.
     async fn deprovision_static_ip(
         &self,
         router: &Router,
         address: Ipv4Addr,
         list: &RosName,
         owner: OwnerTag,
-    ) -> Result<()>;
+    ) -> Result<Vec<ForeignObject>>;
+
+    /// Looks for the forward-chain filter rule of `spec` (see
+    /// [`StaticIpRuleSpec`]): one `print` of `/ip/firewall/filter`. Any rule
+    /// with the same chain, action and matchers counts, ours or the operator's.
+    async fn check_static_ip_rule(&self, router: &Router, spec: &StaticIpRuleSpec) -> Result<RuleState>;
+
+    /// Makes the rule of `spec` present: nothing when an enabled one is there
+    /// (`Ok(false)`); otherwise enables a disabled one or adds it (appended to
+    /// the filter table) with comment [`StaticIpRuleSpec::COMMENT`] (`Ok(true)`).
+    async fn add_static_ip_rule(&self, router: &Router, spec: &StaticIpRuleSpec) -> Result<bool>;
 
     /// Creates or updates the simple queue named in `spec`.
     async fn set_rate_limit(&self, router: &Router, spec: &QueueSpec) -> Result<()>;

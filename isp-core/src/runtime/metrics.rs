@@ -12,13 +12,15 @@
 //! | `ispd_router_call_errors_total` | `router`, `op`, `kind` | router errors |
 //! | `ispd_enforcement_lag_seconds` | | deadline to the watcher acting on it |
 //! | `ispd_watcher_next_wakeup_seconds` | | seconds until the watcher's next deadline |
+//! | `ispd_expired_still_connected` | | expired subscribers not yet confirmed disconnected (at the last health summary) |
+//! | `ispd_notices_outcome_unknown` | | notices whose send's outcome is unknown (at the last health summary) |
 //!
 //! The names keep the `ispd_` prefix they had when the runtime lived in the
 //! daemon, so existing dashboards and alerts keep working.
 
 use std::time::Duration;
 
-use crate::jobs::JobReport;
+use crate::jobs::{HealthSummary, JobReport};
 
 /// Describes every metric above to the installed recorder (units, help texts).
 pub fn describe() {
@@ -45,6 +47,16 @@ pub fn describe() {
         "ispd_watcher_next_wakeup_seconds",
         "Seconds until the watcher's next deadline"
     );
+    metrics::describe_gauge!(
+        "ispd_notices_outcome_unknown",
+        "Notices whose send's outcome is unknown (never resent)"
+    );
+}
+
+/// Records the totals of a health summary as gauges.
+pub fn record_health(summary: &HealthSummary) {
+    metrics::gauge!("ispd_expired_still_connected").set(summary.expired_but_still_active as f64);
+    metrics::gauge!("ispd_notices_outcome_unknown").set(summary.notices_outcome_unknown as f64);
 }
 
 /// Records a finished run.

@@ -9,8 +9,8 @@ use std::time::Instant;
 
 use crate::domain::{MacAddress, OwnerTag, RosName, Router};
 use crate::ports::{
-    Clock, DisconnectReport, HotspotTarget, HotspotUserSpec, Menu, PppoeSpec, QueueSpec, RouterDriver,
-    RouterHealth, RouterSnapshot, StaticIpSpec,
+    Clock, DisconnectReport, ForeignObject, HotspotTarget, HotspotUserSpec, Menu, PppoeSpec, QueueSpec,
+    RouterDriver, RouterHealth, RouterSnapshot, RuleState, StaticIpRuleSpec, StaticIpSpec,
 };
 use crate::Result;
 use async_trait::async_trait;
@@ -155,7 +155,7 @@ impl RouterDriver for MeteredDriver {
         )
         .await
     }
-    async fn provision_static_ip(&self, router: &Router, spec: &StaticIpSpec) -> Result<()> {
+    async fn provision_static_ip(&self, router: &Router, spec: &StaticIpSpec) -> Result<Vec<ForeignObject>> {
         timed(
             router,
             "provision_static_ip",
@@ -169,11 +169,27 @@ impl RouterDriver for MeteredDriver {
         address: Ipv4Addr,
         list: &RosName,
         owner: OwnerTag,
-    ) -> Result<()> {
+    ) -> Result<Vec<ForeignObject>> {
         timed(
             router,
             "deprovision_static_ip",
             self.inner.deprovision_static_ip(router, address, list, owner),
+        )
+        .await
+    }
+    async fn check_static_ip_rule(&self, router: &Router, spec: &StaticIpRuleSpec) -> Result<RuleState> {
+        timed(
+            router,
+            "check_static_ip_rule",
+            self.inner.check_static_ip_rule(router, spec),
+        )
+        .await
+    }
+    async fn add_static_ip_rule(&self, router: &Router, spec: &StaticIpRuleSpec) -> Result<bool> {
+        timed(
+            router,
+            "add_static_ip_rule",
+            self.inner.add_static_ip_rule(router, spec),
         )
         .await
     }

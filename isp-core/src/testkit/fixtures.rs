@@ -244,6 +244,7 @@ impl Fx {
             recipient: phone(n),
             kind,
             deadline,
+            subject: String::new(),
             body: format!("Dear customer, your access ends at {deadline}."),
             created_at: created,
         }

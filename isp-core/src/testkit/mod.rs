@@ -66,6 +66,7 @@
 
 mod audit;
 mod billing;
+mod counts;
 mod fixtures;
 mod grants;
 mod hotspot;
@@ -85,6 +86,7 @@ pub use fixtures::base_time;
 use audit::*;
 use billing::*;
 use grants::*;
+use counts::*;
 use hotspot::*;
 use leases::*;
 use notices::*;
@@ -266,6 +268,9 @@ macro_rules! __isp_conformance_checks {
             grants_pending_claim_complete_retry
             grants_payment_race
             plans_update_terms
+            notices_subject_is_part_of_the_key
+            notices_unknown_is_never_claimed_again
+            subscribers_counts_are_uncapped
         }
     };
 }

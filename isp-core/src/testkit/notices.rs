@@ -5,8 +5,8 @@ use crate::ports::{LeaseRepoExt as _, NoticeRepoExt as _, Repositories, RETRY_HO
 
 use super::fixtures::*;
 
-/// Notices: (recipient, kind, deadline) unique (also under concurrency), get,
-/// find, count; `NotFound`.
+/// Notices: (recipient, kind, deadline, subject) unique (also under
+/// concurrency), get, find, count; `NotFound`.
 pub(super) async fn notices_unique_key(repos: Repositories) {
     let fx = fixture(repos).await;
     let r = &fx.repos.notices;
@@ -36,25 +36,25 @@ pub(super) async fn notices_unique_key(repos: Repositories) {
     );
     assert_eq!(r.get(n.id).await.expect("get"), n);
     assert_eq!(
-        r.find(&phone(1), NoticeKind::HotspotExpiresSoon, t(60))
+        r.find(&phone(1), NoticeKind::HotspotExpiresSoon, t(60), "")
             .await
             .expect("find"),
         Some(n.clone())
     );
     assert_eq!(
-        r.find(&phone(1), NoticeKind::HotspotExpired, t(60))
+        r.find(&phone(1), NoticeKind::HotspotExpired, t(60), "")
             .await
             .expect("find"),
         None
     );
     assert_eq!(
-        r.find(&phone(1), NoticeKind::HotspotExpiresSoon, t(61))
+        r.find(&phone(1), NoticeKind::HotspotExpiresSoon, t(61), "")
             .await
             .expect("find"),
         None
     );
     assert_eq!(
-        r.find(&phone(2), NoticeKind::HotspotExpiresSoon, t(60))
+        r.find(&phone(2), NoticeKind::HotspotExpiresSoon, t(60), "")
             .await
             .expect("find"),
         None
@@ -122,6 +122,110 @@ pub(super) async fn notices_unique_key(repos: Repositories) {
         "notices: a retry of an unknown id answers false"
     );
     expect_not_found(r.abandon(unknown, "a").await, "notices.abandon(unknown)");
+    expect_not_found(
+        r.mark_unknown(unknown, "a").await,
+        "notices.mark_unknown(unknown)",
+    );
+}
+
+/// The subject is part of a notice's key: the same recipient, kind and
+/// deadline for two subjects (two services of one customer due the same day)
+/// are two notices, each found by its subject; each key still only once.
+pub(super) async fn notices_subject_is_part_of_the_key(repos: Repositories) {
+    let fx = fixture(repos).await;
+    let r = &fx.repos.notices;
+    let with = |subject: &str, body: &str| {
+        let mut n = fx.new_notice(1, NoticeKind::PaymentDue, t(600), t(0));
+        n.subject = subject.into();
+        n.body = body.into();
+        n
+    };
+    let plain = r.reserve(&with("", "legacy")).await.expect("no subject");
+    let a = r.reserve(&with("service:1", "pay 10")).await.expect("service 1");
+    let ids = r
+        .reserve_all(&[
+            with("service:2", "pay 20"),
+            with("service:1", "again"),
+            with("service:2", "again"),
+        ])
+        .await
+        .expect("reserve_all");
+    assert!(
+        ids[0].is_some() && ids[1].is_none() && ids[2].is_none(),
+        "{ids:?}"
+    );
+    let b = r.get(ids[0].expect("service 2")).await.expect("get");
+    assert_eq!(
+        (a.subject.as_str(), b.subject.as_str()),
+        ("service:1", "service:2")
+    );
+    assert_eq!((a.body.as_str(), b.body.as_str()), ("pay 10", "pay 20"));
+    expect_conflict(
+        r.reserve(&with("service:2", "third")).await,
+        "a second notice with the same subject",
+    );
+    let to = phone(1);
+    let find = |subject: &'static str| r.find(&to, NoticeKind::PaymentDue, t(600), subject);
+    assert_eq!(find("").await.expect("find"), Some(plain));
+    assert_eq!(find("service:1").await.expect("find"), Some(a));
+    assert_eq!(find("service:2").await.expect("find"), Some(b));
+    assert_eq!(find("service:3").await.expect("find"), None);
+    assert_eq!(r.count(NoticeStatus::Pending).await.expect("count"), 3);
+}
+
+/// `mark_unknown` (a send whose outcome is unknown) ends a notice with status
+/// `unknown`, only for the lease holder (or an unleased notice), clears the
+/// lease, is counted apart, and the notice is never claimed again.
+pub(super) async fn notices_unknown_is_never_claimed_again(repos: Repositories) {
+    let fx = fixture(repos).await;
+    let r = &fx.repos.notices;
+    let n1 = fx.notice(1, t(60), t(-2)).await;
+    let n2 = fx.notice(2, t(60), t(-1)).await;
+    let a = r.claim_pending(&claim("A", t(0), t(5), 10)).await.expect("claim");
+    assert_eq!(a.len(), 2);
+    assert!(
+        !r.mark_unknown(n1.id, "B").await.expect("mark_unknown"),
+        "B does not hold n1"
+    );
+    assert_eq!(r.get(n1.id).await.expect("get").status, NoticeStatus::Pending);
+    assert!(r.mark_unknown(n1.id, "A").await.expect("mark_unknown"));
+    let got = r.get(n1.id).await.expect("get");
+    assert_eq!(
+        (got.status, got.lease, got.sent_at),
+        (NoticeStatus::Unknown, None, None)
+    );
+    assert!(
+        !r.mark_unknown(n1.id, "A").await.expect("mark_unknown"),
+        "already unknown"
+    );
+    assert!(
+        !r.mark_sent(n1.id, "A", t(1)).await.expect("mark_sent"),
+        "unknown is final"
+    );
+    assert!(!r.abandon(n1.id, "A").await.expect("abandon"), "unknown is final");
+    assert!(
+        !fx.repos
+            .leases
+            .retry_later(n1.id, "A", t(2))
+            .await
+            .expect("retry"),
+        "unknown is final"
+    );
+    assert!(r.mark_unknown(n2.id, "A").await.expect("mark_unknown"));
+    assert_eq!(r.abandon_stale(t(1000)).await.expect("abandon_stale"), 0);
+    for (holder, at) in [("C", t(10)), ("D", t(1000))] {
+        assert!(
+            r.claim_pending(&claim(holder, at, at + chrono::Duration::seconds(5), 10))
+                .await
+                .expect("claim")
+                .is_empty(),
+            "an unknown notice is never claimed again"
+        );
+    }
+    assert_eq!(r.count(NoticeStatus::Unknown).await.expect("count"), 2);
+    assert_eq!(r.count(NoticeStatus::Abandoned).await.expect("count"), 0);
+    assert_eq!(r.count(NoticeStatus::Pending).await.expect("count"), 0);
+    assert_eq!(r.get(n1.id).await.expect("get").status, NoticeStatus::Unknown);
 }
 
 /// `claim_pending` hands out pending notices oldest first, skips leased ones,

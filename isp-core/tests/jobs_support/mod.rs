@@ -148,15 +148,18 @@ pub struct NoticeLog {
     pub sent: Vec<NoticeId>,
     pub retried: Vec<(NoticeId, DateTime<Utc>)>,
     pub abandoned: Vec<NoticeId>,
+    /// Notices marked `unknown` (a send whose outcome is unknown).
+    pub unknown: Vec<NoticeId>,
 }
 
 /// The notice store's reservation: `Conflict` for a key already reserved.
 fn reserve_in(log: &mut NoticeLog, new: &NewNotice) -> isp_core::Result<Notice> {
-    if log
-        .reserved
-        .iter()
-        .any(|n| n.recipient == new.recipient && n.kind == new.kind && n.deadline == new.deadline)
-    {
+    if log.reserved.iter().any(|n| {
+        n.recipient == new.recipient
+            && n.kind == new.kind
+            && n.deadline == new.deadline
+            && n.subject == new.subject
+    }) {
         return Err(isp_core::Error::conflict("notice", "already reserved"));
     }
     let n = Notice {
@@ -165,6 +168,7 @@ fn reserve_in(log: &mut NoticeLog, new: &NewNotice) -> isp_core::Result<Notice> 
         recipient: new.recipient.clone(),
         kind: new.kind,
         deadline: new.deadline,
+        subject: new.subject.clone(),
         body: new.body.clone(),
         status: NoticeStatus::Pending,
         attempts: 0,
@@ -201,6 +205,19 @@ pub fn notice_store(m: &mut Mocks) -> Arc<Mutex<NoticeLog>> {
             .collect())
     });
     let l = log.clone();
+    notices
+        .expect_find()
+        .returning(move |to, kind, deadline, subject| {
+            let log = l.lock().unwrap();
+            Ok(log
+                .reserved
+                .iter()
+                .find(|n| {
+                    &n.recipient == to && n.kind == kind && n.deadline == deadline && n.subject == subject
+                })
+                .cloned())
+        });
+    let l = log.clone();
     notices.expect_claim_pending().returning(move |claim| {
         let mut log = l.lock().unwrap();
         let fresh: Vec<Notice> = log
@@ -231,6 +248,11 @@ pub fn notice_store(m: &mut Mocks) -> Arc<Mutex<NoticeLog>> {
     let l = log.clone();
     notices.expect_abandon().returning(move |id, _| {
         l.lock().unwrap().abandoned.push(id);
+        Ok(true)
+    });
+    let l = log.clone();
+    notices.expect_mark_unknown().returning(move |id, _| {
+        l.lock().unwrap().unknown.push(id);
         Ok(true)
     });
     notices.expect_abandon_stale().returning(|_| Ok(0));

@@ -1,13 +1,14 @@
-//! ISP services: PPPoE secrets, static-IP address-list entries, simple queues.
+//! ISP services: PPPoE secrets, static-IP address-list entries (and the
+//! firewall rule that makes their list matter), simple queues.
 
 use std::net::Ipv4Addr;
 
 use isp_core::domain::{OwnerTag, RateLimit, RosName};
-use isp_core::ports::{PppoeSpec, QueueSpec, StaticIpSpec};
+use isp_core::ports::{ForeignObject, Menu, PppoeSpec, QueueSpec, RuleState, StaticIpRuleSpec, StaticIpSpec};
 use isp_core::{Error, Result};
 
 use super::ops::Ops;
-use super::rows::{owner, Reader, ADDRESS_LIST, PPP_ACTIVE, PPP_SECRET, QUEUE};
+use super::rows::{owner, Reader, ADDRESS_LIST, FIREWALL_FILTER, PPP_ACTIVE, PPP_SECRET, QUEUE};
 use crate::client::Row;
 
 fn not_ours(entity: &'static str, name: &str, row: &Row) -> Error {
@@ -130,14 +131,32 @@ async fn address_entries(ops: &Ops, address: Ipv4Addr, list: &RosName) -> Result
         .collect()
 }
 
+/// The entries among `entries` that are not `tag`'s, as foreign objects.
+fn foreign_entries(entries: &[(String, Row)], tag: OwnerTag) -> Vec<ForeignObject> {
+    entries
+        .iter()
+        .filter(|(_, r)| owner(r) != Some(tag))
+        .map(|(_, r)| ForeignObject {
+            menu: Menu::AddressList,
+            name: r.get("address").unwrap_or("").to_owned(),
+        })
+        .collect()
+}
+
 /// Adds the entry unless an enabled one is there; enables ours if disabled.
-pub(crate) async fn provision_static_ip(ops: &Ops, spec: &StaticIpSpec) -> Result<()> {
+/// Returns the entries for the address that are not ours (left alone).
+pub(crate) async fn provision_static_ip(ops: &Ops, spec: &StaticIpSpec) -> Result<Vec<ForeignObject>> {
     let entries = address_entries(ops, spec.address, &spec.list).await?;
+    let foreign = foreign_entries(&entries, spec.owner);
+    if !foreign.is_empty() {
+        tracing::warn!(router = %ops.name(), list = %spec.list, address = %spec.address, "address-list entry not made for this service found; left alone");
+    }
     if entries.iter().any(|(_, r)| !r.flag("disabled").unwrap_or(false)) {
-        return Ok(());
+        return Ok(foreign);
     }
     if let Some((id, _)) = entries.iter().find(|(_, r)| owner(r) == Some(spec.owner)) {
-        return ops.set(ADDRESS_LIST, id, &[("disabled", "no")]).await;
+        ops.set(ADDRESS_LIST, id, &[("disabled", "no")]).await?;
+        return Ok(foreign);
     }
     let comment = spec.owner.comment();
     let address = spec.address.to_string();
@@ -155,31 +174,102 @@ pub(crate) async fn provision_static_ip(ops: &Ops, spec: &StaticIpSpec) -> Resul
     {
         Ok(id) => {
             tracing::info!(router = %ops.name(), list = %spec.list, address = %address, id = %id, "address-list entry added");
-            Ok(())
+            Ok(foreign)
         }
         // Added meanwhile: present is what we want.
-        Err(e) if e.is_already_exists() => Ok(()),
+        Err(e) if e.is_already_exists() => Ok(foreign),
         Err(e) => Err(ops.err(e)),
     }
 }
 
 /// Removes `tag`'s entries for the address in the list; the operator's and
-/// other owners' stay.
+/// other owners' stay and are returned.
 pub(crate) async fn deprovision_static_ip(
     ops: &Ops,
     address: Ipv4Addr,
     list: &RosName,
     tag: OwnerTag,
-) -> Result<()> {
+) -> Result<Vec<ForeignObject>> {
     let entries = address_entries(ops, address, list).await?;
-    if entries.iter().any(|(_, r)| owner(r) != Some(tag)) {
+    let foreign = foreign_entries(&entries, tag);
+    if !foreign.is_empty() {
         tracing::warn!(router = %ops.name(), list = %list, address = %address, "address-list entry not made for this service left in place");
     }
     let ours = entries
         .iter()
         .filter(|(_, r)| owner(r) == Some(tag))
         .map(|(id, _)| id.as_str());
-    ops.apply_all(ADDRESS_LIST, "remove", ours).await.map(|_| ())
+    ops.apply_all(ADDRESS_LIST, "remove", ours).await?;
+    Ok(foreign)
+}
+
+/// The filter rules that match `spec` (chain, action and matchers), with ids.
+async fn static_ip_rules(ops: &Ops, spec: &StaticIpRuleSpec) -> Result<Vec<(String, Row)>> {
+    let chain = format!("chain={}", StaticIpRuleSpec::CHAIN);
+    let rows = ops
+        .print(
+            FIREWALL_FILTER,
+            &[
+                ".id",
+                "chain",
+                "action",
+                "src-address-list",
+                "in-interface-list",
+                "disabled",
+                "comment",
+            ],
+            &[&chain],
+        )
+        .await?;
+    let reader = Reader {
+        ops,
+        menu: FIREWALL_FILTER,
+    };
+    let src = spec.src_address_list();
+    rows.into_iter()
+        .filter(|r| {
+            r.get("chain") == Some(StaticIpRuleSpec::CHAIN)
+                && r.get("action") == Some(StaticIpRuleSpec::ACTION)
+                && r.get("src-address-list") == Some(src.as_str())
+                && r.get("in-interface-list") == Some(spec.in_interface_list.as_str())
+        })
+        .map(|r| Ok((reader.id(&r)?.to_owned(), r)))
+        .collect()
+}
+
+/// Whether the static-IP filter rule is there (enabled, only disabled, or not).
+pub(crate) async fn check_static_ip_rule(ops: &Ops, spec: &StaticIpRuleSpec) -> Result<RuleState> {
+    let rules = static_ip_rules(ops, spec).await?;
+    Ok(
+        if rules.iter().any(|(_, r)| !r.flag("disabled").unwrap_or(false)) {
+            RuleState::Present
+        } else if rules.is_empty() {
+            RuleState::Missing
+        } else {
+            RuleState::Disabled
+        },
+    )
+}
+
+/// Makes the static-IP filter rule present: enables ours if disabled, or
+/// adds it; `false` when an enabled one was already there.
+pub(crate) async fn add_static_ip_rule(ops: &Ops, spec: &StaticIpRuleSpec) -> Result<bool> {
+    let rules = static_ip_rules(ops, spec).await?;
+    if rules.iter().any(|(_, r)| !r.flag("disabled").unwrap_or(false)) {
+        return Ok(false);
+    }
+    let ours = rules
+        .iter()
+        .find(|(_, r)| r.get("comment") == Some(StaticIpRuleSpec::COMMENT));
+    if let Some((id, _)) = ours {
+        ops.set(FIREWALL_FILTER, id, &[("disabled", "no")]).await?;
+        return Ok(true);
+    }
+    let attributes = spec.attributes();
+    let attributes: Vec<(&str, &str)> = attributes.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let id = ops.add(FIREWALL_FILTER, &attributes).await?;
+    tracing::info!(router = %ops.name(), id = %id, list = %spec.list, "static-ip filter rule added");
+    Ok(true)
 }
 
 /// Creates the queue, or updates ours when its target, limit or state differ.

@@ -20,7 +20,8 @@
 //! | `remove_ip_bindings` | one `print` of the MACs' ip-bindings; one `remove` of each owner's non-blocking ones |
 //! | hotspot users | print by `?name=`; `add` with our comment, `disable`/`enable`, `remove` (and its sessions) |
 //! | PPPoE | print `/ppp/secret` by name; `add`, or `set` ours; `remove` ours and its `/ppp/active` sessions |
-//! | static IP | print `/ip/firewall/address-list` by list and address; `add` with our comment; `remove` ours |
+//! | static IP | print `/ip/firewall/address-list` by list and address; `add` with our comment; `remove` ours; entries of others are left alone and returned |
+//! | static-IP filter rule | print `/ip/firewall/filter` by `chain=forward`; `add` the rule with comment `isp:rule:static-ip`, or `set disabled=no` on ours |
 //! | rate limits | print `/queue/simple` by name; `add`, or `set` ours; `remove` ours |
 //! | `health` | print `/system/identity`, `/system/resource`, `/system/clock` |
 //!
@@ -51,8 +52,8 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use isp_core::domain::{MacAddress, OwnerTag, RosName, Router, RouterId, Transport};
 use isp_core::ports::{
-    DisconnectReport, HotspotSession, HotspotTarget, HotspotUserSpec, Menu, PppoeSpec, QueueSpec,
-    RouterDriver, RouterHealth, RouterSnapshot, StaticIpSpec,
+    DisconnectReport, ForeignObject, HotspotSession, HotspotTarget, HotspotUserSpec, Menu, PppoeSpec,
+    QueueSpec, RouterDriver, RouterHealth, RouterSnapshot, RuleState, StaticIpRuleSpec, StaticIpSpec,
 };
 use isp_core::{Error, Result};
 
@@ -445,7 +446,7 @@ impl RouterDriver for RouterOsDriver {
         isp::deprovision_pppoe(&self.ops(router)?, username, owner).await
     }
 
-    async fn provision_static_ip(&self, router: &Router, spec: &StaticIpSpec) -> Result<()> {
+    async fn provision_static_ip(&self, router: &Router, spec: &StaticIpSpec) -> Result<Vec<ForeignObject>> {
         isp::provision_static_ip(&self.ops(router)?, spec).await
     }
 
@@ -455,8 +456,16 @@ impl RouterDriver for RouterOsDriver {
         address: Ipv4Addr,
         list: &RosName,
         owner: OwnerTag,
-    ) -> Result<()> {
+    ) -> Result<Vec<ForeignObject>> {
         isp::deprovision_static_ip(&self.ops(router)?, address, list, owner).await
+    }
+
+    async fn check_static_ip_rule(&self, router: &Router, spec: &StaticIpRuleSpec) -> Result<RuleState> {
+        isp::check_static_ip_rule(&self.ops(router)?, spec).await
+    }
+
+    async fn add_static_ip_rule(&self, router: &Router, spec: &StaticIpRuleSpec) -> Result<bool> {
+        isp::add_static_ip_rule(&self.ops(router)?, spec).await
     }
 
     async fn set_rate_limit(&self, router: &Router, spec: &QueueSpec) -> Result<()> {

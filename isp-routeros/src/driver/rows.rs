@@ -22,6 +22,7 @@ pub(crate) const PPP_SECRET: &str = "/ppp/secret";
 pub(crate) const PPP_ACTIVE: &str = "/ppp/active";
 pub(crate) const ADDRESS_LIST: &str = "/ip/firewall/address-list";
 pub(crate) const QUEUE: &str = "/queue/simple";
+pub(crate) const FIREWALL_FILTER: &str = "/ip/firewall/filter";
 pub(crate) const RESOURCE: &str = "/system/resource";
 pub(crate) const IDENTITY: &str = "/system/identity";
 pub(crate) const CLOCK: &str = "/system/clock";

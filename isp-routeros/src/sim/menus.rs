@@ -309,6 +309,49 @@ pub(crate) static ADDRESS_LIST: MenuSpec = MenuSpec {
     required: &["list", "address"],
 };
 
+pub(crate) static FIREWALL_FILTER: MenuSpec = MenuSpec {
+    path: "/ip/firewall/filter",
+    commands: EDIT,
+    fields: &[
+        f("chain", Text, None),
+        f(
+            "action",
+            Enum(&[
+                "accept",
+                "drop",
+                "reject",
+                "fasttrack-connection",
+                "jump",
+                "return",
+                "passthrough",
+                "log",
+                "add-src-to-address-list",
+                "add-dst-to-address-list",
+                "tarpit",
+            ]),
+            Some("accept"),
+        ),
+        f("src-address", Text, None),
+        f("dst-address", Text, None),
+        f("src-address-list", Text, None),
+        f("dst-address-list", Text, None),
+        f("in-interface", Text, None),
+        f("in-interface-list", Text, None),
+        f("out-interface", Text, None),
+        f("out-interface-list", Text, None),
+        f("connection-state", Text, None),
+        f("protocol", Text, None),
+        f("bytes", ReadOnly, Some("0")),
+        f("packets", ReadOnly, Some("0")),
+        f("invalid", ReadOnly, Some("false")),
+        f("dynamic", ReadOnly, Some("false")),
+        f("disabled", Bool, Some("false")),
+        f("comment", Text, None),
+    ],
+    singleton: false,
+    required: &["chain"],
+};
+
 pub(crate) static QUEUE_SIMPLE: MenuSpec = MenuSpec {
     path: "/queue/simple",
     commands: EDIT,
@@ -394,6 +437,7 @@ pub(crate) static MENUS: &[&MenuSpec] = &[
     &PPP_SECRET,
     &PPP_ACTIVE,
     &ADDRESS_LIST,
+    &FIREWALL_FILTER,
     &QUEUE_SIMPLE,
     &SYSTEM_RESOURCE,
     &SYSTEM_IDENTITY,

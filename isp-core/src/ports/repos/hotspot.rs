@@ -75,6 +75,15 @@ pub trait SubscriberRepo: Send + Sync + Debug {
     async fn count_entitled(&self, now: DateTime<Utc>) -> Result<u64>;
     /// Subscribers of a tenant that are active (entitled or awaiting disconnect).
     async fn active_of_tenant(&self, tenant: TenantId) -> Result<Vec<Subscriber>>;
+
+    // --- Counts for the health summary (issue 16): true totals, uncapped. ---
+
+    /// Number of active subscribers with `paid_until <= now`: what
+    /// [`SubscriberRepo::list_expired`] lists, without a limit.
+    async fn count_expired(&self, now: DateTime<Utc>) -> Result<u64>;
+    /// Number of active subscribers with `from < paid_until <= to`: what
+    /// [`SubscriberRepo::expiring_between`] lists, without a limit.
+    async fn count_expiring_between(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<u64>;
 }
 
 /// Devices (MACs) of hotspot subscribers.

@@ -12,13 +12,15 @@ use crate::error::{Error, Result};
 ///
 /// # Contract
 /// - `reserve_all` reserves no second notice for the same (recipient, kind,
-///   deadline) (and [`NoticeRepoExt::reserve`] refuses it: `Conflict`). Reserve
-///   before sending; that is what makes a notice at-most-once.
+///   deadline, subject) (and [`NoticeRepoExt::reserve`] refuses it: `Conflict`).
+///   Reserve before sending; that is what makes a notice at-most-once.
 /// - Retries go through [`LeaseRepo`](super::LeaseRepo).
 /// - `claim_pending` returns pending notices that are unleased or whose
 ///   [`RETRY_HOLDER`](super::RETRY_HOLDER) back-off ended, oldest first. A pending notice whose
 ///   sender's lease expired (a crash mid-send) is never returned: the outcome is
 ///   unknown, and `abandon_stale` marks it abandoned.
+/// - `abandon` and `mark_unknown` end a notice for good: neither `abandoned`
+///   nor `unknown` notices are ever claimed again.
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
 pub trait NoticeRepo: Send + Sync + Debug {
@@ -35,6 +37,7 @@ pub trait NoticeRepo: Send + Sync + Debug {
         recipient: &PhoneNumber,
         kind: NoticeKind,
         deadline: DateTime<Utc>,
+        subject: &str,
     ) -> Result<Option<Notice>>;
     /// Leases a just-reserved or retried notice for sending.
     async fn claim_pending(&self, claim: &Claim) -> Result<Vec<Notice>>;
@@ -44,6 +47,10 @@ pub trait NoticeRepo: Send + Sync + Debug {
     async fn mark_all_sent(&self, ids: &[NoticeId], holder: &str, at: DateTime<Utc>) -> Result<Vec<bool>>;
     /// Gives up on a notice.
     async fn abandon(&self, id: NoticeId, holder: &str) -> Result<bool>;
+    /// Records that a send's outcome is unknown (it may have been delivered):
+    /// status `unknown`, lease cleared, never sent again. Same conditions and
+    /// answers as [`NoticeRepo::abandon`].
+    async fn mark_unknown(&self, id: NoticeId, holder: &str) -> Result<bool>;
     /// Abandons pending notices whose non-retry lease expired before `now`; returns how many.
     async fn abandon_stale(&self, now: DateTime<Utc>) -> Result<u64>;
     /// Counts notices by status.
@@ -54,7 +61,7 @@ pub trait NoticeRepo: Send + Sync + Debug {
 #[async_trait]
 pub trait NoticeRepoExt: NoticeRepo {
     /// Reserves one notice (pending); `Conflict` if one with the same
-    /// recipient, kind and deadline exists.
+    /// recipient, kind, deadline and subject exists.
     async fn reserve(&self, new: &NewNotice) -> Result<Notice> {
         let ids = self.reserve_all(std::slice::from_ref(new)).await?;
         match ids.first().copied().flatten() {
