@@ -8,6 +8,10 @@ pub(crate) mod checks;
 #[cfg(feature = "postgres")]
 #[allow(unused_imports)]
 pub(crate) use isp_testsupport::pg;
+/// Used by the MySQL tests only.
+#[cfg(feature = "mysql")]
+#[allow(unused_imports)]
+pub(crate) use isp_testsupport::mariadb;
 
 /// isp-testsupport's bulk loader, fed a store's pool.
 pub(crate) mod bulk {
@@ -24,6 +28,7 @@ pub(crate) mod bulk {
             Backend::Sqlite => Pool::Sqlite(store.sqlite_pool().expect("sqlite pool")),
             #[cfg(feature = "postgres")]
             Backend::Postgres => Pool::Postgres(store.postgres_pool().expect("postgres pool")),
+            // The MySQL tests load their rows themselves.
             #[allow(unreachable_patterns)]
             other => unreachable!("built without {other:?}"),
         };
@@ -35,7 +40,13 @@ pub(crate) mod bulk {
         let dialect = match backend {
             Backend::Sqlite => Dialect::Sqlite,
             Backend::Postgres => Dialect::Postgres,
+            Backend::Mysql => unreachable!("the MySQL tests do not use the bulk loader's plan checks"),
         };
         shared::plan_problem(dialect, name, plan)
     }
+}
+
+/// One line on stderr past libtest's capture (what a run used).
+pub(crate) fn say(text: &str) {
+    isp_testsupport::skip::say(text);
 }
