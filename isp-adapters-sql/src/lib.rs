@@ -254,8 +254,8 @@ impl SqlStore {
     ///
     /// Idempotent: running it again does nothing. A database that has
     /// migrations this build does not know (its schema is newer than the code)
-    /// is refused with [`Error::Conflict`] and left untouched. On PostgreSQL,
-    /// concurrent callers serialize on an advisory lock.
+    /// is refused with [`Error::Conflict`] and left untouched. On PostgreSQL
+    /// (an advisory lock) and MySQL (`GET_LOCK`), concurrent callers serialize.
     pub async fn migrate(&self) -> Result<()> {
         match &self.pool {
             #[cfg(feature = "sqlite")]
@@ -269,10 +269,7 @@ impl SqlStore {
                 postgres::MIGRATOR.run(pool).await.map_err(map_migrate_error)
             }
             #[cfg(feature = "mysql")]
-            Pool::Mysql(pool) => {
-                check_not_newer(&mysql::MIGRATOR, mysql::applied_versions(pool).await?)?;
-                mysql::MIGRATOR.run(pool).await.map_err(map_migrate_error)
-            }
+            Pool::Mysql(pool) => mysql::migrate(pool).await,
         }
     }
 

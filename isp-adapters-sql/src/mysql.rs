@@ -142,10 +142,20 @@ impl crate::row::Fields for Cols<'_> {
         self.get(col)
     }
     fn string(&self, col: &str) -> Result<String> {
-        self.get(col)
+        self.opt_string(col)?
+            .ok_or_else(|| Error::invalid(self.field(col), "NULL", "must not be NULL"))
     }
     fn opt_string(&self, col: &str) -> Result<Option<String>> {
-        self.get(col)
+        // sqlx reads a column of a binary collation (utf8mb4_bin) as bytes.
+        match self.row.try_get::<Option<String>, _>(col) {
+            Ok(v) => Ok(v),
+            Err(_) => match self.get::<Option<Vec<u8>>>(col)? {
+                Some(bytes) => String::from_utf8(bytes)
+                    .map(Some)
+                    .map_err(|_| Error::invalid(self.field(col), "(bytes)", "not UTF-8 text")),
+                None => Ok(None),
+            },
+        }
     }
     fn bool(&self, col: &str) -> Result<bool> {
         match self.get::<i8>(col)? {
@@ -185,7 +195,6 @@ pub(crate) async fn connect_url(url: &str, opts: &SqlOptions) -> Result<DbPool> 
         )
     })?
     .charset("utf8mb4")
-    .collation("utf8mb4_bin")
     .timezone(Some("+00:00".to_owned()));
     let settings = session_settings(opts);
     MySqlPoolOptions::new()
@@ -244,21 +253,51 @@ fn session_settings(opts: &SqlOptions) -> Settings {
     }
 }
 
+/// Runs the migrations under a named lock (`GET_LOCK`, per database), so that
+/// concurrent callers run them one after the other; the check for a newer
+/// schema runs under it too.
+pub(crate) async fn migrate(pool: &DbPool) -> Result<()> {
+    let map = |e| map_sqlx_error("schema", e);
+    let mut conn = pool.acquire().await.map_err(map)?;
+    let got: Option<i64> = sqlx::query("SELECT GET_LOCK(CONCAT('isp_migrate:', DATABASE()), 600)")
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(map)?
+        .try_get(0)
+        .map_err(map)?;
+    if got != Some(1) {
+        return Err(Error::unavailable(
+            "database (mysql)",
+            "another migration held the schema lock for 10 minutes",
+        ));
+    }
+    let result = async {
+        crate::check_not_newer(&MIGRATOR, applied_versions(&mut conn).await?)?;
+        MIGRATOR.run(&mut *conn).await.map_err(crate::map_migrate_error)
+    }
+    .await;
+    let released = sqlx::query("SELECT RELEASE_LOCK(CONCAT('isp_migrate:', DATABASE()))")
+        .execute(&mut *conn)
+        .await;
+    result?;
+    released.map(|_| ()).map_err(map)
+}
+
 /// Versions recorded in `_sqlx_migrations` (empty before the first `migrate`).
-pub(crate) async fn applied_versions(pool: &DbPool) -> Result<Vec<i64>> {
+async fn applied_versions(conn: &mut sqlx::MySqlConnection) -> Result<Vec<i64>> {
     let map = |e| map_sqlx_error("schema", e);
     let exists = sqlx::query(
         "SELECT 1 FROM information_schema.tables \
          WHERE table_schema = DATABASE() AND table_name = '_sqlx_migrations'",
     )
-    .fetch_optional(pool)
+    .fetch_optional(&mut *conn)
     .await
     .map_err(map)?;
     if exists.is_none() {
         return Ok(Vec::new());
     }
     let rows = sqlx::query("SELECT version FROM _sqlx_migrations ORDER BY version")
-        .fetch_all(pool)
+        .fetch_all(&mut *conn)
         .await
         .map_err(map)?;
     rows.iter()

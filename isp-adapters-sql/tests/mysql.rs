@@ -77,7 +77,11 @@ async fn two_pools_claim_each_item_exactly_once() {
     let b = connect(&url).await;
     const N: i64 = 3_000;
     let now = checks::t0();
-    let pool = a.mysql_pool().expect("pool");
+    let mut conn = a.mysql_pool().expect("pool").acquire().await.expect("connection");
+    sqlx::query("SET SESSION max_recursive_iterations = 1000000")
+        .execute(&mut *conn)
+        .await
+        .expect("allow a long sequence");
     sqlx::query(
         "INSERT INTO subscribers (tenant_id, phone, username, paid_until) \
          WITH RECURSIVE seq (i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM seq WHERE i < ?) \
@@ -85,7 +89,7 @@ async fn two_pools_claim_each_item_exactly_once() {
     )
     .bind(N)
     .bind(now)
-    .execute(pool)
+    .execute(&mut *conn)
     .await
     .expect("load subscribers");
     sqlx::query(
@@ -96,9 +100,10 @@ async fn two_pools_claim_each_item_exactly_once() {
     .bind(N)
     .bind(now)
     .bind(now)
-    .execute(pool)
+    .execute(&mut *conn)
     .await
     .expect("load notices");
+    drop(conn);
     let mut tasks = Vec::new();
     for (d, store) in [&a, &b].into_iter().enumerate() {
         for t in 0..4 {

@@ -45,7 +45,8 @@ impl Arg {
             Arg::I64(v) => args.add(*v),
             Arg::Str(v) => args.add(v.clone()),
             Arg::Bool(v) => args.add(*v),
-            Arg::Ts(v) => args.add(*v),
+            // As DATETIME: a TIMESTAMP parameter ends in 2038.
+            Arg::Ts(v) => args.add(v.map(|t| t.naive_utc())),
             Arg::Date(v) => args.add(*v),
         }
         .map_err(sqlx::Error::Encode)
