@@ -42,7 +42,8 @@ pub(crate) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migratio
 /// (years 1000 to 9999), so "the far future" stays the far future.
 pub(crate) fn ts(t: DateTime<Utc>) -> DateTime<Utc> {
     let min = DateTime::<Utc>::from_timestamp(-30_610_224_000, 0).unwrap_or(DateTime::<Utc>::MIN_UTC);
-    let max = DateTime::<Utc>::from_timestamp(253_402_300_799, 999_999_000).unwrap_or(DateTime::<Utc>::MAX_UTC);
+    let max =
+        DateTime::<Utc>::from_timestamp(253_402_300_799, 999_999_000).unwrap_or(DateTime::<Utc>::MAX_UTC);
     t.clamp(min, max)
 }
 
@@ -78,8 +79,10 @@ pub fn map_sqlx_error(entity: &'static str, err: sqlx::Error) -> Error {
             if db.is_unique_violation() {
                 return Error::conflict(entity, db.message().to_owned());
             }
-            let transient = matches!(number, 1040 | 1053 | 1205 | 1213 | 1317 | 1927 | 1969 | 2006 | 2013 | 3024)
-                || code.starts_with("08");
+            let transient = matches!(
+                number,
+                1040 | 1053 | 1205 | 1213 | 1317 | 1927 | 1969 | 2006 | 2013 | 3024
+            ) || code.starts_with("08");
             if transient {
                 return Error::unavailable_from(
                     SERVICE,
@@ -93,7 +96,10 @@ pub fn map_sqlx_error(entity: &'static str, err: sqlx::Error) -> Error {
                     detail: db.message().to_owned(),
                 };
             }
-            Error::Internal(format!("{entity}: error {number} (SQLSTATE {code}): {}", db.message()))
+            Error::Internal(format!(
+                "{entity}: error {number} (SQLSTATE {code}): {}",
+                db.message()
+            ))
         }
         sqlx::Error::RowNotFound => Error::not_found(entity, "(no row)"),
         sqlx::Error::ColumnDecode { index, source } => {
@@ -184,18 +190,19 @@ pub(crate) async fn connect_url(url: &str, opts: &SqlOptions) -> Result<DbPool> 
         Some(rest) => format!("mysql:{rest}"),
         None => url.to_owned(),
     };
-    let options = MySqlConnectOptions::from_str(&mysql_url).map_err(|e| {
-        Error::invalid(
-            "database_url",
-            redact_url(url),
-            // The parser's message names what is wrong, never the URL itself.
-            e.to_string()
-                .replace(&mysql_url, &redact_url(url))
-                .replace(url, &redact_url(url)),
-        )
-    })?
-    .charset("utf8mb4")
-    .timezone(Some("+00:00".to_owned()));
+    let options = MySqlConnectOptions::from_str(&mysql_url)
+        .map_err(|e| {
+            Error::invalid(
+                "database_url",
+                redact_url(url),
+                // The parser's message names what is wrong, never the URL itself.
+                e.to_string()
+                    .replace(&mysql_url, &redact_url(url))
+                    .replace(url, &redact_url(url)),
+            )
+        })?
+        .charset("utf8mb4")
+        .timezone(Some("+00:00".to_owned()));
     let settings = session_settings(opts);
     MySqlPoolOptions::new()
         .max_connections(opts.max_connections.max(1))

@@ -232,6 +232,13 @@ async fn bad_stored_values_are_invalid_input() {
     }
 }
 
+#[tokio::test]
+async fn due_work_plans_use_their_indexes() {
+    if let Some(s) = store().await {
+        checks::due_work_plans_use_their_indexes(s, 50_000).await;
+    }
+}
+
 /// Text is utf8mb4 (four-byte characters survive) and compares exactly.
 #[tokio::test]
 async fn text_is_utf8mb4_and_exact() {
@@ -320,10 +327,7 @@ async fn wrong_password_is_authentication_without_the_password() {
     let wrong = url.replacen(":isp@", ":hunter2-secret@", 1);
     assert_ne!(wrong, url, "the harness URL carries the password");
     let e = SqlStore::connect(&wrong).await.expect_err("wrong password");
-    assert!(
-        matches!(e, isp_core::Error::Authentication { .. }),
-        "{e:?}"
-    );
+    assert!(matches!(e, isp_core::Error::Authentication { .. }), "{e:?}");
     assert!(!checks::error_text(&e).contains("hunter2"));
 }
 

@@ -13,7 +13,7 @@
 //!   `SKIPPED: <test> needs <suite> (ISP_TEST_SKIP)` to the process's stderr, which
 //!   libtest does not capture (its capture only redirects the `print!` family).
 
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
 pub mod bulk;
 pub mod mariadb;
 pub mod mongo;

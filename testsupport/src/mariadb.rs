@@ -225,7 +225,12 @@ impl Drop for Server {
 /// process exiting, however), then stops the server and removes the directory.
 /// In its own process group, so that a Ctrl-C to `cargo test` does not kill it
 /// first.
-fn spawn_server(bin: &Binaries, dir: &Path, port: u16, user: &[String]) -> Result<(u32, (Child, ChildStdin)), String> {
+fn spawn_server(
+    bin: &Binaries,
+    dir: &Path,
+    port: u16,
+    user: &[String],
+) -> Result<(u32, (Child, ChildStdin)), String> {
     use std::io::BufRead as _;
     use std::os::unix::process::CommandExt as _;
     let mut args = vec![
@@ -405,7 +410,9 @@ mod shared {
             Ok(Shared::Private(server)) => server.url(),
             Err(reason) => skip::fail(
                 Suite::Mariadb,
-                &format!("{reason}. Install MariaDB (apt-get install mariadb-server) or set ISP_TEST_MYSQL_URL"),
+                &format!(
+                    "{reason}. Install MariaDB (apt-get install mariadb-server) or set ISP_TEST_MYSQL_URL"
+                ),
             ),
         };
         let name = format!(
@@ -443,4 +450,3 @@ mod shared {
         }
     }
 }
-

@@ -7,8 +7,10 @@
 -- lease_until <= now. Ids are AUTO_INCREMENT but may be set (bulk loads, imports).
 -- Text that is a key or is compared is VARCHAR (indexable); free text is TEXT.
 --
--- MySQL has no partial indexes: where PostgreSQL indexes "WHERE active", the flag
--- leads the index here; the partial unique key on charges is a unique key over
+-- MySQL has no partial indexes: where PostgreSQL indexes "WHERE active" or "WHERE
+-- status = 'active'", the index here covers every row (the due-work scans read it
+-- in deadline order and skip the others) or has the status as a leading column;
+-- the partial unique key on charges is a unique key over
 -- generated columns that are NULL for anything but a charge.
 --
 -- Idempotent: every table and its indexes are created only if missing (MySQL DDL
@@ -35,7 +37,6 @@ CREATE TABLE IF NOT EXISTS subscribers (
     UNIQUE KEY subscribers_tenant_phone (tenant_id, phone),
     -- Due work (claim_expired, list_expired), expiring_between, next_expiry_after, count_entitled.
     KEY subscribers_due (paid_until, id),
-    KEY subscribers_active_due (active, paid_until, id),
     KEY subscribers_tenant_active (tenant_id, active, id)
 ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin;
 

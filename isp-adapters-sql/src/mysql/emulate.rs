@@ -124,7 +124,10 @@ impl Query {
     }
 
     /// Runs it; its first row, if any.
-    pub(crate) async fn fetch_optional<'c>(self, on: impl Into<On<'c>>) -> Result<Option<MySqlRow>, sqlx::Error> {
+    pub(crate) async fn fetch_optional<'c>(
+        self,
+        on: impl Into<On<'c>>,
+    ) -> Result<Option<MySqlRow>, sqlx::Error> {
         Ok(self.fetch_all(on).await?.into_iter().next())
     }
 
@@ -304,7 +307,12 @@ struct Plain {
 }
 
 /// One statement as it is, `$N` rewritten.
-async fn plain(conn: &mut MySqlConnection, sql: &str, args: &[Arg], rows: bool) -> Result<Plain, sqlx::Error> {
+async fn plain(
+    conn: &mut MySqlConnection,
+    sql: &str,
+    args: &[Arg],
+    rows: bool,
+) -> Result<Plain, sqlx::Error> {
     let (text, order) = positional(sql);
     let mut bound = MySqlArguments::default();
     for n in order {
@@ -366,10 +374,9 @@ async fn insert(
         .to_owned();
     // One statement per row when rows may be skipped or must be read back by id.
     let statements = match (skip_duplicates || returning.is_some(), split_values(&body)) {
-        (true, Some((head, tuples, tail))) => tuples
-            .into_iter()
-            .map(|t| format!("{head}{t}{tail}"))
-            .collect(),
+        (true, Some((head, tuples, tail))) => {
+            tuples.into_iter().map(|t| format!("{head}{t}{tail}")).collect()
+        }
         _ => vec![body.clone()],
     };
     let mut ids = Vec::new();
@@ -389,7 +396,10 @@ async fn insert(
             if ids.is_empty() {
                 return Ok((Vec::new(), 0));
             }
-            let select = format!("SELECT {cols} FROM {table} WHERE id IN ({}) ORDER BY id", id_list(&ids));
+            let select = format!(
+                "SELECT {cols} FROM {table} WHERE id IN ({}) ORDER BY id",
+                id_list(&ids)
+            );
             let out = plain(conn, &select, args, true).await?;
             Ok((out.rows, affected))
         }

@@ -68,8 +68,7 @@ impl AuditRepo for Audit {
         let map = |e| map_sqlx_error("audit event", e);
         let mut tx = begin_write(&self.pool).await.map_err(map)?;
         for chunk in events.chunks(1000) {
-            let mut q =
-                Builder::new(concat!("INSERT INTO audit_events (", cols!(audit_events), ") "));
+            let mut q = Builder::new(concat!("INSERT INTO audit_events (", cols!(audit_events), ") "));
             q.push_values(chunk, |mut b, e| {
                 b.push_bind(ts(e.at))
                     .push_bind(e.tenant_id.map(|t| t.0))

@@ -369,15 +369,14 @@ impl ServiceRepo for Services {
     ) -> Result<bool> {
         let map = |e| map_sqlx_error("service", e);
         let mut tx = begin_write(&self.pool).await.map_err(map)?;
-        let moved =
-            query("UPDATE services SET next_charge_on = $3 WHERE id = $1 AND next_charge_on = $2")
-                .bind(id.0)
-                .bind(from)
-                .bind(to)
-                .execute(&mut *tx)
-                .await
-                .map_err(map)?
-                .rows_affected();
+        let moved = query("UPDATE services SET next_charge_on = $3 WHERE id = $1 AND next_charge_on = $2")
+            .bind(id.0)
+            .bind(from)
+            .bind(to)
+            .execute(&mut *tx)
+            .await
+            .map_err(map)?
+            .rows_affected();
         let released = query(
             "UPDATE services SET lease_holder = NULL, lease_until = NULL WHERE id = $1 AND lease_holder = $2",
         )

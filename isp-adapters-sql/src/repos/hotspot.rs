@@ -189,9 +189,8 @@ impl SubscriberRepo for Subscribers {
             q.push(")");
             q.build().execute(&mut *tx).await.map_err(map)?;
 
-            let mut q = Builder::new(
-                "UPDATE subscribers SET active = FALSE, attempts = 0, disconnected_at = ",
-            );
+            let mut q =
+                Builder::new("UPDATE subscribers SET active = FALSE, attempts = 0, disconnected_at = ");
             q.push_bind(ts(at)).push(" WHERE active AND (");
             for (i, item) in chunk.iter().enumerate() {
                 if i > 0 {
@@ -324,9 +323,7 @@ impl DeviceRepo for Devices {
         let mut n = 0;
         let mut tx = begin_write(&self.pool).await.map_err(map)?;
         for chunk in subscribers.chunks(BATCH_CHUNK) {
-            let mut q = Builder::new(
-                "UPDATE devices SET active = FALSE WHERE active AND subscriber_id IN (",
-            );
+            let mut q = Builder::new("UPDATE devices SET active = FALSE WHERE active AND subscriber_id IN (");
             let mut list = q.separated(", ");
             for s in chunk {
                 list.push_bind(s.0);

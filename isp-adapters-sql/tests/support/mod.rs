@@ -4,14 +4,14 @@
 #![allow(dead_code)]
 
 pub(crate) mod checks;
-/// Used by the PostgreSQL tests only (the SQLite test binary includes this module too).
-#[cfg(feature = "postgres")]
-#[allow(unused_imports)]
-pub(crate) use isp_testsupport::pg;
 /// Used by the MySQL tests only.
 #[cfg(feature = "mysql")]
 #[allow(unused_imports)]
 pub(crate) use isp_testsupport::mariadb;
+/// Used by the PostgreSQL tests only (the SQLite test binary includes this module too).
+#[cfg(feature = "postgres")]
+#[allow(unused_imports)]
+pub(crate) use isp_testsupport::pg;
 
 /// isp-testsupport's bulk loader, fed a store's pool.
 pub(crate) mod bulk {
@@ -28,7 +28,8 @@ pub(crate) mod bulk {
             Backend::Sqlite => Pool::Sqlite(store.sqlite_pool().expect("sqlite pool")),
             #[cfg(feature = "postgres")]
             Backend::Postgres => Pool::Postgres(store.postgres_pool().expect("postgres pool")),
-            // The MySQL tests load their rows themselves.
+            #[cfg(feature = "mysql")]
+            Backend::Mysql => Pool::Mysql(store.mysql_pool().expect("mysql pool")),
             #[allow(unreachable_patterns)]
             other => unreachable!("built without {other:?}"),
         };
@@ -40,7 +41,7 @@ pub(crate) mod bulk {
         let dialect = match backend {
             Backend::Sqlite => Dialect::Sqlite,
             Backend::Postgres => Dialect::Postgres,
-            Backend::Mysql => unreachable!("the MySQL tests do not use the bulk loader's plan checks"),
+            Backend::Mysql => Dialect::Mysql,
         };
         shared::plan_problem(dialect, name, plan)
     }
