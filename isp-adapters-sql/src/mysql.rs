@@ -280,7 +280,10 @@ pub(crate) async fn migrate(pool: &DbPool) -> Result<()> {
     }
     let result = async {
         crate::check_not_newer(&MIGRATOR, applied_versions(&mut conn).await?)?;
-        MIGRATOR.run_direct(&mut *conn).await.map_err(crate::map_migrate_error)
+        MIGRATOR
+            .run_direct(&mut *conn)
+            .await
+            .map_err(crate::map_migrate_error)
     }
     .await;
     let released = sqlx::query("SELECT RELEASE_LOCK(CONCAT('isp_migrate:', DATABASE()))")

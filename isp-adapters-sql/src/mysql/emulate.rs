@@ -379,12 +379,18 @@ async fn insert(
         }
         _ => vec![body.clone()],
     };
+    let per_row = skip_duplicates || returning.is_some();
     let mut ids = Vec::new();
     let mut affected = 0;
     for statement in &statements {
         match plain(conn, statement, args, false).await {
             Ok(done) => {
-                affected += done.affected.min(1);
+                // An upsert reports 2 for a changed row; a row is one.
+                affected += if per_row {
+                    done.affected.min(1)
+                } else {
+                    done.affected
+                };
                 ids.push(done.last_insert_id);
             }
             Err(sqlx::Error::Database(e)) if skip_duplicates && e.is_unique_violation() => {}
