@@ -8,7 +8,7 @@
 //! READ COMMITTED, like PostgreSQL, so locking reads take no gap locks.
 //!
 //! The repositories are the shared ones (`repos/`), written in PostgreSQL's
-//! flavour; [`emulate`] runs each statement on MySQL: `$N` parameters become `?`
+//! flavour; `mysql/emulate.rs` runs each statement on MySQL: `$N` parameters become `?`
 //! (values re-bound in order of use), `ON CONFLICT` becomes `ON DUPLICATE KEY
 //! UPDATE` (or a skipped duplicate), and `RETURNING`, which MySQL 8 lacks and
 //! MariaDB has only for `INSERT` / `DELETE`, becomes a short transaction:
