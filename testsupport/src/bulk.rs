@@ -201,6 +201,11 @@ pub async fn populate(pool: Pool<'_>, n: i64, now: DateTime<Utc>, today: NaiveDa
                 .execute(&mut *conn)
                 .await
                 .unwrap_or_else(|e| panic!("bulk load: {e}"));
+            // A load takes longer than a daemon's statement limit (MariaDB's variable;
+            // MySQL limits only SELECTs and has no such variable, hence the ignored error).
+            let _ = sqlx::query("SET SESSION max_statement_time = 0")
+                .execute(&mut *conn)
+                .await;
             sqlx::query("SET @n = ?, @now = ?, @today = ?")
                 .bind(n)
                 .bind(now.naive_utc())
