@@ -28,7 +28,7 @@ mod stats;
 
 // The throwaway PostgreSQL cluster and the bulk loader of isp-testsupport, shared
 // with the sql crate's tests and due-work benchmark, so that row 3 measures the same way.
-use isp_testsupport::pg;
+use isp_testsupport::{mariadb, pg};
 
 /// isp-testsupport's bulk loader, fed a store's pool.
 mod bulk {
@@ -43,6 +43,7 @@ mod bulk {
         let pool = match store.backend() {
             Backend::Sqlite => Pool::Sqlite(store.sqlite_pool().expect("sqlite pool")),
             Backend::Postgres => Pool::Postgres(store.postgres_pool().expect("postgres pool")),
+            Backend::Mysql => Pool::Mysql(store.mysql_pool().expect("mysql pool")),
         };
         shared::populate(pool, n, now, today).await;
     }
@@ -52,6 +53,7 @@ mod bulk {
         let dialect = match backend {
             Backend::Sqlite => Dialect::Sqlite,
             Backend::Postgres => Dialect::Postgres,
+            Backend::Mysql => Dialect::Mysql,
         };
         shared::plan_problem(dialect, name, plan)
     }

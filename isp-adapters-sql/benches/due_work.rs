@@ -1,4 +1,4 @@
-//! Due-work queries at scale, on SQLite and PostgreSQL.
+//! Due-work queries at scale, on SQLite, PostgreSQL and MariaDB.
 //!
 //! Loads ISP_BENCH_ROWS (default 1,000,000) subscribers, vouchers, services and
 //! notices (about 1% due), prints the plan of every due-work statement, then
@@ -11,8 +11,9 @@
 //! ISP_BENCH_ROWS=100000 ISP_BENCH_ONLY=postgres cargo bench -p isp-adapters-sql --all-features --bench due_work
 //! ```
 //!
-//! PostgreSQL is isp-testsupport's throwaway cluster (or ISP_TEST_POSTGRES_URL);
-//! `ISP_TEST_SKIP=postgres` skips it.
+//! PostgreSQL is isp-testsupport's throwaway cluster (or ISP_TEST_POSTGRES_URL),
+//! MariaDB its throwaway server (or ISP_TEST_MYSQL_URL); `ISP_TEST_SKIP=postgres`
+//! or `mariadb` skips one.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
@@ -22,7 +23,7 @@ use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use isp_adapters_sql::{Backend, SqlOptions, SqlStore};
 use isp_core::domain::{Claim, TenantId};
 use isp_testsupport::bulk::{self, Dialect, Pool};
-use isp_testsupport::pg;
+use isp_testsupport::{mariadb, pg};
 
 const BATCH: usize = 500;
 
@@ -46,14 +47,18 @@ fn main() {
         .enable_all()
         .build()
         .expect("runtime");
-    // ISP_BENCH_ONLY=sqlite or postgres runs one of them.
+    // ISP_BENCH_ONLY=sqlite, postgres or mariadb runs one of them.
     let only = std::env::var("ISP_BENCH_ONLY").unwrap_or_default();
+    let run = |name: &str| only.is_empty() || only == name;
     rt.block_on(async {
-        if only != "postgres" {
+        if run("sqlite") {
             sqlite(rows).await;
         }
-        if only != "sqlite" {
+        if run("postgres") {
             postgres(rows).await;
+        }
+        if run("mariadb") {
+            mysql(rows).await;
         }
     });
 }
@@ -85,6 +90,22 @@ async fn postgres(rows: i64) {
             }
             None => println!("\nPostgreSQL skipped (ISP_TEST_SKIP)"),
         }
+    }
+}
+
+async fn mysql(rows: i64) {
+    match mariadb::fresh_database().await {
+        Some(url) => {
+            let options = SqlOptions {
+                max_connections: 4,
+                ..SqlOptions::default()
+            };
+            let store = SqlStore::connect_with(&url, options).await.expect("mariadb");
+            store.migrate().await.expect("migrate");
+            bench(&store, rows).await;
+            store.close().await;
+        }
+        None => println!("\nMariaDB skipped (ISP_TEST_SKIP)"),
     }
 }
 
@@ -140,6 +161,12 @@ async fn exec(store: &SqlStore, sql: &str) {
                 .await
                 .unwrap();
         }
+        Backend::Mysql => {
+            sqlx::query(sql)
+                .execute(store.mysql_pool().unwrap())
+                .await
+                .unwrap();
+        }
     }
 }
 
@@ -159,6 +186,12 @@ async fn due_ids(store: &SqlStore) -> usize {
             .await
             .unwrap()
             .len(),
+        Backend::Mysql => sqlx::query_scalar::<_, i64>(&sql.replace("$1", "?"))
+            .bind(now().naive_utc())
+            .fetch_all(store.mysql_pool().unwrap())
+            .await
+            .unwrap()
+            .len(),
     }
 }
 
@@ -172,6 +205,7 @@ async fn bench(store: &SqlStore, rows: i64) {
     let pool = match backend {
         Backend::Sqlite => Pool::Sqlite(store.sqlite_pool().expect("sqlite pool")),
         Backend::Postgres => Pool::Postgres(store.postgres_pool().expect("postgres pool")),
+        Backend::Mysql => Pool::Mysql(store.mysql_pool().expect("mysql pool")),
     };
     bulk::populate(pool, rows, now(), today()).await;
     println!("loaded in {:.1} s", t.elapsed().as_secs_f64());
@@ -179,6 +213,7 @@ async fn bench(store: &SqlStore, rows: i64) {
     let dialect = match backend {
         Backend::Sqlite => Dialect::Sqlite,
         Backend::Postgres => Dialect::Postgres,
+        Backend::Mysql => Dialect::Mysql,
     };
     for plan in store
         .explain_due_work(now(), TenantId(1), today())
@@ -289,7 +324,7 @@ async fn bench(store: &SqlStore, rows: i64) {
                 "UPDATE services SET provisioned = (status = 'active' AND next_billing_date >= '2026-03-01'), \
                  lease_holder = NULL, lease_until = NULL WHERE lease_holder = 'bench'"
             }
-            Backend::Postgres => {
+            Backend::Postgres | Backend::Mysql => {
                 "UPDATE services SET provisioned = (status = 'active' AND next_billing_date >= DATE '2026-03-01'), \
                  lease_holder = NULL, lease_until = NULL WHERE lease_holder = 'bench'"
             }

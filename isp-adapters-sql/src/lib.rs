@@ -1,10 +1,12 @@
 #![doc = include_str!("../README.md")]
 
-#[cfg(not(any(feature = "sqlite", feature = "postgres")))]
-compile_error!("isp-adapters-sql needs feature `sqlite` or `postgres` (or both)");
+#[cfg(not(any(feature = "sqlite", feature = "postgres", feature = "mysql")))]
+compile_error!("isp-adapters-sql needs feature `sqlite`, `postgres` or `mysql` (or several)");
 
 mod row;
 
+#[cfg(feature = "mysql")]
+pub mod mysql;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 #[cfg(feature = "sqlite")]
@@ -29,7 +31,7 @@ pub struct QueryPlan {
     /// The statement.
     pub sql: &'static str,
     /// The plan as the database prints it (`EXPLAIN QUERY PLAN` on SQLite,
-    /// `EXPLAIN` on PostgreSQL).
+    /// `EXPLAIN` on PostgreSQL and MySQL).
     pub plan: String,
 }
 
@@ -40,6 +42,8 @@ pub enum Backend {
     Sqlite,
     /// PostgreSQL.
     Postgres,
+    /// MySQL 8+ or MariaDB 10.6+.
+    Mysql,
 }
 
 /// Pool settings. The defaults suit a daemon.
@@ -83,9 +87,11 @@ enum Pool {
     Sqlite(sqlx::SqlitePool),
     #[cfg(feature = "postgres")]
     Postgres(sqlx::PgPool),
+    #[cfg(feature = "mysql")]
+    Mysql(sqlx::MySqlPool),
 }
 
-/// A connection pool to SQLite or PostgreSQL, with the schema's migrations and
+/// A connection pool to SQLite, PostgreSQL or MySQL / MariaDB, with the schema's migrations and
 /// every repository of [`isp_core::ports`].
 ///
 /// ```no_run
@@ -115,8 +121,9 @@ impl fmt::Debug for SqlStore {
 
 impl SqlStore {
     /// Connects by URL: `sqlite://path/to/isp.db`, `sqlite:isp.db`,
-    /// `sqlite::memory:`, or `postgres://user:password@host:port/db`
-    /// (`postgresql://` too). A SQLite file is created if missing.
+    /// `sqlite::memory:`, `postgres://user:password@host:port/db`
+    /// (`postgresql://` too), or `mysql://user:password@host:port/db`
+    /// (`mariadb://` too). A SQLite file is created if missing.
     ///
     /// Errors name the URL without its password.
     pub async fn connect(url: &str) -> Result<Self> {
@@ -155,10 +162,22 @@ impl SqlStore {
                     "this build has no PostgreSQL support (feature `postgres`)",
                 ))
             }
+            "mysql" | "mariadb" => {
+                #[cfg(feature = "mysql")]
+                {
+                    Self::connect_mysql_with(url, options).await
+                }
+                #[cfg(not(feature = "mysql"))]
+                Err(Error::invalid(
+                    "database_url",
+                    row::redact_url(url),
+                    "this build has no MySQL / MariaDB support (feature `mysql`)",
+                ))
+            }
             _ => Err(Error::invalid(
                 "database_url",
                 row::redact_url(url),
-                "expected a sqlite:// or postgres:// URL",
+                "expected a sqlite://, postgres:// or mysql:// (mariadb://) URL",
             )),
         }
     }
@@ -207,6 +226,23 @@ impl SqlStore {
         })
     }
 
+    /// Connects to MySQL or MariaDB (`mysql://user:password@host:port/db`,
+    /// `mariadb://` too).
+    #[cfg(feature = "mysql")]
+    pub async fn connect_mysql(url: &str) -> Result<Self> {
+        Self::connect_mysql_with(url, SqlOptions::default()).await
+    }
+
+    /// [`SqlStore::connect_mysql`] with pool settings.
+    #[cfg(feature = "mysql")]
+    pub async fn connect_mysql_with(url: &str, options: SqlOptions) -> Result<Self> {
+        let pool = mysql::connect_url(url, &options).await?;
+        Ok(SqlStore {
+            pool: Pool::Mysql(pool),
+            description: row::redact_url(url),
+        })
+    }
+
     /// The database behind this store.
     pub fn backend(&self) -> Backend {
         match &self.pool {
@@ -214,6 +250,8 @@ impl SqlStore {
             Pool::Sqlite(_) => Backend::Sqlite,
             #[cfg(feature = "postgres")]
             Pool::Postgres(_) => Backend::Postgres,
+            #[cfg(feature = "mysql")]
+            Pool::Mysql(_) => Backend::Mysql,
         }
     }
 
@@ -221,8 +259,8 @@ impl SqlStore {
     ///
     /// Idempotent: running it again does nothing. A database that has
     /// migrations this build does not know (its schema is newer than the code)
-    /// is refused with [`Error::Conflict`] and left untouched. On PostgreSQL,
-    /// concurrent callers serialize on an advisory lock.
+    /// is refused with [`Error::Conflict`] and left untouched. On PostgreSQL
+    /// (an advisory lock) and MySQL (`GET_LOCK`), concurrent callers serialize.
     pub async fn migrate(&self) -> Result<()> {
         match &self.pool {
             #[cfg(feature = "sqlite")]
@@ -251,6 +289,8 @@ impl SqlStore {
                 check_not_newer(&postgres::MIGRATOR, postgres::applied_versions(pool).await?)?;
                 postgres::MIGRATOR.run(pool).await.map_err(map_migrate_error)
             }
+            #[cfg(feature = "mysql")]
+            Pool::Mysql(pool) => mysql::migrate(pool).await,
         }
     }
 
@@ -261,6 +301,8 @@ impl SqlStore {
             Pool::Sqlite(_) => &sqlite::MIGRATOR,
             #[cfg(feature = "postgres")]
             Pool::Postgres(_) => &postgres::MIGRATOR,
+            #[cfg(feature = "mysql")]
+            Pool::Mysql(_) => &mysql::MIGRATOR,
         };
         latest(migrator)
     }
@@ -280,6 +322,8 @@ impl SqlStore {
             Pool::Sqlite(pool) => sqlite::repos::explain_due_work(pool, now, tenant, today).await,
             #[cfg(feature = "postgres")]
             Pool::Postgres(pool) => postgres::repos::explain_due_work(pool, now, tenant, today).await,
+            #[cfg(feature = "mysql")]
+            Pool::Mysql(pool) => mysql::repos::explain_due_work(pool, now, tenant, today).await,
         }
     }
 
@@ -290,26 +334,38 @@ impl SqlStore {
             Pool::Sqlite(pool) => sqlite::repos::all(pool),
             #[cfg(feature = "postgres")]
             Pool::Postgres(pool) => postgres::repos::all(pool),
+            #[cfg(feature = "mysql")]
+            Pool::Mysql(pool) => mysql::repos::all(pool),
         }
     }
 
-    /// The SQLite pool, for queries of your own (`None` on PostgreSQL).
+    /// The SQLite pool, for queries of your own (`None` on another database).
     #[cfg(feature = "sqlite")]
     pub fn sqlite_pool(&self) -> Option<&sqlx::SqlitePool> {
         match &self.pool {
             Pool::Sqlite(p) => Some(p),
-            #[cfg(feature = "postgres")]
-            Pool::Postgres(_) => None,
+            #[allow(unreachable_patterns)]
+            _ => None,
         }
     }
 
-    /// The PostgreSQL pool, for queries of your own (`None` on SQLite).
+    /// The PostgreSQL pool, for queries of your own (`None` on another database).
     #[cfg(feature = "postgres")]
     pub fn postgres_pool(&self) -> Option<&sqlx::PgPool> {
         match &self.pool {
             Pool::Postgres(p) => Some(p),
-            #[cfg(feature = "sqlite")]
-            Pool::Sqlite(_) => None,
+            #[allow(unreachable_patterns)]
+            _ => None,
+        }
+    }
+
+    /// The MySQL / MariaDB pool, for queries of your own (`None` on another database).
+    #[cfg(feature = "mysql")]
+    pub fn mysql_pool(&self) -> Option<&sqlx::MySqlPool> {
+        match &self.pool {
+            Pool::Mysql(p) => Some(p),
+            #[allow(unreachable_patterns)]
+            _ => None,
         }
     }
 
@@ -320,6 +376,8 @@ impl SqlStore {
             Pool::Sqlite(p) => sqlite::close(p).await,
             #[cfg(feature = "postgres")]
             Pool::Postgres(p) => postgres::close(p).await,
+            #[cfg(feature = "mysql")]
+            Pool::Mysql(p) => mysql::close(p).await,
         }
     }
 }

@@ -241,6 +241,14 @@ pub(crate) fn id_in(select: &str) -> String {
     format!("= ANY(ARRAY({select}))")
 }
 
+/// A statement (`$N` parameters, bound with `.bind`), as the repositories run it.
+pub(crate) fn query(sql: &str) -> sqlx::query::Query<'_, Db, <Db as sqlx::Database>::Arguments<'_>> {
+    sqlx::query(sql)
+}
+
+/// A statement built piece by piece, as the repositories build one.
+pub(crate) type Builder<'a> = sqlx::QueryBuilder<'a, Db>;
+
 /// The repositories, compiled for PostgreSQL.
 // Compiled once per dialect on purpose: `super` is the dialect seam.
 #[allow(clippy::duplicate_mod)]

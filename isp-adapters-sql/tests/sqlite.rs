@@ -164,7 +164,7 @@ async fn a_closed_store_is_unavailable_and_bad_urls_are_invalid_input() {
     let e = store.repositories().tenants.list().await.expect_err("closed");
     assert!(e.is_transient(), "{e:?}");
 
-    let e = SqlStore::connect("mysql://root:hunter2@localhost/isp")
+    let e = SqlStore::connect("oracle://root:hunter2@localhost/isp")
         .await
         .expect_err("unsupported scheme");
     assert!(

@@ -5,7 +5,9 @@
 //! claimant id, run the claim-based jobs (disconnect-expired,
 //! warn-before-expiry, provision-services, monthly-billing) in loops at
 //! jittered intervals on the same workload: once on one PostgreSQL, once on
-//! one MongoDB-protocol server (nx-27017, or `MONGODB_URL`). Counted at the
+//! one MariaDB (a throwaway server from isp-testsupport, or
+//! `ISP_TEST_MYSQL_URL`), once on one MongoDB-protocol server (nx-27017, or
+//! `MONGODB_URL`). Counted at the
 //! simulated routers and at the SMS gateway: every hotspot user is disabled
 //! exactly once per router, every secret and address-list entry added exactly
 //! once, every period charged exactly once (and no engine even tried a period
@@ -326,6 +328,24 @@ async fn three_daemons_on_one_postgresql_do_everything_exactly_once() {
         stores.push(s.repositories());
     }
     several_daemons("PostgreSQL", stores).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn three_daemons_on_one_mariadb_do_everything_exactly_once() {
+    let Some(url) = isp_testsupport::mariadb::fresh_database().await else {
+        return;
+    };
+    let mut stores = Vec::new();
+    for i in 0..DAEMONS {
+        let s = isp_adapters_sql::SqlStore::connect_mysql(&url)
+            .await
+            .expect("mariadb");
+        if i == 0 {
+            s.migrate().await.expect("migrate");
+        }
+        stores.push(s.repositories());
+    }
+    several_daemons("MariaDB", stores).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -17,6 +17,9 @@ pub enum Pool<'a> {
     /// A PostgreSQL pool.
     #[cfg(feature = "postgres")]
     Postgres(&'a sqlx::PgPool),
+    /// A MySQL / MariaDB pool.
+    #[cfg(feature = "mysql")]
+    Mysql(&'a sqlx::MySqlPool),
 }
 
 /// Which SQL dialect a query plan is written in.
@@ -26,6 +29,8 @@ pub enum Dialect {
     Sqlite,
     /// PostgreSQL's `EXPLAIN`.
     Postgres,
+    /// MySQL's `EXPLAIN`, as `isp_adapters_sql` prints it (`table type=... key=...`).
+    Mysql,
 }
 
 /// Rows are due when `i % DUE_EVERY == 0` (subscribers, vouchers, notices).
@@ -105,6 +110,41 @@ const POSTGRES: [&str; 4] = [
      FROM generate_series(1, $1) AS i",
 ];
 
+/// MySQL takes each `?` once: the values are session variables (`@n`, `@now`, `@today`).
+#[cfg(feature = "mysql")]
+const MYSQL: [&str; 4] = [
+    "INSERT INTO subscribers (id, tenant_id, phone, username, paid_until, active, attempts) \
+     WITH RECURSIVE s (i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < @n) \
+     SELECT i, 1, CONCAT('+2557', LPAD(i, 8, '0')), CONCAT('u', i), \
+       CASE WHEN i % 100 = 0 THEN @now - INTERVAL i SECOND \
+            ELSE @now + INTERVAL 1 DAY + INTERVAL i SECOND END, TRUE, 0 FROM s",
+    "INSERT INTO vouchers (id, tenant_id, router_id, code, plan_id, status, activation_deadline, duration_ms, \
+       started_at, expected_end, expired_at, removed_from_router, attempts) \
+     WITH RECURSIVE s (i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < @n) \
+     SELECT i, 1, 1 + i % 10, CONCAT('V', i), 1, \
+       CASE i % 4 WHEN 0 THEN 'active' WHEN 1 THEN 'expired' ELSE 'unused' END, \
+       CASE WHEN i % 100 = 0 THEN @now - INTERVAL i SECOND ELSE @now + INTERVAL 1 DAY + INTERVAL i SECOND END, \
+       3600000, \
+       CASE i % 4 WHEN 0 THEN @now - INTERVAL 1 HOUR END, \
+       CASE WHEN i % 4 = 0 THEN (CASE WHEN i % 100 = 0 THEN @now - INTERVAL i SECOND \
+            ELSE @now + INTERVAL 1 DAY + INTERVAL i SECOND END) END, \
+       CASE i % 4 WHEN 1 THEN @now - INTERVAL 1 DAY END, \
+       i % 4 = 1, 0 FROM s",
+    "INSERT INTO services (id, tenant_id, customer_id, router_id, plan_id, status, connection_kind, pppoe_username, \
+       pppoe_password, pppoe_profile, next_billing_date, billing_day, next_charge_on, provisioned, attempts) \
+     WITH RECURSIVE s (i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < @n) \
+     SELECT i, 1, i, 1 + i % 10, 1, CASE WHEN i % 100 = 2 THEN 'suspended' ELSE 'active' END, 'pppoe', \
+       CONCAT('p', i), 'pw', 'default', \
+       CASE WHEN i % 100 = 3 THEN @today - INTERVAL 1 DAY ELSE @today + INTERVAL (i % 30) DAY END, 1, \
+       CASE WHEN i % 100 = 4 THEN @today - INTERVAL 1 DAY ELSE @today + INTERVAL (1 + i % 28) DAY END, \
+       i % 100 <> 1, 0 FROM s",
+    "INSERT INTO notices (id, tenant_id, recipient, kind, deadline, body, status, attempts, created_at, sent_at) \
+     WITH RECURSIVE s (i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < @n) \
+     SELECT i, 1, CONCAT('+2557', LPAD(i, 8, '0')), 'payment_due', @now + INTERVAL i SECOND, \
+       'Your payment is due', CASE WHEN i % 100 = 0 THEN 'pending' ELSE 'sent' END, 0, \
+       @now - INTERVAL (@n - i) SECOND, CASE WHEN i % 100 <> 0 THEN @now END FROM s",
+];
+
 /// Loads `n` rows into each of the four due-work tables, then `ANALYZE`.
 ///
 /// # Panics
@@ -153,6 +193,37 @@ pub async fn populate(pool: Pool<'_>, n: i64, now: DateTime<Utc>, today: NaiveDa
                 .await
                 .unwrap_or_else(|e| panic!("VACUUM ANALYZE: {e}"));
         }
+        #[cfg(feature = "mysql")]
+        Pool::Mysql(pool) => {
+            let mut conn = pool.acquire().await.unwrap_or_else(|e| panic!("bulk load: {e}"));
+            // MariaDB stops a recursive CTE at max_recursive_iterations (1000 by default).
+            sqlx::query("SET SESSION max_recursive_iterations = 4294967295")
+                .execute(&mut *conn)
+                .await
+                .unwrap_or_else(|e| panic!("bulk load: {e}"));
+            // A load takes longer than a daemon's statement limit (MariaDB's variable;
+            // MySQL limits only SELECTs and has no such variable, hence the ignored error).
+            let _ = sqlx::query("SET SESSION max_statement_time = 0")
+                .execute(&mut *conn)
+                .await;
+            sqlx::query("SET @n = ?, @now = ?, @today = ?")
+                .bind(n)
+                .bind(now.naive_utc())
+                .bind(today)
+                .execute(&mut *conn)
+                .await
+                .unwrap_or_else(|e| panic!("bulk load: {e}"));
+            for sql in MYSQL {
+                sqlx::query(sql)
+                    .execute(&mut *conn)
+                    .await
+                    .unwrap_or_else(|e| panic!("bulk load: {e}\n{sql}"));
+            }
+            sqlx::query("ANALYZE TABLE subscribers, vouchers, services, notices")
+                .execute(&mut *conn)
+                .await
+                .unwrap_or_else(|e| panic!("ANALYZE TABLE: {e}"));
+        }
     }
 }
 
@@ -185,6 +256,8 @@ pub fn plan_problem(dialect: Dialect, name: &str, plan: &str) -> Option<String> 
             // `SCAN t` (or `SCAN t USING INDEX i`, a whole index) is a full scan; a range is `SEARCH`.
             Dialect::Sqlite => l == format!("SCAN {table}") || l.starts_with(&format!("SCAN {table} ")),
             Dialect::Postgres => l.contains(&format!("Seq Scan on {table}")),
+            // `type=ALL` reads every row.
+            Dialect::Mysql => l.contains(&format!(" {table} type=ALL")),
         };
         if full_scan {
             return Some(format!("{name}: full scan of {table}: {l}"));

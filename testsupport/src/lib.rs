@@ -2,6 +2,8 @@
 //!
 //! - [`pg`]: a throwaway PostgreSQL cluster (one per test binary, a fresh database per
 //!   test), or one a test owns and can stop and start again.
+//! - [`mariadb`]: a throwaway MariaDB server (one per test binary, a fresh database per
+//!   test).
 //! - [`mongo`]: a MongoDB-protocol server, `nx-27017` from PyPI in a Python venv.
 //! - [`bulk`]: realistic due-work tables loaded straight in SQL, for query-plan tests and
 //!   benchmarks.
@@ -11,8 +13,9 @@
 //!   `SKIPPED: <test> needs <suite> (ISP_TEST_SKIP)` to the process's stderr, which
 //!   libtest does not capture (its capture only redirects the `print!` family).
 
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
 pub mod bulk;
+pub mod mariadb;
 pub mod mongo;
 pub mod pg;
 pub mod skip;

@@ -168,6 +168,9 @@ pub(crate) async fn measure(
                 .ok_or("PostgreSQL is not available here (see the message above)")?;
             Db::create_postgres(url, topo).await?
         }
+        Backend::Mysql => {
+            return Err("row 1 measures SQLite and PostgreSQL (its loader has no MySQL SQL)".into())
+        }
     };
     let fleet = Fleet::start(topo, scale.latency).await?;
     let now = Utc::now();

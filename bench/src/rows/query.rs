@@ -1,11 +1,11 @@
 //! Row 3: due-work query cost at a million subscribers and a million vouchers,
-//! on SQLite and PostgreSQL.
+//! on SQLite, PostgreSQL and MariaDB.
 //!
 //! Measured the way the sql crate's own benchmark (`cargo bench -p
 //! isp-adapters-sql --bench due_work`) measures it, with the same loader
 //! (`isp_testsupport::bulk`: a million rows in each due-work table, 1% of
-//! them due, then `ANALYZE`) and throwaway PostgreSQL cluster
-//! (`isp_testsupport::pg`): claims of 500 through the repositories until the
+//! them due, then `ANALYZE`), throwaway PostgreSQL cluster
+//! (`isp_testsupport::pg`) and MariaDB server (`isp_testsupport::mariadb`): claims of 500 through the repositories until the
 //! due set is empty, each batch then completed the way a job would (not
 //! timed); read-only lists of the first batch 200 times.
 
@@ -18,7 +18,7 @@ use isp_core::domain::{Claim, TenantId};
 use crate::report::{Line, RowResult};
 use crate::rows::{progress, Scale};
 use crate::stats::{ms3, percentile, thousands};
-use crate::{bulk, pg, BoxResult};
+use crate::{bulk, mariadb, pg, BoxResult};
 
 const BATCH: usize = 500;
 
@@ -66,6 +66,11 @@ async fn exec(store: &SqlStore, sql: &str) -> BoxResult<()> {
         Backend::Postgres => {
             sqlx::query(sql)
                 .execute(store.postgres_pool().ok_or("postgres pool")?)
+                .await?;
+        }
+        Backend::Mysql => {
+            sqlx::query(sql)
+                .execute(store.mysql_pool().ok_or("mysql pool")?)
                 .await?;
         }
     }
@@ -244,6 +249,47 @@ pub(crate) async fn row(scale: &Scale) -> BoxResult<RowResult> {
         ),
         Ok(Err(e)) => r.note(format!("PostgreSQL: failed: {e}")),
         Err(e) => r.note(format!("PostgreSQL: the harness failed: {e}")),
+    }
+    progress("query: MariaDB: starting a throwaway server");
+    let my_result = tokio::spawn(async move {
+        let Some(url) = mariadb::fresh_database().await else {
+            return Ok::<_, String>(None);
+        };
+        let options = SqlOptions {
+            max_connections: 4,
+            ..SqlOptions::default()
+        };
+        let store = SqlStore::connect_with(&url, options)
+            .await
+            .map_err(|e| e.to_string())?;
+        store.migrate().await.map_err(|e| e.to_string())?;
+        progress(format!("query: MariaDB, {rows} rows per table: loading"));
+        let out = measure(&store, rows).await.map_err(|e| e.to_string())?;
+        store.close().await;
+        Ok(Some(out))
+    })
+    .await;
+    match my_result {
+        Ok(Ok(Some((timed, load, plans)))) => {
+            lines(&mut r, "MariaDB", &timed);
+            r.note(format!(
+                "MariaDB: a throwaway local server (the sql crate's test harness: Debian's mariadbd, InnoDB, \
+                 innodb_flush_log_at_trx_commit=0, pool of 4), same data, loaded in {load:.0} s."
+            ));
+            misses.extend(plans);
+            misses.extend(
+                timed
+                    .iter()
+                    .filter(|t| !t.name.ends_with("(read)") && percentile(&t.samples, 0.99) >= 1.0)
+                    .map(|t| format!("MariaDB {} p99 {}", t.name, ms3(percentile(&t.samples, 0.99)))),
+            );
+        }
+        Ok(Ok(None)) => r.note(
+            "MariaDB: not measured: skipped (ISP_TEST_SKIP names mariadb); install mariadb-server or set \
+             ISP_TEST_MYSQL_URL.",
+        ),
+        Ok(Err(e)) => r.note(format!("MariaDB: failed: {e}")),
+        Err(e) => r.note(format!("MariaDB: the harness failed: {e}")),
     }
     r.note(
         "Method: the sql crate's due-work benchmark (its loader, its cluster, its claim loop: batches of 500 \

@@ -1,12 +1,12 @@
 //! Opening the configured storage: SQLite (the embedded default), PostgreSQL,
-//! MongoDB, or memory.
+//! MySQL / MariaDB, MongoDB, or memory.
 
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
 use std::time::Duration;
 
 #[cfg(feature = "mongodb")]
 use isp_adapters_mongo::MongoStore;
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
 use isp_adapters_sql::{SqlOptions, SqlStore};
 use isp_core::memory::MemoryStore;
 use isp_core::ports::Repositories;
@@ -27,7 +27,7 @@ pub struct Storage {
 
 #[derive(Debug, Clone)]
 enum Backend {
-    #[cfg(any(feature = "sqlite", feature = "postgres"))]
+    #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
     Sql(SqlStore),
     #[cfg(feature = "mongodb")]
     Mongo(MongoStore),
@@ -54,7 +54,7 @@ impl Storage {
     /// [`isp_core::Error::Unavailable`]; a schema newer than this build gives
     /// [`isp_core::Error::Conflict`].
     pub async fn open(config: &StorageConfig, migrate: bool) -> Result<Self> {
-        #[cfg(any(feature = "sqlite", feature = "postgres"))]
+        #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
         let options = SqlOptions {
             max_connections: config.max_connections,
             acquire_timeout: Duration::from_secs(10),
@@ -94,6 +94,17 @@ impl Storage {
                     backend: Backend::Sql(store),
                 }
             }
+            #[cfg(not(feature = "mysql"))]
+            StorageUrl::Mysql(_) => return Err(left_out(config, "mysql")),
+            #[cfg(feature = "mysql")]
+            StorageUrl::Mysql(url) => {
+                let store = SqlStore::connect_mysql_with(url.expose_secret(), options).await?;
+                Storage {
+                    repos: store.repositories(),
+                    description: config.url.redacted(),
+                    backend: Backend::Sql(store),
+                }
+            }
             #[cfg(not(feature = "mongodb"))]
             StorageUrl::Mongo { .. } => return Err(left_out(config, "mongodb")),
             #[cfg(feature = "mongodb")]
@@ -123,7 +134,7 @@ impl Storage {
     /// Brings the schema up to date (idempotent).
     pub async fn migrate(&self) -> Result<()> {
         match &self.backend {
-            #[cfg(any(feature = "sqlite", feature = "postgres"))]
+            #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
             Backend::Sql(s) => s.migrate().await,
             #[cfg(feature = "mongodb")]
             Backend::Mongo(m) => m.ensure_indexes().await,
@@ -134,7 +145,7 @@ impl Storage {
     /// The schema version this build brings SQL databases to (`None` for others).
     pub fn schema_version(&self) -> Option<i64> {
         match &self.backend {
-            #[cfg(any(feature = "sqlite", feature = "postgres"))]
+            #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
             Backend::Sql(s) => Some(s.schema_version()),
             #[allow(unreachable_patterns)]
             _ => None,
@@ -143,7 +154,7 @@ impl Storage {
 
     /// Closes connections (SQL pools; others close on drop).
     pub async fn close(&self) {
-        #[cfg(any(feature = "sqlite", feature = "postgres"))]
+        #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
         if let Backend::Sql(s) = &self.backend {
             s.close().await;
         }

@@ -2,7 +2,6 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::QueryBuilder;
 
 use isp_core::domain::*;
 use isp_core::ports::*;
@@ -20,7 +19,7 @@ pub(crate) struct Tenants {
 #[async_trait]
 impl TenantRepo for Tenants {
     async fn upsert(&self, t: &Tenant) -> Result<()> {
-        sqlx::query(
+        query(
             "INSERT INTO tenants (id, slug, name, time_zone) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (id) DO UPDATE SET slug = excluded.slug, name = excluded.name, \
              time_zone = excluded.time_zone",
@@ -36,7 +35,7 @@ impl TenantRepo for Tenants {
     }
 
     async fn get(&self, id: TenantId) -> Result<Tenant> {
-        let row = sqlx::query(concat!("SELECT ", cols!(tenants), " FROM tenants WHERE id = $1"))
+        let row = query(concat!("SELECT ", cols!(tenants), " FROM tenants WHERE id = $1"))
             .bind(id.0)
             .fetch_optional(&self.pool)
             .await
@@ -46,7 +45,7 @@ impl TenantRepo for Tenants {
     }
 
     async fn list(&self) -> Result<Vec<Tenant>> {
-        let rows = sqlx::query(concat!("SELECT ", cols!(tenants), " FROM tenants ORDER BY id"))
+        let rows = query(concat!("SELECT ", cols!(tenants), " FROM tenants ORDER BY id"))
             .fetch_all(&self.pool)
             .await
             .map_err(|e| map_sqlx_error("tenant", e))?;
@@ -69,8 +68,7 @@ impl AuditRepo for Audit {
         let map = |e| map_sqlx_error("audit event", e);
         let mut tx = begin_write(&self.pool).await.map_err(map)?;
         for chunk in events.chunks(1000) {
-            let mut q =
-                QueryBuilder::<Db>::new(concat!("INSERT INTO audit_events (", cols!(audit_events), ") "));
+            let mut q = Builder::new(concat!("INSERT INTO audit_events (", cols!(audit_events), ") "));
             q.push_values(chunk, |mut b, e| {
                 b.push_bind(ts(e.at))
                     .push_bind(e.tenant_id.map(|t| t.0))
@@ -87,7 +85,7 @@ impl AuditRepo for Audit {
     }
 
     async fn recent(&self, limit: usize) -> Result<Vec<AuditEvent>> {
-        let rows = sqlx::query(concat!(
+        let rows = query(concat!(
             "SELECT ",
             cols!(audit_events),
             " FROM audit_events ORDER BY at DESC, id DESC LIMIT $1"
@@ -100,7 +98,7 @@ impl AuditRepo for Audit {
     }
 
     async fn of_router(&self, router: RouterId, limit: usize) -> Result<Vec<AuditEvent>> {
-        let rows = sqlx::query(concat!(
+        let rows = query(concat!(
             "SELECT ",
             cols!(audit_events),
             " FROM audit_events WHERE router_id = $1 ORDER BY at DESC, id DESC LIMIT $2"
@@ -114,7 +112,7 @@ impl AuditRepo for Audit {
     }
 
     async fn delete_before(&self, cutoff: DateTime<Utc>) -> Result<u64> {
-        let n = sqlx::query("DELETE FROM audit_events WHERE at < $1")
+        let n = query("DELETE FROM audit_events WHERE at < $1")
             .bind(ts(cutoff))
             .execute(&self.pool)
             .await
@@ -135,7 +133,7 @@ pub(crate) struct RouterStatuses {
 #[async_trait]
 impl RouterStatusRepo for RouterStatuses {
     async fn get(&self, router: RouterId) -> Result<Option<RouterStatus>> {
-        let row = sqlx::query(concat!(
+        let row = query(concat!(
             "SELECT ",
             cols!(router_status),
             " FROM router_status WHERE router_id = $1"
@@ -149,7 +147,7 @@ impl RouterStatusRepo for RouterStatuses {
     }
 
     async fn put(&self, s: &RouterStatus) -> Result<()> {
-        sqlx::query(concat!(
+        query(concat!(
             "INSERT INTO router_status (",
             cols!(router_status),
             ") VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (router_id) DO UPDATE SET \
@@ -171,7 +169,7 @@ impl RouterStatusRepo for RouterStatuses {
     }
 
     async fn list(&self) -> Result<Vec<RouterStatus>> {
-        let rows = sqlx::query(concat!(
+        let rows = query(concat!(
             "SELECT ",
             cols!(router_status),
             " FROM router_status ORDER BY router_id"

@@ -84,7 +84,7 @@ pub(crate) struct Plans {
 #[async_trait]
 impl PlanRepo for Plans {
     async fn insert(&self, new: &NewPlan) -> Result<Plan> {
-        let row = sqlx::query(concat!(
+        let row = query(concat!(
             "INSERT INTO plans (tenant_id, name, price_micros, currency, duration_ms, rate_limit) \
              VALUES ($1, $2, $3, $4, $5, $6) RETURNING ",
             cols!(plans)
@@ -124,7 +124,7 @@ impl PlanRepo for Plans {
     }
 
     async fn get(&self, id: PlanId) -> Result<Plan> {
-        let row = sqlx::query(concat!("SELECT ", cols!(plans), " FROM plans WHERE id = $1"))
+        let row = query(concat!("SELECT ", cols!(plans), " FROM plans WHERE id = $1"))
             .bind(id.0)
             .fetch_optional(&self.pool)
             .await
@@ -134,7 +134,7 @@ impl PlanRepo for Plans {
     }
 
     async fn list(&self, tenant: TenantId) -> Result<Vec<Plan>> {
-        let rows = sqlx::query(concat!(
+        let rows = query(concat!(
             "SELECT ",
             cols!(plans),
             " FROM plans WHERE tenant_id = $1 ORDER BY id"
@@ -158,7 +158,7 @@ pub(crate) struct Customers {
 #[async_trait]
 impl CustomerRepo for Customers {
     async fn insert(&self, new: &NewCustomer) -> Result<Customer> {
-        let row = sqlx::query(concat!(
+        let row = query(concat!(
             "INSERT INTO customers (tenant_id, name, phone) VALUES ($1, $2, $3) RETURNING ",
             cols!(customers)
         ))
@@ -172,7 +172,7 @@ impl CustomerRepo for Customers {
     }
 
     async fn get(&self, id: CustomerId) -> Result<Customer> {
-        let row = sqlx::query(concat!(
+        let row = query(concat!(
             "SELECT ",
             cols!(customers),
             " FROM customers WHERE id = $1"
@@ -209,7 +209,7 @@ impl Services {
     /// `mark_provisioned` / `mark_deprovisioned`: fenced on the holder (see the
     /// port's contract), so a late mark after a takeover changes nothing.
     async fn mark(&self, sql: &'static str, id: ServiceId, holder: &str, at: DateTime<Utc>) -> Result<bool> {
-        let n = sqlx::query(sql)
+        let n = query(sql)
             .bind(id.0)
             .bind(holder)
             .bind(ts(at))
@@ -228,7 +228,7 @@ impl Services {
 impl ServiceRepo for Services {
     async fn insert(&self, new: &NewService) -> Result<Service> {
         let c = row::connection_columns(&new.connection);
-        let row = sqlx::query(concat!(
+        let row = query(concat!(
             "INSERT INTO services (tenant_id, customer_id, router_id, plan_id, status, connection_kind, \
              pppoe_username, pppoe_password, pppoe_profile, static_address, next_billing_date, \
              billing_day, next_charge_on, provisioned, attempts) \
@@ -255,7 +255,7 @@ impl ServiceRepo for Services {
     }
 
     async fn get(&self, id: ServiceId) -> Result<Service> {
-        let row = sqlx::query(concat!(
+        let row = query(concat!(
             "SELECT ",
             cols!(services),
             " FROM services WHERE id = $1"
@@ -268,7 +268,7 @@ impl ServiceRepo for Services {
     }
 
     async fn set_status(&self, id: ServiceId, status: ServiceStatus) -> Result<Service> {
-        let row = sqlx::query(concat!(
+        let row = query(concat!(
             "UPDATE services SET status = $2 WHERE id = $1 RETURNING ",
             cols!(services)
         ))
@@ -281,7 +281,7 @@ impl ServiceRepo for Services {
     }
 
     async fn set_next_billing_date(&self, id: ServiceId, date: NaiveDate) -> Result<Service> {
-        let row = sqlx::query(concat!(
+        let row = query(concat!(
             "UPDATE services SET next_billing_date = $2 WHERE id = $1 RETURNING ",
             cols!(services)
         ))
@@ -301,7 +301,7 @@ impl ServiceRepo for Services {
     ) -> Result<Vec<Service>> {
         // Read only: leases are ignored, so "free at" is the far past of every lease
         // ($3 = NULL would make the test unknown; a lease_until IS NULL OR <= max works).
-        let rows = sqlx::query(LIST_PROVISIONING.as_str())
+        let rows = query(LIST_PROVISIONING.as_str())
             .bind(tenant.0)
             .bind(today)
             .bind(ts(DateTime::<Utc>::MAX_UTC))
@@ -318,7 +318,7 @@ impl ServiceRepo for Services {
         today: NaiveDate,
         claim: &Claim,
     ) -> Result<Vec<Service>> {
-        let rows = sqlx::query(CLAIM_PROVISIONING.as_str())
+        let rows = query(CLAIM_PROVISIONING.as_str())
             .bind(tenant.0)
             .bind(today)
             .bind(ts(claim.now))
@@ -367,7 +367,7 @@ impl ServiceRepo for Services {
         today: NaiveDate,
         claim: &Claim,
     ) -> Result<Vec<Service>> {
-        let rows = sqlx::query(CLAIM_BILLABLE.as_str())
+        let rows = query(CLAIM_BILLABLE.as_str())
             .bind(tenant.0)
             .bind(today)
             .bind(ts(claim.now))
@@ -391,16 +391,15 @@ impl ServiceRepo for Services {
     ) -> Result<bool> {
         let map = |e| map_sqlx_error("service", e);
         let mut tx = begin_write(&self.pool).await.map_err(map)?;
-        let moved =
-            sqlx::query("UPDATE services SET next_charge_on = $3 WHERE id = $1 AND next_charge_on = $2")
-                .bind(id.0)
-                .bind(from)
-                .bind(to)
-                .execute(&mut *tx)
-                .await
-                .map_err(map)?
-                .rows_affected();
-        let released = sqlx::query(
+        let moved = query("UPDATE services SET next_charge_on = $3 WHERE id = $1 AND next_charge_on = $2")
+            .bind(id.0)
+            .bind(from)
+            .bind(to)
+            .execute(&mut *tx)
+            .await
+            .map_err(map)?
+            .rows_affected();
+        let released = query(
             "UPDATE services SET lease_holder = NULL, lease_until = NULL WHERE id = $1 AND lease_holder = $2",
         )
         .bind(id.0)
@@ -420,7 +419,7 @@ impl ServiceRepo for Services {
     }
 
     async fn due_between(&self, tenant: TenantId, from: NaiveDate, to: NaiveDate) -> Result<Vec<Service>> {
-        let rows = sqlx::query(concat!(
+        let rows = query(concat!(
             "SELECT ",
             cols!(services),
             " FROM services WHERE tenant_id = $1 AND status = 'active' AND next_billing_date >= $2 \
@@ -436,7 +435,7 @@ impl ServiceRepo for Services {
     }
 
     async fn on_router(&self, router: RouterId) -> Result<Vec<Service>> {
-        let rows = sqlx::query(concat!(
+        let rows = query(concat!(
             "SELECT ",
             cols!(services),
             " FROM services WHERE router_id = $1 ORDER BY id"
@@ -460,7 +459,7 @@ pub(crate) struct Ledger {
 #[async_trait]
 impl LedgerRepo for Ledger {
     async fn record(&self, new: &NewLedgerEntry) -> Result<LedgerEntry> {
-        let row = sqlx::query(concat!(
+        let row = query(concat!(
             "INSERT INTO ledger (customer_id, service_id, kind, amount_micros, currency, period_start, \
              key, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING ",
             cols!(ledger)
@@ -480,7 +479,7 @@ impl LedgerRepo for Ledger {
     }
 
     async fn of_service(&self, service: ServiceId) -> Result<Vec<LedgerEntry>> {
-        let rows = sqlx::query(concat!(
+        let rows = query(concat!(
             "SELECT ",
             cols!(ledger),
             " FROM ledger WHERE service_id = $1 ORDER BY created_at, id"
@@ -493,7 +492,7 @@ impl LedgerRepo for Ledger {
     }
 
     async fn of_customer(&self, customer: CustomerId) -> Result<Vec<LedgerEntry>> {
-        let rows = sqlx::query(concat!(
+        let rows = query(concat!(
             "SELECT ",
             cols!(ledger),
             " FROM ledger WHERE customer_id = $1 ORDER BY created_at, id"
@@ -506,7 +505,7 @@ impl LedgerRepo for Ledger {
     }
 
     async fn count_charges(&self) -> Result<u64> {
-        let row = sqlx::query("SELECT COUNT(*) FROM ledger WHERE kind = 'charge'")
+        let row = query("SELECT COUNT(*) FROM ledger WHERE kind = 'charge'")
             .fetch_one(&self.pool)
             .await
             .map_err(|e| map_sqlx_error("ledger entry", e))?;

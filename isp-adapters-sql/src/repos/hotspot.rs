@@ -5,7 +5,7 @@ use std::sync::LazyLock;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use futures::TryStreamExt as _;
-use sqlx::{QueryBuilder, Row};
+use sqlx::Row;
 
 use isp_core::domain::*;
 use isp_core::ports::*;
@@ -68,7 +68,7 @@ impl Subscribers {
 #[async_trait]
 impl SubscriberRepo for Subscribers {
     async fn insert(&self, new: &NewSubscriber) -> Result<Subscriber> {
-        let row = sqlx::query(concat!(
+        let row = query(concat!(
             "INSERT INTO subscribers (tenant_id, phone, username, paid_until, active, attempts) \
              VALUES ($1, $2, $3, $4, TRUE, 0) RETURNING ",
             cols!(subscribers)
@@ -84,7 +84,7 @@ impl SubscriberRepo for Subscribers {
     }
 
     async fn get(&self, id: SubscriberId) -> Result<Subscriber> {
-        let row = sqlx::query(concat!(
+        let row = query(concat!(
             "SELECT ",
             cols!(subscribers),
             " FROM subscribers WHERE id = $1"
@@ -97,7 +97,7 @@ impl SubscriberRepo for Subscribers {
     }
 
     async fn find_by_phone(&self, tenant: TenantId, phone: &PhoneNumber) -> Result<Option<Subscriber>> {
-        let row = sqlx::query(concat!(
+        let row = query(concat!(
             "SELECT ",
             cols!(subscribers),
             " FROM subscribers WHERE tenant_id = $1 AND phone = $2"
@@ -112,7 +112,7 @@ impl SubscriberRepo for Subscribers {
     }
 
     async fn extend(&self, id: SubscriberId, paid_until: DateTime<Utc>) -> Result<Subscriber> {
-        let row = sqlx::query(concat!(
+        let row = query(concat!(
             "UPDATE subscribers SET paid_until = $2, active = TRUE, disconnected_at = NULL, \
              attempts = 0, lease_holder = NULL, lease_until = NULL WHERE id = $1 RETURNING ",
             cols!(subscribers)
@@ -126,7 +126,7 @@ impl SubscriberRepo for Subscribers {
     }
 
     async fn list_expired(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<Subscriber>> {
-        let rows = sqlx::query(LIST_EXPIRED)
+        let rows = query(LIST_EXPIRED)
             .bind(ts(now))
             .bind(row::limit(limit))
             .fetch_all(&self.pool)
@@ -136,7 +136,7 @@ impl SubscriberRepo for Subscribers {
     }
 
     async fn claim_expired(&self, claim: &Claim) -> Result<Vec<Subscriber>> {
-        let rows = sqlx::query(CLAIM_EXPIRED.as_str())
+        let rows = query(CLAIM_EXPIRED.as_str())
             .bind(claim.holder.as_str())
             .bind(ts(claim.until))
             .bind(ts(claim.now))
@@ -155,7 +155,7 @@ impl SubscriberRepo for Subscribers {
         to: DateTime<Utc>,
         limit: usize,
     ) -> Result<Vec<Subscriber>> {
-        let rows = sqlx::query(EXPIRING_BETWEEN)
+        let rows = query(EXPIRING_BETWEEN)
             .bind(ts(from))
             .bind(ts(to))
             .bind(row::limit(limit))
@@ -178,7 +178,7 @@ impl SubscriberRepo for Subscribers {
         let mut done = std::collections::HashSet::new();
         let mut tx = begin_write(&self.pool).await.map_err(map)?;
         for chunk in items.chunks(BATCH_CHUNK) {
-            let mut q = QueryBuilder::<Db>::new(
+            let mut q = Builder::new(
                 "UPDATE subscribers SET lease_holder = NULL, lease_until = NULL WHERE lease_holder = ",
             );
             q.push_bind(holder).push(" AND id IN (");
@@ -189,9 +189,8 @@ impl SubscriberRepo for Subscribers {
             q.push(")");
             q.build().execute(&mut *tx).await.map_err(map)?;
 
-            let mut q = QueryBuilder::<Db>::new(
-                "UPDATE subscribers SET active = FALSE, attempts = 0, disconnected_at = ",
-            );
+            let mut q =
+                Builder::new("UPDATE subscribers SET active = FALSE, attempts = 0, disconnected_at = ");
             q.push_bind(ts(at)).push(" WHERE active AND (");
             for (i, item) in chunk.iter().enumerate() {
                 if i > 0 {
@@ -217,7 +216,7 @@ impl SubscriberRepo for Subscribers {
     }
 
     async fn next_expiry_after(&self, now: DateTime<Utc>) -> Result<Option<DateTime<Utc>>> {
-        let row = sqlx::query(NEXT_EXPIRY)
+        let row = query(NEXT_EXPIRY)
             .bind(ts(now))
             .fetch_optional(&self.pool)
             .await
@@ -227,7 +226,7 @@ impl SubscriberRepo for Subscribers {
     }
 
     async fn count_entitled(&self, now: DateTime<Utc>) -> Result<u64> {
-        let row = sqlx::query("SELECT COUNT(*) FROM subscribers WHERE active AND paid_until > $1")
+        let row = query("SELECT COUNT(*) FROM subscribers WHERE active AND paid_until > $1")
             .bind(ts(now))
             .fetch_one(&self.pool)
             .await
@@ -239,7 +238,7 @@ impl SubscriberRepo for Subscribers {
         // Decoded row by row as they stream in: a tenant can have tens of
         // thousands, and holding every raw row besides the decoded ones
         // doubled the sync job's peak memory.
-        let mut rows = sqlx::query(concat!(
+        let mut rows = query(concat!(
             "SELECT ",
             cols!(subscribers),
             " FROM subscribers WHERE tenant_id = $1 AND active ORDER BY id"
@@ -298,7 +297,7 @@ impl DeviceRepo for Devices {
         router: Option<RouterId>,
         at: DateTime<Utc>,
     ) -> Result<Device> {
-        let row = sqlx::query(concat!(
+        let row = query(concat!(
             "INSERT INTO devices (subscriber_id, mac, router_id, last_seen, active) \
              VALUES ($1, $2, $3, $4, TRUE) \
              ON CONFLICT (subscriber_id, mac) DO UPDATE SET router_id = excluded.router_id, \
@@ -318,7 +317,7 @@ impl DeviceRepo for Devices {
     async fn active_of(&self, subscribers: &[SubscriberId]) -> Result<Vec<Device>> {
         let mut out = Vec::new();
         for chunk in subscribers.chunks(500) {
-            let mut q = QueryBuilder::<Db>::new(concat!(
+            let mut q = Builder::new(concat!(
                 "SELECT ",
                 cols!(devices),
                 " FROM devices WHERE active AND subscriber_id IN ("
@@ -347,9 +346,7 @@ impl DeviceRepo for Devices {
         let mut n = 0;
         let mut tx = begin_write(&self.pool).await.map_err(map)?;
         for chunk in subscribers.chunks(BATCH_CHUNK) {
-            let mut q = QueryBuilder::<Db>::new(
-                "UPDATE devices SET active = FALSE WHERE active AND subscriber_id IN (",
-            );
+            let mut q = Builder::new("UPDATE devices SET active = FALSE WHERE active AND subscriber_id IN (");
             let mut list = q.separated(", ");
             for s in chunk {
                 list.push_bind(s.0);
@@ -362,7 +359,7 @@ impl DeviceRepo for Devices {
     }
 
     async fn delete_unseen_since(&self, cutoff: DateTime<Utc>) -> Result<u64> {
-        let n = sqlx::query("DELETE FROM devices WHERE last_seen < $1")
+        let n = query("DELETE FROM devices WHERE last_seen < $1")
             .bind(ts(cutoff))
             .execute(&self.pool)
             .await

@@ -2,7 +2,6 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::QueryBuilder;
 
 use isp_core::ports::*;
 use isp_core::Result;
@@ -34,7 +33,7 @@ impl Leases {
         kind: Leased,
         ids: &[i64],
         holder: &str,
-        set: impl Fn(&mut QueryBuilder<'_, Db>),
+        set: impl Fn(&mut Builder<'_>),
         guard: &str,
     ) -> Result<Vec<bool>> {
         if ids.is_empty() {
@@ -43,7 +42,7 @@ impl Leases {
         let map = |e| map_sqlx_error(kind.entity(), e);
         let table = kind.table();
         let build = |chunk: &[i64]| {
-            let mut q = QueryBuilder::<Db>::new(format!("UPDATE {table} SET "));
+            let mut q = Builder::new(format!("UPDATE {table} SET "));
             set(&mut q);
             q.push(" WHERE lease_holder = ").push_bind(holder);
             q.push(guard).push(" AND id IN (");
@@ -85,7 +84,7 @@ impl LeaseRepo for Leases {
         holder: &str,
         until: DateTime<Utc>,
     ) -> Result<Vec<bool>> {
-        let set = |q: &mut QueryBuilder<'_, Db>| {
+        let set = |q: &mut Builder<'_>| {
             q.push("attempts = attempts + 1, lease_holder = ")
                 .push_bind(RETRY_HOLDER)
                 .push(", lease_until = ")
@@ -95,7 +94,7 @@ impl LeaseRepo for Leases {
     }
 
     async fn release_all(&self, kind: Leased, ids: &[i64], holder: &str) -> Result<Vec<bool>> {
-        let set = |q: &mut QueryBuilder<'_, Db>| {
+        let set = |q: &mut Builder<'_>| {
             q.push("lease_holder = NULL, lease_until = NULL");
         };
         self.fenced(kind, ids, holder, set, "").await

@@ -1,12 +1,13 @@
 //! The repositories, written once for every SQL dialect.
 //!
 //! This module is compiled once inside each dialect module (`sqlite`,
-//! `postgres`: `#[path = "repos/mod.rs"] mod repos;`), where `super` is that
+//! `postgres`, `mysql`: `#[path = "repos/mod.rs"] mod repos;`), where `super` is that
 //! dialect. The dialect seam is what these files import from `super`:
 //!
 //! | name | what |
 //! |---|---|
 //! | `Db`, `DbPool`, `DbRow` | the sqlx database, pool and row types |
+//! | `query(sql)`, `Builder` | a statement, and one built piece by piece (sqlx's `query` and `QueryBuilder`; on MySQL a rewriting runner, see `mysql::emulate`) |
 //! | `ts(DateTime<Utc>)` | an instant as the dialect binds it (micros / TIMESTAMPTZ) |
 //! | `Cols::new(&row, table)` | the dialect's [`Fields`](crate::row::Fields) over a row |
 //! | `map_sqlx_error(entity, err)` | the dialect's one error mapping |
@@ -14,8 +15,10 @@
 //! | `CLAIM_LOCK`, `id_in(select)` | the claim's row lock, and "`id` is one of `select`" |
 //! | `EXPLAIN_PREFIX`, `plan_text(rows)` | how to ask for and read a query plan |
 //!
-//! Everything else is shared: both databases take `$N` parameters,
-//! `RETURNING`, `ON CONFLICT`, partial indexes and `TRUE`/`FALSE`.
+//! Everything else is shared, in PostgreSQL's flavour: `$N` parameters,
+//! `RETURNING`, `ON CONFLICT` and `TRUE`/`FALSE` (SQLite takes them as they
+//! are; MySQL's runner rewrites them). Run every statement through `query` /
+//! `Builder`, never `sqlx::query` directly, so that it runs on every dialect.
 //!
 //! Every claim is one statement (see [`claim_sql`]):
 //! `UPDATE t SET lease = claimant WHERE id <id_in(SELECT id ... due and free
@@ -97,7 +100,8 @@ use crate::row;
 
 #[allow(unused_imports)]
 use super::{
-    begin_write, id_in, map_sqlx_error, plan_text, ts, Cols, Db, DbPool, DbRow, CLAIM_LOCK, EXPLAIN_PREFIX,
+    begin_write, id_in, map_sqlx_error, plan_text, query, ts, Builder, Cols, Db, DbPool, DbRow, CLAIM_LOCK,
+    EXPLAIN_PREFIX,
 };
 
 /// Maps an insert's error, turning a unique violation on `hotspot_names` (the
@@ -151,7 +155,7 @@ pub(crate) async fn explain_due_work(
     let q = |sql: &str| format!("{EXPLAIN_PREFIX}{sql}");
 
     let sql = q(hotspot::LIST_EXPIRED);
-    let rows = sqlx::query(&sql)
+    let rows = query(&sql)
         .bind(ts(now))
         .bind(lim)
         .fetch_all(&mut *conn)
@@ -159,7 +163,7 @@ pub(crate) async fn explain_due_work(
         .map_err(map)?;
     push("subscribers.list_expired", hotspot::LIST_EXPIRED, rows)?;
     let claim_expired = hotspot::CLAIM_EXPIRED.as_str();
-    let rows = sqlx::query(&q(claim_expired))
+    let rows = query(&q(claim_expired))
         .bind(holder)
         .bind(ts(until))
         .bind(ts(now))
@@ -169,7 +173,7 @@ pub(crate) async fn explain_due_work(
         .map_err(map)?;
     push("subscribers.claim_expired", claim_expired, rows)?;
     let sql = q(hotspot::EXPIRING_BETWEEN);
-    let rows = sqlx::query(&sql)
+    let rows = query(&sql)
         .bind(ts(now))
         .bind(ts(until))
         .bind(lim)
@@ -178,7 +182,7 @@ pub(crate) async fn explain_due_work(
         .map_err(map)?;
     push("subscribers.expiring_between", hotspot::EXPIRING_BETWEEN, rows)?;
     let sql = q(hotspot::NEXT_EXPIRY);
-    let rows = sqlx::query(&sql)
+    let rows = query(&sql)
         .bind(ts(now))
         .fetch_all(&mut *conn)
         .await
@@ -186,7 +190,7 @@ pub(crate) async fn explain_due_work(
     push("subscribers.next_expiry_after", hotspot::NEXT_EXPIRY, rows)?;
 
     let sql = q(vouchers::LIST_DUE);
-    let rows = sqlx::query(&sql)
+    let rows = query(&sql)
         .bind(ts(now))
         .bind(lim)
         .fetch_all(&mut *conn)
@@ -194,7 +198,7 @@ pub(crate) async fn explain_due_work(
         .map_err(map)?;
     push("vouchers.list_due", vouchers::LIST_DUE, rows)?;
     let claim_due = vouchers::CLAIM_DUE.as_str();
-    let rows = sqlx::query(&q(claim_due))
+    let rows = query(&q(claim_due))
         .bind(holder)
         .bind(ts(until))
         .bind(ts(now))
@@ -204,7 +208,7 @@ pub(crate) async fn explain_due_work(
         .map_err(map)?;
     push("vouchers.claim_due", claim_due, rows)?;
     let sql = q(vouchers::NEXT_DEADLINE);
-    let rows = sqlx::query(&sql)
+    let rows = query(&sql)
         .bind(ts(now))
         .fetch_all(&mut *conn)
         .await
@@ -212,7 +216,7 @@ pub(crate) async fn explain_due_work(
     push("vouchers.next_deadline_after", vouchers::NEXT_DEADLINE, rows)?;
 
     let list_provisioning = billing::LIST_PROVISIONING.as_str();
-    let rows = sqlx::query(&q(list_provisioning))
+    let rows = query(&q(list_provisioning))
         .bind(tenant)
         .bind(today)
         .bind(ts(DateTime::<Utc>::MAX_UTC))
@@ -228,7 +232,7 @@ pub(crate) async fn explain_due_work(
         ),
         ("services.claim_billable", billing::CLAIM_BILLABLE.as_str()),
     ] {
-        let rows = sqlx::query(&q(sql))
+        let rows = query(&q(sql))
             .bind(tenant)
             .bind(today)
             .bind(ts(now))
@@ -242,7 +246,7 @@ pub(crate) async fn explain_due_work(
     }
 
     let claim_pending = notices::CLAIM_PENDING.as_str();
-    let rows = sqlx::query(&q(claim_pending))
+    let rows = query(&q(claim_pending))
         .bind(holder)
         .bind(ts(until))
         .bind(ts(now))
@@ -290,7 +294,7 @@ async fn guard_refused(
     exists_sql: &'static str,
     id: i64,
 ) -> Result<bool> {
-    let found = sqlx::query(exists_sql)
+    let found = query(exists_sql)
         .bind(id)
         .fetch_optional(pool)
         .await

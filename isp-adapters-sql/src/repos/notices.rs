@@ -4,7 +4,6 @@ use std::sync::LazyLock;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::QueryBuilder;
 
 use isp_core::domain::*;
 use isp_core::ports::*;
@@ -76,7 +75,7 @@ impl NoticeRepo for Notices {
         }
         let mut tx = begin_write(&self.pool).await.map_err(map)?;
         for chunk in new.chunks(BATCH_CHUNK) {
-            let mut q = QueryBuilder::<Db>::new(
+            let mut q = Builder::new(
                 "INSERT INTO notices (tenant_id, recipient, kind, deadline, subject, body, status, attempts, created_at) ",
             );
             q.push_values(chunk, |mut b, n| {
@@ -127,7 +126,7 @@ impl NoticeRepo for Notices {
     }
 
     async fn get(&self, id: NoticeId) -> Result<Notice> {
-        let row = sqlx::query(concat!("SELECT ", cols!(notices), " FROM notices WHERE id = $1"))
+        let row = query(concat!("SELECT ", cols!(notices), " FROM notices WHERE id = $1"))
             .bind(id.0)
             .fetch_optional(&self.pool)
             .await
@@ -143,7 +142,7 @@ impl NoticeRepo for Notices {
         deadline: DateTime<Utc>,
         subject: &str,
     ) -> Result<Option<Notice>> {
-        let row = sqlx::query(concat!(
+        let row = query(concat!(
             "SELECT ",
             cols!(notices),
             " FROM notices WHERE recipient = $1 AND kind = $2 AND deadline = $3 AND subject = $4"
@@ -159,7 +158,7 @@ impl NoticeRepo for Notices {
     }
 
     async fn claim_pending(&self, claim: &Claim) -> Result<Vec<Notice>> {
-        let rows = sqlx::query(CLAIM_PENDING.as_str())
+        let rows = query(CLAIM_PENDING.as_str())
             .bind(claim.holder.as_str())
             .bind(ts(claim.until))
             .bind(ts(claim.now))
@@ -181,7 +180,7 @@ impl NoticeRepo for Notices {
         let mut marked = std::collections::HashSet::new();
         let mut tx = begin_write(&self.pool).await.map_err(map)?;
         for chunk in ids.chunks(BATCH_CHUNK) {
-            let mut q = QueryBuilder::<Db>::new("UPDATE notices SET status = 'sent', sent_at = ");
+            let mut q = Builder::new("UPDATE notices SET status = 'sent', sent_at = ");
             q.push_bind(ts(at))
                 .push(", lease_holder = NULL, lease_until = NULL WHERE status = 'pending' AND (lease_holder IS NULL OR lease_holder = ")
                 .push_bind(holder)
@@ -209,7 +208,7 @@ impl NoticeRepo for Notices {
     }
 
     async fn abandon_stale(&self, now: DateTime<Utc>) -> Result<u64> {
-        let n = sqlx::query(
+        let n = query(
             "UPDATE notices SET status = 'abandoned', lease_holder = NULL, lease_until = NULL \
              WHERE status = 'pending' AND lease_holder IS NOT NULL AND lease_holder <> $2 \
              AND lease_until < $1",
@@ -224,7 +223,7 @@ impl NoticeRepo for Notices {
     }
 
     async fn count(&self, status: NoticeStatus) -> Result<u64> {
-        let row = sqlx::query("SELECT COUNT(*) FROM notices WHERE status = $1")
+        let row = query("SELECT COUNT(*) FROM notices WHERE status = $1")
             .bind(status.as_str())
             .fetch_one(&self.pool)
             .await

@@ -4,7 +4,6 @@ use std::sync::LazyLock;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::QueryBuilder;
 
 use isp_core::domain::*;
 use isp_core::ports::*;
@@ -56,7 +55,7 @@ impl Vouchers {
 #[async_trait]
 impl VoucherRepo for Vouchers {
     async fn insert(&self, new: &NewVoucher) -> Result<Voucher> {
-        let row = sqlx::query(concat!(
+        let row = query(concat!(
             "INSERT INTO vouchers (tenant_id, router_id, code, plan_id, status, activation_deadline, \
              purchase_deadline, duration_ms, removed_from_router, attempts) \
              VALUES ($1, $2, $3, $4, 'unused', $5, $6, $7, FALSE, 0) RETURNING ",
@@ -76,7 +75,7 @@ impl VoucherRepo for Vouchers {
     }
 
     async fn get(&self, id: VoucherId) -> Result<Voucher> {
-        let row = sqlx::query(concat!(
+        let row = query(concat!(
             "SELECT ",
             cols!(vouchers),
             " FROM vouchers WHERE id = $1"
@@ -90,7 +89,7 @@ impl VoucherRepo for Vouchers {
     }
 
     async fn find_by_code(&self, tenant: TenantId, code: &RosName) -> Result<Option<Voucher>> {
-        let row = sqlx::query(concat!(
+        let row = query(concat!(
             "SELECT ",
             cols!(vouchers),
             " FROM vouchers WHERE tenant_id = $1 AND code = $2"
@@ -118,7 +117,7 @@ impl VoucherRepo for Vouchers {
             ));
         }
         let expected_end = started_at + current.duration.as_chrono();
-        let row = sqlx::query(concat!(
+        let row = query(concat!(
             "UPDATE vouchers SET status = 'active', started_at = $2, expected_end = $3 \
              WHERE id = $1 AND status = 'unused' RETURNING ",
             cols!(vouchers)
@@ -142,7 +141,7 @@ impl VoucherRepo for Vouchers {
     }
 
     async fn list_due(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<Voucher>> {
-        let rows = sqlx::query(LIST_DUE)
+        let rows = query(LIST_DUE)
             .bind(ts(now))
             .bind(row::limit(limit))
             .fetch_all(&self.pool)
@@ -152,7 +151,7 @@ impl VoucherRepo for Vouchers {
     }
 
     async fn claim_due(&self, claim: &Claim) -> Result<Vec<Voucher>> {
-        let rows = sqlx::query(CLAIM_DUE.as_str())
+        let rows = query(CLAIM_DUE.as_str())
             .bind(claim.holder.as_str())
             .bind(ts(claim.until))
             .bind(ts(claim.now))
@@ -172,7 +171,7 @@ impl VoucherRepo for Vouchers {
         reason: VoucherExpiryReason,
         at: DateTime<Utc>,
     ) -> Result<bool> {
-        let n = sqlx::query(
+        let n = query(
             "UPDATE vouchers SET status = 'expired', expired_reason = $3, expired_at = $4 \
              WHERE id = $1 AND status = $2 AND status <> 'expired'",
         )
@@ -191,7 +190,7 @@ impl VoucherRepo for Vouchers {
     }
 
     async fn mark_removed(&self, id: VoucherId, holder: &str) -> Result<bool> {
-        let n = sqlx::query(
+        let n = query(
             "UPDATE vouchers SET removed_from_router = TRUE, lease_holder = NULL, lease_until = NULL, \
              attempts = 0 WHERE id = $1 AND status IN ('expired', 'revoked') \
              AND (lease_holder IS NULL OR lease_holder = $2)",
@@ -212,7 +211,7 @@ impl VoucherRepo for Vouchers {
         if statuses.is_empty() {
             return Ok(Vec::new());
         }
-        let mut q = QueryBuilder::<Db>::new(concat!(
+        let mut q = Builder::new(concat!(
             "SELECT ",
             cols!(vouchers),
             " FROM vouchers WHERE router_id = "
@@ -233,7 +232,7 @@ impl VoucherRepo for Vouchers {
     }
 
     async fn next_deadline_after(&self, now: DateTime<Utc>) -> Result<Option<DateTime<Utc>>> {
-        let row = sqlx::query(NEXT_DEADLINE)
+        let row = query(NEXT_DEADLINE)
             .bind(ts(now))
             .fetch_optional(&self.pool)
             .await

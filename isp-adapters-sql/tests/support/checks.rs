@@ -55,6 +55,15 @@ pub(crate) async fn exec(store: &SqlStore, sql: &str) {
                 .await
                 .unwrap_or_else(|e| panic!("{sql}: {e}"));
         }
+        #[cfg(not(feature = "mysql"))]
+        Backend::Mysql => unreachable!("built without mysql"),
+        #[cfg(feature = "mysql")]
+        Backend::Mysql => {
+            sqlx::query(sql)
+                .execute(store.mysql_pool().expect("pool"))
+                .await
+                .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        }
     }
 }
 
@@ -73,7 +82,7 @@ pub(crate) async fn migrations_idempotent_and_newer_schema_refused(store: SqlSto
     let future = "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
                   VALUES (99990101000000, 'from a newer build', TRUE, ";
     let sql = match store.backend() {
-        Backend::Sqlite => format!("{future}X'00', 0)"),
+        Backend::Sqlite | Backend::Mysql => format!("{future}X'00', 0)"),
         Backend::Postgres => format!("{future}'\\x00'::bytea, 0)"),
     };
     exec(&store, &sql).await;

@@ -4,6 +4,10 @@
 #![allow(dead_code)]
 
 pub(crate) mod checks;
+/// Used by the MySQL tests only.
+#[cfg(feature = "mysql")]
+#[allow(unused_imports)]
+pub(crate) use isp_testsupport::mariadb;
 /// Used by the PostgreSQL tests only (the SQLite test binary includes this module too).
 #[cfg(feature = "postgres")]
 #[allow(unused_imports)]
@@ -24,6 +28,8 @@ pub(crate) mod bulk {
             Backend::Sqlite => Pool::Sqlite(store.sqlite_pool().expect("sqlite pool")),
             #[cfg(feature = "postgres")]
             Backend::Postgres => Pool::Postgres(store.postgres_pool().expect("postgres pool")),
+            #[cfg(feature = "mysql")]
+            Backend::Mysql => Pool::Mysql(store.mysql_pool().expect("mysql pool")),
             #[allow(unreachable_patterns)]
             other => unreachable!("built without {other:?}"),
         };
@@ -35,7 +41,13 @@ pub(crate) mod bulk {
         let dialect = match backend {
             Backend::Sqlite => Dialect::Sqlite,
             Backend::Postgres => Dialect::Postgres,
+            Backend::Mysql => Dialect::Mysql,
         };
         shared::plan_problem(dialect, name, plan)
     }
+}
+
+/// One line on stderr past libtest's capture (what a run used).
+pub(crate) fn say(text: &str) {
+    isp_testsupport::skip::say(text);
 }

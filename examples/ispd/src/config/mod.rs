@@ -118,6 +118,8 @@ pub enum StorageUrl {
     Sqlite(PathBuf),
     /// A PostgreSQL URL (may hold a password: a secret).
     Postgres(SecretString),
+    /// A MySQL / MariaDB URL, `mysql://` or `mariadb://` (may hold a password: a secret).
+    Mysql(SecretString),
     /// A MongoDB URL (may hold a password: a secret) and the database name.
     Mongo {
         /// The connection string.
@@ -131,7 +133,8 @@ pub enum StorageUrl {
 
 impl StorageUrl {
     /// Parses `sqlite://PATH`, `sqlite:PATH`, a bare path, `postgres://...`,
-    /// `postgresql://...`, `mongodb://...`, `mongodb+srv://...` or `memory`.
+    /// `postgresql://...`, `mysql://...`, `mariadb://...`, `mongodb://...`,
+    /// `mongodb+srv://...` or `memory`.
     pub fn parse(raw: &str, mongo_database: Option<&str>) -> Result<Self, String> {
         let t = raw.trim();
         if t.is_empty() {
@@ -142,6 +145,9 @@ impl StorageUrl {
         }
         if t.starts_with("postgres://") || t.starts_with("postgresql://") {
             return Ok(StorageUrl::Postgres(SecretString::from(t.to_owned())));
+        }
+        if t.starts_with("mysql://") || t.starts_with("mariadb://") {
+            return Ok(StorageUrl::Mysql(SecretString::from(t.to_owned())));
         }
         if t.starts_with("mongodb://") || t.starts_with("mongodb+srv://") {
             let database = match mongo_database {
@@ -159,7 +165,7 @@ impl StorageUrl {
             p
         } else if t.contains("://") {
             return Err(format!(
-                "unknown storage scheme in {:?}: use sqlite://PATH, postgres://..., mongodb://... or memory",
+                "unknown storage scheme in {:?}: use sqlite://PATH, postgres://..., mysql://..., mongodb://... or memory",
                 redact_url(t)
             ));
         } else {
@@ -176,7 +182,7 @@ impl StorageUrl {
     pub fn redacted(&self) -> String {
         match self {
             StorageUrl::Sqlite(p) => format!("sqlite://{}", p.display()),
-            StorageUrl::Postgres(u) => redact_url(u.expose_secret()),
+            StorageUrl::Postgres(u) | StorageUrl::Mysql(u) => redact_url(u.expose_secret()),
             StorageUrl::Mongo { url, database } => {
                 format!("{} (database {database})", redact_url(url.expose_secret()))
             }
@@ -184,11 +190,12 @@ impl StorageUrl {
         }
     }
 
-    /// `sqlite`, `postgres`, `mongodb` or `memory`.
+    /// `sqlite`, `postgres`, `mysql`, `mongodb` or `memory`.
     pub fn kind(&self) -> &'static str {
         match self {
             StorageUrl::Sqlite(_) => "sqlite",
             StorageUrl::Postgres(_) => "postgres",
+            StorageUrl::Mysql(_) => "mysql",
             StorageUrl::Mongo { .. } => "mongodb",
             StorageUrl::Memory => "memory",
         }

@@ -41,8 +41,15 @@ fn storage_urls() {
         StorageUrl::Mongo { database, .. } => assert_eq!(database, "billing"),
         other => panic!("{other:?}"),
     }
-    let e = StorageUrl::parse("mysql://u:secretpw@h/db", None).unwrap_err();
-    assert!(!e.contains("secretpw") && e.contains("mysql"), "{e}");
+    for url in ["mysql://isp:hunter2@db/isp", "mariadb://isp:hunter2@db/isp"] {
+        let my = StorageUrl::parse(url, None).unwrap();
+        assert!(matches!(my, StorageUrl::Mysql(_)), "{my:?}");
+        assert_eq!(my.kind(), "mysql");
+        assert_eq!(my.redacted(), url.replace("hunter2", "***"));
+        assert!(!format!("{my:?}").contains("hunter2"));
+    }
+    let e = StorageUrl::parse("oracle://u:secretpw@h/db", None).unwrap_err();
+    assert!(!e.contains("secretpw") && e.contains("oracle"), "{e}");
 }
 
 #[test]
