@@ -255,6 +255,7 @@ async fn text_is_utf8mb4_and_exact() {
             recipient: PhoneNumber::parse("phone", "+255700000009").expect("phone"),
             kind: NoticeKind::parse("kind", "payment_due").expect("kind"),
             deadline: created,
+            subject: String::new(),
             body: body.to_owned(),
             created_at: created,
         }])

@@ -14,6 +14,7 @@ CREATE TABLE IF NOT EXISTS hotspot_payments (
 CREATE INDEX IF NOT EXISTS hotspot_payments_subscriber ON hotspot_payments (subscriber_id, created_at);
 
 CREATE TABLE IF NOT EXISTS pending_grants (
+    id            INTEGER PRIMARY KEY AUTOINCREMENT,
     subscriber_id INTEGER NOT NULL,
     router_id     INTEGER NOT NULL,
     created_at    INTEGER NOT NULL,
@@ -21,7 +22,7 @@ CREATE TABLE IF NOT EXISTS pending_grants (
     last_error    TEXT,
     lease_holder  TEXT,
     lease_until   INTEGER,
-    PRIMARY KEY (subscriber_id, router_id)
+    UNIQUE (subscriber_id, router_id)
 );
 -- claim_pending (free leases, oldest first) and next_due_after.
 CREATE INDEX IF NOT EXISTS pending_grants_age ON pending_grants (created_at, subscriber_id, router_id);

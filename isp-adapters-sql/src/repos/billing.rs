@@ -106,7 +106,7 @@ impl PlanRepo for Plans {
         if let Some(e) = plan_identity_change(&plan, terms) {
             return Err(e);
         }
-        let row = sqlx::query(concat!(
+        let row = query(concat!(
             "UPDATE plans SET price_micros = $2, currency = $3, duration_ms = $4, rate_limit = $5 \
              WHERE id = $1 RETURNING ",
             cols!(plans)

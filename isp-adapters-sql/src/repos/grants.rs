@@ -1,18 +1,14 @@
 //! Grants: the paid time, its payment and the pending router grants, written
 //! in one transaction.
 
+use crate::row::Fields as _;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::QueryBuilder;
-
-use crate::row::Fields as _;
 
 use super::*;
 
 const PENDING_COLS: &str =
-    "subscriber_id, router_id, created_at, attempts, last_error, lease_holder, lease_until";
-const PAYMENT_COLS: &str =
-    "tenant_id, reference, subscriber_id, amount_micros, currency, paid_until, created_at";
+    "id, subscriber_id, router_id, created_at, attempts, last_error, lease_holder, lease_until";
 
 /// [`GrantRepo`] over the `hotspot_payments` and `pending_grants` tables.
 #[derive(Debug, Clone)]
@@ -53,36 +49,31 @@ fn payment(r: &DbRow) -> Result<Payment> {
 }
 
 /// `(subscriber_id, router_id) IN ((..), ..)` for a batch of keys.
-fn push_keys(q: &mut QueryBuilder<'_, Db>, keys: &[(SubscriberId, RouterId)]) {
+fn push_keys(q: &mut Builder<'_>, keys: &[(SubscriberId, RouterId)]) {
     q.push("(subscriber_id, router_id) IN (");
-    let mut list = q.separated(", ");
-    for (s, r) in keys {
-        list.push("(")
-            .push_bind_unseparated(s.0)
-            .push_unseparated(", ")
-            .push_bind_unseparated(r.0)
-            .push_unseparated(")");
+    for (i, (s, r)) in keys.iter().enumerate() {
+        if i > 0 {
+            q.push(", ");
+        }
+        q.push("(").push_bind(s.0).push(", ").push_bind(r.0).push(")");
     }
     q.push(")");
 }
 
+/// Reads one payment: bind the tenant, then the reference.
+const PAYMENT_BY_KEY: &str = concat!(
+    "SELECT tenant_id, reference, subscriber_id, amount_micros, currency, paid_until, created_at ",
+    "FROM hotspot_payments WHERE tenant_id = $1 AND reference = $2"
+);
+
 impl Grants {
-    async fn find_payment<'e, E>(
-        exec: E,
-        tenant: TenantId,
-        reference: &PaymentReference,
-    ) -> Result<Option<Payment>>
-    where
-        E: sqlx::Executor<'e, Database = Db>,
-    {
-        let row = sqlx::query(&format!(
-            "SELECT {PAYMENT_COLS} FROM hotspot_payments WHERE tenant_id = $1 AND reference = $2"
-        ))
-        .bind(tenant.0)
-        .bind(reference.as_str())
-        .fetch_optional(exec)
-        .await
-        .map_err(|e| map_sqlx_error("payment", e))?;
+    async fn find_payment(&self, tenant: TenantId, reference: &PaymentReference) -> Result<Option<Payment>> {
+        let row = query(PAYMENT_BY_KEY)
+            .bind(tenant.0)
+            .bind(reference.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| map_sqlx_error("payment", e))?;
         row.as_ref().map(payment).transpose()
     }
 
@@ -91,18 +82,25 @@ impl Grants {
     async fn write_tx(&self, g: &GrantWrite) -> Result<Option<GrantWritten>> {
         let map = |e| map_sqlx_error("grant", e);
         let mut tx = begin_write(&self.pool).await.map_err(map)?;
-        let tenant: Option<i64> = sqlx::query_scalar("SELECT tenant_id FROM subscribers WHERE id = $1")
+        let row = query("SELECT tenant_id FROM subscribers WHERE id = $1")
             .bind(g.subscriber_id.0)
             .fetch_optional(&mut *tx)
             .await
-            .map_err(map)?;
-        let tenant = TenantId(tenant.ok_or_else(|| Error::not_found("subscriber", g.subscriber_id))?);
+            .map_err(map)?
+            .ok_or_else(|| Error::not_found("subscriber", g.subscriber_id))?;
+        let tenant = TenantId(Cols::new(&row, "subscribers").i64("tenant_id")?);
         if let Some(p) = &g.payment {
-            if let Some(done) = Self::find_payment(&mut *tx, tenant, &p.reference).await? {
+            let done = query(PAYMENT_BY_KEY)
+                .bind(tenant.0)
+                .bind(p.reference.as_str())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(|e| map_sqlx_error("payment", e))?;
+            if let Some(done) = done.as_ref().map(payment).transpose()? {
                 return Ok(Some(GrantWritten::DuplicatePayment(done)));
             }
         }
-        let row = sqlx::query(concat!(
+        let row = query(concat!(
             "UPDATE subscribers SET paid_until = $3, active = TRUE, disconnected_at = NULL, \
              attempts = 0, lease_holder = NULL, lease_until = NULL \
              WHERE id = $1 AND paid_until = $2 RETURNING ",
@@ -119,7 +117,7 @@ impl Grants {
         };
         let sub = row::subscriber(&Cols::new(&row, "subscribers"))?;
         if let Some(p) = &g.payment {
-            let inserted = sqlx::query(
+            let inserted = query(
                 "INSERT INTO hotspot_payments (tenant_id, reference, subscriber_id, amount_micros, \
                  currency, paid_until, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
             )
@@ -139,7 +137,7 @@ impl Grants {
             }
         }
         for chunk in g.routers.chunks(BATCH_CHUNK) {
-            let mut q = QueryBuilder::<Db>::new(
+            let mut q = Builder::new(
                 "INSERT INTO pending_grants (subscriber_id, router_id, created_at, attempts, last_error, \
                  lease_holder, lease_until) ",
             );
@@ -178,25 +176,29 @@ impl GrantRepo for Grants {
             .as_ref()
             .map(|p| &p.reference)
             .ok_or_else(|| Error::Internal("a payment conflict without a payment".into()))?;
-        match Self::find_payment(&self.pool, sub, reference).await? {
+        match self.find_payment(sub, reference).await? {
             Some(p) => Ok(GrantWritten::DuplicatePayment(p)),
             None => Ok(GrantWritten::Stale),
         }
     }
 
     async fn payment(&self, tenant: TenantId, reference: &PaymentReference) -> Result<Option<Payment>> {
-        Self::find_payment(&self.pool, tenant, reference).await
+        self.find_payment(tenant, reference).await
     }
 
     async fn claim_pending(&self, claim: &Claim) -> Result<Vec<PendingGrant>> {
-        let sql = format!(
-            "UPDATE pending_grants SET lease_holder = $1, lease_until = $2 \
-             WHERE (subscriber_id, router_id) IN (SELECT subscriber_id, router_id FROM pending_grants \
-             WHERE {free} ORDER BY created_at, subscriber_id, router_id LIMIT $4{CLAIM_LOCK}) AND {free} \
-             RETURNING {PENDING_COLS}",
-            free = free!(3),
+        let due = format!(
+            "SELECT id FROM pending_grants WHERE {} ORDER BY created_at, subscriber_id, router_id LIMIT $4",
+            free!(3)
         );
-        let rows = sqlx::query(&sql)
+        let sql = claim_sql(
+            "pending_grants",
+            "lease_holder = $1, lease_until = $2",
+            &due,
+            free!(3),
+            PENDING_COLS,
+        );
+        let rows = query(&sql)
             .bind(claim.holder.as_str())
             .bind(ts(claim.until))
             .bind(ts(claim.now))
@@ -215,18 +217,36 @@ impl GrantRepo for Grants {
         let map = |e| map_sqlx_error("pending grant", e);
         let mut deleted = std::collections::HashSet::new();
         for chunk in done.chunks(BATCH_CHUNK) {
-            let mut q = QueryBuilder::<Db>::new("DELETE FROM pending_grants WHERE ");
+            // Which of them this holder may complete, then those: in one
+            // transaction, so a claim in between cannot be lost.
+            let mut tx = begin_write(&self.pool).await.map_err(map)?;
+            let mut q = Builder::new("SELECT id, subscriber_id, router_id FROM pending_grants WHERE ");
             push_keys(&mut q, chunk);
             q.push(" AND (lease_holder IS NULL OR lease_holder = ")
                 .push_bind(holder)
-                .push(") RETURNING subscriber_id, router_id");
-            for r in q.build().fetch_all(&self.pool).await.map_err(map)? {
-                let f = Cols::new(&r, "pending_grants");
+                .push(")");
+            let rows = q.build().fetch_all(&mut *tx).await.map_err(map)?;
+            let mut ids = Vec::with_capacity(rows.len());
+            for r in &rows {
+                let f = Cols::new(r, "pending_grants");
+                ids.push(f.i64("id")?);
                 deleted.insert((
                     SubscriberId(f.i64("subscriber_id")?),
                     RouterId(f.i64("router_id")?),
                 ));
             }
+            if !ids.is_empty() {
+                let mut q = Builder::new("DELETE FROM pending_grants WHERE id IN (");
+                for (i, id) in ids.iter().enumerate() {
+                    if i > 0 {
+                        q.push(", ");
+                    }
+                    q.push_bind(*id);
+                }
+                q.push(")");
+                q.build().execute(&mut *tx).await.map_err(map)?;
+            }
+            tx.commit().await.map_err(map)?;
         }
         Ok(done.iter().map(|k| deleted.contains(k)).collect())
     }
@@ -240,8 +260,7 @@ impl GrantRepo for Grants {
     ) -> Result<()> {
         let map = |e| map_sqlx_error("pending grant", e);
         for chunk in items.chunks(BATCH_CHUNK) {
-            let mut q =
-                QueryBuilder::<Db>::new("UPDATE pending_grants SET attempts = attempts + 1, last_error = ");
+            let mut q = Builder::new("UPDATE pending_grants SET attempts = attempts + 1, last_error = ");
             q.push_bind(error)
                 .push(", lease_holder = ")
                 .push_bind(RETRY_HOLDER)
@@ -257,7 +276,7 @@ impl GrantRepo for Grants {
     }
 
     async fn cancel_of(&self, subscriber: SubscriberId) -> Result<u64> {
-        let done = sqlx::query("DELETE FROM pending_grants WHERE subscriber_id = $1")
+        let done = query("DELETE FROM pending_grants WHERE subscriber_id = $1")
             .bind(subscriber.0)
             .execute(&self.pool)
             .await
@@ -266,7 +285,7 @@ impl GrantRepo for Grants {
     }
 
     async fn pending_of(&self, subscriber: SubscriberId) -> Result<Vec<PendingGrant>> {
-        let rows = sqlx::query(&format!(
+        let rows = query(&format!(
             "SELECT {PENDING_COLS} FROM pending_grants WHERE subscriber_id = $1 ORDER BY router_id"
         ))
         .bind(subscriber.0)
@@ -277,7 +296,7 @@ impl GrantRepo for Grants {
     }
 
     async fn next_due_after(&self, now: DateTime<Utc>) -> Result<Option<DateTime<Utc>>> {
-        let row = sqlx::query(
+        let row = query(
             "SELECT lease_until FROM pending_grants WHERE lease_until > $1 ORDER BY lease_until LIMIT 1",
         )
         .bind(ts(now))
@@ -289,10 +308,10 @@ impl GrantRepo for Grants {
     }
 
     async fn count_pending(&self, now: DateTime<Utc>) -> Result<(u64, u64)> {
-        let row = sqlx::query(concat!(
-            "SELECT COUNT(*) AS total, COALESCE(SUM(CASE WHEN ",
+        let row = query(concat!(
+            "SELECT COUNT(*) AS total, COUNT(CASE WHEN ",
             free!(1),
-            " THEN 1 ELSE 0 END), 0) AS due FROM pending_grants"
+            " THEN 1 END) AS due FROM pending_grants"
         ))
         .bind(ts(now))
         .fetch_one(&self.pool)
@@ -308,12 +327,11 @@ impl GrantRepo for Grants {
 
 /// The tenant of a subscriber (`NotFound`).
 async fn row_tenant(pool: &DbPool, id: SubscriberId) -> Result<TenantId> {
-    let tenant: Option<i64> = sqlx::query_scalar("SELECT tenant_id FROM subscribers WHERE id = $1")
+    let row = query("SELECT tenant_id FROM subscribers WHERE id = $1")
         .bind(id.0)
         .fetch_optional(pool)
         .await
-        .map_err(|e| map_sqlx_error("subscriber", e))?;
-    tenant
-        .map(TenantId)
-        .ok_or_else(|| Error::not_found("subscriber", id))
+        .map_err(|e| map_sqlx_error("subscriber", e))?
+        .ok_or_else(|| Error::not_found("subscriber", id))?;
+    Ok(TenantId(Cols::new(&row, "subscribers").i64("tenant_id")?))
 }

@@ -259,7 +259,7 @@ impl SubscriberRepo for Subscribers {
     // --- Counts for the health summary (issue 16). ---
 
     async fn count_expired(&self, now: DateTime<Utc>) -> Result<u64> {
-        let row = sqlx::query("SELECT COUNT(*) FROM subscribers WHERE active AND paid_until <= $1")
+        let row = query("SELECT COUNT(*) FROM subscribers WHERE active AND paid_until <= $1")
             .bind(ts(now))
             .fetch_one(&self.pool)
             .await
@@ -268,14 +268,13 @@ impl SubscriberRepo for Subscribers {
     }
 
     async fn count_expiring_between(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<u64> {
-        let row = sqlx::query(
-            "SELECT COUNT(*) FROM subscribers WHERE active AND paid_until > $1 AND paid_until <= $2",
-        )
-        .bind(ts(from))
-        .bind(ts(to))
-        .fetch_one(&self.pool)
-        .await
-        .map_err(|e| map_sqlx_error("subscriber", e))?;
+        let row =
+            query("SELECT COUNT(*) FROM subscribers WHERE active AND paid_until > $1 AND paid_until <= $2")
+                .bind(ts(from))
+                .bind(ts(to))
+                .fetch_one(&self.pool)
+                .await
+                .map_err(|e| map_sqlx_error("subscriber", e))?;
         count_of(&row, "subscribers.count")
     }
 }

@@ -37,7 +37,7 @@ const NOTICE_EXISTS: &str = "SELECT 1 FROM notices WHERE id = $1";
 impl Notices {
     /// Ends a pending notice held by `holder` (or unleased) with `status`.
     async fn end(&self, id: NoticeId, holder: &str, status: NoticeStatus) -> Result<bool> {
-        let n = sqlx::query(
+        let n = query(
             "UPDATE notices SET status = $3, lease_holder = NULL, lease_until = NULL \
              WHERE id = $1 AND status = 'pending' AND (lease_holder IS NULL OR lease_holder = $2)",
         )

@@ -85,8 +85,8 @@ pub use fixtures::base_time;
 
 use audit::*;
 use billing::*;
-use grants::*;
 use counts::*;
+use grants::*;
 use hotspot::*;
 use leases::*;
 use notices::*;
