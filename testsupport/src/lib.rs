@@ -3,6 +3,8 @@
 //! - [`pg`]: a throwaway PostgreSQL cluster (one per test binary, a fresh database per
 //!   test), or one a test owns and can stop and start again.
 //! - [`mongo`]: a MongoDB-protocol server, `nx-27017` from PyPI in a Python venv.
+//! - [`radius_tools`]: FreeRADIUS's `radclient` and `radtest` (Debian's
+//!   `freeradius-utils`), installed with apt when missing.
 //! - [`bulk`]: realistic due-work tables loaded straight in SQL, for query-plan tests and
 //!   benchmarks.
 //! - [`skip`]: no silent skips. A test that needs a server starts it, and fails with the
@@ -15,4 +17,5 @@
 pub mod bulk;
 pub mod mongo;
 pub mod pg;
+pub mod radius_tools;
 pub mod skip;

@@ -1,7 +1,7 @@
 //! `ISP_TEST_SKIP`: the explicit, visible opt-out for tests that need a server.
 //!
 //! Without it, a test that needs PostgreSQL or MongoDB fails when the server cannot
-//! be started. With `ISP_TEST_SKIP=postgres`, `mongo` or `postgres,mongo`, those tests
+//! be started. With `ISP_TEST_SKIP=postgres`, `mongo`, `radius` or a comma list, those tests
 //! return early and each writes one line to stderr that libtest does not hide.
 
 use std::io::Write as _;
@@ -16,6 +16,8 @@ pub enum Suite {
     Postgres,
     /// Tests that need a MongoDB-protocol server.
     Mongo,
+    /// Tests that need FreeRADIUS's tools (`radclient`, `radtest`).
+    Radius,
 }
 
 impl Suite {
@@ -24,6 +26,7 @@ impl Suite {
         match self {
             Suite::Postgres => "postgres",
             Suite::Mongo => "mongo",
+            Suite::Radius => "radius",
         }
     }
 }
@@ -36,9 +39,10 @@ pub fn parse(raw: &str) -> Result<Vec<Suite>, String> {
         let suite = match word.to_ascii_lowercase().as_str() {
             "postgres" => Suite::Postgres,
             "mongo" => Suite::Mongo,
+            "radius" => Suite::Radius,
             _ => {
                 return Err(format!(
-                    "invalid {VAR}: {word:?} (expected a comma list of postgres, mongo)"
+                    "invalid {VAR}: {word:?} (expected a comma list of postgres, mongo, radius)"
                 ))
             }
         };
@@ -53,7 +57,7 @@ pub fn parse(raw: &str) -> Result<Vec<Suite>, String> {
 ///
 /// # Panics
 ///
-/// When `ISP_TEST_SKIP` names something other than `postgres` or `mongo`: a typo
+/// When `ISP_TEST_SKIP` names something other than `postgres`, `mongo` or `radius`: a typo
 /// must not turn into a run that quietly requires (or skips) a server.
 pub fn skipped(suite: Suite) -> bool {
     match std::env::var(VAR) {
@@ -109,6 +113,7 @@ mod tests {
     fn parses_a_comma_list() {
         assert_eq!(parse("").unwrap(), vec![]);
         assert_eq!(parse("postgres").unwrap(), vec![Suite::Postgres]);
+        assert_eq!(parse("radius").unwrap(), vec![Suite::Radius]);
         assert_eq!(
             parse(" mongo , POSTGRES,mongo").unwrap(),
             vec![Suite::Mongo, Suite::Postgres]
