@@ -44,6 +44,12 @@ pub fn nas(ip: IpAddr, incoming: SocketAddr) -> Nas {
 
 /// A server on loopback ports serving one NAS at `nas_ip`.
 pub async fn world_with_nas(nas_ip: IpAddr) -> World {
+    world_with(nas_ip, "127.0.0.1:3799".parse().expect("addr")).await
+}
+
+/// A server on loopback ports serving one NAS at `nas_ip` whose
+/// `/radius incoming` is `incoming`.
+pub async fn world_with(nas_ip: IpAddr, incoming: SocketAddr) -> World {
     let repos = memory::repositories();
     repos
         .tenants
@@ -79,7 +85,7 @@ pub async fn world_with_nas(nas_ip: IpAddr) -> World {
     };
     let server = RadiusServer::start(
         config,
-        NasTable::new([nas(nas_ip, "127.0.0.1:3799".parse().expect("addr"))]),
+        NasTable::new([nas(nas_ip, incoming)]),
         Authorizer::new(repos.clone(), clock.clone()),
         sessions.clone(),
     )
