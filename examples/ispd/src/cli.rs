@@ -308,13 +308,14 @@ async fn check_routers(config: &Config, json: bool, max_skew: i64, out: &mut dyn
         Ok(d) => d,
         Err(e) => return fail(out, &DaemonError::Config(e.to_string())),
     };
+    let (driver, _) = daemon::route_driver(config, std::sync::Arc::new(driver));
     let clock = SystemClock;
     let routers = config.routers();
     if routers.is_empty() {
         let _ = writeln!(out, "no routers configured");
         return EXIT_OK;
     }
-    let checks = futures::future::join_all(routers.iter().map(|r| check_router(&driver, &clock, r))).await;
+    let checks = futures::future::join_all(routers.iter().map(|r| check_router(driver.as_ref(), &clock, r))).await;
     let good = checks.iter().all(|c| c.is_good(max_skew));
     if json {
         let _ = serde_json::to_string_pretty(&checks).map(|s| writeln!(out, "{s}"));
@@ -358,15 +359,20 @@ async fn status(config: &Config, json: bool, out: &mut dyn Write) -> u8 {
         let storage = crate::storage::Storage::open(&config.storage, false)
             .await
             .map_err(DaemonError::Storage)?;
-        let wiring = daemon::Wiring {
-            repos: storage.repos.clone(),
-            directory: std::sync::Arc::new(isp_core::memory::StaticDirectory::new(config.routers())),
-            driver: std::sync::Arc::new(
+        let (driver, radius) = daemon::route_driver(
+            config,
+            std::sync::Arc::new(
                 isp_routeros::driver::RouterOsDriver::new(Default::default())
                     .map_err(|e| DaemonError::Config(e.to_string()))?,
             ),
+        );
+        let wiring = daemon::Wiring {
+            repos: storage.repos.clone(),
+            directory: std::sync::Arc::new(isp_core::memory::StaticDirectory::new(config.routers())),
+            driver,
             sms: std::sync::Arc::new(isp_sms::LogSender::new()),
             clock: std::sync::Arc::new(SystemClock),
+            radius,
         };
         let runner = JobRunner::new(daemon::build_engine(config, &wiring));
         let body = crate::api::health_body(
