@@ -31,7 +31,7 @@ impl Nas {
         name: impl Into<String>,
         ip: IpAddr,
         incoming: SocketAddr,
-        secret: SecretString,
+        secret: impl Into<SecretString>,
     ) -> Self {
         Nas {
             router,
@@ -39,7 +39,7 @@ impl Nas {
             name: name.into(),
             ip,
             incoming,
-            secret,
+            secret: secret.into(),
         }
     }
 

@@ -242,6 +242,26 @@ pub fn chap_matches(chap_password: &[u8], challenge: &[u8], password: &[u8]) -> 
     bool::from(want.ct_eq(&chap_password[1..]))
 }
 
+/// The User-Password attribute's value for `password` (RFC 2865 section
+/// 5.2): padded to 16-byte blocks (at most 128 bytes), each XORed with an MD5
+/// chain over `secret` and the request authenticator.
+pub fn hide_user_password(password: &[u8], request_auth: &[u8; 16], secret: &[u8]) -> Vec<u8> {
+    let mut pw = password[..password.len().min(128)].to_vec();
+    pw.resize(pw.len().div_ceil(16).max(1) * 16, 0);
+    let mut out = Vec::with_capacity(pw.len());
+    let mut prev = request_auth.to_vec();
+    for block in pw.chunks(16) {
+        let mut h = Md5::new();
+        h.update(secret);
+        h.update(&prev);
+        let b: [u8; 16] = h.finalize().into();
+        let c: Vec<u8> = block.iter().zip(b).map(|(x, y)| x ^ y).collect();
+        out.extend(&c);
+        prev = c;
+    }
+    out
+}
+
 /// A Vendor-Specific attribute's value for `vendor`'s `typ` carrying `value`.
 pub fn vendor_attribute(vendor: u32, typ: u8, value: &[u8]) -> Vec<u8> {
     let mut v = Vec::with_capacity(6 + value.len());

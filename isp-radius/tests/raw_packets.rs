@@ -14,20 +14,7 @@ use tokio::net::UdpSocket;
 /// An Access-Request for `user` with PAP `password`, signed with `secret`.
 fn access_request(id: u8, user: &str, password: &str, secret: &[u8]) -> Vec<u8> {
     let auth: [u8; 16] = rand::random();
-    // User-Password (RFC 2865 5.2), one or more 16-byte blocks.
-    let mut pw = password.as_bytes().to_vec();
-    pw.resize(pw.len().div_ceil(16).max(1) * 16, 0);
-    let mut hidden = Vec::new();
-    let mut prev = auth.to_vec();
-    for block in pw.chunks(16) {
-        let mut h = md5::Md5::default();
-        md5::Digest::update(&mut h, secret);
-        md5::Digest::update(&mut h, &prev);
-        let b: [u8; 16] = md5::Digest::finalize(h).into();
-        let c: Vec<u8> = block.iter().zip(b).map(|(x, y)| x ^ y).collect();
-        hidden.extend(&c);
-        prev = c;
-    }
+    let hidden = wire::hide_user_password(password.as_bytes(), &auth, secret);
     let mut p = vec![code::ACCESS_REQUEST, id, 0, 0];
     p.extend(auth);
     for (t, v) in [(attr::USER_NAME, user.as_bytes().to_vec()), (attr::USER_PASSWORD, hidden)] {
