@@ -11,9 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use isp_core::domain::{
-    Connection, PhoneNumber, RateLimit, RosName, Service, ServiceStatus, VoucherStatus,
-};
+use isp_core::domain::{Connection, PhoneNumber, RateLimit, RosName, Service, ServiceStatus, VoucherStatus};
 use isp_core::policy::time::{end_of_day, local_date};
 use isp_core::ports::{Clock, Repositories};
 use isp_core::{Error, Result};
@@ -182,7 +180,10 @@ impl Authorizer {
         }
         let now = self.clock.now();
         if !s.active {
-            return reject(format!("access of {user} ended on {}", s.paid_until.format("%Y-%m-%d %H:%M:%S UTC")));
+            return reject(format!(
+                "access of {user} ended on {}",
+                s.paid_until.format("%Y-%m-%d %H:%M:%S UTC")
+            ));
         }
         let Some(left) = seconds_left(now, s.paid_until) else {
             return reject(format!(
@@ -198,13 +199,9 @@ impl Authorizer {
     }
 
     async fn service_named(&self, nas: &Nas, user: &str) -> Result<Option<Service>> {
-        Ok(self
-            .repos
-            .services
-            .on_router(nas.router)
-            .await?
-            .into_iter()
-            .find(|s| matches!(&s.connection, Connection::Pppoe { username, .. } if username.as_str() == user)))
+        Ok(self.repos.services.on_router(nas.router).await?.into_iter().find(
+            |s| matches!(&s.connection, Connection::Pppoe { username, .. } if username.as_str() == user),
+        ))
     }
 
     async fn decide_service(
@@ -215,7 +212,9 @@ impl Authorizer {
         credentials: &Credentials,
     ) -> Result<Decision> {
         let Connection::Pppoe { password, .. } = &service.connection else {
-            return Err(Error::Internal("service_named returns PPPoE services only".into()));
+            return Err(Error::Internal(
+                "service_named returns PPPoE services only".into(),
+            ));
         };
         if !credentials.proves(password.expose()) {
             return reject("wrong password");
@@ -236,7 +235,10 @@ impl Authorizer {
         }
         let end = end_of_day(service.next_billing_date, tenant.time_zone);
         let Some(left) = seconds_left(now, end) else {
-            return reject(format!("service of {user} expired: paid until {}", service.next_billing_date));
+            return reject(format!(
+                "service of {user} expired: paid until {}",
+                service.next_billing_date
+            ));
         };
         let plan = self.repos.plans.get(service.plan_id).await?;
         Ok(Decision::Accept {

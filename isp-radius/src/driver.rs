@@ -19,8 +19,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use isp_core::domain::{MacAddress, OwnerTag, RosName, Router, RouterId};
 use isp_core::ports::{
-    DisconnectReport, HotspotSession, HotspotTarget, HotspotUserSpec, Menu, PppSession, PppoeSpec,
-    QueueSpec, RouterDriver, RouterHealth, RouterSnapshot, StaticIpSpec,
+    DisconnectReport, HotspotSession, HotspotTarget, HotspotUserSpec, Menu, PppSession, PppoeSpec, QueueSpec,
+    RouterDriver, RouterHealth, RouterSnapshot, StaticIpSpec,
 };
 use isp_core::{Error, Result};
 use tokio::net::UdpSocket;
@@ -169,7 +169,8 @@ impl RadiusDriver {
             user: Some(user.to_owned()),
             ..Selector::default()
         };
-        self.send(nas, code::COA_REQUEST, &selector, Some(session_timeout)).await
+        self.send(nas, code::COA_REQUEST, &selector, Some(session_timeout))
+            .await
     }
 
     async fn send(&self, nas: &Nas, code: u8, selector: &Selector, timeout: Option<u32>) -> Result<Answer> {
@@ -202,7 +203,11 @@ impl RadiusDriver {
         packet[2..4].copy_from_slice(&len.to_be_bytes());
         wire::sign_request(&mut packet, nas.secret());
         let request_auth = wire::authenticator(&packet);
-        let bind = if nas.incoming.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" };
+        let bind = if nas.incoming.is_ipv4() {
+            "0.0.0.0:0"
+        } else {
+            "[::]:0"
+        };
         let socket = UdpSocket::bind(bind)
             .await
             .map_err(|e| Error::unavailable(format!("RADIUS {}", nas.name), e.to_string()))?;
@@ -215,7 +220,11 @@ impl RadiusDriver {
         } else {
             (code::DISCONNECT_ACK, code::DISCONNECT_NAK)
         };
-        let name = if code == code::COA_REQUEST { "CoA-Request" } else { "Disconnect-Request" };
+        let name = if code == code::COA_REQUEST {
+            "CoA-Request"
+        } else {
+            "Disconnect-Request"
+        };
         let mut wait = self.retry.first_timeout;
         let mut buf = vec![0u8; wire::MAX_PACKET_LEN];
         let mut answer = Answer::NoAnswer;
@@ -236,7 +245,9 @@ impl RadiusDriver {
                     }
                     Ok(Ok(n)) => n,
                 };
-                let Ok(resp) = wire::frame(&buf[..n]) else { continue };
+                let Ok(resp) = wire::frame(&buf[..n]) else {
+                    continue;
+                };
                 if resp[1] != identifier
                     || (resp[0] != ack && resp[0] != nak)
                     || !wire::response_authentic(resp, &request_auth, nas.secret())
@@ -294,12 +305,18 @@ impl RadiusDriver {
                 service: format!("RADIUS {}", nas.name),
                 detail: format!(
                     "Disconnect-NAK {}",
-                    cause.map_or("without Error-Cause".to_owned(), |c| format!("{} ({c})", error_cause::name(c)))
+                    cause.map_or("without Error-Cause".to_owned(), |c| format!(
+                        "{} ({c})",
+                        error_cause::name(c)
+                    ))
                 ),
             }),
             Answer::NoAnswer => Err(Error::unavailable(
                 format!("RADIUS {}", nas.name),
-                format!("no answer to Disconnect-Request from {} after {} attempts", nas.incoming, self.retry.attempts),
+                format!(
+                    "no answer to Disconnect-Request from {} after {} attempts",
+                    nas.incoming, self.retry.attempts
+                ),
             )),
         }
     }
@@ -460,7 +477,10 @@ impl RouterDriver for RadiusDriver {
     ) -> Result<Vec<Result<()>>> {
         let mut out = Vec::with_capacity(changes.len());
         for (name, owner, disabled) in changes {
-            out.push(self.set_hotspot_user_disabled(router, name, *owner, *disabled).await);
+            out.push(
+                self.set_hotspot_user_disabled(router, name, *owner, *disabled)
+                    .await,
+            );
         }
         Ok(out)
     }
@@ -483,7 +503,9 @@ impl RouterDriver for RadiusDriver {
 
     async fn deprovision_pppoe(&self, router: &Router, username: &RosName, _owner: OwnerTag) -> Result<()> {
         let nas = self.nas(router)?;
-        self.end_sessions_of(nas, Some(username.as_str()), &[]).await.map(|_| ())
+        self.end_sessions_of(nas, Some(username.as_str()), &[])
+            .await
+            .map(|_| ())
     }
 
     async fn provision_static_ip(&self, router: &Router, _spec: &StaticIpSpec) -> Result<()> {
@@ -591,7 +613,9 @@ impl RouterDriver for RoutedDriver {
         router: &Router,
         changes: &[(RosName, OwnerTag, bool)],
     ) -> Result<Vec<Result<()>>> {
-        self.pick(router).set_hotspot_users_disabled(router, changes).await
+        self.pick(router)
+            .set_hotspot_users_disabled(router, changes)
+            .await
     }
     async fn add_hotspot_user(&self, router: &Router, spec: &HotspotUserSpec) -> Result<String> {
         self.pick(router).add_hotspot_user(router, spec).await
@@ -629,4 +653,3 @@ impl RouterDriver for RoutedDriver {
         self.pick(router).health(router).await
     }
 }
-

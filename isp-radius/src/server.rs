@@ -98,7 +98,11 @@ pub struct ServerStats {
 impl ServerStats {
     /// Every datagram dropped without an answer for what it was.
     pub fn dropped(&self) -> u64 {
-        self.malformed + self.unknown_nas + self.bad_authenticator + self.missing_message_authenticator + self.unsupported
+        self.malformed
+            + self.unknown_nas
+            + self.bad_authenticator
+            + self.missing_message_authenticator
+            + self.unsupported
     }
 }
 
@@ -379,17 +383,24 @@ fn admit(shared: &Shared, datagram: &[u8], from: SocketAddr, port: Port) -> Opti
         return None;
     };
     match port {
-        Port::Auth => match wire::check_message_authenticator(packet, &wire::authenticator(packet), nas.secret()) {
-            MessageAuth::Valid => {}
-            MessageAuth::Absent => {
-                c.drop_as(&c.missing_message_authenticator, label, "no_message_authenticator", from);
-                return None;
+        Port::Auth => {
+            match wire::check_message_authenticator(packet, &wire::authenticator(packet), nas.secret()) {
+                MessageAuth::Valid => {}
+                MessageAuth::Absent => {
+                    c.drop_as(
+                        &c.missing_message_authenticator,
+                        label,
+                        "no_message_authenticator",
+                        from,
+                    );
+                    return None;
+                }
+                MessageAuth::Invalid => {
+                    c.drop_as(&c.bad_authenticator, label, "bad_message_authenticator", from);
+                    return None;
+                }
             }
-            MessageAuth::Invalid => {
-                c.drop_as(&c.bad_authenticator, label, "bad_message_authenticator", from);
-                return None;
-            }
-        },
+        }
         Port::Acct => {
             let ma = wire::check_message_authenticator(packet, &[0; 16], nas.secret());
             if !wire::request_authentic(packet, nas.secret()) || ma == MessageAuth::Invalid {
@@ -478,7 +489,11 @@ async fn authenticate(shared: &Shared, request: &Admitted) -> Option<Vec<u8>> {
             rfc2865::add_session_timeout(&mut response, *session_timeout);
             rfc2869::add_acct_interim_interval(&mut response, interim_secs(shared.config.interim_interval));
             if let Some(rate) = rate_limit {
-                let vsa = wire::vendor_attribute(mikrotik::VENDOR_ID, mikrotik::RATE_LIMIT, rate.to_string().as_bytes());
+                let vsa = wire::vendor_attribute(
+                    mikrotik::VENDOR_ID,
+                    mikrotik::RATE_LIMIT,
+                    rate.to_string().as_bytes(),
+                );
                 response.add(AVP::from_bytes(attr::VENDOR_SPECIFIC, &vsa));
             }
         }
@@ -513,14 +528,20 @@ fn account(shared: &Shared, request: &Admitted) -> Option<Vec<u8>> {
             if s == acct_status::STOP {
                 shared.sessions.stop(nas.router, &id);
             } else {
-                let user = rfc2865::lookup_user_name(&packet).and_then(Result::ok).unwrap_or_default();
+                let user = rfc2865::lookup_user_name(&packet)
+                    .and_then(Result::ok)
+                    .unwrap_or_default();
                 let ppp = wire::attributes(&request.packet)
                     .any(|(_, t, v)| t == attr::FRAMED_PROTOCOL && v == [0, 0, 0, 1]);
                 shared.sessions.upsert(RadiusSession {
                     router: nas.router,
                     session_id: id,
                     user,
-                    kind: if ppp { SessionKind::Ppp } else { SessionKind::Hotspot },
+                    kind: if ppp {
+                        SessionKind::Ppp
+                    } else {
+                        SessionKind::Hotspot
+                    },
                     address: rfc2865::lookup_framed_ip_address(&packet).and_then(Result::ok),
                     calling_station: rfc2865::lookup_calling_station_id(&packet).and_then(Result::ok),
                     started: now,
@@ -535,7 +556,9 @@ fn account(shared: &Shared, request: &Admitted) -> Option<Vec<u8>> {
             }
         }
         // Answered (the router must not retransmit forever) but not recorded.
-        _ => tracing::debug!(router = %nas.router, "RADIUS accounting request without a status or session id"),
+        _ => {
+            tracing::debug!(router = %nas.router, "RADIUS accounting request without a status or session id")
+        }
     }
     c.accounting.fetch_add(1, Ordering::Relaxed);
     metrics::counter!("isp_radius_accounting_total").increment(1);

@@ -309,9 +309,15 @@ mod tests {
         p.extend([0u8; 16]);
         sign_request(&mut p, b"s3cret");
         assert!(request_authentic(&p, b"s3cret"));
-        assert_eq!(check_message_authenticator(&p, &[0; 16], b"s3cret"), MessageAuth::Valid);
+        assert_eq!(
+            check_message_authenticator(&p, &[0; 16], b"s3cret"),
+            MessageAuth::Valid
+        );
         assert!(!request_authentic(&p, b"other"));
         p[30] ^= 1;
-        assert_eq!(check_message_authenticator(&p, &[0; 16], b"s3cret"), MessageAuth::Invalid);
+        assert_eq!(
+            check_message_authenticator(&p, &[0; 16], b"s3cret"),
+            MessageAuth::Invalid
+        );
     }
 }

@@ -17,11 +17,21 @@ async fn pap_accept_carries_the_exact_paid_seconds_left() {
     let r = radtest(&tool, false, name, name, w.server.auth_addr()).await;
     assert!(r.received("Access-Accept"), "{}", r.out);
     assert_eq!(r.attr("Session-Timeout").as_deref(), Some("3600"), "{}", r.out);
-    assert_eq!(r.attr("Acct-Interim-Interval").as_deref(), Some("300"), "{}", r.out);
+    assert_eq!(
+        r.attr("Acct-Interim-Interval").as_deref(),
+        Some("300"),
+        "{}",
+        r.out
+    );
 
     w.clock.advance(Span::milliseconds(2500));
     let r = radtest(&tool, false, name, name, w.server.auth_addr()).await;
-    assert_eq!(r.attr("Session-Timeout").as_deref(), Some("3597"), "whole seconds, rounded down: {}", r.out);
+    assert_eq!(
+        r.attr("Session-Timeout").as_deref(),
+        Some("3597"),
+        "whole seconds, rounded down: {}",
+        r.out
+    );
 }
 
 #[tokio::test]
@@ -35,7 +45,12 @@ async fn chap_is_accepted_and_a_wrong_chap_password_is_rejected() {
     assert_eq!(r.attr("Session-Timeout").as_deref(), Some("600"), "{}", r.out);
     let r = radtest(&tool, true, name, "not-it", w.server.auth_addr()).await;
     assert!(r.received("Access-Reject"), "{}", r.out);
-    assert_eq!(r.attr("Reply-Message").as_deref(), Some("wrong password"), "{}", r.out);
+    assert_eq!(
+        r.attr("Reply-Message").as_deref(),
+        Some("wrong password"),
+        "{}",
+        r.out
+    );
 }
 
 #[tokio::test]
@@ -44,7 +59,9 @@ async fn expired_and_unknown_users_are_rejected_with_the_reason() {
     let w = world().await;
     let s = w.subscriber(3, Span::seconds(60)).await;
     let name = s.username.as_str();
-    assert!(radtest(&tool, false, name, name, w.server.auth_addr()).await.received("Access-Accept"));
+    assert!(radtest(&tool, false, name, name, w.server.auth_addr())
+        .await
+        .received("Access-Accept"));
     w.clock.advance(Span::seconds(60));
     let r = radtest(&tool, false, name, name, w.server.auth_addr()).await;
     assert!(r.received("Access-Reject"), "{}", r.out);
@@ -67,7 +84,12 @@ async fn a_vouchers_first_accept_activates_it_and_carries_the_plans_rate_limit()
     let r = radtest(&tool, false, "k7q2m9", "k7q2m9", w.server.auth_addr()).await;
     assert!(r.received("Access-Accept"), "{}", r.out);
     assert_eq!(r.attr("Session-Timeout").as_deref(), Some("3600"), "{}", r.out);
-    assert_eq!(r.attr("Mikrotik-Rate-Limit").as_deref(), Some("2M/5M"), "{}", r.out);
+    assert_eq!(
+        r.attr("Mikrotik-Rate-Limit").as_deref(),
+        Some("2M/5M"),
+        "{}",
+        r.out
+    );
     let v = w.repos.vouchers.get(v.id).await.expect("voucher");
     assert_eq!(v.status, VoucherStatus::Active);
     assert_eq!(v.started_at, Some(w.clock.now()));
@@ -79,24 +101,35 @@ async fn a_vouchers_first_accept_activates_it_and_carries_the_plans_rate_limit()
     w.clock.advance(Span::minutes(50));
     let r = radtest(&tool, false, "k7q2m9", "k7q2m9", w.server.auth_addr()).await;
     assert!(r.received("Access-Reject"), "{}", r.out);
-    assert_eq!(r.attr("Reply-Message").as_deref(), Some("voucher k7q2m9 has expired"));
+    assert_eq!(
+        r.attr("Reply-Message").as_deref(),
+        Some("voucher k7q2m9 has expired")
+    );
 }
 
 #[tokio::test]
 async fn pppoe_services_answer_from_their_status() {
     let Some(tool) = tools() else { return };
     let w = world().await;
-    w.pppoe_service("amina-home", "pppoe-pw-1", ServiceStatus::Active).await;
-    w.pppoe_service("baraka-home", "pppoe-pw-2", ServiceStatus::Suspended).await;
+    w.pppoe_service("amina-home", "pppoe-pw-1", ServiceStatus::Active)
+        .await;
+    w.pppoe_service("baraka-home", "pppoe-pw-2", ServiceStatus::Suspended)
+        .await;
     let r = radtest(&tool, true, "amina-home", "pppoe-pw-1", w.server.auth_addr()).await;
     assert!(r.received("Access-Accept"), "{}", r.out);
-    let timeout: i64 = r.attr("Session-Timeout").and_then(|t| t.parse().ok()).expect("timeout");
+    let timeout: i64 = r
+        .attr("Session-Timeout")
+        .and_then(|t| t.parse().ok())
+        .expect("timeout");
     // Paid through the third day from now (tenant-local): between 3 and 4 days left.
     assert!((3 * 86_400..4 * 86_400).contains(&timeout), "{timeout}");
     assert_eq!(r.attr("Mikrotik-Rate-Limit").as_deref(), Some("2M/5M"));
     let r = radtest(&tool, false, "baraka-home", "pppoe-pw-2", w.server.auth_addr()).await;
     assert!(r.received("Access-Reject"), "{}", r.out);
-    assert_eq!(r.attr("Reply-Message").as_deref(), Some("service of baraka-home is suspended"));
+    assert_eq!(
+        r.attr("Reply-Message").as_deref(),
+        Some("service of baraka-home is suspended")
+    );
 }
 
 #[tokio::test]
@@ -115,7 +148,9 @@ async fn accounting_start_and_stop_are_recorded_as_sessions() {
     assert_eq!(online[0].address, Some("10.5.50.9".parse().expect("ip")));
 
     let ppp = "Acct-Status-Type = Start\nUser-Name = \"amina-home\"\nAcct-Session-Id = \"81000002\"\nFramed-Protocol = PPP\n";
-    assert!(radclient(&tool, w.server.acct_addr(), "acct", SECRET, ppp).await.received("Accounting-Response"));
+    assert!(radclient(&tool, w.server.acct_addr(), "acct", SECRET, ppp)
+        .await
+        .received("Accounting-Response"));
     assert_eq!(w.sessions.online(ROUTER).len(), 2);
 
     let stop = "Acct-Status-Type = Stop\nUser-Name = \"255712000004\"\nAcct-Session-Id = \"81000001\"\nAcct-Session-Time = 42\n";
@@ -140,12 +175,20 @@ async fn requests_without_or_with_a_wrong_message_authenticator_are_dropped_and_
     let name = s.username.as_str();
     let no_ma = format!("User-Name = \"{name}\"\nUser-Password = \"{name}\"\n");
     let r = radclient(&tool, w.server.auth_addr(), "auth", SECRET, &no_ma).await;
-    assert!(!r.received("Access-Accept") && !r.received("Access-Reject"), "{}", r.out);
+    assert!(
+        !r.received("Access-Accept") && !r.received("Access-Reject"),
+        "{}",
+        r.out
+    );
     assert!(w.server.stats().missing_message_authenticator >= 1);
 
     let with_ma = format!("{no_ma}Message-Authenticator = 0x00\n");
     let r = radclient(&tool, w.server.auth_addr(), "auth", "wrong-secret", &with_ma).await;
-    assert!(!r.received("Access-Accept") && !r.received("Access-Reject"), "{}", r.out);
+    assert!(
+        !r.received("Access-Accept") && !r.received("Access-Reject"),
+        "{}",
+        r.out
+    );
     assert!(w.server.stats().bad_authenticator >= 1);
 
     let r = radclient(&tool, w.server.auth_addr(), "auth", SECRET, &with_ma).await;
@@ -157,7 +200,14 @@ async fn an_unknown_nas_gets_no_answer() {
     let Some(tool) = tools() else { return };
     let w = world_with_nas("10.9.9.9".parse().expect("ip")).await;
     let s = w.subscriber(6, Span::seconds(600)).await;
-    let r = radtest(&tool, false, s.username.as_str(), s.username.as_str(), w.server.auth_addr()).await;
+    let r = radtest(
+        &tool,
+        false,
+        s.username.as_str(),
+        s.username.as_str(),
+        w.server.auth_addr(),
+    )
+    .await;
     assert!(!r.received("Access-Accept"), "{}", r.out);
     assert!(w.server.stats().unknown_nas >= 1);
 }

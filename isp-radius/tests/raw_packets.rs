@@ -17,7 +17,10 @@ fn access_request(id: u8, user: &str, password: &str, secret: &[u8]) -> Vec<u8> 
     let hidden = wire::hide_user_password(password.as_bytes(), &auth, secret);
     let mut p = vec![code::ACCESS_REQUEST, id, 0, 0];
     p.extend(auth);
-    for (t, v) in [(attr::USER_NAME, user.as_bytes().to_vec()), (attr::USER_PASSWORD, hidden)] {
+    for (t, v) in [
+        (attr::USER_NAME, user.as_bytes().to_vec()),
+        (attr::USER_PASSWORD, hidden),
+    ] {
         p.push(t);
         p.push(u8::try_from(v.len() + 2).expect("short"));
         p.extend(v);
@@ -48,7 +51,11 @@ async fn a_retransmission_gets_the_same_answer_and_activates_a_voucher_once() {
     let req = access_request(9, "dup123", "dup123", SECRET.as_bytes());
     let first = ask(&socket, &req).await.expect("an answer");
     assert_eq!(first[0], code::ACCESS_ACCEPT);
-    assert!(wire::response_authentic(&first, &wire::authenticator(&req), SECRET.as_bytes()));
+    assert!(wire::response_authentic(
+        &first,
+        &wire::authenticator(&req),
+        SECRET.as_bytes()
+    ));
     assert_eq!(
         wire::check_message_authenticator(&first, &wire::authenticator(&req), SECRET.as_bytes()),
         wire::MessageAuth::Valid
@@ -72,8 +79,8 @@ async fn hostile_datagrams_are_dropped_counted_and_the_server_keeps_answering() 
     let good = access_request(1, &name, &name, SECRET.as_bytes());
 
     let mut hostile: Vec<Vec<u8>> = vec![
-        good[..12].to_vec(),                       // truncated header
-        good[..good.len() - 5].to_vec(),           // truncated body
+        good[..12].to_vec(),             // truncated header
+        good[..good.len() - 5].to_vec(), // truncated body
     ];
     let mut long_len = good.clone();
     long_len[2..4].copy_from_slice(&4000u16.to_be_bytes()); // length past the datagram
@@ -105,12 +112,20 @@ async fn hostile_datagrams_are_dropped_counted_and_the_server_keeps_answering() 
         let want = u64::try_from(i + 1).expect("small");
         let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
         while w.server.stats().dropped() < want {
-            assert!(tokio::time::Instant::now() < deadline, "datagram {i} not counted: {:?}", w.server.stats());
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "datagram {i} not counted: {:?}",
+                w.server.stats()
+            );
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
     }
     let stats = w.server.stats();
-    assert_eq!(stats.dropped(), u64::try_from(hostile.len()).expect("small"), "{stats:?}");
+    assert_eq!(
+        stats.dropped(),
+        u64::try_from(hostile.len()).expect("small"),
+        "{stats:?}"
+    );
     assert_eq!(stats.bad_authenticator, 2, "{stats:?}");
     assert_eq!(stats.accepts + stats.rejects, 0, "{stats:?}");
     // Had any hostile datagram been answered, that answer would arrive first.

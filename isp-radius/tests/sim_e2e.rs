@@ -73,7 +73,10 @@ async fn rig() -> Rig {
 async fn until(what: &str, mut cond: impl FnMut() -> bool) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     while !cond() {
-        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
@@ -105,7 +108,11 @@ async fn grant_login_over_radius_then_revoke_removes_the_session() {
     let acct = r.handle.acct_session_id(&id).expect("id");
     assert_eq!(r.w.sessions.online(ROUTER)[0].session_id, acct);
 
-    let snap = r.driver.snapshot(&r.router, &[Menu::HotspotActive]).await.expect("snapshot");
+    let snap = r
+        .driver
+        .snapshot(&r.router, &[Menu::HotspotActive])
+        .await
+        .expect("snapshot");
     assert_eq!(snap.hotspot_active.len(), 1);
     assert_eq!(snap.hotspot_active[0].user.as_deref(), Some(name));
 
@@ -131,7 +138,10 @@ async fn grant_login_over_radius_then_revoke_removes_the_session() {
         .await
         .expect("sent");
     assert_eq!(reports[0].as_ref().expect("gone").sessions_removed, 0);
-    assert_eq!(r.driver.records().pop().expect("recorded").answer, Answer::Nak(Some(503)));
+    assert_eq!(
+        r.driver.records().pop().expect("recorded").answer,
+        Answer::Nak(Some(503))
+    );
 
     // Once the paid time is over the next login is refused, with the reason.
     r.w.clock.advance(Span::seconds(3600));
@@ -155,9 +165,16 @@ async fn the_router_ends_the_session_at_the_session_timeout_and_reports_the_stop
         .expect("accepted");
     until("the accounting Start", || r.w.sessions.online(ROUTER).len() == 1).await;
     r.handle.advance_clock(Duration::from_secs(20 * 60 - 5));
-    assert_eq!(r.handle.rows("/ip/hotspot/active").len(), 1, "still inside the paid time");
+    assert_eq!(
+        r.handle.rows("/ip/hotspot/active").len(),
+        1,
+        "still inside the paid time"
+    );
     r.handle.advance_clock(Duration::from_secs(5));
-    assert!(r.handle.rows("/ip/hotspot/active").is_empty(), "ended at the second");
+    assert!(
+        r.handle.rows("/ip/hotspot/active").is_empty(),
+        "ended at the second"
+    );
     let removal = r.handle.removals().pop().expect("removal");
     assert_eq!(removal.reason, "session-timeout");
     assert_eq!(removal.row.get(".id"), Some(&id));
@@ -181,7 +198,13 @@ async fn a_silent_router_is_retried_then_reported_unavailable() {
         },
     );
     let reports = driver
-        .disconnect_hotspot(&r.router, &[target("someone", OwnerTag::Subscriber(isp_core::domain::SubscriberId(1)))])
+        .disconnect_hotspot(
+            &r.router,
+            &[target(
+                "someone",
+                OwnerTag::Subscriber(isp_core::domain::SubscriberId(1)),
+            )],
+        )
         .await
         .expect("sent");
     let e = reports[0].as_ref().expect_err("no answer");
@@ -196,7 +219,11 @@ async fn a_silent_router_is_retried_then_reported_unavailable() {
     assert_eq!(got, 3, "the same request three times");
     // User operations on a RADIUS router report what they did: nothing to block there.
     assert!(driver
-        .block_device(&r.router, isp_core::domain::MacAddress::parse("mac", "AA:BB:CC:00:00:01").expect("mac"), OwnerTag::Subscriber(isp_core::domain::SubscriberId(1)))
+        .block_device(
+            &r.router,
+            isp_core::domain::MacAddress::parse("mac", "AA:BB:CC:00:00:01").expect("mac"),
+            OwnerTag::Subscriber(isp_core::domain::SubscriberId(1))
+        )
         .await
         .is_err());
     r.sim.shutdown().await;
@@ -214,7 +241,11 @@ async fn radclient_disconnects_a_session_through_radius_incoming() {
         .expect("accepted");
     let attrs = format!("User-Name = \"{name}\"\n");
     let wrong = radclient(&tool, r.incoming, "disconnect", "wrong-secret", &attrs).await;
-    assert!(!wrong.received("Disconnect-ACK") && !wrong.received("Disconnect-NAK"), "{}", wrong.out);
+    assert!(
+        !wrong.received("Disconnect-ACK") && !wrong.received("Disconnect-NAK"),
+        "{}",
+        wrong.out
+    );
     assert_eq!(r.handle.rows("/ip/hotspot/active").len(), 1);
 
     let ok = radclient(&tool, r.incoming, "disconnect", SECRET, &attrs).await;
@@ -223,7 +254,16 @@ async fn radclient_disconnects_a_session_through_radius_incoming() {
 
     let again = radclient(&tool, r.incoming, "disconnect", SECRET, &attrs).await;
     assert!(again.received("Disconnect-NAK"), "{}", again.out);
-    assert_eq!(again.attr("Error-Cause").as_deref(), Some("Session-Context-Not-Found"), "{}", again.out);
-    assert_eq!(r.handle.radius_incoming().len(), 2, "the wrong secret got no answer and no record");
+    assert_eq!(
+        again.attr("Error-Cause").as_deref(),
+        Some("Session-Context-Not-Found"),
+        "{}",
+        again.out
+    );
+    assert_eq!(
+        r.handle.radius_incoming().len(),
+        2,
+        "the wrong secret got no answer and no record"
+    );
     r.sim.shutdown().await;
 }

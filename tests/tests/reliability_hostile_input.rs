@@ -1050,7 +1050,6 @@ async fn admin_api_answers_bad_requests_with_clear_4xx_and_writes_nothing() {
     t.stop().await;
 }
 
-
 // RADIUS.
 
 mod radius_hostile {
@@ -1059,11 +1058,16 @@ mod radius_hostile {
     use std::time::Duration;
 
     use chrono::Utc;
-    use isp_core::domain::{NewSubscriber, PhoneNumber, RosName, Router, RouterCredentials, RouterId, Tenant, TenantId, Transport};
-    use isp_core::ports::{FakeClock, HotspotTarget, RouterDriver};
     use isp_core::domain::OwnerTag;
+    use isp_core::domain::{
+        NewSubscriber, PhoneNumber, RosName, Router, RouterCredentials, RouterId, Tenant, TenantId, Transport,
+    };
+    use isp_core::ports::{FakeClock, HotspotTarget, RouterDriver};
     use isp_radius::dict::{attr, code};
-    use isp_radius::{wire, Answer, Authorizer, Nas, NasTable, RadiusDriver, RadiusServer, RetryPolicy, ServerConfig, SessionStore};
+    use isp_radius::{
+        wire, Answer, Authorizer, Nas, NasTable, RadiusDriver, RadiusServer, RetryPolicy, ServerConfig,
+        SessionStore,
+    };
     use rand::rngs::StdRng;
     use rand::{Rng, SeedableRng};
     use tokio::net::UdpSocket;
@@ -1097,7 +1101,10 @@ mod radius_hostile {
             auth,
             &[
                 (attr::USER_NAME, user.as_bytes().to_vec()),
-                (attr::USER_PASSWORD, wire::hide_user_password(user.as_bytes(), &auth, secret)),
+                (
+                    attr::USER_PASSWORD,
+                    wire::hide_user_password(user.as_bytes(), &auth, secret),
+                ),
                 (attr::MESSAGE_AUTHENTICATOR, vec![0; 16]),
             ],
         );
@@ -1112,7 +1119,13 @@ mod radius_hostile {
             good[..19].to_vec(),
             good[..good.len() - 3].to_vec(),
         ];
-        for len in [0u16, 19, 4097, 65535, u16::try_from(good.len() + 1).expect("fits")] {
+        for len in [
+            0u16,
+            19,
+            4097,
+            65535,
+            u16::try_from(good.len() + 1).expect("fits"),
+        ] {
             let mut p = good.to_vec();
             p[2..4].copy_from_slice(&len.to_be_bytes());
             out.push(p);
@@ -1151,17 +1164,17 @@ mod radius_hostile {
         out
     }
 
-    async fn no_answer_and_counted(
-        socket: &UdpSocket,
-        datagrams: &[Vec<u8>],
-        dropped: impl Fn() -> u64,
-    ) {
+    async fn no_answer_and_counted(socket: &UdpSocket, datagrams: &[Vec<u8>], dropped: impl Fn() -> u64) {
         for (i, d) in datagrams.iter().enumerate() {
             let before = dropped();
             socket.send(d).await.expect("send");
             let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
             while dropped() == before {
-                assert!(tokio::time::Instant::now() < deadline, "datagram {i} ({} bytes) not dropped", d.len());
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "datagram {i} ({} bytes) not dropped",
+                    d.len()
+                );
                 tokio::time::sleep(Duration::from_millis(2)).await;
             }
         }
@@ -1223,7 +1236,10 @@ mod radius_hostile {
             code::ACCOUNTING_REQUEST,
             3,
             [0; 16],
-            &[(attr::ACCT_STATUS_TYPE, 1u32.to_be_bytes().to_vec()), (attr::ACCT_SESSION_ID, b"s1".to_vec())],
+            &[
+                (attr::ACCT_STATUS_TYPE, 1u32.to_be_bytes().to_vec()),
+                (attr::ACCT_SESSION_ID, b"s1".to_vec()),
+            ],
         );
         wire::sign_request(&mut start, SECRET.as_bytes());
         let mut acct_hostile = hostile_datagrams(&start, seed ^ 1, random);
@@ -1231,7 +1247,10 @@ mod radius_hostile {
         forged[10] ^= 1;
         acct_hostile.push(forged);
         no_answer_and_counted(&acct, &acct_hostile, || server.stats().dropped()).await;
-        assert!(server.sessions().all().is_empty(), "nothing recorded from hostile accounting");
+        assert!(
+            server.sessions().all().is_empty(),
+            "nothing recorded from hostile accounting"
+        );
 
         // Still answering, correctly signed.
         auth.send(&good).await.expect("send");
@@ -1241,7 +1260,11 @@ mod radius_hostile {
             .expect("an answer")
             .expect("recv");
         assert_eq!((buf[0], buf[1]), (code::ACCESS_ACCEPT, 7));
-        assert!(wire::response_authentic(&buf[..n], &wire::authenticator(&good), SECRET.as_bytes()));
+        assert!(wire::response_authentic(
+            &buf[..n],
+            &wire::authenticator(&good),
+            SECRET.as_bytes()
+        ));
         server.shutdown().await;
     }
 
@@ -1255,7 +1278,12 @@ mod radius_hostile {
             .serve_radius_incoming("127.0.0.1:0".parse().expect("addr"), SECRET)
             .await
             .expect("incoming");
-        let mut good = packet(code::DISCONNECT_REQUEST, 1, [0; 16], &[(attr::USER_NAME, b"nobody".to_vec())]);
+        let mut good = packet(
+            code::DISCONNECT_REQUEST,
+            1,
+            [0; 16],
+            &[(attr::USER_NAME, b"nobody".to_vec())],
+        );
         wire::sign_request(&mut good, SECRET.as_bytes());
         let socket = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
         socket.connect(incoming).await.expect("connect");
@@ -1267,7 +1295,10 @@ mod radius_hostile {
         let driver = RadiusDriver::new(
             NasTable::new([nas(incoming)]),
             sessions.clone(),
-            RetryPolicy { attempts: 3, first_timeout: Duration::from_millis(500) },
+            RetryPolicy {
+                attempts: 3,
+                first_timeout: Duration::from_millis(500),
+            },
         );
         let router = Router {
             id: RouterId(1),
@@ -1285,10 +1316,20 @@ mod radius_hostile {
             owner: OwnerTag::Subscriber(isp_core::domain::SubscriberId(1)),
             remove_user: false,
         };
-        let out = driver.disconnect_hotspot(&router, std::slice::from_ref(&target)).await.expect("sent");
+        let out = driver
+            .disconnect_hotspot(&router, std::slice::from_ref(&target))
+            .await
+            .expect("sent");
         assert_eq!(out[0].as_ref().expect("NAK 503 is gone").sessions_removed, 0);
-        assert_eq!(driver.records().pop().expect("record").answer, Answer::Nak(Some(503)));
-        assert!(sim.handle().radius_incoming().iter().all(|r| r.user.as_deref() == Some("nobody")));
+        assert_eq!(
+            driver.records().pop().expect("record").answer,
+            Answer::Nak(Some(503))
+        );
+        assert!(sim
+            .handle()
+            .radius_incoming()
+            .iter()
+            .all(|r| r.user.as_deref() == Some("nobody")));
 
         // A "router" answering garbage, forged and truncated answers: no answer counted, no panic.
         let liar = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
@@ -1313,7 +1354,10 @@ mod radius_hostile {
         let lying = RadiusDriver::new(
             NasTable::new([nas(liar_addr)]),
             sessions,
-            RetryPolicy { attempts: 2, first_timeout: Duration::from_millis(100) },
+            RetryPolicy {
+                attempts: 2,
+                first_timeout: Duration::from_millis(100),
+            },
         );
         let out = lying.disconnect_hotspot(&router, &[target]).await.expect("sent");
         let e = out[0].as_ref().expect_err("no valid answer");

@@ -32,7 +32,10 @@ pub fn radclient() -> Option<PathBuf> {
     match install() {
         Ok(()) => match find("radclient") {
             Some(p) => Some(p),
-            None => skip::fail(Suite::Radius, &format!("{PACKAGE} installed but radclient is not on PATH")),
+            None => skip::fail(
+                Suite::Radius,
+                &format!("{PACKAGE} installed but radclient is not on PATH"),
+            ),
         },
         Err(reason) => skip::fail(Suite::Radius, &reason),
     }
@@ -63,7 +66,11 @@ fn lock() -> Result<Lock, String> {
     let path = std::env::temp_dir().join("isp-freeradius-utils.lock");
     let deadline = Instant::now() + Duration::from_secs(900);
     loop {
-        match std::fs::OpenOptions::new().write(true).create_new(true).open(&path) {
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+        {
             Ok(_) => return Ok(Lock(path)),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
                 let stale = std::fs::metadata(&path)
@@ -76,7 +83,10 @@ fn lock() -> Result<Lock, String> {
                     continue;
                 }
                 if Instant::now() > deadline {
-                    return Err(format!("waited 15 minutes for the install lock {}", path.display()));
+                    return Err(format!(
+                        "waited 15 minutes for the install lock {}",
+                        path.display()
+                    ));
                 }
                 std::thread::sleep(Duration::from_millis(200));
             }

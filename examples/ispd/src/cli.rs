@@ -315,7 +315,8 @@ async fn check_routers(config: &Config, json: bool, max_skew: i64, out: &mut dyn
         let _ = writeln!(out, "no routers configured");
         return EXIT_OK;
     }
-    let checks = futures::future::join_all(routers.iter().map(|r| check_router(driver.as_ref(), &clock, r))).await;
+    let checks =
+        futures::future::join_all(routers.iter().map(|r| check_router(driver.as_ref(), &clock, r))).await;
     let good = checks.iter().all(|c| c.is_good(max_skew));
     if json {
         let _ = serde_json::to_string_pretty(&checks).map(|s| writeln!(out, "{s}"));

@@ -10,7 +10,9 @@ use isp_core::jobs::{Engine, EngineDeps};
 use isp_core::memory::StaticDirectory;
 use isp_core::ports::{Clock, Repositories, RouterDirectory, RouterDriver, SmsSender};
 use isp_core::runtime::{JobRunner, MeteredDriver, Runtime, Shutdown, SystemClock};
-use isp_radius::{Authorizer, NasTable, RadiusDriver, RadiusServer, RetryPolicy, RoutedDriver, ServerConfig, SessionStore};
+use isp_radius::{
+    Authorizer, NasTable, RadiusDriver, RadiusServer, RetryPolicy, RoutedDriver, ServerConfig, SessionStore,
+};
 use isp_routeros::driver::{DriverConfig, RouterOsDriver};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;

@@ -276,7 +276,13 @@ impl World {
             let ip = format!("10.99.{}.{}", (n >> 8) & 0xff, n & 0xff);
             // Code-only login: the password is the user name.
             if let Err(e) = self.handles[*r]
-                .hotspot_login_radius(client, username.as_str(), username.as_str(), &mac.to_string(), &ip)
+                .hotspot_login_radius(
+                    client,
+                    username.as_str(),
+                    username.as_str(),
+                    &mac.to_string(),
+                    &ip,
+                )
                 .await
             {
                 tracing::warn!(error = %e, "demo: RADIUS login refused");
@@ -576,7 +582,9 @@ the moment it passes, on every router of the tenant. Removals on the routers:
             .iter()
             .zip(&addrs)
             .map(|(n, a)| format!("{n}@{a}"))
-            .chain(std::iter::once(format!("{RADIUS_ROUTER}@{radius_incoming} (RADIUS)")))
+            .chain(std::iter::once(format!(
+                "{RADIUS_ROUTER}@{radius_incoming} (RADIUS)"
+            )))
             .collect::<Vec<_>>()
             .join(", "),
         tok = token.expose(),

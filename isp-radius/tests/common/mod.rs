@@ -39,7 +39,14 @@ pub struct World {
 }
 
 pub fn nas(ip: IpAddr, incoming: SocketAddr) -> Nas {
-    Nas::new(ROUTER, TENANT, "hotel-radius", ip, incoming, SecretString::from(SECRET.to_owned()))
+    Nas::new(
+        ROUTER,
+        TENANT,
+        "hotel-radius",
+        ip,
+        incoming,
+        SecretString::from(SECRET.to_owned()),
+    )
 }
 
 /// A server on loopback ports serving one NAS at `nas_ip`.

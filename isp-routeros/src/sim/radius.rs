@@ -285,7 +285,10 @@ async fn exchange(to: SocketAddr, packet: &[u8], client: &RadiusClient) -> Resul
     let socket = UdpSocket::bind("127.0.0.1:0")
         .await
         .map_err(|e| format!("RADIUS socket: {e}"))?;
-    socket.connect(to).await.map_err(|e| format!("RADIUS connect: {e}"))?;
+    socket
+        .connect(to)
+        .await
+        .map_err(|e| format!("RADIUS connect: {e}"))?;
     let mut buf = vec![0u8; 4096];
     for _ in 0..client.attempts.max(1) {
         let _ = socket.send(packet).await;
@@ -416,8 +419,7 @@ impl SimHandle {
             };
             send_accounting(&accounted, 1).await;
             let mut state = self.state();
-            let live = state
-                .table_rows_contain("/ip/hotspot/active", id);
+            let live = state.table_rows_contain("/ip/hotspot/active", id);
             if live {
                 state.radius.accounted.insert(id, accounted);
             } else {
@@ -452,19 +454,26 @@ impl SimRouter {
     /// Serves `/radius incoming` (Disconnect-Request, CoA-Request) on UDP
     /// `listen` (`127.0.0.1:0` picks a port) with the shared `secret`.
     /// Returns the address; it stops with the router.
-    pub async fn serve_radius_incoming(&mut self, listen: SocketAddr, secret: &str) -> std::io::Result<SocketAddr> {
+    pub async fn serve_radius_incoming(
+        &mut self,
+        listen: SocketAddr,
+        secret: &str,
+    ) -> std::io::Result<SocketAddr> {
         let socket = UdpSocket::bind(listen).await?;
         let addr = socket.local_addr()?;
         let shared = self.handle.shared.clone();
         let secret = secret.to_owned();
-        self.rest_tasks.push(tokio::spawn(incoming_loop(shared, socket, secret)));
+        self.rest_tasks
+            .push(tokio::spawn(incoming_loop(shared, socket, secret)));
         Ok(addr)
     }
 }
 
 async fn incoming_loop(shared: Arc<Shared>, socket: UdpSocket, secret: String) {
     let mut shutdown = shared.shutdown.subscribe();
-    let handle = SimHandle { shared: shared.clone() };
+    let handle = SimHandle {
+        shared: shared.clone(),
+    };
     let mut buf = vec![0u8; 4097];
     loop {
         let (n, from) = tokio::select! {
@@ -506,9 +515,11 @@ fn incoming(handle: &SimHandle, p: &[u8], secret: &[u8]) -> Option<Vec<u8>> {
             user.as_ref().is_none_or(|u| r.get(name_field) == Some(u))
                 && session_id.as_ref().is_none_or(|s| *s == acct_session_id(id))
                 && address.as_ref().is_none_or(|a| r.get("address") == Some(a))
-                && mac
-                    .as_ref()
-                    .is_none_or(|m| r.get("mac-address").or(r.get("caller-id")).is_some_and(|x| x.eq_ignore_ascii_case(m)))
+                && mac.as_ref().is_none_or(|m| {
+                    r.get("mac-address")
+                        .or(r.get("caller-id"))
+                        .is_some_and(|x| x.eq_ignore_ascii_case(m))
+                })
         };
         let id_of = |r: &std::collections::BTreeMap<String, String>| {
             r.get(".id")
