@@ -132,10 +132,13 @@ impl Counters {
 
 type DupKey = (SocketAddr, u8, [u8; 16]);
 
+/// When a request was first seen, and its answer once there is one.
+type DupEntry = (Instant, Option<Vec<u8>>);
+
 /// Answers kept for retransmissions; `None` while the first copy is being decided.
 #[derive(Debug, Default)]
 struct DupCache {
-    entries: Mutex<HashMap<DupKey, (Instant, Option<Vec<u8>>)>>,
+    entries: Mutex<HashMap<DupKey, DupEntry>>,
 }
 
 enum Seen {
