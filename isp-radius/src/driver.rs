@@ -17,10 +17,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use isp_core::domain::{MacAddress, OwnerTag, RosName, Router, RouterId};
+use isp_core::domain::{Connection, MacAddress, OwnerTag, RosName, Router, RouterId, VoucherStatus};
 use isp_core::ports::{
-    DisconnectReport, HotspotSession, HotspotTarget, HotspotUserSpec, Menu, PppSession, PppoeSpec, QueueSpec,
-    RouterDriver, RouterHealth, RouterSnapshot, StaticIpSpec,
+    DisconnectReport, HotspotSession, HotspotTarget, HotspotUser, HotspotUserSpec, Menu, PppSecret,
+    PppSession, PppoeSpec, QueueSpec, Repositories, RouterDriver, RouterHealth, RouterSnapshot, StaticIpSpec,
 };
 use isp_core::{Error, Result};
 use tokio::net::UdpSocket;
@@ -99,6 +99,7 @@ pub struct RadiusDriver {
     sessions: Arc<SessionStore>,
     retry: RetryPolicy,
     records: Mutex<VecDeque<RequestRecord>>,
+    repos: Option<Repositories>,
 }
 
 /// Who a Disconnect-Request is for.
@@ -117,7 +118,18 @@ impl RadiusDriver {
             sessions,
             retry,
             records: Mutex::new(VecDeque::new()),
+            repos: None,
         }
+    }
+
+    /// Lets [`RouterDriver::snapshot`] show a RADIUS router's "local" users
+    /// as what they are, the database: the unused and active vouchers of the
+    /// router as hotspot users and its provisioned PPPoE services as PPP
+    /// secrets, tagged as ours. Without it those menus read empty, and a
+    /// sync would take every voucher's user for gone.
+    pub fn with_repositories(mut self, repos: Repositories) -> Self {
+        self.repos = Some(repos);
+        self
     }
 
     /// True when `router` is in RADIUS mode (this driver serves it).
@@ -376,6 +388,52 @@ impl RouterDriver for RadiusDriver {
     async fn snapshot(&self, router: &Router, menus: &[Menu]) -> Result<RouterSnapshot> {
         self.nas(router)?;
         let mut snap = RouterSnapshot::default();
+        let wants_users = menus.contains(&Menu::HotspotUsers) || menus.contains(&Menu::PppSecrets);
+        match (&self.repos, wants_users) {
+            (Some(repos), true) => {
+                if menus.contains(&Menu::HotspotUsers) {
+                    let vouchers = repos
+                        .vouchers
+                        .on_router(router.id, &[VoucherStatus::Unused, VoucherStatus::Active])
+                        .await?;
+                    snap.hotspot_users = vouchers
+                        .into_iter()
+                        .map(|v| HotspotUser {
+                            id: format!("radius:{}", v.code),
+                            name: v.code.to_string(),
+                            disabled: false,
+                            comment: Some(OwnerTag::Voucher(v.id).comment()),
+                            uptime: None,
+                            limit_uptime: None,
+                        })
+                        .collect();
+                }
+                if menus.contains(&Menu::PppSecrets) {
+                    let services = repos.services.on_router(router.id).await?;
+                    snap.ppp_secrets = services
+                        .into_iter()
+                        .filter(|s| s.provisioned)
+                        .filter_map(|s| match &s.connection {
+                            Connection::Pppoe { username, profile, .. } => Some(PppSecret {
+                                id: format!("radius:{username}"),
+                                name: username.to_string(),
+                                profile: Some(profile.to_string()),
+                                disabled: false,
+                                comment: Some(OwnerTag::Service(s.id).comment()),
+                            }),
+                            Connection::StaticIp { .. } => None,
+                        })
+                        .collect();
+                }
+            }
+            (None, true) => {
+                return Err(Error::Internal(format!(
+                    "router {} is in RADIUS mode: its users are the database, and this driver was built without it",
+                    router.name
+                )))
+            }
+            _ => {}
+        }
         for s in self.sessions.online(router.id) {
             match s.kind {
                 SessionKind::Hotspot if menus.contains(&Menu::HotspotActive) => {

@@ -267,3 +267,40 @@ async fn radclient_disconnects_a_session_through_radius_incoming() {
     );
     r.sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_radius_routers_users_are_the_database_so_a_sync_keeps_its_vouchers() {
+    let r = rig().await;
+    let v = r.w.voucher("sync77", 30).await;
+    r.handle
+        .hotspot_login_radius(&r.client, "sync77", "sync77", "AA:BB:CC:00:00:14", "10.5.50.14")
+        .await
+        .expect("accepted");
+    let v = r.w.repos.vouchers.get(v.id).await.expect("voucher");
+    // Without the repositories the users cannot be read: an error, not an empty table.
+    assert!(r
+        .driver
+        .snapshot(&r.router, &isp_core::policy::reconcile::RECONCILE_MENUS)
+        .await
+        .is_err());
+    let driver = RadiusDriver::new(
+        NasTable::new([nas(LOCAL, r.incoming)]),
+        r.w.sessions.clone(),
+        RetryPolicy::default(),
+    )
+    .with_repositories(r.w.repos.clone());
+    let snap = driver
+        .snapshot(&r.router, &isp_core::policy::reconcile::RECONCILE_MENUS)
+        .await
+        .expect("snapshot");
+    assert_eq!(snap.hotspot_users.len(), 1);
+    assert_eq!(
+        snap.hotspot_users[0].comment.as_deref(),
+        Some(OwnerTag::Voucher(v.id).comment().as_str())
+    );
+    assert_eq!(
+        isp_core::policy::voucher::voucher_sync(&v, &snap.hotspot_users),
+        None
+    );
+    r.sim.shutdown().await;
+}

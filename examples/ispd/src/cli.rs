@@ -308,7 +308,7 @@ async fn check_routers(config: &Config, json: bool, max_skew: i64, out: &mut dyn
         Ok(d) => d,
         Err(e) => return fail(out, &DaemonError::Config(e.to_string())),
     };
-    let (driver, _) = daemon::route_driver(config, std::sync::Arc::new(driver));
+    let (driver, _) = daemon::route_driver(config, std::sync::Arc::new(driver), None);
     let clock = SystemClock;
     let routers = config.routers();
     if routers.is_empty() {
@@ -366,6 +366,7 @@ async fn status(config: &Config, json: bool, out: &mut dyn Write) -> u8 {
                 isp_routeros::driver::RouterOsDriver::new(Default::default())
                     .map_err(|e| DaemonError::Config(e.to_string()))?,
             ),
+            Some(&storage.repos),
         );
         let wiring = daemon::Wiring {
             repos: storage.repos.clone(),

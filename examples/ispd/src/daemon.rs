@@ -76,22 +76,31 @@ pub struct RadiusParts {
 
 /// The driver for the configured routers: RADIUS routers (`transport =
 /// "radius"`) go to the Disconnect-Request driver, the others to `routeros`.
+///
+/// `repos` lets a RADIUS router's snapshot show its vouchers and PPPoE
+/// services as its users (they live in the database); without it (router
+/// checks) reading those menus of a RADIUS router is an error.
 pub fn route_driver(
     config: &Config,
     routeros: Arc<dyn RouterDriver>,
+    repos: Option<&Repositories>,
 ) -> (Arc<dyn RouterDriver>, Option<RadiusParts>) {
     let Some(radius) = &config.radius else {
         return (routeros, None);
     };
     let sessions = Arc::new(SessionStore::new());
-    let driver = Arc::new(RadiusDriver::new(
+    let mut driver = RadiusDriver::new(
         NasTable::new(radius.nases.iter().cloned()),
         sessions.clone(),
         RetryPolicy {
             attempts: radius.disconnect_attempts,
             first_timeout: radius.disconnect_timeout,
         },
-    ));
+    );
+    if let Some(repos) = repos {
+        driver = driver.with_repositories(repos.clone());
+    }
+    let driver = Arc::new(driver);
     let routed: Arc<dyn RouterDriver> = Arc::new(RoutedDriver::new(driver.clone(), routeros));
     (routed, Some(RadiusParts { sessions, driver }))
 }
@@ -113,7 +122,7 @@ pub async fn wire(config: &Config, migrate: bool) -> Result<(Wiring, Storage), D
     let storage = Storage::open(&config.storage, migrate || config.storage.auto_migrate)
         .await
         .map_err(DaemonError::Storage)?;
-    let (driver, radius) = route_driver(config, Arc::new(driver));
+    let (driver, radius) = route_driver(config, Arc::new(driver), Some(&storage.repos));
     let wiring = Wiring {
         repos: storage.repos.clone(),
         directory: Arc::new(StaticDirectory::new(config.routers())),
