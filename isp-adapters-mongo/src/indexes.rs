@@ -52,12 +52,16 @@ fn unique_sparse(field: &str, name: &str) -> IndexModel {
 /// - `services {pppoe_key}` (`<router>/<username>`, PPPoE services only);
 /// - `ledger {key}`, and `{charge_key}` (`<service>/<period>`, charges only): one
 ///   charge per service and period;
-/// - `notices {recipient, kind, deadline}`: at most one notice each.
+/// - `notices {recipient, kind, deadline}`: at most one notice each;
+/// - (no index) `payments` is unique by its `_id`, `"<tenant>/<reference>"`,
+///   and `pending_grants` by `"<subscriber>:<router>"` (see `repos::grants`).
 ///
 /// For the jobs: subscribers by `{active, paid_until}`; vouchers by `deadline`
 /// and the voucher portal's (seed 003) expiry and usage deadlines with status,
 /// and router with status and usage; services by tenant with status and
-/// billing dates; notices by status; audit events by time and router.
+/// billing dates; notices by status; audit events by time and router;
+/// pending grants by subscriber and router, in claim order (age, subscriber,
+/// router) and by lease expiry.
 pub fn index_models() -> Vec<(&'static str, IndexModel)> {
     vec![
         // Subscribers.
@@ -163,6 +167,19 @@ pub fn index_models() -> Vec<(&'static str, IndexModel)> {
             c::NOTICES,
             index(doc! { "status": 1, "created_at": 1 }, "status_created_at"),
         ),
+        // Grants.
+        (
+            c::PENDING_GRANTS,
+            index(doc! { "subscriber_id": 1, "router_id": 1 }, "subscriber_router"),
+        ),
+        (
+            c::PENDING_GRANTS,
+            index(
+                doc! { "created_at": 1, "subscriber_id": 1, "router_id": 1 },
+                "claim_order",
+            ),
+        ),
+        (c::PENDING_GRANTS, index(doc! { "lease.until": 1 }, "lease_until")),
         // Audit log.
         (c::AUDIT, index(doc! { "at": 1 }, "at")),
         (c::AUDIT, index(doc! { "router_id": 1, "at": 1 }, "router_at")),

@@ -50,6 +50,12 @@ pub mod collections {
     /// name, kind, owner_id, at}` (uniqueness from `_id`, which every server
     /// enforces, see `repos::hotspot`).
     pub const HOTSPOT_NAMES: &str = "hotspot_names";
+    /// Payments that bought grants, one per (tenant, reference):
+    /// `{_id: "<tenant>/<reference>", .., state}` (see `repos::grants`).
+    pub const PAYMENTS: &str = "payments";
+    /// Router work grants still owe, one per (subscriber, router):
+    /// `{_id: "<subscriber>:<router>", ..}`.
+    pub const PENDING_GRANTS: &str = "pending_grants";
     /// Named leases of earlier versions (no longer written: every lease
     /// lives on its item, see `LeaseRepo`).
     pub const LEASES: &str = "leases";

@@ -838,3 +838,244 @@ async fn ensure_indexes_reserves_names_of_older_items() {
     assert!(e.is_conflict() && e.to_string().contains("\"u1\""), "{e}");
     common::drop(&store).await;
 }
+
+fn grant(s: &Subscriber, minutes: i64, reference: Option<&str>, routers: &[i64], holder: &str) -> GrantWrite {
+    GrantWrite {
+        subscriber_id: s.id,
+        paid_until_seen: s.paid_until,
+        paid_until: t0() + Duration::minutes(minutes),
+        payment: reference.map(|r| NewPayment {
+            reference: PaymentReference::parse("reference", r).unwrap(),
+            amount: Money::parse("amount", "1000.5", tzs()).unwrap(),
+        }),
+        routers: routers.iter().map(|r| RouterId(*r)).collect(),
+        holder: holder.to_owned(),
+        lease_until: t0() + Duration::minutes(2),
+        at: t0(),
+    }
+}
+
+fn bdate(at: DateTime<Utc>) -> mongodb::bson::DateTime {
+    mongodb::bson::DateTime::from_millis(at.timestamp_millis())
+}
+
+fn reference(r: &str) -> PaymentReference {
+    PaymentReference::parse("reference", r).unwrap()
+}
+
+/// The payment document of a reference, raw.
+async fn raw_payment(store: &MongoStore, key: &str) -> Option<Document> {
+    store
+        .database()
+        .collection::<Document>("payments")
+        .find_one(doc! { "_id": key })
+        .await
+        .unwrap()
+}
+
+/// A grant write records its payment on the subscriber document (the commit
+/// point, under a field name safe for any reference) and in `payments`; a
+/// writer that died after its subscriber update left only a reservation, which
+/// the next lookup or write rolls forward; one that died before it left a
+/// reservation that blocks the reference only until it is old enough to take
+/// over; one still in flight makes the same reference answer `Stale`.
+#[tokio::test]
+async fn grant_payments_survive_writers_that_die_between_steps() {
+    let store = store_or_skip!();
+    let r = store.repositories();
+    let payments = store.database().collection::<Document>("payments");
+    let s = subscriber(&r, 1, t0()).await;
+
+    // Stored shape; a reference with characters no field name may hold.
+    let GrantWritten::Applied(after) = r
+        .grants
+        .write(&grant(&s, 60, Some("MP.1$x"), &[1], "a"))
+        .await
+        .unwrap()
+    else {
+        panic!("applied");
+    };
+    let d = raw(&store, "subscribers", s.id.0).await;
+    let entry = d
+        .get_document("payment_refs")
+        .unwrap()
+        .get_document("r4d502e312478")
+        .unwrap();
+    assert!(
+        matches!(entry.get("paid_until"), Some(Bson::DateTime(_))),
+        "{entry:?}"
+    );
+    // Exact money; nx-27017 hands small integers back as int32.
+    assert!(
+        matches!(
+            entry.get("amount_micros"),
+            Some(Bson::Int64(10_005_000) | Bson::Int32(10_005_000))
+        ),
+        "{entry:?}"
+    );
+    let p = raw_payment(&store, "1/MP.1$x").await.unwrap();
+    assert_eq!(p.get_str("state").unwrap(), "recorded");
+
+    // Died after the subscriber update: the payment document is still an intent.
+    payments
+        .update_one(
+            doc! { "_id": "1/MP.1$x" },
+            // The `$pull` keeps nx-27017 from storing the date as text (see the README).
+            doc! {
+                "$set": { "state": "intent", "token": "dead", "paid_until": bdate(t0()) },
+                "$pull": { "_absent": null },
+            },
+        )
+        .await
+        .unwrap();
+    let got = r
+        .grants
+        .payment(TenantId(1), &reference("MP.1$x"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        got.paid_until,
+        t0() + Duration::minutes(60),
+        "from the subscriber"
+    );
+    assert_eq!(got.amount, Money::parse("a", "1000.5", tzs()).unwrap());
+    let p = raw_payment(&store, "1/MP.1$x").await.unwrap();
+    assert_eq!(p.get_str("state").unwrap(), "recorded", "rolled forward");
+    let again = r
+        .grants
+        .write(&grant(&after, 90, Some("MP.1$x"), &[2], "b"))
+        .await
+        .unwrap();
+    assert_eq!(again, GrantWritten::DuplicatePayment(got.clone()));
+
+    // Died before it, long ago: nothing recorded; the next write takes it over.
+    let orphan = |reference: &str, age: Duration| {
+        doc! {
+            "_id": format!("1/{reference}"), "tenant_id": 1_i64, "reference": reference,
+            "subscriber_id": s.id.0, "amount_micros": 1_i64, "currency": "TZS",
+            "paid_until": bdate(t0()), "created_at": bdate(t0()), "state": "intent", "token": "dead",
+            "at": bdate(Utc::now() - age),
+        }
+    };
+    payments
+        .insert_one(orphan("MP2", Duration::minutes(5)))
+        .await
+        .unwrap();
+    assert_eq!(
+        r.grants.payment(TenantId(1), &reference("MP2")).await.unwrap(),
+        None
+    );
+    let GrantWritten::Applied(later) = r
+        .grants
+        .write(&grant(&after, 120, Some("MP2"), &[], "b"))
+        .await
+        .unwrap()
+    else {
+        panic!("an orphaned reservation is taken over");
+    };
+    let p2 = r
+        .grants
+        .payment(TenantId(1), &reference("MP2"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((p2.paid_until, p2.subscriber_id), (later.paid_until, s.id));
+
+    // In flight (young): the same reference answers Stale and changes nothing.
+    payments
+        .insert_one(orphan("MP3", Duration::zero()))
+        .await
+        .unwrap();
+    let stale = r
+        .grants
+        .write(&grant(&later, 150, Some("MP3"), &[3], "c"))
+        .await
+        .unwrap();
+    assert_eq!(stale, GrantWritten::Stale);
+    assert_eq!(
+        r.subscribers.get(s.id).await.unwrap().paid_until,
+        later.paid_until
+    );
+    assert!(r
+        .grants
+        .pending_of(s.id)
+        .await
+        .unwrap()
+        .iter()
+        .all(|p| p.router_id != RouterId(3)));
+    assert_eq!(
+        raw_payment(&store, "1/MP3")
+            .await
+            .unwrap()
+            .get_str("token")
+            .unwrap(),
+        "dead"
+    );
+    common::drop(&store).await;
+}
+
+/// A reference is unique in its tenant across subscribers; a write that does
+/// not apply removes the pending grants and the reservation it wrote, and
+/// leaves an older pending grant of the same router as it was.
+#[tokio::test]
+async fn grant_writes_that_do_not_apply_leave_nothing_behind() {
+    let store = store_or_skip!();
+    let r = store.repositories();
+    let s1 = subscriber(&r, 1, t0()).await;
+    let s2 = subscriber(&r, 2, t0()).await;
+    let GrantWritten::Applied(after) = r
+        .grants
+        .write(&grant(&s1, 60, Some("MP1"), &[1], "a"))
+        .await
+        .unwrap()
+    else {
+        panic!("applied");
+    };
+    let first = r
+        .grants
+        .payment(TenantId(1), &reference("MP1"))
+        .await
+        .unwrap()
+        .unwrap();
+    let other = r
+        .grants
+        .write(&grant(&s2, 60, Some("MP1"), &[1], "b"))
+        .await
+        .unwrap();
+    assert_eq!(other, GrantWritten::DuplicatePayment(first));
+    assert_eq!(r.subscribers.get(s2.id).await.unwrap().paid_until, t0());
+    assert!(r.grants.pending_of(s2.id).await.unwrap().is_empty());
+
+    // Stale (computed from the old paid time), with a payment and two routers.
+    let stale = r
+        .grants
+        .write(&grant(&s1, 90, Some("MP2"), &[1, 2], "b"))
+        .await
+        .unwrap();
+    assert_eq!(stale, GrantWritten::Stale);
+    let pending = r.grants.pending_of(s1.id).await.unwrap();
+    assert_eq!(pending.len(), 1, "{pending:?}");
+    assert_eq!(
+        (pending[0].router_id, pending[0].lease.clone().unwrap().holder),
+        (RouterId(1), "a".to_owned())
+    );
+    assert_eq!(raw_payment(&store, "1/MP2").await, None, "reservation released");
+    let GrantWritten::Applied(_) = r
+        .grants
+        .write(&grant(&after, 90, Some("MP2"), &[2], "b"))
+        .await
+        .unwrap()
+    else {
+        panic!("the reference is free again");
+    };
+
+    // Without a name the write is refused, naming the field.
+    let e = r
+        .grants
+        .write(&grant(&after, 100, None, &[1], ""))
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("holder"), "{e}");
+    common::drop(&store).await;
+}

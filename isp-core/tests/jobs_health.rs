@@ -216,11 +216,15 @@ async fn next_wakeup_is_the_earliest_deadline_driven_event() {
     m.vouchers
         .expect_next_deadline_after()
         .returning(move |_| Ok(Some(now + Duration::minutes(20))));
+    // A pending grant's back-off ends in 5 minutes: the earliest.
+    m.grants
+        .expect_next_due_after()
+        .returning(move |_| Ok(Some(now + Duration::minutes(5))));
     m.services.expect_due_between().returning(|_, _, _| Ok(vec![]));
     let engine = m.engine();
     assert_eq!(
         engine.next_wakeup().await.unwrap(),
-        Some(now + Duration::minutes(10))
+        Some(now + Duration::minutes(5))
     );
 }
 
@@ -233,6 +237,7 @@ fn wakeup_engine(services: Vec<Service>) -> isp_core::jobs::Engine {
         .expect_expiring_between()
         .returning(|_, _, _| Ok(vec![]));
     m.vouchers.expect_next_deadline_after().returning(|_| Ok(None));
+    m.grants.expect_next_due_after().returning(|_| Ok(None));
     m.services
         .expect_due_between()
         .withf(|_, from, to| *from == d(2026, 5, 7) && *to == d(2026, 5, 10))

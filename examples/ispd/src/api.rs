@@ -9,6 +9,9 @@
 //! | `GET /api/routers/{id}/check` | logs in to the router, reads identity and clock |
 //! | `GET /metrics` | Prometheus metrics |
 //!
+//! Subscribers, grants, revokes, vouchers and the audit log: see
+//! [`api_access`](crate::api_access).
+//!
 //! A missing or wrong token gets `401` with `WWW-Authenticate: Bearer` and a
 //! body that never contains what was sent. Tokens are compared in constant
 //! time. Bodies are limited in size (`413`); malformed JSON gets `400` with a
@@ -64,6 +67,7 @@ pub fn router(state: ApiState, body_limit: usize) -> axum::Router {
         .route("/api/services/{id}/deprovision", post(deprovision))
         .route("/api/routers/{id}/check", get(check))
         .route("/metrics", get(metrics))
+        .merge(crate::api_access::routes())
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(state.clone(), auth))
         .layer(DefaultBodyLimit::max(body_limit))
@@ -155,7 +159,7 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    fn new(status: StatusCode, message: impl Into<String>) -> Self {
+    pub(crate) fn new(status: StatusCode, message: impl Into<String>) -> Self {
         ApiError {
             status,
             message: message.into(),
@@ -410,7 +414,7 @@ struct RunResponse {
     report: JobReport,
 }
 
-fn parse_body<T: for<'de> Deserialize<'de> + Default>(
+pub(crate) fn parse_body<T: for<'de> Deserialize<'de> + Default>(
     headers: &HeaderMap,
     body: &Bytes,
 ) -> Result<T, ApiError> {
@@ -431,10 +435,10 @@ fn parse_body<T: for<'de> Deserialize<'de> + Default>(
 }
 
 /// A path segment, or why axum could not read it (invalid UTF-8, ...).
-type PathArg = Result<Path<String>, axum::extract::rejection::PathRejection>;
+pub(crate) type PathArg = Result<Path<String>, axum::extract::rejection::PathRejection>;
 
 /// The segment, or the same JSON error shape as every other refusal.
-fn path_arg(arg: PathArg) -> Result<String, ApiError> {
+pub(crate) fn path_arg(arg: PathArg) -> Result<String, ApiError> {
     arg.map(|Path(p)| p)
         .map_err(|e| ApiError::new(e.status(), e.body_text()))
 }
@@ -524,7 +528,7 @@ struct ServiceResponse {
     report: JobReport,
 }
 
-fn parse_id(raw: &str, what: &str) -> Result<i64, ApiError> {
+pub(crate) fn parse_id(raw: &str, what: &str) -> Result<i64, ApiError> {
     raw.parse::<i64>().ok().filter(|i| *i > 0).ok_or_else(|| {
         ApiError::new(
             StatusCode::BAD_REQUEST,

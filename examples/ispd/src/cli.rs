@@ -7,6 +7,10 @@
 //! ispd migrate                           bring the database schema up to date
 //! ispd check-routers [--json]            each router's connection and clock skew
 //! ispd status [--json]                   the health summary, from the database
+//! ispd grant --tenant T --phone P --plan NAME [--create] [--reference R --amount A --currency C]
+//!                                        give paid time now, on every router of the tenant
+//! ispd vouchers generate --tenant T --plan NAME --count N [--prefix P]
+//!                                        vouchers for sale, pushed to the tenant's router
 //! ```
 //!
 //! Exit codes: 0 ok; 1 a job had failures, or `status` needs attention;
@@ -105,6 +109,11 @@ pub enum Command {
         #[command(flatten)]
         config: ConfigArg,
     },
+    /// Give a subscriber paid time now and enable it on every router of its tenant.
+    Grant(crate::cli_access::GrantArgs),
+    /// Vouchers for sale.
+    #[command(subcommand)]
+    Vouchers(crate::cli_access::VoucherCommand),
     /// Print the health summary (the admin API's /api/health) from the database.
     Status {
         /// Print JSON.
@@ -232,6 +241,26 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> u8 {
             };
             init_logs(cli.log_format, Some(&config));
             check_routers(&config, json, max_skew_secs, out).await
+        }
+        Command::Grant(args) => {
+            let config = match load(args.config.config.as_ref()) {
+                Ok(c) => c,
+                Err(e) => return fail(out, &e),
+            };
+            init_logs(cli.log_format, Some(&config));
+            crate::cli_access::grant(&config, args, out)
+                .await
+                .unwrap_or_else(|e| fail(out, &e))
+        }
+        Command::Vouchers(command) => {
+            let config = match load(crate::cli_access::config_of(&command).config.as_ref()) {
+                Ok(c) => c,
+                Err(e) => return fail(out, &e),
+            };
+            init_logs(cli.log_format, Some(&config));
+            crate::cli_access::vouchers(&config, command, out)
+                .await
+                .unwrap_or_else(|e| fail(out, &e))
         }
         Command::Status { json, config } => {
             let config = match load(config.config.as_ref()) {

@@ -24,8 +24,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use clap::Args;
 use isp_core::domain::{
-    Connection, MacAddress, NewCustomer, NewService, NewSubscriber, NewVoucher, OwnerTag, PhoneNumber,
-    RosDuration, RosName, SecretPassword, ServiceStatus, Subscriber, TenantId,
+    Connection, MacAddress, NewCustomer, NewService, NewVoucher, OwnerTag, PhoneNumber, RosDuration, RosName,
+    SecretPassword, ServiceStatus, Subscriber, TenantId,
 };
 use isp_core::ports::Repositories;
 use isp_routeros::sim::radius::RadiusClient;
@@ -210,7 +210,52 @@ struct Purchase {
     paid_until: DateTime<Utc>,
 }
 
+/// The demo's client of the admin API (HTTP/1.1 over loopback).
+struct ApiClient {
+    addr: SocketAddr,
+    token: String,
+}
+
+impl ApiClient {
+    /// POSTs JSON; the answer's JSON, or the API's error as `Unavailable`.
+    async fn post(&self, path: &str, body: serde_json::Value) -> isp_core::Result<serde_json::Value> {
+        use http_body_util::BodyExt as _;
+        let fail = |e: String| isp_core::Error::unavailable("demo admin API", e);
+        let stream = tokio::net::TcpStream::connect(self.addr)
+            .await
+            .map_err(|e| fail(e.to_string()))?;
+        let (mut send, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .map_err(|e| fail(e.to_string()))?;
+        tokio::spawn(conn);
+        let req = hyper::Request::post(path)
+            .header("host", self.addr.to_string())
+            .header("authorization", format!("Bearer {}", self.token))
+            .header("content-type", "application/json")
+            .body(http_body_util::Full::new(axum::body::Bytes::from(
+                body.to_string(),
+            )))
+            .map_err(|e| fail(e.to_string()))?;
+        let resp = send.send_request(req).await.map_err(|e| fail(e.to_string()))?;
+        let status = resp.status();
+        let bytes = resp
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| fail(e.to_string()))?
+            .to_bytes();
+        let json: serde_json::Value =
+            serde_json::from_slice(&bytes).map_err(|e| fail(format!("{path}: {e}")))?;
+        if !status.is_success() {
+            return Err(fail(format!("{path}: {status} {json}")));
+        }
+        Ok(json)
+    }
+}
+
 struct World {
+    engine: isp_core::jobs::Engine,
+    api: Option<ApiClient>,
     repos: Repositories,
     handles: Vec<SimHandle>,
     names: Vec<String>,
@@ -224,25 +269,61 @@ struct World {
 }
 
 impl World {
-    /// A subscriber buys `secs` seconds; their device logs in on one router of the tenant
-    /// (and on a second one every third purchase: roaming devices).
+    /// A subscriber buys `secs` seconds through the admin API when it is up
+    /// (`POST /api/subscribers`, then `POST /api/subscribers/{id}/grant` with a
+    /// payment), else through the same engine use cases directly; the grant
+    /// creates and enables the hotspot user on every router of the tenant.
+    /// Their device then logs in on one router of the tenant (and on a second
+    /// one every third purchase: roaming devices).
     async fn purchase(&mut self, now: DateTime<Utc>, secs: i64) -> isp_core::Result<Subscriber> {
         self.next += 1;
         let n = self.next;
         let t = &self.tenants[(n as usize) % self.tenants.len()];
         let phone = PhoneNumber::parse("phone", &format!("+2557120{n:05}"))?;
         let username = RosName::parse("username", phone.digits())?;
-        let paid_until = now + chrono::Duration::seconds(secs);
-        let sub = self
-            .repos
-            .subscribers
-            .insert(&NewSubscriber {
-                tenant_id: TenantId(t.id),
-                phone: phone.clone(),
-                username: username.clone(),
-                paid_until,
-            })
-            .await?;
+        let reference = format!("DEMO-{n}");
+        let sub = match &self.api {
+            Some(api) => {
+                let created = api
+                    .post(
+                        "/api/subscribers",
+                        serde_json::json!({ "tenant": t.slug, "phone": phone.as_str() }),
+                    )
+                    .await?;
+                let id = created["subscriber"]["id"].as_i64().ok_or_else(|| {
+                    isp_core::Error::Internal(format!("demo: no subscriber id in {created}"))
+                })?;
+                api.post(
+                    &format!("/api/subscribers/{id}/grant"),
+                    serde_json::json!({
+                        "seconds": secs,
+                        "payment": { "reference": reference, "amount": "500", "currency": "TZS" },
+                    }),
+                )
+                .await?;
+                self.repos
+                    .subscribers
+                    .get(isp_core::domain::SubscriberId(id))
+                    .await?
+            }
+            None => {
+                let sub = self
+                    .engine
+                    .create_subscriber(TenantId(t.id), phone.clone(), Some(username.clone()))
+                    .await?;
+                let currency = isp_core::domain::Currency::parse("currency", "TZS")?;
+                let payment = isp_core::domain::NewPayment {
+                    reference: isp_core::domain::PaymentReference::parse("reference", &reference)?,
+                    amount: isp_core::domain::Money::parse("amount", "500", currency)?,
+                };
+                let secs = u64::try_from(secs).unwrap_or(1);
+                self.engine
+                    .grant(sub.id, isp_core::domain::Extension::Seconds(secs), Some(payment))
+                    .await?
+                    .subscriber
+            }
+        };
+        let paid_until = sub.paid_until;
         let mac = MacAddress::from_octets([0x02, 0, 0, t.id as u8, (n >> 8) as u8, n as u8]);
         let ip = format!("10.{}.{}.{}", t.id, (n >> 8) & 0xff, n & 0xff);
         let first = t.routers[(n as usize) % t.routers.len()];
@@ -252,17 +333,6 @@ impl World {
         }
         for &r in &on {
             let h = &self.handles[r];
-            let comment = OwnerTag::Subscriber(sub.id).comment();
-            if let Err(e) = h.add_row(
-                "/ip/hotspot/user",
-                &[
-                    ("name", username.as_str()),
-                    ("password", "demo"),
-                    ("comment", &comment),
-                ],
-            ) {
-                tracing::debug!(error = %e, "demo: hotspot user exists");
-            }
             if let Err(e) = h.hotspot_login(username.as_str(), &mac.to_string(), &ip) {
                 tracing::warn!(error = %e, "demo: hotspot login refused");
             }
@@ -521,6 +591,8 @@ async fn run_inner(args: DemoArgs, out: &mut dyn Write) -> Result<(), daemon::Da
     let now = clock.now();
 
     let mut world = World {
+        engine: daemon::build_engine(&config, &wiring),
+        api: None,
         repos: wiring.repos.clone(),
         handles: handles.clone(),
         names: names.clone(),
@@ -543,6 +615,10 @@ async fn run_inner(args: DemoArgs, out: &mut dyn Write) -> Result<(), daemon::Da
     seed.await.map_err(E::Storage)?;
 
     let daemon = Daemon::start(&config, wiring).await?;
+    world.api = daemon.api_addr().map(|addr| ApiClient {
+        addr,
+        token: token.expose().to_owned(),
+    });
     let radius_line = match daemon.radius_addrs() {
         Some((auth, acct)) => {
             world.radius = Some((n, RadiusClient::new(auth, Some(acct), radius_secret.clone())));
@@ -569,11 +645,15 @@ ispd demo: the daemon on SQLite and {n} simulated RouterOS routers
 Try, while it runs:
   curl -s -H "Authorization: Bearer {tok}" http://{api}/api/health
   curl -s -H "Authorization: Bearer {tok}" -X POST http://{api}/api/jobs/sync-routers
+  curl -s -H "Authorization: Bearer {tok}" -H "Content-Type: application/json" \\
+       -d '{{"seconds":3600}}' http://{api}/api/subscribers/1/grant
   curl -s -H "Authorization: Bearer {tok}" http://{api}/metrics | grep ispd_
   {exe} status --config {cfg}
   {exe} once disconnect-expired --config {cfg}
 
-A subscriber buys a few seconds of access every {every} s; each expiry is enforced
+A subscriber buys a few seconds of access every {every} s through the admin API
+(POST /api/subscribers, then POST /api/subscribers/{{id}}/grant): the grant enables
+their hotspot user on every router of the tenant at once; each expiry is enforced
 the moment it passes, on every router of the tenant. Removals on the routers:
 "#,
         db = dir.join("ispd.db").display(),

@@ -11,7 +11,9 @@
 //! so that the end-to-end tests (`isp-tests`) can start a daemon in-process.
 
 pub mod api;
+pub mod api_access;
 pub mod cli;
+pub mod cli_access;
 pub mod config;
 pub mod daemon;
 #[cfg(feature = "demo")]

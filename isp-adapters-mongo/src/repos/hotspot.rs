@@ -240,8 +240,10 @@ pub(crate) async fn backfill_names(ctx: &Ctx) -> Result<()> {
     Ok(())
 }
 
+/// A subscriber as stored (`repos::grants` extends it with the same fields as
+/// [`SubscriberRepo::extend`]).
 #[derive(Debug, Serialize, Deserialize)]
-struct SubscriberDoc {
+pub(super) struct SubscriberDoc {
     #[serde(rename = "_id")]
     id: i64,
     tenant_id: i64,
@@ -261,7 +263,7 @@ impl HasId for SubscriberDoc {
 }
 
 impl SubscriberDoc {
-    fn into_domain(self) -> Result<Subscriber> {
+    pub(super) fn into_domain(self) -> Result<Subscriber> {
         Ok(Subscriber {
             id: SubscriberId(self.id),
             tenant_id: TenantId(self.tenant_id),

@@ -2,6 +2,7 @@
 
 mod audit;
 mod billing;
+mod grants;
 mod hotspot;
 mod leases;
 mod notices;
@@ -40,6 +41,7 @@ pub(crate) fn all(ctx: &Ctx) -> Repositories {
         tenants: Arc::new(audit::MongoTenantRepo(c())),
         subscribers: Arc::new(hotspot::MongoSubscriberRepo(c())),
         devices: Arc::new(hotspot::MongoDeviceRepo(c())),
+        grants: Arc::new(grants::MongoGrantRepo(c())),
         vouchers: Arc::new(vouchers::MongoVoucherRepo(c())),
         plans: Arc::new(billing::MongoPlanRepo(c())),
         customers: Arc::new(billing::MongoCustomerRepo(c())),

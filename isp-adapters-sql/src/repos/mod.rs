@@ -78,6 +78,7 @@ macro_rules! free {
 
 mod audit;
 mod billing;
+mod grants;
 mod hotspot;
 mod leases;
 mod notices;
@@ -260,6 +261,7 @@ pub(crate) fn all(pool: &DbPool) -> Repositories {
     Repositories {
         tenants: Arc::new(audit::Tenants { pool: p() }),
         subscribers: Arc::new(hotspot::Subscribers { pool: p() }),
+        grants: Arc::new(grants::Grants { pool: p() }),
         devices: Arc::new(hotspot::Devices { pool: p() }),
         vouchers: Arc::new(vouchers::Vouchers { pool: p() }),
         plans: Arc::new(billing::Plans { pool: p() }),

@@ -8,6 +8,7 @@
 mod macros;
 
 mod audit;
+mod grant;
 mod ids;
 mod lease;
 mod ledger;
@@ -22,6 +23,10 @@ mod voucher;
 mod enum_tests;
 
 pub use audit::{AuditEvent, AuditOutcome};
+pub use grant::{
+    Extension, GrantWrite, GrantWritten, NewPayment, Payment, PaymentReference, PendingGrant,
+    MAX_EXTENSION_SECS,
+};
 pub use ids::{
     CustomerId, DeviceId, LedgerEntryId, NoticeId, OwnerTag, PlanId, RouterId, ServiceId, SubscriberId,
     TenantId, VoucherId, OWNER_COMMENT_PREFIX,

@@ -22,7 +22,14 @@ mod billing;
 mod cleanup;
 mod common;
 mod disconnect;
+mod grants;
+pub use grants::{GrantOutcome, RouterAccess, RouterResult};
+mod activate_vouchers;
 mod health;
+mod issue_vouchers;
+pub use issue_vouchers::{
+    voucher_code, VoucherBatch, MAX_PREFIX_LEN, MAX_VOUCHERS_PER_BATCH, VOUCHER_ALPHABET, VOUCHER_CODE_LEN,
+};
 mod provision;
 pub use provision::ServiceChange;
 mod reminders;
@@ -39,7 +46,7 @@ pub use summary::{
 
 use common::{RouterLimits, RunCtx};
 
-/// The eleven jobs (ARCHITECTURE.md, "Jobs").
+/// The thirteen jobs (ARCHITECTURE.md, "Jobs").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum JobKind {
@@ -66,11 +73,17 @@ pub enum JobKind {
     /// Send the SMS notices the other jobs reserved, within a time budget, so
     /// that a slow gateway never holds up enforcement.
     DeliverNotices,
+    /// Finish the router work of grants that could not be done at once (a
+    /// router down during the purchase, a daemon that died mid-grant).
+    ApplyGrants,
+    /// Record a voucher's first login (its usage time starts then), from a
+    /// poll of the routers' active sessions.
+    ActivateVouchers,
 }
 
 impl JobKind {
     /// Every job.
-    pub const ALL: [JobKind; 11] = [
+    pub const ALL: [JobKind; 13] = [
         JobKind::DisconnectExpired,
         JobKind::WarnBeforeExpiry,
         JobKind::ExpireVouchers,
@@ -82,6 +95,8 @@ impl JobKind {
         JobKind::DeviceCleanup,
         JobKind::LogRetention,
         JobKind::DeliverNotices,
+        JobKind::ApplyGrants,
+        JobKind::ActivateVouchers,
     ];
 
     /// The CLI / API name: `disconnect-expired`, ...
@@ -98,6 +113,8 @@ impl JobKind {
             JobKind::DeviceCleanup => "device-cleanup",
             JobKind::LogRetention => "log-retention",
             JobKind::DeliverNotices => "deliver-notices",
+            JobKind::ApplyGrants => "apply-grants",
+            JobKind::ActivateVouchers => "activate-vouchers",
         }
     }
 
@@ -116,6 +133,8 @@ impl JobKind {
             JobKind::DeviceCleanup => &["devices_deleted"],
             JobKind::LogRetention => &["events_deleted"],
             JobKind::DeliverNotices => &["sms_sent", "sms_failed"],
+            JobKind::ApplyGrants => &["users_enabled", "grants_pending"],
+            JobKind::ActivateVouchers => &["vouchers_activated"],
         }
     }
 
@@ -302,6 +321,9 @@ pub struct EngineConfig {
     /// (reserved by `router-health`, at most one per phone and change; it goes
     /// out with the next notice delivery).
     pub alert_phones: BTreeMap<TenantId, Vec<PhoneNumber>>,
+    /// How long a generated voucher may wait for its first login before it
+    /// expires unused (seed 003: 7 days).
+    pub voucher_activation_window: Duration,
 }
 
 impl Default for EngineConfig {
@@ -321,6 +343,7 @@ impl Default for EngineConfig {
                 .unwrap_or_else(|_| unreachable!()),
             templates: Templates::default(),
             alert_phones: BTreeMap::new(),
+            voucher_activation_window: Duration::from_secs(7 * 86_400),
         }
     }
 }
@@ -404,6 +427,8 @@ impl Engine {
                 self.deliver_notices(&mut ctx).await;
                 Ok(())
             }
+            JobKind::ApplyGrants => self.apply_grants(&mut ctx).await,
+            JobKind::ActivateVouchers => self.activate_vouchers(&mut ctx).await,
         };
         // Whatever was done before a storage failure is still on record.
         ctx.flush_audit().await;

@@ -166,6 +166,7 @@ impl Engine {
             }
         }
         candidates.extend(repos.vouchers.next_deadline_after(now).await?);
+        candidates.extend(repos.grants.next_due_after(now).await?);
         for tenant in repos.tenants.list().await? {
             let tz = tenant.time_zone;
             let today = local_date(now, tz);

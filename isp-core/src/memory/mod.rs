@@ -1,7 +1,7 @@
 //! In-memory adapters for every port: for tests, the demo and embedding.
 //!
 //! One file per aggregate group, named as in `ports`, `testkit` and the
-//! adapters: `hotspot`, `vouchers`, `billing`, `notices`, `audit`, `leases`.
+//! adapters: `hotspot`, `grants`, `vouchers`, `billing`, `notices`, `audit`, `leases`.
 //!
 //! [`repositories`] returns a [`Repositories`] whose twelve repositories share
 //! one [`MemoryStore`]: a single state behind a mutex, so every operation is
@@ -40,6 +40,7 @@
 mod audit;
 mod billing;
 mod directory;
+mod grants;
 mod hotspot;
 mod leases;
 mod notices;
@@ -58,6 +59,7 @@ use crate::ports::{Repositories, RETRY_HOLDER};
 pub use audit::{MemoryAuditRepo, MemoryRouterStatusRepo, MemoryTenantRepo};
 pub use billing::{MemoryCustomerRepo, MemoryLedgerRepo, MemoryPlanRepo, MemoryServiceRepo};
 pub use directory::StaticDirectory;
+pub use grants::MemoryGrantRepo;
 pub use hotspot::{MemoryDeviceRepo, MemorySubscriberRepo};
 pub use leases::MemoryLeaseRepo;
 pub use notices::MemoryNoticeRepo;
@@ -87,6 +89,7 @@ impl MemoryStore {
         Repositories {
             tenants: Arc::new(MemoryTenantRepo { store: s() }),
             subscribers: Arc::new(MemorySubscriberRepo { store: s() }),
+            grants: Arc::new(MemoryGrantRepo { store: s() }),
             devices: Arc::new(MemoryDeviceRepo { store: s() }),
             vouchers: Arc::new(MemoryVoucherRepo { store: s() }),
             plans: Arc::new(MemoryPlanRepo { store: s() }),
@@ -157,6 +160,8 @@ struct State {
     /// Audit events in append order.
     audit: Vec<AuditEvent>,
     router_status: BTreeMap<RouterId, RouterStatus>,
+    payments: BTreeMap<(TenantId, PaymentReference), Payment>,
+    pending_grants: BTreeMap<(SubscriberId, RouterId), PendingGrant>,
 }
 
 /// True when nobody holds `lease` at `now`.

@@ -8,7 +8,7 @@ use crate::domain::{
     Ipv4Cidr, MacAddress, OwnerTag, RateLimit, RosDuration, RosName, Router, RouterId, SecretPassword,
     TenantId,
 };
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 /// The router menus a [`RouterDriver::snapshot`] can read (one `print` each).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -445,6 +445,22 @@ pub trait RouterDriver: Send + Sync + Debug {
 
     /// Identity, resources and clock.
     async fn health(&self, router: &Router) -> Result<RouterHealth>;
+
+    /// New and changed hotspot sessions as the router reports them (the
+    /// RouterOS API's `listen` on `/ip/hotspot/active`), so that a voucher's
+    /// first login is seen within a second. Sessions that exist when the
+    /// stream starts are not replayed: poll them with [`RouterDriver::snapshot`].
+    /// The stream ends with an error when the connection drops. A transport
+    /// that cannot stream (REST) answers `Rejected`; the caller then polls.
+    async fn watch_hotspot_sessions(
+        &self,
+        router: &Router,
+    ) -> Result<futures::stream::BoxStream<'static, Result<HotspotSession>>> {
+        Err(Error::Rejected {
+            service: format!("router {}", router.name),
+            detail: "this transport cannot stream hotspot sessions; they are polled".into(),
+        })
+    }
 }
 
 /// Where routers and their credentials come from (configuration or a table).

@@ -191,6 +191,17 @@ impl RouterDriver for MeteredDriver {
     async fn health(&self, router: &Router) -> Result<RouterHealth> {
         timed(router, "health", self.inner.health(router)).await
     }
+    async fn watch_hotspot_sessions(
+        &self,
+        router: &Router,
+    ) -> Result<futures::stream::BoxStream<'static, Result<crate::ports::HotspotSession>>> {
+        timed(
+            router,
+            "watch_hotspot_sessions",
+            self.inner.watch_hotspot_sessions(router),
+        )
+        .await
+    }
 }
 
 /// The outcome of checking one router's connection and clock.

@@ -89,6 +89,12 @@ pub fn default_schedule(job: JobKind) -> &'static str {
         JobKind::LogRetention => "0 4 * * 0",
         // The sweep: runs are also started whenever a job reserves notices.
         JobKind::DeliverNotices => "* * * * *",
+        // The sweep: the watcher also runs it whenever a pending grant's
+        // back-off ends.
+        JobKind::ApplyGrants => "* * * * *",
+        // The poll for first logins of vouchers (a light `print` of the active
+        // sessions of routers with unused vouchers).
+        JobKind::ActivateVouchers => "*/10 * * * * *",
     }
 }
 
@@ -107,6 +113,10 @@ pub struct SchedulerConfig {
     pub shutdown_grace: Duration,
     /// Whether the real-time watcher runs at all.
     pub watcher_enabled: bool,
+    /// Whether each router on the RouterOS API is asked to stream its new
+    /// hotspot sessions, so that a voucher's first login is recorded within
+    /// a second (the `activate-vouchers` poll catches the rest).
+    pub voucher_listen: bool,
     /// Each job's schedule.
     pub schedules: BTreeMap<JobKind, Schedule>,
 }
@@ -119,6 +129,7 @@ impl Default for SchedulerConfig {
             watcher_min_sleep: Duration::from_millis(500),
             shutdown_grace: Duration::from_secs(30),
             watcher_enabled: true,
+            voucher_listen: true,
             schedules: JobKind::ALL
                 .into_iter()
                 .map(|j| {

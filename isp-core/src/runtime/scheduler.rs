@@ -13,7 +13,8 @@
 //!   within seconds; a [`JobRunner::nudge`] wakes it at once. When a deadline
 //!   has passed, or claimable overdue work exists (an item created already
 //!   expired, or whose retry back-off ended), it runs the deadline-driven jobs:
-//!   disconnect-expired first, then expire-vouchers and warn-before-expiry.
+//!   disconnect-expired first, then apply-grants, expire-vouchers and
+//!   warn-before-expiry.
 //! - **Shutdown.** On [`Shutdown::trigger`] no new run starts; runs in
 //!   progress finish (the caller bounds that with a grace period). A job that
 //!   is cut off leaves its items leased, and they are retried when the lease
@@ -34,8 +35,9 @@ use super::schedule::{Schedule, SchedulerConfig};
 use crate::ports::Clock;
 
 /// The jobs the watcher runs when a deadline passes, in order.
-pub const DEADLINE_JOBS: [JobKind; 3] = [
+pub const DEADLINE_JOBS: [JobKind; 4] = [
     JobKind::DisconnectExpired,
+    JobKind::ApplyGrants,
     JobKind::ExpireVouchers,
     JobKind::WarnBeforeExpiry,
 ];
@@ -97,6 +99,9 @@ pub fn spawn(runner: &JobRunner, config: &SchedulerConfig, shutdown: &Shutdown) 
             config.time_zone,
             shutdown.clone(),
         ));
+    }
+    if config.voucher_listen {
+        set.spawn(voucher_listeners(runner.clone(), shutdown.clone()));
     }
     if config.watcher_enabled {
         set.spawn(watcher_task(
@@ -167,6 +172,71 @@ async fn cron_task(
     }
 }
 
+/// Listens to new hotspot sessions on every enabled router whose transport
+/// can stream, so that a voucher's first login is recorded within a second.
+async fn voucher_listeners(runner: JobRunner, shutdown: Shutdown) {
+    let routers = match runner.engine().deps().directory.all_routers().await {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::warn!(error = %e, "voucher listener: cannot list the routers; the activate-vouchers poll covers them");
+            return;
+        }
+    };
+    let listens = routers
+        .into_iter()
+        .filter(|r| r.enabled)
+        .map(|r| listen_router(runner.clone(), r, shutdown.clone()));
+    futures::future::join_all(listens).await;
+}
+
+/// One router's listen, reconnected with a back-off until shutdown.
+async fn listen_router(runner: JobRunner, router: crate::domain::Router, shutdown: Shutdown) {
+    use futures::StreamExt as _;
+    let engine = runner.engine().clone();
+    let clock = engine.deps().clock.clone();
+    let mut backoff = Duration::from_secs(1);
+    while !shutdown.is_triggered() {
+        let stream = tokio::select! {
+            s = engine.deps().driver.watch_hotspot_sessions(&router) => s,
+            _ = shutdown.wait() => return,
+        };
+        match stream {
+            Err(crate::Error::Rejected { detail, .. }) => {
+                tracing::debug!(router = %router.name, reason = %detail, "voucher listener: not streaming; polled instead");
+                return;
+            }
+            Err(e) => {
+                tracing::debug!(router = %router.name, error = %e, retry_in = ?backoff, "voucher listener: cannot listen");
+            }
+            Ok(mut stream) => {
+                backoff = Duration::from_secs(1);
+                loop {
+                    let item = tokio::select! {
+                        item = stream.next() => item,
+                        _ = shutdown.wait() => return,
+                    };
+                    match item {
+                        Some(Ok(session)) => {
+                            if let Err(e) = engine.record_hotspot_login(&router, &session).await {
+                                tracing::warn!(router = %router.name, error = %e, "voucher listener: cannot record a login; the poll retries");
+                            }
+                        }
+                        Some(Err(e)) => {
+                            tracing::debug!(router = %router.name, error = %e, "voucher listener: stream ended");
+                            break;
+                        }
+                        None => break,
+                    }
+                }
+            }
+        }
+        if !sleep_or_shutdown(clock.as_ref(), backoff, &shutdown).await {
+            return;
+        }
+        backoff = (backoff * 2).min(Duration::from_secs(60));
+    }
+}
+
 fn lease_free(lease: &Option<Lease>, now: DateTime<Utc>) -> bool {
     lease.as_ref().is_none_or(|l| l.until <= now)
 }
@@ -179,7 +249,11 @@ async fn claimable_overdue(runner: &JobRunner, now: DateTime<Utc>) -> crate::Res
         return Ok(true);
     }
     let vouchers = repos.vouchers.list_due(now, 50).await?;
-    Ok(vouchers.iter().any(|v| lease_free(&v.lease, now)))
+    if vouchers.iter().any(|v| lease_free(&v.lease, now)) {
+        return Ok(true);
+    }
+    let (_, grants_due) = repos.grants.count_pending(now).await?;
+    Ok(grants_due > 0)
 }
 
 async fn watcher_task(runner: JobRunner, max_sleep: Duration, min_sleep: Duration, shutdown: Shutdown) {

@@ -67,6 +67,7 @@
 mod audit;
 mod billing;
 mod fixtures;
+mod grants;
 mod hotspot;
 mod leases;
 mod notices;
@@ -83,6 +84,7 @@ pub use fixtures::base_time;
 
 use audit::*;
 use billing::*;
+use grants::*;
 use hotspot::*;
 use leases::*;
 use notices::*;
@@ -260,6 +262,9 @@ macro_rules! __isp_conformance_checks {
             notices_crashed_send_is_abandoned_never_resent
             notices_concurrent_claims_are_exclusive
             leases_batch_retry_and_release
+            grants_write_is_atomic_and_idempotent
+            grants_pending_claim_complete_retry
+            grants_payment_race
         }
     };
 }

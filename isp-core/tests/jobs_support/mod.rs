@@ -23,6 +23,7 @@ pub struct Mocks {
     pub audit: MockAuditRepo,
     pub router_status: MockRouterStatusRepo,
     pub leases: MockLeaseRepo,
+    pub grants: MockGrantRepo,
     pub directory: MockRouterDirectory,
     pub driver: MockRouterDriver,
     pub sms: MockSmsSender,
@@ -65,6 +66,7 @@ impl Mocks {
             audit,
             router_status: MockRouterStatusRepo::new(),
             leases: MockLeaseRepo::new(),
+            grants: MockGrantRepo::new(),
             directory: MockRouterDirectory::new(),
             driver: MockRouterDriver::new(),
             sms: MockSmsSender::new(),
@@ -123,6 +125,7 @@ impl Mocks {
             audit: Arc::new(self.audit),
             router_status: Arc::new(self.router_status),
             leases: Arc::new(self.leases),
+            grants: Arc::new(self.grants),
         };
         Engine::new(
             EngineDeps {

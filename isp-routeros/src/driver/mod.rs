@@ -51,8 +51,8 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use isp_core::domain::{MacAddress, OwnerTag, RosName, Router, RouterId, Transport};
 use isp_core::ports::{
-    DisconnectReport, HotspotTarget, HotspotUserSpec, Menu, PppoeSpec, QueueSpec, RouterDriver, RouterHealth,
-    RouterSnapshot, StaticIpSpec,
+    DisconnectReport, HotspotSession, HotspotTarget, HotspotUserSpec, Menu, PppoeSpec, QueueSpec,
+    RouterDriver, RouterHealth, RouterSnapshot, StaticIpSpec,
 };
 use isp_core::{Error, Result};
 
@@ -469,6 +469,38 @@ impl RouterDriver for RouterOsDriver {
 
     async fn health(&self, router: &Router) -> Result<RouterHealth> {
         health::health(&self.ops(router)?).await
+    }
+
+    async fn watch_hotspot_sessions(
+        &self,
+        router: &Router,
+    ) -> Result<futures::stream::BoxStream<'static, Result<HotspotSession>>> {
+        use futures::StreamExt as _;
+        let service = service_name(router);
+        let Pool::Api(client) = self.pool_for(router)? else {
+            return Err(Error::Rejected {
+                service,
+                detail: "REST cannot stream hotspot sessions; they are polled".into(),
+            });
+        };
+        let request = crate::proto::Request::new("/ip/hotspot/active/listen")
+            .attr(".proplist", ".id,user,mac-address,address,uptime");
+        let stream = client
+            .listen(request)
+            .await
+            .map_err(|e| map_ros_error(&service, e))?;
+        Ok(stream
+            .filter_map(move |event| {
+                let service = service.clone();
+                async move {
+                    match event {
+                        Ok(crate::client::ListenEvent::Row(row)) => rows::listened_session(&row).map(Ok),
+                        Ok(crate::client::ListenEvent::Dead(_)) => None,
+                        Err(e) => Some(Err(map_ros_error(&service, e))),
+                    }
+                }
+            })
+            .boxed())
     }
 }
 

@@ -77,6 +77,18 @@ fn text(row: &Row, name: &str) -> Option<String> {
     row.get(name).filter(|v| !v.is_empty()).map(str::to_owned)
 }
 
+/// A session from a `listen` reply, or `None` when it has no `.id` (a
+/// reply we cannot act on).
+pub(crate) fn listened_session(row: &Row) -> Option<HotspotSession> {
+    Some(HotspotSession {
+        id: text(row, ".id")?,
+        user: text(row, "user"),
+        mac: mac(row),
+        address: ipv4(row, "address"),
+        uptime: duration(row, "uptime"),
+    })
+}
+
 /// Reads rows of one menu, naming the menu and property when one is missing.
 pub(crate) struct Reader<'a> {
     pub(crate) ops: &'a Ops,

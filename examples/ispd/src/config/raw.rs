@@ -168,6 +168,7 @@ pub(super) struct RawScheduler {
     pub(super) watcher_max_sleep: Option<Spanned<Dur>>,
     pub(super) watcher_min_sleep: Option<Dur>,
     pub(super) shutdown_grace: Option<Dur>,
+    pub(super) voucher_listen: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -184,6 +185,8 @@ pub(super) struct RawSchedules {
     pub(super) device_cleanup: Option<CronSpec>,
     pub(super) log_retention: Option<CronSpec>,
     pub(super) deliver_notices: Option<CronSpec>,
+    pub(super) apply_grants: Option<CronSpec>,
+    pub(super) activate_vouchers: Option<CronSpec>,
 }
 
 impl RawSchedules {
@@ -200,6 +203,8 @@ impl RawSchedules {
             JobKind::DeviceCleanup => self.device_cleanup.as_ref(),
             JobKind::LogRetention => self.log_retention.as_ref(),
             JobKind::DeliverNotices => self.deliver_notices.as_ref(),
+            JobKind::ApplyGrants => self.apply_grants.as_ref(),
+            JobKind::ActivateVouchers => self.activate_vouchers.as_ref(),
         }
     }
 }

@@ -51,6 +51,9 @@ impl Cx<'_> {
         if let Some(Dur(d)) = raw.shutdown_grace {
             s.shutdown_grace = d;
         }
+        if let Some(on) = raw.voucher_listen {
+            s.voucher_listen = on;
+        }
         for job in JobKind::ALL {
             let var = format!(
                 "ISPD_SCHEDULE_{}",

@@ -19,10 +19,11 @@
 //! to the port later cannot silently fall back to a default.
 //!
 //! One file per aggregate group, named as in `memory`, `testkit` and every
-//! adapter: `hotspot`, `vouchers`, `billing`, `notices`, `audit`, `leases`.
+//! adapter: `hotspot`, `grants`, `vouchers`, `billing`, `notices`, `audit`, `leases`.
 
 mod audit;
 mod billing;
+mod grants;
 mod hotspot;
 mod leases;
 mod notices;
@@ -32,6 +33,7 @@ use std::sync::Arc;
 
 pub use audit::*;
 pub use billing::*;
+pub use grants::*;
 pub use hotspot::*;
 pub use leases::*;
 pub use notices::*;
@@ -47,6 +49,8 @@ pub struct Repositories {
     pub tenants: Arc<dyn TenantRepo>,
     /// Subscribers.
     pub subscribers: Arc<dyn SubscriberRepo>,
+    /// Grants of paid time, payments and pending router grants.
+    pub grants: Arc<dyn GrantRepo>,
     /// Devices.
     pub devices: Arc<dyn DeviceRepo>,
     /// Vouchers.
