@@ -710,4 +710,10 @@ impl RouterDriver for RoutedDriver {
     async fn health(&self, router: &Router) -> Result<RouterHealth> {
         self.pick(router).health(router).await
     }
+    async fn watch_hotspot_sessions(
+        &self,
+        router: &Router,
+    ) -> Result<futures::stream::BoxStream<'static, Result<HotspotSession>>> {
+        self.pick(router).watch_hotspot_sessions(router).await
+    }
 }
