@@ -11,6 +11,10 @@
 //! - The admin API against malformed JSON, huge bodies, wrong types, unknown
 //!   fields, unknown and malformed ids.
 //! - Domain constructors against seeded hostile strings.
+//! - The RADIUS servers (authentication and accounting) against truncated
+//!   packets, lying lengths, bad authenticators, 4,096-byte attributes and
+//!   seeded random datagrams; the simulator's `/radius incoming` against the
+//!   same; the Disconnect-Request client against a router answering garbage.
 //!
 //! `ISP_SEED=<n>` replays another seed; `ISP_SOAK=1` multiplies the random cases.
 #![allow(clippy::type_complexity, clippy::cloned_ref_to_slice_refs)]
@@ -1044,4 +1048,322 @@ async fn admin_api_answers_bad_requests_with_clear_4xx_and_writes_nothing() {
     assert_eq!(t.repos.ledger.count_charges().await.expect("count"), 0);
     eprintln!("scenario 4 API (seed {seed:#x}): responses by status {by_status:?}; no 5xx, nothing written");
     t.stop().await;
+}
+
+// RADIUS.
+
+mod radius_hostile {
+    use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use chrono::Utc;
+    use isp_core::domain::OwnerTag;
+    use isp_core::domain::{
+        NewSubscriber, PhoneNumber, RosName, Router, RouterCredentials, RouterId, Tenant, TenantId, Transport,
+    };
+    use isp_core::ports::{FakeClock, HotspotTarget, RouterDriver};
+    use isp_radius::dict::{attr, code};
+    use isp_radius::{
+        wire, Answer, Authorizer, Nas, NasTable, RadiusDriver, RadiusServer, RetryPolicy, ServerConfig,
+        SessionStore,
+    };
+    use rand::rngs::StdRng;
+    use rand::{Rng, SeedableRng};
+    use tokio::net::UdpSocket;
+
+    const SECRET: &str = "hostile-test-secret";
+    const LOCAL: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
+
+    fn nas(incoming: SocketAddr) -> Nas {
+        Nas::new(RouterId(1), TenantId(1), "r1", LOCAL, incoming, SECRET.to_owned())
+    }
+
+    fn packet(code: u8, id: u8, auth: [u8; 16], attrs: &[(u8, Vec<u8>)]) -> Vec<u8> {
+        let mut p = vec![code, id, 0, 0];
+        p.extend(auth);
+        for (t, v) in attrs {
+            p.push(*t);
+            p.push(u8::try_from(v.len() + 2).expect("short attribute"));
+            p.extend(v);
+        }
+        let len = u16::try_from(p.len()).expect("fits").to_be_bytes();
+        p[2..4].copy_from_slice(&len);
+        p
+    }
+
+    /// A PAP Access-Request with a Message-Authenticator.
+    fn access_request(id: u8, user: &str, secret: &[u8]) -> Vec<u8> {
+        let auth: [u8; 16] = rand::random();
+        let mut p = packet(
+            code::ACCESS_REQUEST,
+            id,
+            auth,
+            &[
+                (attr::USER_NAME, user.as_bytes().to_vec()),
+                (
+                    attr::USER_PASSWORD,
+                    wire::hide_user_password(user.as_bytes(), &auth, secret),
+                ),
+                (attr::MESSAGE_AUTHENTICATOR, vec![0; 16]),
+            ],
+        );
+        wire::sign_access_request(&mut p, secret);
+        p
+    }
+
+    fn hostile_datagrams(good: &[u8], seed: u64, random: usize) -> Vec<Vec<u8>> {
+        let mut out = vec![
+            Vec::new(),
+            good[..1].to_vec(),
+            good[..19].to_vec(),
+            good[..good.len() - 3].to_vec(),
+        ];
+        for len in [
+            0u16,
+            19,
+            4097,
+            65535,
+            u16::try_from(good.len() + 1).expect("fits"),
+        ] {
+            let mut p = good.to_vec();
+            p[2..4].copy_from_slice(&len.to_be_bytes());
+            out.push(p);
+        }
+        for bad in [0u8, 1, 255] {
+            let mut p = good.to_vec();
+            p[21] = bad;
+            out.push(p);
+        }
+        let mut tampered = good.to_vec();
+        tampered[good.len() - 1] ^= 1;
+        out.push(tampered);
+        // 4,096 bytes of attributes (past the 4,096-byte packet limit), and exactly 4,096 bytes in all.
+        for total in [4096 + 20, 4096] {
+            let mut p = good.to_vec();
+            while p.len() + 255 <= total {
+                p.extend([attr::REPLY_MESSAGE, 255]);
+                p.extend([b'A'; 253]);
+            }
+            let len = u16::try_from(p.len()).expect("fits").to_be_bytes();
+            p[2..4].copy_from_slice(&len);
+            out.push(p);
+        }
+        let mut rng = StdRng::seed_from_u64(seed);
+        for _ in 0..random {
+            let n = rng.gen_range(0..600);
+            let mut p: Vec<u8> = (0..n).map(|_| rng.gen()).collect();
+            if p.len() >= 4 && rng.gen_bool(0.5) {
+                // A plausible header over random attributes.
+                p[0] = *[1u8, 4, 40, 43].get(rng.gen_range(0..4)).unwrap_or(&1);
+                let len = u16::try_from(p.len()).expect("fits").to_be_bytes();
+                p[2..4].copy_from_slice(&len);
+            }
+            out.push(p);
+        }
+        out
+    }
+
+    async fn no_answer_and_counted(socket: &UdpSocket, datagrams: &[Vec<u8>], dropped: impl Fn() -> u64) {
+        for (i, d) in datagrams.iter().enumerate() {
+            let before = dropped();
+            socket.send(d).await.expect("send");
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+            while dropped() == before {
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "datagram {i} ({} bytes) not dropped",
+                    d.len()
+                );
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn radius_servers_drop_hostile_datagrams_count_them_and_keep_answering() {
+        let repos = isp_core::memory::repositories();
+        let clock = Arc::new(FakeClock::new(Utc::now()));
+        repos
+            .tenants
+            .upsert(&Tenant {
+                id: TenantId(1),
+                slug: RosName::parse("slug", "t1").expect("slug"),
+                name: "T1".into(),
+                time_zone: chrono_tz::UTC,
+            })
+            .await
+            .expect("tenant");
+        let phone = PhoneNumber::parse("phone", "+255712000001").expect("phone");
+        repos
+            .subscribers
+            .insert(&NewSubscriber {
+                tenant_id: TenantId(1),
+                username: RosName::parse("username", phone.digits()).expect("name"),
+                phone,
+                paid_until: Utc::now() + chrono::Duration::hours(1),
+            })
+            .await
+            .expect("subscriber");
+        let server = RadiusServer::start(
+            ServerConfig {
+                auth_listen: SocketAddr::new(LOCAL, 0),
+                acct_listen: SocketAddr::new(LOCAL, 0),
+                interim_interval: Duration::from_secs(60),
+                duplicate_window: Duration::from_secs(5),
+                max_in_flight: 8,
+            },
+            NasTable::new([nas("127.0.0.1:3799".parse().expect("addr"))]),
+            Authorizer::new(repos.clone(), clock),
+            Arc::new(SessionStore::new()),
+        )
+        .await
+        .expect("server");
+        let seed = super::seed(0x5AD1);
+        let random = if super::soak() { 2000 } else { 200 };
+        let good = access_request(7, "255712000001", SECRET.as_bytes());
+        let auth = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
+        auth.connect(server.auth_addr()).await.expect("connect");
+        let mut hostile = hostile_datagrams(&good, seed, random);
+        hostile.push(access_request(8, "255712000001", b"wrong-secret"));
+        no_answer_and_counted(&auth, &hostile, || server.stats().dropped()).await;
+        let stats = server.stats();
+        assert_eq!(stats.accepts + stats.rejects, 0, "{stats:?}");
+
+        let acct = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
+        acct.connect(server.acct_addr()).await.expect("connect");
+        let mut start = packet(
+            code::ACCOUNTING_REQUEST,
+            3,
+            [0; 16],
+            &[
+                (attr::ACCT_STATUS_TYPE, 1u32.to_be_bytes().to_vec()),
+                (attr::ACCT_SESSION_ID, b"s1".to_vec()),
+            ],
+        );
+        wire::sign_request(&mut start, SECRET.as_bytes());
+        let mut acct_hostile = hostile_datagrams(&start, seed ^ 1, random);
+        let mut forged = start.clone();
+        forged[10] ^= 1;
+        acct_hostile.push(forged);
+        no_answer_and_counted(&acct, &acct_hostile, || server.stats().dropped()).await;
+        assert!(
+            server.sessions().all().is_empty(),
+            "nothing recorded from hostile accounting"
+        );
+
+        // Still answering, correctly signed.
+        auth.send(&good).await.expect("send");
+        let mut buf = vec![0u8; 4096];
+        let n = tokio::time::timeout(Duration::from_secs(5), auth.recv(&mut buf))
+            .await
+            .expect("an answer")
+            .expect("recv");
+        assert_eq!((buf[0], buf[1]), (code::ACCESS_ACCEPT, 7));
+        assert!(wire::response_authentic(
+            &buf[..n],
+            &wire::authenticator(&good),
+            SECRET.as_bytes()
+        ));
+        server.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn radius_incoming_and_the_disconnect_client_survive_hostile_bytes() {
+        use isp_routeros::sim::{SimConfig, SimRouter};
+        let mut sim = SimRouter::start(SimConfig::new("admin", "x"), "127.0.0.1:0".parse().expect("addr"))
+            .await
+            .expect("sim");
+        let incoming = sim
+            .serve_radius_incoming("127.0.0.1:0".parse().expect("addr"), SECRET)
+            .await
+            .expect("incoming");
+        let mut good = packet(
+            code::DISCONNECT_REQUEST,
+            1,
+            [0; 16],
+            &[(attr::USER_NAME, b"nobody".to_vec())],
+        );
+        wire::sign_request(&mut good, SECRET.as_bytes());
+        let socket = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
+        socket.connect(incoming).await.expect("connect");
+        for d in hostile_datagrams(&good, super::seed(0x5AD2), if super::soak() { 2000 } else { 200 }) {
+            socket.send(&d).await.expect("send");
+        }
+        // The router still answers a good request after all of them: NAK, no such session.
+        let sessions = Arc::new(SessionStore::new());
+        let driver = RadiusDriver::new(
+            NasTable::new([nas(incoming)]),
+            sessions.clone(),
+            RetryPolicy {
+                attempts: 3,
+                first_timeout: Duration::from_millis(500),
+            },
+        );
+        let router = Router {
+            id: RouterId(1),
+            tenant_id: TenantId(1),
+            name: "r1".into(),
+            address: incoming.to_string(),
+            transport: Transport::Api,
+            credentials: RouterCredentials::new("radius", ""),
+            tls_fingerprint: None,
+            enabled: true,
+        };
+        let target = HotspotTarget {
+            username: Some(RosName::parse("name", "nobody").expect("name")),
+            macs: vec![],
+            owner: OwnerTag::Subscriber(isp_core::domain::SubscriberId(1)),
+            remove_user: false,
+        };
+        let out = driver
+            .disconnect_hotspot(&router, std::slice::from_ref(&target))
+            .await
+            .expect("sent");
+        assert_eq!(out[0].as_ref().expect("NAK 503 is gone").sessions_removed, 0);
+        assert_eq!(
+            driver.records().pop().expect("record").answer,
+            Answer::Nak(Some(503))
+        );
+        assert!(sim
+            .handle()
+            .radius_incoming()
+            .iter()
+            .all(|r| r.user.as_deref() == Some("nobody")));
+
+        // A "router" answering garbage, forged and truncated answers: no answer counted, no panic.
+        let liar = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
+        let liar_addr = liar.local_addr().expect("addr");
+        let seed = super::seed(0x5AD3);
+        let garbage = tokio::spawn(async move {
+            let mut rng = StdRng::seed_from_u64(seed);
+            let mut buf = vec![0u8; 4096];
+            while let Ok((n, from)) = liar.recv_from(&mut buf).await {
+                let req = buf[..n].to_vec();
+                let mut answers: Vec<Vec<u8>> = vec![
+                    req[..10.min(req.len())].to_vec(),
+                    packet(code::DISCONNECT_ACK, req[1].wrapping_add(1), [0; 16], &[]),
+                    packet(code::DISCONNECT_ACK, req[1], [7; 16], &[]),
+                ];
+                answers.push((0..rng.gen_range(0..300)).map(|_| rng.gen()).collect());
+                for a in answers {
+                    let _ = liar.send_to(&a, from).await;
+                }
+            }
+        });
+        let lying = RadiusDriver::new(
+            NasTable::new([nas(liar_addr)]),
+            sessions,
+            RetryPolicy {
+                attempts: 2,
+                first_timeout: Duration::from_millis(100),
+            },
+        );
+        let out = lying.disconnect_hotspot(&router, &[target]).await.expect("sent");
+        let e = out[0].as_ref().expect_err("no valid answer");
+        assert!(e.is_transient(), "{e}");
+        assert_eq!(lying.records().pop().expect("record").answer, Answer::NoAnswer);
+        garbage.abort();
+        sim.shutdown().await;
+    }
 }

@@ -5,6 +5,8 @@
 //! - [`mariadb`]: a throwaway MariaDB server (one per test binary, a fresh database per
 //!   test).
 //! - [`mongo`]: a MongoDB-protocol server, `nx-27017` from PyPI in a Python venv.
+//! - [`radius_tools`]: FreeRADIUS's `radclient` and `radtest` (Debian's
+//!   `freeradius-utils`), installed with apt when missing.
 //! - [`bulk`]: realistic due-work tables loaded straight in SQL, for query-plan tests and
 //!   benchmarks.
 //! - [`skip`]: no silent skips. A test that needs a server starts it, and fails with the
@@ -18,4 +20,5 @@ pub mod bulk;
 pub mod mariadb;
 pub mod mongo;
 pub mod pg;
+pub mod radius_tools;
 pub mod skip;

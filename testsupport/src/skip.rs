@@ -1,7 +1,7 @@
 //! `ISP_TEST_SKIP`: the explicit, visible opt-out for tests that need a server.
 //!
-//! Without it, a test that needs PostgreSQL, MongoDB or MariaDB fails when the server cannot
-//! be started. With `ISP_TEST_SKIP=postgres`, `mongo`, `mariadb` or a comma list of them, those tests
+//! Without it, a test that needs PostgreSQL, MongoDB, MariaDB or FreeRADIUS's tools fails when
+//! they cannot be had. With `ISP_TEST_SKIP=postgres`, `mongo`, `mariadb`, `radius` or a comma list of them, those tests
 //! return early and each writes one line to stderr that libtest does not hide.
 
 use std::io::Write as _;
@@ -18,6 +18,8 @@ pub enum Suite {
     Mongo,
     /// Tests that need MariaDB (or MySQL).
     Mariadb,
+    /// Tests that need FreeRADIUS's tools (`radclient`, `radtest`).
+    Radius,
 }
 
 impl Suite {
@@ -27,6 +29,7 @@ impl Suite {
             Suite::Postgres => "postgres",
             Suite::Mongo => "mongo",
             Suite::Mariadb => "mariadb",
+            Suite::Radius => "radius",
         }
     }
 }
@@ -40,9 +43,10 @@ pub fn parse(raw: &str) -> Result<Vec<Suite>, String> {
             "postgres" => Suite::Postgres,
             "mongo" => Suite::Mongo,
             "mariadb" => Suite::Mariadb,
+            "radius" => Suite::Radius,
             _ => {
                 return Err(format!(
-                    "invalid {VAR}: {word:?} (expected a comma list of postgres, mongo, mariadb)"
+                    "invalid {VAR}: {word:?} (expected a comma list of postgres, mongo, mariadb, radius)"
                 ))
             }
         };
@@ -57,7 +61,7 @@ pub fn parse(raw: &str) -> Result<Vec<Suite>, String> {
 ///
 /// # Panics
 ///
-/// When `ISP_TEST_SKIP` names something other than `postgres`, `mongo` or `mariadb`: a typo
+/// When `ISP_TEST_SKIP` names something other than `postgres`, `mongo`, `mariadb` or `radius`: a typo
 /// must not turn into a run that quietly requires (or skips) a server.
 pub fn skipped(suite: Suite) -> bool {
     match std::env::var(VAR) {
@@ -113,6 +117,7 @@ mod tests {
     fn parses_a_comma_list() {
         assert_eq!(parse("").unwrap(), vec![]);
         assert_eq!(parse("postgres").unwrap(), vec![Suite::Postgres]);
+        assert_eq!(parse("radius").unwrap(), vec![Suite::Radius]);
         assert_eq!(
             parse(" mongo , POSTGRES,mongo").unwrap(),
             vec![Suite::Mongo, Suite::Postgres]

@@ -409,15 +409,17 @@ pub async fn check_routers(config: &Config, opts: &CheckOptions, out: &mut dyn W
         Err(e) => return fail(out, &DaemonError::Config(e.to_string())),
     };
     let max_skew = opts.max_skew_secs;
+    let (driver, _) = daemon::route_driver(config, std::sync::Arc::new(driver), None);
     let clock = SystemClock;
     let routers = config.routers();
     if routers.is_empty() {
         let _ = writeln!(out, "no routers configured");
         return EXIT_OK;
     }
-    let checks = futures::future::join_all(routers.iter().map(|r| check_router(&driver, &clock, r))).await;
+    let checks =
+        futures::future::join_all(routers.iter().map(|r| check_router(driver.as_ref(), &clock, r))).await;
     let good = checks.iter().all(|c| c.is_good(max_skew));
-    let (rules, storage_error) = static_ip_rules(config, opts, &driver, &routers, &checks).await;
+    let (rules, storage_error) = static_ip_rules(config, opts, driver.as_ref(), &routers, &checks).await;
     let rules_good = rules.values().all(RuleCheck::is_good);
     if opts.json {
         let list: Vec<serde_json::Value> = checks
@@ -551,15 +553,21 @@ async fn status(config: &Config, json: bool, out: &mut dyn Write) -> u8 {
         let storage = crate::storage::Storage::open(&config.storage, false)
             .await
             .map_err(DaemonError::Storage)?;
-        let wiring = daemon::Wiring {
-            repos: storage.repos.clone(),
-            directory: std::sync::Arc::new(isp_core::memory::StaticDirectory::new(config.routers())),
-            driver: std::sync::Arc::new(
+        let (driver, radius) = daemon::route_driver(
+            config,
+            std::sync::Arc::new(
                 isp_routeros::driver::RouterOsDriver::new(Default::default())
                     .map_err(|e| DaemonError::Config(e.to_string()))?,
             ),
+            Some(&storage.repos),
+        );
+        let wiring = daemon::Wiring {
+            repos: storage.repos.clone(),
+            directory: std::sync::Arc::new(isp_core::memory::StaticDirectory::new(config.routers())),
+            driver,
             sms: std::sync::Arc::new(isp_sms::LogSender::new()),
             clock: std::sync::Arc::new(SystemClock),
+            radius,
         };
         let runner = JobRunner::new(daemon::build_engine(config, &wiring));
         let body = crate::api::health_body(

@@ -10,6 +10,9 @@ use isp_core::jobs::{Engine, EngineDeps};
 use isp_core::memory::StaticDirectory;
 use isp_core::ports::{Clock, Repositories, RouterDirectory, RouterDriver, SmsSender};
 use isp_core::runtime::{JobRunner, MeteredDriver, Runtime, Shutdown, SystemClock};
+use isp_radius::{
+    Authorizer, NasTable, RadiusDriver, RadiusServer, RetryPolicy, RoutedDriver, ServerConfig, SessionStore,
+};
 use isp_routeros::driver::{DriverConfig, RouterOsDriver};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -57,6 +60,49 @@ pub struct Wiring {
     pub sms: Arc<dyn SmsSender>,
     /// Time.
     pub clock: Arc<dyn Clock>,
+    /// RADIUS mode: the Disconnect-Request driver and the sessions accounting
+    /// reports (`None` without `[radius]`).
+    pub radius: Option<RadiusParts>,
+}
+
+/// The RADIUS pieces the driver and the servers share.
+#[derive(Debug, Clone)]
+pub struct RadiusParts {
+    /// Live sessions, from accounting.
+    pub sessions: Arc<SessionStore>,
+    /// The Disconnect/CoA driver of the RADIUS routers.
+    pub driver: Arc<RadiusDriver>,
+}
+
+/// The driver for the configured routers: RADIUS routers (`transport =
+/// "radius"`) go to the Disconnect-Request driver, the others to `routeros`.
+///
+/// `repos` lets a RADIUS router's snapshot show its vouchers and PPPoE
+/// services as its users (they live in the database); without it (router
+/// checks) reading those menus of a RADIUS router is an error.
+pub fn route_driver(
+    config: &Config,
+    routeros: Arc<dyn RouterDriver>,
+    repos: Option<&Repositories>,
+) -> (Arc<dyn RouterDriver>, Option<RadiusParts>) {
+    let Some(radius) = &config.radius else {
+        return (routeros, None);
+    };
+    let sessions = Arc::new(SessionStore::new());
+    let mut driver = RadiusDriver::new(
+        NasTable::new(radius.nases.iter().cloned()),
+        sessions.clone(),
+        RetryPolicy {
+            attempts: radius.disconnect_attempts,
+            first_timeout: radius.disconnect_timeout,
+        },
+    );
+    if let Some(repos) = repos {
+        driver = driver.with_repositories(repos.clone());
+    }
+    let driver = Arc::new(driver);
+    let routed: Arc<dyn RouterDriver> = Arc::new(RoutedDriver::new(driver.clone(), routeros));
+    (routed, Some(RadiusParts { sessions, driver }))
 }
 
 /// Builds the production wiring from a configuration: the configured
@@ -76,12 +122,14 @@ pub async fn wire(config: &Config, migrate: bool) -> Result<(Wiring, Storage), D
     let storage = Storage::open(&config.storage, migrate || config.storage.auto_migrate)
         .await
         .map_err(DaemonError::Storage)?;
+    let (driver, radius) = route_driver(config, Arc::new(driver), Some(&storage.repos));
     let wiring = Wiring {
         repos: storage.repos.clone(),
         directory: Arc::new(StaticDirectory::new(config.routers())),
-        driver: Arc::new(driver),
+        driver,
         sms,
         clock: Arc::new(SystemClock),
+        radius,
     };
     Ok((wiring, storage))
 }
@@ -189,6 +237,7 @@ pub struct Daemon {
     runtime: Runtime,
     directory: Arc<dyn RouterDirectory>,
     api: Option<(SocketAddr, JoinHandle<std::io::Result<()>>)>,
+    radius: Option<RadiusServer>,
     grace: Duration,
 }
 
@@ -207,13 +256,28 @@ impl Daemon {
                 None
             }
         };
+        let radius = match (&config.radius, &wiring.radius) {
+            (Some(rc), Some(parts)) => Some(start_radius(rc, parts, &wiring).await?),
+            _ => None,
+        };
         let runtime = Runtime::start_with(runner, &config.scheduler, shutdown);
         Ok(Daemon {
             runtime,
             directory: wiring.directory,
             api,
+            radius,
             grace: config.scheduler.shutdown_grace,
         })
+    }
+
+    /// Where the RADIUS servers listen (authentication, accounting).
+    pub fn radius_addrs(&self) -> Option<(SocketAddr, SocketAddr)> {
+        self.radius.as_ref().map(|r| (r.auth_addr(), r.acct_addr()))
+    }
+
+    /// The RADIUS servers (counters, sessions), when configured.
+    pub fn radius(&self) -> Option<&RadiusServer> {
+        self.radius.as_ref()
     }
 
     /// The job runner (run a job, nudge the watcher).
@@ -242,6 +306,9 @@ impl Daemon {
     /// finished within the grace period.
     pub async fn stop(mut self) -> bool {
         let api = self.api.take();
+        if let Some(radius) = self.radius.take() {
+            radius.shutdown().await;
+        }
         let drained = self.runtime.stop().await;
         let api_done = match api {
             Some((_, task)) => tokio::time::timeout(self.grace, task).await.is_ok(),
@@ -259,6 +326,33 @@ impl Daemon {
         );
         self.stop().await
     }
+}
+
+async fn start_radius(
+    config: &crate::config::RadiusConfig,
+    parts: &RadiusParts,
+    wiring: &Wiring,
+) -> Result<RadiusServer, DaemonError> {
+    let server_config = ServerConfig {
+        auth_listen: config.auth_listen,
+        acct_listen: config.acct_listen,
+        interim_interval: config.interim_interval,
+        duplicate_window: Duration::from_secs(30),
+        max_in_flight: 256,
+    };
+    RadiusServer::start(
+        server_config,
+        NasTable::new(config.nases.iter().cloned()),
+        Authorizer::new(wiring.repos.clone(), wiring.clock.clone()),
+        parts.sessions.clone(),
+    )
+    .await
+    .map_err(|e| {
+        DaemonError::Runtime(format!(
+            "RADIUS: cannot listen on {} and {}: {e}",
+            config.auth_listen, config.acct_listen
+        ))
+    })
 }
 
 async fn start_api(

@@ -8,6 +8,12 @@
 //! services, and runs the daemon. New purchases arrive every few seconds and
 //! expire a few seconds later; each removal on a simulated router is printed
 //! as it happens, with how long after `paid_until` it came.
+//!
+//! A further simulated router, `HotelRadius1`, runs in RADIUS mode: the
+//! written configuration has a `[radius]` section and the router a
+//! `transport = "radius"` with a `secret_file`. Each purchase of the hotel
+//! also logs in there over RADIUS; that router ends the session itself at the
+//! `Session-Timeout` our server answered.
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
@@ -22,7 +28,8 @@ use isp_core::domain::{
     SecretPassword, ServiceStatus, Subscriber, TenantId,
 };
 use isp_core::ports::Repositories;
-use isp_routeros::sim::{SimConfig, SimFleet, SimHandle};
+use isp_routeros::sim::radius::RadiusClient;
+use isp_routeros::sim::{SimConfig, SimFleet, SimHandle, SimRouter};
 
 use crate::config::{self, AdminToken, ProcessEnv};
 use crate::daemon::{self, Daemon};
@@ -84,7 +91,13 @@ fn router_name(i: usize, tenants: &[TenantPlan]) -> String {
 }
 
 /// The configuration the demo writes (and then loads like any other).
-fn config_text(dir: &Path, addrs: &[SocketAddr], tenants: &[TenantPlan], listen: SocketAddr) -> String {
+fn config_text(
+    dir: &Path,
+    addrs: &[SocketAddr],
+    tenants: &[TenantPlan],
+    listen: SocketAddr,
+    radius_incoming: SocketAddr,
+) -> String {
     let mut s = format!(
         r#"# Written by `ispd demo`. Try: ispd status --config {cfg}
 [storage]
@@ -115,6 +128,13 @@ payment-reminders = "0 * * * * *"
 
 [sms]
 kind = "log"
+
+# RADIUS mode: routers with transport = "radius" ask this server at every
+# login (port 0: any free ports; the standard ones are 1812 and 1813).
+[radius]
+listen = "127.0.0.1:0"
+interim_interval = "1m"
+disconnect_timeout = "500ms"
 "#,
         cfg = dir.join("ispd.toml").display(),
         db = dir.join("ispd.db").display(),
@@ -162,9 +182,25 @@ password_file = "router.password"
                 addr = addrs[i],
             ));
         }
+        if t.id == 1 {
+            s.push_str(&format!(
+                r#"
+[[tenants.routers]]
+id = {id}
+name = "{RADIUS_ROUTER}"
+address = "{radius_incoming}"
+transport = "radius"
+secret_file = "radius.secret"
+"#,
+                id = addrs.len() + 1,
+            ));
+        }
     }
     s
 }
+
+/// The demo's router in RADIUS mode.
+const RADIUS_ROUTER: &str = "HotelRadius1";
 
 /// A demo purchase: who, until when, on which routers their device logged in.
 #[derive(Debug, Clone)]
@@ -228,6 +264,8 @@ struct World {
     next: u32,
     seen_removals: Vec<usize>,
     lags: Vec<f64>,
+    /// The RADIUS router's index in `handles` and how it reaches our server.
+    radius: Option<(usize, RadiusClient)>,
 }
 
 impl World {
@@ -302,6 +340,23 @@ impl World {
                 .devices
                 .record_seen(sub.id, mac, Some(isp_core::domain::RouterId(r as i64 + 1)), now)
                 .await?;
+        }
+        if let (1, Some((r, client))) = (t.id, &self.radius) {
+            let mac = MacAddress::from_octets([0x02, 0, 1, t.id as u8, (n >> 8) as u8, n as u8]);
+            let ip = format!("10.99.{}.{}", (n >> 8) & 0xff, n & 0xff);
+            // Code-only login: the password is the user name.
+            if let Err(e) = self.handles[*r]
+                .hotspot_login_radius(
+                    client,
+                    username.as_str(),
+                    username.as_str(),
+                    &mac.to_string(),
+                    &ip,
+                )
+                .await
+            {
+                tracing::warn!(error = %e, "demo: RADIUS login refused");
+            }
         }
         self.purchases.insert(
             username.to_string(),
@@ -500,16 +555,33 @@ async fn run_inner(args: DemoArgs, out: &mut dyn Write) -> Result<(), daemon::Da
         .await
         .map_err(io("starting the simulated routers"))?;
     let addrs: Vec<SocketAddr> = fleet.routers().iter().map(|r| r.addr()).collect();
-    let handles = fleet.handles();
-    let names: Vec<String> = (0..n).map(|i| router_name(i, &tenants)).collect();
+    let mut handles = fleet.handles();
+    let mut names: Vec<String> = (0..n).map(|i| router_name(i, &tenants)).collect();
+    // The router in RADIUS mode: no API login, only /radius incoming.
+    let radius_secret = AdminToken::random().expose()[..24].to_owned();
+    let mut radius_sim = SimConfig::new("nobody", AdminToken::random().expose());
+    radius_sim.identity = RADIUS_ROUTER.into();
+    let mut radius_router = SimRouter::start(radius_sim, SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .map_err(io("starting the simulated RADIUS router"))?;
+    let radius_incoming = radius_router
+        .serve_radius_incoming(SocketAddr::from(([127, 0, 0, 1], 0)), &radius_secret)
+        .await
+        .map_err(io("starting /radius incoming"))?;
+    handles.push(radius_router.handle());
+    names.push(RADIUS_ROUTER.to_owned());
 
     // Configuration, written and loaded like any other.
     let token = AdminToken::random();
     write_secret(&dir.join("router.password"), &router_password).map_err(io("writing router.password"))?;
     write_secret(&dir.join("admin.token"), token.expose()).map_err(io("writing admin.token"))?;
+    write_secret(&dir.join("radius.secret"), &radius_secret).map_err(io("writing radius.secret"))?;
     let config_path = dir.join("ispd.toml");
-    std::fs::write(&config_path, config_text(&dir, &addrs, &tenants, args.listen))
-        .map_err(io("writing ispd.toml"))?;
+    std::fs::write(
+        &config_path,
+        config_text(&dir, &addrs, &tenants, args.listen, radius_incoming),
+    )
+    .map_err(io("writing ispd.toml"))?;
     let mut config = config::load_file(&config_path, &ProcessEnv).map_err(|e| E::Config(e.to_string()))?;
     config.source = Some(config_path.clone());
 
@@ -527,8 +599,9 @@ async fn run_inner(args: DemoArgs, out: &mut dyn Write) -> Result<(), daemon::Da
         tenants,
         purchases: HashMap::new(),
         next: 0,
-        seen_removals: vec![0; n],
+        seen_removals: vec![0; n + 1],
         lags: Vec::new(),
+        radius: None,
     };
     let seed = async {
         // The first purchases: expiring 6, 9, 12, ... seconds from now.
@@ -546,6 +619,13 @@ async fn run_inner(args: DemoArgs, out: &mut dyn Write) -> Result<(), daemon::Da
         addr,
         token: token.expose().to_owned(),
     });
+    let radius_line = match daemon.radius_addrs() {
+        Some((auth, acct)) => {
+            world.radius = Some((n, RadiusClient::new(auth, Some(acct), radius_secret.clone())));
+            format!("auth {auth}, accounting {acct}; {RADIUS_ROUTER} asks it at every login")
+        }
+        None => "(not configured)".to_owned(),
+    };
     let api = daemon
         .api_addr()
         .map(|a| a.to_string())
@@ -558,6 +638,7 @@ ispd demo: the daemon on SQLite and {n} simulated RouterOS routers
   database        {db}
   configuration   {cfg}
   routers         {routers}
+  RADIUS          {radius_line}
   admin API       http://{api}   token: {tok}
                   (printed once; also in {tokfile})
 
@@ -581,6 +662,9 @@ the moment it passes, on every router of the tenant. Removals on the routers:
             .iter()
             .zip(&addrs)
             .map(|(n, a)| format!("{n}@{a}"))
+            .chain(std::iter::once(format!(
+                "{RADIUS_ROUTER}@{radius_incoming} (RADIUS)"
+            )))
             .collect::<Vec<_>>()
             .join(", "),
         tok = token.expose(),
@@ -653,6 +737,7 @@ the moment it passes, on every router of the tenant. Removals on the routers:
     let _ = writeln!(out, "sessions left on the routers: {by_router:?}");
     storage.close().await;
     fleet.shutdown().await;
+    radius_router.shutdown().await;
     match temp {
         Some(t) => {
             let _ = t.close();

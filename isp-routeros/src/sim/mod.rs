@@ -150,6 +150,7 @@
 mod duration;
 mod menus;
 mod query;
+pub mod radius;
 mod rest;
 mod router;
 mod server;
@@ -336,7 +337,16 @@ impl SimRouter {
                 let mut interval = tokio::time::interval(Duration::from_millis(100));
                 loop {
                     tokio::select! {
-                        _ = interval.tick() => lock(&shared.state).tick(),
+                        _ = interval.tick() => {
+                            let stops = {
+                                let mut state = lock(&shared.state);
+                                state.tick();
+                                std::mem::take(&mut state.radius.stops)
+                            };
+                            for stop in stops {
+                                tokio::spawn(radius::send_stop(stop));
+                            }
+                        }
                         _ = server::stopped(&mut shutdown) => return,
                     }
                 }

@@ -12,6 +12,7 @@
 //! |---|---|
 //! | `ISPD_STORAGE_URL` | `storage.url` |
 //! | `ISPD_ADMIN_LISTEN` | `admin.listen` |
+//! | `ISPD_RADIUS_LISTEN` | `radius.listen` |
 //! | `ISPD_ADMIN_TOKEN` | the admin token (`admin.token`, `admin.token_env`, `admin.token_file`) |
 //! | `ISPD_ENGINE_HOLDER` | `engine.holder` |
 //! | `ISPD_LOG_FORMAT` | `log.format` (`pretty`, `json`, `compact`) |
@@ -371,8 +372,41 @@ pub struct Config {
     pub log: LogConfig,
     /// Tenants, routers, plans.
     pub tenants: Vec<TenantConfig>,
+    /// RADIUS mode (`[radius]` and the routers with `transport = "radius"`).
+    pub radius: Option<RadiusConfig>,
     /// Things that work but deserve a warning (inline secrets, ...). Never contain a secret.
     pub warnings: Vec<String>,
+}
+
+/// Default RADIUS authentication port (accounting is the next one).
+pub const DEFAULT_RADIUS_PORT: u16 = 1812;
+
+/// Default `/radius incoming` port of a router (RFC 5176).
+pub const DEFAULT_RADIUS_INCOMING_PORT: u16 = 3799;
+
+/// RADIUS mode: where our servers listen and the routers (NASes) in it.
+#[derive(Debug, Clone)]
+pub struct RadiusConfig {
+    /// Authentication address; accounting listens on the next port (both
+    /// pick a free port each when this port is 0).
+    pub auth_listen: SocketAddr,
+    /// Accounting address.
+    pub acct_listen: SocketAddr,
+    /// `Acct-Interim-Interval` sent to the routers.
+    pub interim_interval: Duration,
+    /// Wait for a Disconnect-ACK/NAK before sending again (doubled each time).
+    pub disconnect_timeout: Duration,
+    /// Disconnect-Request sends in all.
+    pub disconnect_attempts: u32,
+    /// The routers with `transport = "radius"`, with their secrets (`Debug` redacts them).
+    pub nases: Vec<isp_radius::Nas>,
+}
+
+impl RadiusConfig {
+    /// True when `router` is in RADIUS mode.
+    pub fn serves(&self, router: RouterId) -> bool {
+        self.nases.iter().any(|n| n.router == router)
+    }
 }
 
 impl Config {
@@ -396,6 +430,7 @@ impl Config {
             .iter()
             .flat_map(|t| t.routers.iter().map(move |r| (t, r)))
             .filter(|(_, r)| r.transport == Transport::Api && r.enabled)
+            .filter(|(_, r)| !self.radius.as_ref().is_some_and(|x| x.serves(r.id)))
             .map(|(t, r)| {
                 format!(
                     "router {}:{} uses the plain API: its password crosses the network in clear; use transport = \"api-ssl\" with tls_fingerprint",

@@ -85,8 +85,42 @@ pub(super) struct RawFile {
     pub(super) sms: Option<isp_sms::SmsGatewayConfig>,
     #[serde(default)]
     pub(super) log: RawLog,
+    pub(super) radius: Option<RawRadius>,
     #[serde(default)]
     pub(super) tenants: Vec<RawTenant>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawRadius {
+    pub(super) listen: Option<Spanned<String>>,
+    pub(super) interim_interval: Option<Dur>,
+    pub(super) disconnect_timeout: Option<Dur>,
+    pub(super) disconnect_attempts: Option<Spanned<u32>>,
+}
+
+/// How the engine reaches a router: a RouterOS transport, or RADIUS mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum RawTransport {
+    /// API, API-SSL or REST.
+    RouterOs(Transport),
+    /// The router asks our RADIUS server; we send it Disconnect-Requests.
+    Radius,
+}
+
+impl<'de> Deserialize<'de> for RawTransport {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(d)?;
+        match raw.as_str() {
+            "radius" => Ok(RawTransport::Radius),
+            "api" => Ok(RawTransport::RouterOs(Transport::Api)),
+            "api-ssl" => Ok(RawTransport::RouterOs(Transport::ApiSsl)),
+            "rest" => Ok(RawTransport::RouterOs(Transport::Rest)),
+            other => Err(serde::de::Error::custom(format!(
+                "unknown transport {other:?}: expected \"api\", \"api-ssl\", \"rest\" or \"radius\""
+            ))),
+        }
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -213,12 +247,14 @@ pub(super) struct RawRouter {
     pub(super) name: Spanned<RosName>,
     pub(super) address: Spanned<String>,
     #[serde(default)]
-    pub(super) transport: Option<Transport>,
-    pub(super) username: Spanned<String>,
+    pub(super) transport: Option<Spanned<RawTransport>>,
+    pub(super) username: Option<Spanned<String>>,
     pub(super) password: Option<Spanned<String>>,
     pub(super) password_env: Option<Spanned<String>>,
     pub(super) password_file: Option<Spanned<String>>,
     pub(super) tls_fingerprint: Option<Spanned<String>>,
+    pub(super) secret: Option<Spanned<String>>,
+    pub(super) secret_file: Option<Spanned<String>>,
     #[serde(default = "yes")]
     pub(super) enabled: bool,
 }

@@ -87,3 +87,119 @@ fn token_rules() {
     assert!(!format!("{t:?}").contains("0123456789"));
     assert_eq!(AdminToken::random().expose().len(), 64);
 }
+
+const RADIUS_TENANT: &str = r#"
+[[tenants]]
+id = 1
+slug = "hotel-abc"
+time_zone = "Africa/Dar_es_Salaam"
+
+[[tenants.routers]]
+id = 4
+name = "HotelRadius1"
+address = "192.0.2.40"
+transport = "radius"
+secret = "radius-shared-secret-1"
+"#;
+
+#[test]
+fn radius_routers_and_the_radius_section() {
+    let text = format!("[radius]\nlisten = \"127.0.0.1:11812\"\ninterim_interval = \"1m\"\n{RADIUS_TENANT}");
+    let c = load_str(&text, "t.toml", None, &env(&[])).unwrap();
+    let r = c.radius.as_ref().expect("[radius]");
+    assert_eq!(r.auth_listen.to_string(), "127.0.0.1:11812");
+    assert_eq!(r.acct_listen.to_string(), "127.0.0.1:11813");
+    assert_eq!(r.interim_interval, Duration::from_secs(60));
+    assert_eq!(r.nases.len(), 1);
+    assert_eq!(r.nases[0].incoming.to_string(), "192.0.2.40:3799");
+    assert_eq!(r.nases[0].secret(), b"radius-shared-secret-1");
+    assert!(r.serves(RouterId(4)));
+    assert_eq!(c.routers()[0].address, "192.0.2.40:3799");
+    // An inline secret works, with a warning; no cleartext note about the API.
+    assert!(
+        c.warnings.iter().any(|w| w.contains("secret")),
+        "{:?}",
+        c.warnings
+    );
+    assert!(!c.cleartext_notes().iter().any(|n| n.contains("HotelRadius1")));
+    let shown = format!("{c:?}");
+    assert!(!shown.contains("radius-shared-secret-1"), "secret in Debug");
+
+    // Defaults: all addresses, 1812/1813.
+    let c = load_str(&format!("[radius]\n{RADIUS_TENANT}"), "t.toml", None, &env(&[])).unwrap();
+    let r = c.radius.expect("[radius]");
+    assert_eq!(r.auth_listen.to_string(), "0.0.0.0:1812");
+    assert_eq!(r.acct_listen.to_string(), "0.0.0.0:1813");
+    let c = load_str(
+        &format!("[radius]\n{RADIUS_TENANT}"),
+        "t.toml",
+        None,
+        &env(&[("ISPD_RADIUS_LISTEN", "127.0.0.1:0")]),
+    )
+    .unwrap();
+    assert_eq!(c.radius.expect("[radius]").acct_listen.port(), 0);
+}
+
+#[test]
+fn radius_mistakes_are_named() {
+    let e = load_str(RADIUS_TENANT, "t.toml", None, &env(&[])).unwrap_err();
+    assert!(e.message.contains("[radius]"), "{e}");
+    let no_secret = RADIUS_TENANT.replace("secret = \"radius-shared-secret-1\"\n", "");
+    let e = load_str(&format!("[radius]\n{no_secret}"), "t.toml", None, &env(&[])).unwrap_err();
+    assert!(e.message.contains("secret_file"), "{e}");
+    let named = RADIUS_TENANT.replace("192.0.2.40", "router.lan");
+    let e = load_str(&format!("[radius]\n{named}"), "t.toml", None, &env(&[])).unwrap_err();
+    assert!(
+        e.key.ends_with("address") && e.message.contains("IP address"),
+        "{e}"
+    );
+    let with_login = RADIUS_TENANT.replace(
+        "transport = \"radius\"",
+        "transport = \"radius\"\nusername = \"isp\"",
+    );
+    let e = load_str(&format!("[radius]\n{with_login}"), "t.toml", None, &env(&[])).unwrap_err();
+    assert!(e.message.contains("no API login"), "{e}");
+    let e = load_str(
+        &format!("[radius]\nlisten = \"nowhere\"\n{RADIUS_TENANT}"),
+        "t.toml",
+        None,
+        &env(&[]),
+    )
+    .unwrap_err();
+    assert_eq!(e.key, "radius.listen");
+    let api_with_secret = RADIUS_TENANT.replace(
+        "transport = \"radius\"",
+        "username = \"isp\"\npassword = \"pw-123\"",
+    );
+    let e = load_str(&api_with_secret, "t.toml", None, &env(&[])).unwrap_err();
+    assert!(e.message.contains("transport = \"radius\""), "{e}");
+    let bad = RADIUS_TENANT.replace("\"radius\"", "\"radios\"");
+    let e = load_str(&bad, "t.toml", None, &env(&[])).unwrap_err();
+    assert!(
+        e.message.contains("radius") && e.message.contains("radios"),
+        "{e}"
+    );
+    assert!(!e.to_string().contains("radius-shared-secret-1"), "{e}");
+}
+
+#[test]
+fn a_radius_secret_file_is_read_and_never_shown() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("radius.secret"), "from-a-file-secret\n").unwrap();
+    let text = format!(
+        "[radius]\n{}",
+        RADIUS_TENANT.replace(
+            "secret = \"radius-shared-secret-1\"",
+            "secret_file = \"radius.secret\""
+        )
+    );
+    let c = load_str(&text, "t.toml", Some(dir.path()), &env(&[])).unwrap();
+    let r = c.radius.as_ref().expect("[radius]");
+    assert_eq!(r.nases[0].secret(), b"from-a-file-secret");
+    assert!(
+        c.warnings.iter().all(|w| !w.contains("secret is written")),
+        "{:?}",
+        c.warnings
+    );
+    assert!(!format!("{c:?}").contains("from-a-file-secret"));
+}

@@ -91,7 +91,8 @@ impl Cx<'_> {
             filter: self.env.var("ISPD_LOG_FILTER").or(raw.log.filter.clone()),
         };
         let sms = raw.sms.unwrap_or_default();
-        let tenants = self.tenants(&raw.tenants, &mut warnings)?;
+        let (tenants, nases) = self.tenants(&raw.tenants, &mut warnings)?;
+        let radius = self.radius(raw.radius.as_ref(), nases, &mut warnings)?;
         let mut config = Config {
             source: None,
             storage,
@@ -101,6 +102,7 @@ impl Cx<'_> {
             sms,
             log,
             tenants,
+            radius,
             warnings,
         };
         let cleartext = config.cleartext_notes();
@@ -335,7 +337,8 @@ impl Cx<'_> {
         &self,
         raw: &[RawTenant],
         warnings: &mut Vec<String>,
-    ) -> Result<Vec<TenantConfig>, ConfigError> {
+    ) -> Result<(Vec<TenantConfig>, Vec<isp_radius::Nas>), ConfigError> {
+        let mut nases = Vec::new();
         let mut tenant_ids = BTreeSet::new();
         let mut slugs = BTreeSet::new();
         let mut router_ids = BTreeSet::new();
@@ -387,12 +390,39 @@ impl Cx<'_> {
                         ),
                     ));
                 }
-                let transport = r.transport.unwrap_or(Transport::Api);
+                let mode = r
+                    .transport
+                    .as_ref()
+                    .map_or(RawTransport::RouterOs(Transport::Api), |t| *t.get_ref());
+                let transport = match mode {
+                    RawTransport::Radius => {
+                        let (router, nas) = self.radius_router(r, ti, ri, TenantId(id), warnings)?;
+                        routers.push(router);
+                        nases.push(nas);
+                        continue;
+                    }
+                    RawTransport::RouterOs(t) => t,
+                };
+                if let Some(s) = r.secret.as_ref().or(r.secret_file.as_ref()) {
+                    return Err(self.at(
+                        s.span(),
+                        format!("tenants[{ti}].routers[{ri}]"),
+                        "secret and secret_file are for transport = \"radius\"",
+                    ));
+                }
                 let address = normalize_address(r.address.get_ref(), transport)
                     .map_err(|m| self.at(r.address.span(), rkey("address"), m))?;
-                let username = r.username.get_ref().trim();
+                let Some(username) = &r.username else {
+                    return Err(self.at(
+                        r.id.span(),
+                        format!("tenants[{ti}].routers[{ri}]"),
+                        "no username: set username (the router's API user), or transport = \"radius\"",
+                    ));
+                };
+                let username_span = username.span();
+                let username = username.get_ref().trim();
                 if username.is_empty() {
-                    return Err(self.at(r.username.span(), rkey("username"), "must not be empty"));
+                    return Err(self.at(username_span, rkey("username"), "must not be empty"));
                 }
                 let sources = [
                     r.password.is_some(),
@@ -488,12 +518,186 @@ impl Cx<'_> {
                 alert_phones: t.alert_phones.clone(),
             });
         }
-        Ok(out)
+        Ok((out, nases))
+    }
+
+    /// A router with `transport = "radius"`: its address is where its
+    /// requests come from and its `/radius incoming` port; no API login.
+    fn radius_router(
+        &self,
+        r: &RawRouter,
+        ti: usize,
+        ri: usize,
+        tenant: TenantId,
+        warnings: &mut Vec<String>,
+    ) -> Result<(Router, isp_radius::Nas), ConfigError> {
+        let whole = format!("tenants[{ti}].routers[{ri}]");
+        let rkey = |k: &str| format!("{whole}.{k}");
+        if r.username.is_some()
+            || r.password.is_some()
+            || r.password_env.is_some()
+            || r.password_file.is_some()
+            || r.tls_fingerprint.is_some()
+        {
+            return Err(self.at(
+                r.id.span(),
+                whole.clone(),
+                "a router with transport = \"radius\" has no API login: remove username, password, password_env, password_file and tls_fingerprint, and set secret_file",
+            ));
+        }
+        let address = normalize_address_port(r.address.get_ref(), DEFAULT_RADIUS_INCOMING_PORT)
+            .map_err(|m| self.at(r.address.span(), rkey("address"), m))?;
+        let incoming: SocketAddr = address.parse().map_err(|_| {
+            self.at(
+                r.address.span(),
+                rkey("address"),
+                format!(
+                    "{:?}: a RADIUS router's address is the IP address its requests come from (with its /radius incoming port, 3799 by default), not a host name",
+                    r.address.get_ref()
+                ),
+            )
+        })?;
+        let secret = match (&r.secret_file, &r.secret) {
+            (Some(_), Some(s)) => {
+                return Err(self.at(s.span(), whole.clone(), "set only one of secret_file and secret"))
+            }
+            (Some(f), None) => self.read_secret_file(f, &rkey("secret_file"))?,
+            (None, Some(s)) => {
+                warnings.push(format!(
+                    "{}: {} is written in the configuration file; prefer secret_file",
+                    self.origin,
+                    rkey("secret")
+                ));
+                s.get_ref().clone()
+            }
+            (None, None) => {
+                return Err(self.at(
+                    r.id.span(),
+                    whole.clone(),
+                    "no RADIUS secret: set secret_file (a file holding the router's shared secret)",
+                ))
+            }
+        };
+        if secret.is_empty() || secret.len() > 128 || secret.chars().any(char::is_control) {
+            return Err(self.at(
+                r.id.span(),
+                rkey("secret"),
+                "the RADIUS secret must be 1 to 128 bytes without control characters",
+            ));
+        }
+        let name = r.name.get_ref().to_string();
+        let router = Router {
+            id: RouterId(*r.id.get_ref()),
+            tenant_id: tenant,
+            name: name.clone(),
+            address: incoming.to_string(),
+            // The domain has no RADIUS transport: `Config::radius` says which routers are.
+            transport: Transport::Api,
+            credentials: RouterCredentials::new("radius", ""),
+            tls_fingerprint: None,
+            enabled: r.enabled,
+        };
+        let nas = isp_radius::Nas::new(
+            router.id,
+            tenant,
+            name,
+            incoming.ip(),
+            incoming,
+            SecretString::from(secret),
+        );
+        Ok((router, nas))
+    }
+
+    pub(super) fn radius(
+        &self,
+        raw: Option<&RawRadius>,
+        nases: Vec<isp_radius::Nas>,
+        warnings: &mut Vec<String>,
+    ) -> Result<Option<RadiusConfig>, ConfigError> {
+        let Some(raw) = raw else {
+            if let Some(n) = nases.first() {
+                return Err(self.nowhere(
+                    "radius",
+                    format!(
+                        "router {} has transport = \"radius\" but there is no [radius] section (add [radius] with listen = \"0.0.0.0\")",
+                        n.name
+                    ),
+                ));
+            }
+            return Ok(None);
+        };
+        if nases.is_empty() {
+            warnings.push(format!(
+                "{}: [radius] is configured but no router has transport = \"radius\"",
+                self.origin
+            ));
+        }
+        let (text, span) = match self.env.var("ISPD_RADIUS_LISTEN") {
+            Some(v) => (v, None),
+            None => match &raw.listen {
+                Some(l) => (l.get_ref().clone(), Some(l.span())),
+                None => ("0.0.0.0".to_owned(), None),
+            },
+        };
+        let err = |m: String| match &span {
+            Some(sp) => self.at(sp.clone(), "radius.listen", m),
+            None if self.env.var("ISPD_RADIUS_LISTEN").is_some() => self.env_err("ISPD_RADIUS_LISTEN", m),
+            None => self.nowhere("radius.listen", m),
+        };
+        let t = text.trim();
+        let auth_listen: SocketAddr = match t.parse::<std::net::IpAddr>() {
+            Ok(ip) => SocketAddr::new(ip, DEFAULT_RADIUS_PORT),
+            Err(_) => t.parse().map_err(|_| {
+                err(format!(
+                    "{t:?} is not an IP address or IP:port (for example \"0.0.0.0\" or \"127.0.0.1:1812\")"
+                ))
+            })?,
+        };
+        let acct_port = match auth_listen.port() {
+            0 => 0,
+            p => p.checked_add(1).ok_or_else(|| {
+                err("the accounting port is the authentication port + 1: use a port below 65535".into())
+            })?,
+        };
+        let acct_listen = SocketAddr::new(auth_listen.ip(), acct_port);
+        let interim_interval = raw.interim_interval.map_or(Duration::from_secs(300), |d| d.0);
+        if interim_interval < Duration::from_secs(1) {
+            return Err(self.nowhere("radius.interim_interval", "must be at least 1s"));
+        }
+        let disconnect_timeout = raw.disconnect_timeout.map_or(Duration::from_secs(1), |d| d.0);
+        if disconnect_timeout < Duration::from_millis(10) || disconnect_timeout > Duration::from_secs(60) {
+            return Err(self.nowhere("radius.disconnect_timeout", "must be between 10ms and 60s"));
+        }
+        let disconnect_attempts = match &raw.disconnect_attempts {
+            Some(a) if !(1..=10).contains(a.get_ref()) => {
+                return Err(self.at(a.span(), "radius.disconnect_attempts", "must be 1 to 10"))
+            }
+            Some(a) => *a.get_ref(),
+            None => 4,
+        };
+        Ok(Some(RadiusConfig {
+            auth_listen,
+            acct_listen,
+            interim_interval,
+            disconnect_timeout,
+            disconnect_attempts,
+            nases,
+        }))
     }
 }
 
 /// `host` or `host:port`; adds the transport's default port.
 pub(super) fn normalize_address(raw: &str, transport: Transport) -> Result<String, String> {
+    let default_port = match transport {
+        Transport::Api => 8728,
+        Transport::ApiSsl => 8729,
+        Transport::Rest => 443,
+    };
+    normalize_address_port(raw, default_port)
+}
+
+/// `host` or `host:port`; adds `default_port`.
+pub(super) fn normalize_address_port(raw: &str, default_port: u16) -> Result<String, String> {
     let t = raw.trim();
     if t.is_empty() {
         return Err("the router address is empty".into());
@@ -508,11 +712,6 @@ pub(super) fn normalize_address(raw: &str, transport: Transport) -> Result<Strin
     if t.contains("://") || t.contains('/') || t.contains(char::is_whitespace) {
         return Err(format!("{t:?} is not host or host:port (no scheme, no path)"));
     }
-    let default_port = match transport {
-        Transport::Api => 8728,
-        Transport::ApiSsl => 8729,
-        Transport::Rest => 443,
-    };
     // [v6]:port, v6 without port, host:port, host.
     if let Some(rest) = t.strip_prefix('[') {
         let (host, after) = rest

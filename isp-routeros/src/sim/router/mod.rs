@@ -168,6 +168,8 @@ pub(crate) struct RouterState {
     /// end; `None` once a menu it watches changed (or the clock was set), so
     /// the next tick scans again. Without it every command scanned every user.
     quiet_until: Option<DateTime<Utc>>,
+    /// Session-Timeouts and accounting of RADIUS logins.
+    pub(crate) radius: crate::sim::radius::RadiusState,
 }
 
 /// The menus whose items [`RouterState::tick`] ends with time.
@@ -190,6 +192,7 @@ impl RouterState {
             removals: Vec::new(),
             next_session: 0x8100_0000,
             quiet_until: None,
+            radius: crate::sim::radius::RadiusState::default(),
         };
         for spec in menus::MENUS {
             state.tables.insert(

@@ -55,9 +55,20 @@ impl RouterState {
                 }
             }
         }
-        let mut ended = !over.is_empty();
+        let mut timed_out: Vec<u64> = Vec::new();
+        for (id, deadline) in &self.radius.timeouts {
+            if *deadline <= now {
+                timed_out.push(*id);
+            } else {
+                next = next.min(*deadline);
+            }
+        }
+        let mut ended = !over.is_empty() || !timed_out.is_empty();
         for id in over {
             self.end_hotspot_session(id, "limit-uptime");
+        }
+        for id in timed_out {
+            self.end_hotspot_session(id, "session-timeout");
         }
         for menu in ["/ip/firewall/address-list", "/ip/hotspot/cookie"] {
             let mut expired: Vec<u64> = Vec::new();
@@ -83,6 +94,7 @@ impl RouterState {
         let Some(row) = self.remove_row("/ip/hotspot/active", id, reason) else {
             return false;
         };
+        self.radius.ended(id, reason, now);
         let session = since(now, row.started);
         if let Some(user) = row.get("user") {
             if let Some(uid) = self.find_by("/ip/hotspot/user", "name", user).first().copied() {
@@ -210,6 +222,17 @@ impl RouterState {
             );
         }
         Ok(id)
+    }
+
+    /// Ends hotspot session `id` at `deadline` (router clock): a RADIUS `Session-Timeout`.
+    pub(crate) fn set_session_timeout(&mut self, id: u64, deadline: DateTime<Utc>) {
+        self.radius.timeouts.insert(id, deadline);
+        self.quiet_until = None;
+    }
+
+    /// True when `menu` still has item `id`.
+    pub(crate) fn table_rows_contain(&self, menu: &str, id: u64) -> bool {
+        self.table(menu).is_some_and(|t| t.rows.contains_key(&id))
     }
 
     /// Starts a PPP session. A disabled secret refuses it; unknown names are let in (RADIUS).

@@ -1,0 +1,31 @@
+//! RADIUS mode: routers that ask us at every hotspot or PPPoE login instead of
+//! letting the engine log in to them.
+//!
+//! - [`RadiusServer`]: the authentication server (UDP 1812: PAP and CHAP for
+//!   subscribers, vouchers and PPPoE services; `Session-Timeout` = whole
+//!   seconds of paid time left, `Mikrotik-Rate-Limit` from the plan,
+//!   `Acct-Interim-Interval`; rejects say why in `Reply-Message`) and the
+//!   accounting server (UDP 1813: Start, Interim-Update and Stop kept in a
+//!   [`SessionStore`]).
+//! - [`RadiusDriver`]: a [`RouterDriver`](isp_core::ports::RouterDriver) that
+//!   ends sessions with Disconnect-Request (RFC 5176, UDP 3799) and retries
+//!   with back-off; [`RoutedDriver`] picks it or the RouterOS driver per router.
+//! - [`wire`] and [`dict`]: framing, authenticators and the attribute numbers
+//!   (RFC 2865/2866/2869/5176 and MikroTik's vendor 14988).
+//!
+//! Per-NAS shared secrets ([`Nas`]) never appear in `Debug`, logs or errors.
+//! The packet codec is the `radius` crate (MIT).
+
+mod auth;
+pub mod dict;
+mod driver;
+mod nas;
+mod server;
+mod sessions;
+pub mod wire;
+
+pub use auth::{Authorizer, Credentials, Decision, UserKind};
+pub use driver::{Answer, RadiusDriver, RequestRecord, RetryPolicy, RoutedDriver};
+pub use nas::{Nas, NasTable};
+pub use server::{RadiusServer, ServerConfig, ServerStats};
+pub use sessions::{RadiusSession, SessionKind, SessionStore};
