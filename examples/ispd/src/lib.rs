@@ -12,6 +12,7 @@
 
 pub mod api;
 pub mod api_access;
+pub(crate) mod console;
 pub mod cli;
 pub mod cli_access;
 pub mod config;
