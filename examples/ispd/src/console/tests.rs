@@ -7,7 +7,7 @@ use axum::http::{header, Request, StatusCode};
 use isp_core::jobs::{Engine, EngineConfig, EngineDeps};
 use isp_core::memory::{RecordingSms, StaticDirectory};
 use isp_core::runtime::{JobRunner, SystemClock};
-use isp_routeros::{DriverConfig, RouterOsDriver};
+use isp_routeros::driver::{DriverConfig, RouterOsDriver};
 use tower::ServiceExt as _;
 
 use super::session::{COOKIE, MAX_FAILURES};
