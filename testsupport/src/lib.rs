@@ -3,14 +3,17 @@
 //! - [`pg`]: a throwaway PostgreSQL cluster (one per test binary, a fresh database per
 //!   test), or one a test owns and can stop and start again.
 //! - [`mongo`]: a MongoDB-protocol server, `nx-27017` from PyPI in a Python venv.
+//! - [`browser`]: headless Chromium under `chromedriver` (installed with apt-get when
+//!   missing), for the console's browser tests.
 //! - [`bulk`]: realistic due-work tables loaded straight in SQL, for query-plan tests and
 //!   benchmarks.
 //! - [`skip`]: no silent skips. A test that needs a server starts it, and fails with the
-//!   reason when it cannot. Only an explicit `ISP_TEST_SKIP=postgres,mongo` (a comma list)
+//!   reason when it cannot. Only an explicit `ISP_TEST_SKIP=postgres,mongo,browser` (a comma list)
 //!   lets such tests pass without running; each one then writes
 //!   `SKIPPED: <test> needs <suite> (ISP_TEST_SKIP)` to the process's stderr, which
 //!   libtest does not capture (its capture only redirects the `print!` family).
 
+pub mod browser;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub mod bulk;
 pub mod mongo;

@@ -1,8 +1,8 @@
 //! `ISP_TEST_SKIP`: the explicit, visible opt-out for tests that need a server.
 //!
-//! Without it, a test that needs PostgreSQL or MongoDB fails when the server cannot
-//! be started. With `ISP_TEST_SKIP=postgres`, `mongo` or `postgres,mongo`, those tests
-//! return early and each writes one line to stderr that libtest does not hide.
+//! Without it, a test that needs PostgreSQL, MongoDB or a browser fails when it cannot
+//! be started. With `ISP_TEST_SKIP=postgres`, `mongo`, `browser` or a comma list, those
+//! tests return early and each writes one line to stderr that libtest does not hide.
 
 use std::io::Write as _;
 
@@ -16,6 +16,8 @@ pub enum Suite {
     Postgres,
     /// Tests that need a MongoDB-protocol server.
     Mongo,
+    /// Tests that drive headless Chromium.
+    Browser,
 }
 
 impl Suite {
@@ -24,6 +26,7 @@ impl Suite {
         match self {
             Suite::Postgres => "postgres",
             Suite::Mongo => "mongo",
+            Suite::Browser => "browser",
         }
     }
 }
@@ -36,9 +39,10 @@ pub fn parse(raw: &str) -> Result<Vec<Suite>, String> {
         let suite = match word.to_ascii_lowercase().as_str() {
             "postgres" => Suite::Postgres,
             "mongo" => Suite::Mongo,
+            "browser" => Suite::Browser,
             _ => {
                 return Err(format!(
-                    "invalid {VAR}: {word:?} (expected a comma list of postgres, mongo)"
+                    "invalid {VAR}: {word:?} (expected a comma list of postgres, mongo, browser)"
                 ))
             }
         };
@@ -53,8 +57,8 @@ pub fn parse(raw: &str) -> Result<Vec<Suite>, String> {
 ///
 /// # Panics
 ///
-/// When `ISP_TEST_SKIP` names something other than `postgres` or `mongo`: a typo
-/// must not turn into a run that quietly requires (or skips) a server.
+/// When `ISP_TEST_SKIP` names something other than `postgres`, `mongo` or `browser`:
+/// a typo must not turn into a run that quietly requires (or skips) a server.
 pub fn skipped(suite: Suite) -> bool {
     match std::env::var(VAR) {
         Ok(raw) => match parse(&raw) {
@@ -113,6 +117,7 @@ mod tests {
             parse(" mongo , POSTGRES,mongo").unwrap(),
             vec![Suite::Mongo, Suite::Postgres]
         );
+        assert_eq!(parse("browser,mongo").unwrap(), vec![Suite::Browser, Suite::Mongo]);
     }
 
     #[test]

@@ -72,12 +72,15 @@ pub(crate) fn routes(api: Arc<ApiState>, body_limit: usize) -> axum::Router {
         .route("/console/audit", get(pages::audit))
         .route("/console/assets/app.css", get(css))
         .route("/console/assets/app.js", get(js))
+        .route("/console/assets/icon.svg", get(icon))
+        .route("/favicon.ico", get(icon))
         .layer(DefaultBodyLimit::max(body_limit))
         .with_state(console)
 }
 
 const CSS: &str = include_str!("assets/app.css");
 const JS: &str = include_str!("assets/app.js");
+const ICON: &str = include_str!("assets/icon.svg");
 
 async fn css() -> Response {
     asset("text/css; charset=utf-8", CSS)
@@ -85,6 +88,10 @@ async fn css() -> Response {
 
 async fn js() -> Response {
     asset("text/javascript; charset=utf-8", JS)
+}
+
+async fn icon() -> Response {
+    asset("image/svg+xml", ICON)
 }
 
 fn asset(content_type: &'static str, body: &'static str) -> Response {

@@ -14,6 +14,7 @@ pub(super) fn layout(s: Option<&Session>, title: &str, body: Markup) -> Markup {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (title) " · ispd" }
+                link rel="icon" href="/console/assets/icon.svg" type="image/svg+xml";
                 link rel="stylesheet" href="/console/assets/app.css";
                 script src="/console/assets/app.js" defer {}
             }
