@@ -15,8 +15,8 @@ use std::time::Duration;
 use base64::Engine as _;
 use chrono::Utc;
 use isp_core::domain::{Currency, Money, NewPlan, RosDuration, RosName, TenantId};
-use isp_testsupport::browser;
 use isp_tests::{eventually, Options, TestDaemon, TOKEN};
+use isp_testsupport::browser;
 use serde_json::{json, Value};
 
 /// A WebDriver session (the W3C protocol, straight over HTTP).
@@ -62,9 +62,15 @@ impl Browser {
         if let Some(b) = body {
             req = req.json(&b);
         }
-        let resp = req.send().await.unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+        let resp = req
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
         let status = resp.status();
-        let v: Value = resp.json().await.unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+        let v: Value = resp
+            .json()
+            .await
+            .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
         assert!(status.is_success(), "{method} {path}: {status} {v}");
         v["value"].clone()
     }
@@ -82,8 +88,13 @@ impl Browser {
     }
 
     async fn find(&self, css: &str) -> String {
-        let v = self.post("/element", json!({"using": "css selector", "value": css})).await;
-        v[ELEMENT].as_str().unwrap_or_else(|| panic!("no element {css}: {v}")).to_owned()
+        let v = self
+            .post("/element", json!({"using": "css selector", "value": css}))
+            .await;
+        v[ELEMENT]
+            .as_str()
+            .unwrap_or_else(|| panic!("no element {css}: {v}"))
+            .to_owned()
     }
 
     async fn click(&self, css: &str) {
@@ -94,16 +105,22 @@ impl Browser {
     async fn fill(&self, css: &str, text: &str) {
         let e = self.find(css).await;
         self.post(&format!("/element/{e}/clear"), json!({})).await;
-        self.post(&format!("/element/{e}/value"), json!({ "text": text })).await;
+        self.post(&format!("/element/{e}/value"), json!({ "text": text }))
+            .await;
     }
 
     async fn js(&self, script: &str) -> Value {
-        self.post("/execute/sync", json!({"script": script, "args": []})).await
+        self.post("/execute/sync", json!({"script": script, "args": []}))
+            .await
     }
 
     async fn text(&self, css: &str) -> String {
         let e = self.find(css).await;
-        self.get(&format!("/element/{e}/text")).await.as_str().unwrap_or_default().to_owned()
+        self.get(&format!("/element/{e}/text"))
+            .await
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
     }
 
     async fn title(&self) -> String {
@@ -118,7 +135,10 @@ impl Browser {
             if title.starts_with(prefix) {
                 return;
             }
-            assert!(tokio::time::Instant::now() < end, "title {title:?}, expected {prefix:?}");
+            assert!(
+                tokio::time::Instant::now() < end,
+                "title {title:?}, expected {prefix:?}"
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
@@ -176,7 +196,10 @@ async fn the_console_in_a_real_browser() {
         isp_testsupport::skip::announce(isp_testsupport::skip::Suite::Browser);
         return;
     }
-    let driver = match tokio::task::spawn_blocking(browser::chromedriver).await.expect("task") {
+    let driver = match tokio::task::spawn_blocking(browser::chromedriver)
+        .await
+        .expect("task")
+    {
         Ok(d) => d,
         Err(e) => return browser::skip_or_fail(&e),
     };
@@ -186,8 +209,12 @@ async fn the_console_in_a_real_browser() {
         .insert(&NewPlan {
             tenant_id: TenantId(1),
             name: RosName::parse("plan", "1-hour").expect("name"),
-            price: Money::parse("price", "1000", Currency::parse("currency", "TZS").expect("currency"))
-                .expect("price"),
+            price: Money::parse(
+                "price",
+                "1000",
+                Currency::parse("currency", "TZS").expect("currency"),
+            )
+            .expect("price"),
             duration: Some(RosDuration::from_secs(3600)),
             rate_limit: None,
         })
@@ -224,7 +251,12 @@ async fn the_console_in_a_real_browser() {
     // A removal appears live, without a reload.
     b.js("window.__sameDocument = true; return true").await;
     let sub = t
-        .subscriber(1, "+255712000101", Utc::now() + chrono::Duration::seconds(2), &[0])
+        .subscriber(
+            1,
+            "+255712000101",
+            Utc::now() + chrono::Duration::seconds(2),
+            &[0],
+        )
         .await;
     let user = sub.username.as_str().to_owned();
     b.wait_for(
@@ -236,13 +268,19 @@ async fn the_console_in_a_real_browser() {
         ),
     )
     .await;
-    assert_eq!(b.js("return window.__sameDocument === true").await, json!(true), "the page reloaded");
+    assert_eq!(
+        b.js("return window.__sameDocument === true").await,
+        json!(true),
+        "the page reloaded"
+    );
     assert!(t.removed_at(0, &user).is_some(), "the simulator saw no removal");
     b.screenshot("now").await;
 
     // Find the subscriber, grant an hour: the router user is enabled again.
     assert!(
-        eventually(Duration::from_secs(10), || t.user_disabled(0, &user) == Some(true)).await,
+        eventually(Duration::from_secs(10), || t.user_disabled(0, &user)
+            == Some(true))
+        .await,
         "the expired user was not disabled"
     );
     b.click("nav a[href='/console/subscribers']").await;
@@ -254,7 +292,9 @@ async fn the_console_in_a_real_browser() {
     b.click("#grant").await;
     b.wait_title("Time granted · ispd").await;
     assert!(
-        eventually(Duration::from_secs(10), || t.user_disabled(0, &user) == Some(false)).await,
+        eventually(Duration::from_secs(10), || t.user_disabled(0, &user)
+            == Some(false))
+        .await,
         "the grant did not enable the hotspot user on the simulator"
     );
     let routers = b.text("#router-results").await;
@@ -266,12 +306,19 @@ async fn the_console_in_a_real_browser() {
     b.fill("#count", "20").await;
     b.click("#generate").await;
     b.wait_title("20 vouchers").await;
-    assert_eq!(b.js("return document.querySelectorAll('#sheet .card').length").await, json!(20));
+    assert_eq!(
+        b.js("return document.querySelectorAll('#sheet .card').length")
+            .await,
+        json!(20)
+    );
     let first = b.text("#sheet .card .code").await;
     assert!(!first.trim().is_empty());
     b.screenshot("vouchers").await;
     let pdf = b
-        .post("/print", json!({"orientation": "portrait", "page": {"width": 21.0, "height": 29.7}, "background": true}))
+        .post(
+            "/print",
+            json!({"orientation": "portrait", "page": {"width": 21.0, "height": 29.7}, "background": true}),
+        )
         .await;
     let pdf = base64::engine::general_purpose::STANDARD
         .decode(pdf.as_str().unwrap_or_default())

@@ -50,7 +50,9 @@ pub fn skipped() -> bool {
 fn find(candidates: &[&str]) -> Option<PathBuf> {
     let path = std::env::var_os("PATH").unwrap_or_default();
     for name in candidates {
-        for dir in std::env::split_paths(&path).chain([PathBuf::from("/usr/bin"), PathBuf::from("/usr/lib/chromium")]) {
+        for dir in std::env::split_paths(&path)
+            .chain([PathBuf::from("/usr/bin"), PathBuf::from("/usr/lib/chromium")])
+        {
             let p = dir.join(name);
             if p.is_file() {
                 return Some(p);
@@ -127,7 +129,10 @@ fn start(chromium: &Path, driver: &Path) -> Result<ChromeDriver, String> {
         if Instant::now() >= deadline {
             let _ = child.kill();
             let _ = child.wait();
-            return Err(format!("{} did not listen on {addr} within 30 s", driver.display()));
+            return Err(format!(
+                "{} did not listen on {addr} within 30 s",
+                driver.display()
+            ));
         }
         std::thread::sleep(Duration::from_millis(50));
     }

@@ -117,7 +117,10 @@ mod tests {
             parse(" mongo , POSTGRES,mongo").unwrap(),
             vec![Suite::Mongo, Suite::Postgres]
         );
-        assert_eq!(parse("browser,mongo").unwrap(), vec![Suite::Browser, Suite::Mongo]);
+        assert_eq!(
+            parse("browser,mongo").unwrap(),
+            vec![Suite::Browser, Suite::Mongo]
+        );
     }
 
     #[test]

@@ -12,10 +12,10 @@
 
 pub mod api;
 pub mod api_access;
-pub(crate) mod console;
 pub mod cli;
 pub mod cli_access;
 pub mod config;
+pub(crate) mod console;
 pub mod daemon;
 #[cfg(feature = "demo")]
 pub mod demo;

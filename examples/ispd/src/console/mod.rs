@@ -65,7 +65,10 @@ pub(crate) fn routes(api: Arc<ApiState>, body_limit: usize) -> axum::Router {
         .route("/console/subscribers/{id}", get(pages::subscriber))
         .route("/console/subscribers/{id}/grant", post(pages::grant))
         .route("/console/subscribers/{id}/revoke", post(pages::revoke))
-        .route("/console/vouchers", get(pages::vouchers).post(pages::generate_vouchers))
+        .route(
+            "/console/vouchers",
+            get(pages::vouchers).post(pages::generate_vouchers),
+        )
         .route("/console/jobs", get(pages::jobs))
         .route("/console/jobs/{job}", post(pages::run_job))
         .route("/console/routers/{id}/check", post(pages::check_router))
@@ -130,22 +133,22 @@ fn to_login() -> Response {
 
 impl Console {
     /// The request's session, or a redirect to the login form.
-    fn session(&self, headers: &HeaderMap) -> Result<Session, Response> {
-        self.sessions.of(headers).ok_or_else(to_login)
+    fn session(&self, headers: &HeaderMap) -> Result<Session, Box<Response>> {
+        self.sessions.of(headers).ok_or_else(|| Box::new(to_login()))
     }
 
     /// The session, when the form's CSRF token is its own.
-    fn guard(&self, headers: &HeaderMap, csrf: &str) -> Result<Session, Response> {
+    fn guard(&self, headers: &HeaderMap, csrf: &str) -> Result<Session, Box<Response>> {
         let s = self.session(headers)?;
         if !s.csrf_ok(csrf) {
-            return Err(html(
+            return Err(Box::new(html(
                 StatusCode::FORBIDDEN,
                 views::message(
                     &s,
                     "Form expired",
                     "This form is from another session. Reload the page and try again.",
                 ),
-            ));
+            )));
         }
         Ok(s)
     }
@@ -179,16 +182,14 @@ async fn login(
     let client = client_of(conn.as_ref().map(|e| &e.0));
     if !c.sessions.may_try(&client) {
         tracing::warn!(%client, "console: login refused (too many wrong tokens)");
-        return html(StatusCode::TOO_MANY_REQUESTS, views::login(Some("Login refused.")));
+        return html(
+            StatusCode::TOO_MANY_REQUESTS,
+            views::login(Some("Login refused.")),
+        );
     }
     let presented = form.map(|Form(f)| f.token).unwrap_or_default();
     let ok = !presented.is_empty()
-        && bool::from(
-            presented
-                .trim()
-                .as_bytes()
-                .ct_eq(c.api.token.expose().as_bytes()),
-        );
+        && bool::from(presented.trim().as_bytes().ct_eq(c.api.token.expose().as_bytes()));
     if !ok {
         c.sessions.failed(&client);
         tracing::warn!(%client, "console: login refused");
@@ -218,7 +219,7 @@ async fn logout(
 ) -> Response {
     let csrf = form.map(|Form(f)| f.csrf).unwrap_or_default();
     if let Err(resp) = c.guard(&headers, &csrf) {
-        return resp;
+        return *resp;
     }
     c.sessions.end(&headers);
     let mut resp = Redirect::to("/").into_response();

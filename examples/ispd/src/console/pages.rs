@@ -1,17 +1,19 @@
 //! The console's pages and actions.
 
-use std::collections::BTreeMap;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::Form;
 use chrono::{Duration, Utc};
-use isp_core::domain::{AuditEvent, Extension, PhoneNumber, PlanId, RouterId, Subscriber, SubscriberId, TenantId};
+use isp_core::domain::{
+    AuditEvent, Extension, PhoneNumber, PlanId, RouterId, Subscriber, SubscriberId, TenantId,
+};
 use isp_core::jobs::{JobKind, RunOptions};
 use isp_core::runtime::{check_router as check, Trigger};
 use isp_core::Error;
 use maud::{html, Markup};
 use serde::Deserialize;
+use std::collections::BTreeMap;
 
 use super::session::Session;
 use super::views::{bars, csrf, layout, message, when, when_opt};
@@ -100,11 +102,18 @@ async fn live_body(c: &Console) -> isp_core::Result<Markup> {
     let events = repos.audit.recent(AUDIT_SCAN).await?;
     let hour_ago = now - Duration::hours(1);
     let mut per_minute = vec![0.0; 60];
-    for e in events.iter().filter(|e| e.action == "disconnect" && e.at > hour_ago) {
+    for e in events
+        .iter()
+        .filter(|e| e.action == "disconnect" && e.at > hour_ago)
+    {
         let idx = ((e.at - hour_ago).num_seconds() / 60).clamp(0, 59) as usize;
         per_minute[idx] += 1.0;
     }
-    let removals: Vec<&AuditEvent> = events.iter().filter(|e| e.action == "disconnect").take(10).collect();
+    let removals: Vec<&AuditEvent> = events
+        .iter()
+        .filter(|e| e.action == "disconnect")
+        .take(10)
+        .collect();
     let foreign: Vec<&AuditEvent> = events
         .iter()
         .filter(|e| e.action == "foreign_object")
@@ -322,7 +331,7 @@ pub(super) async fn subscribers(
 ) -> Response {
     let s = match c.session(&headers) {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let q = query_or_default(q).q.unwrap_or_default();
     let q = q.trim();
@@ -385,7 +394,7 @@ pub(super) async fn subscriber(
 ) -> Response {
     let s = match c.session(&headers) {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let done = query_or_default(q).done;
     match subscriber_page(&c, &s, &raw, done.as_deref()).await {
@@ -394,7 +403,12 @@ pub(super) async fn subscriber(
     }
 }
 
-async fn subscriber_page(c: &Console, s: &Session, raw: &str, done: Option<&str>) -> isp_core::Result<Markup> {
+async fn subscriber_page(
+    c: &Console,
+    s: &Session,
+    raw: &str,
+    done: Option<&str>,
+) -> isp_core::Result<Markup> {
     let id = sub_id(raw)?;
     let repos = &c.api.runner.engine().deps().repos;
     let sub = repos.subscribers.get(id).await?;
@@ -504,16 +518,21 @@ pub(super) struct GrantForm {
 }
 
 /// `POST /console/subscribers/{id}/grant`: a plan's time, or minutes.
-pub(super) async fn grant(State(c): St, headers: HeaderMap, Path(raw): Path<String>, form: FormOf<GrantForm>) -> Response {
+pub(super) async fn grant(
+    State(c): St,
+    headers: HeaderMap,
+    Path(raw): Path<String>,
+    form: FormOf<GrantForm>,
+) -> Response {
     let Ok(Form(f)) = form else {
         return match c.session(&headers) {
             Ok(s) => bad_input(&s, "The form could not be read."),
-            Err(r) => r,
+            Err(r) => *r,
         };
     };
     let s = match c.guard(&headers, &f.csrf) {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let result = async {
         let id = sub_id(&raw)?;
@@ -540,7 +559,13 @@ pub(super) async fn grant(State(c): St, headers: HeaderMap, Path(raw): Path<Stri
                     .ok_or_else(|| Error::invalid("minutes", m, "a whole number from 1 to 525600"))?;
                 Extension::Seconds(mins * 60)
             }
-            (_, _) => return Err(Error::invalid("plan", &f.plan, "choose a plan or give minutes, not both")),
+            (_, _) => {
+                return Err(Error::invalid(
+                    "plan",
+                    &f.plan,
+                    "choose a plan or give minutes, not both",
+                ))
+            }
         };
         detached(async move { engine.grant(id, ext, None).await }).await
     }
@@ -555,11 +580,16 @@ pub(super) async fn grant(State(c): St, headers: HeaderMap, Path(raw): Path<Stri
 }
 
 /// `POST /console/subscribers/{id}/revoke`.
-pub(super) async fn revoke(State(c): St, headers: HeaderMap, Path(raw): Path<String>, form: FormOf<CsrfForm>) -> Response {
+pub(super) async fn revoke(
+    State(c): St,
+    headers: HeaderMap,
+    Path(raw): Path<String>,
+    form: FormOf<CsrfForm>,
+) -> Response {
     let csrf_value = form.map(|Form(f)| f.csrf).unwrap_or_default();
     let s = match c.guard(&headers, &csrf_value) {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let result = async {
         let id = sub_id(&raw)?;
@@ -603,7 +633,7 @@ fn grant_result(s: &Session, title: &str, o: &isp_core::jobs::GrantOutcome) -> R
 pub(super) async fn vouchers(State(c): St, headers: HeaderMap) -> Response {
     let s = match c.session(&headers) {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let repos = &c.api.runner.engine().deps().repos;
     let mut choices = Vec::new();
@@ -655,16 +685,20 @@ pub(super) struct VoucherForm {
 }
 
 /// `POST /console/vouchers`: generates the batch and answers its print sheet.
-pub(super) async fn generate_vouchers(State(c): St, headers: HeaderMap, form: FormOf<VoucherForm>) -> Response {
+pub(super) async fn generate_vouchers(
+    State(c): St,
+    headers: HeaderMap,
+    form: FormOf<VoucherForm>,
+) -> Response {
     let Ok(Form(f)) = form else {
         return match c.session(&headers) {
             Ok(s) => bad_input(&s, "The form could not be read."),
-            Err(r) => r,
+            Err(r) => *r,
         };
     };
     let s = match c.guard(&headers, &f.csrf) {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let result = async {
         let engine = c.api.runner.engine().clone();
@@ -697,11 +731,14 @@ pub(super) async fn generate_vouchers(State(c): St, headers: HeaderMap, form: Fo
             .parse::<u32>()
             .ok()
             .filter(|n| (1..=MAX_BATCH).contains(n))
-            .ok_or_else(|| Error::invalid("count", &f.count, format!("a whole number from 1 to {MAX_BATCH}")))?;
+            .ok_or_else(|| {
+                Error::invalid("count", &f.count, format!("a whole number from 1 to {MAX_BATCH}"))
+            })?;
         let prefix = Some(f.prefix.trim().to_owned()).filter(|x| !x.is_empty());
         let (tid, pid) = (tenant.id, plan.id);
         let batch =
-            detached(async move { engine.generate_vouchers(tid, pid, count, prefix.as_deref()).await }).await?;
+            detached(async move { engine.generate_vouchers(tid, pid, count, prefix.as_deref()).await })
+                .await?;
         Ok::<_, Error>((tenant, plan, batch))
     }
     .await;
@@ -747,7 +784,7 @@ pub(super) async fn generate_vouchers(State(c): St, headers: HeaderMap, form: Fo
 pub(super) async fn jobs(State(c): St, headers: HeaderMap) -> Response {
     let s = match c.session(&headers) {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let routers = match c.api.directory.all_routers().await {
         Ok(r) => r,
@@ -791,13 +828,18 @@ pub(super) struct RunForm {
 }
 
 /// `POST /console/jobs/{job}`: a dry run (with a button to run for real) or a run.
-pub(super) async fn run_job(State(c): St, headers: HeaderMap, Path(raw): Path<String>, form: FormOf<RunForm>) -> Response {
+pub(super) async fn run_job(
+    State(c): St,
+    headers: HeaderMap,
+    Path(raw): Path<String>,
+    form: FormOf<RunForm>,
+) -> Response {
     let (csrf_value, dry) = form
         .map(|Form(f)| (f.csrf, f.dry_run != "false"))
         .unwrap_or_default();
     let s = match c.guard(&headers, &csrf_value) {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let job = match JobKind::parse(&raw) {
         Ok(j) => j,
@@ -834,11 +876,16 @@ pub(super) async fn run_job(State(c): St, headers: HeaderMap, Path(raw): Path<St
 }
 
 /// `POST /console/routers/{id}/check`.
-pub(super) async fn check_router(State(c): St, headers: HeaderMap, Path(raw): Path<String>, form: FormOf<CsrfForm>) -> Response {
+pub(super) async fn check_router(
+    State(c): St,
+    headers: HeaderMap,
+    Path(raw): Path<String>,
+    form: FormOf<CsrfForm>,
+) -> Response {
     let csrf_value = form.map(|Form(f)| f.csrf).unwrap_or_default();
     let s = match c.guard(&headers, &csrf_value) {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let result = async {
         let id = raw
@@ -895,7 +942,7 @@ pub(super) async fn audit(
 ) -> Response {
     let s = match c.session(&headers) {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let q = query_or_default(q);
     let subject = q.subject.unwrap_or_default();

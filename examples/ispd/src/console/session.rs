@@ -86,11 +86,7 @@ impl Sessions {
         let now = Instant::now();
         live.retain(|_, s| s.expires > now);
         if live.len() >= MAX_SESSIONS {
-            if let Some(oldest) = live
-                .iter()
-                .min_by_key(|(_, s)| s.expires)
-                .map(|(k, _)| k.clone())
-            {
+            if let Some(oldest) = live.iter().min_by_key(|(_, s)| s.expires).map(|(k, _)| k.clone()) {
                 live.remove(&oldest);
             }
         }
@@ -144,7 +140,10 @@ impl Sessions {
             let now = Instant::now();
             failures.retain(|_, q| q.back().is_some_and(|t| now.duration_since(*t) <= FAILURE_WINDOW));
         }
-        failures.entry(client.to_owned()).or_default().push_back(Instant::now());
+        failures
+            .entry(client.to_owned())
+            .or_default()
+            .push_back(Instant::now());
     }
 }
 
@@ -231,7 +230,9 @@ mod tests {
     fn the_cookie_is_http_only_strict_and_secure_over_tls() {
         let plain = set_cookie("abc", false);
         let plain = plain.to_str().unwrap();
-        assert!(plain.contains("HttpOnly") && plain.contains("SameSite=Strict") && plain.contains("Max-Age="));
+        assert!(
+            plain.contains("HttpOnly") && plain.contains("SameSite=Strict") && plain.contains("Max-Age=")
+        );
         assert!(!plain.contains("Secure"));
         assert!(set_cookie("abc", true).to_str().unwrap().ends_with("; Secure"));
     }

@@ -43,7 +43,9 @@ async fn send(app: &axum::Router, req: Request<Body>) -> (StatusCode, axum::http
     let resp = app.clone().oneshot(req).await.expect("response");
     let status = resp.status();
     let headers = resp.headers().clone();
-    let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20).await.expect("body");
+    let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20)
+        .await
+        .expect("body");
     (status, headers, String::from_utf8_lossy(&bytes).into_owned())
 }
 
@@ -87,8 +89,16 @@ async fn without_a_session_the_root_is_a_login_form_and_pages_redirect_to_it() {
     let app = app();
     let (status, _, body) = send(&app, get("/", None)).await;
     assert_eq!(status, StatusCode::OK);
-    assert!(body.contains("name=\"token\"") && body.contains("<label for=\"token\""), "{body}");
-    for path in ["/console/subscribers", "/console/jobs", "/console/audit", "/console/vouchers"] {
+    assert!(
+        body.contains("name=\"token\"") && body.contains("<label for=\"token\""),
+        "{body}"
+    );
+    for path in [
+        "/console/subscribers",
+        "/console/jobs",
+        "/console/audit",
+        "/console/vouchers",
+    ] {
         let (status, headers, _) = send(&app, get(path, None)).await;
         assert_eq!(status, StatusCode::SEE_OTHER, "{path}");
         assert_eq!(headers.get(header::LOCATION).expect("location"), "/");
@@ -108,7 +118,10 @@ async fn a_right_token_sets_a_strict_http_only_expiring_cookie() {
     assert!(!set.contains("Secure"), "{set}");
     let (status, _, body) = send(&app, get("/", Some(&cookie))).await;
     assert_eq!(status, StatusCode::OK);
-    assert!(body.contains("<h1>Now</h1>") && body.contains("id=\"live\""), "{body}");
+    assert!(
+        body.contains("<h1>Now</h1>") && body.contains("id=\"live\""),
+        "{body}"
+    );
     let (status, _, body) = send(&app, get("/console/live", Some(&cookie))).await;
     assert_eq!(status, StatusCode::OK);
     assert!(body.contains("Routers") && !body.contains("<html"), "{body}");
@@ -119,7 +132,11 @@ async fn a_right_token_sets_a_strict_http_only_expiring_cookie() {
         .body(Body::from(format!("token={TOKEN}")))
         .expect("request");
     let (_, headers, _) = send(&app, tls).await;
-    let set = headers.get(header::SET_COOKIE).expect("cookie").to_str().expect("ascii");
+    let set = headers
+        .get(header::SET_COOKIE)
+        .expect("cookie")
+        .to_str()
+        .expect("ascii");
     assert!(set.ends_with("; Secure"), "{set}");
 }
 
@@ -128,13 +145,15 @@ async fn a_wrong_token_is_refused_without_a_reason_and_the_client_is_limited() {
     let app = app();
     let sent = "wrong-token-that-must-not-echo";
     for _ in 0..MAX_FAILURES {
-        let (status, headers, body) = send(&app, post_form("/console/login", &format!("token={sent}"), None)).await;
+        let (status, headers, body) =
+            send(&app, post_form("/console/login", &format!("token={sent}"), None)).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED);
         assert!(headers.get(header::SET_COOKIE).is_none());
         assert!(body.contains("Login refused.") && !body.contains(sent), "{body}");
     }
     // Past the limit even the right token is refused.
-    let (status, headers, body) = send(&app, post_form("/console/login", &format!("token={TOKEN}"), None)).await;
+    let (status, headers, body) =
+        send(&app, post_form("/console/login", &format!("token={TOKEN}"), None)).await;
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
     assert!(headers.get(header::SET_COOKIE).is_none());
     assert!(body.contains("Login refused."));
@@ -149,11 +168,19 @@ async fn actions_need_the_sessions_csrf_token_and_logout_ends_the_session() {
 
     let (status, _, _) = send(&app, post_form("/console/logout", "csrf=forged", Some(&cookie))).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
-    let (status, _, _) = send(&app, post_form("/console/jobs/sync-routers", "dry_run=true", Some(&cookie))).await;
+    let (status, _, _) = send(
+        &app,
+        post_form("/console/jobs/sync-routers", "dry_run=true", Some(&cookie)),
+    )
+    .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     // Another session's token does not do either.
     let (other, _) = log_in(&app).await;
-    let (status, _, _) = send(&app, post_form("/console/logout", &format!("csrf={csrf}"), Some(&other))).await;
+    let (status, _, _) = send(
+        &app,
+        post_form("/console/logout", &format!("csrf={csrf}"), Some(&other)),
+    )
+    .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     // No session at all: back to the login form.
     let (status, _, _) = send(&app, post_form("/console/logout", &format!("csrf={csrf}"), None)).await;
@@ -161,15 +188,30 @@ async fn actions_need_the_sessions_csrf_token_and_logout_ends_the_session() {
 
     let (status, _, body) = send(
         &app,
-        post_form("/console/jobs/sync-routers", &format!("csrf={csrf}&dry_run=true"), Some(&cookie)),
+        post_form(
+            "/console/jobs/sync-routers",
+            &format!("csrf={csrf}&dry_run=true"),
+            Some(&cookie),
+        ),
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    assert!(body.contains("(dry run)") && body.contains("id=\"run-for-real\""), "{body}");
+    assert!(
+        body.contains("(dry run)") && body.contains("id=\"run-for-real\""),
+        "{body}"
+    );
 
-    let (status, headers, _) = send(&app, post_form("/console/logout", &format!("csrf={csrf}"), Some(&cookie))).await;
+    let (status, headers, _) = send(
+        &app,
+        post_form("/console/logout", &format!("csrf={csrf}"), Some(&cookie)),
+    )
+    .await;
     assert_eq!(status, StatusCode::SEE_OTHER);
-    let cleared = headers.get(header::SET_COOKIE).expect("cookie").to_str().expect("ascii");
+    let cleared = headers
+        .get(header::SET_COOKIE)
+        .expect("cookie")
+        .to_str()
+        .expect("ascii");
     assert!(cleared.contains("Max-Age=0"), "{cleared}");
     let (status, _, _) = send(&app, get("/console/live", Some(&cookie))).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
@@ -203,6 +245,10 @@ fn lag_buckets_are_per_bucket_counts() {
     let b = super::pages::lag_buckets(text);
     assert_eq!(
         b,
-        vec![("0.1".to_owned(), 3.0), ("0.5".to_owned(), 2.0), ("+Inf".to_owned(), 1.0)]
+        vec![
+            ("0.1".to_owned(), 3.0),
+            ("0.5".to_owned(), 2.0),
+            ("+Inf".to_owned(), 1.0)
+        ]
     );
 }
