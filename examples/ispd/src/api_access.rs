@@ -1,5 +1,5 @@
 //! The admin API's access routes: subscribers, grants, revokes, vouchers and
-//! the audit log. Every route calls an [`Engine`](isp_core::jobs::Engine) use
+//! the audit log. Every route calls an [`isp_core::jobs::Engine`] use
 //! case; nothing here writes storage itself.
 //!
 //! | route | body | answer |
