@@ -155,6 +155,16 @@ impl Browser {
         }
     }
 
+    /// Every visible control of the page has a label (its `<label>` or `aria-label`).
+    async fn assert_labelled(&self, page: &str) {
+        let unlabelled = self
+            .js("return Array.from(document.querySelectorAll('input:not([type=hidden]), select, textarea, button'))\
+                 .filter(function (e) { return !(e.labels && e.labels.length) && !e.getAttribute('aria-label') && !e.textContent.trim(); })\
+                 .map(function (e) { return e.outerHTML; })")
+            .await;
+        assert_eq!(unlabelled, json!([]), "unlabelled controls on {page}");
+    }
+
     async fn screenshot(&self, name: &str) {
         let b64 = self.get("/screenshot").await;
         let png = base64::engine::general_purpose::STANDARD
@@ -274,7 +284,20 @@ async fn the_console_in_a_real_browser() {
         "the page reloaded"
     );
     assert!(t.removed_at(0, &user).is_some(), "the simulator saw no removal");
+    b.assert_labelled("the Now page").await;
     b.screenshot("now").await;
+
+    // On a phone's screen the page does not scroll sideways (wide tables scroll in their box).
+    b.post("/window/rect", json!({"width": 390, "height": 844})).await;
+    b.wait_for(
+        "no sideways scrolling at 390 px",
+        Duration::from_secs(5),
+        "return window.innerWidth <= 400 && document.documentElement.scrollWidth <= window.innerWidth",
+    )
+    .await;
+    b.screenshot("phone").await;
+    b.post("/window/rect", json!({"width": 1280, "height": 1100}))
+        .await;
 
     // Find the subscriber, grant an hour: the router user is enabled again.
     assert!(
@@ -288,6 +311,7 @@ async fn the_console_in_a_real_browser() {
     b.click("form.search button").await;
     b.click("#results a").await;
     b.wait_title("Subscriber ").await;
+    b.assert_labelled("the subscriber page").await;
     b.fill("#minutes", "60").await;
     b.click("#grant").await;
     b.wait_title("Time granted · ispd").await;
@@ -303,6 +327,7 @@ async fn the_console_in_a_real_browser() {
 
     // 20 vouchers and their print sheet.
     b.click("nav a[href='/console/vouchers']").await;
+    b.assert_labelled("the voucher form").await;
     b.fill("#count", "20").await;
     b.click("#generate").await;
     b.wait_title("20 vouchers").await;
@@ -334,6 +359,7 @@ async fn the_console_in_a_real_browser() {
 
     // A job's dry run, then the button to run it for real.
     b.click("nav a[href='/console/jobs']").await;
+    b.assert_labelled("the jobs page").await;
     b.click("form[action='/console/jobs/sync-routers'] button").await;
     b.wait_title("sync-routers (dry run) · ispd").await;
     assert!(!b.text("#report").await.is_empty());
@@ -342,6 +368,7 @@ async fn the_console_in_a_real_browser() {
 
     // The audit log, filtered by subject.
     b.goto(&format!("{base}/console/audit")).await;
+    b.assert_labelled("the audit page").await;
     b.fill("#f-subject", &format!("subscriber:{}", sub.id.0)).await;
     b.click("form.filters button").await;
     let audit = b.text("#audit").await;

@@ -15,7 +15,16 @@
           return r.ok ? r.text() : null;
         })
         .then(function (html) {
-          if (html !== null && html !== last) { last = html; live.innerHTML = html; }
+          if (html !== null && html !== last) {
+            last = html;
+            // Keep keyboard focus on the same link across the refresh.
+            var focused = live.contains(document.activeElement) ? document.activeElement.getAttribute("href") : null;
+            live.innerHTML = html;
+            if (focused) {
+              var again = live.querySelector('a[href="' + focused + '"]');
+              if (again) { again.focus(); }
+            }
+          }
         })
         .catch(function () { /* the daemon is restarting: try again next second */ })
         .then(function () { busy = false; });
