@@ -258,6 +258,9 @@ async fn the_console_in_a_real_browser() {
     )
     .await;
 
+    let watcher = b.text("#watcher").await;
+    assert!(watcher.contains("running"), "{watcher}");
+
     // A removal appears live, without a reload.
     b.js("window.__sameDocument = true; return true").await;
     let sub = t

@@ -10,7 +10,9 @@
 //! | `GET /metrics` | Prometheus metrics |
 //!
 //! Subscribers, grants, revokes, vouchers and the audit log: see
-//! [`api_access`](crate::api_access).
+//! [`api_access`](crate::api_access). `GET /` and `/console/*` are the
+//! operator console (HTML, its own login and session cookie), outside the
+//! bearer-token layer.
 //!
 //! A missing or wrong token gets `401` with `WWW-Authenticate: Bearer` and a
 //! body that never contains what was sent. Tokens are compared in constant

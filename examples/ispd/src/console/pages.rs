@@ -193,6 +193,13 @@ async fn live_body(c: &Console) -> isp_core::Result<Markup> {
         }
         section aria-labelledby="h-jobs" {
             h2 id="h-jobs" { "Jobs" }
+            @if let Some(w) = &health.watcher {
+                p id="watcher" { "Real-time expiry watcher: "
+                    @if w.running { span.ok { "running" } } @else { span.bad { "stopped" } }
+                    "; next deadline " (when_opt(w.next_wakeup))
+                    "; last check " (when_opt(w.last_check_at))
+                    @if let Some(e) = &w.last_error { "; " span.bad { (e) } } }
+            }
             (jobs_table(c, None))
         }
         section aria-labelledby="h-charts" {
