@@ -1,7 +1,8 @@
 //! `ISP_TEST_SKIP`: the explicit, visible opt-out for tests that need a server.
 //!
-//! Without it, a test that needs PostgreSQL, MongoDB, MariaDB or FreeRADIUS's tools fails when
-//! they cannot be had. With `ISP_TEST_SKIP=postgres`, `mongo`, `mariadb`, `radius` or a comma list of them, those tests
+//! Without it, a test that needs PostgreSQL, MongoDB, MariaDB, FreeRADIUS's tools or a browser
+//! fails when they cannot be had. With `ISP_TEST_SKIP=postgres`, `mongo`, `mariadb`, `radius`,
+//! `browser` or a comma list of them, those tests
 //! return early and each writes one line to stderr that libtest does not hide.
 
 use std::io::Write as _;
@@ -20,6 +21,8 @@ pub enum Suite {
     Mariadb,
     /// Tests that need FreeRADIUS's tools (`radclient`, `radtest`).
     Radius,
+    /// Tests that drive headless Chromium.
+    Browser,
 }
 
 impl Suite {
@@ -30,6 +33,7 @@ impl Suite {
             Suite::Mongo => "mongo",
             Suite::Mariadb => "mariadb",
             Suite::Radius => "radius",
+            Suite::Browser => "browser",
         }
     }
 }
@@ -44,9 +48,10 @@ pub fn parse(raw: &str) -> Result<Vec<Suite>, String> {
             "mongo" => Suite::Mongo,
             "mariadb" => Suite::Mariadb,
             "radius" => Suite::Radius,
+            "browser" => Suite::Browser,
             _ => {
                 return Err(format!(
-                    "invalid {VAR}: {word:?} (expected a comma list of postgres, mongo, mariadb, radius)"
+                    "invalid {VAR}: {word:?} (expected a comma list of postgres, mongo, mariadb, radius, browser)"
                 ))
             }
         };
@@ -61,8 +66,8 @@ pub fn parse(raw: &str) -> Result<Vec<Suite>, String> {
 ///
 /// # Panics
 ///
-/// When `ISP_TEST_SKIP` names something other than `postgres`, `mongo`, `mariadb` or `radius`: a typo
-/// must not turn into a run that quietly requires (or skips) a server.
+/// When `ISP_TEST_SKIP` names something other than `postgres`, `mongo`, `mariadb`, `radius` or
+/// `browser`: a typo must not turn into a run that quietly requires (or skips) a server.
 pub fn skipped(suite: Suite) -> bool {
     match std::env::var(VAR) {
         Ok(raw) => match parse(&raw) {
@@ -123,6 +128,10 @@ mod tests {
             vec![Suite::Mongo, Suite::Postgres]
         );
         assert_eq!(parse("mariadb").unwrap(), vec![Suite::Mariadb]);
+        assert_eq!(
+            parse("browser,mongo").unwrap(),
+            vec![Suite::Browser, Suite::Mongo]
+        );
     }
 
     #[test]

@@ -10,7 +10,9 @@
 //! | `GET /metrics` | Prometheus metrics |
 //!
 //! Subscribers, grants, revokes, vouchers and the audit log: see
-//! [`api_access`](crate::api_access).
+//! [`api_access`](crate::api_access). `GET /` and `/console/*` are the
+//! operator console (HTML, its own login and session cookie), outside the
+//! bearer-token layer.
 //!
 //! A missing or wrong token gets `401` with `WWW-Authenticate: Bearer` and a
 //! body that never contains what was sent. Tokens are compared in constant
@@ -71,7 +73,9 @@ pub fn router(state: ApiState, body_limit: usize) -> axum::Router {
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(state.clone(), auth))
         .layer(DefaultBodyLimit::max(body_limit))
-        .with_state(state)
+        .with_state(state.clone())
+        // The console has its own sessions: outside the bearer-token layer.
+        .merge(crate::console::routes(state, body_limit))
 }
 
 /// Limits of the admin HTTP server.
@@ -115,9 +119,9 @@ pub async fn serve(
     let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections.max(1)));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     loop {
-        let stream = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+                Ok(accepted) => accepted,
                 Err(e) => {
                     // Out of file descriptors and the like: back off, keep serving.
                     tracing::warn!(error = %e, "admin API: accept failed");
@@ -138,7 +142,14 @@ pub async fn serve(
         let conn = hyper::server::conn::http1::Builder::new()
             .timer(TokioTimer::new())
             .header_read_timeout(limits.header_read_timeout)
-            .serve_connection(TokioIo::new(stream), TowerToHyperService::new(app.clone()));
+            .serve_connection(
+                TokioIo::new(stream),
+                // The peer address, for the console's per-client login limit.
+                TowerToHyperService::new(tower_http::add_extension::AddExtension::new(
+                    app.clone(),
+                    axum::extract::ConnectInfo(peer),
+                )),
+            );
         let conn = graceful.watch(conn);
         tokio::spawn(async move {
             if let Err(e) = conn.await {

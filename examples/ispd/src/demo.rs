@@ -634,6 +634,8 @@ async fn run_inner(args: DemoArgs, out: &mut dyn Write) -> Result<(), daemon::Da
     let _ = writeln!(
         out,
         r#"
+ispd console    http://{api}/   (open it in a browser; log in with the admin token below)
+
 ispd demo: the daemon on SQLite and {n} simulated RouterOS routers
   database        {db}
   configuration   {cfg}

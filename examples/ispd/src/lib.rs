@@ -15,6 +15,7 @@ pub mod api_access;
 pub mod cli;
 pub mod cli_access;
 pub mod config;
+pub(crate) mod console;
 pub mod daemon;
 #[cfg(feature = "demo")]
 pub mod demo;
