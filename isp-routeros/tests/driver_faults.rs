@@ -106,12 +106,19 @@ async fn a_dropped_connection_is_transient_and_the_next_call_reconnects(transpor
     let d = Arc::new(driver());
     let router = router_for(1, &sim, transport, None);
     d.health(&router).await.unwrap();
+    handle.clear_command_log();
 
     let call = {
         let (d, r) = (d.clone(), router.clone());
         tokio::spawn(async move { d.snapshot(&r, &[Menu::HotspotActive, Menu::PppActive]).await })
     };
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // Drop once the snapshot has reached the router (its reply is 400 ms away).
+    bounded("snapshot reaches the router", async {
+        while !handle.command_log().iter().any(|c| c.command.contains("/active")) {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
     handle.drop_connections();
     let err = bounded("snapshot", call).await.unwrap().unwrap_err();
     assert!(matches!(err, Error::Unavailable { .. }), "{err:?}");
@@ -137,10 +144,17 @@ async fn a_router_that_is_down_is_transient_and_comes_back(transport: Transport)
     assert!(err.is_transient());
     assert!(err.to_string().contains("router sim-1"), "{err}");
     assert!(handle.rows("/ip/firewall/address-list").is_empty());
-    tokio::time::sleep(Duration::from_millis(1000)).await;
-    bounded("after outage", d.provision_static_ip(&router, &static_ip()))
-        .await
-        .unwrap();
+    // Retry while the router is away; the first call after it is back succeeds.
+    bounded("after outage", async {
+        loop {
+            match d.provision_static_ip(&router, &static_ip()).await {
+                Ok(_) => break,
+                Err(e) if e.is_transient() => tokio::time::sleep(Duration::from_millis(50)).await,
+                Err(e) => panic!("{e:?}"),
+            }
+        }
+    })
+    .await;
     assert_eq!(handle.rows("/ip/firewall/address-list").len(), 1);
 }
 

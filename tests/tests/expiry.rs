@@ -1,10 +1,40 @@
 //! End-to-end: the daemon on SQLite enforces expiry on simulated routers over TCP.
 
+use std::future::Future;
 use std::time::Duration;
 
-use chrono::Utc;
-use isp_core::jobs::Templates;
+use chrono::{DateTime, Utc};
+use isp_core::jobs::{JobKind, Templates};
 use isp_tests::{eventually, overdue_ids, sent_to, Options, TestDaemon};
+
+/// Polls the async condition `f` every 50 ms until it holds or `timeout` passes.
+async fn until<F, Fut>(timeout: Duration, mut f: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let end = tokio::time::Instant::now() + timeout;
+    loop {
+        if f().await {
+            return true;
+        }
+        if tokio::time::Instant::now() >= end {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// When the daemon's real-time watcher last checked the database.
+fn last_check(t: &TestDaemon) -> Option<DateTime<Utc>> {
+    t.daemon.as_ref()?.runner().watcher().last_check_at
+}
+
+/// Whether the subscriber is recorded as disconnected.
+async fn disconnected(t: &TestDaemon, id: isp_core::domain::SubscriberId) -> bool {
+    let s = t.repos.subscribers.get(id).await.expect("subscriber row");
+    !s.active && s.disconnected_at.is_some()
+}
 
 /// A subscriber whose `paid_until` passes is gone from every router of the
 /// tenant within 2 seconds (and not before), the expiry SMS goes out once,
@@ -21,11 +51,8 @@ async fn expired_subscriber_is_gone_from_every_router_of_the_tenant_within_two_s
     let user = sub.username.to_string();
     assert_eq!(t.sessions(0, &user) + t.sessions(1, &user), 2);
 
-    // Before the deadline nothing is removed (no early kick).
-    tokio::time::sleep(Duration::from_millis(2000)).await;
-    assert_eq!(t.sessions(0, &user), 1, "kicked before paid_until");
-    assert_eq!(t.sessions(1, &user), 1, "kicked before paid_until");
-
+    // No early kick: checked below by each router's removal time, which must
+    // not precede paid_until.
     let gone = eventually(Duration::from_secs(6), || {
         t.sessions(0, &user) == 0 && t.sessions(1, &user) == 0
     })
@@ -52,27 +79,23 @@ async fn expired_subscriber_is_gone_from_every_router_of_the_tenant_within_two_s
     assert_eq!(t.sessions(0, other.username.as_str()), 1);
 
     // The database agrees, and health never lists the subscriber as overdue again.
-    let mut confirmed = false;
-    for _ in 0..20 {
-        let s = t.repos.subscribers.get(sub.id).await.unwrap();
-        if !s.active && s.disconnected_at.is_some() {
-            confirmed = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
     assert!(
-        confirmed,
+        until(Duration::from_secs(2), || disconnected(&t, sub.id)).await,
         "subscriber not marked disconnected after the routers confirmed"
     );
-    for _ in 0..6 {
+    // Across three further checks of the watcher, health never lists them again.
+    for _ in 0..3 {
         let h = t.health().await;
         assert!(
             !overdue_ids(&h).contains(&sub.id.0),
             "health lists the subscriber as overdue: {h}"
         );
         assert_eq!(h["health"], "healthy", "{h}");
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        let seen = last_check(&t);
+        assert!(
+            eventually(Duration::from_secs(5), || last_check(&t) > seen).await,
+            "the watcher stopped checking"
+        );
     }
 
     // The expiry notice went out exactly once (the sweep ran several times meanwhile).
@@ -103,8 +126,19 @@ async fn a_router_down_during_expiry_gets_the_removal_when_it_comes_back() {
         eventually(Duration::from_secs(5), || t.sessions(0, &user) == 0).await,
         "the reachable router kept the session"
     );
-    // While router 1 is down, the subscriber stays pending (no false "disconnected").
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // While router 1 is down, the subscriber stays pending (no false "disconnected"):
+    // checked once a disconnect run has finished with router 1 failing.
+    let runner = t.daemon.as_ref().expect("daemon").runner().clone();
+    assert!(
+        eventually(Duration::from_secs(5), || {
+            runner
+                .last_runs()
+                .get(&JobKind::DisconnectExpired)
+                .is_some_and(|r| r.finished_at > paid_until && r.failures > 0)
+        })
+        .await,
+        "no disconnect run reported the unreachable router"
+    );
     assert!(
         tokio::time::Instant::now() < outage_end,
         "test too slow: outage already over"
@@ -122,31 +156,27 @@ async fn a_router_down_during_expiry_gets_the_removal_when_it_comes_back() {
     assert_eq!(t.sessions(1, &user), 1);
 
     // When it comes back, it gets the removal.
-    tokio::time::sleep_until(outage_end).await;
     assert!(
-        eventually(Duration::from_secs(12), || t.sessions(1, &user) == 0).await,
+        eventually(Duration::from_secs(18), || t.sessions(1, &user) == 0).await,
         "router came back but still holds the session"
     );
     let at = t.removed_at(1, &user).expect("removal on the recovered router");
     assert!(at > paid_until);
-    let mut done = false;
-    for _ in 0..40 {
-        let s = t.repos.subscribers.get(sub.id).await.unwrap();
-        if !s.active && s.disconnected_at.is_some() {
-            done = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(done, "subscriber still pending after every router confirmed");
+    assert!(
+        until(Duration::from_secs(4), || disconnected(&t, sub.id)).await,
+        "subscriber still pending after every router confirmed"
+    );
     let h = t.health().await;
     assert!(!overdue_ids(&h).contains(&sub.id.0), "{h}");
     // The run sends its SMS after it has recorded the expiry: wait for the send.
     let expired_text = Templates::default().hotspot_expired;
-    eventually(Duration::from_secs(5), || {
-        sent_to(&t.sms, "+255712000011").contains_key(&expired_text)
-    })
-    .await;
+    assert!(
+        eventually(Duration::from_secs(5), || {
+            sent_to(&t.sms, "+255712000011").contains_key(&expired_text)
+        })
+        .await,
+        "no expiry SMS after the disconnect"
+    );
     let sent = sent_to(&t.sms, "+255712000011");
     assert_eq!(sent.get(&expired_text).copied(), Some(1), "{sent:?}");
     t.stop().await;
@@ -163,8 +193,16 @@ async fn an_extension_before_the_deadline_wins() {
         .extend(sub.id, Utc::now() + chrono::Duration::seconds(60))
         .await
         .unwrap();
-    t.daemon.as_ref().unwrap().runner().nudge();
-    tokio::time::sleep(Duration::from_secs(4)).await;
+    t.daemon.as_ref().expect("daemon").runner().nudge();
+    // Wait until the watcher has checked the database twice past the old
+    // deadline: had it kept the old deadline, it would have cut the user by then.
+    let past = paid_until + chrono::Duration::seconds(1);
+    assert!(
+        eventually(Duration::from_secs(10), || last_check(&t)
+            .is_some_and(|at| at > past))
+        .await,
+        "the watcher did not check past the old deadline"
+    );
     assert_eq!(
         t.sessions(2, sub.username.as_str()),
         1,
@@ -190,7 +228,16 @@ async fn shutdown_mid_disconnect_leaves_the_work_pending_for_the_next_daemon() {
     let user = sub.username.to_string();
     // Every reply of router 0 now takes 1.5 s: the disconnect is in flight for many seconds.
     t.handles[0].set_latency(Duration::from_millis(1500));
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    t.handles[0].clear_command_log();
+    // Stop once the removal has reached the router (its reply is still 1.5 s away).
+    assert!(
+        eventually(Duration::from_secs(10), || t.handles[0]
+            .command_log()
+            .iter()
+            .any(|c| c.command.ends_with("/remove")))
+        .await,
+        "the disconnect never reached the router"
+    );
     let drained = t.stop_daemon().await;
     assert!(!drained, "the slow disconnect should still have been running");
     let s = t.repos.subscribers.get(sub.id).await.unwrap();
@@ -204,22 +251,19 @@ async fn shutdown_mid_disconnect_leaves_the_work_pending_for_the_next_daemon() {
     // The router recovers; a new daemon picks the subscriber up once the claim expires.
     t.handles[0].clear_faults();
     t.restart_daemon().await;
-    let mut done = false;
-    for _ in 0..150 {
-        let s = t.repos.subscribers.get(sub.id).await.unwrap();
-        if !s.active && s.disconnected_at.is_some() {
-            done = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(done, "the next daemon did not finish the pending disconnect");
+    assert!(
+        until(Duration::from_secs(15), || disconnected(&t, sub.id)).await,
+        "the next daemon did not finish the pending disconnect"
+    );
     assert_eq!(t.sessions(0, &user), 0);
     // The run sends its SMS after it has recorded the expiry: wait for the send.
-    eventually(Duration::from_secs(5), || {
-        sent_to(&t.sms, "+255712000031").contains_key(&expired_text)
-    })
-    .await;
+    assert!(
+        eventually(Duration::from_secs(5), || {
+            sent_to(&t.sms, "+255712000031").contains_key(&expired_text)
+        })
+        .await,
+        "no expiry SMS from the next daemon"
+    );
     assert_eq!(
         sent_to(&t.sms, "+255712000031").get(&expired_text).copied(),
         Some(1)

@@ -30,9 +30,27 @@ use isp_tests::reliability::process::{run_ispd, Ispd};
 use isp_tests::reliability::sms_server::{Mode, SmsGateway};
 use isp_tests::reliability::world::{add_service, add_subscriber, sessions_of, Fleet, Layout};
 
+/// The base64 characters that encode `secret` wherever it starts in a longer
+/// base64 stream (as the password in `user:password` of a Basic auth header):
+/// for each of the 3 alignments, the characters that depend on its bytes only.
+fn base64_fragments(secret: &str, engine: &impl base64::Engine) -> Vec<String> {
+    (0..3usize)
+        .filter_map(|k| {
+            let mut bytes = vec![0u8; k];
+            bytes.extend_from_slice(secret.as_bytes());
+            let text = engine.encode(&bytes);
+            let first = (8 * k).div_ceil(6);
+            let last = (8 * (k + secret.len())) / 6;
+            (last > first + 4).then(|| text.get(first..last).unwrap_or_default().to_owned())
+        })
+        .filter(|f| !f.is_empty())
+        .collect()
+}
+
 /// A secret as it could leak besides verbatim: base64 (standard and URL-safe,
-/// as in a Basic auth header), percent-encoded (in a URL or a form body), and
-/// JSON-escaped (in a JSON log line or API reply).
+/// alone or inside a longer value such as a Basic auth header), percent-encoded
+/// with upper- or lower-case hex (in a URL or a form body), and JSON-escaped
+/// (in a JSON log line or API reply).
 fn encodings(secret: &str) -> Vec<(&'static str, String)> {
     use base64::Engine as _;
     let percent: String = secret
@@ -46,16 +64,51 @@ fn encodings(secret: &str) -> Vec<(&'static str, String)> {
         })
         .collect();
     let json = serde_json::to_string(secret).unwrap_or_default();
-    vec![
+    let mut all = vec![
         ("verbatim", secret.to_owned()),
         ("base64", base64::engine::general_purpose::STANDARD.encode(secret)),
         (
             "base64url",
             base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(secret),
         ),
+        ("percent-encoded, lower-case hex", percent.to_lowercase()),
         ("percent-encoded", percent),
         ("JSON-escaped", json.trim_matches('"').to_owned()),
-    ]
+    ];
+    for f in base64_fragments(secret, &base64::engine::general_purpose::STANDARD) {
+        all.push(("base64, inside a longer value", f));
+    }
+    for f in base64_fragments(secret, &base64::engine::general_purpose::URL_SAFE_NO_PAD) {
+        all.push(("base64url, inside a longer value", f));
+    }
+    all
+}
+
+/// The checker itself: a Basic auth header carrying the password is caught.
+#[test]
+#[should_panic(expected = "base64, inside a longer value")]
+fn a_password_inside_a_basic_auth_header_is_caught() {
+    use base64::Engine as _;
+    let header = format!(
+        "authorization: Basic {}",
+        base64::engine::general_purpose::STANDARD.encode("root:Rou7er-pa55!word")
+    );
+    assert_clean(
+        "a captured request",
+        &header,
+        &[("router password", "Rou7er-pa55!word")],
+    );
+}
+
+/// The checker itself: lower-case percent-encoding is caught.
+#[test]
+#[should_panic(expected = "percent-encoded, lower-case hex")]
+fn a_lower_case_percent_encoded_secret_is_caught() {
+    assert_clean(
+        "a captured URL",
+        "GET /send?key=k%2fey%3d1",
+        &[("SMS key", "k/ey=1")],
+    );
 }
 
 /// Fails with the first place a secret shows up, verbatim or encoded (a little

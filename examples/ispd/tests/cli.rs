@@ -124,8 +124,17 @@ fn once_against_the_demo_database_prints_the_closing_line() {
         .unwrap();
     let cfg = data.join("ispd.toml");
     wait_for(&data.join("admin.token"), Duration::from_secs(30));
-    // The first demo subscribers expire 6, 9, 12 s after the start.
-    std::thread::sleep(Duration::from_secs(13));
+    // The first demo subscribers expire 6, 9, 12 s after the start: wait until
+    // `ispd status` lists at least 3 as expired but still connected.
+    let end = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, out, _) = run(ispd().args(["status", "--config"]).arg(&cfg));
+        if out.matches("NOT DISCONNECTED: ").count() >= 3 {
+            break;
+        }
+        assert!(Instant::now() < end, "fewer than 3 overdue subscribers: {out}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
     let (code, out, err) = run(ispd().args(["once", "disconnect-expired", "--config"]).arg(&cfg));
     let _ = demo.kill();
     let _ = demo.wait();
@@ -191,9 +200,29 @@ fn run_stops_gracefully_on_sigterm_and_sigint() {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        // Wait until it runs (the database file appears, then the API starts).
-        wait_for(&dir.path().join("x.db"), Duration::from_secs(30));
-        std::thread::sleep(Duration::from_millis(1500));
+        // Read the logs as they come; signal once the daemon has started (the
+        // API listens, and the signal handlers are installed right after).
+        let stderr = child.stderr.take().expect("piped stderr");
+        let (tx, rx) = std::sync::mpsc::channel::<String>();
+        let reader = std::thread::spawn(move || {
+            let mut all = String::new();
+            for line in std::io::BufRead::lines(std::io::BufReader::new(stderr)) {
+                let Ok(line) = line else { break };
+                let _ = tx.send(line.clone());
+                all.push_str(&line);
+                all.push('\n');
+            }
+            all
+        });
+        let end = Instant::now() + Duration::from_secs(30);
+        loop {
+            let left = end.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(line) if line.contains("admin API listening") => break,
+                Ok(_) => {}
+                Err(e) => panic!("{signal}: ispd did not start: {e}"),
+            }
+        }
         let status = Command::new("kill")
             .arg(signal)
             .arg(child.id().to_string())
@@ -208,8 +237,7 @@ fn run_stops_gracefully_on_sigterm_and_sigint() {
             assert!(Instant::now() < end, "ispd did not stop on {signal}");
             std::thread::sleep(Duration::from_millis(100));
         };
-        let mut err = String::new();
-        std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
+        let err = reader.join().expect("stderr reader");
         assert_eq!(code, Some(0), "{signal}: {err}");
         assert!(
             err.contains("\"message\":\"ispd stopped\""),
