@@ -22,6 +22,7 @@ use isp_adapters_sql::Backend;
 use isp_core::domain::{Extension, SubscriberId};
 use isp_core::jobs::{Engine, EngineConfig, EngineDeps, RouterAccess};
 use isp_core::memory::{RecordingSms, StaticDirectory};
+use isp_core::ports::SubscriberRepoExt as _;
 use isp_routeros::client::{ClientConfig, Connection, Credentials, Endpoint};
 use isp_routeros::driver::{DriverConfig, RouterOsDriver};
 use isp_routeros::proto::Request;
