@@ -107,7 +107,10 @@ pub(crate) async fn row(scale: &Scale) -> BoxResult<RowResult> {
     for (name, run) in &checks {
         r.line(
             Line::new(
-                format!("{name}: grants not enabled everywhere (outcome / simulators, {} router checks)", thousands(run.checked)),
+                format!(
+                    "{name}: grants not enabled everywhere (outcome / simulators, {} router checks)",
+                    thousands(run.checked)
+                ),
                 "0 / 0",
                 format!("{} / {}", run.not_enabled, run.wrong_on_routers),
             )
@@ -256,15 +259,19 @@ async fn run(scale: &Scale, backend: Backend) -> BoxResult<GrantRun> {
     let mut naive_ms = Vec::new();
     let mut naive_wrong = 0;
     if naive_n > 0 {
-        progress(format!("grant ({backend:?}): baseline, {naive_n} sequential grants"));
+        progress(format!(
+            "grant ({backend:?}): baseline, {naive_n} sequential grants"
+        ));
         let pool = db.pool()?;
         for id in grants + 1..=lapsed {
             let t = Instant::now();
-            sqlx::query("UPDATE subscribers SET paid_until = $2, active = 1, disconnected_at = NULL WHERE id = $1")
-                .bind(id)
-                .bind((Utc::now() + chrono::Duration::days(30)).timestamp_micros())
-                .execute(pool)
-                .await?;
+            sqlx::query(
+                "UPDATE subscribers SET paid_until = $2, active = 1, disconnected_at = NULL WHERE id = $1",
+            )
+            .bind(id)
+            .bind((Utc::now() + chrono::Duration::days(30)).timestamp_micros())
+            .execute(pool)
+            .await?;
             for spec in tenant_routers(&fleet, topo.tenant_of(id)) {
                 naive_enable(spec, id).await?;
             }
