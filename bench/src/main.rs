@@ -8,7 +8,7 @@
 //!
 //! Rows: 1 `lag` (enforcement lag), 2 `sweep` (sweep throughput against the
 //! seeds' per-user loop), 3 `query` (due-work query cost), 4 `billing`,
-//! 5 `reconcile`, 6 `memory` (peak RSS and router load). Each prints its
+//! 5 `reconcile`, 6 `memory` (peak RSS and router load), 7 `grant` (grant latency). Each prints its
 //! figures beside its target and the seeds' approach measured in the same run;
 //! `--write` puts the table, the machine and the notes into a Markdown file,
 //! keeping its `## Due-work queries (isp-adapters-sql)` section.
@@ -75,13 +75,14 @@ pub(crate) type BoxResult<T> = Result<T, Box<dyn std::error::Error + Send + Sync
 /// The command at the top of BENCHMARKS.md.
 const REPRODUCE: &str = "cargo run --release -p isp-bench -- --write BENCHMARKS.md";
 
-const ROW_NAMES: [(u8, &str); 6] = [
+const ROW_NAMES: [(u8, &str); 7] = [
     (1, "lag"),
     (2, "sweep"),
     (3, "query"),
     (4, "billing"),
     (5, "reconcile"),
     (6, "memory"),
+    (7, "grant"),
 ];
 
 /// Benchmarks of the isp engine against the seeds' approach.
@@ -98,8 +99,8 @@ struct Args {
     /// Round-trip latency injected into every simulated router, milliseconds.
     #[arg(long, default_value_t = 5, value_name = "MS")]
     latency_ms: u64,
-    /// Rows to run, by number (1-6) or name (lag, sweep, query, billing,
-    /// reconcile, memory); all when none is given.
+    /// Rows to run, by number (1-7) or name (lag, sweep, query, billing,
+    /// reconcile, memory, grant); all when none is given.
     rows: Vec<String>,
 }
 
@@ -115,7 +116,7 @@ fn parse_rows(raw: &[String]) -> Result<Vec<u8>, String> {
             .map(|(n, _)| *n)
             .ok_or_else(|| {
                 format!(
-                    "row: unknown row {r:?}; expected 1-6 or lag, sweep, query, billing, reconcile, memory"
+                    "row: unknown row {r:?}; expected 1-7 or lag, sweep, query, billing, reconcile, memory, grant"
                 )
             })?;
         if !out.contains(&n) {
@@ -134,6 +135,7 @@ async fn run_row(n: u8, scale: &Scale) -> BoxResult<RowResult> {
         4 => rows::billing::row(scale).await,
         5 => rows::reconcile::row(scale).await,
         6 => rows::memory::row(scale).await,
+        7 => rows::grant::row(scale).await,
         _ => Err(format!("no row {n}").into()),
     }
 }
@@ -224,10 +226,10 @@ mod tests {
 
     #[test]
     fn rows_by_number_or_name() {
-        assert_eq!(parse_rows(&[]).unwrap_or_default(), vec![1, 2, 3, 4, 5, 6]);
+        assert_eq!(parse_rows(&[]).unwrap_or_default(), vec![1, 2, 3, 4, 5, 6, 7]);
         let r = parse_rows(&["sweep".into(), "4".into(), "2".into()]).unwrap_or_default();
         assert_eq!(r, vec![2, 4]);
-        let e = parse_rows(&["7".into()]).unwrap_err();
-        assert!(e.contains("\"7\""), "{e}");
+        let e = parse_rows(&["8".into()]).unwrap_err();
+        assert!(e.contains("\"8\""), "{e}");
     }
 }

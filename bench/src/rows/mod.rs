@@ -1,6 +1,7 @@
-//! The six rows, and what they share: what the simulators recorded.
+//! The seven rows, and what they share: what the simulators recorded.
 
 pub(crate) mod billing;
+pub(crate) mod grant;
 pub(crate) mod lag;
 pub(crate) mod memory;
 pub(crate) mod query;
@@ -28,6 +29,10 @@ pub(crate) struct Scale {
     pub(crate) billing_services: i64,
     pub(crate) reconcile_sessions: i64,
     pub(crate) memory_subscribers: i64,
+    pub(crate) grant_subscribers: i64,
+    pub(crate) grant_count: i64,
+    pub(crate) grant_spread: Duration,
+    pub(crate) grant_naive_sample: i64,
 }
 
 impl Scale {
@@ -44,6 +49,10 @@ impl Scale {
             billing_services: 100_000,
             reconcile_sessions: 1_000,
             memory_subscribers: 1_000_000,
+            grant_subscribers: 10_000,
+            grant_count: 1_000,
+            grant_spread: Duration::from_secs(60),
+            grant_naive_sample: 100,
         }
     }
 
@@ -60,6 +69,10 @@ impl Scale {
             billing_services: 10_000,
             reconcile_sessions: 100,
             memory_subscribers: 50_000,
+            grant_subscribers: 2_000,
+            grant_count: 100,
+            grant_spread: Duration::from_secs(10),
+            grant_naive_sample: 20,
         }
     }
 }
