@@ -114,12 +114,21 @@ impl Browser {
             .await
     }
 
+    /// The rendered text of the first element matching `css`, read in one script call:
+    /// the "Now" page replaces its live part every second, so an element handle found
+    /// first and read afterwards can go stale in between.
     async fn text(&self, css: &str) -> String {
-        let e = self.find(css).await;
-        self.get(&format!("/element/{e}/text"))
-            .await
-            .as_str()
-            .unwrap_or_default()
+        let v = self
+            .post(
+                "/execute/sync",
+                json!({
+                    "script": "var e = document.querySelector(arguments[0]); return e === null ? null : e.innerText;",
+                    "args": [css]
+                }),
+            )
+            .await;
+        v.as_str()
+            .unwrap_or_else(|| panic!("no element {css}: {v}"))
             .to_owned()
     }
 
