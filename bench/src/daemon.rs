@@ -124,6 +124,7 @@ async fn run(spec: DaemonSpec) -> BoxResult<DaemonOutcome> {
             url: match &spec.db {
                 DbLocation::Sqlite(path) => StorageUrl::Sqlite(path.clone()),
                 DbLocation::Postgres(url) => StorageUrl::Postgres(url.clone().into()),
+                DbLocation::Mysql(url) => StorageUrl::Mysql(url.clone().into()),
             },
             max_connections: 5,
             auto_migrate: false,

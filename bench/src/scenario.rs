@@ -287,6 +287,8 @@ pub(crate) enum DbLocation {
     /// A database on the throwaway PostgreSQL cluster (trust auth: the URL
     /// holds no password).
     Postgres(String),
+    /// A database on the throwaway MariaDB server (no password either).
+    Mysql(String),
 }
 
 /// A row's database: an SQLite file in a temporary directory, or PostgreSQL.
@@ -310,6 +312,12 @@ impl Db {
         Self::prepare(store, DbLocation::Postgres(url), topo).await
     }
 
+    /// The same on MariaDB, in a fresh database at `url`.
+    pub(crate) async fn create_mysql(url: String, topo: Topology) -> BoxResult<Db> {
+        let store = SqlStore::connect_mysql(&url).await?;
+        Self::prepare(store, DbLocation::Mysql(url), topo).await
+    }
+
     async fn prepare(store: SqlStore, location: DbLocation, topo: Topology) -> BoxResult<Db> {
         store.migrate().await?;
         let repos = store.repositories();
@@ -331,7 +339,7 @@ impl Db {
     pub(crate) fn path(&self) -> BoxResult<&Path> {
         match &self.location {
             DbLocation::Sqlite(p) => Ok(p),
-            DbLocation::Postgres(_) => Err("not an SQLite database".into()),
+            DbLocation::Postgres(_) | DbLocation::Mysql(_) => Err("not an SQLite database".into()),
         }
     }
 
@@ -408,6 +416,9 @@ impl Population {
     pub(crate) async fn load(&self, db: &Db, topo: Topology) -> BoxResult<()> {
         if let Some(pg) = db.store.postgres_pool() {
             return self.load_postgres(pg, topo).await;
+        }
+        if let Some(my) = db.store.mysql_pool() {
+            return self.load_mysql(my, topo).await;
         }
         let pool = db.pool()?;
         let series =
@@ -486,6 +497,91 @@ impl Population {
         Ok(())
     }
 
+    /// [`load`](Self::load) in MySQL's dialect: the same rows. The series is a
+    /// cross join of digit tables (a recursive CTE stops at MariaDB's
+    /// `max_recursive_iterations`, 1,000 by default); times are microseconds
+    /// after the epoch as `DATETIME(6)` in UTC, as the repositories store them.
+    async fn load_mysql(&self, pool: &sqlx::MySqlPool, topo: Topology) -> BoxResult<()> {
+        let digits = self.total.max(1).to_string().len();
+        let mut series = String::from("(SELECT ");
+        series.push_str(
+            &(0..digits)
+                .map(|k| format!("d{k}.n * {}", 10_i64.pow(k as u32)))
+                .collect::<Vec<_>>()
+                .join(" + "),
+        );
+        series.push_str(" + 1 AS i FROM ");
+        series.push_str(
+            &(0..digits)
+                .map(|k| {
+                    format!(
+                        "(SELECT 0 AS n UNION ALL SELECT 1 UNION ALL SELECT 2 UNION ALL SELECT 3 UNION ALL SELECT 4 \
+                         UNION ALL SELECT 5 UNION ALL SELECT 6 UNION ALL SELECT 7 UNION ALL SELECT 8 UNION ALL SELECT 9) AS d{k}"
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(" CROSS JOIN "),
+        );
+        series.push_str(") AS s");
+        let at =
+            |micros: &str| format!("TIMESTAMPADD(MICROSECOND, {micros}, TIMESTAMP '1970-01-01 00:00:00')");
+        let subs = format!(
+            "INSERT INTO subscribers (id, tenant_id, phone, username, paid_until, active, attempts) \
+             SELECT i, 1 + (i - 1) % {tenants}, CONCAT('+2557', LPAD(i, 8, '0')), CONCAT('u', i), {paid_until}, TRUE, 0 \
+             FROM {series} WHERE i <= ?",
+            tenants = topo.tenants,
+            paid_until = at("CASE WHEN i <= ? THEN ? - 3600000000 - i * 1000 \
+                    WHEN i <= ? + ? THEN ? + (i - ? - 1) * ? + ((i - ? - 1) * 7919) % ? \
+                    ELSE ? + 172800000000 + (i % 86400) * 1000000 END"),
+        );
+        let (expired, expiring, now, first, step) = (
+            self.expired,
+            self.expiring,
+            self.now.timestamp_micros(),
+            self.first_expiry.timestamp_micros(),
+            self.step_micros(),
+        );
+        sqlx::query(&subs)
+            .bind(expired)
+            .bind(now)
+            .bind(expired)
+            .bind(expiring)
+            .bind(first)
+            .bind(expired)
+            .bind(step)
+            .bind(expired)
+            .bind(step)
+            .bind(now)
+            .bind(self.total)
+            .execute(pool)
+            .await?;
+        let hex = |shift: u32| format!("LPAD(HEX((i >> {shift}) & 255), 2, '0')");
+        let home = format!(
+            "(((i - 1) % {t}) * {r} + ((i - 1) DIV {t}) % {r} + 1)",
+            t = topo.tenants,
+            r = topo.routers_per_tenant
+        );
+        let devices = format!(
+            "INSERT INTO devices (subscriber_id, mac, router_id, last_seen, active) \
+             SELECT i, CONCAT('02:', {a}, ':', {b}, ':', {c}, ':', {d}, ':', LPAD(HEX(k.d), 2, '0')), {home}, {seen}, TRUE \
+             FROM {series} JOIN (SELECT 1 AS d UNION ALL SELECT 2) AS k ON k.d = 1 OR i % 2 = 0 WHERE i <= ?",
+            a = hex(24),
+            b = hex(16),
+            c = hex(8),
+            d = hex(0),
+            seen = at("?"),
+        );
+        sqlx::query(&devices)
+            .bind(now)
+            .bind(self.total)
+            .execute(pool)
+            .await?;
+        sqlx::query("ANALYZE TABLE subscribers, devices")
+            .execute(pool)
+            .await?;
+        Ok(())
+    }
+
     /// Moves the expiring subscribers' `paid_until` so that the first expires at
     /// `first_expiry` (loading a million rows takes a while; the clock starts after).
     pub(crate) async fn retime(&mut self, db: &Db, first_expiry: DateTime<Utc>) -> BoxResult<()> {
@@ -501,6 +597,24 @@ impl Population {
             .bind(first_expiry.timestamp_micros())
             .bind(self.step_micros())
             .execute(pg)
+            .await?;
+            return Ok(());
+        }
+        if let Some(my) = db.store.mysql_pool() {
+            sqlx::query(
+                "UPDATE subscribers SET paid_until = TIMESTAMPADD(MICROSECOND, \
+                   ? + (id - ? - 1) * ? + ((id - ? - 1) * 7919) % ?, TIMESTAMP '1970-01-01 00:00:00') \
+                 WHERE id > ? AND id <= ? + ?",
+            )
+            .bind(first_expiry.timestamp_micros())
+            .bind(self.expired)
+            .bind(self.step_micros())
+            .bind(self.expired)
+            .bind(self.step_micros())
+            .bind(self.expired)
+            .bind(self.expired)
+            .bind(self.expiring)
+            .execute(my)
             .await?;
             return Ok(());
         }
@@ -568,6 +682,16 @@ mod tests {
         };
         let db = Db::create_postgres(url, SMALL).await?;
         assert!(matches!(db.location, DbLocation::Postgres(_)));
+        load_matches_the_rust_mapping(&db).await
+    }
+
+    #[tokio::test]
+    async fn the_mariadb_load_matches_the_rust_mapping() -> BoxResult<()> {
+        let Some(url) = crate::mariadb::fresh_database().await else {
+            return Ok(());
+        };
+        let db = Db::create_mysql(url, SMALL).await?;
+        assert!(matches!(db.location, DbLocation::Mysql(_)));
         load_matches_the_rust_mapping(&db).await
     }
 

@@ -27,6 +27,10 @@ pub(crate) enum Scheduling {
 const LEAD: Duration = Duration::from_secs(3);
 /// Time the daemon keeps running after the last expiry (plus the polling interval).
 const TAIL: Duration = Duration::from_secs(3);
+/// Issue 18's target for the lag's p99, seconds: about one router round trip
+/// plus the router's own work, well under the seeds' 30 s.
+const TARGET_P99: f64 = 0.1;
+const TARGET_TEXT: &str = "p99 < 100 ms";
 /// The seeds' watcher interval and cron period.
 const POLL: f64 = 30.0;
 const CRON: f64 = 300.0;
@@ -169,7 +173,10 @@ pub(crate) async fn measure(
             Db::create_postgres(url, topo).await?
         }
         Backend::Mysql => {
-            return Err("row 1 measures SQLite and PostgreSQL (its loader has no MySQL SQL)".into())
+            let url = crate::mariadb::fresh_database()
+                .await
+                .ok_or("MariaDB is not available here (see the message above)")?;
+            Db::create_mysql(url, topo).await?
         }
     };
     let fleet = Fleet::start(topo, scale.latency).await?;
@@ -349,23 +356,24 @@ pub(crate) async fn row(scale: &Scale) -> BoxResult<RowResult> {
         Backend::Sqlite,
     )
     .await?;
-    // The same load on PostgreSQL (the throwaway cluster of row 3).
-    let on_pg = match measure(
-        scale,
-        scale.lag_subscribers,
-        scale.lag_expiries,
-        scale.lag_spread,
-        Scheduling::Deadline,
-        Backend::Postgres,
-    )
-    .await
-    {
-        Ok(run) => Ok(run),
-        Err(e) => {
-            progress(format!("lag on PostgreSQL: not measured: {e}"));
-            Err(e.to_string())
-        }
-    };
+    // The same load on PostgreSQL and MariaDB (the throwaway servers of row 3).
+    let mut on_servers = Vec::new();
+    for (backend, name) in [(Backend::Postgres, "PostgreSQL"), (Backend::Mysql, "MariaDB")] {
+        let run = measure(
+            scale,
+            scale.lag_subscribers,
+            scale.lag_expiries,
+            scale.lag_spread,
+            Scheduling::Deadline,
+            backend,
+        )
+        .await
+        .map_err(|e| {
+            progress(format!("lag on {name}: not measured: {e}"));
+            e.to_string()
+        });
+        on_servers.push((name, run));
+    }
     // The 30 s watcher is run in full mode; --quick computes it like the cron.
     let poll = if scale.quick {
         None
@@ -399,7 +407,7 @@ pub(crate) async fn row(scale: &Scale) -> BoxResult<RowResult> {
     r.line(
         Line::new(
             format!("lag from paid_until to session removal, p50 / p99 / max: {load}"),
-            "p99 < 1 s",
+            TARGET_TEXT,
             lag_text(&o),
         )
         .baseline(
@@ -410,34 +418,14 @@ pub(crate) async fn row(scale: &Scale) -> BoxResult<RowResult> {
             ),
             format!("p99 {}x", num(p.p99 / o.p99)),
         )
-        .verdict(o.p99 < 1.0 && ours.lags.len() as i64 == ours.expiries),
+        .verdict(o.p99 < TARGET_P99 && ours.lags.len() as i64 == ours.expiries),
     );
     r.line(Line::new("lag under the seeds' 5-minute cron", "", "").baseline(
         format!("computed: {}", lag_text(&cron)),
         format!("p99 {}x", num(cron.p99 / o.p99)),
     ));
-    match &on_pg {
-        Ok(run) => {
-            let s = run.summary();
-            r.line(
-                Line::new(
-                    "the same load on PostgreSQL: lag p50 / p99 / max",
-                    "p99 < 1 s",
-                    lag_text(&s),
-                )
-                .verdict(
-                    s.p99 < 1.0
-                        && run.lags.len() as i64 == run.expiries
-                        && run.early == 0
-                        && run.others_removed == 0,
-                ),
-            );
-        }
-        Err(_) => r.line(Line::new(
-            "the same load on PostgreSQL: lag p50 / p99 / max",
-            "p99 < 1 s",
-            "not measured (PostgreSQL unavailable)",
-        )),
+    for (name, run) in &on_servers {
+        server_line(&mut r, name, run);
     }
     let ok = |run: &LagRun| run.not_cut_off == 0 && run.early == 0 && run.others_removed == 0;
     r.line(
@@ -499,7 +487,7 @@ pub(crate) async fn row(scale: &Scale) -> BoxResult<RowResult> {
     if let Some(split) = &ours.tail_split {
         r.note(format!("Where the SQLite lag tail went: {}.", split.text()));
     }
-    if o.p99 >= 1.0 || ours.lags.len() as i64 != ours.expiries {
+    if o.p99 >= TARGET_P99 || ours.lags.len() as i64 != ours.expiries {
         r.note(format!(
             "Missed: p99 {} with {} of {} subscribers cut off. {} Last disconnect run: {}",
             secs(o.p99),
@@ -509,43 +497,73 @@ pub(crate) async fn row(scale: &Scale) -> BoxResult<RowResult> {
             ours.outcome.summary
         ));
     }
-    match &on_pg {
-        Ok(run) => {
-            let s = run.summary();
-            r.note(format!(
-                "PostgreSQL: the same daemon, scheduler and load, on a database of the throwaway local cluster \
-                 that row 3 uses (PostgreSQL 15, trust auth, fsync off: a machine's disk is not what this row \
-                 measures); the daemon's pool of 5 connections as with SQLite. Cut off / early / entitled ones cut \
-                 off: {} / {} / {}. Daemon peak RSS {} MB; at most {} login(s) per router. {}.{}",
-                thousands(run.lags.len() as u64),
-                run.early,
-                run.others_removed,
-                run.outcome.vm_hwm_kb / 1024,
-                run.logins_max,
-                run.cpu.text(),
-                {
-                    let split = run
-                        .tail_split
-                        .map_or_else(String::new, |t| format!(" Where its lag tail went: {}.", t.text()));
-                    if s.p99 >= 1.0 || run.lags.len() as i64 != run.expiries {
-                        format!(
-                            "{split} Missed: p99 {} with {} of {} subscribers cut off. {} Last disconnect run: {}",
-                            secs(s.p99),
-                            run.lags.len(),
-                            run.expiries,
-                            missed_why(run.tail_split),
-                            run.outcome.summary
-                        )
-                    } else {
-                        split
-                    }
-                }
-            ));
-        }
-        Err(e) => r.note(format!("PostgreSQL: not measured: {e}")),
+    for (name, run) in &on_servers {
+        server_note(&mut r, name, run);
     }
     r.seconds = started.elapsed().as_secs_f64();
     Ok(r)
+}
+
+/// The lag line of a database server's run (PostgreSQL, MariaDB).
+fn server_line(r: &mut RowResult, name: &str, run: &Result<LagRun, String>) {
+    let label = format!("the same load on {name}: lag p50 / p99 / max");
+    match run {
+        Ok(run) => {
+            let s = run.summary();
+            r.line(Line::new(label, TARGET_TEXT, lag_text(&s)).verdict(
+                s.p99 < TARGET_P99
+                    && run.lags.len() as i64 == run.expiries
+                    && run.early == 0
+                    && run.others_removed == 0,
+            ));
+        }
+        Err(_) => r.line(Line::new(
+            label,
+            TARGET_TEXT,
+            format!("not measured ({name} unavailable)"),
+        )),
+    }
+}
+
+/// The note of a database server's run: its setup, counts and lag tail.
+fn server_note(r: &mut RowResult, name: &str, run: &Result<LagRun, String>) {
+    let run = match run {
+        Ok(run) => run,
+        Err(e) => return r.note(format!("{name}: not measured: {e}")),
+    };
+    let setup = match name {
+        "MariaDB" => "a database of the throwaway local server that row 3 uses (Debian's MariaDB, InnoDB, no fsync \
+                      at commit: a machine's disk is not what this row measures)",
+        _ => "a database of the throwaway local cluster that row 3 uses (PostgreSQL 15, trust auth, fsync off: a \
+              machine's disk is not what this row measures)",
+    };
+    let s = run.summary();
+    let split = run.tail_split.map_or_else(String::new, |t| {
+        format!(" Where its lag tail went: {}.", t.text())
+    });
+    let missed = if s.p99 >= TARGET_P99 || run.lags.len() as i64 != run.expiries {
+        format!(
+            " Missed: p99 {} with {} of {} subscribers cut off. {} Last disconnect run: {}",
+            secs(s.p99),
+            run.lags.len(),
+            run.expiries,
+            missed_why(run.tail_split),
+            run.outcome.summary
+        )
+    } else {
+        String::new()
+    };
+    r.note(format!(
+        "{name}: the same daemon, scheduler and load, on {setup}; the daemon's pool of 5 connections as with \
+         SQLite. Cut off / early / entitled ones cut off: {} / {} / {}. Daemon peak RSS {} MB; at most {} login(s) \
+         per router. {}.{split}{missed}",
+        thousands(run.lags.len() as u64),
+        run.early,
+        run.others_removed,
+        run.outcome.vm_hwm_kb / 1024,
+        run.logins_max,
+        run.cpu.text(),
+    ));
 }
 
 #[cfg(test)]

@@ -170,10 +170,23 @@ impl Engine {
     /// and due dates move). It may be earlier than needed, never later.
     /// Retries wait on their back-off and are picked up by the scheduler's sweep.
     pub(crate) async fn compute_next_wakeup(&self) -> Result<Option<DateTime<Utc>>> {
+        let expiry = self.next_expiry_wakeup().await?;
+        let other = self.next_other_wakeup().await?;
+        Ok(expiry.into_iter().chain(other).min())
+    }
+
+    /// The next subscriber expiry strictly after now: the watcher's expiry lane.
+    pub(crate) async fn next_expiry_wakeup(&self) -> Result<Option<DateTime<Utc>>> {
+        let now = self.deps.clock.now();
+        self.deps.repos.subscribers.next_expiry_after(now).await
+    }
+
+    /// [`compute_next_wakeup`](Self::compute_next_wakeup) without subscriber
+    /// expiries: the watcher's lane for the other deadline-driven jobs.
+    pub(crate) async fn next_other_wakeup(&self) -> Result<Option<DateTime<Utc>>> {
         let now = self.deps.clock.now();
         let repos = &self.deps.repos;
         let mut candidates: Vec<DateTime<Utc>> = Vec::new();
-        candidates.extend(repos.subscribers.next_expiry_after(now).await?);
         if let Some(from) = now.checked_add_signed(HOTSPOT_LEAD) {
             let far = from
                 .checked_add_signed(Duration::days(3660))

@@ -84,7 +84,8 @@ pub struct JobRunner {
 struct Inner {
     engine: Engine,
     gates: BTreeMap<JobKind, tokio::sync::Mutex<()>>,
-    nudge: Notify,
+    /// One per watcher lane ([`crate::runtime::scheduler`]): a nudge wakes both.
+    nudge: [Notify; 2],
     last: Mutex<BTreeMap<JobKind, LastRun>>,
     watcher: Mutex<WatcherState>,
     /// A `deliver-notices` run is queued behind the one in progress.
@@ -115,7 +116,7 @@ impl JobRunner {
                     .into_iter()
                     .map(|j| (j, tokio::sync::Mutex::new(())))
                     .collect(),
-                nudge: Notify::new(),
+                nudge: [Notify::new(), Notify::new()],
                 last: Mutex::new(BTreeMap::new()),
                 watcher: Mutex::new(WatcherState::default()),
                 delivery_queued: AtomicBool::new(false),
@@ -340,12 +341,20 @@ impl JobRunner {
 
     /// Wakes the real-time watcher now (a purchase, an extension, a service change).
     pub fn nudge(&self) {
-        self.inner.nudge.notify_one();
+        for n in &self.inner.nudge {
+            n.notify_one();
+        }
     }
 
-    /// Resolves at the next [`nudge`](Self::nudge) (or at once if one is pending).
+    /// Resolves at the next [`nudge`](Self::nudge) (or at once if one is
+    /// pending) of the watcher's lane for the jobs other than disconnect-expired.
     pub async fn nudged(&self) {
-        self.inner.nudge.notified().await;
+        self.inner.nudge[1].notified().await;
+    }
+
+    /// Like [`nudged`](Self::nudged), for the expiry lane.
+    pub(crate) async fn expiry_nudged(&self) {
+        self.inner.nudge[0].notified().await;
     }
 
     /// The watcher's state.

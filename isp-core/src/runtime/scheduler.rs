@@ -12,9 +12,11 @@
 //!   so that purchases and extensions written by other programs are seen
 //!   within seconds; a [`JobRunner::nudge`] wakes it at once. When a deadline
 //!   has passed, or claimable overdue work exists (an item created already
-//!   expired, or whose retry back-off ended), it runs the deadline-driven jobs:
-//!   disconnect-expired first, then apply-grants, expire-vouchers and
-//!   warn-before-expiry.
+//!   expired, or whose retry back-off ended), it runs the deadline-driven jobs.
+//!   It has two lanes, each its own loop: disconnect-expired, woken at the
+//!   next `paid_until`; and apply-grants, expire-vouchers and
+//!   warn-before-expiry, woken at their deadlines. An expiry never waits for
+//!   a run of the other three.
 //! - **Shutdown.** On [`Shutdown::trigger`] no new run starts; runs in
 //!   progress finish (the caller bounds that with a grace period). A job that
 //!   is cut off leaves its items leased, and they are retried when the lease
@@ -241,23 +243,68 @@ fn lease_free(lease: &Option<Lease>, now: DateTime<Utc>) -> bool {
     lease.as_ref().is_none_or(|l| l.until <= now)
 }
 
-/// Is there overdue deadline work that a claim would get right now?
-async fn claimable_overdue(runner: &JobRunner, now: DateTime<Utc>) -> crate::Result<bool> {
-    let repos = &runner.engine().deps().repos;
-    let subs = repos.subscribers.list_expired(now, 50).await?;
-    if subs.iter().any(|s| lease_free(&s.lease, now)) {
-        return Ok(true);
+/// The watcher's two lanes. Each has its own loop, so that an expiry never
+/// waits behind a run of the other deadline jobs, and those never wait behind
+/// a long disconnect run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Lane {
+    /// disconnect-expired, woken at the next `paid_until`.
+    Expiry,
+    /// apply-grants, expire-vouchers and warn-before-expiry, woken at the
+    /// other deadlines; it also keeps the watcher's status.
+    Other,
+}
+
+impl Lane {
+    fn name(self) -> &'static str {
+        match self {
+            Lane::Expiry => "expiry",
+            Lane::Other => "deadlines",
+        }
     }
-    let vouchers = repos.vouchers.list_due(now, 50).await?;
-    if vouchers.iter().any(|v| lease_free(&v.lease, now)) {
-        return Ok(true);
+
+    fn jobs(self) -> &'static [JobKind] {
+        match self {
+            Lane::Expiry => &DEADLINE_JOBS[..1],
+            Lane::Other => &DEADLINE_JOBS[1..],
+        }
     }
-    let (_, grants_due) = repos.grants.count_pending(now).await?;
-    Ok(grants_due > 0)
+
+    /// Is there overdue work of this lane that a claim would get right now?
+    async fn claimable_overdue(self, runner: &JobRunner, now: DateTime<Utc>) -> crate::Result<bool> {
+        let repos = &runner.engine().deps().repos;
+        match self {
+            Lane::Expiry => {
+                let subs = repos.subscribers.list_expired(now, 50).await?;
+                Ok(subs.iter().any(|s| lease_free(&s.lease, now)))
+            }
+            Lane::Other => {
+                let vouchers = repos.vouchers.list_due(now, 50).await?;
+                if vouchers.iter().any(|v| lease_free(&v.lease, now)) {
+                    return Ok(true);
+                }
+                let (_, grants_due) = repos.grants.count_pending(now).await?;
+                Ok(grants_due > 0)
+            }
+        }
+    }
+
+    async fn next_wakeup(self, runner: &JobRunner) -> crate::Result<Option<DateTime<Utc>>> {
+        match self {
+            Lane::Expiry => runner.engine().next_expiry_wakeup().await,
+            Lane::Other => runner.engine().next_other_wakeup().await,
+        }
+    }
+
+    async fn nudged(self, runner: &JobRunner) {
+        match self {
+            Lane::Expiry => runner.expiry_nudged().await,
+            Lane::Other => runner.nudged().await,
+        }
+    }
 }
 
 async fn watcher_task(runner: JobRunner, max_sleep: Duration, min_sleep: Duration, shutdown: Shutdown) {
-    let clock = runner.engine().deps().clock.clone();
     runner.update_watcher(|w| {
         w.running = true;
         w.check_interval_seconds = max_sleep.as_secs_f64();
@@ -266,18 +313,37 @@ async fn watcher_task(runner: JobRunner, max_sleep: Duration, min_sleep: Duratio
         max_sleep_ms = max_sleep.as_millis() as u64,
         "real-time expiry watcher started"
     );
+    let nexts = std::sync::Mutex::new([None, None]);
+    tokio::join!(
+        lane_task(&runner, Lane::Expiry, &nexts, max_sleep, min_sleep, &shutdown),
+        lane_task(&runner, Lane::Other, &nexts, max_sleep, min_sleep, &shutdown),
+    );
+    runner.update_watcher(|w| w.running = false);
+    tracing::info!("real-time expiry watcher stopped");
+}
+
+/// One lane's loop; `nexts` holds each lane's next deadline for the status.
+async fn lane_task(
+    runner: &JobRunner,
+    lane: Lane,
+    nexts: &std::sync::Mutex<[Option<DateTime<Utc>>; 2]>,
+    max_sleep: Duration,
+    min_sleep: Duration,
+    shutdown: &Shutdown,
+) {
+    let clock = runner.engine().deps().clock.clone();
     // The deadline we are sleeping towards.
     let mut armed: Option<DateTime<Utc>> = None;
     let mut last_overdue_run: Option<DateTime<Utc>> = None;
     while !shutdown.is_triggered() {
         let now = clock.now();
         let deadline_passed = armed.filter(|a| *a <= now);
-        let overdue = match claimable_overdue(&runner, now).await {
+        let overdue = match lane.claimable_overdue(runner, now).await {
             Ok(o) => o,
             Err(e) => {
-                tracing::warn!(error = %e, "watcher: cannot read due work; retrying");
+                tracing::warn!(lane = lane.name(), error = %e, "watcher: cannot read due work; retrying");
                 runner.update_watcher(|w| w.last_error = Some(e.to_string()));
-                if !sleep_or_shutdown(clock.as_ref(), max_sleep, &shutdown).await {
+                if !sleep_or_shutdown(clock.as_ref(), max_sleep, shutdown).await {
                     break;
                 }
                 continue;
@@ -289,17 +355,17 @@ async fn watcher_task(runner: JobRunner, max_sleep: Duration, min_sleep: Duratio
             if let Some(d) = deadline_passed {
                 let lag = (now - d).to_std().unwrap_or_default();
                 ::metrics::histogram!("ispd_enforcement_lag_seconds").record(lag.as_secs_f64());
-                tracing::debug!(deadline = %d, lag_ms = lag.as_millis() as u64, "watcher: deadline reached");
+                tracing::debug!(lane = lane.name(), deadline = %d, lag_ms = lag.as_millis() as u64, "watcher: deadline reached");
             }
             if overdue {
                 last_overdue_run = Some(now);
             }
-            for job in DEADLINE_JOBS {
+            for job in lane.jobs() {
                 if shutdown.is_triggered() {
                     break;
                 }
                 // Errors are logged and counted by the runner; the next wake retries.
-                let _ = runner.run(job, RunOptions::default(), Trigger::Watcher).await;
+                let _ = runner.run(*job, RunOptions::default(), Trigger::Watcher).await;
             }
             armed = None;
             if deadline_passed.is_some() {
@@ -309,27 +375,33 @@ async fn watcher_task(runner: JobRunner, max_sleep: Duration, min_sleep: Duratio
             }
         }
         let now = clock.now();
-        let next = match runner.engine().next_wakeup().await {
+        let next = match lane.next_wakeup(runner).await {
             Ok(n) => n,
             Err(e) => {
-                tracing::warn!(error = %e, "watcher: cannot compute the next deadline; retrying");
+                tracing::warn!(lane = lane.name(), error = %e, "watcher: cannot compute the next deadline; retrying");
                 runner.update_watcher(|w| w.last_error = Some(e.to_string()));
-                if !sleep_or_shutdown(clock.as_ref(), max_sleep, &shutdown).await {
+                if !sleep_or_shutdown(clock.as_ref(), max_sleep, shutdown).await {
                     break;
                 }
                 continue;
             }
         };
         armed = next;
+        let earliest = {
+            let mut n = nexts.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            n[lane as usize] = next;
+            n.iter().flatten().min().copied()
+        };
         runner.update_watcher(|w| {
-            w.next_wakeup = next;
+            w.next_wakeup = earliest;
             w.last_check_at = Some(now);
             w.last_error = None;
         });
-        let until_next = next.map(|n| (n - now).to_std().unwrap_or_default());
-        if let Some(d) = until_next {
-            ::metrics::gauge!("ispd_watcher_next_wakeup_seconds").set(d.as_secs_f64());
+        if let Some(e) = earliest {
+            ::metrics::gauge!("ispd_watcher_next_wakeup_seconds")
+                .set((e - now).to_std().unwrap_or_default().as_secs_f64());
         }
+        let until_next = next.map(|n| (n - now).to_std().unwrap_or_default());
         let sleep = until_next.map_or(max_sleep, |d| d.min(max_sleep));
         // Never spin: at least a few milliseconds, and `min_sleep` after overdue work.
         let sleep = if overdue {
@@ -340,10 +412,8 @@ async fn watcher_task(runner: JobRunner, max_sleep: Duration, min_sleep: Duratio
         let wake_at = later(now, sleep);
         tokio::select! {
             _ = clock.sleep_until(wake_at) => {}
-            _ = runner.nudged() => { tracing::debug!("watcher: nudged"); }
+            _ = lane.nudged(runner) => { tracing::debug!(lane = lane.name(), "watcher: nudged"); }
             _ = shutdown.wait() => break,
         }
     }
-    runner.update_watcher(|w| w.running = false);
-    tracing::info!("real-time expiry watcher stopped");
 }
