@@ -31,6 +31,22 @@ struct FakeRouters {
     /// A payment that lands while the routers cut off (the race of issue 16, hole 5):
     /// applied by the first disconnect call, before the engine records anything.
     pay_during_disconnect: Mutex<Option<(Repositories, SubscriberId, chrono::DateTime<chrono::Utc>)>>,
+    /// Routers that refuse to enable users.
+    refuse_enable: Mutex<BTreeSet<RouterId>>,
+    /// Routers whose enables wait until `release` gets permits.
+    hang_enable: Mutex<BTreeSet<RouterId>>,
+    hung: std::sync::atomic::AtomicUsize,
+    release: Gate,
+}
+
+/// A semaphore that starts closed.
+#[derive(Debug)]
+struct Gate(tokio::sync::Semaphore);
+
+impl Default for Gate {
+    fn default() -> Self {
+        Gate(tokio::sync::Semaphore::new(0))
+    }
 }
 
 impl FakeRouters {
@@ -108,6 +124,16 @@ impl RouterDriver for FakeRouters {
     ) -> Result<()> {
         if disabled {
             return Err(unused());
+        }
+        if self.refuse_enable.lock().unwrap().contains(&router.id) {
+            return Err(Error::unavailable(
+                format!("router {}", router.name),
+                "connection refused",
+            ));
+        }
+        if self.hang_enable.lock().unwrap().contains(&router.id) {
+            self.hung.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let _permit = self.release.0.acquire().await;
         }
         self.enabled
             .lock()
@@ -376,6 +402,69 @@ async fn the_runtime_cuts_off_at_the_deadline_on_a_fake_clock() {
     rig.clock.set(s.paid_until);
     until("the cut-off", || rig.routers.cut_on(RouterId(1)).len() == 1).await;
     assert_eq!(rig.routers.cut_on(RouterId(2)), vec!["user1".to_string()]);
+    assert!(runtime.stop().await, "stopped within the grace period");
+}
+
+/// The watcher's lanes: an expiry is cut off at its deadline while an
+/// apply-grants run hangs on a router (before the lanes, the watcher ran the
+/// deadline jobs one after another, and the expiry waited for the grant).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expiry_does_not_wait_for_a_hanging_grant() {
+    use isp_core::runtime::{Runtime, Schedule, SchedulerConfig};
+    let rig = rig().await;
+    let start = rig.clock.now();
+    let expiring = add_sub(&rig, 1, start + Duration::minutes(10)).await;
+    let payer = rig
+        .repos
+        .subscribers
+        .insert(&NewSubscriber {
+            tenant_id: TenantId(1),
+            phone: phone(2),
+            username: name("payer"),
+            paid_until: start,
+        })
+        .await
+        .unwrap();
+    rig.routers.refuse_enable.lock().unwrap().insert(RouterId(2));
+    let outcome = rig
+        .engine
+        .grant(payer.id, Extension::Seconds(3600), None)
+        .await
+        .unwrap();
+    assert_eq!(
+        rig.repos.grants.count_pending(start).await.unwrap().0,
+        1,
+        "{outcome:?}"
+    );
+    rig.routers.refuse_enable.lock().unwrap().clear();
+    rig.routers.hang_enable.lock().unwrap().insert(RouterId(2));
+
+    let mut config = SchedulerConfig::default();
+    for schedule in config.schedules.values_mut() {
+        *schedule = Schedule::Off;
+    }
+    let runtime = Runtime::start(rig.engine.clone(), config);
+    // The grant's back-off ends: apply-grants runs and hangs on router 2.
+    rig.clock.set(start + Duration::minutes(5));
+    until("apply-grants at router 2", || {
+        rig.routers.hung.load(std::sync::atomic::Ordering::SeqCst) == 1
+    })
+    .await;
+    // The expiry is cut off at its deadline all the same.
+    rig.clock.set(expiring.paid_until);
+    until("the cut-off", || rig.routers.cut_on(RouterId(1)).len() == 1).await;
+    assert_eq!(rig.routers.cut_on(RouterId(2)), vec!["user1".to_string()]);
+    // Released, the grant completes on router 2.
+    rig.routers.release.0.add_permits(1);
+    until("the grant on router 2", || {
+        rig.routers
+            .enabled
+            .lock()
+            .unwrap()
+            .get(&RouterId(2))
+            .is_some_and(|e| e.contains(&"payer".to_string()))
+    })
+    .await;
     assert!(runtime.stop().await, "stopped within the grace period");
 }
 
