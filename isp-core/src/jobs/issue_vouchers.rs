@@ -38,6 +38,7 @@ use crate::domain::*;
 use crate::error::{Error, Result};
 use crate::jobs::common::duplicate;
 use crate::jobs::{Engine, RouterAccess, RouterResult};
+use crate::policy::voucher::voucher_user_spec;
 use crate::ports::HotspotUserSpec;
 
 /// The characters of a generated code: no `0 O 1 I L`.
@@ -76,19 +77,6 @@ pub fn voucher_code(rng: &mut impl Rng, prefix: &str) -> String {
         code.push(char::from(VOUCHER_ALPHABET[i]));
     }
     code
-}
-
-/// The hotspot user of a voucher on every router: its code, tagged for it,
-/// with its duration as `limit-uptime`.
-pub(crate) fn voucher_user_spec(v: &Voucher) -> HotspotUserSpec {
-    HotspotUserSpec {
-        name: v.code.clone(),
-        password: None,
-        profile: None,
-        limit_uptime: Some(v.duration),
-        mac: None,
-        owner: OwnerTag::Voucher(v.id),
-    }
 }
 
 fn check_prefix(prefix: &str) -> Result<()> {
