@@ -236,7 +236,11 @@ impl Engine {
     /// Adds our hotspot users of `specs` to one router, holding one of its
     /// permits for the whole list: one answer per spec, in order. Once the
     /// router is unreachable, the rest get that error without being sent.
-    pub(crate) async fn add_voucher_users(&self, router: &Router, specs: &[HotspotUserSpec]) -> Vec<Result<()>> {
+    pub(crate) async fn add_voucher_users(
+        &self,
+        router: &Router,
+        specs: &[HotspotUserSpec],
+    ) -> Vec<Result<()>> {
         let driver = &self.deps.driver;
         let sent = self
             .limits

@@ -119,7 +119,14 @@ impl Engine {
                 }
             };
             match self
-                .load_router_work(ctx, &mut subscribers, &mut vouchers, router, label.clone(), snapshot)
+                .load_router_work(
+                    ctx,
+                    &mut subscribers,
+                    &mut vouchers,
+                    router,
+                    label.clone(),
+                    snapshot,
+                )
                 .await
             {
                 Ok(w) => work.push(w),
@@ -524,7 +531,9 @@ fn subject_of(action: &ReconcileAction) -> String {
             format!("address_list:{address} ({})", owner.comment())
         }
         ReconcileAction::RemoveQueue { name, owner } => format!("queue:{name} ({})", owner.comment()),
-        ReconcileAction::AddVoucherUser(spec) => format!("hotspot_user:{} ({})", spec.name, spec.owner.comment()),
+        ReconcileAction::AddVoucherUser(spec) => {
+            format!("hotspot_user:{} ({})", spec.name, spec.owner.comment())
+        }
         ReconcileAction::ExpireVoucher { voucher, reason } => {
             format!("voucher:{voucher} ({})", reason.as_str())
         }
