@@ -60,6 +60,8 @@ fn driver() -> Arc<RouterOsDriver> {
                 login_timeout: Duration::from_secs(2),
                 command_timeout: Duration::from_secs(3),
                 keepalive: None,
+                // A router that is back is used at once, not after a cool-down.
+                cooldown_min: Duration::ZERO,
                 ..ClientConfig::default()
             },
             ..DriverConfig::default()
