@@ -188,7 +188,10 @@ async fn a_router_failure_leaves_the_removal_pending() {
     );
     let mut failed: Vec<_> = report.failures.iter().map(|f| f.subject.as_str()).collect();
     failed.sort();
-    assert_eq!(failed, vec!["voucher:LEFTOVER", "voucher:NEVERUSED", "voucher:TIMEUP"]);
+    assert_eq!(
+        failed,
+        vec!["voucher:LEFTOVER", "voucher:NEVERUSED", "voucher:TIMEUP"]
+    );
     for f in &report.failures {
         assert!(f.transient, "{f:?}");
         assert_eq!(f.router.as_deref(), Some("tenant-1:Router2"));

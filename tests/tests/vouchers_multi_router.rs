@@ -185,7 +185,12 @@ async fn audit_of(repos: &Repositories, action: &str) -> Vec<AuditEvent> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn generated_vouchers_are_on_every_router_of_the_tenant() {
     let sims = [sim().await, sim().await, sim().await];
-    let w = world(vec![router(1, &sims[0]), router(2, &sims[1]), router(3, &sims[2])]).await;
+    let w = world(vec![
+        router(1, &sims[0]),
+        router(2, &sims[1]),
+        router(3, &sims[2]),
+    ])
+    .await;
     let batch = w
         .engine
         .generate_vouchers(TenantId(1), w.plan.id, 4, Some("HOT"))
@@ -252,8 +257,9 @@ async fn a_router_down_during_generation_gets_the_vouchers_from_the_sync() {
     }
     let generated = audit_of(&w.repos, "voucher_generate").await;
     assert_eq!(generated.len(), 3);
-    assert!(generated.iter().all(|e| e.outcome == AuditOutcome::Retry
-        && e.reason.as_deref().is_some_and(|r| r.contains("sim-2"))));
+    assert!(generated.iter().all(
+        |e| e.outcome == AuditOutcome::Retry && e.reason.as_deref().is_some_and(|r| r.contains("sim-2"))
+    ));
 
     // Still down: the sync cannot push them yet, and changes nothing on sim-1.
     let report = run(&w.engine, JobKind::SyncRouters).await;
@@ -265,7 +271,10 @@ async fn a_router_down_during_generation_gets_the_vouchers_from_the_sync() {
     let report = run(&w.engine, JobKind::SyncRouters).await;
     assert_eq!(report.counts.get("voucher_users_added"), Some(&3), "{report}");
     assert_eq!(
-        report.per_router.get("t1:sim-2").and_then(|r| r.get("voucher_users_added")),
+        report
+            .per_router
+            .get("t1:sim-2")
+            .and_then(|r| r.get("voucher_users_added")),
         Some(&3),
         "{report}"
     );
@@ -303,7 +312,10 @@ async fn expiry_removes_from_every_router_and_is_recorded_once_all_confirmed() {
     );
     assert_eq!(report.counts.get("removals_pending"), Some(&2), "{report}");
     for v in &batch.vouchers {
-        assert!(users(&a.handle(), v.code.as_str()).is_empty(), "removed from sim-1");
+        assert!(
+            users(&a.handle(), v.code.as_str()).is_empty(),
+            "removed from sim-1"
+        );
         let stored = w.repos.vouchers.get(v.id).await.expect("get");
         assert_eq!(stored.status, VoucherStatus::Expired);
         assert!(!stored.removed_from_router, "sim-2 has not confirmed");
@@ -315,17 +327,26 @@ async fn expiry_removes_from_every_router_and_is_recorded_once_all_confirmed() {
     let report = run(&w.engine, JobKind::ExpireVouchers).await;
     assert_eq!(report.counts.get("removals_pending"), None, "{report}");
     assert_eq!(
-        report.per_router.get("t1:sim-2").and_then(|r| r.get("users_removed")),
+        report
+            .per_router
+            .get("t1:sim-2")
+            .and_then(|r| r.get("users_removed")),
         Some(&2),
         "{report}"
     );
     assert_eq!(
-        report.per_router.get("t1:sim-1").and_then(|r| r.get("users_already_gone")),
+        report
+            .per_router
+            .get("t1:sim-1")
+            .and_then(|r| r.get("users_already_gone")),
         Some(&2),
         "{report}"
     );
     for v in &batch.vouchers {
-        assert!(users(&b.handle(), v.code.as_str()).is_empty(), "removed from sim-2");
+        assert!(
+            users(&b.handle(), v.code.as_str()).is_empty(),
+            "removed from sim-2"
+        );
         let stored = w.repos.vouchers.get(v.id).await.expect("get");
         assert!(stored.removed_from_router, "every router confirmed");
     }
@@ -372,15 +393,27 @@ async fn a_voucher_in_use_on_two_routers_at_once_is_reported_by_the_poll() {
     let shared = audit_of(&w.repos, "voucher_shared").await;
     assert_eq!(shared.len(), 1, "{shared:?}");
     assert_eq!(shared[0].subject, format!("voucher:{}", v.code));
-    assert_eq!(shared[0].router_id, Some(RouterId(2)), "the later session's router");
+    assert_eq!(
+        shared[0].router_id,
+        Some(RouterId(2)),
+        "the later session's router"
+    );
     assert_eq!(shared[0].tenant_id, Some(TenantId(1)));
     let reason = shared[0].reason.as_deref().unwrap_or_default();
     assert!(
         reason.contains("sim-1") && reason.contains("sim-2") && reason.contains("ended on sim-2"),
         "{reason}"
     );
-    assert_eq!(sessions(&a.handle(), v.code.as_str()), 1, "the first session stays");
-    assert_eq!(sessions(&b.handle(), v.code.as_str()), 0, "the later one is ended");
+    assert_eq!(
+        sessions(&a.handle(), v.code.as_str()),
+        1,
+        "the first session stays"
+    );
+    assert_eq!(
+        sessions(&b.handle(), v.code.as_str()),
+        0,
+        "the later one is ended"
+    );
     assert_pushed(&b.handle(), v, "sim-2");
     assert_eq!(sessions(&a.handle(), alone.code.as_str()), 1);
 
@@ -458,6 +491,10 @@ async fn a_voucher_in_use_on_two_routers_at_once_is_reported_by_the_listen_path(
         eventually(Duration::from_secs(2), async || sessions(&hb, &code) == 0).await,
         "the later session (sim-2) is ended"
     );
-    assert_eq!(sessions(&a.handle(), v.code.as_str()), 1, "the first session stays");
+    assert_eq!(
+        sessions(&a.handle(), v.code.as_str()),
+        1,
+        "the first session stays"
+    );
     runtime.stop().await;
 }
