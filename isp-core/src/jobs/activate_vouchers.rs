@@ -272,7 +272,7 @@ impl Engine {
             let enabled: Vec<Router> = routers.into_iter().filter(|r| r.enabled).collect();
             let any_unused = live.iter().any(|v| v.status == VoucherStatus::Unused);
             let any_active = live.iter().any(|v| v.status == VoucherStatus::Active);
-            if !(any_unused || any_active && enabled.len() > 1) {
+            if !(any_unused || (any_active && enabled.len() > 1)) {
                 continue;
             }
             self.poll_tenant(ctx, &enabled, &live).await;
