@@ -180,7 +180,11 @@ impl Engine {
         let mut names: Vec<String> = sessions.iter().map(|(r, _)| r.name.clone()).collect();
         let later: Vec<(Router, HotspotSession)> =
             sessions.into_iter().filter(|(r, _)| r.id != first).collect();
-        let last_router = later.last()?.0.id;
+        let last_router = later
+            .iter()
+            .map(|(r, s)| (started_at(now, s), r.id))
+            .max()
+            .map(|(_, id)| id)?;
         let mut ended = Vec::new();
         let mut kept = Vec::new();
         for (r, s) in later {
@@ -195,6 +199,7 @@ impl Engine {
         }
         names.sort_unstable();
         names.dedup();
+        ended.dedup();
         let mut reason = format!("in use on {} at once", names.join(" and "));
         if !ended.is_empty() {
             reason.push_str(&format!("; the later session ended on {}", ended.join(", ")));
