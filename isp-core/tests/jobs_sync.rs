@@ -487,3 +487,81 @@ async fn bypass_bindings_no_entitlement_backs_are_removed_and_counted_as_the_rou
         1
     );
 }
+
+/// A voucher's user belongs on every router of its tenant: an active one
+/// missing on one router while another shows it is created there (not
+/// expired as gone); an unused one missing anywhere is created too.
+#[tokio::test]
+async fn a_voucher_user_missing_on_one_router_of_the_tenant_is_created_there() {
+    let mut m = Mocks::new(now());
+    m.with_tenants(vec![tenant(1, "UTC")]);
+    m.with_routers(vec![router(1, 1, true), router(3, 1, true)]);
+    m.subscribers.expect_active_of_tenant().returning(|_| Ok(vec![]));
+    m.services.expect_on_router().returning(|_| Ok(vec![]));
+    // Both are stored with home router 1.
+    m.vouchers.expect_on_router().returning(|r, _| {
+        let mut roams = voucher(9, 1, "ROAMS9", VoucherStatus::Active);
+        roams.started_at = Some(now() - Duration::minutes(10));
+        roams.expected_end = Some(now() + Duration::hours(1));
+        let mut unused = voucher(10, 1, "UNUSED10", VoucherStatus::Unused);
+        unused.activation_deadline = Some(now() + Duration::days(7));
+        Ok(if r == RouterId(1) {
+            vec![roams, unused]
+        } else {
+            vec![]
+        })
+    });
+    m.driver.expect_snapshot().times(2).returning(|r, _| {
+        Ok(RouterSnapshot {
+            hotspot_users: if r.id == RouterId(3) {
+                vec![
+                    user("ROAMS9", Some("isp:voucher:9")),
+                    user("UNUSED10", Some("isp:voucher:10")),
+                ]
+            } else {
+                vec![]
+            },
+            ..Default::default()
+        })
+    });
+    m.vouchers.expect_expire().never();
+    let added = Arc::new(Mutex::new(Vec::new()));
+    let a = added.clone();
+    m.driver
+        .expect_add_hotspot_user()
+        .times(2)
+        .returning(move |r, spec| {
+            assert_eq!(spec.limit_uptime, Some(RosDuration::from_secs(3600)));
+            a.lock().unwrap().push((r.id, spec.name.to_string(), spec.owner));
+            Ok("*1".into())
+        });
+
+    let report = m
+        .engine()
+        .run(JobKind::SyncRouters, RunOptions::default())
+        .await
+        .unwrap();
+
+    let mut added = added.lock().unwrap().clone();
+    added.sort_by(|x, y| x.1.cmp(&y.1));
+    assert_eq!(
+        added,
+        vec![
+            (RouterId(1), "ROAMS9".to_owned(), OwnerTag::Voucher(VoucherId(9))),
+            (
+                RouterId(1),
+                "UNUSED10".to_owned(),
+                OwnerTag::Voucher(VoucherId(10))
+            ),
+        ]
+    );
+    assert_eq!(report.count("voucher_users_added"), 2);
+    assert_eq!(report.per_router["tenant-1:Router1"]["voucher_users_added"], 2);
+    assert_eq!(report.count("vouchers_expired_by_sync"), 0);
+    assert_eq!(
+        report.count("users_disabled"),
+        0,
+        "router 3's voucher users are entitled"
+    );
+    assert!(report.failures.is_empty(), "{:?}", report.failures);
+}

@@ -1,5 +1,6 @@
 //! Orchestration of the expire-vouchers job: expire by deadline, remove the
-//! router user, record removal only when the router confirmed.
+//! voucher's user from every enabled router of its tenant, record removal
+//! only when every one of them confirmed.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod jobs_support;
@@ -72,11 +73,15 @@ async fn expires_by_deadline_and_removes_router_users() {
             e.lock().unwrap().push((id, seen, reason, at));
             Ok(true)
         });
-    // One disconnect per router: each voucher's own user (by its tag) goes.
+    // One disconnect per router of the tenant, for all its vouchers: each
+    // voucher's own user (by its tag) goes from every router.
     m.driver
         .expect_disconnect_hotspot()
         .times(2)
-        .returning(|_, targets| Ok(targets.iter().map(removed_unless_leftover).collect()));
+        .returning(|_, targets| {
+            assert_eq!(targets.len(), 3, "every voucher of the tenant on each router");
+            Ok(targets.iter().map(removed_unless_leftover).collect())
+        });
     let removed = Arc::new(Mutex::new(Vec::new()));
     let r = removed.clone();
     m.vouchers
@@ -123,9 +128,11 @@ async fn expires_by_deadline_and_removes_router_users() {
     assert_eq!(report.count("vouchers_expired"), 2);
     assert_eq!(report.count("expired_activation_deadline"), 1);
     assert_eq!(report.count("expired_usage_ended"), 1);
-    assert_eq!(report.count("users_removed"), 2);
-    assert_eq!(report.count("users_already_gone"), 1);
+    assert_eq!(report.count("users_removed"), 4);
+    assert_eq!(report.count("users_already_gone"), 2);
     assert_eq!(report.per_router["tenant-1:Router1"]["users_removed"], 2);
+    assert_eq!(report.per_router["tenant-1:Router2"]["users_removed"], 2);
+    assert_eq!(report.per_router["tenant-1:Router2"]["users_already_gone"], 1);
     assert!(report.failures.is_empty());
 }
 
@@ -147,22 +154,18 @@ async fn a_router_failure_leaves_the_removal_pending() {
                 Ok(targets.iter().map(removed_unless_leftover).collect())
             }
         });
-    m.vouchers
-        .expect_mark_removed()
-        .times(2)
-        .withf(|id, _| *id != VoucherId(3))
-        .returning(|_, _| Ok(true));
+    // Router1 confirmed every voucher, Router2 none: none is recorded removed.
+    m.vouchers.expect_mark_removed().never();
+    let retried = Arc::new(Mutex::new(Vec::new()));
+    let r = retried.clone();
     m.leases
         .expect_retry_later_all()
-        .times(1)
-        .withf(|kind, ids, holder, until| {
-            // Two failures before: 5 s * 2^2.
-            *kind == Leased::Vouchers
-                && ids == [3]
-                && holder == "daemon-a"
-                && *until == now() + Duration::seconds(20)
-        })
-        .returning(|_, ids, _, _| Ok(vec![true; ids.len()]));
+        .times(3)
+        .withf(|kind, ids, holder, _| *kind == Leased::Vouchers && ids.len() == 1 && holder == "daemon-a")
+        .returning(move |_, ids, _, until| {
+            r.lock().unwrap().push((ids[0], until));
+            Ok(vec![true; ids.len()])
+        });
 
     let report = m
         .engine()
@@ -170,10 +173,29 @@ async fn a_router_failure_leaves_the_removal_pending() {
         .await
         .unwrap();
     assert_eq!(report.count("users_removed"), 2);
-    assert_eq!(report.count("removals_pending"), 1);
-    assert_eq!(report.failures.len(), 1);
-    assert_eq!(report.failures[0].subject, "voucher:LEFTOVER");
-    assert!(report.failures[0].transient);
+    assert_eq!(report.per_router["tenant-1:Router1"]["users_removed"], 2);
+    assert_eq!(report.count("removals_pending"), 3);
+    let mut retried = retried.lock().unwrap().clone();
+    retried.sort();
+    // Backed off by each voucher's own attempts: 5 s * 2^attempts.
+    assert_eq!(
+        retried,
+        vec![
+            (1, now() + Duration::seconds(5)),
+            (2, now() + Duration::seconds(5)),
+            (3, now() + Duration::seconds(20)),
+        ]
+    );
+    let mut failed: Vec<_> = report.failures.iter().map(|f| f.subject.as_str()).collect();
+    failed.sort();
+    assert_eq!(
+        failed,
+        vec!["voucher:LEFTOVER", "voucher:NEVERUSED", "voucher:TIMEUP"]
+    );
+    for f in &report.failures {
+        assert!(f.transient, "{f:?}");
+        assert_eq!(f.router.as_deref(), Some("tenant-1:Router2"));
+    }
 }
 
 #[tokio::test]
@@ -195,7 +217,10 @@ async fn dry_run_lists_and_writes_nothing() {
         .await
         .unwrap();
     assert_eq!(report.count("vouchers_expired"), 2);
-    assert_eq!(report.count("users_removed"), 3);
+    // Three vouchers, each on both routers of the tenant.
+    assert_eq!(report.count("users_removed"), 6);
+    assert_eq!(report.per_router["tenant-1:Router1"]["users_removed"], 3);
+    assert_eq!(report.per_router["tenant-1:Router2"]["users_removed"], 3);
 }
 
 #[tokio::test]
@@ -242,20 +267,26 @@ async fn a_same_name_user_that_is_not_the_vouchers_is_left_alone_and_reported() 
         .run(JobKind::ExpireVouchers, RunOptions::default())
         .await
         .unwrap();
-    assert_eq!(report.count("foreign_objects"), 1);
+    // The staff account is on both routers: reported on each.
+    assert_eq!(report.count("foreign_objects"), 2);
     assert_eq!(report.per_router["tenant-1:Router1"]["foreign_objects"], 1);
-    assert_eq!(report.count("users_removed"), 2);
-    assert_eq!(report.count("users_already_gone"), 1);
+    assert_eq!(report.per_router["tenant-1:Router2"]["foreign_objects"], 1);
+    assert_eq!(report.count("users_removed"), 4);
+    assert_eq!(report.count("users_already_gone"), 2);
     assert!(report.failures.is_empty());
     let audit = audit.lock().unwrap();
     let foreign: Vec<_> = audit.iter().filter(|e| e.action == "foreign_object").collect();
-    assert_eq!(foreign.len(), 1, "{audit:?}");
-    assert_eq!(foreign[0].outcome, AuditOutcome::Skipped);
-    assert_eq!(foreign[0].subject, "voucher:TIMEUP");
-    assert_eq!(foreign[0].router_id, Some(RouterId(1)));
-    let reason = foreign[0].reason.as_deref().unwrap_or_default();
-    assert!(
-        reason.contains("/ip/hotspot/user") && reason.contains("TIMEUP"),
-        "{reason}"
-    );
+    assert_eq!(foreign.len(), 2, "{audit:?}");
+    let mut routers: Vec<_> = foreign.iter().map(|e| e.router_id).collect();
+    routers.sort();
+    assert_eq!(routers, vec![Some(RouterId(1)), Some(RouterId(2))]);
+    for f in foreign {
+        assert_eq!(f.outcome, AuditOutcome::Skipped);
+        assert_eq!(f.subject, "voucher:TIMEUP");
+        let reason = f.reason.as_deref().unwrap_or_default();
+        assert!(
+            reason.contains("/ip/hotspot/user") && reason.contains("TIMEUP"),
+            "{reason}"
+        );
+    }
 }

@@ -5,7 +5,7 @@
 
 mod policy_fixtures;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use isp_core::domain::*;
@@ -56,6 +56,7 @@ struct World {
     services: Vec<Service>,
     plans: BTreeMap<PlanId, Plan>,
     vouchers: Vec<Voucher>,
+    elsewhere: HashSet<VoucherId>,
     list: RosName,
 }
 
@@ -69,6 +70,7 @@ impl World {
             services: vec![],
             plans: BTreeMap::from([(PlanId(1), plan(1, 1, "10", Some("5M/10M")))]),
             vouchers: vec![],
+            elsewhere: HashSet::new(),
             list: name("isp-allowed"),
         }
     }
@@ -82,6 +84,7 @@ impl World {
             services: &self.services,
             plans: &self.plans,
             vouchers: &self.vouchers,
+            voucher_users_elsewhere: &self.elsewhere,
             static_ip_list: &self.list,
         }
     }
@@ -271,6 +274,71 @@ fn a_voucher_activated_after_the_router_was_read_is_not_expired_for_its_missing_
     );
 }
 
+#[test]
+fn an_unused_vouchers_missing_user_is_created_with_its_tag_and_uptime_limit() {
+    let now = t("2026-01-14T12:00:00Z");
+    let mut w = World::new(now);
+    let mut missing = voucher(1, 1, "MISSING1", VoucherStatus::Unused);
+    missing.activation_deadline = Some(now + Duration::days(7));
+    let mut here = voucher(2, 1, "HERE2", VoucherStatus::Unused);
+    here.activation_deadline = Some(now + Duration::days(7));
+    let mut taken = voucher(3, 1, "TAKEN3", VoucherStatus::Unused);
+    taken.activation_deadline = Some(now + Duration::days(7));
+    let mut late = voucher(4, 1, "LATE4", VoucherStatus::Unused);
+    late.activation_deadline = Some(now - Duration::minutes(1));
+    w.vouchers = vec![missing.clone(), here, taken, late];
+    let snap = RouterSnapshot {
+        hotspot_users: vec![
+            hs_user("HERE2", Some("isp:voucher:2"), false),
+            hs_user("TAKEN3", Some("the operator's"), false),
+        ],
+        ..Default::default()
+    };
+    assert_eq!(
+        reconcile(&w.desired(), &snap),
+        vec![ReconcileAction::AddVoucherUser(HotspotUserSpec {
+            name: name("MISSING1"),
+            password: None,
+            profile: None,
+            limit_uptime: Some(missing.duration),
+            mac: None,
+            owner: OwnerTag::Voucher(VoucherId(1)),
+        })],
+        "the operator's same-name user and a voucher past its deadline get nothing"
+    );
+}
+
+#[test]
+fn an_active_voucher_missing_here_but_shown_by_another_router_is_restored_not_expired() {
+    let now = t("2026-01-14T12:00:00Z");
+    let mut w = World::new(now);
+    let mut roams = voucher(1, 1, "ROAMS1", VoucherStatus::Active);
+    roams.started_at = Some(now - Duration::minutes(10));
+    roams.expected_end = Some(now + Duration::hours(1));
+    let mut gone = voucher(2, 1, "GONE2", VoucherStatus::Active);
+    gone.started_at = Some(now - Duration::minutes(10));
+    gone.expected_end = Some(now + Duration::hours(1));
+    w.vouchers = vec![roams.clone(), gone];
+    w.elsewhere = HashSet::from([VoucherId(1)]);
+    assert_eq!(
+        reconcile(&w.desired(), &RouterSnapshot::default()),
+        vec![
+            ReconcileAction::AddVoucherUser(HotspotUserSpec {
+                name: name("ROAMS1"),
+                password: None,
+                profile: None,
+                limit_uptime: Some(roams.duration),
+                mac: None,
+                owner: OwnerTag::Voucher(VoucherId(1)),
+            }),
+            ReconcileAction::ExpireVoucher {
+                voucher: VoucherId(2),
+                reason: VoucherExpiryReason::RouterUserGone
+            },
+        ]
+    );
+}
+
 // ---- properties ----
 
 const NAMES: &[&str] = &["u1", "u2", "u3", "u4", "alice", "bob", "isp-svc-1", "isp-svc-2"];
@@ -356,7 +424,7 @@ prop_compose! {
         now in arb_instant(),
         subs in proptest::collection::vec((1i64..6, -7200i64..7200, any::<bool>()), 0..5),
         svcs in proptest::collection::vec((1i64..5, proptest::sample::select(STATUSES.to_vec()), any::<bool>(), -3i64..3, any::<bool>(), 1u8..5), 0..5),
-        vouchers in proptest::collection::vec((1i64..5, proptest::sample::select(VSTATUSES.to_vec()), -7200i64..7200), 0..5),
+        vouchers in proptest::collection::vec((1i64..5, proptest::sample::select(VSTATUSES.to_vec()), -7200i64..7200, any::<bool>()), 0..5),
     ) -> World {
         let mut w = World::new(now);
         let mut seen = std::collections::BTreeSet::new();
@@ -371,8 +439,11 @@ prop_compose! {
                 w.services.push(service(id, 1, 1, st, conn, w.today + Duration::days(due_off), prov));
             }
         }
-        for (id, st, off) in vouchers {
+        for (id, st, off, elsewhere) in vouchers {
             if seen.insert(("c", id)) {
+                if elsewhere {
+                    w.elsewhere.insert(VoucherId(id));
+                }
                 let mut v = voucher(id, 1, &format!("u{id}"), st);
                 v.expected_end = Some(now + Duration::seconds(off));
                 v.activation_deadline = Some(now + Duration::seconds(off));
@@ -382,6 +453,12 @@ prop_compose! {
         }
         w
     }
+}
+
+/// [`voucher_sync`], except that a user another router shows is not gone.
+fn synced(w: &World, v: &Voucher, snap: &RouterSnapshot) -> Option<VoucherExpiryReason> {
+    voucher_sync(v, &snap.hotspot_users)
+        .filter(|r| !(*r == VoucherExpiryReason::RouterUserGone && w.elsewhere.contains(&v.id)))
 }
 
 /// An independent oracle of who is entitled.
@@ -396,7 +473,7 @@ fn entitled(w: &World, snap: &RouterSnapshot, tag: OwnerTag) -> bool {
             v.id == id
                 && matches!(v.status, VoucherStatus::Unused | VoucherStatus::Active)
                 && voucher_time_expiry(v, w.now) == VoucherAction::Keep
-                && voucher_sync(v, &snap.hotspot_users).is_none()
+                && synced(w, v, snap).is_none()
         }),
     }
 }
@@ -484,7 +561,18 @@ proptest! {
                 ReconcileAction::ExpireVoucher { voucher, reason } => {
                     let v = w.vouchers.iter().find(|v| v.id == *voucher).unwrap();
                     prop_assert_eq!(v.status, VoucherStatus::Active);
-                    prop_assert_eq!(voucher_sync(v, &snap.hotspot_users), Some(*reason));
+                    prop_assert_eq!(synced(&w, v, &snap), Some(*reason));
+                }
+                ReconcileAction::AddVoucherUser(spec) => {
+                    prop_assert!(entitled(&w, &snap, spec.owner));
+                    let OwnerTag::Voucher(id) = spec.owner else {
+                        panic!("a voucher user for {:?}", spec.owner);
+                    };
+                    let v = w.vouchers.iter().find(|v| v.id == id).unwrap();
+                    prop_assert_eq!(spec.name.as_str(), v.code.as_str());
+                    prop_assert_eq!(spec.limit_uptime, Some(v.duration));
+                    prop_assert!(v.status == VoucherStatus::Unused || w.elsewhere.contains(&id));
+                    prop_assert!(!snap.hotspot_users.iter().any(|u| u.name == spec.name.as_str()), "would add beside a same-name user");
                 }
             }
         }
@@ -502,6 +590,13 @@ proptest! {
                     let restored = actions.iter().any(|a| matches!(a, ReconcileAction::RestorePppoe(spec) if spec.owner == OwnerTag::Service(s.id)));
                     prop_assert!(restored, "service {} not restored", s.id);
                 }
+            }
+        }
+        for v in &w.vouchers {
+            let missing = !snap.hotspot_users.iter().any(|u| u.name == v.code.as_str());
+            if v.status == VoucherStatus::Unused && missing && entitled(&w, &snap, OwnerTag::Voucher(v.id)) {
+                let added = actions.iter().any(|a| matches!(a, ReconcileAction::AddVoucherUser(spec) if spec.owner == OwnerTag::Voucher(v.id)));
+                prop_assert!(added, "unused voucher {} not pushed", v.code);
             }
         }
         for u in &snap.hotspot_users {

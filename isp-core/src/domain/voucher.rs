@@ -41,7 +41,9 @@ pub struct Voucher {
     pub id: VoucherId,
     /// Tenant.
     pub tenant_id: TenantId,
-    /// The router its hotspot user lives on.
+    /// Its home router: the tenant's first enabled router when it was
+    /// generated. Its hotspot user is on every router of the tenant, not
+    /// only on this one.
     pub router_id: RouterId,
     /// Code (also the hotspot user name).
     pub code: RosName,
@@ -100,7 +102,7 @@ impl Voucher {
 pub struct NewVoucher {
     /// Tenant.
     pub tenant_id: TenantId,
-    /// Router.
+    /// Home router (see [`Voucher::router_id`]).
     pub router_id: RouterId,
     /// Code.
     pub code: RosName,

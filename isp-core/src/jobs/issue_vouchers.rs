@@ -1,5 +1,23 @@
-//! Vouchers for sale: generate codes, store them, push them to the router as
-//! hotspot users with our owner tag and the plan's uptime limit.
+//! Vouchers for sale: generate codes, store them, push them to every enabled
+//! router of the tenant as hotspot users with our owner tag and the plan's
+//! uptime limit.
+//!
+//! # Every router of the tenant
+//! A customer may log in at any of the tenant's routers, so each voucher's
+//! user is on all of them. Generation sends the batch to the routers
+//! concurrently, one call per router (under its concurrency limit).
+//! [`Voucher::router_id`] is the voucher's home router: the first enabled
+//! router of the tenant when it was generated (the column of seed 003, kept
+//! so that no storage changes; the engine does not treat it as the only
+//! router).
+//!
+//! A router that is down or fails gets the vouchers later from the
+//! `sync-routers` job: its reconcile creates our missing user of every unused
+//! voucher of the tenant, and of an active one whose user another router
+//! shows ([`crate::policy::reconcile`]). That needs no new record and
+//! survives a crash, since the vouchers are stored before any router is
+//! touched and the sync compares them with what each router holds; a queue of
+//! pending pushes would have to be written, leased and cleaned up besides.
 //!
 //! # Codes
 //! [`VOUCHER_CODE_LEN`] characters from [`VOUCHER_ALPHABET`] (31 characters:
@@ -18,7 +36,9 @@ use rand::Rng;
 
 use crate::domain::*;
 use crate::error::{Error, Result};
+use crate::jobs::common::duplicate;
 use crate::jobs::{Engine, RouterAccess, RouterResult};
+use crate::policy::voucher::voucher_user_spec;
 use crate::ports::HotspotUserSpec;
 
 /// The characters of a generated code: no `0 O 1 I L`.
@@ -41,8 +61,9 @@ const CODE_ATTEMPTS: usize = 5;
 pub struct VoucherBatch {
     /// The vouchers, in creation order.
     pub vouchers: Vec<Voucher>,
-    /// Their router: `Enabled` when every code was pushed, else `Pending`
-    /// with the first error.
+    /// Per router of the tenant: `Enabled` when every code was pushed there,
+    /// `Pending` with the first error otherwise (the sync pushes them later),
+    /// `Skipped` for a disabled router.
     pub routers: Vec<RouterResult>,
 }
 
@@ -75,22 +96,28 @@ fn check_prefix(prefix: &str) -> Result<()> {
 }
 
 impl Engine {
-    /// Generates `count` unused vouchers of a plan and pushes them to the
-    /// tenant's voucher router (its first enabled router) as hotspot users
-    /// tagged for each voucher, with the plan's duration as `limit-uptime`.
+    /// Generates `count` unused vouchers of a plan and pushes them to every
+    /// enabled router of the tenant as hotspot users tagged for each voucher,
+    /// with the plan's duration as `limit-uptime`.
     ///
     /// Each voucher expires unused after the engine's
     /// `voucher_activation_window` (7 days), and once activated by its first
-    /// login, after the plan's duration. The codes are stored before any
-    /// router is touched; a router that fails is reported `Pending` (its
-    /// vouchers are in storage; generating again does not duplicate them).
+    /// login on any router, after the plan's duration. The codes are stored
+    /// before any router is touched; a router that fails is reported
+    /// `Pending` and gets the vouchers at the next `sync-routers` run.
     ///
     /// ```
     /// # use isp_core::domain::*;
+    /// # use isp_core::jobs::RouterAccess;
     /// # async fn demo(engine: isp_core::jobs::Engine, plan: PlanId) -> isp_core::Result<()> {
     /// let batch = engine.generate_vouchers(TenantId(1), plan, 20, Some("HOT")).await?;
     /// for v in &batch.vouchers {
     ///     println!("{}", v.code);
+    /// }
+    /// for r in &batch.routers {
+    ///     if r.state == RouterAccess::Pending {
+    ///         println!("{} gets them at the next sync: {:?}", r.router, r.error);
+    ///     }
     /// }
     /// # Ok(()) }
     /// ```
@@ -120,7 +147,7 @@ impl Engine {
             .duration
             .ok_or_else(|| Error::invalid("plan", &plan.name, "has no duration (a monthly plan?)"))?;
         let routers = self.deps.directory.routers_of(tenant).await?;
-        let router =
+        let home =
             routers.iter().find(|r| r.enabled).cloned().ok_or_else(|| {
                 Error::invalid("tenant", tenant, "has no enabled router to put vouchers on")
             })?;
@@ -130,56 +157,29 @@ impl Engine {
         let mut vouchers = Vec::with_capacity(count as usize);
         for _ in 0..count {
             vouchers.push(
-                self.insert_voucher(tenant, &router, &plan, duration, prefix, now + window)
+                self.insert_voucher(tenant, &home, &plan, duration, prefix, now + window)
                     .await?,
             );
         }
-        let mut first_error = None;
-        let mut pushed = 0_u64;
-        for v in &vouchers {
-            let spec = HotspotUserSpec {
-                name: v.code.clone(),
-                password: None,
-                profile: None,
-                limit_uptime: Some(duration),
-                mac: None,
-                owner: OwnerTag::Voucher(v.id),
-            };
-            let added = self
-                .limits
-                .run(router.id, self.deps.driver.add_hotspot_user(&router, &spec))
-                .await;
-            match added {
-                Ok(_) => pushed += 1,
-                Err(e) => {
-                    tracing::warn!(voucher = %v.code, router = %router.name, error = %e, "voucher not pushed");
-                    first_error.get_or_insert(e.to_string());
+        let specs: Vec<HotspotUserSpec> = vouchers.iter().map(voucher_user_spec).collect();
+        let pushes = futures::future::join_all(routers.iter().filter(|r| r.enabled).map(|router| {
+            let specs = &specs;
+            async move { (router, self.add_voucher_users(router, specs).await) }
+        }))
+        .await;
+        let mut results = Vec::with_capacity(routers.len());
+        for (router, answers) in pushes {
+            let pushed = answers.iter().filter(|a| a.is_ok()).count();
+            let first_error = answers.into_iter().find_map(|a| a.err()).map(|e| e.to_string());
+            match &first_error {
+                None => {
+                    tracing::info!(router = %router.name, pushed, "vouchers pushed");
+                }
+                Some(e) => {
+                    tracing::warn!(router = %router.name, pushed, of = count, error = %e, "vouchers not all pushed; the sync pushes the rest");
                 }
             }
-        }
-        let events: Vec<AuditEvent> = vouchers
-            .iter()
-            .map(|v| AuditEvent {
-                at: now,
-                tenant_id: Some(tenant),
-                action: "voucher_generate".into(),
-                subject: format!("voucher:{}", v.code),
-                router_id: Some(router.id),
-                outcome: if first_error.is_none() {
-                    AuditOutcome::Success
-                } else {
-                    AuditOutcome::Retry
-                },
-                reason: Some(format!("plan {}", plan.name)),
-            })
-            .collect();
-        if let Err(e) = repos.audit.append(&events).await {
-            tracing::warn!(error = %e, "voucher audit write failed");
-        }
-        tracing::info!(tenant = %tenant, plan = %plan.name, count, pushed, router = %router.name, "vouchers generated");
-        Ok(VoucherBatch {
-            vouchers,
-            routers: vec![RouterResult {
+            results.push(RouterResult {
                 router_id: router.id,
                 router: router.name.clone(),
                 state: if first_error.is_none() {
@@ -188,15 +188,94 @@ impl Engine {
                     RouterAccess::Pending
                 },
                 error: first_error,
-            }],
+            });
+        }
+        for router in routers.iter().filter(|r| !r.enabled) {
+            results.push(RouterResult {
+                router_id: router.id,
+                router: router.name.clone(),
+                state: RouterAccess::Skipped,
+                error: None,
+            });
+        }
+        let pending: Vec<&str> = results
+            .iter()
+            .filter(|r| r.state == RouterAccess::Pending)
+            .map(|r| r.router.as_str())
+            .collect();
+        let events: Vec<AuditEvent> = vouchers
+            .iter()
+            .map(|v| AuditEvent {
+                at: now,
+                tenant_id: Some(tenant),
+                action: "voucher_generate".into(),
+                subject: format!("voucher:{}", v.code),
+                router_id: Some(home.id),
+                outcome: if pending.is_empty() {
+                    AuditOutcome::Success
+                } else {
+                    AuditOutcome::Retry
+                },
+                reason: Some(if pending.is_empty() {
+                    format!("plan {}", plan.name)
+                } else {
+                    format!("plan {}; not yet on {}", plan.name, pending.join(", "))
+                }),
+            })
+            .collect();
+        if let Err(e) = repos.audit.append(&events).await {
+            tracing::warn!(error = %e, "voucher audit write failed");
+        }
+        tracing::info!(tenant = %tenant, plan = %plan.name, count, routers = results.len(), pending = pending.len(), "vouchers generated");
+        Ok(VoucherBatch {
+            vouchers,
+            routers: results,
         })
+    }
+
+    /// Adds our hotspot users of `specs` to one router, holding one of its
+    /// permits for the whole list: one answer per spec, in order. Once the
+    /// router is unreachable, the rest get that error without being sent.
+    pub(crate) async fn add_voucher_users(
+        &self,
+        router: &Router,
+        specs: &[HotspotUserSpec],
+    ) -> Vec<Result<()>> {
+        let driver = &self.deps.driver;
+        let sent = self
+            .limits
+            .run(router.id, async {
+                let mut out = Vec::with_capacity(specs.len());
+                let mut down: Option<Error> = None;
+                for spec in specs {
+                    if let Some(e) = &down {
+                        out.push(Err(duplicate(e)));
+                        continue;
+                    }
+                    match driver.add_hotspot_user(router, spec).await {
+                        Ok(_) => out.push(Ok(())),
+                        Err(e) => {
+                            if e.is_transient() {
+                                down = Some(duplicate(&e));
+                            }
+                            out.push(Err(e));
+                        }
+                    }
+                }
+                Ok(out)
+            })
+            .await;
+        match sent {
+            Ok(out) => out,
+            Err(e) => specs.iter().map(|_| Err(duplicate(&e))).collect(),
+        }
     }
 
     /// Stores one voucher with a fresh code, drawing again on a collision.
     async fn insert_voucher(
         &self,
         tenant: TenantId,
-        router: &Router,
+        home: &Router,
         plan: &Plan,
         duration: RosDuration,
         prefix: &str,
@@ -207,7 +286,7 @@ impl Engine {
             let code = RosName::parse("code", &voucher_code(&mut OsRng, prefix))?;
             let new = NewVoucher {
                 tenant_id: tenant,
-                router_id: router.id,
+                router_id: home.id,
                 code,
                 plan_id: plan.id,
                 activation_deadline: Some(activation_deadline),

@@ -1,7 +1,7 @@
 //! Reconcile the database with each router's live state: one read per menu
 //! per router, then the actions of [`crate::policy::reconcile`].
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -11,14 +11,14 @@ use tracing::Instrument;
 
 use crate::domain::{
     AuditOutcome, MacAddress, OwnerTag, Plan, PlanId, RosName, Router, Service, Subscriber, TenantId,
-    Voucher, VoucherStatus,
+    Voucher, VoucherId, VoucherStatus,
 };
 use crate::error::{Error, Result};
 use crate::jobs::common::{duplicate, router_span, RunCtx, Tally};
 use crate::jobs::Engine;
 use crate::policy::reconcile::{reconcile, Desired, ReconcileAction, RECONCILE_MENUS};
 use crate::policy::time::local_date;
-use crate::ports::RouterSnapshot;
+use crate::ports::{HotspotUserSpec, RouterSnapshot};
 
 const ALL_VOUCHER_STATUSES: [VoucherStatus; 4] = [
     VoucherStatus::Unused,
@@ -36,7 +36,10 @@ struct RouterWork {
     subscribers: Arc<Vec<Subscriber>>,
     services: Vec<Service>,
     plans: BTreeMap<PlanId, Plan>,
-    vouchers: Vec<Voucher>,
+    /// Every voucher of the tenant: each one's user belongs on every router.
+    vouchers: Arc<Vec<Voucher>>,
+    /// The tenant's vouchers whose user another router of this round shows.
+    voucher_users_elsewhere: HashSet<VoucherId>,
 }
 
 /// Routers synced concurrently (whole tenants: a round may hold more).
@@ -92,6 +95,7 @@ impl Engine {
         }))
         .await;
         let mut subscribers: HashMap<TenantId, Arc<Vec<Subscriber>>> = HashMap::new();
+        let mut vouchers: HashMap<TenantId, Arc<Vec<Voucher>>> = HashMap::new();
         let mut work = Vec::with_capacity(round.len());
         for ((router, label), snapshot) in round.into_iter().zip(snapshots) {
             let snapshot = match snapshot {
@@ -115,7 +119,14 @@ impl Engine {
                 }
             };
             match self
-                .load_router_work(ctx, &mut subscribers, router, label.clone(), snapshot)
+                .load_router_work(
+                    ctx,
+                    &mut subscribers,
+                    &mut vouchers,
+                    router,
+                    label.clone(),
+                    snapshot,
+                )
                 .await
             {
                 Ok(w) => work.push(w),
@@ -126,6 +137,8 @@ impl Engine {
             }
         }
         drop(subscribers);
+        drop(vouchers);
+        mark_voucher_users_elsewhere(&mut work);
         let now = ctx.now();
         let dry_run = ctx.dry_run;
         let tallies = join_all(work.into_iter().map(|w| {
@@ -143,6 +156,7 @@ impl Engine {
         &self,
         ctx: &mut RunCtx<'_>,
         subscribers: &mut HashMap<TenantId, Arc<Vec<Subscriber>>>,
+        vouchers: &mut HashMap<TenantId, Arc<Vec<Voucher>>>,
         router: Router,
         label: String,
         snapshot: RouterSnapshot,
@@ -158,7 +172,19 @@ impl Engine {
             }
         };
         let services = repos.services.on_router(router.id).await?;
-        let vouchers = repos.vouchers.on_router(router.id, &ALL_VOUCHER_STATUSES).await?;
+        let vouchers = match vouchers.get(&tenant.id) {
+            Some(v) => v.clone(),
+            None => {
+                // Stored per home router: the tenant's are those of all its routers.
+                let mut all = Vec::new();
+                for r in ctx.routers_of(tenant.id).await? {
+                    all.extend(repos.vouchers.on_router(r.id, &ALL_VOUCHER_STATUSES).await?);
+                }
+                let all = Arc::new(all);
+                vouchers.insert(tenant.id, all.clone());
+                all
+            }
+        };
         let mut plans = BTreeMap::new();
         for s in &services {
             if let std::collections::btree_map::Entry::Vacant(slot) = plans.entry(s.plan_id) {
@@ -174,6 +200,7 @@ impl Engine {
             services,
             plans,
             vouchers,
+            voucher_users_elsewhere: HashSet::new(),
         })
     }
 
@@ -195,6 +222,7 @@ impl Engine {
             services: &w.services,
             plans: &w.plans,
             vouchers: &w.vouchers,
+            voucher_users_elsewhere: &w.voucher_users_elsewhere,
             static_ip_list: &self.config.static_ip_list,
         };
         let actions = reconcile(&desired, &w.snapshot);
@@ -202,8 +230,9 @@ impl Engine {
         // Hotspot users to disable or enable go to the router as one batch,
         // at the place of the first of them.
         let mut user_changes: Option<HashMap<usize, Result<u64>>> = None;
-        // Likewise the ip-bindings to remove.
+        // Likewise the ip-bindings to remove, and the voucher users to add.
         let mut binding_removals: Option<HashMap<usize, Result<u64>>> = None;
+        let mut voucher_users: Option<HashMap<usize, Result<u64>>> = None;
         for (i, action) in actions.iter().enumerate() {
             let key = action.key();
             let n = match action {
@@ -231,6 +260,12 @@ impl Engine {
                         .as_mut()
                         .and_then(|m| m.remove(&i))
                         .unwrap_or(Ok(0))
+                }
+                ReconcileAction::AddVoucherUser(_) => {
+                    if voucher_users.is_none() {
+                        voucher_users = Some(self.apply_voucher_users(router, &actions).await);
+                    }
+                    voucher_users.as_mut().and_then(|m| m.remove(&i)).unwrap_or(Ok(0))
                 }
                 _ => self.apply(router, action, now).await,
             };
@@ -379,6 +414,29 @@ impl Engine {
         indexes.into_iter().zip(answers).collect()
     }
 
+    /// The voucher users to add among `actions`, in one batch on the router:
+    /// per action index, 1 once added, or the error.
+    async fn apply_voucher_users(
+        &self,
+        router: &Router,
+        actions: &[ReconcileAction],
+    ) -> HashMap<usize, Result<u64>> {
+        let (indexes, specs): (Vec<usize>, Vec<HotspotUserSpec>) = actions
+            .iter()
+            .enumerate()
+            .filter_map(|(i, a)| match a {
+                ReconcileAction::AddVoucherUser(spec) => Some((i, spec.clone())),
+                _ => None,
+            })
+            .unzip();
+        let answers = self.add_voucher_users(router, &specs).await;
+        indexes
+            .into_iter()
+            .zip(answers)
+            .map(|(i, a)| (i, a.map(|()| 1)))
+            .collect()
+    }
+
     /// Performs one action; returns how many objects or records it changed.
     async fn apply(&self, router: &Router, action: &ReconcileAction, now: DateTime<Utc>) -> Result<u64> {
         let d = &self.deps.driver;
@@ -434,6 +492,10 @@ impl Engine {
                 .run(id, d.remove_rate_limit(router, name, *owner))
                 .await
                 .map(|()| 1),
+            ReconcileAction::AddVoucherUser(spec) => {
+                let mut answers = self.add_voucher_users(router, std::slice::from_ref(spec)).await;
+                answers.pop().unwrap_or(Ok(())).map(|()| 1)
+            }
             ReconcileAction::ExpireVoucher { voucher, reason } => {
                 // The expire-vouchers job then removes the router user (or
                 // confirms it is gone) and records that.
@@ -469,8 +531,49 @@ fn subject_of(action: &ReconcileAction) -> String {
             format!("address_list:{address} ({})", owner.comment())
         }
         ReconcileAction::RemoveQueue { name, owner } => format!("queue:{name} ({})", owner.comment()),
+        ReconcileAction::AddVoucherUser(spec) => {
+            format!("hotspot_user:{} ({})", spec.name, spec.owner.comment())
+        }
         ReconcileAction::ExpireVoucher { voucher, reason } => {
             format!("voucher:{voucher} ({})", reason.as_str())
+        }
+    }
+}
+
+/// Notes, for each router's work, the tenant's vouchers whose user (by name)
+/// another router of the tenant in this round shows.
+fn mark_voucher_users_elsewhere(work: &mut [RouterWork]) {
+    let mut by_tenant: BTreeMap<TenantId, Vec<usize>> = BTreeMap::new();
+    for (i, w) in work.iter().enumerate() {
+        by_tenant.entry(w.router.tenant_id).or_default().push(i);
+    }
+    for indexes in by_tenant.into_values() {
+        if indexes.len() < 2 {
+            continue;
+        }
+        let names: Vec<HashSet<&str>> = indexes
+            .iter()
+            .map(|&i| {
+                work[i]
+                    .snapshot
+                    .hotspot_users
+                    .iter()
+                    .map(|u| u.name.as_str())
+                    .collect()
+            })
+            .collect();
+        let mut marks: Vec<HashSet<VoucherId>> = vec![HashSet::new(); indexes.len()];
+        for v in work[indexes[0]].vouchers.iter() {
+            let shown: Vec<bool> = names.iter().map(|n| n.contains(v.code.as_str())).collect();
+            let count = shown.iter().filter(|s| **s).count();
+            for (k, here) in shown.iter().enumerate() {
+                if count > usize::from(*here) {
+                    marks[k].insert(v.id);
+                }
+            }
+        }
+        for (&i, m) in indexes.iter().zip(marks) {
+            work[i].voucher_users_elsewhere = m;
         }
     }
 }

@@ -1,13 +1,17 @@
 //! Expire vouchers by their deadlines and remove their router users, sessions
-//! and the ip-bindings tagged for them.
+//! and the ip-bindings tagged for them, on every enabled router of the
+//! voucher's tenant (each holds its user). A voucher's removal is recorded
+//! only once every one of them confirmed; a router that failed puts the whole
+//! removal off, and the retry runs every router again (removal is
+//! idempotent: an already-gone user counts as removed).
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use futures::future::join_all;
 use tracing::Instrument;
 
-use crate::domain::{AuditOutcome, OwnerTag, RouterId, Voucher};
+use crate::domain::{AuditOutcome, OwnerTag, Router, RouterId, TenantId, Voucher, VoucherId};
 use crate::error::{Error, Result};
 use crate::jobs::common::{duplicate, fresh, retry_at, router_span, RunCtx, Tally, DRY_RUN_LIMIT};
 use crate::jobs::disconnect::record_foreign;
@@ -41,7 +45,7 @@ impl Engine {
 
     async fn voucher_batch(&self, ctx: &mut RunCtx<'_>, batch: Vec<Voucher>, now: DateTime<Utc>) {
         let repo = &self.deps.repos.vouchers;
-        let mut removals: BTreeMap<RouterId, Vec<Voucher>> = BTreeMap::new();
+        let mut removals: Vec<Voucher> = Vec::new();
         for v in batch {
             let subject = format!("voucher:{}", v.code);
             match voucher_time_expiry(&v, now) {
@@ -64,38 +68,57 @@ impl Engine {
                                 AuditOutcome::Success,
                                 Some(reason.as_str().to_owned()),
                             );
-                            removals.entry(v.router_id).or_default().push(v);
+                            removals.push(v);
                         }
                         Ok(false) => ctx.tally.add("vouchers_superseded", 1),
                         Err(e) => ctx.tally.fail(subject, None, &e),
                     }
                 }
-                VoucherAction::RemoveFromRouter => removals.entry(v.router_id).or_default().push(v),
+                VoucherAction::RemoveFromRouter => removals.push(v),
                 VoucherAction::Keep => ctx.tally.add("skipped_not_due", 1),
             }
         }
 
+        // Every router of the voucher's tenant holds its user: one batch per
+        // router for all the vouchers of its tenant.
+        let mut by_tenant: BTreeMap<TenantId, Vec<Voucher>> = BTreeMap::new();
+        for v in removals {
+            by_tenant.entry(v.tenant_id).or_default().push(v);
+        }
         let mut routers = Vec::new();
-        for (rid, vs) in removals {
-            match ctx.router(rid).await {
-                Ok(r) => {
-                    let label = ctx.label(&r).await;
-                    routers.push((r, label, vs));
-                }
+        let mut wanted: HashMap<VoucherId, (Voucher, usize)> = HashMap::new();
+        for (tenant, vs) in by_tenant {
+            let enabled: Vec<Router> = match ctx.routers_of(tenant).await {
+                Ok(rs) => rs.into_iter().filter(|r| r.enabled).collect(),
                 Err(e) => {
-                    for v in vs {
-                        self.voucher_retry(&mut ctx.tally, &v, None, &e, now, ctx.dry_run)
-                            .await;
+                    for v in &vs {
+                        self.voucher_failed(&mut ctx.tally, v, None, None, &e, now);
+                        self.voucher_retry(&mut ctx.tally, v, now, ctx.dry_run).await;
                     }
+                    continue;
                 }
+            };
+            if enabled.is_empty() {
+                let e = Error::unavailable(format!("tenant {tenant}"), "no enabled router");
+                ctx.tally.add("router_disabled", vs.len() as u64);
+                for v in &vs {
+                    self.voucher_failed(&mut ctx.tally, v, None, None, &e, now);
+                    self.voucher_retry(&mut ctx.tally, v, now, ctx.dry_run).await;
+                }
+                continue;
+            }
+            for r in enabled.iter() {
+                let label = ctx.label(r).await;
+                routers.push((r.clone(), label, vs.clone()));
+            }
+            for v in vs {
+                wanted.insert(v.id, (v, enabled.len()));
             }
         }
         if ctx.dry_run {
-            for (r, label, vs) in &routers {
-                if r.enabled {
-                    ctx.tally.add("users_removed", vs.len() as u64);
-                    ctx.tally.add_router(label, "users_removed", vs.len() as u64);
-                }
+            for (_, label, vs) in &routers {
+                ctx.tally.add("users_removed", vs.len() as u64);
+                ctx.tally.add_router(label, "users_removed", vs.len() as u64);
             }
             return;
         }
@@ -104,14 +127,7 @@ impl Engine {
             let span = router_span(&label);
             async move {
                 let mut t = Tally::default();
-                if !router.enabled {
-                    let e = Error::unavailable(format!("router {label}"), "router is disabled");
-                    t.add("router_disabled", vs.len() as u64);
-                    for v in &vs {
-                        self.voucher_retry(&mut t, v, Some(&label), &e, now, false).await;
-                    }
-                    return t;
-                }
+                let mut confirmed = Vec::new();
                 // One disconnect for the router's vouchers: each voucher's
                 // user (only if tagged for it), its sessions and cookies, and
                 // the bindings tagged for it, in one batch.
@@ -163,62 +179,79 @@ impl Engine {
                                 &subject,
                                 router.id,
                             );
-                            match self
-                                .deps
-                                .repos
-                                .vouchers
-                                .mark_removed(v.id, &self.config.holder)
-                                .await
-                            {
-                                Ok(_) => t.event(
-                                    now,
-                                    Some(v.tenant_id),
-                                    "voucher_remove_user",
-                                    subject,
-                                    Some(router.id),
-                                    AuditOutcome::Success,
-                                    None,
-                                ),
-                                Err(e) => t.fail(subject, Some(&label), &e),
-                            }
+                            t.event(
+                                now,
+                                Some(v.tenant_id),
+                                "voucher_remove_user",
+                                subject,
+                                Some(router.id),
+                                AuditOutcome::Success,
+                                None,
+                            );
+                            confirmed.push(v.id);
                         }
                         Err(e) => {
                             t.add_router(&label, "failures", 1);
-                            self.voucher_retry(&mut t, v, Some(&label), &e, now, false).await;
+                            self.voucher_failed(&mut t, v, Some(&label), Some(router.id), &e, now);
                         }
                     }
                 }
-                t
+                (t, confirmed)
             }
             .instrument(span)
         });
-        for t in join_all(tasks).await {
+        let mut confirmations: HashMap<VoucherId, usize> = HashMap::new();
+        for (t, confirmed) in join_all(tasks).await {
             ctx.tally.merge(t);
+            for id in confirmed {
+                *confirmations.entry(id).or_default() += 1;
+            }
+        }
+        // Removed only once every enabled router of the tenant confirmed; a
+        // later try runs all of them again (removal is idempotent).
+        for (id, (v, routers)) in wanted {
+            if confirmations.get(&id).copied().unwrap_or(0) < routers {
+                self.voucher_retry(&mut ctx.tally, &v, now, false).await;
+                continue;
+            }
+            if let Err(e) = self
+                .deps
+                .repos
+                .vouchers
+                .mark_removed(v.id, &self.config.holder)
+                .await
+            {
+                ctx.tally.fail(format!("voucher:{}", v.code), None, &e);
+            }
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
-    async fn voucher_retry(
+    /// Records a voucher's removal failing on one router (or before any).
+    fn voucher_failed(
         &self,
         t: &mut Tally,
         v: &Voucher,
         label: Option<&str>,
+        router: Option<RouterId>,
         e: &Error,
         now: DateTime<Utc>,
-        dry_run: bool,
     ) {
         let subject = format!("voucher:{}", v.code);
-        t.add("removals_pending", 1);
         t.fail(subject.clone(), label, e);
         t.event(
             now,
             Some(v.tenant_id),
             "voucher_remove_user",
-            subject.clone(),
-            Some(v.router_id),
+            subject,
+            router.or(Some(v.router_id)),
             AuditOutcome::Retry,
             Some(e.to_string()),
         );
+    }
+
+    /// Backs a voucher's removal off: the job tries every router again later.
+    async fn voucher_retry(&self, t: &mut Tally, v: &Voucher, now: DateTime<Utc>, dry_run: bool) {
+        t.add("removals_pending", 1);
         if !dry_run {
             let until = retry_at(self, now, v.attempts);
             if let Err(e) = self
@@ -228,7 +261,7 @@ impl Engine {
                 .retry_later(v.id, &self.config.holder, until)
                 .await
             {
-                t.fail(subject, label, &e);
+                t.fail(format!("voucher:{}", v.code), None, &e);
             }
         }
     }

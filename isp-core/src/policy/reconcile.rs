@@ -9,12 +9,18 @@
 //!   secret, its address-list entry, its rate-limit queue. An entitled
 //!   subscriber's user we disabled is enabled again.
 //! - Records whose router object is gone are expired: an active voucher whose
-//!   hotspot user is gone, or whose uptime reached its limit
+//!   hotspot user is gone from this router and from every other router of the
+//!   tenant read in the same round, or whose uptime reached its limit
 //!   ([`crate::policy::voucher::voucher_sync`]).
+//! - A voucher's user is on every router of the tenant: the user of an unused
+//!   voucher that this router lacks is created (a router that was down when
+//!   the vouchers were generated gets them here), and so is the user of an
+//!   active one that another router shows. A same-name user that is not ours
+//!   blocks that and is left alone.
 //!
 //! Objects without our comment prefix are never touched, whatever their names.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::net::Ipv4Addr;
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -25,8 +31,8 @@ use crate::domain::{
 };
 use crate::policy::hotspot::is_expired;
 use crate::policy::provisioning::{is_entitled, pppoe_spec, queue_name, queue_spec, static_ip_spec};
-use crate::policy::voucher::{voucher_sync, voucher_time_expiry, VoucherAction};
-use crate::ports::{BindingType, Menu, PppoeSpec, QueueSpec, RouterSnapshot, StaticIpSpec};
+use crate::policy::voucher::{voucher_sync, voucher_time_expiry, voucher_user_spec, VoucherAction};
+use crate::ports::{BindingType, HotspotUserSpec, Menu, PppoeSpec, QueueSpec, RouterSnapshot, StaticIpSpec};
 
 /// The menus a snapshot must hold for [`reconcile`]: a menu left out would
 /// look empty, and everything in it would look missing.
@@ -56,8 +62,13 @@ pub struct Desired<'a> {
     pub services: &'a [Service],
     /// Plans of those services.
     pub plans: &'a BTreeMap<PlanId, Plan>,
-    /// Every voucher on this router.
+    /// Every voucher of the router's tenant (its user belongs on every
+    /// router of the tenant).
     pub vouchers: &'a [Voucher],
+    /// The vouchers whose hotspot user (by name) another router of the tenant
+    /// showed in the same round: an active voucher missing here is not gone,
+    /// its user is created here instead.
+    pub voucher_users_elsewhere: &'a HashSet<VoucherId>,
     /// The address list of static-IP services.
     pub static_ip_list: &'a RosName,
 }
@@ -121,6 +132,8 @@ pub enum ReconcileAction {
         /// Its owner.
         owner: OwnerTag,
     },
+    /// Create our missing hotspot user of a live voucher.
+    AddVoucherUser(HotspotUserSpec),
     /// Expire an active voucher by what the router shows.
     ExpireVoucher {
         /// Voucher.
@@ -144,6 +157,7 @@ impl ReconcileAction {
             ReconcileAction::RemovePppoe { .. } => "secrets_removed",
             ReconcileAction::RemoveStaticIp { .. } => "static_ips_removed",
             ReconcileAction::RemoveQueue { .. } => "queues_removed",
+            ReconcileAction::AddVoucherUser(_) => "voucher_users_added",
             ReconcileAction::ExpireVoucher { .. } => "vouchers_expired_by_sync",
         }
     }
@@ -187,12 +201,14 @@ pub fn reconcile(desired: &Desired<'_>, observed: &RouterSnapshot) -> Vec<Reconc
 
     // Records whose router object is gone (or used up).
     let mut voucher_ok = HashMap::new();
+    let user_names: HashSet<&str> = observed.hotspot_users.iter().map(|u| u.name.as_str()).collect();
     for v in desired.vouchers {
         let activated_since = v.started_at.is_some_and(|at| at >= desired.observed_at);
-        let synced = if activated_since {
-            None
-        } else {
-            voucher_sync(v, &observed.hotspot_users)
+        let elsewhere = desired.voucher_users_elsewhere.contains(&v.id);
+        let synced = match voucher_sync(v, &observed.hotspot_users) {
+            _ if activated_since => None,
+            Some(VoucherExpiryReason::RouterUserGone) if elsewhere => None,
+            other => other,
         };
         if let Some(reason) = synced {
             actions.push(ReconcileAction::ExpireVoucher {
@@ -204,6 +220,10 @@ pub fn reconcile(desired: &Desired<'_>, observed: &RouterSnapshot) -> Vec<Reconc
             && voucher_time_expiry(v, desired.now) == VoucherAction::Keep
             && synced.is_none();
         voucher_ok.insert(v.id, live);
+        let wanted_here = v.status == VoucherStatus::Unused || (elsewhere && !activated_since);
+        if live && wanted_here && !user_names.contains(v.code.as_str()) {
+            actions.push(ReconcileAction::AddVoucherUser(voucher_user_spec(v)));
+        }
     }
     let ent = Entitlement {
         now: desired.now,

@@ -13,8 +13,21 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::domain::{Voucher, VoucherExpiryReason, VoucherStatus};
-use crate::ports::HotspotUser;
+use crate::domain::{OwnerTag, Voucher, VoucherExpiryReason, VoucherStatus};
+use crate::ports::{HotspotUser, HotspotUserSpec};
+
+/// A voucher's hotspot user, the same on every router of its tenant: its
+/// code, tagged for it, with its duration as `limit-uptime`.
+pub fn voucher_user_spec(voucher: &Voucher) -> HotspotUserSpec {
+    HotspotUserSpec {
+        name: voucher.code.clone(),
+        password: None,
+        profile: None,
+        limit_uptime: Some(voucher.duration),
+        mac: None,
+        owner: OwnerTag::Voucher(voucher.id),
+    }
+}
 
 /// What time alone asks of a voucher.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
