@@ -42,7 +42,9 @@ use isp_core::policy::time::local_date;
 use isp_core::ports::Clock;
 use isp_routeros::sim::SimHandle;
 use isp_tests::eventually;
-use isp_tests::reliability::world::{add_service, add_subscriber, sessions_of, user_disabled, Fleet, Layout, SubPlan};
+use isp_tests::reliability::world::{
+    add_service, add_subscriber, sessions_of, user_disabled, Fleet, Layout, SubPlan,
+};
 use ispd::daemon::{self, Daemon};
 
 const PASSWORD: &str = "jump-router-pw";
@@ -162,7 +164,9 @@ password_file = "router.password"
     let (mut wiring, storage) = daemon::wire(&config, true).await.expect("wiring");
     wiring.clock = clock.clone();
     wiring.sms = Arc::new(RecordingSms::new());
-    daemon::apply_config(&config, &wiring.repos).await.expect("apply config");
+    daemon::apply_config(&config, &wiring.repos)
+        .await
+        .expect("apply config");
     let repos = wiring.repos.clone();
     let plans = layout.seed(&repos).await;
 
@@ -224,12 +228,21 @@ password_file = "router.password"
     );
     for s in &before {
         let at = removals(&h, &s.username)[0] + clock.offset();
-        assert!(at >= s.paid_until, "{} cut off early: {at} < {}", s.username, s.paid_until);
+        assert!(
+            at >= s.paid_until,
+            "{} cut off early: {at} < {}",
+            s.username,
+            s.paid_until
+        );
     }
     assert!(skipped.iter().chain(&after).all(|s| !cut(&h, s)));
     assert!(charges().await.is_empty(), "charged before the tenant's midnight");
     let planned = d.runner().watcher().next_wakeup;
-    assert_eq!(planned, Some(skipped[0].paid_until), "the watcher's plan before the jump");
+    assert_eq!(
+        planned,
+        Some(skipped[0].paid_until),
+        "the watcher's plan before the jump"
+    );
 
     // 2. Forward an hour.
     let jumped_real = Utc::now();
@@ -245,10 +258,18 @@ password_file = "router.password"
         let at = removals(&h, &s.username)[0];
         assert!(at >= jumped_real, "{} cut off before the jump", s.username);
     }
-    assert!(after.iter().all(|s| !cut(&h, s)), "a subscriber due after the jump was cut off");
+    assert!(
+        after.iter().all(|s| !cut(&h, s)),
+        "a subscriber due after the jump was cut off"
+    );
     let replanned = |want: DateTime<Utc>| {
         let runner = d.runner().clone();
-        async move { eventually(Duration::from_secs(3), || runner.watcher().next_wakeup == Some(want)).await }
+        async move {
+            eventually(Duration::from_secs(3), || {
+                runner.watcher().next_wakeup == Some(want)
+            })
+            .await
+        }
     };
     assert!(
         replanned(after[0].paid_until).await,
@@ -298,16 +319,38 @@ password_file = "router.password"
         let at = removals(&h, &s.username)[0];
         assert!(at >= stepped_real, "{} cut off before the step back", s.username);
         let port_at = at + clock.offset();
-        assert!(port_at >= s.paid_until, "{} cut off early: port read {port_at}, paid until {}", s.username, s.paid_until);
+        assert!(
+            port_at >= s.paid_until,
+            "{} cut off early: port read {port_at}, paid until {}",
+            s.username,
+            s.paid_until
+        );
     }
     let db = repos.subscribers.get(relived.id).await.expect("get");
-    assert!(!db.active && db.disconnected_at.is_some(), "{} no longer recorded cut off", relived.username);
-    assert_eq!(user_disabled(&h, &relived.username), Some(true), "{} enabled again", relived.username);
-    assert_eq!(removals(&h, &relived.username).len(), 1, "{} cut off twice", relived.username);
+    assert!(
+        !db.active && db.disconnected_at.is_some(),
+        "{} no longer recorded cut off",
+        relived.username
+    );
+    assert_eq!(
+        user_disabled(&h, &relived.username),
+        Some(true),
+        "{} enabled again",
+        relived.username
+    );
+    assert_eq!(
+        removals(&h, &relived.username).len(),
+        1,
+        "{} cut off twice",
+        relived.username
+    );
     for s in before.iter().chain(&skipped) {
         assert_eq!(removals(&h, &s.username).len(), 1, "{} cut off twice", s.username);
     }
-    assert!(after.iter().all(|s| !cut(&h, s)), "a subscriber due after the jump was cut off");
+    assert!(
+        after.iter().all(|s| !cut(&h, s)),
+        "a subscriber due after the jump was cut off"
+    );
     assert_eq!(
         charges().await,
         vec![tomorrow],

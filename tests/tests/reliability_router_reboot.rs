@@ -144,7 +144,12 @@ async fn a_router_rebooted_mid_batch_gets_what_the_database_says_and_nobody_enti
         .expect("provision");
     assert!(prov.failures.is_empty(), "{:?}", prov.failures);
     for s in &entitled {
-        assert_eq!(user_disabled(r1, &s.username), Some(false), "{} before the run", s.username);
+        assert_eq!(
+            user_disabled(r1, &s.username),
+            Some(false),
+            "{} before the run",
+            s.username
+        );
     }
     for svc in &services {
         assert!(service_present(r1, svc), "service {} before the run", svc.id.0);
@@ -280,11 +285,20 @@ async fn a_router_rebooted_mid_batch_gets_what_the_database_says_and_nobody_enti
             problems.push(format!("entitled {user}'s session removed ({})", rm.reason));
         }
     }
-    assert!(problems.is_empty(), "{} problems:\n{}", problems.len(), problems.join("\n"));
+    assert!(
+        problems.is_empty(),
+        "{} problems:\n{}",
+        problems.len(),
+        problems.join("\n")
+    );
     // Nobody entitled stays out: each logs in again on the rebooted router.
     for (i, s) in entitled.iter().enumerate() {
-        r1.hotspot_login(&s.username, &format!("02:01:00:00:00:{i:02x}"), &format!("10.9.0.{}", i + 2))
-            .unwrap_or_else(|e| panic!("entitled {} cannot log in after the reboot: {e}", s.username));
+        r1.hotspot_login(
+            &s.username,
+            &format!("02:01:00:00:00:{i:02x}"),
+            &format!("10.9.0.{}", i + 2),
+        )
+        .unwrap_or_else(|e| panic!("entitled {} cannot log in after the reboot: {e}", s.username));
     }
     eprintln!(
         "scenario 11: R1 rebooted to its saved configuration mid-run ({} items lost, {} of {} expiries \
