@@ -128,6 +128,8 @@ async fn run(spec: DaemonSpec) -> BoxResult<DaemonOutcome> {
             },
             max_connections: 5,
             auto_migrate: false,
+            statement_timeout: std::time::Duration::from_secs(30),
+            lock_timeout: std::time::Duration::from_secs(10),
         },
         false,
     )

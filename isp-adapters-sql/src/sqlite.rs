@@ -15,7 +15,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
 };
-use sqlx::{Row, Sqlite, SqlitePool, Transaction};
+use sqlx::{Connection as _, Row, Sqlite, SqlitePool, Transaction};
 
 use isp_core::{Error, Result};
 
@@ -204,7 +204,12 @@ async fn open(options: SqliteConnectOptions, opts: &SqlOptions, memory: bool) ->
             .idle_timeout(None)
             .max_lifetime(None)
     } else {
-        SqlitePoolOptions::new().max_connections(opts.max_connections.max(1))
+        // A COMMIT that fails (a full disk: SQLITE_FULL) leaves the connection
+        // inside its transaction, and every later `begin` on it fails: close
+        // such a connection instead of pooling it again.
+        SqlitePoolOptions::new()
+            .max_connections(opts.max_connections.max(1))
+            .after_release(|conn, _meta| Box::pin(async move { Ok(!conn.is_in_transaction()) }))
     };
     // No ping before each acquire: an embedded file has no peer that hangs up,
     // and sqlx still tests each connection as it is released.

@@ -177,3 +177,90 @@ async fn drop_on_a_command_loses_the_connection_mid_command() {
     assert_eq!(removed.len(), 1);
     assert!(h.rows("/ppp/secret").is_empty());
 }
+
+#[tokio::test]
+async fn reboot_loses_sessions_and_dynamic_entries_and_keeps_the_configuration() {
+    let r = router(config()).await;
+    let h = r.handle();
+    h.add_row("/ip/hotspot/user", &[("name", "alice"), ("password", "pw")])
+        .unwrap();
+    h.add_row("/ppp/secret", &[("name", "bob"), ("password", "pw")])
+        .unwrap();
+    h.add_row(
+        "/ip/firewall/address-list",
+        &[("list", "a"), ("address", "10.0.0.1")],
+    )
+    .unwrap();
+    h.add_row(
+        "/ip/firewall/address-list",
+        &[("list", "a"), ("address", "10.0.0.2"), ("timeout", "1h")],
+    )
+    .unwrap();
+    h.hotspot_login("alice", "02:00:00:00:00:01", "10.5.50.2")
+        .unwrap();
+    h.ppp_login("bob", "02:00:00:00:00:02", "10.6.0.2").unwrap();
+    let mut c = logged_in(&r).await;
+    let lost = h.reboot(Duration::from_millis(300));
+    assert!(c.closed().await);
+    // session, host, cookie, PPP session, dynamic entry
+    assert_eq!(lost, 5, "{:?}", h.removals());
+    for menu in [
+        "/ip/hotspot/active",
+        "/ip/hotspot/host",
+        "/ip/hotspot/cookie",
+        "/ppp/active",
+    ] {
+        assert!(h.rows(menu).is_empty(), "{menu} survived the reboot");
+    }
+    assert_eq!(h.rows("/ip/hotspot/user").len(), 1);
+    assert_eq!(h.rows("/ppp/secret").len(), 1);
+    let entries = h.rows("/ip/firewall/address-list");
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0]["address"], "10.0.0.1");
+    assert!(h
+        .removals()
+        .iter()
+        .any(|rm| rm.menu == "/ip/hotspot/active" && rm.reason == "reboot"));
+    // Down for a while, then serving again.
+    let mut c = loop {
+        if let Ok(s) = tokio::net::TcpStream::connect(r.addr()).await {
+            drop(s);
+            if h.connections() == 0 {
+                let mut c = Raw::connect(r.addr()).await;
+                c.login("admin", "secret").await;
+                break c;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let uptime = c.call(&["/system/resource/print"]).await;
+    assert_eq!(uptime[0].kind, ReplyKind::Re);
+    h.hotspot_login("alice", "02:00:00:00:00:01", "10.5.50.2")
+        .unwrap();
+}
+
+#[tokio::test]
+async fn reboot_to_a_saved_configuration_restores_it_and_never_reuses_ids() {
+    let r = router(config()).await;
+    let h = r.handle();
+    let first = h
+        .add_row("/ip/hotspot/user", &[("name", "alice"), ("password", "pw")])
+        .unwrap();
+    let saved = h.save_config();
+    assert!(!saved.is_empty());
+    h.add_row("/ip/hotspot/user", &[("name", "carol"), ("password", "pw")])
+        .unwrap();
+    let mut c = logged_in(&r).await;
+    c.call(&["/ip/hotspot/user/set", &format!("=.id={first}"), "=disabled=yes"])
+        .await;
+    assert_eq!(h.rows("/ip/hotspot/user").len(), 2);
+    h.reboot_to(&saved, Duration::ZERO);
+    let users = h.rows("/ip/hotspot/user");
+    assert_eq!(users.len(), 1, "{users:?}");
+    assert_eq!(users[0]["name"], "alice");
+    assert_eq!(users[0]["disabled"], "false");
+    let again = h
+        .add_row("/ip/hotspot/user", &[("name", "dave"), ("password", "pw")])
+        .unwrap();
+    assert_eq!(again, "*3", "an id was reused after the restore");
+}

@@ -355,6 +355,13 @@ pub async fn health_body(
             ));
         }
     }
+    let jobs = runner.last_runs();
+    // A run that failed as a whole (storage unwritable, unreachable) did
+    // nothing; say why, or health stays green while no expiry is recorded.
+    for (job, run) in jobs.iter().filter(|(_, r)| !r.ok) {
+        health = HealthState::NeedsAttention;
+        attention.push(format!("the last {job} run failed: {}", run.summary));
+    }
     if let Some(w) = &watcher {
         if watcher_expected && !w.running {
             health = HealthState::NeedsAttention;
@@ -384,7 +391,7 @@ pub async fn health_body(
             unchecked: s.routers_unchecked,
             list,
         },
-        jobs: runner.last_runs(),
+        jobs,
         attention,
         cleartext: cleartext.to_vec(),
         timestamp: s.timestamp,

@@ -58,6 +58,8 @@ impl Storage {
         let options = SqlOptions {
             max_connections: config.max_connections,
             acquire_timeout: Duration::from_secs(10),
+            statement_timeout: config.statement_timeout,
+            lock_timeout: config.lock_timeout,
             ..SqlOptions::default()
         };
         let storage = match &config.url {

@@ -58,7 +58,9 @@
 //!     `drop_on(command)` (the connection sending that command closes without an answer),
 //!     `clear_faults()` (also ends an outage and restores the configured latency),
 //!     `outage(d)` (drop all connections and refuse new ones for `d`), `http_error_on(command,
-//!     status)` (REST only).
+//!     status)` (REST only), `reboot(d)` (an outage of `d` that also loses every session, host,
+//!     cookie and dynamic address-list entry; the configuration stays), `save_config()` and
+//!     `reboot_to(saved, d)` (a reboot that comes back with an older configuration).
 //!
 //! # REST
 //!
@@ -166,7 +168,7 @@ use chrono::{DateTime, Utc};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
-pub use router::Removal;
+pub use router::{Removal, SavedConfig};
 use router::{RouterSettings, RouterState};
 use server::{lock, Shared};
 
@@ -652,6 +654,31 @@ impl SimHandle {
             f.outage_until = None;
         }
         self.shared.outage_wake.notify_one();
+    }
+
+    /// The configuration as it is now (every item but sessions, hosts, cookies, PPP sessions
+    /// and dynamic address-list entries), for [`SimHandle::reboot_to`].
+    pub fn save_config(&self) -> SavedConfig {
+        self.state().save_config()
+    }
+
+    /// The router restarts: every connection drops and the ports refuse connections for
+    /// `down`; every hotspot and PPP session (removal reason `reboot`), host, cookie and dynamic
+    /// address-list entry is gone and uptime starts again. The configuration is kept. Returns
+    /// how many runtime items were lost.
+    pub fn reboot(&self, down: Duration) -> usize {
+        let lost = self.state().reboot(None);
+        self.outage(down);
+        lost
+    }
+
+    /// [`SimHandle::reboot`], coming back with `config` (taken by [`SimHandle::save_config`])
+    /// instead of the configuration it had: a restored backup, or changes not yet written to
+    /// flash when the power went.
+    pub fn reboot_to(&self, config: &SavedConfig, down: Duration) -> usize {
+        let lost = self.state().reboot(Some(config));
+        self.outage(down);
+        lost
     }
 
     /// A full outage: every connection drops and the port refuses connections for `d`.

@@ -1,6 +1,6 @@
 //! The reliability suite's shared parts (the promises of ARCHITECTURE.md): a
 //! fault-injecting RouterOS proxy, a throwaway PostgreSQL that can be stopped
-//! and started, a MongoDB-protocol server, a counting SMS gateway, a log
+//! and started, a TCP proxy that partitions the network, a MongoDB-protocol server, a counting SMS gateway, a log
 //! capture, and the seeded random numbers every scenario uses.
 //!
 //! The scenarios are `tests/tests/reliability_*.rs`; `RELIABILITY.md` at the
@@ -8,6 +8,7 @@
 
 pub mod hostile;
 pub mod mongo;
+pub mod partition;
 pub mod pg;
 pub mod process;
 pub mod proxy;

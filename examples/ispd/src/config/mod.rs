@@ -248,6 +248,13 @@ pub struct StorageConfig {
     /// Bring the schema up to date (SQL migrations, MongoDB indexes) when the
     /// daemon starts. Turn off to run `ispd migrate` by hand.
     pub auto_migrate: bool,
+    /// PostgreSQL and MySQL: the server cancels a statement that runs longer,
+    /// so a stalled database frees the job with a transient error (default
+    /// 30 s; `0s` disables it). SQLite has none.
+    pub statement_timeout: Duration,
+    /// PostgreSQL and MySQL: the longest a statement waits for a lock
+    /// (default 10 s; `0s` disables it).
+    pub lock_timeout: Duration,
 }
 
 /// The admin token. `Debug` never shows it.

@@ -131,6 +131,8 @@ pub(super) struct RawStorage {
     pub(super) mongo_database: Option<String>,
     pub(super) max_connections: Option<u32>,
     pub(super) auto_migrate: Option<bool>,
+    pub(super) statement_timeout: Option<Dur>,
+    pub(super) lock_timeout: Option<Dur>,
 }
 
 #[derive(Debug, Default, Deserialize)]

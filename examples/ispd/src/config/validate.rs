@@ -139,6 +139,8 @@ impl Cx<'_> {
             url,
             max_connections,
             auto_migrate: raw.auto_migrate.unwrap_or(true),
+            statement_timeout: raw.statement_timeout.map_or(Duration::from_secs(30), |d| d.0),
+            lock_timeout: raw.lock_timeout.map_or(Duration::from_secs(10), |d| d.0),
         })
     }
 

@@ -10,6 +10,7 @@
 mod commands;
 mod computed;
 mod dispatch;
+mod reboot;
 mod sessions;
 mod values;
 
@@ -23,6 +24,7 @@ use super::menus::{self, MenuSpec};
 use crate::proto::Reply;
 
 pub(crate) use dispatch::resolve;
+pub use reboot::SavedConfig;
 
 /// A trap the router answers with.
 #[derive(Debug, Clone, PartialEq, Eq)]
