@@ -665,15 +665,12 @@ impl ServiceRepo for MongoServiceRepo {
     }
 
     async fn charge_batch(&self, items: &[ChargeItem], holder: &str) -> Result<Vec<ChargeOutcome>> {
-        within(self.0.operation_timeout, async {
-            check_charge_batch(items)?;
-            let mut out = Vec::with_capacity(items.len());
-            for chunk in items.chunks(BATCH_CHUNK) {
-                self.charge_chunk(chunk, holder, &mut out).await?;
-            }
-            Ok(out)
-        })
-        .await
+        check_charge_batch(items)?;
+        let mut out = Vec::with_capacity(items.len());
+        for chunk in items.chunks(BATCH_CHUNK) {
+            within(self.0.operation_timeout, self.charge_chunk(chunk, holder, &mut out)).await?;
+        }
+        Ok(out)
     }
 
     async fn due_between(&self, tenant: TenantId, from: NaiveDate, to: NaiveDate) -> Result<Vec<Service>> {
