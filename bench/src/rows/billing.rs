@@ -7,7 +7,9 @@ use std::time::Instant;
 
 use chrono::{Datelike, NaiveDate, Utc};
 use isp_adapters_sql::Backend;
-use isp_core::domain::{AuditEvent, AuditOutcome, Claim, Currency, Money, NewPlan, PlanId, RosName, TenantId};
+use isp_core::domain::{
+    AuditEvent, AuditOutcome, Claim, Currency, Money, NewPlan, PlanId, RosName, TenantId,
+};
 use isp_core::jobs::{Engine, EngineConfig, EngineDeps, JobKind, RunOptions};
 use isp_core::memory::{RecordingSms, StaticDirectory};
 use isp_core::policy::billing::{anchor_date, charges_owed, next_anchor_after};

@@ -5,12 +5,12 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
+use futures::TryStreamExt as _;
 use isp_core::domain::*;
 use isp_core::ports::{
     check_charge_batch, ChargeItem, ChargeOutcome, CustomerRepo, LedgerRepo, PlanRepo, ServiceRepo,
 };
 use isp_core::{Error, Result};
-use futures::TryStreamExt as _;
 use mongodb::bson::{self, doc, Document};
 use mongodb::options::ReturnDocument;
 use mongodb::Collection;
@@ -378,7 +378,12 @@ impl MongoServiceRepo {
     /// still at `from` are recorded first (one unordered `insert_many`, taken
     /// keys skipped), then each service is moved (compare-and-set). A crash in
     /// between leaves keys that the next run finds taken.
-    async fn charge_chunk(&self, chunk: &[ChargeItem], holder: &str, out: &mut Vec<ChargeOutcome>) -> Result<()> {
+    async fn charge_chunk(
+        &self,
+        chunk: &[ChargeItem],
+        holder: &str,
+        out: &mut Vec<ChargeOutcome>,
+    ) -> Result<()> {
         let ids: Vec<i64> = chunk.iter().map(|i| i.service_id.0).collect();
         let found: Vec<Document> = self
             .0
@@ -422,7 +427,13 @@ impl MongoServiceRepo {
             )
             .await?;
             let moved = moved_and_released
-                || update_matched(&coll, SERVICE, at_from, doc! { "$set": { "next_charge_on": &to } }).await?;
+                || update_matched(
+                    &coll,
+                    SERVICE,
+                    at_from,
+                    doc! { "$set": { "next_charge_on": &to } },
+                )
+                .await?;
             if !moved_and_released {
                 update_matched(
                     &coll,
@@ -668,7 +679,11 @@ impl ServiceRepo for MongoServiceRepo {
         check_charge_batch(items)?;
         let mut out = Vec::with_capacity(items.len());
         for chunk in items.chunks(BATCH_CHUNK) {
-            within(self.0.operation_timeout, self.charge_chunk(chunk, holder, &mut out)).await?;
+            within(
+                self.0.operation_timeout,
+                self.charge_chunk(chunk, holder, &mut out),
+            )
+            .await?;
         }
         Ok(out)
     }
@@ -844,7 +859,11 @@ fn int_of(d: &Document, field: &str) -> Result<i64> {
 
 /// A stored document whose `field` does not decode.
 fn stored_doc(field: &str, d: &Document) -> Error {
-    stored(field, d.get("_id").map_or_else(|| "?".to_owned(), ToString::to_string), "does not decode")
+    stored(
+        field,
+        d.get("_id").map_or_else(|| "?".to_owned(), ToString::to_string),
+        "does not decode",
+    )
 }
 
 /// [`LedgerRepo`] on the `ledger` collection.

@@ -99,7 +99,13 @@ impl Engine {
     /// claims to run out; the next run resumes at the first unrecorded period.
     ///
     /// [`ServiceRepo::charge_batch`]: crate::ports::ServiceRepo::charge_batch
-    async fn bill_batch(&self, ctx: &mut RunCtx<'_>, batch: &[Service], today: NaiveDate, now: DateTime<Utc>) {
+    async fn bill_batch(
+        &self,
+        ctx: &mut RunCtx<'_>,
+        batch: &[Service],
+        today: NaiveDate,
+        now: DateTime<Utc>,
+    ) {
         let mut items = Vec::with_capacity(batch.len());
         let mut billed = Vec::with_capacity(batch.len());
         let mut idle = Vec::new();
@@ -150,7 +156,9 @@ impl Engine {
         for ((s, charges), outcome) in billed.into_iter().zip(outcomes) {
             let subject = format!("service:{}", s.id);
             let created = match &outcome {
-                ChargeOutcome::Billed { created } | ChargeOutcome::Superseded { created } => created.as_slice(),
+                ChargeOutcome::Billed { created } | ChargeOutcome::Superseded { created } => {
+                    created.as_slice()
+                }
                 ChargeOutcome::NotFound => &[],
             };
             for (charge, created) in charges.iter().zip(created) {

@@ -8,7 +8,9 @@ use chrono::{DateTime, NaiveDate, Utc};
 use super::{claim_lease, first_by_key, held_by, lease_is_free, next, release_if_held, MemoryStore, State};
 use crate::domain::*;
 use crate::error::{Error, Result};
-use crate::ports::{check_charge_batch, ChargeItem, ChargeOutcome, CustomerRepo, LedgerRepo, PlanRepo, ServiceRepo};
+use crate::ports::{
+    check_charge_batch, ChargeItem, ChargeOutcome, CustomerRepo, LedgerRepo, PlanRepo, ServiceRepo,
+};
 
 /// [`PlanRepo`] over a [`MemoryStore`].
 #[derive(Debug, Clone)]

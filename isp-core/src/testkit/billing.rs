@@ -968,11 +968,7 @@ pub(super) async fn services_charge_batch_records_each_charge_once(repos: Reposi
     );
     assert_eq!(fx.repos.ledger.count_charges().await.expect("count"), 5);
     assert_eq!(r.get(a.id).await.expect("get").next_charge_on, day(28));
-    assert!(r
-        .charge_batch(&[], "A")
-        .await
-        .expect("empty batch")
-        .is_empty());
+    assert!(r.charge_batch(&[], "A").await.expect("empty batch").is_empty());
 }
 
 /// A batch where one service was charged for a period before: recorded but not

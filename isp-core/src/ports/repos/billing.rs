@@ -180,7 +180,10 @@ pub fn check_charge_batch(items: &[ChargeItem]) -> Result<()> {
             return Err(crate::Error::invalid(
                 "to",
                 item.to,
-                format!("service {id}: next_charge_on must move forward from {}", item.from),
+                format!(
+                    "service {id}: next_charge_on must move forward from {}",
+                    item.from
+                ),
             ));
         }
         for c in &item.charges {
