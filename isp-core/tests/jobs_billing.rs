@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 
 use isp_core::domain::*;
 use isp_core::jobs::{JobKind, RunOptions};
+use isp_core::ports::ChargeOutcome;
 use isp_core::Error;
 use jobs_support::*;
 use policy_fixtures::*;
@@ -40,24 +41,6 @@ fn billing_world(m: &mut Mocks, zone: &str) -> (Ledger, Arc<Mutex<Service>>) {
         .expect_get()
         .returning(|id| Ok(plan(id.0, 1, "25000", None)));
     let ledger: Ledger = Arc::new(Mutex::new(BTreeMap::new()));
-    let l = ledger.clone();
-    m.ledger.expect_record().returning(move |new| {
-        let mut l = l.lock().unwrap();
-        if l.contains_key(&new.key) {
-            return Err(Error::conflict("ledger", format!("key {} exists", new.key)));
-        }
-        l.insert(new.key.clone(), new.clone());
-        Ok(LedgerEntry {
-            id: LedgerEntryId(l.len() as i64),
-            customer_id: new.customer_id,
-            service_id: new.service_id,
-            kind: new.kind,
-            amount: new.amount,
-            period_start: new.period_start,
-            key: new.key.clone(),
-            created_at: new.created_at,
-        })
-    });
     let svc = Arc::new(Mutex::new(billed()));
     let s = svc.clone();
     m.services
@@ -66,24 +49,43 @@ fn billing_world(m: &mut Mocks, zone: &str) -> (Ledger, Arc<Mutex<Service>>) {
             assert_eq!(tenant, TenantId(1));
             assert_eq!(claim.holder, "daemon-a");
             let s = s.lock().unwrap();
-            // Due and not leased by this run yet (the lease is cleared by advance/release).
+            // Due and not leased by this run yet (the lease is cleared by charge_batch/release).
             Ok(if s.next_charge_on <= today && s.lease.is_none() {
                 vec![s.clone()]
             } else {
                 vec![]
             })
         });
-    let s = svc.clone();
-    m.services
-        .expect_advance_billing()
-        .returning(move |_, _, from, to| {
-            let mut s = s.lock().unwrap();
-            if s.next_charge_on != from {
-                return Ok(false);
-            }
-            s.next_charge_on = to;
-            Ok(true)
-        });
+    // The store's compare-and-set on `next_charge_on` and the ledger's unique key.
+    let (s, l) = (svc.clone(), ledger.clone());
+    m.services.expect_charge_batch().returning(move |items, _| {
+        let mut s = s.lock().unwrap();
+        let mut l = l.lock().unwrap();
+        Ok(items
+            .iter()
+            .map(|item| {
+                assert_eq!(item.service_id, s.id);
+                if s.next_charge_on != item.from {
+                    return ChargeOutcome::Superseded {
+                        created: vec![false; item.charges.len()],
+                    };
+                }
+                s.next_charge_on = item.to;
+                let created = item
+                    .charges
+                    .iter()
+                    .map(|new| {
+                        if l.contains_key(&new.key) {
+                            return false;
+                        }
+                        l.insert(new.key.clone(), new.clone());
+                        true
+                    })
+                    .collect();
+                ChargeOutcome::Billed { created }
+            })
+            .collect())
+    });
     m.leases
         .expect_release_all()
         .withf(|kind, _, _| *kind == isp_core::ports::Leased::Services)
@@ -164,7 +166,7 @@ async fn in_utc_the_same_instant_is_still_march_30() {
 }
 
 #[tokio::test]
-async fn a_ledger_failure_stops_at_the_first_unrecorded_period() {
+async fn a_store_failure_leaves_the_service_at_its_first_unrecorded_period() {
     let mut m = Mocks::new(t("2024-03-31T12:00:00Z"));
     m.with_tenants(vec![tenant(1, "UTC")]);
     m.plans
@@ -174,35 +176,30 @@ async fn a_ledger_failure_stops_at_the_first_unrecorded_period() {
     m.services
         .expect_claim_billable()
         .returning(move |_, _, _| Ok(batches.next().unwrap_or_default()));
-    let mut n = 0;
-    m.ledger.expect_record().times(2).returning(move |new| {
-        n += 1;
-        if n == 2 {
-            return Err(Error::unavailable("database", "connection lost"));
-        }
-        Ok(LedgerEntry {
-            id: LedgerEntryId(1),
-            customer_id: new.customer_id,
-            service_id: new.service_id,
-            kind: new.kind,
-            amount: new.amount,
-            period_start: new.period_start,
-            key: new.key.clone(),
-            created_at: new.created_at,
-        })
-    });
+    // The batch's one write fails: nothing is recorded or advanced (the store
+    // rolls the batch back), and the service's claim runs out.
     m.services
-        .expect_advance_billing()
+        .expect_charge_batch()
         .times(1)
-        .withf(|id, _, from, to| *id == ServiceId(7) && *from == d(2024, 1, 31) && *to == d(2024, 2, 29))
-        .returning(|_, _, _, _| Ok(true));
+        .withf(|items, _| {
+            items.len() == 1
+                && items[0].service_id == ServiceId(7)
+                && items[0].from == d(2024, 1, 31)
+                && items[0].to == d(2024, 4, 30)
+                && items[0].charges.len() == 3
+        })
+        .returning(|_, _| Err(Error::unavailable("database", "connection lost")));
+    m.ledger.expect_record().never();
+    m.services.expect_advance_billing().never();
     let report = m
         .engine()
         .run(JobKind::MonthlyBilling, RunOptions::default())
         .await
         .unwrap();
-    assert_eq!(report.count("charges_created"), 1);
+    assert_eq!(report.count("charges_created"), 0);
+    assert_eq!(report.count("services_billed"), 0);
     assert_eq!(report.failures.len(), 1);
+    assert_eq!(report.failures[0].subject, "service:7");
     assert!(report.failures[0].transient);
 }
 
@@ -218,6 +215,7 @@ async fn dry_run_claims_and_records_nothing() {
     m.services.expect_claim_billable().never();
     m.ledger.expect_record().never();
     m.services.expect_advance_billing().never();
+    m.services.expect_charge_batch().never();
     let report = m
         .engine()
         .run(JobKind::MonthlyBilling, RunOptions { dry_run: true })

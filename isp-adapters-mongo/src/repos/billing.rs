@@ -1,11 +1,15 @@
 //! Plans, customers, services and the ledger.
 
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
+use futures::TryStreamExt as _;
 use isp_core::domain::*;
-use isp_core::ports::{CustomerRepo, LedgerRepo, PlanRepo, ServiceRepo};
+use isp_core::ports::{
+    check_charge_batch, ChargeItem, ChargeOutcome, CustomerRepo, LedgerRepo, PlanRepo, ServiceRepo,
+};
 use isp_core::{Error, Result};
 use mongodb::bson::{self, doc, Document};
 use mongodb::options::ReturnDocument;
@@ -13,7 +17,7 @@ use mongodb::Collection;
 use serde::{Deserialize, Serialize};
 
 use super::within;
-use super::{and_into, cas, claim_loop, find_vec, guarded, held, me, update_matched, HasId};
+use super::{and_into, cas, claim_loop, find_vec, guarded, held, me, update_matched, HasId, BATCH_CHUNK};
 use crate::codec::*;
 use crate::collections::{CUSTOMERS, LEDGER, PLANS, SERVICES};
 use crate::error::is_duplicate_key;
@@ -369,6 +373,86 @@ impl MongoServiceRepo {
         doc! { "next_billing_date": 1, "_id": 1 }
     }
 
+    /// [`ServiceRepo::charge_batch`] for one chunk. Without transactions the
+    /// order is what keeps a charge exactly-once: the charges of the services
+    /// still at `from` are recorded first (one unordered `insert_many`, taken
+    /// keys skipped), then each service is moved (compare-and-set). A crash in
+    /// between leaves keys that the next run finds taken.
+    async fn charge_chunk(
+        &self,
+        chunk: &[ChargeItem],
+        holder: &str,
+        out: &mut Vec<ChargeOutcome>,
+    ) -> Result<()> {
+        let ids: Vec<i64> = chunk.iter().map(|i| i.service_id.0).collect();
+        let found: Vec<Document> = self
+            .0
+            .coll::<Document>(SERVICES)
+            .find(doc! { "_id": { "$in": &ids } })
+            .projection(doc! { "_id": 1, "next_charge_on": 1 })
+            .await
+            .map_err(me(SERVICE))?
+            .try_collect()
+            .await
+            .map_err(me(SERVICE))?;
+        let mut current = HashMap::with_capacity(found.len());
+        for d in &found {
+            let id = int_of(d, "_id")?;
+            let at = d
+                .get_str("next_charge_on")
+                .map_err(|_| stored("next_charge_on", id, "not a YYYY-MM-DD date"))?;
+            current.insert(id, from_bday("next_charge_on", at)?);
+        }
+        let due: Vec<&NewLedgerEntry> = chunk
+            .iter()
+            .filter(|i| current.get(&i.service_id.0) == Some(&i.from))
+            .flat_map(|i| &i.charges)
+            .collect();
+        let created = record_charges(&self.0, &due).await?;
+        let coll = self.coll();
+        for item in chunk {
+            let id = item.service_id.0;
+            if !current.contains_key(&id) {
+                out.push(ChargeOutcome::NotFound);
+                continue;
+            }
+            let (from, to) = (to_bday("from", item.from)?, to_bday("to", item.to)?);
+            let at_from = doc! { "_id": id, "next_charge_on": &from };
+            // Usually the holder's claim is intact: one update moves and releases.
+            let moved_and_released = update_matched(
+                &coll,
+                SERVICE,
+                and_into(at_from.clone(), held(holder)),
+                doc! { "$set": { "next_charge_on": &to, "lease": no_lease() } },
+            )
+            .await?;
+            let moved = moved_and_released
+                || update_matched(
+                    &coll,
+                    SERVICE,
+                    at_from,
+                    doc! { "$set": { "next_charge_on": &to } },
+                )
+                .await?;
+            if !moved_and_released {
+                update_matched(
+                    &coll,
+                    SERVICE,
+                    and_into(doc! { "_id": id }, held(holder)),
+                    doc! { "$set": { "lease": no_lease() } },
+                )
+                .await?;
+            }
+            let recorded = item.charges.iter().map(|c| created.contains(&c.key)).collect();
+            out.push(if moved {
+                ChargeOutcome::Billed { created: recorded }
+            } else {
+                ChargeOutcome::Superseded { created: recorded }
+            });
+        }
+        Ok(())
+    }
+
     /// Records an outcome if `holder` holds the lease or there is none.
     async fn finish(&self, id: ServiceId, holder: &str, set: Document) -> Result<bool> {
         cas(&self.coll(), SERVICE, id.0, held(holder), doc! { "$set": set }).await
@@ -591,6 +675,19 @@ impl ServiceRepo for MongoServiceRepo {
         .await
     }
 
+    async fn charge_batch(&self, items: &[ChargeItem], holder: &str) -> Result<Vec<ChargeOutcome>> {
+        check_charge_batch(items)?;
+        let mut out = Vec::with_capacity(items.len());
+        for chunk in items.chunks(BATCH_CHUNK) {
+            within(
+                self.0.operation_timeout,
+                self.charge_chunk(chunk, holder, &mut out),
+            )
+            .await?;
+        }
+        Ok(out)
+    }
+
     async fn due_between(&self, tenant: TenantId, from: NaiveDate, to: NaiveDate) -> Result<Vec<Service>> {
         within(self.0.operation_timeout, async {
             let filter = doc! {
@@ -651,6 +748,27 @@ fn ledger_kind(kind: LedgerKind) -> &'static str {
 }
 
 impl LedgerDoc {
+    /// The document of `new`, with id `id`.
+    fn new(new: &NewLedgerEntry, id: i64) -> Result<LedgerDoc> {
+        let period_start = new.period_start.map(|p| to_bday("period_start", p)).transpose()?;
+        let charge_key = match (new.kind, new.service_id, &period_start) {
+            (LedgerKind::Charge, Some(service), Some(period)) => Some(format!("{}/{period}", service.0)),
+            _ => None,
+        };
+        Ok(LedgerDoc {
+            id,
+            customer_id: new.customer_id.0,
+            service_id: new.service_id.map(|s| s.0),
+            kind: ledger_kind(new.kind).to_owned(),
+            amount_micros: new.amount.to_micro_units()?,
+            currency: new.amount.currency.as_str().to_owned(),
+            period_start,
+            key: new.key.clone(),
+            charge_key,
+            created_at: to_bdate(new.created_at),
+        })
+    }
+
     fn into_domain(self) -> Result<LedgerEntry> {
         let kind = match self.kind.as_str() {
             "charge" => LedgerKind::Charge,
@@ -672,6 +790,80 @@ impl LedgerDoc {
             created_at: from_bdate("created_at", self.created_at)?,
         })
     }
+}
+
+/// Records `entries` with one unordered `insert_many`, an entry whose key (or
+/// service and period) is taken skipped; returns the keys this call recorded.
+/// After a duplicate key the outcome is read back from the ledger (the ids
+/// this call allocated tell its entries apart), and an entry a server left out
+/// for another reason is inserted on its own, so none is lost.
+async fn record_charges(ctx: &Ctx, entries: &[&NewLedgerEntry]) -> Result<HashSet<String>> {
+    if entries.is_empty() {
+        return Ok(HashSet::new());
+    }
+    let first = ctx.next_ids(LEDGER, entries.len() as u64).await?;
+    let docs = entries
+        .iter()
+        .zip(first..)
+        .map(|(e, id)| LedgerDoc::new(e, id))
+        .collect::<Result<Vec<_>>>()?;
+    let coll: Collection<LedgerDoc> = ctx.coll(LEDGER);
+    match coll.insert_many(&docs).ordered(false).await {
+        Ok(_) => return Ok(docs.into_iter().map(|d| d.key).collect()),
+        Err(e) if is_duplicate_key(&e) => {}
+        Err(e) => return Err(me(LEDGER_ENTRY)(e)),
+    }
+    let keys: Vec<&str> = docs.iter().map(|d| d.key.as_str()).collect();
+    let stored: Vec<Document> = ctx
+        .coll::<Document>(LEDGER)
+        .find(doc! { "key": { "$in": &keys } })
+        .projection(doc! { "_id": 1, "key": 1 })
+        .await
+        .map_err(me(LEDGER_ENTRY))?
+        .try_collect()
+        .await
+        .map_err(me(LEDGER_ENTRY))?;
+    let mut owner = HashMap::with_capacity(stored.len());
+    for d in &stored {
+        let id = int_of(d, "_id")?;
+        let key = d.get_str("key").map_err(|_| stored_doc("key", d))?;
+        owner.insert(key.to_owned(), id);
+    }
+    let mut created = HashSet::with_capacity(docs.len());
+    for d in docs {
+        match owner.get(&d.key) {
+            Some(id) if *id == d.id => {
+                created.insert(d.key);
+            }
+            Some(_) => {}
+            None => match coll.insert_one(&d).await {
+                Ok(_) => {
+                    created.insert(d.key);
+                }
+                Err(e) if is_duplicate_key(&e) => {}
+                Err(e) => return Err(me(LEDGER_ENTRY)(e)),
+            },
+        }
+    }
+    Ok(created)
+}
+
+/// An integer field as any integer type (nx-27017 hands small ones back as int32).
+fn int_of(d: &Document, field: &str) -> Result<i64> {
+    match d.get(field) {
+        Some(bson::Bson::Int64(n)) => Ok(*n),
+        Some(bson::Bson::Int32(n)) => Ok(i64::from(*n)),
+        _ => Err(stored_doc(field, d)),
+    }
+}
+
+/// A stored document whose `field` does not decode.
+fn stored_doc(field: &str, d: &Document) -> Error {
+    stored(
+        field,
+        d.get("_id").map_or_else(|| "?".to_owned(), ToString::to_string),
+        "does not decode",
+    )
 }
 
 /// [`LedgerRepo`] on the `ledger` collection.
@@ -705,23 +897,7 @@ impl LedgerRepo for MongoLedgerRepo {
             if new.key.is_empty() {
                 return Err(Error::invalid("key", "", "an idempotency key is required"));
             }
-            let period_start = new.period_start.map(|p| to_bday("period_start", p)).transpose()?;
-            let charge_key = match (new.kind, new.service_id, &period_start) {
-                (LedgerKind::Charge, Some(service), Some(period)) => Some(format!("{}/{period}", service.0)),
-                _ => None,
-            };
-            let d = LedgerDoc {
-                id: 0,
-                customer_id: new.customer_id.0,
-                service_id: new.service_id.map(|s| s.0),
-                kind: ledger_kind(new.kind).to_owned(),
-                amount_micros: new.amount.to_micro_units()?,
-                currency: new.amount.currency.as_str().to_owned(),
-                period_start,
-                key: new.key.clone(),
-                charge_key,
-                created_at: to_bdate(new.created_at),
-            };
+            let d = LedgerDoc::new(new, 0)?;
             let d = LedgerDoc {
                 id: self.0.next_id(LEDGER).await?,
                 ..d

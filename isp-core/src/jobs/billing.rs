@@ -5,12 +5,12 @@ use std::collections::{BTreeMap, HashSet};
 use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::domain::{AuditOutcome, Service, ServiceStatus, Tenant};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::jobs::common::{fresh, RunCtx};
 use crate::jobs::Engine;
-use crate::policy::billing::charges_owed;
+use crate::policy::billing::{charges_owed, BillingOutcome};
 use crate::policy::time::local_date;
-use crate::ports::LeaseRepoExt as _;
+use crate::ports::{ChargeItem, ChargeOutcome, LeaseRepoExt as _};
 
 impl Engine {
     pub(crate) async fn monthly_billing(&self, ctx: &mut RunCtx<'_>) -> Result<()> {
@@ -43,7 +43,7 @@ impl Engine {
                 }
             }
             for s in services.into_values() {
-                self.bill_service(ctx, &s, today, now).await;
+                self.bill_service(ctx, &s, today).await;
             }
             return Ok(());
         }
@@ -56,78 +56,139 @@ impl Engine {
             if batch.is_empty() {
                 break;
             }
-            for s in &batch {
-                self.bill_service(ctx, s, today, now).await;
-            }
+            self.bill_batch(ctx, &batch, today, now).await;
             ctx.flush_audit().await;
         }
         Ok(())
     }
 
-    /// Records each owed charge under its key, then moves `next_charge_on` past
-    /// the recorded ones (compare-and-set). A failure leaves the claim to run
-    /// out; the next run resumes at the first unrecorded period.
-    async fn bill_service(&self, ctx: &mut RunCtx<'_>, s: &Service, today: NaiveDate, now: DateTime<Utc>) {
+    /// The charges `s` owes on `today`; `None` (the failure tallied) when its
+    /// plan or billing day cannot be read.
+    async fn owed(&self, ctx: &mut RunCtx<'_>, s: &Service, today: NaiveDate) -> Option<BillingOutcome> {
         let subject = format!("service:{}", s.id);
         let plan = match ctx.plan(s.plan_id).await {
             Ok(p) => p,
-            Err(e) => return ctx.tally.fail(subject, None, &e),
-        };
-        let outcome = match charges_owed(s, plan.price, today) {
-            Ok(o) => o,
-            Err(e) => return ctx.tally.fail(subject, None, &e),
-        };
-        if ctx.dry_run {
-            ctx.tally.add("charges_created", outcome.charges.len() as u64);
-            if !outcome.charges.is_empty() {
-                ctx.tally.add("services_billed", 1);
+            Err(e) => {
+                ctx.tally.fail(subject, None, &e);
+                return None;
             }
+        };
+        match charges_owed(s, plan.price, today) {
+            Ok(o) => Some(o),
+            Err(e) => {
+                ctx.tally.fail(subject, None, &e);
+                None
+            }
+        }
+    }
+
+    /// What a dry run reports for one service.
+    async fn bill_service(&self, ctx: &mut RunCtx<'_>, s: &Service, today: NaiveDate) {
+        let Some(outcome) = self.owed(ctx, s, today).await else {
+            return;
+        };
+        ctx.tally.add("charges_created", outcome.charges.len() as u64);
+        if !outcome.charges.is_empty() {
+            ctx.tally.add("services_billed", 1);
+        }
+    }
+
+    /// Bills a claimed batch with one [`ServiceRepo::charge_batch`] call: each
+    /// owed charge recorded under its key and `next_charge_on` moved past them
+    /// (compare-and-set), atomically where the store can. A failure leaves the
+    /// claims to run out; the next run resumes at the first unrecorded period.
+    ///
+    /// [`ServiceRepo::charge_batch`]: crate::ports::ServiceRepo::charge_batch
+    async fn bill_batch(
+        &self,
+        ctx: &mut RunCtx<'_>,
+        batch: &[Service],
+        today: NaiveDate,
+        now: DateTime<Utc>,
+    ) {
+        let mut items = Vec::with_capacity(batch.len());
+        let mut billed = Vec::with_capacity(batch.len());
+        let mut idle = Vec::new();
+        for s in batch {
+            let Some(outcome) = self.owed(ctx, s, today).await else {
+                continue;
+            };
+            if outcome.charges.is_empty() {
+                idle.push(s.id);
+                continue;
+            }
+            items.push(ChargeItem {
+                service_id: s.id,
+                from: s.next_charge_on,
+                to: outcome.next_charge_on,
+                charges: outcome.charges.iter().map(|c| c.to_ledger_entry(now)).collect(),
+            });
+            billed.push((s, outcome.charges));
+        }
+        for id in idle {
+            if let Err(e) = self.deps.repos.leases.release(id, ctx.holder()).await {
+                tracing::warn!(service = %id, error = %e, "releasing a billing claim failed");
+            }
+        }
+        if items.is_empty() {
             return;
         }
-        let ledger = &self.deps.repos.ledger;
-        let mut reached = s.next_charge_on;
-        for charge in &outcome.charges {
-            match ledger.record(&charge.to_ledger_entry(now)).await {
-                Ok(_) => {
-                    ctx.tally.add("charges_created", 1);
-                    ctx.tally.event(
-                        now,
-                        Some(s.tenant_id),
-                        "charge",
-                        subject.clone(),
-                        None,
-                        AuditOutcome::Success,
-                        Some(format!(
-                            "{} for period {} to {}",
-                            charge.amount, charge.period_start, charge.period_end
-                        )),
-                    );
+        let outcomes = match self.deps.repos.services.charge_batch(&items, ctx.holder()).await {
+            Ok(o) if o.len() == items.len() => o,
+            Ok(o) => {
+                let e = Error::Internal(format!(
+                    "charge_batch answered {} outcomes for {} services",
+                    o.len(),
+                    items.len()
+                ));
+                for (s, _) in &billed {
+                    ctx.tally.fail(format!("service:{}", s.id), None, &e);
                 }
-                // Recorded before (a rerun, or a crash before advancing): fine.
-                Err(e) if e.is_conflict() => ctx.tally.add("charges_already_recorded", 1),
-                Err(e) => {
-                    ctx.tally.fail(subject.clone(), None, &e);
-                    break;
+                return;
+            }
+            Err(e) => {
+                for (s, _) in &billed {
+                    ctx.tally.fail(format!("service:{}", s.id), None, &e);
                 }
+                return;
             }
-            reached = charge.period_end;
-        }
-        if reached == s.next_charge_on {
-            if let Err(e) = self.deps.repos.leases.release(s.id, ctx.holder()).await {
-                tracing::warn!(service = %s.id, error = %e, "releasing a billing claim failed");
+        };
+        for ((s, charges), outcome) in billed.into_iter().zip(outcomes) {
+            let subject = format!("service:{}", s.id);
+            let created = match &outcome {
+                ChargeOutcome::Billed { created } | ChargeOutcome::Superseded { created } => {
+                    created.as_slice()
+                }
+                ChargeOutcome::NotFound => &[],
+            };
+            for (charge, created) in charges.iter().zip(created) {
+                if !created {
+                    continue;
+                }
+                ctx.tally.add("charges_created", 1);
+                ctx.tally.event(
+                    now,
+                    Some(s.tenant_id),
+                    "charge",
+                    subject.clone(),
+                    None,
+                    AuditOutcome::Success,
+                    Some(format!(
+                        "{} for period {} to {}",
+                        charge.amount, charge.period_start, charge.period_end
+                    )),
+                );
             }
-            return;
-        }
-        match self
-            .deps
-            .repos
-            .services
-            .advance_billing(s.id, ctx.holder(), s.next_charge_on, reached)
-            .await
-        {
-            Ok(true) => ctx.tally.add("services_billed", 1),
-            Ok(false) => ctx.tally.add("billing_superseded", 1),
-            Err(e) => ctx.tally.fail(subject, None, &e),
+            match outcome {
+                ChargeOutcome::Billed { created } => {
+                    // Recorded before (a crash before advancing): fine.
+                    let already = created.iter().filter(|c| !**c).count();
+                    ctx.tally.add("charges_already_recorded", already as u64);
+                    ctx.tally.add("services_billed", 1);
+                }
+                ChargeOutcome::Superseded { .. } => ctx.tally.add("billing_superseded", 1),
+                ChargeOutcome::NotFound => ctx.tally.fail(subject, None, &Error::not_found("service", s.id)),
+            }
         }
     }
 }

@@ -1,12 +1,16 @@
 //! Plans, ISP customers, their services and the ledger.
 
+use std::collections::HashSet;
+
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 
 use super::{claim_lease, first_by_key, held_by, lease_is_free, next, release_if_held, MemoryStore, State};
 use crate::domain::*;
 use crate::error::{Error, Result};
-use crate::ports::{CustomerRepo, LedgerRepo, PlanRepo, ServiceRepo};
+use crate::ports::{
+    check_charge_batch, ChargeItem, ChargeOutcome, CustomerRepo, LedgerRepo, PlanRepo, ServiceRepo,
+};
 
 /// [`PlanRepo`] over a [`MemoryStore`].
 #[derive(Debug, Clone)]
@@ -312,6 +316,37 @@ impl ServiceRepo for MemoryServiceRepo {
         Ok(true)
     }
 
+    async fn charge_batch(&self, items: &[ChargeItem], holder: &str) -> Result<Vec<ChargeOutcome>> {
+        check_charge_batch(items)?;
+        let mut s = self.store.lock();
+        let mut keys: HashSet<String> = s.ledger.values().map(|e| e.key.clone()).collect();
+        let mut out = Vec::with_capacity(items.len());
+        for item in items {
+            let Some(svc) = s.services.get_mut(&item.service_id) else {
+                out.push(ChargeOutcome::NotFound);
+                continue;
+            };
+            release_if_held(&mut svc.lease, holder);
+            if svc.next_charge_on != item.from {
+                out.push(ChargeOutcome::Superseded {
+                    created: vec![false; item.charges.len()],
+                });
+                continue;
+            }
+            svc.next_charge_on = item.to;
+            let mut created = Vec::with_capacity(item.charges.len());
+            for new in &item.charges {
+                let fresh = keys.insert(new.key.clone());
+                if fresh {
+                    insert_entry(&mut s, new);
+                }
+                created.push(fresh);
+            }
+            out.push(ChargeOutcome::Billed { created });
+        }
+        Ok(out)
+    }
+
     async fn due_between(&self, tenant: TenantId, from: NaiveDate, to: NaiveDate) -> Result<Vec<Service>> {
         let s = self.store.lock();
         let found = s
@@ -354,6 +389,23 @@ fn oldest_first(mut entries: Vec<LedgerEntry>) -> Vec<LedgerEntry> {
     entries
 }
 
+/// Appends an entry (its key checked by the caller).
+fn insert_entry(s: &mut State, new: &NewLedgerEntry) -> LedgerEntry {
+    let id = LedgerEntryId(next(&mut s.seq.ledger));
+    let e = LedgerEntry {
+        id,
+        customer_id: new.customer_id,
+        service_id: new.service_id,
+        kind: new.kind,
+        amount: new.amount,
+        period_start: new.period_start,
+        key: new.key.clone(),
+        created_at: new.created_at,
+    };
+    s.ledger.insert(id, e.clone());
+    e
+}
+
 #[async_trait]
 impl LedgerRepo for MemoryLedgerRepo {
     async fn record(&self, new: &NewLedgerEntry) -> Result<LedgerEntry> {
@@ -364,19 +416,7 @@ impl LedgerRepo for MemoryLedgerRepo {
                 format!("an entry with key {} already exists", new.key),
             ));
         }
-        let id = LedgerEntryId(next(&mut s.seq.ledger));
-        let e = LedgerEntry {
-            id,
-            customer_id: new.customer_id,
-            service_id: new.service_id,
-            kind: new.kind,
-            amount: new.amount,
-            period_start: new.period_start,
-            key: new.key.clone(),
-            created_at: new.created_at,
-        };
-        s.ledger.insert(id, e.clone());
-        Ok(e)
+        Ok(insert_entry(&mut s, new))
     }
 
     async fn of_service(&self, service: ServiceId) -> Result<Vec<LedgerEntry>> {

@@ -8,8 +8,12 @@ use std::str::FromStr;
 
 use rust_decimal::Decimal;
 
+use chrono::NaiveDate;
+
 use crate::domain::*;
-use crate::ports::{LeaseRepoExt as _, Repositories, RETRY_HOLDER};
+use crate::error::{Error, Result};
+use crate::policy::billing::charge_key;
+use crate::ports::{ChargeItem, ChargeOutcome, LeaseRepoExt as _, Repositories, RETRY_HOLDER};
 
 use super::fixtures::*;
 
@@ -865,4 +869,242 @@ pub(super) async fn plans_update_terms(repos: Repositories) {
     assert_eq!(r.get(p.id).await.expect("get"), u, "nothing written");
     let missing = r.update(PlanId(999_999), &terms).await.expect_err("unknown");
     assert!(missing.is_not_found(), "{missing}");
+}
+
+/// A charge item for `s`: one period starting at each of `periods` (days from
+/// [`day`]), moving `next_charge_on` from `from` to `to`.
+fn charge_item(fx: &Fx, s: &Service, from: i64, to: i64, periods: &[i64]) -> ChargeItem {
+    ChargeItem {
+        service_id: s.id,
+        from: day(from),
+        to: day(to),
+        charges: periods
+            .iter()
+            .map(|p| NewLedgerEntry {
+                customer_id: fx.customer.id,
+                service_id: Some(s.id),
+                kind: LedgerKind::Charge,
+                amount: tzs("25000"),
+                period_start: Some(day(*p)),
+                key: charge_key(s.id, day(*p)),
+                created_at: t(0),
+            })
+            .collect(),
+    }
+}
+
+/// The period starts charged to `s`, oldest first.
+async fn charged(fx: &Fx, s: &Service) -> Vec<Option<NaiveDate>> {
+    let mut got: Vec<_> = fx
+        .repos
+        .ledger
+        .of_service(s.id)
+        .await
+        .expect("of_service")
+        .into_iter()
+        .map(|e| e.period_start)
+        .collect();
+    got.sort();
+    got
+}
+
+/// `charge_batch` records each charge of a batch once, moves each service and
+/// clears the holder's leases; a rerun of the same batch records nothing.
+pub(super) async fn services_charge_batch_records_each_charge_once(repos: Repositories) {
+    let fx = fixture(repos).await;
+    let r = &fx.repos.services;
+    use ServiceStatus::*;
+    let a = fx.service(T1, "a", Active, day(20), day(-62)).await;
+    let b = fx.service(T1, "b", Active, day(20), day(-1)).await;
+    let c = fx.service(T1, "c", Active, day(20), day(0)).await;
+    let claimed = r
+        .claim_billable(T1, day(0), &claim("A", t(0), t(10), 10))
+        .await
+        .expect("claim");
+    assert_eq!(claimed.len(), 3);
+    let batch = vec![
+        charge_item(&fx, &a, -62, 28, &[-62, -31, 0]),
+        charge_item(&fx, &b, -1, 30, &[-1]),
+        charge_item(&fx, &c, 0, 31, &[0]),
+    ];
+    let out = r.charge_batch(&batch, "A").await.expect("charge_batch");
+    assert_eq!(
+        out,
+        vec![
+            ChargeOutcome::Billed {
+                created: vec![true; 3]
+            },
+            ChargeOutcome::Billed { created: vec![true] },
+            ChargeOutcome::Billed { created: vec![true] },
+        ]
+    );
+    assert_eq!(
+        charged(&fx, &a).await,
+        vec![Some(day(-62)), Some(day(-31)), Some(day(0))],
+        "catch-up: each period once"
+    );
+    assert_eq!(charged(&fx, &b).await, vec![Some(day(-1))]);
+    assert_eq!(fx.repos.ledger.count_charges().await.expect("count"), 5);
+    for (s, to) in [(&a, 28), (&b, 30), (&c, 31)] {
+        let got = r.get(s.id).await.expect("get");
+        assert_eq!(
+            (got.next_charge_on, got.lease),
+            (day(to), None),
+            "moved, lease cleared"
+        );
+    }
+
+    let again = r.charge_batch(&batch, "A").await.expect("rerun");
+    assert_eq!(
+        again,
+        vec![
+            ChargeOutcome::Superseded {
+                created: vec![false; 3]
+            },
+            ChargeOutcome::Superseded { created: vec![false] },
+            ChargeOutcome::Superseded { created: vec![false] },
+        ],
+        "a rerun of the same batch records nothing"
+    );
+    assert_eq!(fx.repos.ledger.count_charges().await.expect("count"), 5);
+    assert_eq!(r.get(a.id).await.expect("get").next_charge_on, day(28));
+    assert!(r.charge_batch(&[], "A").await.expect("empty batch").is_empty());
+}
+
+/// A batch where one service was charged for a period before: recorded but not
+/// moved (a crash between the two) skips that key and moves on; already moved
+/// is superseded; the rest are billed.
+pub(super) async fn services_charge_batch_after_partial_billing(repos: Repositories) {
+    let fx = fixture(repos).await;
+    let r = &fx.repos.services;
+    use ServiceStatus::*;
+    let crashed = fx.service(T1, "a", Active, day(20), day(-31)).await;
+    let done = fx.service(T1, "b", Active, day(20), day(0)).await;
+    let fresh = fx.service(T1, "c", Active, day(20), day(0)).await;
+    r.claim_billable(T1, day(0), &claim("A", t(0), t(10), 10))
+        .await
+        .expect("claim");
+    let crashed_item = charge_item(&fx, &crashed, -31, 31, &[-31, 0]);
+    fx.repos
+        .ledger
+        .record(&crashed_item.charges[0])
+        .await
+        .expect("recorded before the crash");
+    let done_item = charge_item(&fx, &done, 0, 31, &[0]);
+    fx.repos
+        .ledger
+        .record(&done_item.charges[0])
+        .await
+        .expect("charged before");
+    assert!(r
+        .advance_billing(done.id, "A", day(0), day(31))
+        .await
+        .expect("advanced before"));
+
+    let out = r
+        .charge_batch(
+            &[crashed_item, done_item, charge_item(&fx, &fresh, 0, 31, &[0])],
+            "A",
+        )
+        .await
+        .expect("charge_batch");
+    assert_eq!(
+        out,
+        vec![
+            ChargeOutcome::Billed {
+                created: vec![false, true]
+            },
+            ChargeOutcome::Superseded { created: vec![false] },
+            ChargeOutcome::Billed { created: vec![true] },
+        ]
+    );
+    assert_eq!(charged(&fx, &crashed).await, vec![Some(day(-31)), Some(day(0))]);
+    assert_eq!(charged(&fx, &done).await, vec![Some(day(0))]);
+    assert_eq!(charged(&fx, &fresh).await, vec![Some(day(0))]);
+    assert_eq!(fx.repos.ledger.count_charges().await.expect("count"), 4);
+    for s in [&crashed, &done, &fresh] {
+        let got = r.get(s.id).await.expect("get");
+        assert_eq!((got.next_charge_on, got.lease), (day(31), None));
+    }
+}
+
+/// Unknown ids are answered `NotFound` (the rest billed); a malformed batch is
+/// `InvalidInput` naming the field, and writes nothing; another holder's
+/// lease stays.
+pub(super) async fn services_charge_batch_reports_unknown_and_bad_input(repos: Repositories) {
+    let fx = fixture(repos).await;
+    let r = &fx.repos.services;
+    use ServiceStatus::*;
+    let a = fx.service(T1, "a", Active, day(20), day(0)).await;
+    let b = fx.service(T1, "b", Active, day(20), day(0)).await;
+    let mut ghost = a.clone();
+    ghost.id = ServiceId(a.id.0.max(b.id.0) + 1_000);
+
+    let invalid = |res: Result<Vec<ChargeOutcome>>, field: &str, what: &str| match res {
+        Err(e @ Error::InvalidInput { .. }) => {
+            assert!(e.to_string().contains(field), "{what}: names {field}: {e}")
+        }
+        other => panic!("{what}: expected InvalidInput, got {other:?}"),
+    };
+    let item_a = charge_item(&fx, &a, 0, 31, &[0]);
+    invalid(
+        r.charge_batch(&[item_a.clone(), item_a.clone()], "A").await,
+        "service_id",
+        "a service twice",
+    );
+    let mut foreign = item_a.clone();
+    foreign.charges[0].service_id = Some(b.id);
+    invalid(
+        r.charge_batch(&[foreign], "A").await,
+        "charges",
+        "a charge of another service",
+    );
+    invalid(
+        r.charge_batch(&[charge_item(&fx, &a, 0, 0, &[])], "A").await,
+        "to",
+        "no move",
+    );
+    invalid(
+        r.charge_batch(&[charge_item(&fx, &a, 0, 31, &[31])], "A").await,
+        "period_start",
+        "a period outside the move",
+    );
+    assert_eq!(
+        fx.repos.ledger.count_charges().await.expect("count"),
+        0,
+        "a refused batch writes nothing"
+    );
+    assert_eq!(r.get(a.id).await.expect("get").next_charge_on, day(0));
+
+    // b is leased to another holder: moved (the compare-and-set is on
+    // next_charge_on), its lease left alone.
+    r.claim_billable(T1, day(0), &claim("B", t(0), t(10), 10))
+        .await
+        .expect("claim");
+    let out = r
+        .charge_batch(
+            &[
+                charge_item(&fx, &ghost, 0, 31, &[0]),
+                item_a,
+                charge_item(&fx, &b, 0, 31, &[0]),
+            ],
+            "A",
+        )
+        .await
+        .expect("charge_batch");
+    assert_eq!(
+        out,
+        vec![
+            ChargeOutcome::NotFound,
+            ChargeOutcome::Billed { created: vec![true] },
+            ChargeOutcome::Billed { created: vec![true] },
+        ]
+    );
+    assert!(
+        charged(&fx, &ghost).await.is_empty(),
+        "nothing recorded for an unknown service"
+    );
+    assert_eq!(fx.repos.ledger.count_charges().await.expect("count"), 2);
+    let got = r.get(b.id).await.expect("get");
+    assert_eq!((got.next_charge_on, got.lease), (day(31), lease("B", t(10))));
 }

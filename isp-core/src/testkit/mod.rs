@@ -271,6 +271,9 @@ macro_rules! __isp_conformance_checks {
             notices_subject_is_part_of_the_key
             notices_unknown_is_never_claimed_again
             subscribers_counts_are_uncapped
+            services_charge_batch_records_each_charge_once
+            services_charge_batch_after_partial_billing
+            services_charge_batch_reports_unknown_and_bad_input
         }
     };
 }

@@ -61,6 +61,10 @@ pub trait CustomerRepo: Send + Sync + Debug {
 /// - `claim_billable` returns active services of the tenant with
 ///   `next_charge_on <= today`, oldest first.
 /// - `advance_billing` is a compare-and-set on `next_charge_on`.
+/// - `charge_batch` is that compare-and-set and the charges' records for a
+///   batch: a charge is recorded only with its service's move (a rerun of the
+///   same batch records nothing), never twice (the ledger's unique key), and an
+///   unknown id is answered `NotFound`, not dropped.
 /// - `mark_provisioned` / `mark_deprovisioned` are fenced: they apply only if
 ///   `holder` still holds the service's lease (expired or not), and answer
 ///   `false` otherwise. A daemon whose lease was taken over (and perhaps
@@ -109,10 +113,110 @@ pub trait ServiceRepo: Send + Sync + Debug {
         from: NaiveDate,
         to: NaiveDate,
     ) -> Result<bool>;
+    /// Bills a claimed batch in one write where the store can (SQL: one
+    /// transaction): per item, if `next_charge_on` still is `from`, moves it to
+    /// `to` and records the item's charges (a charge whose key exists is not
+    /// recorded again); clears `holder`'s lease on every item either way. One
+    /// outcome per item, in order. `InvalidInput` (nothing written) for a
+    /// malformed batch: see [`check_charge_batch`].
+    async fn charge_batch(&self, items: &[ChargeItem], holder: &str) -> Result<Vec<ChargeOutcome>>;
     /// Active services of a tenant with `from <= next_billing_date <= to`.
     async fn due_between(&self, tenant: TenantId, from: NaiveDate, to: NaiveDate) -> Result<Vec<Service>>;
     /// Every service on a router (reconciliation).
     async fn on_router(&self, router: RouterId) -> Result<Vec<Service>>;
+}
+
+/// One service's part of [`ServiceRepo::charge_batch`]: the charges of the
+/// periods from `from` up to `to` (exclusive), oldest first.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChargeItem {
+    /// The service billed.
+    pub service_id: ServiceId,
+    /// Its `next_charge_on` as claimed (the compare-and-set's expected value).
+    pub from: NaiveDate,
+    /// Its new `next_charge_on`: the start of the first period not charged.
+    pub to: NaiveDate,
+    /// One ledger entry per period, each of kind charge and for this service.
+    pub charges: Vec<NewLedgerEntry>,
+}
+
+/// What [`ServiceRepo::charge_batch`] did with one item.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChargeOutcome {
+    /// `next_charge_on` moved from `from` to `to`. Per charge, in order: whether
+    /// this call recorded it (`false`: an entry with its key existed, e.g. after
+    /// a crash between recording and advancing).
+    Billed {
+        /// Recorded by this call, per charge.
+        created: Vec<bool>,
+    },
+    /// `next_charge_on` was no longer `from` (someone else billed it). Per
+    /// charge: whether this call recorded it anyway (only stores without
+    /// transactions can; SQL and memory record nothing here).
+    Superseded {
+        /// Recorded by this call, per charge.
+        created: Vec<bool>,
+    },
+    /// No such service: nothing recorded.
+    NotFound,
+}
+
+/// Checks a [`ServiceRepo::charge_batch`] batch: every service at most once,
+/// `from < to`, and every charge of kind charge, for the item's service, with
+/// a period start in `[from, to)` and a non-empty key. The error names the
+/// field and the value.
+pub fn check_charge_batch(items: &[ChargeItem]) -> Result<()> {
+    let mut seen = std::collections::HashSet::with_capacity(items.len());
+    for item in items {
+        let id = item.service_id;
+        if !seen.insert(id) {
+            return Err(crate::Error::invalid(
+                "service_id",
+                id,
+                "a service appears twice in one charge batch",
+            ));
+        }
+        if item.from >= item.to {
+            return Err(crate::Error::invalid(
+                "to",
+                item.to,
+                format!(
+                    "service {id}: next_charge_on must move forward from {}",
+                    item.from
+                ),
+            ));
+        }
+        for c in &item.charges {
+            if c.kind != LedgerKind::Charge || c.service_id != Some(id) {
+                return Err(crate::Error::invalid(
+                    "charges",
+                    &c.key,
+                    format!("service {id}: every entry must be a charge of this service"),
+                ));
+            }
+            if c.key.is_empty() {
+                return Err(crate::Error::invalid(
+                    "key",
+                    "",
+                    format!("service {id}: an idempotency key is required"),
+                ));
+            }
+            match c.period_start {
+                Some(p) if item.from <= p && p < item.to => {}
+                other => {
+                    return Err(crate::Error::invalid(
+                        "period_start",
+                        other.map_or_else(|| "(none)".to_owned(), |p| p.to_string()),
+                        format!(
+                            "service {id}: a charge's period must start in [{}, {})",
+                            item.from, item.to
+                        ),
+                    ))
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Charges and payments.
