@@ -403,8 +403,15 @@ async fn sigkill_at_random_moments_loses_nothing_and_repeats_nothing() {
                             s.username, n.status
                         );
                     };
-                    assert!(at_gateway <= 1, "notice {} at the gateway {at_gateway} times", n.id);
-                    lost.push(format!("{kind:?} of {} at kill {k} ({at_gateway} at gateway)", s.username));
+                    assert!(
+                        at_gateway <= 1,
+                        "notice {} at the gateway {at_gateway} times",
+                        n.id
+                    );
+                    lost.push(format!(
+                        "{kind:?} of {} at kill {k} ({at_gateway} at gateway)",
+                        s.username
+                    ));
                 }
                 NoticeStatus::Pending => panic!("{kind:?} notice of {} still pending: {n:?}", s.username),
             }
