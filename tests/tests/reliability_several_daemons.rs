@@ -315,9 +315,12 @@ async fn several_daemons_at(backend: &str, stores: Vec<Repositories>, pace: Pace
         "{backend}: charges created by the engines"
     );
     // A lease that ran out mid-work and was taken over shows in the engine
-    // that lost it: its expiry or billing found done by another, or a charge
-    // found recorded.
-    let takeovers = sum("expiry_superseded") + sum("billing_superseded") + sum("charges_already_recorded");
+    // that lost it: its expiry, billing or provision found recorded by
+    // another, or a charge found recorded.
+    let takeovers = sum("expiry_superseded")
+        + sum("billing_superseded")
+        + sum("provision_superseded")
+        + sum("charges_already_recorded");
     if pace.takeovers {
         assert!(
             takeovers >= 1,
@@ -394,11 +397,12 @@ async fn several_daemons_at(backend: &str, stores: Vec<Repositories>, pace: Pace
     );
     eprintln!(
         "scenario 3 {backend} (seed {seed:#x}, {pace:?}): {DAEMONS} engines, {takeovers} takeovers \
-         (expiry {}, billing {}, charge {}), {:.1} s; {} expiries ({disables} user disables, each once \
+         (expiry {}, billing {}, provision {}, charge {}), {:.1} s; {} expiries ({disables} user disables, each once \
          per router), {} services provisioned once, {charged} charges once (0 retried), {} SMS once; work items per \
          engine {shares:?}",
         sum("expiry_superseded"),
         sum("billing_superseded"),
+        sum("provision_superseded"),
         sum("charges_already_recorded"),
         started.elapsed().as_secs_f64(),
         subs.len(),
@@ -450,8 +454,8 @@ async fn three_daemons_on_one_postgresql_with_takeovers_do_everything_exactly_on
 
 /// Leases shorter than a batch of work on slowed routers.
 const TAKEOVERS: Pace = Pace {
-    lease_ttl: Some(Duration::from_millis(400)),
-    router_latency: Duration::from_millis(60),
+    lease_ttl: Some(Duration::from_secs(1)),
+    router_latency: Duration::from_millis(350),
     takeovers: true,
 };
 
