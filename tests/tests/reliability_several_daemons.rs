@@ -459,11 +459,8 @@ const TAKEOVERS: Pace = Pace {
     takeovers: true,
 };
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn three_daemons_on_one_mariadb_do_everything_exactly_once() {
-    let Some(url) = isp_testsupport::mariadb::fresh_database().await else {
-        return;
-    };
+async fn mariadb_stores() -> Option<Vec<Repositories>> {
+    let url = isp_testsupport::mariadb::fresh_database().await?;
     let mut stores = Vec::new();
     for i in 0..DAEMONS {
         let s = isp_adapters_sql::SqlStore::connect_mysql(&url)
@@ -474,7 +471,24 @@ async fn three_daemons_on_one_mariadb_do_everything_exactly_once() {
         }
         stores.push(s.repositories());
     }
+    Some(stores)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn three_daemons_on_one_mariadb_do_everything_exactly_once() {
+    let Some(stores) = mariadb_stores().await else {
+        return;
+    };
     several_daemons("MariaDB", stores).await;
+}
+
+/// As on PostgreSQL: leases run out mid-work and are taken over.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn three_daemons_on_one_mariadb_with_takeovers_do_everything_exactly_once() {
+    let Some(stores) = mariadb_stores().await else {
+        return;
+    };
+    several_daemons_at("MariaDB (takeovers)", stores, TAKEOVERS).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
