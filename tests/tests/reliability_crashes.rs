@@ -9,11 +9,15 @@
 //!   between kills. Afterwards: every expired subscriber is off every router
 //!   of its tenant and recorded so (no lost removal), none was cut off before
 //!   `paid_until`, every period of every service is charged exactly once, every
-//!   secret was added to its router at most once, no SMS reached the gateway
-//!   twice, and every notice the database calls sent reached the gateway.
+//!   secret was added to its router at most once, and each subscriber's
+//!   expiry notice and warning (per kind) reached the gateway exactly once,
+//!   except a notice that was in flight at a kill (leased by the killed
+//!   process, seen right after the kill), which reaches it at most once.
 //! - `ispd run` on PostgreSQL: the server is stopped for five seconds while
-//!   subscribers expire, then started again: the daemon keeps running and
-//!   catches up.
+//!   subscribers expire, then started again: the daemon keeps running, and
+//!   every expiry due during the outage is enforced, recorded and notified
+//!   after the database returned, each exactly once (one session removal,
+//!   one SMS at the gateway).
 //!
 //! `ISP_SEED=<n>` replays other kill moments; `ISP_SOAK=1` kills 200 times.
 
@@ -23,9 +27,9 @@ use std::time::Duration;
 use chrono::{Datelike, NaiveDate, Utc};
 use chrono_tz::Tz;
 use isp_adapters_sql::SqlStore;
-use isp_core::domain::{LedgerKind, NoticeKind, NoticeStatus, ServiceStatus, TenantId};
+use isp_core::domain::{LedgerKind, NoticeId, NoticeKind, NoticeStatus, ServiceStatus, TenantId};
 use isp_core::policy::time::local_date;
-use isp_core::ports::Repositories;
+use isp_core::ports::{Repositories, RETRY_HOLDER};
 use isp_tests::reliability::pg::{skip_or_fail, Pg};
 use isp_tests::reliability::process::{run_ispd, Ispd};
 use isp_tests::reliability::sms_server::SmsGateway;
@@ -177,6 +181,7 @@ async fn sigkill_at_random_moments_loses_nothing_and_repeats_nothing() {
 
     let mut log = String::new();
     let mut killed_at = Vec::new();
+    let mut in_flight_at_kill: BTreeMap<NoticeId, usize> = BTreeMap::new();
     for k in 0..=kills {
         for (tenant, router, n, first) in batches.remove(&k).unwrap_or_default() {
             let svc = add_service(
@@ -236,6 +241,14 @@ async fn sigkill_at_random_moments_loses_nothing_and_repeats_nothing() {
                     if !n.as_ref().is_some_and(|n| n.status != NoticeStatus::Pending) {
                         waiting.push(format!("expiry notice of {}: {n:?}", s.username));
                     }
+                    let w = repos
+                        .notices
+                        .find(&s.phone, NoticeKind::HotspotExpiresSoon, s.paid_until, "")
+                        .await
+                        .expect("notice");
+                    if w.as_ref().is_some_and(|w| w.status == NoticeStatus::Pending) {
+                        waiting.push(format!("warning of {}: {w:?}", s.username));
+                    }
                 }
                 if waiting.is_empty() {
                     break;
@@ -254,6 +267,24 @@ async fn sigkill_at_random_moments_loses_nothing_and_repeats_nothing() {
         }
         let (_, stderr) = d.kill();
         log.push_str(&stderr);
+        // The process is gone: a pending notice under a sender's lease now is
+        // exactly one that was in flight at this kill.
+        for s in &subs {
+            for kind in [NoticeKind::HotspotExpired, NoticeKind::HotspotExpiresSoon] {
+                if let Some(n) = repos
+                    .notices
+                    .find(&s.phone, kind, s.paid_until, "")
+                    .await
+                    .expect("notice")
+                {
+                    if n.status == NoticeStatus::Pending
+                        && n.lease.as_ref().is_some_and(|l| l.holder != RETRY_HOLDER)
+                    {
+                        in_flight_at_kill.insert(n.id, k);
+                    }
+                }
+            }
+        }
     }
     assert!(
         log.contains("job finished"),
@@ -329,17 +360,28 @@ async fn sigkill_at_random_moments_loses_nothing_and_repeats_nothing() {
     let counts = sms.counts();
     let twice: Vec<_> = counts.iter().filter(|(_, n)| **n > 1).collect();
     assert!(twice.is_empty(), "SMS delivered more than once: {twice:?}");
-    let (mut sent, mut abandoned) = (0, 0);
+    // Per subscriber and per kind: sent and at the gateway once, or lost only
+    // because it was the notice in flight at a kill (then at most once).
+    let (mut sent, mut lost, mut warnings) = (0, Vec::new(), 0);
     for s in &subs {
         for kind in [NoticeKind::HotspotExpired, NoticeKind::HotspotExpiresSoon] {
-            let Some(n) = repos
+            let n = repos
                 .notices
                 .find(&s.phone, kind, s.paid_until, "")
                 .await
-                .expect("notice")
-            else {
+                .expect("notice");
+            let Some(n) = n else {
+                // A warning is skipped when its hour had passed at the first look.
+                assert!(
+                    kind == NoticeKind::HotspotExpiresSoon,
+                    "{}: no expiry notice at all",
+                    s.username
+                );
                 continue;
             };
+            if kind == NoticeKind::HotspotExpiresSoon {
+                warnings += 1;
+            }
             let at_gateway = counts
                 .get(&(n.recipient.to_string(), n.body.clone()))
                 .copied()
@@ -349,31 +391,47 @@ async fn sigkill_at_random_moments_loses_nothing_and_repeats_nothing() {
                     sent += 1;
                     assert_eq!(
                         at_gateway, 1,
-                        "notice {} recorded sent, gateway got it {at_gateway} times",
-                        n.id
+                        "notice {} ({kind:?} of {}) recorded sent, gateway got it {at_gateway} times",
+                        n.id, s.username
                     );
                 }
-                // Given up, or sent with an unknown outcome: never resent either way.
-                NoticeStatus::Abandoned | NoticeStatus::Unknown => abandoned += 1,
-                NoticeStatus::Pending => {
+                NoticeStatus::Abandoned | NoticeStatus::Unknown => {
+                    let Some(k) = in_flight_at_kill.get(&n.id) else {
+                        panic!(
+                            "{kind:?} notice of {} is {:?} but was not in flight at any kill \
+                             (gateway got it {at_gateway} times): {n:?}",
+                            s.username, n.status
+                        );
+                    };
                     assert!(
-                        kind == NoticeKind::HotspotExpiresSoon,
-                        "expiry notice still pending: {n:?}"
-                    )
+                        at_gateway <= 1,
+                        "notice {} at the gateway {at_gateway} times",
+                        n.id
+                    );
+                    lost.push(format!(
+                        "{kind:?} of {} at kill {k} ({at_gateway} at gateway)",
+                        s.username
+                    ));
                 }
+                NoticeStatus::Pending => panic!("{kind:?} notice of {} still pending: {n:?}", s.username),
             }
         }
     }
-    assert!(sent >= subs.len(), "only {sent} notices sent");
+    assert_eq!(
+        sent + lost.len(),
+        subs.len() + warnings,
+        "every notice is accounted for"
+    );
     eprintln!(
         "scenario 2 kills (seed {seed:#x}): {kills} SIGKILLs at random moments over {:.0} s, then one clean run; \
          {} subscribers expired and removed from every router ({removals} sessions, none early), {} services \
          provisioned once each, {charged} periods charged exactly once, {} SMS at the gateway (none twice; {sent} \
-         notices sent, {abandoned} abandoned after a crash mid-send)",
+         notices sent, {} lost, each the one in flight at a kill: {lost:?})",
         (end - t0).num_milliseconds() as f64 / 1000.0,
         subs.len(),
         services.len(),
         counts.values().sum::<usize>(),
+        lost.len(),
     );
     store.close().await;
     drop(killed_at);
@@ -458,6 +516,13 @@ async fn postgres_stopped_and_started_the_daemon_keeps_running_and_catches_up() 
                 .await
                 .is_ok_and(|db| !db.active && db.disconnected_at.is_some());
         }
+        for s in subs.iter().filter(|s| s.paid_until <= now) {
+            recorded &= repos
+                .notices
+                .find(&s.phone, NoticeKind::HotspotExpired, s.paid_until, "")
+                .await
+                .is_ok_and(|n| n.is_some_and(|n| n.status == NoticeStatus::Sent));
+        }
         if all && recorded && now > subs.iter().map(|s| s.paid_until).max().expect("subs") {
             caught_up = Some(now);
             break;
@@ -472,7 +537,10 @@ async fn postgres_stopped_and_started_the_daemon_keeps_running_and_catches_up() 
     let caught_up =
         caught_up.unwrap_or_else(|| panic!("not caught up 30 s after PostgreSQL came back:\n{}", d.stderr()));
     let _ = d.kill();
-    // The work of the outage was done once the database was back, and once.
+    // The work of the outage was done once the database was back, and once:
+    // one session removal, one recorded disconnection and one SMS each.
+    let counts = sms.counts();
+    let mut due_in_outage = 0;
     for s in &subs {
         let removals: Vec<chrono::DateTime<Utc>> = fleet.handles[s.routers[0]]
             .removals()
@@ -487,18 +555,49 @@ async fn postgres_stopped_and_started_the_daemon_keeps_running_and_catches_up() 
             s.username,
             removals.len()
         );
+        let db = repos.subscribers.get(s.id).await.expect("subscriber");
+        let notice = repos
+            .notices
+            .find(&s.phone, NoticeKind::HotspotExpired, s.paid_until, "")
+            .await
+            .expect("notice")
+            .expect("expiry notice");
+        let at_gateway = counts
+            .get(&(notice.recipient.to_string(), notice.body.clone()))
+            .copied()
+            .unwrap_or(0);
+        assert_eq!(
+            at_gateway, 1,
+            "{}: expiry SMS reached the gateway {at_gateway} times",
+            s.username
+        );
         if s.paid_until > stopped && s.paid_until < restarting {
+            due_in_outage += 1;
             assert!(
                 removals[0] >= restarting,
                 "{} was removed at {} while the database was down (it was started again at {restarting})",
                 s.username,
                 removals[0]
             );
+            let recorded = db.disconnected_at.expect("recorded disconnected");
+            assert!(
+                recorded >= restarting,
+                "{} recorded disconnected at {recorded}, before the database came back at {restarting}",
+                s.username
+            );
+            let sent = notice.sent_at.expect("sent_at");
+            assert!(
+                sent >= restarting,
+                "{}: expiry SMS sent at {sent}, before the database came back at {restarting}",
+                s.username
+            );
         }
     }
+    let twice: Vec<_> = counts.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "SMS delivered more than once: {twice:?}");
     assert!(
-        expired_meanwhile >= 3,
-        "only {expired_meanwhile} expiries during the outage"
+        expired_meanwhile >= 3 && due_in_outage >= expired_meanwhile,
+        "only {expired_meanwhile} expiries during the outage ({due_in_outage} before the restart)"
     );
     eprintln!(
         "scenario 2 database: PostgreSQL down 5 s; the daemon kept running; {expired_meanwhile} subscribers expired \

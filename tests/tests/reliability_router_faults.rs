@@ -8,8 +8,10 @@
 //! logins for a period and some stall mid-sentence. Then the faults stop and
 //! the engine drains.
 //!
-//! Checked after every step: nobody is cut off before `paid_until`, no
-//! entitled service loses its router objects, and whatever the database calls
+//! Checked after every step: nobody is cut off before `paid_until`, every
+//! subscriber entitled at that moment is enabled on every router of its tenant
+//! and still has its sessions (read on the simulators), no entitled service
+//! loses its router objects, and whatever the database calls
 //! disconnected or deprovisioned really is gone from every router. At the end:
 //! every router equals the desired state, every removal that an outage delayed
 //! was applied after its router came back (and not recorded before), the
@@ -339,6 +341,34 @@ async fn router_faults_lose_nothing_and_cut_off_nobody_early() {
                 }
             }
             seen_removals[r] = all.len();
+        }
+
+        // Promise 2: every subscriber entitled now is enabled on every router of
+        // its tenant and keeps its session, on the simulators themselves.
+        for s in subs.iter().filter(|s| s.paid_until > now) {
+            for &r in layout.routers_of(s.tenant) {
+                checks += 1;
+                let h = &fleet.handles[r];
+                let disabled = user_disabled(h, &s.username);
+                if disabled != Some(false) {
+                    violations.push(format!(
+                        "step {step}: R{}: entitled {} (paid until {}, now {now}) is disabled={disabled:?}",
+                        r + 1,
+                        s.username,
+                        s.paid_until
+                    ));
+                }
+                let want = usize::from(s.routers.contains(&r));
+                let got = sessions_of(h, &s.username);
+                if got != want {
+                    violations.push(format!(
+                        "step {step}: R{}: entitled {} (paid until {}, now {now}) has {got} sessions, expected {want}",
+                        r + 1,
+                        s.username,
+                        s.paid_until
+                    ));
+                }
+            }
         }
 
         // Promise 1: what the database calls done is done on every router.

@@ -55,12 +55,76 @@ fn sms_sender(gw: &SmsGateway) -> Arc<dyn SmsSender> {
     config.build().expect("sms sender")
 }
 
+/// Whether every expiry is recorded, every service provisioned and charged,
+/// and no expiry notice is still pending.
+async fn all_done(repos: &Repositories, subs: &[SubPlan], services: &[(SvcPlan, Vec<NaiveDate>)]) -> bool {
+    let now = Utc::now();
+    for s in subs {
+        if s.paid_until > now {
+            return false;
+        }
+        match repos.subscribers.get(s.id).await {
+            Ok(db) if !db.active && db.disconnected_at.is_some() => {}
+            _ => return false,
+        }
+        let notice = repos
+            .notices
+            .find(
+                &s.phone,
+                isp_core::domain::NoticeKind::HotspotExpired,
+                s.paid_until,
+                "",
+            )
+            .await;
+        if !matches!(notice, Ok(Some(n)) if n.status != isp_core::domain::NoticeStatus::Pending) {
+            return false;
+        }
+    }
+    for (svc, want) in services {
+        match repos.services.get(svc.id).await {
+            Ok(db) if db.provisioned => {}
+            _ => return false,
+        }
+        match repos.ledger.of_service(svc.id).await {
+            Ok(l) if l.iter().filter(|e| e.kind == LedgerKind::Charge).count() >= want.len() => {}
+            _ => return false,
+        }
+    }
+    true
+}
+
+/// How hard the daemons are pushed.
+#[derive(Debug, Clone, Copy)]
+struct Pace {
+    /// The engines' claim lease (`None`: the default, 120 s).
+    lease_ttl: Option<Duration>,
+    /// Delay before every router reply.
+    router_latency: Duration,
+    /// At least one lease must run out mid-work and be taken over.
+    takeovers: bool,
+}
+
+/// The default pace: long leases, fast routers (no takeover).
+const CALM: Pace = Pace {
+    lease_ttl: None,
+    router_latency: Duration::ZERO,
+    takeovers: false,
+};
+
 /// Runs the scenario on `stores` (one `Repositories` per daemon, all on the same database).
 async fn several_daemons(backend: &str, stores: Vec<Repositories>) {
+    several_daemons_at(backend, stores, CALM).await;
+}
+
+/// Runs the scenario on `stores` at `pace`.
+async fn several_daemons_at(backend: &str, stores: Vec<Repositories>, pace: Pace) {
     let seed = seed(0x5CE4_0003);
     let mut rng = StdRng::seed_from_u64(seed);
     let tz: Tz = chrono_tz::Africa::Dar_es_Salaam;
     let fleet = Fleet::start(6, PASSWORD, false, seed).await;
+    for h in &fleet.handles {
+        h.set_latency(pace.router_latency);
+    }
     let layout = Layout::even(2, 3, tz);
     let gw = SmsGateway::start(SMS_KEY).await;
     let repos = stores[0].clone();
@@ -105,7 +169,11 @@ async fn several_daemons(backend: &str, stores: Vec<Repositories>) {
 
     // Three engines, started together, each looping over the claim-based jobs.
     let directory = Arc::new(StaticDirectory::new(layout.routers(&fleet)));
-    let stop_at = tokio::time::Instant::now() + Duration::from_secs(if soak() { 60 } else { 11 });
+    let started = tokio::time::Instant::now();
+    let run_for = Duration::from_secs(if soak() { 60 } else { 11 });
+    // Slow routers may need longer: the daemons run at least `run_for`, then
+    // until the work is done (bounded).
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let mut tasks = Vec::new();
     for (i, repos) in stores.into_iter().enumerate() {
         let engine = Engine::new(
@@ -119,17 +187,19 @@ async fn several_daemons(backend: &str, stores: Vec<Repositories>) {
             EngineConfig {
                 holder: format!("daemon-{}", (b'a' + i as u8) as char),
                 batch_size: 7,
+                lease_ttl: pace.lease_ttl.unwrap_or(EngineConfig::default().lease_ttl),
                 retry_base: Duration::from_millis(200),
                 retry_max: Duration::from_secs(1),
                 ..EngineConfig::default()
             },
         );
         let jitter = seed.wrapping_add(i as u64);
+        let stop = stop.clone();
         tasks.push(tokio::spawn(async move {
             let mut rng = StdRng::seed_from_u64(jitter);
             let mut totals: BTreeMap<String, u64> = BTreeMap::new();
             let mut failures = Vec::new();
-            while tokio::time::Instant::now() < stop_at {
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
                 for job in [
                     JobKind::DisconnectExpired,
                     JobKind::WarnBeforeExpiry,
@@ -152,6 +222,15 @@ async fn several_daemons(backend: &str, stores: Vec<Repositories>) {
             (totals, failures)
         }));
     }
+    let limit = run_for + Duration::from_secs(60);
+    loop {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        let elapsed = started.elapsed();
+        if elapsed >= limit || (elapsed >= run_for && all_done(&repos, &subs, &services).await) {
+            break;
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
     let mut per_daemon = Vec::new();
     for t in tasks {
         let (totals, failures) = t.await.expect("daemon task");
@@ -235,11 +314,27 @@ async fn several_daemons(backend: &str, stores: Vec<Repositories>) {
         charged as u64,
         "{backend}: charges created by the engines"
     );
-    assert_eq!(
-        sum("charges_already_recorded"),
-        0,
-        "{backend}: an engine retried a charge another had made"
-    );
+    // A lease that ran out mid-work and was taken over shows in the engine
+    // that lost it: its expiry, billing or provision found recorded by
+    // another, or a charge found recorded.
+    let takeovers = sum("expiry_superseded")
+        + sum("billing_superseded")
+        + sum("provision_superseded")
+        + sum("charges_already_recorded");
+    if pace.takeovers {
+        assert!(
+            takeovers >= 1,
+            "{backend}: no lease was taken over mid-work (lease {:?}, router latency {:?}); engine counts {per_daemon:?}",
+            pace.lease_ttl,
+            pace.router_latency
+        );
+    } else {
+        assert_eq!(
+            sum("charges_already_recorded"),
+            0,
+            "{backend}: an engine retried a charge another had made"
+        );
+    }
     assert_eq!(
         sum("users_disconnected"),
         subs.len() as u64,
@@ -301,9 +396,15 @@ async fn several_daemons(backend: &str, stores: Vec<Repositories>) {
         "{backend}: an engine did nothing: {shares:?}"
     );
     eprintln!(
-        "scenario 3 {backend} (seed {seed:#x}): {DAEMONS} engines; {} expiries ({disables} user disables, each once \
+        "scenario 3 {backend} (seed {seed:#x}, {pace:?}): {DAEMONS} engines, {takeovers} takeovers \
+         (expiry {}, billing {}, provision {}, charge {}), {:.1} s; {} expiries ({disables} user disables, each once \
          per router), {} services provisioned once, {charged} charges once (0 retried), {} SMS once; work items per \
          engine {shares:?}",
+        sum("expiry_superseded"),
+        sum("billing_superseded"),
+        sum("provision_superseded"),
+        sum("charges_already_recorded"),
+        started.elapsed().as_secs_f64(),
         subs.len(),
         services.len(),
         counts.len(),
@@ -330,11 +431,39 @@ async fn three_daemons_on_one_postgresql_do_everything_exactly_once() {
     several_daemons("PostgreSQL", stores).await;
 }
 
+/// Short leases and slow routers: leases run out mid-work and other daemons
+/// take the work over; still everything exactly once.
+#[ignore = "issue 19 finding, fails intermittently: after a takeover two daemons work one item at once \
+            (a second /ppp/secret/add or /queue/simple/add refused by the router as a conflict); see RELIABILITY.md \
+            section 3; run with --ignored"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn three_daemons_on_one_mariadb_do_everything_exactly_once() {
-    let Some(url) = isp_testsupport::mariadb::fresh_database().await else {
-        return;
+async fn three_daemons_on_one_postgresql_with_takeovers_do_everything_exactly_once() {
+    let pg = match Pg::start() {
+        Ok(pg) => pg,
+        Err(reason) => return skip_or_fail(&reason),
     };
+    let mut stores = Vec::new();
+    for i in 0..DAEMONS {
+        let s = isp_adapters_sql::SqlStore::connect_postgres(&pg.url())
+            .await
+            .expect("postgres");
+        if i == 0 {
+            s.migrate().await.expect("migrate");
+        }
+        stores.push(s.repositories());
+    }
+    several_daemons_at("PostgreSQL (takeovers)", stores, TAKEOVERS).await;
+}
+
+/// Leases shorter than a batch of work on slowed routers.
+const TAKEOVERS: Pace = Pace {
+    lease_ttl: Some(Duration::from_secs(1)),
+    router_latency: Duration::from_millis(350),
+    takeovers: true,
+};
+
+async fn mariadb_stores() -> Option<Vec<Repositories>> {
+    let url = isp_testsupport::mariadb::fresh_database().await?;
     let mut stores = Vec::new();
     for i in 0..DAEMONS {
         let s = isp_adapters_sql::SqlStore::connect_mysql(&url)
@@ -345,7 +474,27 @@ async fn three_daemons_on_one_mariadb_do_everything_exactly_once() {
         }
         stores.push(s.repositories());
     }
+    Some(stores)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn three_daemons_on_one_mariadb_do_everything_exactly_once() {
+    let Some(stores) = mariadb_stores().await else {
+        return;
+    };
     several_daemons("MariaDB", stores).await;
+}
+
+/// As on PostgreSQL: leases run out mid-work and are taken over.
+#[ignore = "issue 19 finding, fails intermittently: after a takeover two daemons work one item at once \
+            (a second /ppp/secret/add or /queue/simple/add refused by the router as a conflict); see RELIABILITY.md \
+            section 3; run with --ignored"]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn three_daemons_on_one_mariadb_with_takeovers_do_everything_exactly_once() {
+    let Some(stores) = mariadb_stores().await else {
+        return;
+    };
+    several_daemons_at("MariaDB (takeovers)", stores, TAKEOVERS).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

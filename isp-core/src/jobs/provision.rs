@@ -260,7 +260,13 @@ impl Engine {
                         _ => repo.mark_deprovisioned(j.service.id, holder, now).await,
                     };
                     match recorded {
-                        Ok(_) => {
+                        // The lease ran out and another daemon took the service over:
+                        // its change is counted by whoever records it.
+                        Ok(false) => {
+                            t.add("provision_superseded", 1);
+                            tracing::info!(router = %label, service = %j.service.id, action, "service change recorded by another daemon (lease lost)");
+                        }
+                        Ok(true) => {
                             count_done(&mut t, &label, j.decision);
                             let reason = match j.decision {
                                 ProvisionDecision::Deprovision(reason) => Some(reason.to_string()),

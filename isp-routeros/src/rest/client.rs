@@ -186,13 +186,24 @@ fn to_row(what: &str, map: Map<String, Value>) -> Result<Row, RestError> {
             Value::Null => continue,
             Value::Array(_) | Value::Object(_) => {
                 return Err(RestError::Protocol {
-                    detail: format!("{what}: property {k:?} is not a string"),
+                    detail: format!("{what}: property {} is not a string", shown(&format!("{k:?}"))),
                 })
             }
         };
         row.insert(k, text);
     }
     Ok(Row::from(row))
+}
+
+/// At most 200 characters of something a router sent, for an error message:
+/// a hostile answer must not become a megabyte of error text.
+fn shown(value: &impl std::fmt::Display) -> String {
+    let text = value.to_string();
+    let mut out: String = text.chars().take(200).collect();
+    if out.len() < text.len() {
+        out.push_str("...");
+    }
+    out
 }
 
 /// A reply as rows: an array of objects, one object (single-item menus such
@@ -206,12 +217,12 @@ fn to_rows(what: &str, value: Value) -> Result<Vec<Row>, RestError> {
             .map(|item| match item {
                 Value::Object(map) => to_row(what, map),
                 other => Err(RestError::Protocol {
-                    detail: format!("{what}: expected objects, got {other}"),
+                    detail: format!("{what}: expected objects, got {}", shown(&other)),
                 }),
             })
             .collect(),
         other => Err(RestError::Protocol {
-            detail: format!("{what}: expected an array of objects, got {other}"),
+            detail: format!("{what}: expected an array of objects, got {}", shown(&other)),
         }),
     }
 }
@@ -582,7 +593,7 @@ impl RestClient {
         match id {
             Some(Value::String(id)) if !id.is_empty() => Ok(id.clone()),
             _ => Err(RestError::Protocol {
-                detail: format!("{what}: the answer has no .id: {reply}"),
+                detail: format!("{what}: the answer has no .id: {}", shown(&reply)),
             }),
         }
     }

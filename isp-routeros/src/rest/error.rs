@@ -163,7 +163,7 @@ fn read_error_body(body: &[u8]) -> ErrorBody {
         return ErrorBody::default();
     };
     let text = |key: &str| match map.get(key) {
-        Some(serde_json::Value::String(s)) if !s.is_empty() => Some(s.clone()),
+        Some(serde_json::Value::String(s)) if !s.is_empty() => Some(snippet(s.as_bytes())),
         Some(serde_json::Value::Number(n)) => Some(n.to_string()),
         _ => None,
     };

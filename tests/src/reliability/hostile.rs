@@ -144,3 +144,33 @@ pub fn vm_peak() -> u64 {
         })
         .map_or(0, |kb| kb * 1024)
 }
+
+/// One `kB` field of `/proc/self/status` (`VmRSS`, `VmHWM`, ...), in bytes; an
+/// error naming the field when it cannot be read (never 0 for "unknown").
+pub fn proc_status_bytes(field: &str) -> Result<u64, String> {
+    let status = std::fs::read_to_string("/proc/self/status")
+        .map_err(|e| format!("cannot read /proc/self/status for {field}: {e}"))?;
+    let line = status
+        .lines()
+        .find(|l| l.strip_prefix(field).is_some_and(|rest| rest.starts_with(':')))
+        .ok_or_else(|| format!("/proc/self/status has no {field} line"))?;
+    let kb = line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|kb| kb.parse::<u64>().ok())
+        .ok_or_else(|| format!("/proc/self/status: unreadable {field} line {line:?}"))?;
+    if kb == 0 {
+        return Err(format!(
+            "/proc/self/status reports {field} = 0, not a measurement"
+        ));
+    }
+    Ok(kb * 1024)
+}
+
+/// Resets the process's peak resident set size (`VmHWM`) to its current RSS
+/// (Linux: `5` into `/proc/self/clear_refs`), so a later `VmHWM` is the peak
+/// of what ran in between; an error when the kernel does not allow it.
+pub fn reset_rss_peak() -> Result<(), String> {
+    std::fs::write("/proc/self/clear_refs", "5")
+        .map_err(|e| format!("cannot reset the peak RSS through /proc/self/clear_refs: {e}"))
+}

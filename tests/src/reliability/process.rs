@@ -118,15 +118,10 @@ fn newest_source(workspace: &Path) -> Option<std::time::SystemTime> {
             }
         }
     }
+    // The whole workspace: the crates sit at its top level (`isp-core/`, ...),
+    // and a stale binary would test old code.
     let mut newest = None;
-    for sub in ["crates", "examples", "Cargo.toml", "Cargo.lock"] {
-        let p = workspace.join(sub);
-        if p.is_dir() {
-            walk(&p, &mut newest);
-        } else if let Ok(m) = std::fs::metadata(&p).and_then(|m| m.modified()) {
-            newest = Some(newest.map_or(m, |n: std::time::SystemTime| n.max(m)));
-        }
-    }
+    walk(workspace, &mut newest);
     newest
 }
 
