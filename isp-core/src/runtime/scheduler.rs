@@ -36,7 +36,8 @@ use super::runner::{JobRunner, Trigger};
 use super::schedule::{Schedule, SchedulerConfig};
 use crate::ports::Clock;
 
-/// The jobs the watcher runs when a deadline passes, in order.
+/// The jobs the watcher runs when a deadline passes: the first in its expiry
+/// lane, the others, in order, in its second lane.
 pub const DEADLINE_JOBS: [JobKind; 4] = [
     JobKind::DisconnectExpired,
     JobKind::ApplyGrants,
@@ -251,7 +252,7 @@ enum Lane {
     /// disconnect-expired, woken at the next `paid_until`.
     Expiry,
     /// apply-grants, expire-vouchers and warn-before-expiry, woken at the
-    /// other deadlines; it also keeps the watcher's status.
+    /// other deadlines.
     Other,
 }
 
