@@ -16,6 +16,7 @@ use ispd::config::{self, Config};
 use ispd::daemon::{self, Daemon};
 use ispd::storage::Storage;
 
+pub mod engine_world;
 pub mod reliability;
 
 /// The admin token every test daemon uses.

@@ -15,126 +15,17 @@
 //!   stays pending there.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed unwrap is a failed test
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, TimeZone, Utc};
 use isp_core::domain::*;
-use isp_core::jobs::{
-    Engine, EngineConfig, EngineDeps, GrantOutcome, JobKind, JobReport, RouterAccess, RunOptions,
+use isp_core::jobs::{EngineConfig, GrantOutcome, JobKind, RouterAccess};
+use isp_core::memory::StaticDirectory;
+use isp_core::ports::FakeClock;
+use isp_routeros::sim::SimHandle;
+use isp_tests::engine_world::{
+    dead_address, engine_over, eventually_async as eventually, now, router, router_at, run, sim, users, world,
 };
-use isp_core::memory::{RecordingSms, StaticDirectory};
-use isp_core::ports::{FakeClock, Repositories};
-use isp_routeros::client::ClientConfig;
-use isp_routeros::driver::{DriverConfig, RouterOsDriver};
-use isp_routeros::sim::{SimConfig, SimHandle, SimRouter};
-
-const USER: &str = "api";
-const PASSWORD: &str = "Sup3r-S3cret-Pw!";
-
-fn now() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 5, 1, 12, 0, 0).single().expect("now")
-}
-
-async fn sim() -> SimRouter {
-    SimRouter::start(SimConfig::new(USER, PASSWORD), "127.0.0.1:0".parse().unwrap())
-        .await
-        .expect("simulator starts")
-}
-
-fn router_at(id: i64, address: String) -> Router {
-    Router {
-        id: RouterId(id),
-        tenant_id: TenantId(1),
-        name: format!("sim-{id}"),
-        address,
-        transport: Transport::Api,
-        credentials: RouterCredentials::new(USER, PASSWORD),
-        tls_fingerprint: None,
-        enabled: true,
-    }
-}
-
-fn router(id: i64, sim: &SimRouter) -> Router {
-    router_at(id, sim.addr().to_string())
-}
-
-/// An address where nothing listens (connection refused).
-fn dead_address() -> String {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let addr = l.local_addr().expect("addr");
-    drop(l);
-    addr.to_string()
-}
-
-fn driver() -> Arc<RouterOsDriver> {
-    Arc::new(
-        RouterOsDriver::new(DriverConfig {
-            client: ClientConfig {
-                connect_timeout: Duration::from_secs(2),
-                login_timeout: Duration::from_secs(2),
-                command_timeout: Duration::from_secs(3),
-                keepalive: None,
-                ..ClientConfig::default()
-            },
-            ..DriverConfig::default()
-        })
-        .expect("driver"),
-    )
-}
-
-struct World {
-    engine: Engine,
-    repos: Repositories,
-    directory: Arc<StaticDirectory>,
-    clock: Arc<FakeClock>,
-    plan: Plan,
-}
-
-async fn world(routers: Vec<Router>) -> World {
-    let repos = isp_core::memory::repositories();
-    repos
-        .tenants
-        .upsert(&Tenant {
-            id: TenantId(1),
-            slug: RosName::parse("slug", "t1").unwrap(),
-            name: "T1".into(),
-            time_zone: chrono_tz::UTC,
-        })
-        .await
-        .expect("tenant");
-    let plan = repos
-        .plans
-        .insert(&NewPlan {
-            tenant_id: TenantId(1),
-            name: RosName::parse("plan", "1-hour").unwrap(),
-            price: Money::parse("price", "1000", Currency::parse("currency", "TZS").unwrap()).unwrap(),
-            duration: Some(RosDuration::from_secs(3600)),
-            rate_limit: None,
-        })
-        .await
-        .expect("plan");
-    let directory = Arc::new(StaticDirectory::new(routers));
-    let clock = Arc::new(FakeClock::new(now()));
-    let engine = Engine::new(
-        EngineDeps {
-            repos: repos.clone(),
-            directory: directory.clone(),
-            driver: driver(),
-            sms: Arc::new(RecordingSms::new()),
-            clock: clock.clone(),
-        },
-        EngineConfig::default(),
-    );
-    World {
-        engine,
-        repos,
-        directory,
-        clock,
-        plan,
-    }
-}
 
 fn phone(n: u32) -> PhoneNumber {
     PhoneNumber::parse("phone", &format!("+2557120{n:05}")).unwrap()
@@ -145,22 +36,6 @@ fn payment(reference: &str) -> NewPayment {
         reference: PaymentReference::parse("reference", reference).unwrap(),
         amount: Money::parse("amount", "1000", Currency::parse("currency", "TZS").unwrap()).unwrap(),
     }
-}
-
-async fn run(engine: &Engine, job: JobKind) -> JobReport {
-    tokio::time::timeout(Duration::from_secs(30), engine.run(job, RunOptions::default()))
-        .await
-        .unwrap_or_else(|_| panic!("{job} hung"))
-        .unwrap_or_else(|e| panic!("{job} failed: {e}"))
-}
-
-/// The hotspot users named `name` on a router.
-fn users(handle: &SimHandle, name: &str) -> Vec<BTreeMap<String, String>> {
-    handle
-        .rows("/ip/hotspot/user")
-        .into_iter()
-        .filter(|r| r.get("name").map(String::as_str) == Some(name))
-        .collect()
 }
 
 /// Our enabled user for `sub` is on the router, and a device can log in.
@@ -469,20 +344,6 @@ async fn bad_grants_name_the_field_and_change_nothing() {
     assert_eq!(w.repos.subscribers.get(sub.id).await.expect("get"), sub);
 }
 
-/// Polls `f` every 20 ms until it is true or `timeout` passes.
-async fn eventually(timeout: Duration, mut f: impl AsyncFnMut() -> bool) -> bool {
-    let end = tokio::time::Instant::now() + timeout;
-    loop {
-        if f().await {
-            return true;
-        }
-        if tokio::time::Instant::now() >= end {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn vouchers_are_pushed_and_activated_at_their_first_login_by_listen_and_by_poll() {
     let a = sim().await;
@@ -610,14 +471,10 @@ async fn a_payment_reference_extends_once_across_two_daemons_on_postgres() {
         let store = isp_adapters_sql::SqlStore::connect(&url).await.expect("connect");
         store.migrate().await.expect("migrate");
         let repos = store.repositories();
-        let engine = Engine::new(
-            EngineDeps {
-                repos: repos.clone(),
-                directory: Arc::new(StaticDirectory::new(vec![router(1, &a)])),
-                driver: driver(),
-                sms: Arc::new(RecordingSms::new()),
-                clock: Arc::new(FakeClock::new(now())),
-            },
+        let engine = engine_over(
+            repos.clone(),
+            Arc::new(StaticDirectory::new(vec![router(1, &a)])),
+            Arc::new(FakeClock::new(now())),
             EngineConfig {
                 holder: holder.into(),
                 ..EngineConfig::default()
