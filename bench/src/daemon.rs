@@ -130,6 +130,7 @@ async fn run(spec: DaemonSpec) -> BoxResult<DaemonOutcome> {
             auto_migrate: false,
             statement_timeout: std::time::Duration::from_secs(30),
             lock_timeout: std::time::Duration::from_secs(10),
+            acquire_timeout: std::time::Duration::from_secs(10),
         },
         false,
     )

@@ -16,7 +16,9 @@
 //! The daemon side of rows 1, 2 and 6 runs in a child process; `ISP_BENCH_LOG`
 //! sets its log filter (`warn` by default) and `ISP_BENCH_DAEMON_WRAPPER` a
 //! program to run it under, e.g. a script that runs `heaptrack -o FILE "$@"`
-//! (that is how the sync job's memory peak was found).
+//! (that is how the sync job's memory peak was found). `ISP_BENCH_RUNNER_LOG`
+//! sets the runner's own log filter (off by default; billing runs in the
+//! runner), e.g. `sqlx::query=debug` for every statement and its time.
 
 mod daemon;
 mod machine;
@@ -145,6 +147,14 @@ fn main() -> ExitCode {
         return daemon::child_main();
     }
     let args = Args::parse();
+    // The runner's own log (billing runs in this process), for profiling:
+    // e.g. `ISP_BENCH_RUNNER_LOG=sqlx::query=debug` prints every statement's time.
+    if let Ok(filter) = std::env::var("ISP_BENCH_RUNNER_LOG") {
+        tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .init();
+    }
     let selected = match parse_rows(&args.rows) {
         Ok(r) => r,
         Err(e) => {

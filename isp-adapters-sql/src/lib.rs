@@ -59,9 +59,15 @@ pub struct SqlOptions {
     /// black-holed by a network).
     pub busy_timeout: Duration,
     /// PostgreSQL: the server cancels any statement that runs longer
-    /// (`statement_timeout`, set on every pooled connection), so a stalled or
-    /// black-holed database frees the job with a transient `Unavailable`
-    /// instead of holding it. Zero disables it. Default 30 s.
+    /// (`statement_timeout`, set on every pooled connection), so a stalled
+    /// query frees the job with a transient `Unavailable` instead of holding
+    /// it; the server also ends a session left idle inside a transaction that
+    /// long (`idle_in_transaction_session_timeout`), which frees the row locks
+    /// of a client that went away mid-transaction. Neither reaches a client
+    /// whose connection is black-holed: that is bounded by the engine's
+    /// `run_timeout`, and a connection that does not answer a ping within
+    /// this long when it goes back to the pool is closed (PostgreSQL and
+    /// MySQL). Zero disables the server settings. Default 30 s.
     pub statement_timeout: Duration,
     /// PostgreSQL: the longest a statement waits for a row or table lock
     /// (`lock_timeout`, on every pooled connection) before it fails with a
@@ -380,6 +386,39 @@ impl SqlStore {
             Pool::Mysql(p) => mysql::close(p).await,
         }
     }
+}
+
+/// Pool options whose connections, on their way back to the pool, must
+/// answer a ping within `limit` or be closed.
+///
+/// sqlx pings a released connection before reuse and waits without bound: a
+/// connection whose call was dropped (a job run past the engine's
+/// `run_timeout`) on a black-holed network would wait forever and keep its
+/// pool slot, and a few of them would starve the pool.
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+fn bounded_release<DB: sqlx::Database>(
+    options: sqlx::pool::PoolOptions<DB>,
+    limit: Duration,
+) -> sqlx::pool::PoolOptions<DB> {
+    use sqlx::Connection as _;
+    let limit = if limit.is_zero() {
+        Duration::from_secs(30)
+    } else {
+        limit
+    };
+    options.after_release(move |conn, _meta| {
+        Box::pin(async move {
+            let answered = tokio::time::timeout(limit, conn.ping()).await;
+            if !matches!(answered, Ok(Ok(()))) {
+                tracing::warn!(
+                    limit_s = limit.as_secs_f64(),
+                    "a database connection did not answer a ping on release; closed"
+                );
+                return Ok(false);
+            }
+            Ok(true)
+        })
+    })
 }
 
 fn latest(migrator: &sqlx::migrate::Migrator) -> i64 {

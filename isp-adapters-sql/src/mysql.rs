@@ -204,9 +204,10 @@ pub(crate) async fn connect_url(url: &str, opts: &SqlOptions) -> Result<DbPool> 
         .charset("utf8mb4")
         .timezone(Some("+00:00".to_owned()));
     let settings = session_settings(opts);
-    MySqlPoolOptions::new()
+    let pool = MySqlPoolOptions::new()
         .max_connections(opts.max_connections.max(1))
-        .acquire_timeout(opts.acquire_timeout)
+        .acquire_timeout(opts.acquire_timeout);
+    crate::bounded_release(pool, opts.statement_timeout)
         .after_connect(move |conn, _meta| {
             let settings = settings.clone();
             Box::pin(async move {

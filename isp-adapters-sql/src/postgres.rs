@@ -169,10 +169,15 @@ pub(crate) async fn connect_url(url: &str, opts: &SqlOptions) -> Result<DbPool> 
     let options = options.options([
         ("statement_timeout", pg_millis(opts.statement_timeout)),
         ("lock_timeout", pg_millis(opts.lock_timeout)),
+        (
+            "idle_in_transaction_session_timeout",
+            pg_millis(opts.statement_timeout),
+        ),
     ]);
-    PgPoolOptions::new()
+    let pool = PgPoolOptions::new()
         .max_connections(opts.max_connections.max(1))
-        .acquire_timeout(opts.acquire_timeout)
+        .acquire_timeout(opts.acquire_timeout);
+    crate::bounded_release(pool, opts.statement_timeout)
         .connect_with(options)
         .await
         .map_err(|e| map_sqlx_error("database", e))

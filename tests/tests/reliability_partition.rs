@@ -52,6 +52,32 @@ fn session_removals(fleet: &Fleet, s: &SubPlan) -> Vec<DateTime<Utc>> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_partition_mid_transaction_does_nothing_twice_and_the_daemon_recovers() {
+    partition_mid_transaction(Heal::All).await;
+}
+
+/// The old connections stay black-holed after the partition (a firewall lost
+/// their state): only the engine's `run_timeout` and the bounded ping on
+/// release free the daemon, whose new connections work.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_partition_that_loses_the_old_connections_frees_the_daemon_after_its_run_timeout() {
+    partition_mid_transaction(Heal::NewConnectionsOnly).await;
+}
+
+/// How the partition ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Heal {
+    /// Everything held flows again.
+    All,
+    /// New connections work; the old ones never answer again.
+    NewConnectionsOnly,
+}
+
+/// The engine's `run_timeout` in the run that loses its connections.
+const RUN_TIMEOUT: Duration = Duration::from_secs(4);
+/// sqlx's `acquire_timeout` in these runs.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
+
+async fn partition_mid_transaction(heal: Heal) {
     let pg = match Pg::start() {
         Ok(pg) => pg,
         Err(reason) => return skip_or_fail(&reason),
@@ -83,6 +109,7 @@ async fn a_partition_mid_transaction_does_nothing_twice_and_the_daemon_recovers(
 [storage]
 url = "{proxied_url}"
 max_connections = 4
+acquire_timeout = "{acq}s"
 auto_migrate = false
 statement_timeout = "{st}s"
 lock_timeout = "1s"
@@ -95,6 +122,7 @@ token_file = "admin.token"
 retry_base = "1s"
 retry_max = "2s"
 lease_ttl = "3s"
+run_timeout = "{rt}"
 
 [scheduler]
 watcher_max_sleep = "1s"
@@ -119,6 +147,11 @@ slug = "tenant-1"
 time_zone = "{tz}"
 "#,
         st = STATEMENT_TIMEOUT.as_secs(),
+        acq = ACQUIRE_TIMEOUT.as_secs(),
+        rt = match heal {
+            Heal::All => "5m".to_owned(),
+            Heal::NewConnectionsOnly => format!("{}s", RUN_TIMEOUT.as_secs()),
+        },
         tz = tz.name(),
     );
     for i in 0..2 {
@@ -190,12 +223,25 @@ time_zone = "{tz}"
         .await
         .is_ok();
     assert!(alive, "the daemon's API did not answer during the partition");
-    proxy.heal();
+    let connections_before_heal = proxy.connections();
+    match heal {
+        Heal::All => proxy.heal(),
+        Heal::NewConnectionsOnly => proxy.heal_losing_old_connections(),
+    }
     let healed = tokio::time::Instant::now();
     let healed_at = Utc::now();
 
     let last_due = subs.iter().map(|s| s.paid_until).max().expect("subs");
-    let deadline = healed + STATEMENT_TIMEOUT + Duration::from_secs(3);
+    // Losing its connections, the daemon waits out its stuck run
+    // (`run_timeout`), then each lost connection costs at most a bounded ping
+    // on release or an `acquire_timeout` before new ones are made.
+    let allowed = match heal {
+        Heal::All => STATEMENT_TIMEOUT + Duration::from_secs(3),
+        Heal::NewConnectionsOnly => {
+            RUN_TIMEOUT + (STATEMENT_TIMEOUT + ACQUIRE_TIMEOUT) * 4 + Duration::from_secs(3)
+        }
+    };
+    let deadline = healed + allowed;
     let recovered_in = loop {
         let mut all = true;
         for s in &subs {
@@ -215,9 +261,11 @@ time_zone = "{tz}"
                 }
             }
             panic!(
-                "not recovered {:.1} s after the partition healed (statement_timeout {} s): pending {pending:?}",
+                "not recovered {:.1} s after the partition healed ({heal:?}; statement_timeout {} s, allowed {} s): \
+                 pending {pending:?}",
                 healed.elapsed().as_secs_f64(),
-                STATEMENT_TIMEOUT.as_secs()
+                STATEMENT_TIMEOUT.as_secs(),
+                allowed.as_secs()
             );
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -235,11 +283,17 @@ time_zone = "{tz}"
         let at = recorded(&repos, s).await.expect("recorded");
         assert!(at >= s.paid_until, "{} recorded before paid_until", s.username);
     }
+    if heal == Heal::NewConnectionsOnly {
+        assert!(
+            proxy.connections() > connections_before_heal,
+            "recovered without a new connection, yet every old one was black-holed"
+        );
+    }
     eprintln!(
-        "scenario 9: partitioned mid-transaction for {:.1} s ({} statement timeouts) while {expired_meanwhile} \
-         subscribers expired: nothing recorded meanwhile, the daemon answered; healed at {healed_at}: all {} \
-         expiries recorded and off their routers {:.1} s later, each session removed once, none early; {} \
-         connections through the proxy",
+        "scenario 9 ({heal:?}): partitioned mid-transaction for {:.1} s ({} statement timeouts) while \
+         {expired_meanwhile} subscribers expired: nothing recorded meanwhile, the daemon answered; healed at \
+         {healed_at}: all {} expiries recorded and off their routers {:.1} s later, each session removed once, \
+         none early; {} connections through the proxy ({connections_before_heal} before the heal)",
         partition_for.as_secs_f64(),
         partition_for.as_secs() / STATEMENT_TIMEOUT.as_secs(),
         subs.len(),

@@ -2,8 +2,6 @@
 //! MySQL / MariaDB, MongoDB, or memory.
 
 #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
-use std::time::Duration;
-
 #[cfg(feature = "mongodb")]
 use isp_adapters_mongo::MongoStore;
 #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
@@ -57,7 +55,7 @@ impl Storage {
         #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
         let options = SqlOptions {
             max_connections: config.max_connections,
-            acquire_timeout: Duration::from_secs(10),
+            acquire_timeout: config.acquire_timeout,
             statement_timeout: config.statement_timeout,
             lock_timeout: config.lock_timeout,
             ..SqlOptions::default()

@@ -324,6 +324,14 @@ pub struct EngineConfig {
     /// How long a generated voucher may wait for its first login before it
     /// expires unused (seed 003: 7 days).
     pub voucher_activation_window: Duration,
+    /// The longest one job run (or one read of the watcher) may take. A run
+    /// still going then is dropped and fails as `unavailable`, which frees its
+    /// job for the next run; its leases run out and its work is taken up
+    /// again, as after a crash. This is the client-side bound on a database
+    /// or router call that never answers (a connection black-holed by a
+    /// firewall that lost its state): the server's `statement_timeout` cannot
+    /// reach such a client, and the SQL driver has no per-call deadline.
+    pub run_timeout: Duration,
 }
 
 impl Default for EngineConfig {
@@ -344,6 +352,7 @@ impl Default for EngineConfig {
             templates: Templates::default(),
             alert_phones: BTreeMap::new(),
             voucher_activation_window: Duration::from_secs(7 * 86_400),
+            run_timeout: Duration::from_secs(300),
         }
     }
 }
@@ -407,7 +416,15 @@ impl Engine {
     pub async fn run(&self, job: JobKind, opts: RunOptions) -> Result<JobReport> {
         let run = self.runs.fetch_add(1, Ordering::Relaxed) + 1;
         let span = tracing::info_span!("job", job = %job, run);
-        self.run_in_span(job, opts).instrument(span).await
+        let limit = self.config.run_timeout;
+        match tokio::time::timeout(limit, self.run_in_span(job, opts).instrument(span)).await {
+            Ok(outcome) => outcome,
+            Err(_) => {
+                let e = run_timed_out(&job.to_string(), limit);
+                tracing::error!(job = %job, run, error = %e, "job run dropped");
+                Err(e)
+            }
+        }
     }
 
     async fn run_in_span(&self, job: JobKind, opts: RunOptions) -> Result<JobReport> {
@@ -468,3 +485,16 @@ pub fn router_label(tenant_slug: Option<&str>, router_name: &str) -> String {
 
 /// Keeps the `RouterId` import meaningful for implementors of per-router maps.
 pub type PerRouter<T> = BTreeMap<RouterId, T>;
+
+/// The error of a run (or a watcher read) that outlived
+/// [`EngineConfig::run_timeout`].
+pub(crate) fn run_timed_out(what: &str, limit: Duration) -> Error {
+    Error::unavailable(
+        what,
+        format!(
+            "did not finish within {} s (run_timeout): a database or router call did not answer; \
+             dropped, its work is taken up again when its leases run out",
+            limit.as_secs_f64()
+        ),
+    )
+}

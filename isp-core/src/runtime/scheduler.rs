@@ -297,6 +297,21 @@ impl Lane {
         }
     }
 
+    /// `read` of this lane, dropped after the engine's `run_timeout`.
+    async fn bounded<T>(
+        self,
+        runner: &JobRunner,
+        read: impl std::future::Future<Output = crate::Result<T>>,
+    ) -> crate::Result<T> {
+        let limit = runner.engine().config().run_timeout;
+        tokio::time::timeout(limit, read).await.unwrap_or_else(|_| {
+            Err(crate::jobs::run_timed_out(
+                &format!("watcher lane {}", self.name()),
+                limit,
+            ))
+        })
+    }
+
     async fn nudged(self, runner: &JobRunner) {
         match self {
             Lane::Expiry => runner.expiry_nudged().await,
@@ -339,7 +354,7 @@ async fn lane_task(
     while !shutdown.is_triggered() {
         let now = clock.now();
         let deadline_passed = armed.filter(|a| *a <= now);
-        let overdue = match lane.claimable_overdue(runner, now).await {
+        let overdue = match lane.bounded(runner, lane.claimable_overdue(runner, now)).await {
             Ok(o) => o,
             Err(e) => {
                 tracing::warn!(lane = lane.name(), error = %e, "watcher: cannot read due work; retrying");
@@ -376,7 +391,7 @@ async fn lane_task(
             }
         }
         let now = clock.now();
-        let next = match lane.next_wakeup(runner).await {
+        let next = match lane.bounded(runner, lane.next_wakeup(runner)).await {
             Ok(n) => n,
             Err(e) => {
                 tracing::warn!(lane = lane.name(), error = %e, "watcher: cannot compute the next deadline; retrying");

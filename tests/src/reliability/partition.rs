@@ -8,6 +8,9 @@
 //! retransmission timeout). [`PartitionProxy::partition_after`] starts the
 //! partition right after a client sends given bytes (a statement of a
 //! transaction), so that it falls mid-transaction.
+//! [`PartitionProxy::heal_losing_old_connections`] heals for new connections
+//! only: the old ones stay black-holed for good, as when a NAT or firewall
+//! lost their state.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -26,6 +29,8 @@ struct Shared {
     trigger: Mutex<Option<Vec<u8>>>,
     connections: AtomicU64,
     partitions: AtomicU64,
+    /// Connections numbered below this never forward again.
+    lost_below: AtomicU64,
 }
 
 impl Shared {
@@ -34,6 +39,11 @@ impl Shared {
             self.partitions.fetch_add(1, Ordering::Relaxed);
         }
         self.open.send_replace(open);
+    }
+
+    /// Connection `n` was black-holed for good.
+    fn lost(&self, n: u64) -> bool {
+        n < self.lost_below.load(Ordering::Relaxed)
     }
 
     async fn wait_open(&self) {
@@ -76,13 +86,14 @@ impl PartitionProxy {
             trigger: Mutex::new(None),
             connections: AtomicU64::new(0),
             partitions: AtomicU64::new(0),
+            lost_below: AtomicU64::new(0),
         });
         let s = shared.clone();
         let task = tokio::spawn(async move {
             let mut conns = tokio::task::JoinSet::new();
             while let Ok((client, _)) = listener.accept().await {
-                s.connections.fetch_add(1, Ordering::Relaxed);
-                conns.spawn(serve(s.clone(), client));
+                let n = s.connections.fetch_add(1, Ordering::Relaxed);
+                conns.spawn(serve(s.clone(), client, n));
             }
         });
         Ok(PartitionProxy { addr, shared, task })
@@ -118,6 +129,16 @@ impl PartitionProxy {
         self.shared.set_open(true);
     }
 
+    /// Forwards again for connections made from now on; every connection
+    /// accepted so far stays black-holed for good (its bytes are held, nothing
+    /// is closed).
+    pub fn heal_losing_old_connections(&self) {
+        self.shared
+            .lost_below
+            .store(self.shared.connections.load(Ordering::Relaxed), Ordering::Relaxed);
+        self.shared.set_open(true);
+    }
+
     /// Whether the network is partitioned now.
     pub fn partitioned(&self) -> bool {
         !*self.shared.open.borrow()
@@ -129,9 +150,12 @@ impl PartitionProxy {
     }
 }
 
-async fn serve(shared: Arc<Shared>, client: TcpStream) {
+async fn serve(shared: Arc<Shared>, client: TcpStream, n: u64) {
     // A partition drops the SYN too: connect upstream only when open.
     shared.wait_open().await;
+    if shared.lost(n) {
+        return std::future::pending().await;
+    }
     let Ok(upstream) = TcpStream::connect(shared.upstream).await else {
         return;
     };
@@ -139,8 +163,8 @@ async fn serve(shared: Arc<Shared>, client: TcpStream) {
     let _ = upstream.set_nodelay(true);
     let (client_rd, client_wr) = client.into_split();
     let (up_rd, up_wr) = upstream.into_split();
-    let up = pump(shared.clone(), client_rd, up_wr, true);
-    let down = pump(shared, up_rd, client_wr, false);
+    let up = pump(shared.clone(), client_rd, up_wr, true, n);
+    let down = pump(shared, up_rd, client_wr, false, n);
     tokio::select! {
         _ = up => {}
         _ = down => {}
@@ -152,6 +176,7 @@ async fn pump(
     mut from: impl AsyncRead + Unpin,
     mut to: impl AsyncWrite + Unpin,
     from_client: bool,
+    conn: u64,
 ) {
     let mut buf = vec![0u8; 16 * 1024];
     loop {
@@ -160,6 +185,9 @@ async fn pump(
             Ok(n) => n,
         };
         shared.wait_open().await;
+        if shared.lost(conn) {
+            return std::future::pending().await;
+        }
         if to.write_all(&buf[..n]).await.is_err() {
             break;
         }

@@ -255,6 +255,9 @@ pub struct StorageConfig {
     /// PostgreSQL and MySQL: the longest a statement waits for a lock
     /// (default 10 s; `0s` disables it).
     pub lock_timeout: Duration,
+    /// How long a call waits for a pooled connection (also one that is
+    /// tested or made first) before it fails with a transient error (default 10 s).
+    pub acquire_timeout: Duration,
 }
 
 /// The admin token. `Debug` never shows it.

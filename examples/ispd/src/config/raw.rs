@@ -133,6 +133,7 @@ pub(super) struct RawStorage {
     pub(super) auto_migrate: Option<bool>,
     pub(super) statement_timeout: Option<Dur>,
     pub(super) lock_timeout: Option<Dur>,
+    pub(super) acquire_timeout: Option<Dur>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -160,6 +161,7 @@ pub(super) struct RawEngine {
     pub(super) device_retention: Option<Dur>,
     pub(super) log_retention: Option<Dur>,
     pub(super) static_ip_list: Option<RosName>,
+    pub(super) run_timeout: Option<Dur>,
 }
 
 #[derive(Debug, Default, Deserialize)]

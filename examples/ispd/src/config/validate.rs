@@ -141,6 +141,13 @@ impl Cx<'_> {
             auto_migrate: raw.auto_migrate.unwrap_or(true),
             statement_timeout: raw.statement_timeout.map_or(Duration::from_secs(30), |d| d.0),
             lock_timeout: raw.lock_timeout.map_or(Duration::from_secs(10), |d| d.0),
+            acquire_timeout: match raw.acquire_timeout {
+                Some(Dur(d)) if d.is_zero() => {
+                    return Err(self.nowhere("storage.acquire_timeout", "must be longer than zero"))
+                }
+                Some(Dur(d)) => d,
+                None => Duration::from_secs(10),
+            },
         })
     }
 
@@ -291,6 +298,7 @@ impl Cx<'_> {
             &mut e.device_retention,
         )?;
         positive(raw.log_retention, "engine.log_retention", &mut e.log_retention)?;
+        positive(raw.run_timeout, "engine.run_timeout", &mut e.run_timeout)?;
         if e.retry_max < e.retry_base {
             return Err(self.nowhere("engine.retry_max", "must not be shorter than engine.retry_base"));
         }
