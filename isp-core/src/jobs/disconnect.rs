@@ -234,10 +234,20 @@ impl Engine {
         // A router that was never called (no longer known) counts as unconfirmed.
 
         let mut done: Vec<Confirmed<'_>> = Vec::new();
+        // Subscribers whose lease was lost (a payment clears it too) but whom
+        // this batch already disabled somewhere: enabled again if still active.
+        let mut reenable = Vec::new();
         for (i, (s, expiry)) in plans.iter().enumerate() {
             if lost[i] {
                 ctx.tally.add("expiry_superseded", 1);
-                tracing::debug!(subscriber = %s.id, "expiry left to another daemon (lease lost before a router call)");
+                tracing::debug!(subscriber = %s.id, "expiry left to another daemon or a payment (lease lost before a router call)");
+                if !disabled[i].is_empty() {
+                    match repos.subscribers.get(s.id).await {
+                        Ok(current) if current.active => reenable.push((current, disabled[i].clone())),
+                        Ok(_) => {}
+                        Err(e) => ctx.tally.fail(format!("subscriber:{}", s.id), None, &e),
+                    }
+                }
                 continue;
             }
             if expiry.is_complete(&confirmed[i]) {
@@ -262,7 +272,7 @@ impl Engine {
                 self.disconnect_pending(ctx, s, now, &errs).await;
             }
         }
-        let reenable = self.disconnect_complete(ctx, &done, now).await;
+        reenable.extend(self.disconnect_complete(ctx, &done, now).await);
         self.reenable_paid(ctx, reenable, &routers, &labels, now).await;
         Ok(())
     }
