@@ -68,7 +68,11 @@ impl RouterDriver for Routers {
     async fn snapshot(&self, _: &Router, _: &[Menu]) -> Result<RouterSnapshot> {
         Err(unused())
     }
-    async fn disconnect_hotspot(&self, _: &Router, _: &[HotspotTarget]) -> Result<Vec<Result<DisconnectReport>>> {
+    async fn disconnect_hotspot(
+        &self,
+        _: &Router,
+        _: &[HotspotTarget],
+    ) -> Result<Vec<Result<DisconnectReport>>> {
         Err(unused())
     }
     async fn remove_hotspot_sessions(&self, _: &Router, _: &[String]) -> Result<u32> {
@@ -237,10 +241,14 @@ async fn a_lost_lease_stops_the_next_router_step_and_the_new_holder_provisions_o
     );
 
     // A's lease runs out while its router call hangs; B takes the service over.
-    rig.clock.advance(chrono::Duration::from_std(TTL).unwrap() + chrono::Duration::seconds(1));
+    rig.clock
+        .advance(chrono::Duration::from_std(TTL).unwrap() + chrono::Duration::seconds(1));
     let by_b = run(&rig.b, JobKind::ProvisionServices).await;
     assert_eq!(by_b.count("services_provisioned"), 1, "{by_b}");
-    assert_eq!((rig.routers.count("static-ip"), rig.routers.count("queue")), (2, 1));
+    assert_eq!(
+        (rig.routers.count("static-ip"), rig.routers.count("queue")),
+        (2, 1)
+    );
 
     // A's hung call returns: no further router write from A.
     rig.routers.release.add_permits(1);

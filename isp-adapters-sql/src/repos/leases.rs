@@ -101,7 +101,8 @@ impl LeaseRepo for Leases {
         let set = |q: &mut Builder<'_>| {
             q.push("lease_holder = NULL, lease_until = NULL");
         };
-        self.fenced(kind, ids, holder, set, |_: &mut Builder<'_>| {}).await
+        self.fenced(kind, ids, holder, set, |_: &mut Builder<'_>| {})
+            .await
     }
 
     async fn renew_all(

@@ -306,7 +306,12 @@ impl Engine {
         if held.len() != ids.len() {
             return Err(Error::Protocol {
                 service: "lease repository".into(),
-                detail: format!("{} renewals answered for {} {}s", held.len(), ids.len(), kind.entity()),
+                detail: format!(
+                    "{} renewals answered for {} {}s",
+                    held.len(),
+                    ids.len(),
+                    kind.entity()
+                ),
             });
         }
         Ok(held)

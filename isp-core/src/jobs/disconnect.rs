@@ -12,8 +12,8 @@ use crate::error::{Error, Result};
 use crate::jobs::common::{duplicate, fresh, local_text, render, router_span, RunCtx, Tally, DRY_RUN_LIMIT};
 use crate::jobs::Engine;
 use crate::policy::hotspot::{hotspot_expiry, HotspotExpiry};
-use crate::ports::{LeaseRepoExt as _, Leased, LeasedId as _};
 use crate::ports::{DisconnectReport, ForeignObject, HotspotTarget};
+use crate::ports::{LeaseRepoExt as _, Leased, LeasedId as _};
 
 /// A subscriber every router confirmed, with where its user was disabled.
 struct Confirmed<'a> {

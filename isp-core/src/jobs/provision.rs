@@ -318,14 +318,21 @@ impl Engine {
             Connection::Pppoe { .. } => {
                 let spec = pppoe_spec(service)
                     .ok_or_else(|| Error::Internal("pppoe spec of a pppoe service".into()))?;
-                if self.leased_step(rid, sid, d.provision_pppoe(router, &spec)).await?.is_none() {
+                if self
+                    .leased_step(rid, sid, d.provision_pppoe(router, &spec))
+                    .await?
+                    .is_none()
+                {
                     return Ok(None);
                 }
             }
             Connection::StaticIp { .. } => {
                 let spec = static_ip_spec(service, &self.config.static_ip_list)
                     .ok_or_else(|| Error::Internal("static-ip spec of a static-ip service".into()))?;
-                match self.leased_step(rid, sid, d.provision_static_ip(router, &spec)).await? {
+                match self
+                    .leased_step(rid, sid, d.provision_static_ip(router, &spec))
+                    .await?
+                {
                     Some(f) => foreign = f,
                     None => return Ok(None),
                 }
@@ -333,7 +340,11 @@ impl Engine {
         }
         if let Some(plan) = plan {
             if let Some(q) = queue_spec(service, plan)? {
-                if self.leased_step(rid, sid, d.set_rate_limit(router, &q)).await?.is_none() {
+                if self
+                    .leased_step(rid, sid, d.set_rate_limit(router, &q))
+                    .await?
+                    .is_none()
+                {
                     return Ok(None);
                 }
             }
@@ -344,7 +355,11 @@ impl Engine {
     /// Deprovisions one service; returns the router objects in its way that
     /// are not its own (left alone), or `None` when the service's lease was
     /// lost before a step.
-    async fn deprovision_one(&self, router: &Router, service: &Service) -> Result<Option<Vec<ForeignObject>>> {
+    async fn deprovision_one(
+        &self,
+        router: &Router,
+        service: &Service,
+    ) -> Result<Option<Vec<ForeignObject>>> {
         let d = &self.deps.driver;
         let (rid, sid) = (router.id, service.id);
         let tag = crate::domain::OwnerTag::Service(service.id);

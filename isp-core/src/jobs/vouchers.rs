@@ -17,8 +17,8 @@ use crate::jobs::common::{duplicate, fresh, retry_at, router_span, RunCtx, Tally
 use crate::jobs::disconnect::record_foreign;
 use crate::jobs::Engine;
 use crate::policy::voucher::{voucher_time_expiry, VoucherAction};
-use crate::ports::{LeaseRepoExt as _, Leased, LeasedId as _};
 use crate::ports::{DisconnectReport, HotspotTarget};
+use crate::ports::{LeaseRepoExt as _, Leased, LeasedId as _};
 
 impl Engine {
     pub(crate) async fn expire_vouchers(&self, ctx: &mut RunCtx<'_>) -> Result<()> {
