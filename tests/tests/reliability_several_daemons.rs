@@ -320,6 +320,7 @@ async fn several_daemons_at(backend: &str, stores: Vec<Repositories>, pace: Pace
     let takeovers = sum("expiry_superseded")
         + sum("billing_superseded")
         + sum("provision_superseded")
+        + sum("notices_superseded")
         + sum("charges_already_recorded");
     if pace.takeovers {
         assert!(
@@ -397,12 +398,13 @@ async fn several_daemons_at(backend: &str, stores: Vec<Repositories>, pace: Pace
     );
     eprintln!(
         "scenario 3 {backend} (seed {seed:#x}, {pace:?}): {DAEMONS} engines, {takeovers} takeovers \
-         (expiry {}, billing {}, provision {}, charge {}), {:.1} s; {} expiries ({disables} user disables, each once \
+         (expiry {}, billing {}, provision {}, notice {}, charge {}), {:.1} s; {} expiries ({disables} user disables, each once \
          per router), {} services provisioned once, {charged} charges once (0 retried), {} SMS once; work items per \
          engine {shares:?}",
         sum("expiry_superseded"),
         sum("billing_superseded"),
         sum("provision_superseded"),
+        sum("notices_superseded"),
         sum("charges_already_recorded"),
         started.elapsed().as_secs_f64(),
         subs.len(),
@@ -432,10 +434,9 @@ async fn three_daemons_on_one_postgresql_do_everything_exactly_once() {
 }
 
 /// Short leases and slow routers: leases run out mid-work and other daemons
-/// take the work over; still everything exactly once.
-#[ignore = "issue 19 finding, fails intermittently: after a takeover two daemons work one item at once \
-            (a second /ppp/secret/add or /queue/simple/add refused by the router as a conflict); see RELIABILITY.md \
-            section 3; run with --ignored"]
+/// take the work over; still everything exactly once, because a job renews
+/// an item's lease before each router write or SMS send and leaves an item
+/// whose lease ran out to its new holder.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn three_daemons_on_one_postgresql_with_takeovers_do_everything_exactly_once() {
     let pg = match Pg::start() {
@@ -486,9 +487,6 @@ async fn three_daemons_on_one_mariadb_do_everything_exactly_once() {
 }
 
 /// As on PostgreSQL: leases run out mid-work and are taken over.
-#[ignore = "issue 19 finding, fails intermittently: after a takeover two daemons work one item at once \
-            (a second /ppp/secret/add or /queue/simple/add refused by the router as a conflict); see RELIABILITY.md \
-            section 3; run with --ignored"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn three_daemons_on_one_mariadb_with_takeovers_do_everything_exactly_once() {
     let Some(stores) = mariadb_stores().await else {
@@ -497,11 +495,17 @@ async fn three_daemons_on_one_mariadb_with_takeovers_do_everything_exactly_once(
     several_daemons_at("MariaDB (takeovers)", stores, TAKEOVERS).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn three_daemons_on_one_mongodb_do_everything_exactly_once() {
-    let server = match mongo::start(std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))) {
+/// `DAEMONS` stores on one MongoDB-protocol server (nx-27017 unless
+/// `MONGODB_URL`), and the backend's name; `None` when skipped.
+async fn mongo_stores(
+    dir: &std::path::Path,
+) -> Option<(mongo::MongoServer, Vec<Repositories>, &'static str)> {
+    let server = match mongo::start(dir) {
         Ok(s) => s,
-        Err(reason) => return mongo::skip_or_fail(&reason),
+        Err(reason) => {
+            mongo::skip_or_fail(&reason);
+            return None;
+        }
     };
     let db = format!("isp_rel_{}", std::process::id());
     let mut stores = Vec::new();
@@ -520,5 +524,29 @@ async fn three_daemons_on_one_mongodb_do_everything_exactly_once() {
     } else {
         "MongoDB (nx-27017)"
     };
+    Some((server, stores, backend))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn three_daemons_on_one_mongodb_do_everything_exactly_once() {
+    let Some((_server, stores, backend)) =
+        mongo_stores(std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))).await
+    else {
+        return;
+    };
     several_daemons(backend, stores).await;
+}
+
+/// As on PostgreSQL: leases run out mid-work and are taken over.
+#[ignore = "nx-27017 compares dates at whole seconds, so a 1 s lease can look run out to another daemon's \
+            claim while its holder's renewed router call is still in flight (a user disabled twice on one \
+            router); see RELIABILITY.md section 3; run with --ignored (or MONGODB_URL for a real MongoDB)"]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn three_daemons_on_one_mongodb_with_takeovers_do_everything_exactly_once() {
+    let Some((_server, stores, backend)) =
+        mongo_stores(std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))).await
+    else {
+        return;
+    };
+    several_daemons_at(&format!("{backend} (takeovers)"), stores, TAKEOVERS).await;
 }

@@ -9,7 +9,7 @@ use mongodb::bson::{doc, Document};
 
 use super::within;
 use super::{and_into, held, update_matched};
-use crate::codec::{no_lease, LeaseDoc};
+use crate::codec::{no_lease, to_bdate, LeaseDoc};
 use crate::collections::{NOTICES, SERVICES, SUBSCRIBERS, VOUCHERS};
 use crate::Ctx;
 
@@ -80,6 +80,22 @@ impl LeaseRepo for MongoLeaseRepo {
         within(self.0.operation_timeout, async {
             let update = doc! { "$set": { "lease": no_lease() } };
             self.fenced(kind, ids, holder, Document::new(), update).await
+        })
+        .await
+    }
+
+    async fn renew_all(
+        &self,
+        kind: Leased,
+        ids: &[i64],
+        holder: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<Vec<bool>> {
+        within(self.0.operation_timeout, async {
+            let live = doc! { "lease.until": { "$gt": to_bdate(now) } };
+            let update = doc! { "$set": { "lease.until": to_bdate(until) } };
+            self.fenced(kind, ids, holder, live, update).await
         })
         .await
     }

@@ -25,7 +25,7 @@ fn retry_guard(kind: Leased) -> &'static str {
 
 impl Leases {
     /// Runs `UPDATE <table> SET <set> WHERE lease_holder = holder <guard> AND
-    /// id IN (chunk) RETURNING id` for each chunk of `ids` (one transaction when
+    /// id IN (chunk) RETURNING id` (`guard` pushes ` AND ...` or nothing) for each chunk of `ids` (one transaction when
     /// there is more than one chunk), and answers whether each id was among
     /// the returned ones.
     async fn fenced(
@@ -34,7 +34,7 @@ impl Leases {
         ids: &[i64],
         holder: &str,
         set: impl Fn(&mut Builder<'_>),
-        guard: &str,
+        guard: impl Fn(&mut Builder<'_>),
     ) -> Result<Vec<bool>> {
         if ids.is_empty() {
             return Ok(Vec::new());
@@ -45,7 +45,8 @@ impl Leases {
             let mut q = Builder::new(format!("UPDATE {table} SET "));
             set(&mut q);
             q.push(" WHERE lease_holder = ").push_bind(holder);
-            q.push(guard).push(" AND id IN (");
+            guard(&mut q);
+            q.push(" AND id IN (");
             let mut list = q.separated(", ");
             for id in chunk {
                 list.push_bind(*id);
@@ -90,13 +91,34 @@ impl LeaseRepo for Leases {
                 .push(", lease_until = ")
                 .push_bind(ts(until));
         };
-        self.fenced(kind, ids, holder, set, retry_guard(kind)).await
+        let guard = |q: &mut Builder<'_>| {
+            q.push(retry_guard(kind));
+        };
+        self.fenced(kind, ids, holder, set, guard).await
     }
 
     async fn release_all(&self, kind: Leased, ids: &[i64], holder: &str) -> Result<Vec<bool>> {
         let set = |q: &mut Builder<'_>| {
             q.push("lease_holder = NULL, lease_until = NULL");
         };
-        self.fenced(kind, ids, holder, set, "").await
+        self.fenced(kind, ids, holder, set, |_: &mut Builder<'_>| {})
+            .await
+    }
+
+    async fn renew_all(
+        &self,
+        kind: Leased,
+        ids: &[i64],
+        holder: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<Vec<bool>> {
+        let set = |q: &mut Builder<'_>| {
+            q.push("lease_until = ").push_bind(ts(until));
+        };
+        let live = |q: &mut Builder<'_>| {
+            q.push(" AND lease_until > ").push_bind(ts(now));
+        };
+        self.fenced(kind, ids, holder, set, live).await
     }
 }

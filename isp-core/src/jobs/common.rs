@@ -19,7 +19,7 @@ use crate::error::{Error, Result};
 use crate::jobs::{router_label, Engine, JobFailure, JobKind, JobReport};
 use crate::policy::retry::backoff;
 use crate::policy::NoticeDue;
-use crate::ports::{LeaseRepoExt as _, NoticeRepoExt as _};
+use crate::ports::{LeaseRepoExt as _, Leased, LeasedId, NoticeRepoExt as _};
 
 /// Dry runs read due work with `list_*` queries up to this many items.
 pub(crate) const DRY_RUN_LIMIT: usize = 100_000;
@@ -280,6 +280,66 @@ impl<'e> RunCtx<'e> {
     }
 }
 
+impl Engine {
+    /// Renews this engine's leases on `ids` for another lease TTL from now,
+    /// just before router work or an SMS send on them, and answers per id, in
+    /// order, whether the item is still ours. An item whose lease ran out
+    /// (another daemon may have claimed it since) answers `false` and must
+    /// not be acted on: its new holder does the work, once.
+    ///
+    /// This holds only while one router call (or SMS send) ends within a lease
+    /// TTL: router and SMS timeouts must stay below `lease_ttl`
+    /// ([`EngineConfig::check_timeouts`](crate::jobs::EngineConfig::check_timeouts)).
+    pub(crate) async fn renew_leases(&self, kind: Leased, ids: &[i64]) -> Result<Vec<bool>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let now = self.deps.clock.now();
+        let ttl = chrono::Duration::from_std(self.config.lease_ttl).unwrap_or(chrono::Duration::seconds(120));
+        let until = now.checked_add_signed(ttl).unwrap_or(now);
+        let held = self
+            .deps
+            .repos
+            .leases
+            .renew_all(kind, ids, &self.config.holder, now, until)
+            .await?;
+        if held.len() != ids.len() {
+            return Err(Error::Protocol {
+                service: "lease repository".into(),
+                detail: format!(
+                    "{} renewals answered for {} {}s",
+                    held.len(),
+                    ids.len(),
+                    kind.entity()
+                ),
+            });
+        }
+        Ok(held)
+    }
+
+    /// Runs one router step on behalf of leased item `id`, holding one of the
+    /// router's permits, only once its lease is renewed (so the step starts
+    /// with a whole lease TTL ahead); `Ok(None)` when the lease was lost and
+    /// the step was not run.
+    pub(crate) async fn leased_step<Id: LeasedId, T>(
+        &self,
+        router: RouterId,
+        id: Id,
+        step: impl Future<Output = Result<T>>,
+    ) -> Result<Option<T>> {
+        self.limits
+            .run(router, async {
+                let held = self.renew_leases(Id::KIND, &[id.raw()]).await?;
+                if held.first().copied().unwrap_or(false) {
+                    step.await.map(Some)
+                } else {
+                    Ok(None)
+                }
+            })
+            .await
+    }
+}
+
 /// Notices per claimed batch: as many as [`SMS_CONCURRENCY`] sends finish in
 /// half a lease even if every send takes its whole timeout, so a batch is
 /// recorded before its lease can run out (no delivered SMS is ever taken for
@@ -463,8 +523,15 @@ impl Engine {
                 break;
             }
             let sms = &self.deps.sms;
+            // Each send starts only once its notice's lease is renewed: a
+            // notice whose lease ran out may be another daemon's now.
             let results: Vec<(Notice, Result<()>)> = stream::iter(batch)
                 .map(|n| async move {
+                    match self.renew_leases(Leased::Notices, &[n.id.raw()]).await {
+                        Ok(held) if held.first().copied().unwrap_or(false) => {}
+                        Ok(_) => return (n, None),
+                        Err(e) => return (n, Some(Err(e))),
+                    }
                     let r = match tokio::time::timeout(send_timeout, sms.send(&n.recipient, &n.body)).await {
                         Ok(r) => r.map(|_| ()),
                         Err(_) => Err(Error::outcome_unknown(
@@ -472,11 +539,20 @@ impl Engine {
                             format!("no answer within {} s", send_timeout.as_secs_f64()),
                         )),
                     };
-                    (n, r)
+                    (n, Some(r))
                 })
                 .buffer_unordered(SMS_CONCURRENCY)
-                .collect()
-                .await;
+                .collect::<Vec<(Notice, Option<Result<()>>)>>()
+                .await
+                .into_iter()
+                .filter_map(|(n, r)| {
+                    if r.is_none() {
+                        ctx.tally.add("notices_superseded", 1);
+                        tracing::debug!(notice = %n.id, "notice left to another daemon (lease lost before the send)");
+                    }
+                    r.map(|r| (n, r))
+                })
+                .collect();
             // Every send of the batch has finished before any is recorded, so
             // recording them in one write widens no window for a second send.
             let sent: Vec<NoticeId> = results

@@ -12,8 +12,8 @@ use crate::error::{Error, Result};
 use crate::jobs::common::{duplicate, fresh, local_text, render, router_span, RunCtx, Tally, DRY_RUN_LIMIT};
 use crate::jobs::Engine;
 use crate::policy::hotspot::{hotspot_expiry, HotspotExpiry};
-use crate::ports::LeaseRepoExt as _;
 use crate::ports::{DisconnectReport, ForeignObject, HotspotTarget};
+use crate::ports::{LeaseRepoExt as _, Leased, LeasedId as _};
 
 /// A subscriber every router confirmed, with where its user was disabled.
 struct Confirmed<'a> {
@@ -23,8 +23,9 @@ struct Confirmed<'a> {
     disabled: &'a BTreeSet<RouterId>,
 }
 
-/// One router's answer for a batch: per target, in order, or one error for all.
-type RouterAnswer = Result<Vec<Result<DisconnectReport>>>;
+/// One router's answer for a batch: the plans whose lease was renewed and,
+/// per plan, in order, the router's answer; or one error for all.
+type RouterAnswer = Result<(Vec<usize>, Vec<Result<DisconnectReport>>)>;
 
 impl Engine {
     pub(crate) async fn disconnect_expired(&self, ctx: &mut RunCtx<'_>) -> Result<()> {
@@ -134,27 +135,43 @@ impl Engine {
             return Ok(());
         }
 
+        // One disconnect call per router for the whole batch, each made only
+        // for the subscribers whose lease it renewed first (holding the
+        // router's permit): a subscriber whose lease ran out may be another
+        // daemon's now, and is left to it.
         let driver = &self.deps.driver;
         let limits = &self.limits;
+        let plans_ref = &plans;
         let calls = per_router.iter().filter_map(|(rid, idxs)| {
             let router = routers.get(rid)?;
-            let targets: Vec<HotspotTarget> = idxs.iter().map(|i| plans[*i].1.target.clone()).collect();
             let span = router_span(&router.name);
             Some(
                 async move {
-                    let answer: RouterAnswer = limits
-                        .run(*rid, driver.disconnect_hotspot(router, &targets))
+                    let answer: Result<(Vec<usize>, Vec<Result<DisconnectReport>>)> = limits
+                        .run(*rid, async {
+                            let ids: Vec<i64> = idxs.iter().map(|i| plans_ref[*i].0.id.raw()).collect();
+                            let held = self.renew_leases(Leased::Subscribers, &ids).await?;
+                            let kept: Vec<usize> = idxs
+                                .iter()
+                                .zip(held)
+                                .filter(|(_, h)| *h)
+                                .map(|(i, _)| *i)
+                                .collect();
+                            if kept.is_empty() {
+                                return Ok((kept, Vec::new()));
+                            }
+                            let targets: Vec<HotspotTarget> =
+                                kept.iter().map(|i| plans_ref[*i].1.target.clone()).collect();
+                            let rs = driver.disconnect_hotspot(router, &targets).await?;
+                            if rs.len() != targets.len() {
+                                return Err(Error::Protocol {
+                                    service: format!("router {}", router.name),
+                                    detail: format!("{} results for {} targets", rs.len(), targets.len()),
+                                });
+                            }
+                            Ok((kept, rs))
+                        })
                         .await;
-                    let answer = answer.and_then(|rs| {
-                        if rs.len() == targets.len() {
-                            Ok(rs)
-                        } else {
-                            Err(Error::Protocol {
-                                service: format!("router {}", router.name),
-                                detail: format!("{} results for {} targets", rs.len(), targets.len()),
-                            })
-                        }
-                    });
                     (*rid, answer)
                 }
                 .instrument(span),
@@ -166,12 +183,17 @@ impl Engine {
         // Where the batch disabled the user: re-enabled if a payment wins the race.
         let mut disabled: Vec<BTreeSet<RouterId>> = vec![BTreeSet::new(); plans.len()];
         let mut errors: Vec<Vec<(RouterId, Error)>> = (0..plans.len()).map(|_| Vec::new()).collect();
+        // Whose lease could not be renewed before a router call.
+        let mut lost = vec![false; plans.len()];
         for (rid, answer) in answers {
             let label = labels.get(&rid).cloned().unwrap_or_else(|| rid.to_string());
             let idxs = per_router.get(&rid).cloned().unwrap_or_default();
             match answer {
-                Ok(results) => {
-                    for (i, r) in idxs.iter().zip(results) {
+                Ok((kept, results)) => {
+                    for i in idxs.iter().filter(|i| !kept.contains(i)) {
+                        lost[*i] = true;
+                    }
+                    for (i, r) in kept.iter().zip(results) {
                         match r {
                             Ok(rep) => {
                                 confirmed[*i].insert(rid);
@@ -212,7 +234,22 @@ impl Engine {
         // A router that was never called (no longer known) counts as unconfirmed.
 
         let mut done: Vec<Confirmed<'_>> = Vec::new();
+        // Subscribers whose lease was lost (a payment clears it too) but whom
+        // this batch already disabled somewhere: enabled again if still active.
+        let mut reenable = Vec::new();
         for (i, (s, expiry)) in plans.iter().enumerate() {
+            if lost[i] {
+                ctx.tally.add("expiry_superseded", 1);
+                tracing::debug!(subscriber = %s.id, "expiry left to another daemon or a payment (lease lost before a router call)");
+                if !disabled[i].is_empty() {
+                    match repos.subscribers.get(s.id).await {
+                        Ok(current) if current.active => reenable.push((current, disabled[i].clone())),
+                        Ok(_) => {}
+                        Err(e) => ctx.tally.fail(format!("subscriber:{}", s.id), None, &e),
+                    }
+                }
+                continue;
+            }
             if expiry.is_complete(&confirmed[i]) {
                 done.push(Confirmed {
                     subscriber: s,
@@ -235,7 +272,7 @@ impl Engine {
                 self.disconnect_pending(ctx, s, now, &errs).await;
             }
         }
-        let reenable = self.disconnect_complete(ctx, &done, now).await;
+        reenable.extend(self.disconnect_complete(ctx, &done, now).await);
         self.reenable_paid(ctx, reenable, &routers, &labels, now).await;
         Ok(())
     }

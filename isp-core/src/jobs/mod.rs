@@ -357,6 +357,32 @@ impl Default for EngineConfig {
     }
 }
 
+impl EngineConfig {
+    /// Checks that one router call (`router_timeout`: the longest a router
+    /// command may take) and one SMS send (`sms_send_timeout`) end within a
+    /// lease (`lease_ttl`). A job renews an item's lease just before each
+    /// router write or SMS send on it, and that keeps another daemon off the
+    /// item only while the write ends before the renewed lease does.
+    pub fn check_timeouts(&self, router_timeout: Duration) -> Result<()> {
+        for (name, timeout) in [
+            ("router command timeout", router_timeout),
+            ("sms_send_timeout", self.sms_send_timeout),
+        ] {
+            if timeout >= self.lease_ttl {
+                return Err(Error::invalid(
+                    "lease_ttl",
+                    format!("{} s", self.lease_ttl.as_secs_f64()),
+                    format!(
+                        "must be longer than the {name} ({} s): a lease must outlast one router call or SMS send",
+                        timeout.as_secs_f64()
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// The ports an engine works through.
 #[derive(Debug, Clone)]
 pub struct EngineDeps {

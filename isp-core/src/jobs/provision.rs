@@ -232,7 +232,7 @@ impl Engine {
             let r = match j.decision {
                 ProvisionDecision::Provision => self.provision_one(router, &j.service, j.plan.as_ref()).await,
                 ProvisionDecision::Deprovision(_) => self.deprovision_one(router, &j.service).await,
-                ProvisionDecision::Nothing => Ok(Vec::new()),
+                ProvisionDecision::Nothing => Ok(Some(Vec::new())),
             };
             (j, r)
         }))
@@ -243,7 +243,13 @@ impl Engine {
             let subject = format!("service:{}", j.service.id);
             let action = action_of(j.decision);
             match r {
-                Ok(foreign) => {
+                // The lease ran out before a router step: another daemon may
+                // hold the service now, and does (or did) the work once.
+                Ok(None) => {
+                    t.add("provision_superseded", 1);
+                    tracing::info!(router = %label, service = %j.service.id, action, "service change left to another daemon (lease lost before a router step)");
+                }
+                Ok(Some(foreign)) => {
                     record_foreign(
                         &mut t,
                         &foreign,
@@ -297,68 +303,81 @@ impl Engine {
     }
 
     /// Provisions one service; returns the router objects in its way that
-    /// are not its own (left alone).
+    /// are not its own (left alone), or `None` when the service's lease was
+    /// lost before a step (each router step starts only after a renewal).
     async fn provision_one(
         &self,
         router: &Router,
         service: &Service,
         plan: Option<&Plan>,
-    ) -> Result<Vec<ForeignObject>> {
+    ) -> Result<Option<Vec<ForeignObject>>> {
         let d = &self.deps.driver;
-        let l = &self.limits;
+        let (rid, sid) = (router.id, service.id);
         let mut foreign = Vec::new();
         match &service.connection {
             Connection::Pppoe { .. } => {
                 let spec = pppoe_spec(service)
                     .ok_or_else(|| Error::Internal("pppoe spec of a pppoe service".into()))?;
-                l.run(router.id, d.provision_pppoe(router, &spec)).await?;
+                if self
+                    .leased_step(rid, sid, d.provision_pppoe(router, &spec))
+                    .await?
+                    .is_none()
+                {
+                    return Ok(None);
+                }
             }
             Connection::StaticIp { .. } => {
                 let spec = static_ip_spec(service, &self.config.static_ip_list)
                     .ok_or_else(|| Error::Internal("static-ip spec of a static-ip service".into()))?;
-                foreign = l.run(router.id, d.provision_static_ip(router, &spec)).await?;
+                match self
+                    .leased_step(rid, sid, d.provision_static_ip(router, &spec))
+                    .await?
+                {
+                    Some(f) => foreign = f,
+                    None => return Ok(None),
+                }
             }
         }
         if let Some(plan) = plan {
             if let Some(q) = queue_spec(service, plan)? {
-                l.run(router.id, d.set_rate_limit(router, &q)).await?;
+                if self
+                    .leased_step(rid, sid, d.set_rate_limit(router, &q))
+                    .await?
+                    .is_none()
+                {
+                    return Ok(None);
+                }
             }
         }
-        Ok(foreign)
+        Ok(Some(foreign))
     }
 
     /// Deprovisions one service; returns the router objects in its way that
-    /// are not its own (left alone).
-    async fn deprovision_one(&self, router: &Router, service: &Service) -> Result<Vec<ForeignObject>> {
+    /// are not its own (left alone), or `None` when the service's lease was
+    /// lost before a step.
+    async fn deprovision_one(
+        &self,
+        router: &Router,
+        service: &Service,
+    ) -> Result<Option<Vec<ForeignObject>>> {
         let d = &self.deps.driver;
-        let l = &self.limits;
+        let (rid, sid) = (router.id, service.id);
+        let tag = crate::domain::OwnerTag::Service(service.id);
         match &service.connection {
-            Connection::Pppoe { username, .. } => l
-                .run(
-                    router.id,
-                    d.deprovision_pppoe(router, username, crate::domain::OwnerTag::Service(service.id)),
-                )
-                .await
-                .map(|()| Vec::new()),
+            Connection::Pppoe { username, .. } => Ok(self
+                .leased_step(rid, sid, d.deprovision_pppoe(router, username, tag))
+                .await?
+                .map(|()| Vec::new())),
             Connection::StaticIp { address } => {
-                let foreign = l
-                    .run(
-                        router.id,
-                        d.deprovision_static_ip(
-                            router,
-                            *address,
-                            &self.config.static_ip_list,
-                            crate::domain::OwnerTag::Service(service.id),
-                        ),
-                    )
-                    .await?;
+                let step = d.deprovision_static_ip(router, *address, &self.config.static_ip_list, tag);
+                let Some(foreign) = self.leased_step(rid, sid, step).await? else {
+                    return Ok(None);
+                };
                 let q = queue_name(service.id)?;
-                l.run(
-                    router.id,
-                    d.remove_rate_limit(router, &q, crate::domain::OwnerTag::Service(service.id)),
-                )
-                .await?;
-                Ok(foreign)
+                Ok(self
+                    .leased_step(rid, sid, d.remove_rate_limit(router, &q, tag))
+                    .await?
+                    .map(|()| foreign))
             }
         }
     }

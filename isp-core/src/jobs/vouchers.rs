@@ -17,8 +17,8 @@ use crate::jobs::common::{duplicate, fresh, retry_at, router_span, RunCtx, Tally
 use crate::jobs::disconnect::record_foreign;
 use crate::jobs::Engine;
 use crate::policy::voucher::{voucher_time_expiry, VoucherAction};
-use crate::ports::LeaseRepoExt as _;
 use crate::ports::{DisconnectReport, HotspotTarget};
+use crate::ports::{LeaseRepoExt as _, Leased, LeasedId as _};
 
 impl Engine {
     pub(crate) async fn expire_vouchers(&self, ctx: &mut RunCtx<'_>) -> Result<()> {
@@ -130,20 +130,38 @@ impl Engine {
                 let mut confirmed = Vec::new();
                 // One disconnect for the router's vouchers: each voucher's
                 // user (only if tagged for it), its sessions and cookies, and
-                // the bindings tagged for it, in one batch.
-                let targets: Vec<HotspotTarget> = vs
-                    .iter()
-                    .map(|v| HotspotTarget {
-                        username: Some(v.code.clone()),
-                        macs: Vec::new(),
-                        owner: OwnerTag::Voucher(v.id),
-                        remove_user: true,
-                    })
-                    .collect();
+                // the bindings tagged for it, in one batch; made (holding the
+                // router's permit) only for the vouchers whose lease it
+                // renewed first. The others may be another daemon's now.
+                let mut lost = Vec::new();
                 let answer = self
                     .limits
-                    .run(router.id, self.deps.driver.disconnect_hotspot(&router, &targets))
+                    .run(router.id, async {
+                        let ids: Vec<i64> = vs.iter().map(|v| v.id.raw()).collect();
+                        let held = self.renew_leases(Leased::Vouchers, &ids).await?;
+                        let (kept, gone): (Vec<_>, Vec<_>) = vs.iter().zip(held).partition(|(_, h)| *h);
+                        lost = gone.into_iter().map(|(v, _)| v.id).collect();
+                        let kept: Vec<&Voucher> = kept.into_iter().map(|(v, _)| v).collect();
+                        let targets: Vec<HotspotTarget> = kept
+                            .iter()
+                            .map(|v| HotspotTarget {
+                                username: Some(v.code.clone()),
+                                macs: Vec::new(),
+                                owner: OwnerTag::Voucher(v.id),
+                                remove_user: true,
+                            })
+                            .collect();
+                        if targets.is_empty() {
+                            return Ok((kept, Vec::new()));
+                        }
+                        let rs = self.deps.driver.disconnect_hotspot(&router, &targets).await?;
+                        Ok((kept, rs))
+                    })
                     .await;
+                let (vs, answer): (Vec<&Voucher>, Result<Vec<Result<DisconnectReport>>>) = match answer {
+                    Ok((kept, rs)) => (kept, Ok(rs)),
+                    Err(e) => (vs.iter().filter(|v| !lost.contains(&v.id)).collect(), Err(e)),
+                };
                 let results: Vec<Result<DisconnectReport>> = match answer {
                     Ok(rs) if rs.len() == vs.len() => rs,
                     Ok(rs) => {
@@ -196,20 +214,29 @@ impl Engine {
                         }
                     }
                 }
-                (t, confirmed)
+                (t, confirmed, lost)
             }
             .instrument(span)
         });
         let mut confirmations: HashMap<VoucherId, usize> = HashMap::new();
-        for (t, confirmed) in join_all(tasks).await {
+        let mut lost: HashSet<VoucherId> = HashSet::new();
+        for (t, confirmed, gone) in join_all(tasks).await {
             ctx.tally.merge(t);
             for id in confirmed {
                 *confirmations.entry(id).or_default() += 1;
             }
+            lost.extend(gone);
         }
         // Removed only once every enabled router of the tenant confirmed; a
         // later try runs all of them again (removal is idempotent).
         for (id, (v, routers)) in wanted {
+            if lost.contains(&id) {
+                // Its lease ran out before a router call: left to the daemon
+                // that holds it now.
+                ctx.tally.add("vouchers_superseded", 1);
+                tracing::debug!(voucher = %v.code, "voucher removal left to another daemon (lease lost before a router call)");
+                continue;
+            }
             if confirmations.get(&id).copied().unwrap_or(0) < routers {
                 self.voucher_retry(&mut ctx.tally, &v, now, false).await;
                 continue;

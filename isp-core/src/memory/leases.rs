@@ -76,4 +76,27 @@ impl LeaseRepo for MemoryLeaseRepo {
         }
         Ok(out)
     }
+
+    async fn renew_all(
+        &self,
+        kind: Leased,
+        ids: &[i64],
+        holder: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<Vec<bool>> {
+        let mut s = self.store.lock();
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            let done = match leased_mut(&mut s, kind, *id) {
+                Some((Some(lease), _, _)) if lease.holder == holder && lease.until > now => {
+                    lease.until = until;
+                    true
+                }
+                _ => false,
+            };
+            out.push(done);
+        }
+        Ok(out)
+    }
 }

@@ -157,3 +157,188 @@ pub(super) async fn leases_batch_retry_and_release(repos: Repositories) {
         assert!(l.release_all(kind, &[], "A").await.expect("empty").is_empty());
     }
 }
+
+/// Batch `renew_all` on every leased aggregate: it extends a lease only for
+/// its holder and only while it has not run out (`until > now`; an expired
+/// lease, another holder's, one taken over, an unknown id or a cleared lease
+/// answer `false` and stay as they are); one answer per id, in order; nothing
+/// but the lease's end changes.
+pub(super) async fn leases_renew_only_a_live_lease_of_its_holder(repos: Repositories) {
+    let fx = fixture(repos).await;
+    let l = &fx.repos.leases;
+
+    let a = fx.subscriber(T1, 1, t(10)).await;
+    let got = fx
+        .repos
+        .subscribers
+        .claim_expired(&claim("A", t(100), t(105), 10))
+        .await
+        .expect("claim");
+    assert_eq!(ids(&got, |s| s.id), vec![a.id]);
+    let held = fx.repos.subscribers.get(a.id).await.expect("get");
+    let unknown = a.id.raw() + 1_000;
+
+    // The holder, before the lease runs out: extended, nothing else changed.
+    let done = l
+        .renew_all(Leased::Subscribers, &[unknown, a.id.raw()], "A", t(104), t(110))
+        .await
+        .expect("renew_all");
+    assert_eq!(done, vec![false, true], "one answer per id, in order");
+    let renewed = fx.repos.subscribers.get(a.id).await.expect("get");
+    assert_eq!(
+        renewed,
+        Subscriber {
+            lease: lease("A", t(110)),
+            ..held.clone()
+        },
+        "renew changes nothing but the lease's end"
+    );
+
+    // Another holder: refused, the lease untouched.
+    assert_eq!(
+        l.renew_all(Leased::Subscribers, &[a.id.raw()], "B", t(104), t(120))
+            .await
+            .expect("renew B"),
+        vec![false]
+    );
+    assert_eq!(
+        fx.repos.subscribers.get(a.id).await.expect("get").lease,
+        lease("A", t(110))
+    );
+
+    // The holder once the lease has run out (at its end, and after): refused.
+    for at in [t(110), t(111)] {
+        assert_eq!(
+            l.renew_all(Leased::Subscribers, &[a.id.raw()], "A", at, t(130))
+                .await
+                .expect("renew expired"),
+            vec![false],
+            "an expired lease is not renewed at {at}"
+        );
+    }
+    assert_eq!(
+        fx.repos.subscribers.get(a.id).await.expect("get").lease,
+        lease("A", t(110))
+    );
+
+    // Taken over by B: A's renewal fails even at a time A's old lease would
+    // have covered by B's clock; B's succeeds.
+    let got = fx
+        .repos
+        .subscribers
+        .claim_expired(&claim("B", t(111), t(115), 10))
+        .await
+        .expect("claim B");
+    assert_eq!(ids(&got, |s| s.id), vec![a.id]);
+    assert_eq!(
+        l.renew_all(Leased::Subscribers, &[a.id.raw()], "A", t(112), t(140))
+            .await
+            .expect("renew A after takeover"),
+        vec![false]
+    );
+    assert_eq!(
+        l.renew_all(Leased::Subscribers, &[a.id.raw()], "B", t(112), t(125))
+            .await
+            .expect("renew B after takeover"),
+        vec![true]
+    );
+    assert_eq!(
+        fx.repos.subscribers.get(a.id).await.expect("get").lease,
+        lease("B", t(125))
+    );
+    // A released (cleared) lease is nobody's to renew.
+    assert_eq!(
+        l.release_all(Leased::Subscribers, &[a.id.raw()], "B")
+            .await
+            .expect("release"),
+        vec![true]
+    );
+    assert_eq!(
+        l.renew_all(Leased::Subscribers, &[a.id.raw()], "B", t(113), t(130))
+            .await
+            .expect("renew released"),
+        vec![false]
+    );
+    assert_eq!(fx.repos.subscribers.get(a.id).await.expect("get").lease, None);
+
+    // Vouchers, services and notices: the same protocol, each by its own id.
+    let claims = claim("A", t(100), t(105), 10);
+    let v = fx.voucher(R1, "v1", Some(t(10)), None, 60).await;
+    assert_eq!(
+        fx.repos.vouchers.claim_due(&claims).await.expect("claim").len(),
+        1
+    );
+    let s = fx.service(T1, "u1", ServiceStatus::Active, day(5), day(5)).await;
+    let got = fx
+        .repos
+        .services
+        .claim_billable(T1, day(6), &claims)
+        .await
+        .expect("claim");
+    assert_eq!(ids(&got, |s| s.id), vec![s.id]);
+    let n = fx.notice(1, t(60), t(1)).await;
+    assert_eq!(
+        fx.repos
+            .notices
+            .claim_pending(&claims)
+            .await
+            .expect("claim")
+            .len(),
+        1
+    );
+    for (kind, id) in [
+        (Leased::Vouchers, v.id.raw()),
+        (Leased::Services, s.id.raw()),
+        (Leased::Notices, n.id.raw()),
+    ] {
+        assert_eq!(
+            l.renew_all(kind, &[id], "B", t(101), t(120))
+                .await
+                .expect("renew other"),
+            vec![false],
+            "{kind:?}: another holder"
+        );
+        assert_eq!(
+            l.renew_all(kind, &[id], "A", t(105), t(120))
+                .await
+                .expect("renew expired"),
+            vec![false],
+            "{kind:?}: expired"
+        );
+    }
+    for (kind, id) in [
+        (Leased::Vouchers, v.id.raw()),
+        (Leased::Services, s.id.raw()),
+        (Leased::Notices, n.id.raw()),
+    ] {
+        assert_eq!(
+            l.renew_all(kind, &[id], "A", t(104), t(120))
+                .await
+                .expect("renew"),
+            vec![true],
+            "{kind:?}: the holder, in time"
+        );
+    }
+    assert_eq!(
+        fx.repos.vouchers.get(v.id).await.expect("get").lease,
+        lease("A", t(120))
+    );
+    assert_eq!(
+        fx.repos.services.get(s.id).await.expect("get").lease,
+        lease("A", t(120))
+    );
+    let n2 = fx.repos.notices.get(n.id).await.expect("get");
+    assert_eq!(
+        (n2.lease, n2.status, n2.attempts),
+        (lease("A", t(120)), NoticeStatus::Pending, n.attempts)
+    );
+
+    // An empty batch is no write and no answer.
+    for kind in Leased::ALL {
+        assert!(l
+            .renew_all(kind, &[], "A", t(1), t(2))
+            .await
+            .expect("empty")
+            .is_empty());
+    }
+}

@@ -264,6 +264,7 @@ macro_rules! __isp_conformance_checks {
             notices_crashed_send_is_abandoned_never_resent
             notices_concurrent_claims_are_exclusive
             leases_batch_retry_and_release
+            leases_renew_only_a_live_lease_of_its_holder
             grants_write_is_atomic_and_idempotent
             grants_pending_claim_complete_retry
             grants_payment_race

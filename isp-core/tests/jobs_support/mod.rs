@@ -111,7 +111,12 @@ impl Mocks {
         self.engine_with(config())
     }
 
-    pub fn engine_with(self, config: EngineConfig) -> Engine {
+    pub fn engine_with(mut self, config: EngineConfig) -> Engine {
+        // Jobs renew their leases before each router call or SMS send: unless
+        // a test says otherwise, every lease is still ours.
+        self.leases
+            .expect_renew_all()
+            .returning(|_, ids, _, _, _| Ok(vec![true; ids.len()]));
         let repos = Repositories {
             tenants: Arc::new(self.tenants),
             subscribers: Arc::new(self.subscribers),

@@ -81,10 +81,11 @@ leased_id!(
 /// The lease protocol, written once per adapter for every leased aggregate.
 ///
 /// # Contract
-/// Both methods are fenced and batch-first: they change an item only if
-/// `holder` holds its lease (expired or not), and answer one `bool` per id, in
-/// order: whether `holder` held it (`false` also for an unknown id). A batch is
-/// one transaction where the store has them.
+/// Every method is fenced and batch-first: it changes an item only if
+/// `holder` holds its lease (for `retry_later_all` and `release_all`, expired
+/// or not; for `renew_all`, only while it has not run out), and answers one
+/// `bool` per id, in order: whether `holder` held it (`false` also for an
+/// unknown id). A batch is one transaction where the store has them.
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
 pub trait LeaseRepo: Send + Sync + Debug {
@@ -100,6 +101,19 @@ pub trait LeaseRepo: Send + Sync + Debug {
     ) -> Result<Vec<bool>>;
     /// Clears the lease on each item, nothing else.
     async fn release_all(&self, kind: Leased, ids: &[i64], holder: &str) -> Result<Vec<bool>>;
+    /// Extends the lease on each item to `until`, only where `holder` holds it
+    /// and it has not run out at `now` (`lease_until > now`): a job renews the
+    /// items it is about to act on before each router write or SMS send, so
+    /// that an item another daemon may have claimed since (its lease ran out)
+    /// is never acted on twice. Nothing else changes.
+    async fn renew_all(
+        &self,
+        kind: Leased,
+        ids: &[i64],
+        holder: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<Vec<bool>>;
 }
 
 /// Typed, single-item forms of [`LeaseRepo`] (blanket impl).
@@ -113,6 +127,17 @@ pub trait LeaseRepoExt: LeaseRepo {
     /// [`LeaseRepo::release_all`] for one item.
     async fn release<Id: LeasedId>(&self, id: Id, holder: &str) -> Result<bool> {
         let done = self.release_all(Id::KIND, &[id.raw()], holder).await?;
+        Ok(done.first().copied().unwrap_or(false))
+    }
+    /// [`LeaseRepo::renew_all`] for one item.
+    async fn renew<Id: LeasedId>(
+        &self,
+        id: Id,
+        holder: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<bool> {
+        let done = self.renew_all(Id::KIND, &[id.raw()], holder, now, until).await?;
         Ok(done.first().copied().unwrap_or(false))
     }
 }
