@@ -100,6 +100,8 @@ struct Pace {
     lease_ttl: Option<Duration>,
     /// Delay before every router reply.
     router_latency: Duration,
+    /// Concurrent commands per router (`None`: the default).
+    router_concurrency: Option<usize>,
     /// At least one lease must run out mid-work and be taken over.
     takeovers: bool,
 }
@@ -108,6 +110,7 @@ struct Pace {
 const CALM: Pace = Pace {
     lease_ttl: None,
     router_latency: Duration::ZERO,
+    router_concurrency: None,
     takeovers: false,
 };
 
@@ -190,6 +193,9 @@ async fn several_daemons_at(backend: &str, stores: Vec<Repositories>, pace: Pace
                 lease_ttl: pace.lease_ttl.unwrap_or(EngineConfig::default().lease_ttl),
                 retry_base: Duration::from_millis(200),
                 retry_max: Duration::from_secs(1),
+                per_router_concurrency: pace
+                    .router_concurrency
+                    .unwrap_or(EngineConfig::default().per_router_concurrency),
                 ..EngineConfig::default()
             },
         );
@@ -456,12 +462,59 @@ async fn three_daemons_on_one_postgresql_with_takeovers_do_everything_exactly_on
     several_daemons_at("PostgreSQL (takeovers)", stores, TAKEOVERS).await;
 }
 
-/// Leases shorter than a batch of work on slowed routers.
+/// Leases shorter than a batch of work on slowed routers (one command at a
+/// time per router), but longer than one router call: the rule
+/// `EngineConfig::check_timeouts` states, under which "exactly once" is
+/// promised. Claimed items wait longer than the lease for their turn on a
+/// router, so their leases run out and other daemons take them over.
 const TAKEOVERS: Pace = Pace {
-    lease_ttl: Some(Duration::from_secs(1)),
+    lease_ttl: Some(Duration::from_secs(2)),
     router_latency: Duration::from_millis(350),
+    router_concurrency: Some(1),
     takeovers: true,
 };
+
+/// Three stores on one SQLite file, each with its own pool and file handles:
+/// SQLite's locking protocol between them is the one between processes (the
+/// unix VFS shares one lock per file inside a process and takes the same
+/// POSIX locks across processes), so this is the two-processes-on-one-file
+/// case without a process harness.
+async fn sqlite_file_stores(dir: &std::path::Path) -> Vec<Repositories> {
+    let path = dir.join("isp.db");
+    let mut stores = Vec::new();
+    for i in 0..DAEMONS {
+        let s = isp_adapters_sql::SqlStore::connect_sqlite(&path)
+            .await
+            .expect("sqlite file");
+        if i == 0 {
+            s.migrate().await.expect("migrate");
+        }
+        stores.push(s.repositories());
+    }
+    stores
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn three_daemons_on_one_sqlite_file_do_everything_exactly_once() {
+    let dir = tempfile::tempdir().expect("dir");
+    several_daemons(
+        "SQLite (one file, three pools)",
+        sqlite_file_stores(dir.path()).await,
+    )
+    .await;
+}
+
+/// As on PostgreSQL: leases run out mid-work and are taken over.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn three_daemons_on_one_sqlite_file_with_takeovers_do_everything_exactly_once() {
+    let dir = tempfile::tempdir().expect("dir");
+    several_daemons_at(
+        "SQLite (one file, three pools, takeovers)",
+        sqlite_file_stores(dir.path()).await,
+        TAKEOVERS,
+    )
+    .await;
+}
 
 async fn mariadb_stores() -> Option<Vec<Repositories>> {
     let url = isp_testsupport::mariadb::fresh_database().await?;

@@ -223,6 +223,121 @@ impl Services {
         }
         guard_refused(&self.pool, "service", SERVICE_EXISTS, id.0).await
     }
+
+    /// One attempt of [`ServiceRepo::charge_batch`], in one transaction.
+    async fn charge_batch_once(&self, items: &[ChargeItem], holder: &str) -> Result<Vec<ChargeOutcome>> {
+        let map = |e| map_sqlx_error("service", e);
+        let mut moved = HashSet::new();
+        let mut created = HashSet::new();
+        let mut tx = begin_write(&self.pool).await.map_err(map)?;
+        for chunk in items.chunks(BATCH_CHUNK) {
+            // One compare-and-set for the chunk, releasing the holder's leases
+            // of the services it moves (`lease_until` first: MySQL assigns in
+            // order, each seeing the previous ones).
+            let mut q = Builder::new("UPDATE services SET next_charge_on = CASE id");
+            for item in chunk {
+                q.push(" WHEN ")
+                    .push_bind(item.service_id.0)
+                    .push(" THEN ")
+                    .push_bind(item.to);
+            }
+            q.push(" END, lease_until = CASE WHEN lease_holder = ")
+                .push_bind(holder)
+                .push(" THEN NULL ELSE lease_until END, lease_holder = CASE WHEN lease_holder = ")
+                .push_bind(holder)
+                .push(" THEN NULL ELSE lease_holder END WHERE id IN (");
+            let mut list = q.separated(", ");
+            for item in chunk {
+                list.push_bind(item.service_id.0);
+            }
+            q.push(") AND next_charge_on = CASE id");
+            for item in chunk {
+                q.push(" WHEN ")
+                    .push_bind(item.service_id.0)
+                    .push(" THEN ")
+                    .push_bind(item.from);
+            }
+            q.push(" END RETURNING id");
+            for r in q.build().fetch_all(&mut *tx).await.map_err(map)? {
+                moved.insert(Cols::new(&r, "services").i64("id")?);
+            }
+        }
+        // The charges of the moved services, in the same transaction: a key
+        // recorded before (a crash between recording and advancing) is skipped.
+        let charges: Vec<&NewLedgerEntry> = items
+            .iter()
+            .filter(|i| moved.contains(&i.service_id.0))
+            .flat_map(|i| &i.charges)
+            .collect();
+        for chunk in charges.chunks(BATCH_CHUNK) {
+            let mut q = Builder::new(
+                "INSERT INTO ledger (customer_id, service_id, kind, amount_micros, currency, period_start, \
+                 key, created_at) ",
+            );
+            let micros = chunk
+                .iter()
+                .map(|c| c.amount.to_micro_units())
+                .collect::<Result<Vec<i64>>>()?;
+            q.push_values(chunk.iter().zip(micros), |mut b, (c, micros)| {
+                b.push_bind(c.customer_id.0)
+                    .push_bind(c.service_id.map(|s| s.0))
+                    .push_bind(row::ledger_kind_str(c.kind))
+                    .push_bind(micros)
+                    .push_bind(c.amount.currency.as_str())
+                    .push_bind(c.period_start)
+                    .push_bind(c.key.as_str())
+                    .push_bind(ts(c.created_at));
+            });
+            q.push(" ON CONFLICT DO NOTHING RETURNING key");
+            for r in q.build().fetch_all(&mut *tx).await.map_err(map)? {
+                created.insert(Cols::new(&r, "ledger").string("key")?);
+            }
+        }
+        // Services not moved: release the holder's leases; the rest are unknown
+        // or have been billed by someone else.
+        let rest: Vec<i64> = items
+            .iter()
+            .map(|i| i.service_id.0)
+            .filter(|id| !moved.contains(id))
+            .collect();
+        let mut known = HashSet::new();
+        for chunk in rest.chunks(BATCH_CHUNK) {
+            let mut q = Builder::new(
+                "UPDATE services SET lease_holder = NULL, lease_until = NULL WHERE lease_holder = ",
+            );
+            q.push_bind(holder).push(" AND id IN (");
+            let mut list = q.separated(", ");
+            for id in chunk {
+                list.push_bind(*id);
+            }
+            q.push(")");
+            q.build().execute(&mut *tx).await.map_err(map)?;
+            let mut q = Builder::new("SELECT id FROM services WHERE id IN (");
+            let mut list = q.separated(", ");
+            for id in chunk {
+                list.push_bind(*id);
+            }
+            q.push(")");
+            for r in q.build().fetch_all(&mut *tx).await.map_err(map)? {
+                known.insert(Cols::new(&r, "services").i64("id")?);
+            }
+        }
+        tx.commit().await.map_err(map)?;
+        Ok(items
+            .iter()
+            .map(|i| {
+                let id = i.service_id.0;
+                let recorded = || i.charges.iter().map(|c| created.contains(&c.key)).collect();
+                if moved.contains(&id) {
+                    ChargeOutcome::Billed { created: recorded() }
+                } else if known.contains(&id) {
+                    ChargeOutcome::Superseded { created: recorded() }
+                } else {
+                    ChargeOutcome::NotFound
+                }
+            })
+            .collect())
+    }
 }
 
 #[async_trait]
@@ -424,117 +539,19 @@ impl ServiceRepo for Services {
         if items.is_empty() {
             return Ok(Vec::new());
         }
-        let map = |e| map_sqlx_error("service", e);
-        let mut moved = HashSet::new();
-        let mut created = HashSet::new();
-        let mut tx = begin_write(&self.pool).await.map_err(map)?;
-        for chunk in items.chunks(BATCH_CHUNK) {
-            // One compare-and-set for the chunk, releasing the holder's leases
-            // of the services it moves (`lease_until` first: MySQL assigns in
-            // order, each seeing the previous ones).
-            let mut q = Builder::new("UPDATE services SET next_charge_on = CASE id");
-            for item in chunk {
-                q.push(" WHEN ")
-                    .push_bind(item.service_id.0)
-                    .push(" THEN ")
-                    .push_bind(item.to);
-            }
-            q.push(" END, lease_until = CASE WHEN lease_holder = ")
-                .push_bind(holder)
-                .push(" THEN NULL ELSE lease_until END, lease_holder = CASE WHEN lease_holder = ")
-                .push_bind(holder)
-                .push(" THEN NULL ELSE lease_holder END WHERE id IN (");
-            let mut list = q.separated(", ");
-            for item in chunk {
-                list.push_bind(item.service_id.0);
-            }
-            q.push(") AND next_charge_on = CASE id");
-            for item in chunk {
-                q.push(" WHEN ")
-                    .push_bind(item.service_id.0)
-                    .push(" THEN ")
-                    .push_bind(item.from);
-            }
-            q.push(" END RETURNING id");
-            for r in q.build().fetch_all(&mut *tx).await.map_err(map)? {
-                moved.insert(Cols::new(&r, "services").i64("id")?);
-            }
-        }
-        // The charges of the moved services, in the same transaction: a key
-        // recorded before (a crash between recording and advancing) is skipped.
-        let charges: Vec<&NewLedgerEntry> = items
-            .iter()
-            .filter(|i| moved.contains(&i.service_id.0))
-            .flat_map(|i| &i.charges)
-            .collect();
-        for chunk in charges.chunks(BATCH_CHUNK) {
-            let mut q = Builder::new(
-                "INSERT INTO ledger (customer_id, service_id, kind, amount_micros, currency, period_start, \
-                 key, created_at) ",
-            );
-            let micros = chunk
-                .iter()
-                .map(|c| c.amount.to_micro_units())
-                .collect::<Result<Vec<i64>>>()?;
-            q.push_values(chunk.iter().zip(micros), |mut b, (c, micros)| {
-                b.push_bind(c.customer_id.0)
-                    .push_bind(c.service_id.map(|s| s.0))
-                    .push_bind(row::ledger_kind_str(c.kind))
-                    .push_bind(micros)
-                    .push_bind(c.amount.currency.as_str())
-                    .push_bind(c.period_start)
-                    .push_bind(c.key.as_str())
-                    .push_bind(ts(c.created_at));
-            });
-            q.push(" ON CONFLICT DO NOTHING RETURNING key");
-            for r in q.build().fetch_all(&mut *tx).await.map_err(map)? {
-                created.insert(Cols::new(&r, "ledger").string("key")?);
-            }
-        }
-        // Services not moved: release the holder's leases; the rest are unknown
-        // or have been billed by someone else.
-        let rest: Vec<i64> = items
-            .iter()
-            .map(|i| i.service_id.0)
-            .filter(|id| !moved.contains(id))
-            .collect();
-        let mut known = HashSet::new();
-        for chunk in rest.chunks(BATCH_CHUNK) {
-            let mut q = Builder::new(
-                "UPDATE services SET lease_holder = NULL, lease_until = NULL WHERE lease_holder = ",
-            );
-            q.push_bind(holder).push(" AND id IN (");
-            let mut list = q.separated(", ");
-            for id in chunk {
-                list.push_bind(*id);
-            }
-            q.push(")");
-            q.build().execute(&mut *tx).await.map_err(map)?;
-            let mut q = Builder::new("SELECT id FROM services WHERE id IN (");
-            let mut list = q.separated(", ");
-            for id in chunk {
-                list.push_bind(*id);
-            }
-            q.push(")");
-            for r in q.build().fetch_all(&mut *tx).await.map_err(map)? {
-                known.insert(Cols::new(&r, "services").i64("id")?);
-            }
-        }
-        tx.commit().await.map_err(map)?;
-        Ok(items
-            .iter()
-            .map(|i| {
-                let id = i.service_id.0;
-                let recorded = || i.charges.iter().map(|c| created.contains(&c.key)).collect();
-                if moved.contains(&id) {
-                    ChargeOutcome::Billed { created: recorded() }
-                } else if known.contains(&id) {
-                    ChargeOutcome::Superseded { created: recorded() }
-                } else {
-                    ChargeOutcome::NotFound
+        // Daemons billing side by side on MySQL/MariaDB can deadlock on the
+        // ledger's unique index; the victim's transaction is rolled back whole.
+        let mut attempt = 1;
+        loop {
+            match self.charge_batch_once(items, holder).await {
+                Err(e) if attempt < DEADLOCK_ATTEMPTS && is_rolled_back_by_the_server(&e) => {
+                    tracing::debug!(attempt, error = %e, "charge_batch rolled back by the server; running it again");
+                    tokio::time::sleep(std::time::Duration::from_millis(20 * u64::from(attempt))).await;
+                    attempt += 1;
                 }
-            })
-            .collect())
+                outcome => return outcome,
+            }
+        }
     }
 
     async fn due_between(&self, tenant: TenantId, from: NaiveDate, to: NaiveDate) -> Result<Vec<Service>> {

@@ -305,6 +305,25 @@ async fn guard_refused(
     }
 }
 
+/// Whether `e` is a deadlock or serialization failure (SQLSTATE `40001`,
+/// `40P01`): the database rolled the whole transaction back, so running it
+/// again is safe, and is what both servers' manuals ask of their clients.
+pub(crate) fn is_rolled_back_by_the_server(e: &Error) -> bool {
+    let Error::Unavailable {
+        source: Some(source), ..
+    } = e
+    else {
+        return false;
+    };
+    match source.downcast_ref::<sqlx::Error>() {
+        Some(sqlx::Error::Database(db)) => matches!(db.code().as_deref(), Some("40001" | "40P01")),
+        _ => false,
+    }
+}
+
+/// Attempts of a transaction the server rolled back as a deadlock victim.
+const DEADLOCK_ATTEMPTS: u32 = 4;
+
 /// Items per statement of a batch write (bind parameters stay far below both
 /// databases' limits).
 const BATCH_CHUNK: usize = 500;
