@@ -180,8 +180,21 @@ pub fn endpoint_for(router: &Router, tls: &TlsOptions) -> Result<Endpoint> {
                 ),
             ))
         }
+        Transport::Radius => return Err(radius_mode(router)),
     };
     endpoint.map_err(|e| map_ros_error(&service, e))
+}
+
+/// A router in RADIUS mode has no API or REST login: the RADIUS driver serves it.
+fn radius_mode(router: &Router) -> Error {
+    Error::invalid(
+        "transport",
+        "radius",
+        format!(
+            "router {} is in RADIUS mode: it has no API or REST login (the RADIUS driver serves it)",
+            router.name
+        ),
+    )
 }
 
 /// The REST endpoint for a `rest` router: its address (`host[:port]` means
@@ -272,6 +285,7 @@ impl RouterOsDriver {
                 }
                 fresh
             }
+            Transport::Radius => return Err(radius_mode(router)),
         };
         Ok(fresh)
     }
