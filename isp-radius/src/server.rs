@@ -384,16 +384,20 @@ async fn housekeeping(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
             _ = stop.wait_for(|s| *s) => return,
         }
         let now = shared.authorizer.now();
-        if started.elapsed() >= stale_after {
-            let cutoff = now - chrono::Duration::from_std(stale_after).unwrap_or(chrono::Duration::MAX);
+        let stale_cutoff = chrono::Duration::from_std(stale_after)
+            .ok()
+            .and_then(|d| now.checked_sub_signed(d));
+        if let (true, Some(cutoff)) = (started.elapsed() >= stale_after, stale_cutoff) {
             match shared.sessions.close_stale(cutoff, now).await {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(sessions = n, "RADIUS sessions closed: no accounting record for {stale_after:?}"),
                 Err(e) => tracing::warn!(error = %e, "RADIUS: closing stale sessions failed"),
             }
         }
-        let retention = chrono::Duration::from_std(shared.config.session_retention).unwrap_or(chrono::Duration::MAX);
-        if let Some(cutoff) = now.checked_sub_signed(retention) {
+        let retention_cutoff = chrono::Duration::from_std(shared.config.session_retention)
+            .ok()
+            .and_then(|d| now.checked_sub_signed(d));
+        if let Some(cutoff) = retention_cutoff {
             if let Err(e) = shared.sessions.delete_closed_before(cutoff).await {
                 tracing::warn!(error = %e, "RADIUS: deleting old sessions failed");
             }

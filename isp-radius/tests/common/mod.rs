@@ -75,6 +75,18 @@ pub fn loopback_config() -> ServerConfig {
 
 /// As `world_with`, over `repos` (empty: the tenant and plan are added).
 pub async fn world_over(repos: Repositories, nas_ip: IpAddr, incoming: SocketAddr) -> World {
+    let sessions = repos.radius_sessions.clone();
+    world_configured(repos, sessions, nas_ip, incoming, loopback_config()).await
+}
+
+/// A server with `config`, recording accounting into `sessions`.
+pub async fn world_configured(
+    repos: Repositories,
+    sessions: Arc<dyn RadiusSessionRepo>,
+    nas_ip: IpAddr,
+    incoming: SocketAddr,
+    config: ServerConfig,
+) -> World {
     repos
         .tenants
         .upsert(&Tenant {
@@ -98,8 +110,6 @@ pub async fn world_over(repos: Repositories, nas_ip: IpAddr, incoming: SocketAdd
         .await
         .expect("plan");
     let clock = Arc::new(FakeClock::new(base_time()));
-    let sessions = repos.radius_sessions.clone();
-    let config = loopback_config();
     let server = RadiusServer::start(
         config,
         NasTable::new([nas(nas_ip, incoming)]),
