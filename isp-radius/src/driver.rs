@@ -25,8 +25,7 @@ use isp_core::domain::{
 use isp_core::ports::{
     DisconnectReport, ForeignObject, HotspotSession, HotspotTarget, HotspotUser, HotspotUserSpec, Menu,
     PppSecret, PppSession, PppoeSpec, QueueSpec, RadiusSessionRepo, Repositories, RouterDriver, RouterHealth,
-    RouterSnapshot,
-    RuleState, StaticIpRuleSpec, StaticIpSpec,
+    RouterSnapshot, RuleState, StaticIpRuleSpec, StaticIpSpec,
 };
 use isp_core::{Error, Result};
 use tokio::net::UdpSocket;
@@ -464,12 +463,14 @@ impl RouterDriver for RadiusDriver {
                         uptime: None,
                     })
                 }
-                RadiusSessionKind::Ppp if menus.contains(&Menu::PppActive) => snap.ppp_active.push(PppSession {
-                    id: s.session_id.clone(),
-                    name: s.user.clone(),
-                    address: s.address,
-                    caller_id: s.calling_station.clone(),
-                }),
+                RadiusSessionKind::Ppp if menus.contains(&Menu::PppActive) => {
+                    snap.ppp_active.push(PppSession {
+                        id: s.session_id.clone(),
+                        name: s.user.clone(),
+                        address: s.address,
+                        caller_id: s.calling_station.clone(),
+                    })
+                }
                 _ => {}
             }
         }

@@ -28,7 +28,7 @@ pub mod wire;
 
 pub use auth::{Authorizer, Credentials, Decision, UserKind};
 pub use driver::{Answer, RadiusDriver, RequestRecord, RetryPolicy, RoutedDriver};
-pub use nas::{Nas, NasTable};
 pub use isp_core::domain::{RadiusSession, RadiusSessionKind};
 pub use isp_core::ports::RadiusSessionRepo;
+pub use nas::{Nas, NasTable};
 pub use server::{RadiusServer, ServerConfig, ServerStats, DEFAULT_SESSION_RETENTION};

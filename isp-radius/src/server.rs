@@ -18,12 +18,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use radius::core::avp::AVP;
-use radius::core::code::Code;
-use radius::core::packet::Packet;
 use chrono::{DateTime, Utc};
 use isp_core::domain::{RadiusSession, RadiusSessionKind};
 use isp_core::ports::RadiusSessionRepo;
+use radius::core::avp::AVP;
+use radius::core::code::Code;
+use radius::core::packet::Packet;
 use radius::core::{rfc2865, rfc2866, rfc2869};
 use tokio::net::UdpSocket;
 use tokio::sync::{watch, Semaphore};
@@ -390,7 +390,10 @@ async fn housekeeping(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
         if let (true, Some(cutoff)) = (started.elapsed() >= stale_after, stale_cutoff) {
             match shared.sessions.close_stale(cutoff, now).await {
                 Ok(0) => {}
-                Ok(n) => tracing::info!(sessions = n, "RADIUS sessions closed: no accounting record for {stale_after:?}"),
+                Ok(n) => tracing::info!(
+                    sessions = n,
+                    "RADIUS sessions closed: no accounting record for {stale_after:?}"
+                ),
                 Err(e) => tracing::warn!(error = %e, "RADIUS: closing stale sessions failed"),
             }
         }
@@ -624,10 +627,7 @@ async fn record(shared: &Shared, nas: &Nas, packet: &Packet, raw: &[u8]) -> isp_
         }
         (Some(s @ (acct_status::START | acct_status::INTERIM_UPDATE)), Some(id)) => {
             let session = session_of(nas, packet, raw, id, now);
-            let recorded = shared
-                .sessions
-                .upsert(&session, s == acct_status::START)
-                .await?;
+            let recorded = shared.sessions.upsert(&session, s == acct_status::START).await?;
             if !recorded {
                 tracing::debug!(router = %nas.router, session = %session.session_id, "RADIUS Interim-Update of a closed session ignored");
             }

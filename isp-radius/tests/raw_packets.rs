@@ -183,14 +183,24 @@ async fn accounting_counters_restarts_stale_sessions_and_retention() {
         ..loopback_config()
     };
     let local = std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
-    let w = world_configured(repos, sessions, local, "127.0.0.1:3799".parse().expect("addr"), config).await;
+    let w = world_configured(
+        repos,
+        sessions,
+        local,
+        "127.0.0.1:3799".parse().expect("addr"),
+        config,
+    )
+    .await;
     let socket = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
     socket.connect(w.server.acct_addr()).await.expect("connect");
     let secret = SECRET.as_bytes();
     let user = (attr::USER_NAME, b"255712000031".to_vec());
 
     let start = accounting_request(1, &[status(1), session_id("s-1"), user.clone()], secret);
-    assert_eq!(ask(&socket, &start).await.expect("answered")[0], code::ACCOUNTING_RESPONSE);
+    assert_eq!(
+        ask(&socket, &start).await.expect("answered")[0],
+        code::ACCOUNTING_RESPONSE
+    );
     let interim = accounting_request(
         2,
         &[
@@ -203,24 +213,36 @@ async fn accounting_counters_restarts_stale_sessions_and_retention() {
         ],
         secret,
     );
-    assert_eq!(ask(&socket, &interim).await.expect("answered")[0], code::ACCOUNTING_RESPONSE);
+    assert_eq!(
+        ask(&socket, &interim).await.expect("answered")[0],
+        code::ACCOUNTING_RESPONSE
+    );
     let live = w.online().await;
     assert_eq!(live.len(), 1);
     assert_eq!((live[0].input_octets, live[0].output_octets), ((1 << 32) + 5, 7));
 
     // The router restarted: its sessions are over.
     let on = accounting_request(3, &[status(7)], secret);
-    assert_eq!(ask(&socket, &on).await.expect("answered")[0], code::ACCOUNTING_RESPONSE);
+    assert_eq!(
+        ask(&socket, &on).await.expect("answered")[0],
+        code::ACCOUNTING_RESPONSE
+    );
     assert!(w.online().await.is_empty());
     let ended = w.sessions.get(ROUTER, "s-1").await.expect("get").expect("kept");
     assert_eq!(ended.stopped, Some(w.clock.now()));
 
     // A session nobody reports any more is closed once three intervals passed.
     let start = accounting_request(4, &[status(1), session_id("s-2"), user.clone()], secret);
-    assert_eq!(ask(&socket, &start).await.expect("answered")[0], code::ACCOUNTING_RESPONSE);
+    assert_eq!(
+        ask(&socket, &start).await.expect("answered")[0],
+        code::ACCOUNTING_RESPONSE
+    );
     assert_eq!(w.online().await.len(), 1);
     w.clock.advance(Span::seconds(10));
-    until("the stale session closed", || async { w.online().await.is_empty() }).await;
+    until("the stale session closed", || async {
+        w.online().await.is_empty()
+    })
+    .await;
     let stale = w.sessions.get(ROUTER, "s-2").await.expect("get").expect("kept");
     assert!(stale.stopped.is_some_and(|t| t > stale.updated), "{stale:?}");
 

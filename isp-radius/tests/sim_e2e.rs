@@ -381,9 +381,16 @@ async fn a_restarted_daemon_disconnects_a_session_started_before_the_restart() {
         tls_fingerprint: None,
         enabled: true,
     };
-    let online = repos.radius_sessions.live_of_user(TENANT, &name).await.expect("of user");
+    let online = repos
+        .radius_sessions
+        .live_of_user(TENANT, &name)
+        .await
+        .expect("of user");
     assert_eq!(online.len(), 1, "the session survived the restart: {online:?}");
-    assert_eq!((online[0].router, online[0].session_id.as_str()), (ROUTER, acct_id.as_str()));
+    assert_eq!(
+        (online[0].router, online[0].session_id.as_str()),
+        (ROUTER, acct_id.as_str())
+    );
 
     let reports = driver
         .disconnect_hotspot(&router, &[target(&name, OwnerTag::Subscriber(s.id))])
@@ -398,7 +405,12 @@ async fn a_restarted_daemon_disconnects_a_session_started_before_the_restart() {
         Some(acct_id.as_str()),
         "addressed by the stored Acct-Session-Id, not only by User-Name"
     );
-    assert!(repos.radius_sessions.live_on_router(ROUTER).await.expect("live").is_empty());
+    assert!(repos
+        .radius_sessions
+        .live_on_router(ROUTER)
+        .await
+        .expect("live")
+        .is_empty());
     let closed = repos
         .radius_sessions
         .get(ROUTER, &acct_id)

@@ -85,9 +85,8 @@ impl SessionDoc {
     }
 
     fn into_domain(self) -> Result<RadiusSession> {
-        let count = |field: &str, v: i64| {
-            u64::try_from(v).map_err(|_| stored(field, v, "must not be negative"))
-        };
+        let count =
+            |field: &str, v: i64| u64::try_from(v).map_err(|_| stored(field, v, "must not be negative"));
         Ok(RadiusSession {
             router: RouterId(self.router_id),
             tenant: TenantId(self.tenant_id),
@@ -179,13 +178,7 @@ impl RadiusSessionRepo for MongoRadiusSessionRepo {
             fields.insert("started", d.started);
             fields.insert("live", true);
             fields.insert("stopped", d.stopped);
-            update_matched(
-                &self.coll(),
-                E,
-                doc! { "_id": &d.key },
-                doc! { "$set": fields },
-            )
-            .await
+            update_matched(&self.coll(), E, doc! { "_id": &d.key }, doc! { "$set": fields }).await
         })
         .await
     }
@@ -235,10 +228,7 @@ impl RadiusSessionRepo for MongoRadiusSessionRepo {
     async fn close_stale(&self, cutoff: DateTime<Utc>, at: DateTime<Utc>) -> Result<u64> {
         within(
             self.0.operation_timeout,
-            self.close_many(
-                doc! { "live": true, "updated": { "$lt": to_bdate(cutoff) } },
-                at,
-            ),
+            self.close_many(doc! { "live": true, "updated": { "$lt": to_bdate(cutoff) } }, at),
         )
         .await
     }

@@ -137,7 +137,8 @@ impl RadiusSessionRepo for RadiusSessions {
         if n > 0 {
             return Ok(true);
         }
-        let closed = format!("UPDATE radius_sessions SET {SET_FIELDS} WHERE router_id = $1 AND session_id = $2");
+        let closed =
+            format!("UPDATE radius_sessions SET {SET_FIELDS} WHERE router_id = $1 AND session_id = $2");
         let n = bind_fields!(&closed, s)
             .execute(&self.pool)
             .await
@@ -210,7 +211,13 @@ impl RadiusSessionRepo for RadiusSessions {
             "SELECT {COLS} FROM radius_sessions WHERE router_id = $1 AND stopped_at IS NULL \
              ORDER BY started_at, session_id"
         );
-        decode(query(&sql).bind(router.0).fetch_all(&self.pool).await.map_err(map)?)
+        decode(
+            query(&sql)
+                .bind(router.0)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(map)?,
+        )
     }
 
     async fn live_of_user(&self, tenant: TenantId, user: &str) -> Result<Vec<RadiusSession>> {

@@ -34,7 +34,11 @@ pub(super) async fn radius_sessions_start_interim_stop(repos: Repositories) {
     let mut s = session(R1, "81a00001", "alice", 0);
     assert!(r.upsert(&s, true).await.expect("start"));
     assert_eq!(r.get(R1, "81a00001").await.expect("get"), Some(s.clone()));
-    assert_eq!(r.get(R2, "81a00001").await.expect("get"), None, "keyed by router too");
+    assert_eq!(
+        r.get(R2, "81a00001").await.expect("get"),
+        None,
+        "keyed by router too"
+    );
 
     let mut interim = s.clone();
     interim.started = t(5);
@@ -55,7 +59,11 @@ pub(super) async fn radius_sessions_start_interim_stop(repos: Repositories) {
     stop.stopped = Some(t(9));
     stop.input_octets = 6_000_000_000;
     assert!(r.stop(&stop).await.expect("stop"), "it was live");
-    let got = r.get(R1, "81a00001").await.expect("get").expect("kept for history");
+    let got = r
+        .get(R1, "81a00001")
+        .await
+        .expect("get")
+        .expect("kept for history");
     assert_eq!(got.stopped, Some(t(9)));
     assert_eq!(got.started, t(0));
     assert_eq!(got.input_octets, 6_000_000_000);
@@ -75,7 +83,12 @@ pub(super) async fn radius_sessions_start_interim_stop(repos: Repositories) {
     let mut late = interim.clone();
     late.updated = t(13);
     assert!(!r.upsert(&late, false).await.expect("late interim"));
-    assert!(!r.get(R1, "81a00001").await.expect("get").expect("there").is_live());
+    assert!(!r
+        .get(R1, "81a00001")
+        .await
+        .expect("get")
+        .expect("there")
+        .is_live());
     s.started = t(20);
     s.updated = t(20);
     assert!(r.upsert(&s, true).await.expect("start again"));
@@ -118,7 +131,10 @@ pub(super) async fn radius_sessions_queries_close_and_retention(repos: Repositor
     let ids = |v: Vec<RadiusSession>| v.into_iter().map(|s| s.session_id).collect::<Vec<_>>();
     assert_eq!(ids(r.live_on_router(R1).await.expect("live")), ["b1", "a1", "p1"]);
     assert_eq!(r.live_on_router(R1).await.expect("live")[2], ppp, "round trip");
-    assert_eq!(ids(r.live_of_user(T1, "alice").await.expect("of user")), ["a2", "a1"]);
+    assert_eq!(
+        ids(r.live_of_user(T1, "alice").await.expect("of user")),
+        ["a2", "a1"]
+    );
     assert_eq!(ids(r.live_of_user(T2, "alice").await.expect("of user")), ["x"]);
     assert!(r.live_of_user(T1, "nobody").await.expect("of user").is_empty());
 
@@ -149,7 +165,14 @@ pub(super) async fn radius_sessions_queries_close_and_retention(repos: Repositor
     // Closed: a1 at 10, b1 and p1 at 20, x at 40; a2 live.
     assert_eq!(r.delete_closed_before(t(20)).await.expect("retention"), 1, "a1");
     assert_eq!(r.get(R1, "a1").await.expect("get"), None);
-    assert!(r.get(R1, "b1").await.expect("get").is_some(), "not strictly before");
+    assert!(
+        r.get(R1, "b1").await.expect("get").is_some(),
+        "not strictly before"
+    );
     assert_eq!(r.delete_closed_before(t(1000)).await.expect("retention"), 3);
-    assert_eq!(ids(r.live_on_router(R2).await.expect("live")), ["a2"], "live is kept");
+    assert_eq!(
+        ids(r.live_on_router(R2).await.expect("live")),
+        ["a2"],
+        "live is kept"
+    );
 }

@@ -116,7 +116,11 @@ fn radius_routers_and_the_radius_section() {
     assert!(r.serves(RouterId(4)));
     assert_eq!(r.session_retention, isp_radius::DEFAULT_SESSION_RETENTION);
     assert_eq!(c.routers()[0].address, "192.0.2.40:3799");
-    assert_eq!(c.routers()[0].transport, Transport::Radius, "stored on the router");
+    assert_eq!(
+        c.routers()[0].transport,
+        Transport::Radius,
+        "stored on the router"
+    );
     // An inline secret works, with a warning; no cleartext note about the API.
     assert!(
         c.warnings.iter().any(|w| w.contains("secret")),
