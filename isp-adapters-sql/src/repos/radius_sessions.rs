@@ -148,7 +148,7 @@ impl RadiusSessionRepo for RadiusSessions {
             // Its Start was lost: kept, closed.
             bind_fields!(&insert_sql("ON CONFLICT DO NOTHING"), s)
                 .bind(ts(s.started))
-                .bind(Some(stopped).map(ts))
+                .bind(Some(ts(stopped)))
                 .execute(&self.pool)
                 .await
                 .map_err(map)?;

@@ -202,6 +202,9 @@ fn radius_mode(router: &Router) -> Error {
 /// `tls` with the router's fingerprint pinned when it has one.
 pub fn rest_endpoint_for(router: &Router, tls: &TlsOptions) -> Result<RestEndpoint> {
     let service = service_name(router);
+    if router.transport == Transport::Radius {
+        return Err(radius_mode(router));
+    }
     if router.transport != Transport::Rest {
         return Err(Error::invalid(
             "transport",
@@ -566,6 +569,21 @@ mod tests {
             rest_endpoint_for(&router(Transport::Api, "10.0.0.1", None), &TlsOptions::default()).unwrap_err();
         assert!(matches!(e, Error::InvalidInput { .. }), "{e:?}");
         assert!(e.to_string().contains("api"), "{e}");
+        for e in [
+            endpoint_for(
+                &router(Transport::Radius, "10.0.0.1", None),
+                &TlsOptions::default(),
+            )
+            .unwrap_err(),
+            rest_endpoint_for(
+                &router(Transport::Radius, "10.0.0.1", None),
+                &TlsOptions::default(),
+            )
+            .unwrap_err(),
+        ] {
+            assert!(matches!(e, Error::InvalidInput { .. }), "{e:?}");
+            assert!(e.to_string().contains("RADIUS mode"), "{e}");
+        }
     }
 
     #[test]
