@@ -62,7 +62,9 @@ fn unique_sparse(field: &str, name: &str) -> IndexModel {
 /// and router with status and usage; services by tenant with status and
 /// billing dates; notices by status; audit events by time and router;
 /// pending grants by subscriber and router, in claim order (age, subscriber,
-/// router) and by lease expiry.
+/// router) and by lease expiry; RADIUS sessions live per router (in start
+/// order) and per (tenant, user), and by last record and end (stale sessions,
+/// retention).
 pub fn index_models() -> Vec<(&'static str, IndexModel)> {
     vec![
         // Subscribers.
@@ -181,6 +183,26 @@ pub fn index_models() -> Vec<(&'static str, IndexModel)> {
             ),
         ),
         (c::PENDING_GRANTS, index(doc! { "lease.until": 1 }, "lease_until")),
+        // RADIUS sessions (unique by `_id`, `"<router>/<session id>"`).
+        (
+            c::RADIUS_SESSIONS,
+            index(
+                doc! { "router_id": 1, "live": 1, "started": 1 },
+                "router_live_started",
+            ),
+        ),
+        (
+            c::RADIUS_SESSIONS,
+            index(doc! { "tenant_id": 1, "user": 1, "live": 1 }, "tenant_user_live"),
+        ),
+        (
+            c::RADIUS_SESSIONS,
+            index(doc! { "live": 1, "updated": 1 }, "live_updated"),
+        ),
+        (
+            c::RADIUS_SESSIONS,
+            index(doc! { "live": 1, "stopped": 1 }, "live_stopped"),
+        ),
         // Audit log.
         (c::AUDIT, index(doc! { "at": 1 }, "at")),
         (c::AUDIT, index(doc! { "router_id": 1, "at": 1 }, "router_at")),

@@ -56,6 +56,9 @@ pub mod collections {
     /// Router work grants still owe, one per (subscriber, router):
     /// `{_id: "<subscriber>:<router>", ..}`.
     pub const PENDING_GRANTS: &str = "pending_grants";
+    /// Sessions the routers in RADIUS mode report in accounting, one per
+    /// (router, `Acct-Session-Id`): `{_id: "<router>/<session id>", .., live}`.
+    pub const RADIUS_SESSIONS: &str = "radius_sessions";
     /// Named leases of earlier versions (no longer written: every lease
     /// lives on its item, see `LeaseRepo`).
     pub const LEASES: &str = "leases";

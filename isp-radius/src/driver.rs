@@ -4,8 +4,9 @@
 //! A RADIUS router has no local users for the engine to disable: access is
 //! refused at the next Access-Request, because the server answers from the
 //! database. So ending a session is a Disconnect-Request to the router that
-//! holds it (known from accounting; by `User-Name` when accounting has not
-//! reported one), and operations on local users, secrets, queues and
+//! holds it (known from accounting, kept in the [`RadiusSessionRepo`]: a
+//! restarted daemon still finds sessions started before the restart; by
+//! `User-Name` when accounting has not reported one), and operations on local users, secrets, queues and
 //! address lists change nothing on the router: they succeed when their
 //! effect is already what the database says (removals, disables), and are
 //! refused with a clear error when they cannot be done (blocking a MAC).
@@ -17,18 +18,20 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use isp_core::domain::{Connection, MacAddress, OwnerTag, RosName, Router, RouterId, VoucherStatus};
+use isp_core::domain::{
+    Connection, MacAddress, OwnerTag, RadiusSession, RadiusSessionKind, RosName, Router, RouterId, Transport,
+    VoucherStatus,
+};
 use isp_core::ports::{
     DisconnectReport, ForeignObject, HotspotSession, HotspotTarget, HotspotUser, HotspotUserSpec, Menu,
-    PppSecret, PppSession, PppoeSpec, QueueSpec, Repositories, RouterDriver, RouterHealth, RouterSnapshot,
-    RuleState, StaticIpRuleSpec, StaticIpSpec,
+    PppSecret, PppSession, PppoeSpec, QueueSpec, RadiusSessionRepo, Repositories, RouterDriver, RouterHealth,
+    RouterSnapshot, RuleState, StaticIpRuleSpec, StaticIpSpec,
 };
 use isp_core::{Error, Result};
 use tokio::net::UdpSocket;
 
 use crate::dict::{attr, code, error_cause};
 use crate::nas::{Nas, NasTable};
-use crate::sessions::{RadiusSession, SessionKind, SessionStore};
 use crate::wire;
 
 /// How often and how patiently a request is sent.
@@ -97,7 +100,7 @@ const RECORDS_KEPT: usize = 1000;
 #[derive(Debug)]
 pub struct RadiusDriver {
     nases: NasTable,
-    sessions: Arc<SessionStore>,
+    sessions: Arc<dyn RadiusSessionRepo>,
     retry: RetryPolicy,
     records: Mutex<VecDeque<RequestRecord>>,
     repos: Option<Repositories>,
@@ -112,8 +115,9 @@ struct Selector {
 }
 
 impl RadiusDriver {
-    /// A driver for these NASes, finding sessions in `sessions`.
-    pub fn new(nases: NasTable, sessions: Arc<SessionStore>, retry: RetryPolicy) -> Self {
+    /// A driver for these NASes, finding sessions in `sessions` (where the
+    /// accounting server records them).
+    pub fn new(nases: NasTable, sessions: Arc<dyn RadiusSessionRepo>, retry: RetryPolicy) -> Self {
         RadiusDriver {
             nases,
             sessions,
@@ -334,13 +338,23 @@ impl RadiusDriver {
         }
     }
 
+    /// Records that the router no longer holds a session (ACK, or NAK 503).
+    /// The router's own Stop records its final counters later; a failure to
+    /// record is logged, not returned: the session did end.
+    async fn close(&self, router: RouterId, session_id: &str) {
+        if let Err(e) = self.sessions.close(router, session_id, Utc::now()).await {
+            tracing::warn!(%router, session = session_id, error = %e, "RADIUS: a disconnected session could not be marked closed");
+        }
+    }
+
     /// Ends every session of `user` (and of `macs`) on the router: the ones
     /// accounting knows, or one request by `User-Name` when it knows none.
     async fn end_sessions_of(&self, nas: &Nas, user: Option<&str>, macs: &[MacAddress]) -> Result<u32> {
         let mac_texts: Vec<String> = macs.iter().map(|m| m.to_string()).collect();
         let known: Vec<RadiusSession> = self
             .sessions
-            .online(nas.router)
+            .live_on_router(nas.router)
+            .await?
             .into_iter()
             .filter(|s| {
                 user.is_some_and(|u| s.user == u)
@@ -369,7 +383,7 @@ impl RadiusDriver {
             if self.end_session(nas, &selector).await? {
                 removed += 1;
             }
-            self.sessions.stop(nas.router, &s.session_id);
+            self.close(nas.router, &s.session_id).await;
         }
         Ok(removed)
     }
@@ -435,9 +449,9 @@ impl RouterDriver for RadiusDriver {
             }
             _ => {}
         }
-        for s in self.sessions.online(router.id) {
+        for s in self.sessions.live_on_router(router.id).await? {
             match s.kind {
-                SessionKind::Hotspot if menus.contains(&Menu::HotspotActive) => {
+                RadiusSessionKind::Hotspot if menus.contains(&Menu::HotspotActive) => {
                     snap.hotspot_active.push(HotspotSession {
                         id: s.session_id.clone(),
                         user: Some(s.user.clone()),
@@ -449,12 +463,14 @@ impl RouterDriver for RadiusDriver {
                         uptime: None,
                     })
                 }
-                SessionKind::Ppp if menus.contains(&Menu::PppActive) => snap.ppp_active.push(PppSession {
-                    id: s.session_id.clone(),
-                    name: s.user.clone(),
-                    address: s.address,
-                    caller_id: s.calling_station.clone(),
-                }),
+                RadiusSessionKind::Ppp if menus.contains(&Menu::PppActive) => {
+                    snap.ppp_active.push(PppSession {
+                        id: s.session_id.clone(),
+                        name: s.user.clone(),
+                        address: s.address,
+                        caller_id: s.calling_station.clone(),
+                    })
+                }
                 _ => {}
             }
         }
@@ -484,7 +500,7 @@ impl RouterDriver for RadiusDriver {
 
     async fn remove_hotspot_sessions(&self, router: &Router, ids: &[String]) -> Result<u32> {
         let nas = self.nas(router)?;
-        let known = self.sessions.online(router.id);
+        let known = self.sessions.live_on_router(router.id).await?;
         for id in ids {
             let s = known.iter().find(|s| &s.session_id == id);
             let selector = Selector {
@@ -493,7 +509,7 @@ impl RouterDriver for RadiusDriver {
                 address: s.and_then(|s| s.address),
             };
             self.end_session(nas, &selector).await?;
-            self.sessions.stop(router.id, id);
+            self.close(router.id, id).await;
         }
         Ok(u32::try_from(ids.len()).unwrap_or(u32::MAX))
     }
@@ -613,7 +629,9 @@ impl RouterDriver for RadiusDriver {
 }
 
 /// Sends each router to the RADIUS driver or to the other driver (the
-/// RouterOS API/REST one), as the configuration chose per router.
+/// RouterOS API/REST one), by its [`Transport`]: `radius` routers to the
+/// RADIUS driver (which refuses a router it has no NAS for), the others to
+/// the other driver.
 #[derive(Debug)]
 pub struct RoutedDriver {
     radius: Arc<RadiusDriver>,
@@ -621,13 +639,13 @@ pub struct RoutedDriver {
 }
 
 impl RoutedDriver {
-    /// Routers `radius` serves go to it, the rest to `other`.
+    /// Routers with `transport = radius` go to `radius`, the rest to `other`.
     pub fn new(radius: Arc<RadiusDriver>, other: Arc<dyn RouterDriver>) -> Self {
         RoutedDriver { radius, other }
     }
 
     fn pick(&self, router: &Router) -> &dyn RouterDriver {
-        if self.radius.serves(router.id) {
+        if router.transport == Transport::Radius {
             self.radius.as_ref()
         } else {
             self.other.as_ref()

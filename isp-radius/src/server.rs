@@ -6,6 +6,11 @@
 //! dropped without an answer and counted. A retransmission (same source,
 //! identifier and authenticator) within the duplicate window gets the cached
 //! answer instead of a second decision, so a voucher is activated once.
+//!
+//! Accounting is recorded in a [`RadiusSessionRepo`] before it is answered: a
+//! record the repositories could not take is left unanswered, so the router
+//! sends it again. A housekeeping task closes sessions the routers stopped
+//! reporting and deletes closed ones past their retention.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -13,6 +18,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use chrono::{DateTime, Utc};
+use isp_core::domain::{RadiusSession, RadiusSessionKind};
+use isp_core::ports::RadiusSessionRepo;
 use radius::core::avp::AVP;
 use radius::core::code::Code;
 use radius::core::packet::Packet;
@@ -24,7 +32,6 @@ use tokio::task::JoinHandle;
 use crate::auth::{interim_secs, Authorizer, Credentials, Decision};
 use crate::dict::{acct_status, attr, code, mikrotik};
 use crate::nas::{Nas, NasTable};
-use crate::sessions::{RadiusSession, SessionKind, SessionStore};
 use crate::wire::{self, MessageAuth};
 
 /// Where the servers listen and how they answer.
@@ -40,6 +47,8 @@ pub struct ServerConfig {
     pub duplicate_window: Duration,
     /// Requests decided at once (each may wait on the database).
     pub max_in_flight: usize,
+    /// How long closed sessions are kept for history.
+    pub session_retention: Duration,
 }
 
 impl ServerConfig {
@@ -51,9 +60,20 @@ impl ServerConfig {
             interim_interval: Duration::from_secs(300),
             duplicate_window: Duration::from_secs(30),
             max_in_flight: 256,
+            session_retention: DEFAULT_SESSION_RETENTION,
         }
     }
+
+    /// A live session with no record for this long is closed: the router
+    /// sends one every `interim_interval`, so three missed ones mean it no
+    /// longer holds it (or restarted without Accounting-On).
+    pub fn stale_after(&self) -> Duration {
+        self.interim_interval.saturating_mul(3)
+    }
 }
+
+/// Default retention of closed sessions: 30 days.
+pub const DEFAULT_SESSION_RETENTION: Duration = Duration::from_secs(30 * 86_400);
 
 /// What the servers did, counted since start.
 #[derive(Debug, Default)]
@@ -183,7 +203,7 @@ struct Shared {
     config: ServerConfig,
     nases: NasTable,
     authorizer: Authorizer,
-    sessions: Arc<SessionStore>,
+    sessions: Arc<dyn RadiusSessionRepo>,
     counters: Counters,
     dups: DupCache,
     in_flight: Semaphore,
@@ -217,7 +237,7 @@ impl RadiusServer {
         config: ServerConfig,
         nases: NasTable,
         authorizer: Authorizer,
-        sessions: Arc<SessionStore>,
+        sessions: Arc<dyn RadiusSessionRepo>,
     ) -> std::io::Result<RadiusServer> {
         let auth = Arc::new(UdpSocket::bind(config.auth_listen).await?);
         let acct = Arc::new(UdpSocket::bind(config.acct_listen).await?);
@@ -234,7 +254,8 @@ impl RadiusServer {
         let (shutdown, rx) = watch::channel(false);
         let tasks = vec![
             tokio::spawn(serve(shared.clone(), auth, Port::Auth, rx.clone())),
-            tokio::spawn(serve(shared.clone(), acct, Port::Acct, rx)),
+            tokio::spawn(serve(shared.clone(), acct, Port::Acct, rx.clone())),
+            tokio::spawn(housekeeping(shared.clone(), rx)),
         ];
         tracing::info!(%auth_addr, %acct_addr, nases = shared.nases.len(), "RADIUS servers listening");
         Ok(RadiusServer {
@@ -261,8 +282,8 @@ impl RadiusServer {
         self.shared.0.counters.snapshot()
     }
 
-    /// The sessions accounting recorded.
-    pub fn sessions(&self) -> Arc<SessionStore> {
+    /// Where accounting records sessions.
+    pub fn sessions(&self) -> Arc<dyn RadiusSessionRepo> {
         self.shared.0.sessions.clone()
     }
 
@@ -338,7 +359,7 @@ async fn serve(shared: Arc<Shared>, socket: Arc<UdpSocket>, port: Port, mut stop
         tokio::spawn(async move {
             let answer = match port {
                 Port::Auth => authenticate(&shared2, &request).await,
-                Port::Acct => account(&shared2, &request),
+                Port::Acct => account(&shared2, &request).await,
             };
             shared2.in_flight.add_permits(1);
             if let Some(a) = &answer {
@@ -346,6 +367,44 @@ async fn serve(shared: Arc<Shared>, socket: Arc<UdpSocket>, port: Port, mut stop
             }
             shared2.dups.answer(key, answer);
         });
+    }
+}
+
+/// Every `interim_interval`: closes sessions with no record for
+/// [`ServerConfig::stale_after`] (only once the server has been up that long,
+/// so that the routers had their chance to report after a restart), and
+/// deletes closed sessions older than the retention.
+async fn housekeeping(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+    let started = Instant::now();
+    let stale_after = shared.config.stale_after();
+    let every = shared.config.interim_interval.max(Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+        let now = shared.authorizer.now();
+        let stale_cutoff = chrono::Duration::from_std(stale_after)
+            .ok()
+            .and_then(|d| now.checked_sub_signed(d));
+        if let (true, Some(cutoff)) = (started.elapsed() >= stale_after, stale_cutoff) {
+            match shared.sessions.close_stale(cutoff, now).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(
+                    sessions = n,
+                    "RADIUS sessions closed: no accounting record for {stale_after:?}"
+                ),
+                Err(e) => tracing::warn!(error = %e, "RADIUS: closing stale sessions failed"),
+            }
+        }
+        let retention_cutoff = chrono::Duration::from_std(shared.config.session_retention)
+            .ok()
+            .and_then(|d| now.checked_sub_signed(d));
+        if let Some(cutoff) = retention_cutoff {
+            if let Err(e) = shared.sessions.delete_closed_before(cutoff).await {
+                tracing::warn!(error = %e, "RADIUS: deleting old sessions failed");
+            }
+        }
     }
 }
 
@@ -512,56 +571,87 @@ async fn authenticate(shared: &Shared, request: &Admitted) -> Option<Vec<u8>> {
     finish(response, &request_auth, nas.secret())
 }
 
-fn account(shared: &Shared, request: &Admitted) -> Option<Vec<u8>> {
-    let c = &shared.counters;
-    let nas = &request.nas;
-    let Ok(packet) = Packet::decode(&request.packet, nas.secret()) else {
-        c.drop_as(&c.malformed, "acct", "undecodable", request.from);
-        return None;
-    };
-    let status = rfc2866::lookup_acct_status_type(&packet).and_then(Result::ok);
-    let session_id = rfc2866::lookup_acct_session_id(&packet).and_then(Result::ok);
+/// A 64-bit counter from its octets and gigawords attributes.
+fn counter(octets: Option<u32>, gigawords: Option<u32>) -> u64 {
+    (u64::from(gigawords.unwrap_or(0)) << 32) | u64::from(octets.unwrap_or(0))
+}
+
+/// The session an accounting record describes.
+fn session_of(nas: &Nas, packet: &Packet, raw: &[u8], id: String, now: DateTime<Utc>) -> RadiusSession {
+    let ppp = wire::attributes(raw).any(|(_, t, v)| t == attr::FRAMED_PROTOCOL && v == [0, 0, 0, 1]);
+    let int = |o: Option<Result<u32, radius::core::avp::AVPError>>| o.and_then(Result::ok);
+    RadiusSession {
+        router: nas.router,
+        tenant: nas.tenant,
+        session_id: id,
+        user: rfc2865::lookup_user_name(packet)
+            .and_then(Result::ok)
+            .unwrap_or_default(),
+        kind: if ppp {
+            RadiusSessionKind::Ppp
+        } else {
+            RadiusSessionKind::Hotspot
+        },
+        address: rfc2865::lookup_framed_ip_address(packet).and_then(Result::ok),
+        calling_station: rfc2865::lookup_calling_station_id(packet).and_then(Result::ok),
+        started: now,
+        updated: now,
+        input_octets: counter(
+            int(rfc2866::lookup_acct_input_octets(packet)),
+            int(rfc2869::lookup_acct_input_gigawords(packet)),
+        )
+        .min(i64::MAX as u64),
+        output_octets: counter(
+            int(rfc2866::lookup_acct_output_octets(packet)),
+            int(rfc2869::lookup_acct_output_gigawords(packet)),
+        )
+        .min(i64::MAX as u64),
+        stopped: None,
+    }
+}
+
+/// Records one accounting request; `Err` when the repositories failed.
+async fn record(shared: &Shared, nas: &Nas, packet: &Packet, raw: &[u8]) -> isp_core::Result<()> {
+    let status = rfc2866::lookup_acct_status_type(packet).and_then(Result::ok);
+    let session_id = rfc2866::lookup_acct_session_id(packet).and_then(Result::ok);
     let now = shared.authorizer.now();
     match (status, session_id) {
         (Some(acct_status::ACCOUNTING_ON | acct_status::ACCOUNTING_OFF), _) => {
-            let gone = shared.sessions.clear_router(nas.router);
+            let gone = shared.sessions.close_router(nas.router, now).await?;
             tracing::info!(router = %nas.router, sessions = gone, "RADIUS router restarted its accounting");
         }
-        (Some(s @ (acct_status::START | acct_status::INTERIM_UPDATE | acct_status::STOP)), Some(id)) => {
-            if s == acct_status::STOP {
-                shared.sessions.stop(nas.router, &id);
-            } else {
-                let user = rfc2865::lookup_user_name(&packet)
-                    .and_then(Result::ok)
-                    .unwrap_or_default();
-                let ppp = wire::attributes(&request.packet)
-                    .any(|(_, t, v)| t == attr::FRAMED_PROTOCOL && v == [0, 0, 0, 1]);
-                shared.sessions.upsert(RadiusSession {
-                    router: nas.router,
-                    session_id: id,
-                    user,
-                    kind: if ppp {
-                        SessionKind::Ppp
-                    } else {
-                        SessionKind::Hotspot
-                    },
-                    address: rfc2865::lookup_framed_ip_address(&packet).and_then(Result::ok),
-                    calling_station: rfc2865::lookup_calling_station_id(&packet).and_then(Result::ok),
-                    started: now,
-                    updated: now,
-                    input_octets: rfc2866::lookup_acct_input_octets(&packet)
-                        .and_then(Result::ok)
-                        .map_or(0, u64::from),
-                    output_octets: rfc2866::lookup_acct_output_octets(&packet)
-                        .and_then(Result::ok)
-                        .map_or(0, u64::from),
-                });
+        (Some(acct_status::STOP), Some(id)) => {
+            let mut session = session_of(nas, packet, raw, id, now);
+            session.stopped = Some(now);
+            shared.sessions.stop(&session).await?;
+        }
+        (Some(s @ (acct_status::START | acct_status::INTERIM_UPDATE)), Some(id)) => {
+            let session = session_of(nas, packet, raw, id, now);
+            let recorded = shared.sessions.upsert(&session, s == acct_status::START).await?;
+            if !recorded {
+                tracing::debug!(router = %nas.router, session = %session.session_id, "RADIUS Interim-Update of a closed session ignored");
             }
         }
         // Answered (the router must not retransmit forever) but not recorded.
         _ => {
             tracing::debug!(router = %nas.router, "RADIUS accounting request without a status or session id")
         }
+    }
+    Ok(())
+}
+
+async fn account(shared: &Shared, request: &Admitted) -> Option<Vec<u8>> {
+    let c = &shared.counters;
+    let nas = &request.nas;
+    let Ok(packet) = Packet::decode(&request.packet, nas.secret()) else {
+        c.drop_as(&c.malformed, "acct", "undecodable", request.from);
+        return None;
+    };
+    if let Err(e) = record(shared, nas, &packet, &request.packet).await {
+        c.errors.fetch_add(1, Ordering::Relaxed);
+        metrics::counter!("isp_radius_errors_total").increment(1);
+        tracing::warn!(router = %nas.router, error = %e, "RADIUS accounting left unanswered: the repositories failed");
+        return None;
     }
     c.accounting.fetch_add(1, Ordering::Relaxed);
     metrics::counter!("isp_radius_accounting_total").increment(1);

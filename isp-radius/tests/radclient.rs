@@ -6,7 +6,7 @@ use chrono::Duration as Span;
 use common::*;
 use isp_core::domain::{ServiceStatus, VoucherStatus};
 use isp_core::ports::Clock as _;
-use isp_radius::SessionKind;
+use isp_radius::RadiusSessionKind;
 
 #[tokio::test]
 async fn pap_accept_carries_the_exact_paid_seconds_left() {
@@ -140,30 +140,38 @@ async fn accounting_start_and_stop_are_recorded_as_sessions() {
                  Framed-IP-Address = 10.5.50.9\nCalling-Station-Id = \"AA:BB:CC:DD:EE:04\"\nNAS-Identifier = \"hotel-radius\"\n";
     let r = radclient(&tool, w.server.acct_addr(), "acct", SECRET, start).await;
     assert!(r.received("Accounting-Response"), "{}", r.out);
-    let online = w.sessions.online(ROUTER);
+    let online = w.online().await;
     assert_eq!(online.len(), 1);
     assert_eq!(online[0].user, "255712000004");
     assert_eq!(online[0].session_id, "81000001");
-    assert_eq!(online[0].kind, SessionKind::Hotspot);
+    assert_eq!(online[0].kind, RadiusSessionKind::Hotspot);
     assert_eq!(online[0].address, Some("10.5.50.9".parse().expect("ip")));
 
     let ppp = "Acct-Status-Type = Start\nUser-Name = \"amina-home\"\nAcct-Session-Id = \"81000002\"\nFramed-Protocol = PPP\n";
     assert!(radclient(&tool, w.server.acct_addr(), "acct", SECRET, ppp)
         .await
         .received("Accounting-Response"));
-    assert_eq!(w.sessions.online(ROUTER).len(), 2);
+    assert_eq!(w.online().await.len(), 2);
 
     let stop = "Acct-Status-Type = Stop\nUser-Name = \"255712000004\"\nAcct-Session-Id = \"81000001\"\nAcct-Session-Time = 42\n";
     let r = radclient(&tool, w.server.acct_addr(), "acct", SECRET, stop).await;
     assert!(r.received("Accounting-Response"), "{}", r.out);
-    let online = w.sessions.online(ROUTER);
+    let online = w.online().await;
     assert_eq!(online.len(), 1);
-    assert_eq!(online[0].kind, SessionKind::Ppp);
+    assert_eq!(online[0].kind, RadiusSessionKind::Ppp);
+    let closed = w
+        .sessions
+        .get(ROUTER, "81000001")
+        .await
+        .expect("get")
+        .expect("kept for history");
+    assert_eq!(closed.stopped, Some(w.clock.now()));
+    assert_eq!(closed.tenant, TENANT);
 
     // A wrong secret: dropped and counted, nothing recorded.
     let r = radclient(&tool, w.server.acct_addr(), "acct", "wrong-secret", start).await;
     assert!(!r.received("Accounting-Response"), "{}", r.out);
-    assert_eq!(w.sessions.online(ROUTER).len(), 1);
+    assert_eq!(w.online().await.len(), 1);
     assert!(w.server.stats().bad_authenticator >= 1);
 }
 

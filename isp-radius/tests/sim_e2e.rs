@@ -54,7 +54,7 @@ async fn rig() -> Rig {
         tenant_id: TENANT,
         name: "hotel-radius".into(),
         address: incoming.to_string(),
-        transport: Transport::Api,
+        transport: Transport::Radius,
         credentials: RouterCredentials::new("radius", SECRET),
         tls_fingerprint: None,
         enabled: true,
@@ -70,9 +70,9 @@ async fn rig() -> Rig {
     }
 }
 
-async fn until(what: &str, mut cond: impl FnMut() -> bool) {
+async fn until<F: std::future::Future<Output = bool>>(what: &str, mut cond: impl FnMut() -> F) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while !cond() {
+    while !cond().await {
         assert!(
             tokio::time::Instant::now() < deadline,
             "timed out waiting for {what}"
@@ -104,9 +104,9 @@ async fn grant_login_over_radius_then_revoke_removes_the_session() {
     let deadline = r.handle.session_deadline(&id).expect("a Session-Timeout");
     let secs = (deadline - before).num_seconds();
     assert!((3600..=3601).contains(&secs), "{secs}");
-    until("the accounting Start", || r.w.sessions.online(ROUTER).len() == 1).await;
+    until("the accounting Start", || async { r.w.online().await.len() == 1 }).await;
     let acct = r.handle.acct_session_id(&id).expect("id");
-    assert_eq!(r.w.sessions.online(ROUTER)[0].session_id, acct);
+    assert_eq!(r.w.online().await[0].session_id, acct);
 
     let snap = r
         .driver
@@ -129,7 +129,7 @@ async fn grant_login_over_radius_then_revoke_removes_the_session() {
     let rec = r.driver.records().pop().expect("recorded");
     assert_eq!(rec.answer, Answer::Ack);
     assert_eq!(rec.session_id.as_deref(), Some(acct.as_str()));
-    assert!(r.w.sessions.online(ROUTER).is_empty());
+    assert!(r.w.online().await.is_empty());
 
     // Nothing left: the router answers NAK Session-Context-Not-Found, which counts as gone.
     let reports = r
@@ -163,7 +163,7 @@ async fn the_router_ends_the_session_at_the_session_timeout_and_reports_the_stop
         .hotspot_login_radius(&r.client, "tmo555", "tmo555", "AA:BB:CC:00:00:12", "10.5.50.12")
         .await
         .expect("accepted");
-    until("the accounting Start", || r.w.sessions.online(ROUTER).len() == 1).await;
+    until("the accounting Start", || async { r.w.online().await.len() == 1 }).await;
     r.handle.advance_clock(Duration::from_secs(20 * 60 - 5));
     assert_eq!(
         r.handle.rows("/ip/hotspot/active").len(),
@@ -178,7 +178,7 @@ async fn the_router_ends_the_session_at_the_session_timeout_and_reports_the_stop
     let removal = r.handle.removals().pop().expect("removal");
     assert_eq!(removal.reason, "session-timeout");
     assert_eq!(removal.row.get(".id"), Some(&id));
-    until("the accounting Stop", || r.w.sessions.online(ROUTER).is_empty()).await;
+    until("the accounting Stop", || async { r.w.online().await.is_empty() }).await;
     let v = r.w.repos.vouchers.get(v.id).await.expect("voucher");
     assert_eq!(v.status, isp_core::domain::VoucherStatus::Active);
     r.sim.shutdown().await;
@@ -303,4 +303,122 @@ async fn a_radius_routers_users_are_the_database_so_a_sync_keeps_its_vouchers() 
         None
     );
     r.sim.shutdown().await;
+}
+
+/// Sessions live in storage: a daemon restarted after the login (a new server
+/// and a new driver over the same SQLite file) still finds the session's
+/// router and `Acct-Session-Id` and disconnects it, and records the router's
+/// Stop.
+#[tokio::test]
+async fn a_restarted_daemon_disconnects_a_session_started_before_the_restart() {
+    use isp_adapters_sql::SqlStore;
+    use isp_radius::{Authorizer, RadiusServer, ServerConfig};
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("isp.sqlite");
+    let open = || async {
+        let store = SqlStore::connect_sqlite(&path).await.expect("open SQLite file");
+        store.migrate().await.expect("migrate");
+        store
+    };
+    let mut config = SimConfig::new("admin", "not-used");
+    config.identity = "hotel-radius".into();
+    let mut sim = SimRouter::start(config, "127.0.0.1:0".parse().expect("addr"))
+        .await
+        .expect("sim starts");
+    let incoming = sim
+        .serve_radius_incoming("127.0.0.1:0".parse().expect("addr"), SECRET)
+        .await
+        .expect("incoming");
+    let handle = sim.handle();
+
+    let first = open().await;
+    let w = world_over(first.repositories(), LOCAL, incoming).await;
+    let (auth, acct) = (w.server.auth_addr(), w.server.acct_addr());
+    let client = RadiusClient::new(auth, Some(acct), SECRET);
+    let s = w.subscriber(21, Span::seconds(3600)).await;
+    let name = s.username.to_string();
+    let id = handle
+        .hotspot_login_radius(&client, &name, &name, "AA:BB:CC:00:00:21", "10.5.50.21")
+        .await
+        .expect("accepted");
+    let acct_id = handle.acct_session_id(&id).expect("id");
+    until("the accounting Start", || async { w.online().await.len() == 1 }).await;
+    let (clock, World { server, .. }) = (w.clock.clone(), w);
+    server.shutdown().await;
+    first.close().await;
+
+    // The restart: everything new but the file (and the ports the router knows).
+    let second = open().await;
+    let repos = second.repositories();
+    let server = RadiusServer::start(
+        ServerConfig {
+            auth_listen: auth,
+            acct_listen: acct,
+            ..loopback_config()
+        },
+        NasTable::new([nas(LOCAL, incoming)]),
+        Authorizer::new(repos.clone(), clock),
+        repos.radius_sessions.clone(),
+    )
+    .await
+    .expect("server restarts on the same ports");
+    let driver = RadiusDriver::new(
+        NasTable::new([nas(LOCAL, incoming)]),
+        repos.radius_sessions.clone(),
+        RetryPolicy {
+            attempts: 3,
+            first_timeout: Duration::from_millis(200),
+        },
+    );
+    let router = Router {
+        id: ROUTER,
+        tenant_id: TENANT,
+        name: "hotel-radius".into(),
+        address: incoming.to_string(),
+        transport: Transport::Radius,
+        credentials: RouterCredentials::new("radius", ""),
+        tls_fingerprint: None,
+        enabled: true,
+    };
+    let online = repos
+        .radius_sessions
+        .live_of_user(TENANT, &name)
+        .await
+        .expect("of user");
+    assert_eq!(online.len(), 1, "the session survived the restart: {online:?}");
+    assert_eq!(
+        (online[0].router, online[0].session_id.as_str()),
+        (ROUTER, acct_id.as_str())
+    );
+
+    let reports = driver
+        .disconnect_hotspot(&router, &[target(&name, OwnerTag::Subscriber(s.id))])
+        .await
+        .expect("sent");
+    assert_eq!(reports[0].as_ref().expect("acknowledged").sessions_removed, 1);
+    assert!(handle.rows("/ip/hotspot/active").is_empty());
+    let rec = driver.records().pop().expect("recorded");
+    assert_eq!(rec.answer, Answer::Ack);
+    assert_eq!(
+        rec.session_id.as_deref(),
+        Some(acct_id.as_str()),
+        "addressed by the stored Acct-Session-Id, not only by User-Name"
+    );
+    assert!(repos
+        .radius_sessions
+        .live_on_router(ROUTER)
+        .await
+        .expect("live")
+        .is_empty());
+    let closed = repos
+        .radius_sessions
+        .get(ROUTER, &acct_id)
+        .await
+        .expect("get")
+        .expect("kept for history");
+    assert!(closed.stopped.is_some());
+    server.shutdown().await;
+    second.close().await;
+    sim.shutdown().await;
 }

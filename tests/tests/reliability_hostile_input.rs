@@ -1077,7 +1077,6 @@ mod radius_hostile {
     use isp_radius::dict::{attr, code};
     use isp_radius::{
         wire, Answer, Authorizer, Nas, NasTable, RadiusDriver, RadiusServer, RetryPolicy, ServerConfig,
-        SessionStore,
     };
     use rand::rngs::StdRng;
     use rand::{Rng, SeedableRng};
@@ -1223,10 +1222,11 @@ mod radius_hostile {
                 interim_interval: Duration::from_secs(60),
                 duplicate_window: Duration::from_secs(5),
                 max_in_flight: 8,
+                session_retention: isp_radius::DEFAULT_SESSION_RETENTION,
             },
             NasTable::new([nas("127.0.0.1:3799".parse().expect("addr"))]),
             Authorizer::new(repos.clone(), clock),
-            Arc::new(SessionStore::new()),
+            repos.radius_sessions.clone(),
         )
         .await
         .expect("server");
@@ -1259,7 +1259,12 @@ mod radius_hostile {
         acct_hostile.push(forged);
         no_answer_and_counted(&acct, &acct_hostile, || server.stats().dropped()).await;
         assert!(
-            server.sessions().all().is_empty(),
+            server
+                .sessions()
+                .live_on_router(RouterId(1))
+                .await
+                .expect("sessions")
+                .is_empty(),
             "nothing recorded from hostile accounting"
         );
 
@@ -1302,7 +1307,7 @@ mod radius_hostile {
             socket.send(&d).await.expect("send");
         }
         // The router still answers a good request after all of them: NAK, no such session.
-        let sessions = Arc::new(SessionStore::new());
+        let sessions = isp_core::memory::repositories().radius_sessions;
         let driver = RadiusDriver::new(
             NasTable::new([nas(incoming)]),
             sessions.clone(),
@@ -1316,7 +1321,7 @@ mod radius_hostile {
             tenant_id: TenantId(1),
             name: "r1".into(),
             address: incoming.to_string(),
-            transport: Transport::Api,
+            transport: Transport::Radius,
             credentials: RouterCredentials::new("radius", ""),
             tls_fingerprint: None,
             enabled: true,

@@ -6,6 +6,7 @@
 //! | `POST /api/jobs/{job}` | runs a job now (body `{"dry_run": true}` or `?dry_run=true` optional); returns its report |
 //! | `POST /api/services/{id}/provision` | makes the service active and runs provisioning now |
 //! | `POST /api/services/{id}/deprovision` | suspends the service and runs provisioning now |
+//! | `GET /api/routers/{id}` | the router, its last known state and, in RADIUS mode, who is online there (from accounting) |
 //! | `GET /api/routers/{id}/check` | logs in to the router, reads identity and clock |
 //! | `GET /metrics` | Prometheus metrics |
 //!
@@ -30,7 +31,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Json;
 use chrono::{DateTime, NaiveDate, Utc};
-use isp_core::domain::{Connection, RouterId, Service, ServiceId, ServiceStatus};
+use isp_core::domain::{Connection, RadiusSession, RouterId, Service, ServiceId, ServiceStatus, Transport};
 use isp_core::jobs::{HealthState, HealthSummary, JobKind, JobReport, RunOptions};
 use isp_core::ports::RouterDirectory;
 use isp_core::Error;
@@ -67,6 +68,7 @@ pub fn router(state: ApiState, body_limit: usize) -> axum::Router {
         .route("/api/jobs/{job}", post(run_job))
         .route("/api/services/{id}/provision", post(provision))
         .route("/api/services/{id}/deprovision", post(deprovision))
+        .route("/api/routers/{id}", get(show_router))
         .route("/api/routers/{id}/check", get(check))
         .route("/metrics", get(metrics))
         .merge(crate::api_access::routes())
@@ -254,6 +256,9 @@ pub struct HealthBody {
     pub expired_not_disconnected: Vec<isp_core::jobs::OverdueSubscriber>,
     /// Routers.
     pub routers: RoutersBody,
+    /// Who is online on the routers in RADIUS mode, as their accounting
+    /// reported it (at most [`RADIUS_SESSIONS_SHOWN`], oldest first per router).
+    pub radius_sessions: Vec<RadiusSession>,
     /// Last run of each job in this process.
     pub jobs: BTreeMap<JobKind, LastRun>,
     /// Why `needs_attention`, in words.
@@ -302,6 +307,10 @@ pub struct RouterState {
     pub name: String,
     /// Enabled in the configuration.
     pub enabled: bool,
+    /// How the engine reaches it (`api`, `api-ssl`, `rest`, `radius`).
+    pub transport: Transport,
+    /// In RADIUS mode: how many sessions its accounting reports live.
+    pub radius_online: Option<u64>,
     /// Online at the last check (`None`: never checked).
     pub online: Option<bool>,
     /// Last check.
@@ -311,6 +320,9 @@ pub struct RouterState {
     /// Last error.
     pub last_error: Option<String>,
 }
+
+/// Live RADIUS sessions listed in the health body (the counts cover all).
+pub const RADIUS_SESSIONS_SHOWN: usize = 500;
 
 /// Builds the health body from the engine's summary, the watcher and the last runs.
 pub async fn health_body(
@@ -324,6 +336,14 @@ pub async fn health_body(
     let s: HealthSummary = engine.health_summary().await?;
     let routers = directory.all_routers().await?;
     let statuses = engine.deps().repos.router_status.list().await?;
+    let mut radius_sessions = Vec::new();
+    let mut radius_online = BTreeMap::new();
+    for r in routers.iter().filter(|r| r.transport == Transport::Radius) {
+        let live = engine.deps().repos.radius_sessions.live_on_router(r.id).await?;
+        radius_online.insert(r.id, live.len() as u64);
+        let room = RADIUS_SESSIONS_SHOWN.saturating_sub(radius_sessions.len());
+        radius_sessions.extend(live.into_iter().take(room));
+    }
     let list: Vec<RouterState> = routers
         .iter()
         .map(|r| {
@@ -333,6 +353,8 @@ pub async fn health_body(
                 tenant_id: r.tenant_id.0,
                 name: r.name.clone(),
                 enabled: r.enabled,
+                transport: r.transport,
+                radius_online: radius_online.get(&r.id).copied(),
                 online: st.map(|s| s.online),
                 checked_at: st.map(|s| s.checked_at),
                 clock_skew_secs: st.and_then(|s| s.clock_skew_secs),
@@ -391,6 +413,7 @@ pub async fn health_body(
             unchecked: s.routers_unchecked,
             list,
         },
+        radius_sessions,
         jobs,
         attention,
         cleartext: cleartext.to_vec(),
@@ -589,6 +612,46 @@ async fn deprovision(
     id: PathArg,
 ) -> Result<Json<ServiceResponse>, ApiError> {
     service_action(&state, &path_arg(id)?, ServiceStatus::Suspended).await
+}
+
+/// `GET /api/routers/{id}`.
+#[derive(Debug, Serialize)]
+struct RouterDetail {
+    success: bool,
+    id: i64,
+    tenant_id: i64,
+    name: String,
+    address: String,
+    transport: Transport,
+    enabled: bool,
+    status: Option<isp_core::domain::RouterStatus>,
+    /// Live sessions from RADIUS accounting (empty unless in RADIUS mode).
+    radius_sessions: Vec<RadiusSession>,
+}
+
+async fn show_router(
+    State(state): State<Arc<ApiState>>,
+    id: PathArg,
+) -> Result<Json<RouterDetail>, ApiError> {
+    let id = RouterId(parse_id(&path_arg(id)?, "router")?);
+    let router = state.directory.router(id).await?;
+    let repos = &state.runner.engine().deps().repos;
+    let radius_sessions = if router.transport == Transport::Radius {
+        repos.radius_sessions.live_on_router(id).await?
+    } else {
+        Vec::new()
+    };
+    Ok(Json(RouterDetail {
+        success: true,
+        id: router.id.0,
+        tenant_id: router.tenant_id.0,
+        name: router.name.clone(),
+        address: router.address.clone(),
+        transport: router.transport,
+        enabled: router.enabled,
+        status: repos.router_status.get(id).await?,
+        radius_sessions,
+    }))
 }
 
 async fn check(State(state): State<Arc<ApiState>>, id: PathArg) -> Result<Json<RouterCheck>, ApiError> {

@@ -158,6 +158,8 @@ struct SubscriberDetail {
     subscriber: SubscriberView,
     devices: Vec<DeviceView>,
     pending_grants: Vec<PendingView>,
+    /// Where the subscriber is online on routers in RADIUS mode (accounting).
+    radius_sessions: Vec<isp_core::domain::RadiusSession>,
     events: Vec<AuditEvent>,
 }
 
@@ -174,6 +176,10 @@ async fn show_subscriber(
     let sub = repos.subscribers.get(id).await?;
     let devices = repos.devices.active_of(&[id]).await?;
     let pending = repos.grants.pending_of(id).await?;
+    let radius_sessions = repos
+        .radius_sessions
+        .live_of_user(sub.tenant_id, sub.username.as_str())
+        .await?;
     let subject = format!("subscriber:{id}");
     let events: Vec<AuditEvent> = repos
         .audit
@@ -204,6 +210,7 @@ async fn show_subscriber(
                 next_attempt: g.lease.as_ref().map(|l| l.until),
             })
             .collect(),
+        radius_sessions,
         events,
     }))
 }

@@ -8,11 +8,9 @@ use std::time::Duration;
 use isp_core::domain::{PlanId, TenantId};
 use isp_core::jobs::{Engine, EngineDeps};
 use isp_core::memory::StaticDirectory;
-use isp_core::ports::{Clock, Repositories, RouterDirectory, RouterDriver, SmsSender};
+use isp_core::ports::{Clock, RadiusSessionRepo, Repositories, RouterDirectory, RouterDriver, SmsSender};
 use isp_core::runtime::{JobRunner, MeteredDriver, Runtime, Shutdown, SystemClock};
-use isp_radius::{
-    Authorizer, NasTable, RadiusDriver, RadiusServer, RetryPolicy, RoutedDriver, ServerConfig, SessionStore,
-};
+use isp_radius::{Authorizer, NasTable, RadiusDriver, RadiusServer, RetryPolicy, RoutedDriver, ServerConfig};
 use isp_routeros::driver::{DriverConfig, RouterOsDriver};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -60,26 +58,26 @@ pub struct Wiring {
     pub sms: Arc<dyn SmsSender>,
     /// Time.
     pub clock: Arc<dyn Clock>,
-    /// RADIUS mode: the Disconnect-Request driver and the sessions accounting
-    /// reports (`None` without `[radius]`).
+    /// RADIUS mode: the Disconnect-Request driver (`None` without `[radius]`).
+    /// The sessions accounting reports are in `repos.radius_sessions`.
     pub radius: Option<RadiusParts>,
 }
 
 /// The RADIUS pieces the driver and the servers share.
 #[derive(Debug, Clone)]
 pub struct RadiusParts {
-    /// Live sessions, from accounting.
-    pub sessions: Arc<SessionStore>,
     /// The Disconnect/CoA driver of the RADIUS routers.
     pub driver: Arc<RadiusDriver>,
 }
 
-/// The driver for the configured routers: RADIUS routers (`transport =
-/// "radius"`) go to the Disconnect-Request driver, the others to `routeros`.
+/// The driver for the configured routers: routers with `transport =
+/// "radius"` go to the Disconnect-Request driver, the others to `routeros`.
 ///
-/// `repos` lets a RADIUS router's snapshot show its vouchers and PPPoE
-/// services as its users (they live in the database); without it (router
-/// checks) reading those menus of a RADIUS router is an error.
+/// The driver finds sessions in `repos.radius_sessions`, where the
+/// accounting server records them, and shows a RADIUS router's vouchers and
+/// PPPoE services as its users (they live in the database). Without `repos`
+/// (router checks) it knows no session and reading those menus of a RADIUS
+/// router is an error.
 pub fn route_driver(
     config: &Config,
     routeros: Arc<dyn RouterDriver>,
@@ -88,10 +86,13 @@ pub fn route_driver(
     let Some(radius) = &config.radius else {
         return (routeros, None);
     };
-    let sessions = Arc::new(SessionStore::new());
+    let sessions: Arc<dyn RadiusSessionRepo> = match repos {
+        Some(r) => r.radius_sessions.clone(),
+        None => isp_core::memory::repositories().radius_sessions,
+    };
     let mut driver = RadiusDriver::new(
         NasTable::new(radius.nases.iter().cloned()),
-        sessions.clone(),
+        sessions,
         RetryPolicy {
             attempts: radius.disconnect_attempts,
             first_timeout: radius.disconnect_timeout,
@@ -102,7 +103,7 @@ pub fn route_driver(
     }
     let driver = Arc::new(driver);
     let routed: Arc<dyn RouterDriver> = Arc::new(RoutedDriver::new(driver.clone(), routeros));
-    (routed, Some(RadiusParts { sessions, driver }))
+    (routed, Some(RadiusParts { driver }))
 }
 
 /// Builds the production wiring from a configuration: the configured
@@ -257,7 +258,7 @@ impl Daemon {
             }
         };
         let radius = match (&config.radius, &wiring.radius) {
-            (Some(rc), Some(parts)) => Some(start_radius(rc, parts, &wiring).await?),
+            (Some(rc), Some(_)) => Some(start_radius(rc, &wiring).await?),
             _ => None,
         };
         let runtime = Runtime::start_with(runner, &config.scheduler, shutdown);
@@ -330,7 +331,6 @@ impl Daemon {
 
 async fn start_radius(
     config: &crate::config::RadiusConfig,
-    parts: &RadiusParts,
     wiring: &Wiring,
 ) -> Result<RadiusServer, DaemonError> {
     let server_config = ServerConfig {
@@ -339,12 +339,13 @@ async fn start_radius(
         interim_interval: config.interim_interval,
         duplicate_window: Duration::from_secs(30),
         max_in_flight: 256,
+        session_retention: config.session_retention,
     };
     RadiusServer::start(
         server_config,
         NasTable::new(config.nases.iter().cloned()),
         Authorizer::new(wiring.repos.clone(), wiring.clock.clone()),
-        parts.sessions.clone(),
+        wiring.repos.radius_sessions.clone(),
     )
     .await
     .map_err(|e| {

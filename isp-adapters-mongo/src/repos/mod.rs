@@ -6,6 +6,7 @@ mod grants;
 mod hotspot;
 mod leases;
 mod notices;
+mod radius_sessions;
 mod vouchers;
 
 pub(crate) use hotspot::backfill_names;
@@ -52,6 +53,7 @@ pub(crate) fn all(ctx: &Ctx) -> Repositories {
         audit: Arc::new(audit::MongoAuditRepo(c())),
         router_status: Arc::new(audit::MongoRouterStatusRepo(c())),
         leases: Arc::new(leases::MongoLeaseRepo(c())),
+        radius_sessions: Arc::new(radius_sessions::MongoRadiusSessionRepo(c())),
     }
 }
 

@@ -85,6 +85,7 @@ mod grants;
 mod hotspot;
 mod leases;
 mod notices;
+mod radius_sessions;
 mod vouchers;
 
 use std::sync::Arc;
@@ -276,6 +277,7 @@ pub(crate) fn all(pool: &DbPool) -> Repositories {
         audit: Arc::new(audit::Audit { pool: p() }),
         router_status: Arc::new(audit::RouterStatuses { pool: p() }),
         leases: Arc::new(leases::Leases { pool: p() }),
+        radius_sessions: Arc::new(radius_sessions::RadiusSessions { pool: p() }),
     }
 }
 

@@ -61,7 +61,7 @@ fn stored_words_are_unchanged() {
     let words = |all: &[&'static str]| all.join(",");
     assert_eq!(
         words(&Transport::ALL.iter().map(Transport::as_str).collect::<Vec<_>>()),
-        "api,api-ssl,rest"
+        "api,api-ssl,rest,radius"
     );
     assert_eq!(
         words(

@@ -38,7 +38,9 @@ pub use service::{
     Connection, Customer, NewCustomer, NewPlan, NewService, Plan, SecretPassword, Service, ServiceStatus,
 };
 pub use subscriber::{Device, ExpiryDone, NewSubscriber, Subscriber};
-pub use tenant::{Router, RouterCredentials, RouterStatus, Tenant, Transport};
+pub use tenant::{
+    RadiusSession, RadiusSessionKind, Router, RouterCredentials, RouterStatus, Tenant, Transport,
+};
 pub use values::{
     parse_ipv4, Currency, Ipv4Cidr, MacAddress, Money, PhoneNumber, RateLimit, RosDuration, RosName,
 };

@@ -31,6 +31,10 @@ string_enum! {
         ApiSsl = "api-ssl",
         /// RouterOS v7 REST over HTTPS.
         Rest = "rest",
+        /// RADIUS mode: the router asks our RADIUS server at every login and
+        /// the engine ends sessions with Disconnect-Requests (RFC 5176); no
+        /// API login.
+        Radius = "radius",
     }
 }
 
@@ -78,7 +82,7 @@ pub struct Router {
     pub name: String,
     /// `host:port`.
     pub address: String,
-    /// API, API-SSL or REST.
+    /// API, API-SSL, REST or RADIUS mode.
     pub transport: Transport,
     /// Login.
     pub credentials: RouterCredentials,
@@ -86,6 +90,55 @@ pub struct Router {
     pub tls_fingerprint: Option<String>,
     /// Disabled routers are skipped by every job.
     pub enabled: bool,
+}
+
+string_enum! {
+    /// What kind of login a RADIUS session is.
+    pub enum RadiusSessionKind, field "kind" {
+        /// A hotspot login.
+        Hotspot = "hotspot",
+        /// A PPP (PPPoE) session (`Framed-Protocol = PPP`).
+        Ppp = "ppp",
+    }
+}
+
+/// A session a router in RADIUS mode reported in accounting (Start,
+/// Interim-Update, Stop): who is online there, without logging in to it.
+/// Keyed by (`router`, `session_id`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RadiusSession {
+    /// The router (NAS).
+    pub router: RouterId,
+    /// The router's tenant (whose subscriber or voucher `user` is).
+    pub tenant: TenantId,
+    /// `Acct-Session-Id`.
+    pub session_id: String,
+    /// `User-Name`: a subscriber's username, a voucher code or a PPPoE username.
+    pub user: String,
+    /// Hotspot or PPP.
+    pub kind: RadiusSessionKind,
+    /// `Framed-IP-Address`.
+    pub address: Option<std::net::Ipv4Addr>,
+    /// `Calling-Station-Id` (the device's MAC).
+    pub calling_station: Option<String>,
+    /// When the Start (or the first record) arrived.
+    pub started: DateTime<Utc>,
+    /// When the last record arrived.
+    pub updated: DateTime<Utc>,
+    /// Octets from the device, as of the last record (with `Acct-Input-Gigawords`).
+    pub input_octets: u64,
+    /// Octets to the device, as of the last record (with `Acct-Output-Gigawords`).
+    pub output_octets: u64,
+    /// When it ended (Stop, a confirmed Disconnect, the router's
+    /// Accounting-On/Off, or no record for too long); `None` while live.
+    pub stopped: Option<DateTime<Utc>>,
+}
+
+impl RadiusSession {
+    /// True while no end is recorded.
+    pub fn is_live(&self) -> bool {
+        self.stopped.is_none()
+    }
 }
 
 /// Last known health of a router, kept to alert on changes only.

@@ -1,9 +1,10 @@
 //! In-memory adapters for every port: for tests, the demo and embedding.
 //!
 //! One file per aggregate group, named as in `ports`, `testkit` and the
-//! adapters: `hotspot`, `grants`, `vouchers`, `billing`, `notices`, `audit`, `leases`.
+//! adapters: `hotspot`, `grants`, `vouchers`, `billing`, `notices`, `audit`, `leases`,
+//! `radius_sessions`.
 //!
-//! [`repositories`] returns a [`Repositories`] whose twelve repositories share
+//! [`repositories`] returns a [`Repositories`] whose repositories share
 //! one [`MemoryStore`]: a single state behind a mutex, so every operation is
 //! atomic and two concurrent claimants never get the same item. Nothing here
 //! reads the system clock; every time comes from an argument.
@@ -44,6 +45,7 @@ mod grants;
 mod hotspot;
 mod leases;
 mod notices;
+mod radius_sessions;
 mod sms;
 mod vouchers;
 
@@ -63,6 +65,7 @@ pub use grants::MemoryGrantRepo;
 pub use hotspot::{MemoryDeviceRepo, MemorySubscriberRepo};
 pub use leases::MemoryLeaseRepo;
 pub use notices::MemoryNoticeRepo;
+pub use radius_sessions::MemoryRadiusSessionRepo;
 pub use sms::{RecordingSms, SentSms, SmsFailure};
 pub use vouchers::MemoryVoucherRepo;
 
@@ -100,6 +103,7 @@ impl MemoryStore {
             audit: Arc::new(MemoryAuditRepo { store: s() }),
             router_status: Arc::new(MemoryRouterStatusRepo { store: s() }),
             leases: Arc::new(MemoryLeaseRepo { store: s() }),
+            radius_sessions: Arc::new(MemoryRadiusSessionRepo { store: s() }),
         }
     }
 
@@ -162,6 +166,7 @@ struct State {
     router_status: BTreeMap<RouterId, RouterStatus>,
     payments: BTreeMap<(TenantId, PaymentReference), Payment>,
     pending_grants: BTreeMap<(SubscriberId, RouterId), PendingGrant>,
+    radius_sessions: BTreeMap<(RouterId, String), RadiusSession>,
 }
 
 /// True when nobody holds `lease` at `now`.

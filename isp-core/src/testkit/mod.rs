@@ -72,6 +72,7 @@ mod grants;
 mod hotspot;
 mod leases;
 mod notices;
+mod radius_sessions;
 mod vouchers;
 
 use std::future::Future;
@@ -90,6 +91,7 @@ use grants::*;
 use hotspot::*;
 use leases::*;
 use notices::*;
+use radius_sessions::*;
 use vouchers::*;
 
 /// Longest a single check may run before it counts as failed.
@@ -275,6 +277,8 @@ macro_rules! __isp_conformance_checks {
             services_charge_batch_records_each_charge_once
             services_charge_batch_after_partial_billing
             services_charge_batch_reports_unknown_and_bad_input
+            radius_sessions_start_interim_stop
+            radius_sessions_queries_close_and_retention
         }
     };
 }

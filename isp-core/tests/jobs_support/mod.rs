@@ -131,6 +131,7 @@ impl Mocks {
             router_status: Arc::new(self.router_status),
             leases: Arc::new(self.leases),
             grants: Arc::new(self.grants),
+            radius_sessions: isp_core::memory::repositories().radius_sessions,
         };
         Engine::new(
             EngineDeps {

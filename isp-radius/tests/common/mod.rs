@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use isp_core::domain::*;
 use isp_core::memory;
 use isp_core::ports::{FakeClock, Repositories};
-use isp_radius::{Authorizer, Nas, NasTable, RadiusServer, ServerConfig, SessionStore};
+use isp_radius::{Authorizer, Nas, NasTable, RadiusServer, RadiusSession, RadiusSessionRepo, ServerConfig};
 use secrecy::SecretString;
 
 pub const SECRET: &str = "testing123-not-a-real-secret";
@@ -34,7 +34,7 @@ pub struct World {
     pub repos: Repositories,
     pub clock: Arc<FakeClock>,
     pub server: RadiusServer,
-    pub sessions: Arc<SessionStore>,
+    pub sessions: Arc<dyn RadiusSessionRepo>,
     pub plan: Plan,
 }
 
@@ -57,7 +57,36 @@ pub async fn world_with_nas(nas_ip: IpAddr) -> World {
 /// A server on loopback ports serving one NAS at `nas_ip` whose
 /// `/radius incoming` is `incoming`.
 pub async fn world_with(nas_ip: IpAddr, incoming: SocketAddr) -> World {
-    let repos = memory::repositories();
+    world_over(memory::repositories(), nas_ip, incoming).await
+}
+
+/// The servers listening on loopback (ports picked by the system), as in `world_with`.
+pub fn loopback_config() -> ServerConfig {
+    let loopback = IpAddr::V4(Ipv4Addr::LOCALHOST);
+    ServerConfig {
+        auth_listen: SocketAddr::new(loopback, 0),
+        acct_listen: SocketAddr::new(loopback, 0),
+        interim_interval: Duration::from_secs(300),
+        duplicate_window: Duration::from_secs(30),
+        max_in_flight: 16,
+        session_retention: isp_radius::DEFAULT_SESSION_RETENTION,
+    }
+}
+
+/// As `world_with`, over `repos` (empty: the tenant and plan are added).
+pub async fn world_over(repos: Repositories, nas_ip: IpAddr, incoming: SocketAddr) -> World {
+    let sessions = repos.radius_sessions.clone();
+    world_configured(repos, sessions, nas_ip, incoming, loopback_config()).await
+}
+
+/// A server with `config`, recording accounting into `sessions`.
+pub async fn world_configured(
+    repos: Repositories,
+    sessions: Arc<dyn RadiusSessionRepo>,
+    nas_ip: IpAddr,
+    incoming: SocketAddr,
+    config: ServerConfig,
+) -> World {
     repos
         .tenants
         .upsert(&Tenant {
@@ -81,15 +110,6 @@ pub async fn world_with(nas_ip: IpAddr, incoming: SocketAddr) -> World {
         .await
         .expect("plan");
     let clock = Arc::new(FakeClock::new(base_time()));
-    let sessions = Arc::new(SessionStore::new());
-    let loopback = IpAddr::V4(Ipv4Addr::LOCALHOST);
-    let config = ServerConfig {
-        auth_listen: SocketAddr::new(loopback, 0),
-        acct_listen: SocketAddr::new(loopback, 0),
-        interim_interval: Duration::from_secs(300),
-        duplicate_window: Duration::from_secs(30),
-        max_in_flight: 16,
-    };
     let server = RadiusServer::start(
         config,
         NasTable::new([nas(nas_ip, incoming)]),
@@ -112,6 +132,11 @@ pub async fn world() -> World {
 }
 
 impl World {
+    /// The live sessions accounting recorded for the router.
+    pub async fn online(&self) -> Vec<RadiusSession> {
+        self.sessions.live_on_router(ROUTER).await.expect("live sessions")
+    }
+
     pub async fn subscriber(&self, n: u32, paid_for: chrono::Duration) -> Subscriber {
         let phone = phone(n);
         self.repos

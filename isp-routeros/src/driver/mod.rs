@@ -180,8 +180,21 @@ pub fn endpoint_for(router: &Router, tls: &TlsOptions) -> Result<Endpoint> {
                 ),
             ))
         }
+        Transport::Radius => return Err(radius_mode(router)),
     };
     endpoint.map_err(|e| map_ros_error(&service, e))
+}
+
+/// A router in RADIUS mode has no API or REST login: the RADIUS driver serves it.
+fn radius_mode(router: &Router) -> Error {
+    Error::invalid(
+        "transport",
+        "radius",
+        format!(
+            "router {} is in RADIUS mode: it has no API or REST login (the RADIUS driver serves it)",
+            router.name
+        ),
+    )
 }
 
 /// The REST endpoint for a `rest` router: its address (`host[:port]` means
@@ -189,6 +202,9 @@ pub fn endpoint_for(router: &Router, tls: &TlsOptions) -> Result<Endpoint> {
 /// `tls` with the router's fingerprint pinned when it has one.
 pub fn rest_endpoint_for(router: &Router, tls: &TlsOptions) -> Result<RestEndpoint> {
     let service = service_name(router);
+    if router.transport == Transport::Radius {
+        return Err(radius_mode(router));
+    }
     if router.transport != Transport::Rest {
         return Err(Error::invalid(
             "transport",
@@ -272,6 +288,7 @@ impl RouterOsDriver {
                 }
                 fresh
             }
+            Transport::Radius => return Err(radius_mode(router)),
         };
         Ok(fresh)
     }
@@ -552,6 +569,21 @@ mod tests {
             rest_endpoint_for(&router(Transport::Api, "10.0.0.1", None), &TlsOptions::default()).unwrap_err();
         assert!(matches!(e, Error::InvalidInput { .. }), "{e:?}");
         assert!(e.to_string().contains("api"), "{e}");
+        for e in [
+            endpoint_for(
+                &router(Transport::Radius, "10.0.0.1", None),
+                &TlsOptions::default(),
+            )
+            .unwrap_err(),
+            rest_endpoint_for(
+                &router(Transport::Radius, "10.0.0.1", None),
+                &TlsOptions::default(),
+            )
+            .unwrap_err(),
+        ] {
+            assert!(matches!(e, Error::InvalidInput { .. }), "{e:?}");
+            assert!(e.to_string().contains("RADIUS mode"), "{e}");
+        }
     }
 
     #[test]

@@ -71,7 +71,7 @@ pub fn rest_client(router: &SimRouter, config: ClientConfig, pin: Option<&str>) 
 pub fn router_for(id: i64, sim: &SimRouter, transport: Transport, fingerprint: Option<String>) -> Router {
     let address = match transport {
         Transport::Rest => sim.rest_url().expect("the simulator serves REST"),
-        Transport::Api | Transport::ApiSsl => sim.addr().to_string(),
+        Transport::Api | Transport::ApiSsl | Transport::Radius => sim.addr().to_string(),
     };
     Router {
         id: RouterId(id),

@@ -408,6 +408,8 @@ pub struct RadiusConfig {
     pub disconnect_timeout: Duration,
     /// Disconnect-Request sends in all.
     pub disconnect_attempts: u32,
+    /// How long closed RADIUS sessions are kept for history (`30d` by default).
+    pub session_retention: Duration,
     /// The routers with `transport = "radius"`, with their secrets (`Debug` redacts them).
     pub nases: Vec<isp_radius::Nas>,
 }
@@ -440,7 +442,6 @@ impl Config {
             .iter()
             .flat_map(|t| t.routers.iter().map(move |r| (t, r)))
             .filter(|(_, r)| r.transport == Transport::Api && r.enabled)
-            .filter(|(_, r)| !self.radius.as_ref().is_some_and(|x| x.serves(r.id)))
             .map(|(t, r)| {
                 format!(
                     "router {}:{} uses the plain API: its password crosses the network in clear; use transport = \"api-ssl\" with tls_fingerprint",

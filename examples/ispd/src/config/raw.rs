@@ -97,30 +97,7 @@ pub(super) struct RawRadius {
     pub(super) interim_interval: Option<Dur>,
     pub(super) disconnect_timeout: Option<Dur>,
     pub(super) disconnect_attempts: Option<Spanned<u32>>,
-}
-
-/// How the engine reaches a router: a RouterOS transport, or RADIUS mode.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum RawTransport {
-    /// API, API-SSL or REST.
-    RouterOs(Transport),
-    /// The router asks our RADIUS server; we send it Disconnect-Requests.
-    Radius,
-}
-
-impl<'de> Deserialize<'de> for RawTransport {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let raw = String::deserialize(d)?;
-        match raw.as_str() {
-            "radius" => Ok(RawTransport::Radius),
-            "api" => Ok(RawTransport::RouterOs(Transport::Api)),
-            "api-ssl" => Ok(RawTransport::RouterOs(Transport::ApiSsl)),
-            "rest" => Ok(RawTransport::RouterOs(Transport::Rest)),
-            other => Err(serde::de::Error::custom(format!(
-                "unknown transport {other:?}: expected \"api\", \"api-ssl\", \"rest\" or \"radius\""
-            ))),
-        }
-    }
+    pub(super) session_retention: Option<Dur>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -251,7 +228,7 @@ pub(super) struct RawRouter {
     pub(super) name: Spanned<RosName>,
     pub(super) address: Spanned<String>,
     #[serde(default)]
-    pub(super) transport: Option<Spanned<RawTransport>>,
+    pub(super) transport: Option<Spanned<Transport>>,
     pub(super) username: Option<Spanned<String>>,
     pub(super) password: Option<Spanned<String>>,
     pub(super) password_env: Option<Spanned<String>>,

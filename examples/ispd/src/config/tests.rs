@@ -114,7 +114,13 @@ fn radius_routers_and_the_radius_section() {
     assert_eq!(r.nases[0].incoming.to_string(), "192.0.2.40:3799");
     assert_eq!(r.nases[0].secret(), b"radius-shared-secret-1");
     assert!(r.serves(RouterId(4)));
+    assert_eq!(r.session_retention, isp_radius::DEFAULT_SESSION_RETENTION);
     assert_eq!(c.routers()[0].address, "192.0.2.40:3799");
+    assert_eq!(
+        c.routers()[0].transport,
+        Transport::Radius,
+        "stored on the router"
+    );
     // An inline secret works, with a warning; no cleartext note about the API.
     assert!(
         c.warnings.iter().any(|w| w.contains("secret")),
@@ -138,6 +144,25 @@ fn radius_routers_and_the_radius_section() {
     )
     .unwrap();
     assert_eq!(c.radius.expect("[radius]").acct_listen.port(), 0);
+    let c = load_str(
+        &format!("[radius]\nsession_retention = \"7d\"\n{RADIUS_TENANT}"),
+        "t.toml",
+        None,
+        &env(&[]),
+    )
+    .unwrap();
+    assert_eq!(
+        c.radius.expect("[radius]").session_retention,
+        Duration::from_secs(7 * 86_400)
+    );
+    let e = load_str(
+        &format!("[radius]\nsession_retention = \"10m\"\n{RADIUS_TENANT}"),
+        "t.toml",
+        None,
+        &env(&[]),
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("radius.session_retention"), "{e}");
 }
 
 #[test]

@@ -400,19 +400,13 @@ impl Cx<'_> {
                         ),
                     ));
                 }
-                let mode = r
-                    .transport
-                    .as_ref()
-                    .map_or(RawTransport::RouterOs(Transport::Api), |t| *t.get_ref());
-                let transport = match mode {
-                    RawTransport::Radius => {
-                        let (router, nas) = self.radius_router(r, ti, ri, TenantId(id), warnings)?;
-                        routers.push(router);
-                        nases.push(nas);
-                        continue;
-                    }
-                    RawTransport::RouterOs(t) => t,
-                };
+                let transport = r.transport.as_ref().map_or(Transport::Api, |t| *t.get_ref());
+                if transport == Transport::Radius {
+                    let (router, nas) = self.radius_router(r, ti, ri, TenantId(id), warnings)?;
+                    routers.push(router);
+                    nases.push(nas);
+                    continue;
+                }
                 if let Some(s) = r.secret.as_ref().or(r.secret_file.as_ref()) {
                     return Err(self.at(
                         s.span(),
@@ -601,8 +595,7 @@ impl Cx<'_> {
             tenant_id: tenant,
             name: name.clone(),
             address: incoming.to_string(),
-            // The domain has no RADIUS transport: `Config::radius` says which routers are.
-            transport: Transport::Api,
+            transport: Transport::Radius,
             credentials: RouterCredentials::new("radius", ""),
             tls_fingerprint: None,
             enabled: r.enabled,
@@ -685,12 +678,19 @@ impl Cx<'_> {
             Some(a) => *a.get_ref(),
             None => 4,
         };
+        let session_retention = raw
+            .session_retention
+            .map_or(isp_radius::DEFAULT_SESSION_RETENTION, |d| d.0);
+        if session_retention < Duration::from_secs(3600) {
+            return Err(self.nowhere("radius.session_retention", "must be at least 1h"));
+        }
         Ok(Some(RadiusConfig {
             auth_listen,
             acct_listen,
             interim_interval,
             disconnect_timeout,
             disconnect_attempts,
+            session_retention,
             nases,
         }))
     }
@@ -702,6 +702,7 @@ pub(super) fn normalize_address(raw: &str, transport: Transport) -> Result<Strin
         Transport::Api => 8728,
         Transport::ApiSsl => 8729,
         Transport::Rest => 443,
+        Transport::Radius => DEFAULT_RADIUS_INCOMING_PORT,
     };
     normalize_address_port(raw, default_port)
 }

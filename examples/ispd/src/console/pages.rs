@@ -151,6 +151,24 @@ async fn live_body(c: &Console) -> isp_core::Result<Markup> {
                 } }
             } }
         }
+        @if health.routers.list.iter().any(|r| r.radius_online.is_some()) {
+            section aria-labelledby="h-radius" {
+                h2 id="h-radius" { "Online on RADIUS routers" }
+                @if health.radius_sessions.is_empty() { p.muted { "Nobody." } } @else {
+                    div.scroll { table id="radius-sessions" {
+                        thead { tr { th scope="col" { "User" } th scope="col" { "Router" } th scope="col" { "Kind" } th scope="col" { "Address" } th scope="col" { "Device" } th scope="col" { "Since" } } }
+                        tbody { @for s in &health.radius_sessions { tr {
+                            th scope="row" { (s.user) }
+                            td { (health.routers.list.iter().find(|r| r.id == s.router.0).map_or(String::new(), |r| r.name.clone())) }
+                            td { (s.kind) }
+                            td { (s.address.map(|a| a.to_string()).unwrap_or_default()) }
+                            td { (s.calling_station.as_deref().unwrap_or("")) }
+                            td { (when(s.started)) }
+                        } } }
+                    } }
+                }
+            }
+        }
         section aria-labelledby="h-overdue" {
             h2 id="h-overdue" { "Time ran out, still connected" }
             @if health.expired_not_disconnected.is_empty() { p.muted { "None." } } @else {

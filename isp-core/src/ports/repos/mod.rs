@@ -19,7 +19,8 @@
 //! to the port later cannot silently fall back to a default.
 //!
 //! One file per aggregate group, named as in `memory`, `testkit` and every
-//! adapter: `hotspot`, `grants`, `vouchers`, `billing`, `notices`, `audit`, `leases`.
+//! adapter: `hotspot`, `grants`, `vouchers`, `billing`, `notices`, `audit`, `leases`,
+//! `radius_sessions`.
 
 mod audit;
 mod billing;
@@ -27,6 +28,7 @@ mod grants;
 mod hotspot;
 mod leases;
 mod notices;
+mod radius_sessions;
 mod vouchers;
 
 use std::sync::Arc;
@@ -37,6 +39,7 @@ pub use grants::*;
 pub use hotspot::*;
 pub use leases::*;
 pub use notices::*;
+pub use radius_sessions::*;
 pub use vouchers::*;
 
 /// Lease holder name used for retry back-offs.
@@ -71,4 +74,6 @@ pub struct Repositories {
     pub router_status: Arc<dyn RouterStatusRepo>,
     /// The leases of subscribers, vouchers, services and notices.
     pub leases: Arc<dyn LeaseRepo>,
+    /// Sessions the routers in RADIUS mode report in accounting.
+    pub radius_sessions: Arc<dyn RadiusSessionRepo>,
 }
