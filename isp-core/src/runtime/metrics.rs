@@ -274,7 +274,10 @@ mod tests {
         // 59 minutes on, it is still there.
         assert_eq!(h.minutes(at(MINUTES as i64 - 1, 59))[0].removals, 7);
         let later = at(MINUTES as i64, 0);
-        assert!(h.minutes(later).iter().all(|m| m.removals == 0 && m.lag.is_none()));
+        assert!(h
+            .minutes(later)
+            .iter()
+            .all(|m| m.removals == 0 && m.lag.is_none()));
         // The reused bucket starts empty.
         h.record_removals(later, 1);
         let m = h.minutes(later);

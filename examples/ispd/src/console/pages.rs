@@ -206,11 +206,23 @@ async fn live_body(c: &Console) -> isp_core::Result<Markup> {
     })
 }
 
+/// A lag as operators read it: milliseconds under a second, else seconds.
+fn lag_text(secs: f64) -> String {
+    if secs < 1.0 {
+        format!("{:.0} ms", secs * 1000.0)
+    } else {
+        format!("{secs:.1} s")
+    }
+}
+
 /// The last hour's charts (removals, enforcement lag), each with its numbers
 /// in a table for screen readers and for reading exact values.
 fn charts(minutes: &[MinuteStats]) -> Markup {
     let total: u64 = minutes.iter().map(|m| m.removals).sum();
-    let busiest = minutes.iter().filter(|m| m.removals > 0).max_by_key(|m| m.removals);
+    let busiest = minutes
+        .iter()
+        .filter(|m| m.removals > 0)
+        .max_by_key(|m| m.removals);
     let removals_summary = match busiest {
         None => "Removals per minute, last hour: none".to_owned(),
         Some(b) => format!(
@@ -234,8 +246,8 @@ fn charts(minutes: &[MinuteStats]) -> Markup {
         "Enforcement lag per minute (p50 inside p99), last hour: no deadline met".to_owned()
     } else {
         format!(
-            "Enforcement lag per minute (p50 inside p99), last hour: {met} deadline(s) met, longest {} s",
-            format_num(worst)
+            "Enforcement lag per minute (p50 inside p99), last hour: {met} deadline(s) met, longest {}",
+            lag_text(worst)
         )
     };
     let lag_bars: Vec<Bar> = minutes
@@ -245,11 +257,11 @@ fn charts(minutes: &[MinuteStats]) -> Markup {
                 value: l.p99,
                 inner: Some(l.p50),
                 title: format!(
-                    "{}: p50 {} s, p99 {} s, max {} s ({} deadlines)",
+                    "{}: p50 {}, p99 {}, max {} ({} deadlines)",
                     m.start.format("%H:%M"),
-                    format_num(l.p50),
-                    format_num(l.p99),
-                    format_num(l.max),
+                    lag_text(l.p50),
+                    lag_text(l.p99),
+                    lag_text(l.max),
                     l.count
                 ),
             },
@@ -269,8 +281,8 @@ fn charts(minutes: &[MinuteStats]) -> Markup {
             h2 id="h-charts" { "Last hour" }
             p.small { "From this daemon's own metrics, minute by minute (since it started, at most an hour)." }
             div.charts {
-                (chart("chart-removals", &removals_summary, &removals, "removed"))
-                (chart("chart-lag", &lag_summary, &lag_bars, "s"))
+                (chart("chart-removals", &removals_summary, &removals, |v| format!("{} removed", format_num(v))))
+                (chart("chart-lag", &lag_summary, &lag_bars, lag_text))
             }
             details id="chart-data" {
                 summary { "The charts' numbers" }
@@ -283,7 +295,7 @@ fn charts(minutes: &[MinuteStats]) -> Markup {
                             th scope="row" { (m.start.format("%H:%M")) }
                             td { (m.removals) }
                             @if let Some(l) = m.lag {
-                                td { (l.count) } td { (format_num(l.p50)) " s" } td { (format_num(l.p99)) " s" } td { (format_num(l.max)) " s" }
+                                td { (l.count) } td { (lag_text(l.p50)) } td { (lag_text(l.p99)) } td { (lag_text(l.max)) }
                             } @else { td { "0" } td { "—" } td { "—" } td { "—" } }
                         } } }
                     } }

@@ -253,10 +253,13 @@ fn a_chart_has_one_bar_per_minute_and_a_text_alternative() {
             title: format!("minute {i}"),
         })
         .collect();
-    let html = chart("c", "Removals: 4 in all", &bars, "removed").into_string();
+    let html = chart("c", "Removals: 4 in all", &bars, |v| format!("{v} removed")).into_string();
     // 60 bars and the one inner bar.
     assert_eq!(html.matches("<rect").count(), 61, "{html}");
-    assert!(html.contains(r#"role="img" aria-labelledby="c-caption""#), "{html}");
+    assert!(
+        html.contains(r#"role="img" aria-labelledby="c-caption""#),
+        "{html}"
+    );
     assert!(
         html.contains(r#"<figcaption id="c-caption">Removals: 4 in all</figcaption>"#),
         "{html}"
@@ -305,7 +308,10 @@ async fn the_now_page_shows_next_runs_versions_and_the_last_hour() {
         .and_then(|r| r.split("</tr>").next())
         .expect("device-cleanup's row");
     assert!(
-        row.contains(&format!("{} <span class=\"small\">(schedule)</span>", super::views::when(at))),
+        row.contains(&format!(
+            "{} <span class=\"small\">(schedule)</span>",
+            super::views::when(at)
+        )),
         "{row}"
     );
     runtime.stop().await;

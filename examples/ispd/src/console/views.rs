@@ -82,8 +82,8 @@ pub(super) fn when_opt(t: Option<DateTime<Utc>>) -> String {
     t.map(when).unwrap_or_else(|| "—".into())
 }
 
-/// One bar of a [`chart`]: its height, an optional inner bar drawn over it
-/// (a median inside a 99th percentile), and the tooltip.
+/// One bar of a [`chart`]: its height, an optional narrower inner bar drawn
+/// over it (a median inside a 99th percentile), and the tooltip.
 pub(super) struct Bar {
     pub(super) value: f64,
     pub(super) inner: Option<f64>,
@@ -92,7 +92,8 @@ pub(super) struct Bar {
 
 /// A bar chart as inline SVG, one bar per minute (no script, no library).
 /// `summary` is its text alternative: the caption, which names the SVG.
-pub(super) fn chart(id: &str, summary: &str, bars: &[Bar], unit: &str) -> Markup {
+/// `top` says what the full height stands for, given the tallest bar.
+pub(super) fn chart(id: &str, summary: &str, bars: &[Bar], top: impl Fn(f64) -> String) -> Markup {
     let max = bars.iter().map(|b| b.value).fold(0.0_f64, f64::max);
     let scale = if max > 0.0 { max } else { 1.0 };
     let w = 6.0;
@@ -111,13 +112,13 @@ pub(super) fn chart(id: &str, summary: &str, bars: &[Bar], unit: &str) -> Markup
                     }
                     @if let Some(v) = b.inner {
                         @let ih = height(v);
-                        rect.inner x=(x) y=(h - ih) width=(w - 1.0) height=(ih) {
+                        rect.inner x=(x + 1.25) y=(h - ih) width=(w - 3.5) height=(ih) {
                             title { (b.title) }
                         }
                     }
                 }
             }
-            p.axis aria-hidden="true" { span { "60 min ago" } span { "top: " (format_num(max)) " " (unit) } span { "now" } }
+            p.axis aria-hidden="true" { span { "60 min ago" } span { "top: " (top(max)) } span { "now" } }
             figcaption id=(format!("{id}-caption")) { (summary) }
         }
     }
