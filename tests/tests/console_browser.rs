@@ -256,7 +256,12 @@ async fn the_console_in_a_real_browser() {
     b.goto(&format!("{base}/")).await;
     b.fill("#token", "not-the-token-0123456789").await;
     b.click("form.login button").await;
-    assert!(b.text("main").await.contains("Login refused."));
+    b.wait_for(
+        "the refusal",
+        Duration::from_secs(10),
+        "var m = document.querySelector('main'); return !!m && m.innerText.indexOf('Login refused.') >= 0",
+    )
+    .await;
     assert_eq!(b.js("return document.cookie").await, json!(""));
     b.screenshot("refused").await;
     // The 401 of that page is the one error the browser may log.

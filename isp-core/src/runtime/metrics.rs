@@ -238,9 +238,10 @@ fn lag_stats(b: &Bucket) -> Option<LagStats> {
 mod tests {
     use super::*;
 
+    /// `min` minutes and `sec` seconds after a whole minute.
     fn at(min: i64, sec: i64) -> DateTime<Utc> {
-        Utc.timestamp_opt(1_800_000_000 - 1_800_000_000 % 60 + min * 60 + sec, 0)
-            .unwrap()
+        const WHOLE_MINUTE: i64 = 30_000_000 * 60;
+        Utc.timestamp_opt(WHOLE_MINUTE + min * 60 + sec, 0).unwrap()
     }
 
     #[test]
