@@ -1,8 +1,10 @@
 //! The operator console in a real browser: headless Chromium over WebDriver
-//! against a daemon on SQLite with simulated routers.
+//! (the `fantoccini` client) against a daemon on SQLite with simulated routers.
 //!
-//! Logs in (after a wrong token is refused), sees the routers online, sees a
-//! removal appear without a reload, grants time to a subscriber and sees the
+//! Logs in (after a wrong token is refused), sees the three routers online
+//! with their RouterOS version, each job's next run and the last hour's
+//! charts (removals and enforcement lag, inline SVG with their numbers), sees
+//! a removal appear without a reload, grants time to a subscriber and sees the
 //! hotspot user enabled on the simulator, generates 20 vouchers and renders
 //! their print sheet (PDF), dry-runs a job, filters the audit log, logs out;
 //! the browser logs no errors. Screenshots go to `target/console-*.png`.
@@ -12,25 +14,37 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use base64::Engine as _;
 use chrono::Utc;
+use fantoccini::wd::{PrintConfiguration, PrintSize, WebDriverCompatibleCommand};
+use fantoccini::{Client, ClientBuilder, Locator};
 use isp_core::domain::{Currency, Money, NewPlan, RosDuration, RosName, TenantId};
 use isp_tests::{eventually, Options, TestDaemon, TOKEN};
 use isp_testsupport::browser;
 use serde_json::{json, Value};
 
-/// A WebDriver session (the W3C protocol, straight over HTTP).
+/// A WebDriver session, with the test's helpers (each panics naming what it did).
 struct Browser {
-    http: reqwest::Client,
-    base: String,
+    client: Client,
 }
 
-const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
+/// Chromedriver's browser log (`POST /session/{id}/se/log`): not a W3C
+/// command, so not one of fantoccini's; sent through its custom-command hook.
+#[derive(Debug)]
+struct BrowserLog;
+
+impl WebDriverCompatibleCommand for BrowserLog {
+    fn endpoint(&self, base_url: &url::Url, session_id: Option<&str>) -> Result<url::Url, url::ParseError> {
+        base_url.join(&format!("session/{}/se/log", session_id.unwrap_or_default()))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
+        (http::Method::POST, Some(json!({"type": "browser"}).to_string()))
+    }
+}
 
 impl Browser {
     async fn start(driver: &browser::ChromeDriver) -> Browser {
-        let http = reqwest::Client::new();
-        let caps = json!({"capabilities": {"alwaysMatch": {
+        let caps = json!({
             "browserName": "chrome",
             "goog:chromeOptions": {
                 "binary": driver.chromium.display().to_string(),
@@ -38,80 +52,53 @@ impl Browser {
                          "--window-size=1280,1100", "--no-first-run", "--disable-extensions"]
             },
             "goog:loggingPrefs": {"browser": "ALL"}
-        }}});
-        let resp: Value = http
-            .post(format!("{}/session", driver.url))
-            .json(&caps)
-            .send()
+        });
+        let Value::Object(caps) = caps else {
+            unreachable!("an object literal")
+        };
+        let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+            .capabilities(caps)
+            .connect(&driver.url)
             .await
-            .expect("new session")
-            .json()
-            .await
-            .expect("session JSON");
-        let id = resp["value"]["sessionId"]
-            .as_str()
-            .unwrap_or_else(|| panic!("chromedriver refused a session: {resp}"));
-        Browser {
-            http,
-            base: format!("{}/session/{id}", driver.url),
-        }
-    }
-
-    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
-        let mut req = self.http.request(method.clone(), format!("{}{path}", self.base));
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let resp = req
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
-        let status = resp.status();
-        let v: Value = resp
-            .json()
-            .await
-            .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
-        assert!(status.is_success(), "{method} {path}: {status} {v}");
-        v["value"].clone()
-    }
-
-    async fn post(&self, path: &str, body: Value) -> Value {
-        self.call(reqwest::Method::POST, path, Some(body)).await
-    }
-
-    async fn get(&self, path: &str) -> Value {
-        self.call(reqwest::Method::GET, path, None).await
+            .unwrap_or_else(|e| panic!("chromedriver refused a session: {e}"));
+        Browser { client }
     }
 
     async fn goto(&self, url: &str) {
-        self.post("/url", json!({ "url": url })).await;
+        self.client
+            .goto(url)
+            .await
+            .unwrap_or_else(|e| panic!("go to {url}: {e}"));
     }
 
-    async fn find(&self, css: &str) -> String {
-        let v = self
-            .post("/element", json!({"using": "css selector", "value": css}))
-            .await;
-        v[ELEMENT]
-            .as_str()
-            .unwrap_or_else(|| panic!("no element {css}: {v}"))
-            .to_owned()
+    async fn find(&self, css: &str) -> fantoccini::elements::Element {
+        self.client
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("no element {css}: {e}"))
     }
 
     async fn click(&self, css: &str) {
-        let e = self.find(css).await;
-        self.post(&format!("/element/{e}/click"), json!({})).await;
+        self.find(css)
+            .await
+            .click()
+            .await
+            .unwrap_or_else(|e| panic!("click {css}: {e}"));
     }
 
     async fn fill(&self, css: &str, text: &str) {
         let e = self.find(css).await;
-        self.post(&format!("/element/{e}/clear"), json!({})).await;
-        self.post(&format!("/element/{e}/value"), json!({ "text": text }))
-            .await;
+        e.clear().await.unwrap_or_else(|e| panic!("clear {css}: {e}"));
+        e.send_keys(text)
+            .await
+            .unwrap_or_else(|e| panic!("type into {css}: {e}"));
     }
 
     async fn js(&self, script: &str) -> Value {
-        self.post("/execute/sync", json!({"script": script, "args": []}))
+        self.client
+            .execute(script, Vec::new())
             .await
+            .unwrap_or_else(|e| panic!("script {script}: {e}"))
     }
 
     /// The rendered text of the first element matching `css`, read in one script call:
@@ -119,21 +106,20 @@ impl Browser {
     /// first and read afterwards can go stale in between.
     async fn text(&self, css: &str) -> String {
         let v = self
-            .post(
-                "/execute/sync",
-                json!({
-                    "script": "var e = document.querySelector(arguments[0]); return e === null ? null : e.innerText;",
-                    "args": [css]
-                }),
+            .client
+            .execute(
+                "var e = document.querySelector(arguments[0]); return e === null ? null : e.innerText;",
+                vec![json!(css)],
             )
-            .await;
+            .await
+            .unwrap_or_else(|e| panic!("read {css}: {e}"));
         v.as_str()
             .unwrap_or_else(|| panic!("no element {css}: {v}"))
             .to_owned()
     }
 
     async fn title(&self) -> String {
-        self.get("/title").await.as_str().unwrap_or_default().to_owned()
+        self.client.title().await.unwrap_or_else(|e| panic!("title: {e}"))
     }
 
     /// Waits until the page's title starts with `prefix` (a form's answer can take a moment).
@@ -174,26 +160,49 @@ impl Browser {
         assert_eq!(unlabelled, json!([]), "unlabelled controls on {page}");
     }
 
+    async fn set_window_size(&self, width: u32, height: u32) {
+        self.client
+            .set_window_size(width, height)
+            .await
+            .unwrap_or_else(|e| panic!("window size {width}x{height}: {e}"));
+    }
+
     async fn screenshot(&self, name: &str) {
-        let b64 = self.get("/screenshot").await;
-        let png = base64::engine::general_purpose::STANDARD
-            .decode(b64.as_str().unwrap_or_default())
-            .expect("screenshot base64");
+        let png = self
+            .client
+            .screenshot()
+            .await
+            .unwrap_or_else(|e| panic!("screenshot {name}: {e}"));
         assert!(png.starts_with(b"\x89PNG"), "not a PNG");
         std::fs::write(target_dir().join(format!("console-{name}.png")), png).expect("write screenshot");
     }
 
-    /// Browser log entries since the last call (chromedriver's log endpoint).
-    async fn logs(&self) -> Vec<Value> {
-        self.post("/se/log", json!({"type": "browser"}))
+    /// The page as an A4 PDF (the browser's print view).
+    async fn print_a4(&self) -> Vec<u8> {
+        let config = PrintConfiguration::builder()
+            .size(PrintSize::A4)
+            .background(true)
+            .build()
+            .expect("print configuration");
+        self.client
+            .print(config)
             .await
+            .unwrap_or_else(|e| panic!("print: {e}"))
+    }
+
+    /// Browser log entries since the last call.
+    async fn logs(&self) -> Vec<Value> {
+        self.client
+            .issue_cmd(BrowserLog)
+            .await
+            .unwrap_or_else(|e| panic!("browser log: {e}"))
             .as_array()
             .cloned()
             .unwrap_or_default()
     }
 
     async fn quit(self) {
-        let _ = self.http.delete(&self.base).send().await;
+        let _ = self.client.close().await;
     }
 }
 
@@ -223,7 +232,8 @@ async fn the_console_in_a_real_browser() {
         Err(e) => return browser::skip_or_fail(&e),
     };
     let t = TestDaemon::start(Options::default()).await;
-    t.repos
+    let plan = t
+        .repos
         .plans
         .insert(&NewPlan {
             tenant_id: TenantId(1),
@@ -246,7 +256,12 @@ async fn the_console_in_a_real_browser() {
     b.goto(&format!("{base}/")).await;
     b.fill("#token", "not-the-token-0123456789").await;
     b.click("form.login button").await;
-    assert!(b.text("main").await.contains("Login refused."));
+    b.wait_for(
+        "the refusal",
+        Duration::from_secs(10),
+        "var m = document.querySelector('main'); return !!m && m.innerText.indexOf('Login refused.') >= 0",
+    )
+    .await;
     assert_eq!(b.js("return document.cookie").await, json!(""));
     b.screenshot("refused").await;
     // The 401 of that page is the one error the browser may log.
@@ -269,6 +284,32 @@ async fn the_console_in_a_real_browser() {
 
     let watcher = b.text("#watcher").await;
     assert!(watcher.contains("running"), "{watcher}");
+
+    // Each router's RouterOS version, from its last health check.
+    b.wait_for(
+        "the routers' RouterOS versions",
+        Duration::from_secs(10),
+        "var v = document.querySelectorAll('#routers td.version'); \
+         return v.length === 3 && Array.from(v).every(function (c) { return c.textContent.indexOf('7.18.2') === 0; })",
+    )
+    .await;
+    // Each job's last run and next run: router-health runs every 2 s on its
+    // schedule; sync-routers has none here.
+    b.wait_for(
+        "router-health's last run",
+        Duration::from_secs(10),
+        "var r = document.querySelector(\"#jobs tr[data-job='router-health']\"); \
+         return !!r && r.cells[1].textContent.indexOf('UTC') > 0 && r.cells[3].textContent.indexOf('ok') >= 0",
+    )
+    .await;
+    let header = b.text("#jobs thead").await;
+    assert!(header.contains("Next run"), "{header}");
+    let next = b.text("#jobs tr[data-job='router-health'] td.next").await;
+    assert!(next.contains("UTC") && next.contains("(schedule)"), "{next}");
+    let next = b.text("#jobs tr[data-job='disconnect-expired'] td.next").await;
+    assert!(next.contains("UTC"), "{next}");
+    let off = b.text("#jobs tr[data-job='sync-routers'] td.next").await;
+    assert_eq!(off.trim(), "not scheduled");
 
     // A removal appears live, without a reload.
     b.js("window.__sameDocument = true; return true").await;
@@ -296,11 +337,55 @@ async fn the_console_in_a_real_browser() {
         "the page reloaded"
     );
     assert!(t.removed_at(0, &user).is_some(), "the simulator saw no removal");
+
+    // The last hour's charts: one bar per minute, the removal counted, the
+    // deadline's enforcement lag charted, the numbers in a table.
+    b.wait_for(
+        "the removal and its lag in the charts",
+        Duration::from_secs(15),
+        "var r = document.querySelector('#chart-removals figcaption'); \
+         var l = document.querySelector('#chart-lag figcaption'); \
+         return !!r && !!l && /: [1-9][0-9]* in all/.test(r.textContent) && l.textContent.indexOf('deadline(s) met') > 0",
+    )
+    .await;
+    assert_eq!(
+        b.js("return document.querySelectorAll('#chart-removals svg > rect').length")
+            .await,
+        json!(60)
+    );
+    assert_eq!(
+        b.js("return document.querySelector('#chart-lag svg').getAttribute('role') + ' ' + \
+              document.getElementById(document.querySelector('#chart-lag svg').getAttribute('aria-labelledby')).tagName")
+            .await,
+        json!("img FIGCAPTION")
+    );
+    b.click("#chart-data summary").await;
+    let stamp = b.text(".stamp").await;
+    b.wait_for(
+        "a refresh of the live part",
+        Duration::from_secs(10),
+        &format!(
+            "return document.querySelector('.stamp').innerText !== {}",
+            json!(stamp)
+        ),
+    )
+    .await;
+    assert_eq!(
+        b.js("return document.getElementById('chart-data').open").await,
+        json!(true),
+        "the refresh closed the charts' numbers"
+    );
+    let numbers = b.text("#chart-data table").await;
+    assert!(numbers.contains("Lag p99"), "{numbers}");
+    b.js("document.getElementById('h-charts').scrollIntoView(); return true")
+        .await;
+    b.screenshot("charts").await;
+    b.js("window.scrollTo(0, 0); return true").await;
     b.assert_labelled("the Now page").await;
     b.screenshot("now").await;
 
     // On a phone's screen the page does not scroll sideways (wide tables scroll in their box).
-    b.post("/window/rect", json!({"width": 390, "height": 844})).await;
+    b.set_window_size(390, 844).await;
     b.wait_for(
         "no sideways scrolling at 390 px",
         Duration::from_secs(5),
@@ -308,10 +393,9 @@ async fn the_console_in_a_real_browser() {
     )
     .await;
     b.screenshot("phone").await;
-    b.post("/window/rect", json!({"width": 1280, "height": 1100}))
-        .await;
+    b.set_window_size(1280, 1100).await;
 
-    // Find the subscriber, grant an hour: the router user is enabled again.
+    // Find the subscriber, grant the 1-hour plan: the router user is enabled again.
     assert!(
         eventually(Duration::from_secs(10), || t.user_disabled(0, &user)
             == Some(true))
@@ -324,7 +408,11 @@ async fn the_console_in_a_real_browser() {
     b.click("#results a").await;
     b.wait_title("Subscriber ").await;
     b.assert_labelled("the subscriber page").await;
-    b.fill("#minutes", "60").await;
+    b.find("#plan")
+        .await
+        .select_by_value(&plan.id.0.to_string())
+        .await
+        .expect("choose the 1-hour plan");
     b.click("#grant").await;
     b.wait_title("Time granted · ispd").await;
     assert!(
@@ -351,15 +439,7 @@ async fn the_console_in_a_real_browser() {
     let first = b.text("#sheet .card .code").await;
     assert!(!first.trim().is_empty());
     b.screenshot("vouchers").await;
-    let pdf = b
-        .post(
-            "/print",
-            json!({"orientation": "portrait", "page": {"width": 21.0, "height": 29.7}, "background": true}),
-        )
-        .await;
-    let pdf = base64::engine::general_purpose::STANDARD
-        .decode(pdf.as_str().unwrap_or_default())
-        .expect("PDF base64");
+    let pdf = b.print_a4().await;
     assert!(pdf.starts_with(b"%PDF"), "the print view is not a PDF");
     std::fs::write(target_dir().join("console-vouchers.pdf"), &pdf).expect("write PDF");
     // The sheet has its print rules (A4 page, cards three to a row, no navigation).
@@ -393,9 +473,9 @@ async fn the_console_in_a_real_browser() {
 
     // Log out: the login form again, and the pages want a new login.
     b.click("#logout").await;
-    assert!(b.find("#token").await.len() > 1);
+    b.find("#token").await;
     b.goto(&format!("{base}/console/jobs")).await;
-    assert!(b.find("#token").await.len() > 1);
+    b.find("#token").await;
 
     b.quit().await;
     drop(driver);

@@ -5,7 +5,8 @@
 //! - [`JobRunner`]: one gate per job, so a job never overlaps itself whoever
 //!   starts it (its schedule, the watcher, an API call, a CLI); logs and
 //!   metrics ([`metrics`]) for every run; [`JobRunner::nudge`] after a write
-//!   that moves a deadline.
+//!   that moves a deadline; the status a console shows (last and next runs,
+//!   the last hour minute by minute).
 //! - [`spawn`]: one task per job on its cron [`Schedule`], and the real-time
 //!   watcher that sleeps until the next deadline ([`Engine::next_wakeup`]) and
 //!   runs the deadline-driven jobs the moment it passes.
@@ -39,7 +40,7 @@ use tokio::task::JoinSet;
 
 pub use clock::SystemClock;
 pub use routers::{check_router, MeteredDriver, RouterCheck};
-pub use runner::{JobRunner, LastRun, Trigger, WatcherState};
+pub use runner::{JobRunner, LastRun, NextRun, Trigger, WatcherState};
 pub use schedule::{default_schedule, Schedule, SchedulerConfig};
 pub use scheduler::{spawn, Shutdown, DEADLINE_JOBS};
 

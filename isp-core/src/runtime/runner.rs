@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use tokio::sync::Notify;
 
-use super::metrics;
+use super::metrics::{self, LastHour, MinuteStats};
 
 /// Who started a run (a log field).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -74,6 +74,27 @@ pub struct WatcherState {
     pub last_error: Option<String>,
 }
 
+/// When a job runs next, as the scheduler knows it (for a status page).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct NextRun {
+    /// The next occurrence of its cron schedule (`None`: no schedule, or
+    /// the scheduler is not running).
+    pub scheduled: Option<DateTime<Utc>>,
+    /// The real-time watcher's next deadline for it (`None`: not a deadline
+    /// job, or no deadline ahead).
+    pub deadline: Option<DateTime<Utc>>,
+}
+
+impl NextRun {
+    /// The earlier of the two.
+    pub fn at(&self) -> Option<DateTime<Utc>> {
+        match (self.scheduled, self.deadline) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+}
+
 /// Runs jobs through an [`Engine`], one at a time per job. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct JobRunner {
@@ -88,6 +109,8 @@ struct Inner {
     nudge: [Notify; 2],
     last: Mutex<BTreeMap<JobKind, LastRun>>,
     watcher: Mutex<WatcherState>,
+    next: Mutex<BTreeMap<JobKind, NextRun>>,
+    last_hour: Mutex<LastHour>,
     /// A `deliver-notices` run is queued behind the one in progress.
     delivery_queued: AtomicBool,
     /// Start `deliver-notices` after a run that reserved notices.
@@ -119,6 +142,8 @@ impl JobRunner {
                 nudge: [Notify::new(), Notify::new()],
                 last: Mutex::new(BTreeMap::new()),
                 watcher: Mutex::new(WatcherState::default()),
+                next: Mutex::new(BTreeMap::new()),
+                last_hour: Mutex::new(LastHour::default()),
                 delivery_queued: AtomicBool::new(false),
                 auto_delivery,
             }),
@@ -240,6 +265,10 @@ impl JobRunner {
         match &result {
             Ok(report) => {
                 metrics::record_report(report, elapsed);
+                if job == JobKind::DisconnectExpired && !report.dry_run {
+                    self.lock_last_hour()
+                        .record_removals(finished_at, report.count("users_disconnected"));
+                }
                 log_report(report, trigger, elapsed);
                 if !opts.dry_run {
                     self.set_last(
@@ -337,6 +366,49 @@ impl JobRunner {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
+    }
+
+    /// When each job runs next: the jobs the scheduler has a schedule or a
+    /// deadline for (empty when no scheduler runs on this runner).
+    pub fn next_runs(&self) -> BTreeMap<JobKind, NextRun> {
+        self.inner
+            .next
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Changes what [`next_runs`](Self::next_runs) says of `job`.
+    pub(crate) fn update_next(&self, job: JobKind, f: impl FnOnce(&mut NextRun)) {
+        f(self
+            .inner
+            .next
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(job)
+            .or_default());
+    }
+
+    /// Records an enforcement lag (the watcher met a deadline `lag` after it):
+    /// the metric, and the minute of [`last_hour`](Self::last_hour).
+    pub(crate) fn record_lag(&self, lag: std::time::Duration) {
+        metrics::record_lag(lag);
+        let now = self.inner.engine.deps().clock.now();
+        self.lock_last_hour().record_lag(now, lag);
+    }
+
+    /// Removals and enforcement lag per minute over the last hour, oldest
+    /// minute first (this runner's runs, on its engine's clock).
+    pub fn last_hour(&self) -> Vec<MinuteStats> {
+        let now = self.inner.engine.deps().clock.now();
+        self.lock_last_hour().minutes(now)
+    }
+
+    fn lock_last_hour(&self) -> std::sync::MutexGuard<'_, LastHour> {
+        self.inner
+            .last_hour
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Wakes the real-time watcher now (a purchase, an extension, a service change).

@@ -146,6 +146,7 @@ async fn cron_task(
         Some(n) => n,
         None => return,
     };
+    runner.update_next(job, |n| n.scheduled = Some(next));
     loop {
         // Sleep in steps of at most a minute so that a wall-clock jump is noticed.
         let now = clock.now();
@@ -170,8 +171,12 @@ async fn cron_task(
         }
         next = match schedule.next_after(clock.now(), tz) {
             Some(n) => n,
-            None => return,
+            None => {
+                runner.update_next(job, |n| n.scheduled = None);
+                return;
+            }
         };
+        runner.update_next(job, |n| n.scheduled = Some(next));
     }
 }
 
@@ -370,7 +375,7 @@ async fn lane_task(
         if deadline_passed.is_some() || overdue_ready {
             if let Some(d) = deadline_passed {
                 let lag = (now - d).to_std().unwrap_or_default();
-                ::metrics::histogram!("ispd_enforcement_lag_seconds").record(lag.as_secs_f64());
+                runner.record_lag(lag);
                 tracing::debug!(lane = lane.name(), deadline = %d, lag_ms = lag.as_millis() as u64, "watcher: deadline reached");
             }
             if overdue {
@@ -403,6 +408,9 @@ async fn lane_task(
             }
         };
         armed = next;
+        for job in lane.jobs() {
+            runner.update_next(*job, |n| n.deadline = next);
+        }
         let earliest = {
             let mut n = nexts.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             n[lane as usize] = next;

@@ -12,7 +12,7 @@
 //!
 //! | route | what |
 //! |---|---|
-//! | `GET /` | login, or the "Now" page: routers, overdue and expiring subscribers, pending grants, foreign objects, jobs, what needs attention, removals per minute |
+//! | `GET /` | login, or the "Now" page: routers (with their RouterOS version), overdue and expiring subscribers, pending grants, foreign objects, jobs (last and next run), what needs attention, the last hour's removals and enforcement lag per minute |
 //! | `GET /console/live` | the "Now" page's live part (the script polls it every second) |
 //! | `GET /console/subscribers?q=` | find by phone, username or id |
 //! | `GET /console/subscribers/{id}` | paid time, devices, routers, pending grants, last events; grant and revoke forms |

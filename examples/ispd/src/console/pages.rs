@@ -9,6 +9,7 @@ use isp_core::domain::{
     AuditEvent, Extension, PhoneNumber, PlanId, RouterId, Subscriber, SubscriberId, TenantId,
 };
 use isp_core::jobs::{JobKind, RunOptions};
+use isp_core::runtime::metrics::{LagStats, MinuteStats};
 use isp_core::runtime::{check_router as check, Trigger};
 use isp_core::Error;
 use maud::{html, Markup};
@@ -16,7 +17,7 @@ use serde::Deserialize;
 use std::collections::BTreeMap;
 
 use super::session::Session;
-use super::views::{bars, csrf, layout, message, when, when_opt};
+use super::views::{chart, csrf, format_num, layout, message, when, when_opt, Bar};
 use super::{html as page, query_or_default, Console, CsrfForm, St};
 
 type FormOf<T> = Result<Form<T>, axum::extract::rejection::FormRejection>;
@@ -100,15 +101,13 @@ async fn live_body(c: &Console) -> isp_core::Result<Markup> {
     let now = Utc::now();
     let (pending, due) = repos.grants.count_pending(now).await?;
     let events = repos.audit.recent(AUDIT_SCAN).await?;
-    let hour_ago = now - Duration::hours(1);
-    let mut per_minute = vec![0.0; 60];
-    for e in events
-        .iter()
-        .filter(|e| e.action == "disconnect" && e.at > hour_ago)
-    {
-        let idx = ((e.at - hour_ago).num_seconds() / 60).clamp(0, 59) as usize;
-        per_minute[idx] += 1.0;
-    }
+    let versions: BTreeMap<i64, String> = repos
+        .router_status
+        .list()
+        .await?
+        .into_iter()
+        .filter_map(|s| Some((s.router_id.0, s.version?)))
+        .collect();
     let removals: Vec<&AuditEvent> = events
         .iter()
         .filter(|e| e.action == "disconnect")
@@ -119,7 +118,7 @@ async fn live_body(c: &Console) -> isp_core::Result<Markup> {
         .filter(|e| e.action == "foreign_object")
         .take(10)
         .collect();
-    let lag = api.metrics.as_ref().map(|m| lag_buckets(&m.render()));
+    let last_hour = api.runner.last_hour();
     Ok(html! {
         p.stamp { "As of " (when(health.timestamp)) " — "
             @if health.healthy { span.ok { "healthy" } } @else { span.bad { "needs attention" } } }
@@ -133,7 +132,7 @@ async fn live_body(c: &Console) -> isp_core::Result<Markup> {
             h2 id="h-routers" { "Routers" }
             p { (health.routers.online) " online, " (health.routers.offline) " offline, " (health.routers.unchecked) " not checked yet" }
             div.scroll { table id="routers" {
-                thead { tr { th scope="col" { "Router" } th scope="col" { "Tenant" } th scope="col" { "State" } th scope="col" { "Last check" } th scope="col" { "Clock skew" } th scope="col" { "Last error" } } }
+                thead { tr { th scope="col" { "Router" } th scope="col" { "Tenant" } th scope="col" { "State" } th scope="col" { "Last check" } th scope="col" { "Clock skew" } th scope="col" { "RouterOS" } th scope="col" { "Last error" } } }
                 tbody { @for r in &health.routers.list {
                     tr data-router=(r.name) {
                         th scope="row" { (r.name) }
@@ -146,6 +145,7 @@ async fn live_body(c: &Console) -> isp_core::Result<Markup> {
                         } }
                         td { (when_opt(r.checked_at)) }
                         td { @if let Some(k) = r.clock_skew_secs { (k) " s" } @else { "—" } }
+                        td.version { (versions.get(&r.id).map_or("—", String::as_str)) }
                         td { (r.last_error.as_deref().unwrap_or("")) }
                     }
                 } }
@@ -220,46 +220,107 @@ async fn live_body(c: &Console) -> isp_core::Result<Markup> {
             }
             (jobs_table(c, None))
         }
-        section aria-labelledby="h-charts" {
-            h2 id="h-charts" { "Last hour" }
-            div.charts {
-                (bars("Removals per minute, last 60 minutes (audit log)", &per_minute, "removals"))
-                @if let Some(lag) = &lag {
-                    @let counts: Vec<f64> = lag.iter().map(|(_, n)| *n).collect();
-                    (bars("Enforcement lag since the daemon started, by bucket (metrics)", &counts, "deadlines"))
-                    p.small { "Buckets (seconds): " (lag.iter().map(|(le, n)| format!("≤{le}: {n:.0}")).collect::<Vec<_>>().join(", ")) }
-                }
-            }
-        }
+        (charts(&last_hour))
     })
 }
 
-/// Per-bucket counts of `ispd_enforcement_lag_seconds` from a Prometheus rendering
-/// (the rendering's buckets are cumulative).
-pub(super) fn lag_buckets(rendered: &str) -> Vec<(String, f64)> {
-    let mut out = Vec::new();
-    let mut prev = 0.0;
-    for line in rendered.lines() {
-        let Some(rest) = line.strip_prefix("ispd_enforcement_lag_seconds_bucket{") else {
-            continue;
-        };
-        let Some((labels, value)) = rest.split_once("} ") else {
-            continue;
-        };
-        let Some(le) = labels
-            .split(',')
-            .find_map(|l| l.trim().strip_prefix("le=\""))
-            .map(|l| l.trim_end_matches('"').to_owned())
-        else {
-            continue;
-        };
-        let Ok(cum) = value.trim().parse::<f64>() else {
-            continue;
-        };
-        out.push((le, (cum - prev).max(0.0)));
-        prev = cum;
+/// A lag as operators read it: milliseconds under a second, else seconds.
+fn lag_text(secs: f64) -> String {
+    if secs < 1.0 {
+        format!("{:.0} ms", secs * 1000.0)
+    } else {
+        format!("{secs:.1} s")
     }
-    out
+}
+
+/// The last hour's charts (removals, enforcement lag), each with its numbers
+/// in a table for screen readers and for reading exact values.
+fn charts(minutes: &[MinuteStats]) -> Markup {
+    let total: u64 = minutes.iter().map(|m| m.removals).sum();
+    let busiest = minutes
+        .iter()
+        .filter(|m| m.removals > 0)
+        .max_by_key(|m| m.removals);
+    let removals_summary = match busiest {
+        None => "Removals per minute, last hour: none".to_owned(),
+        Some(b) => format!(
+            "Removals per minute, last hour: {total} in all, at most {} in one minute ({})",
+            b.removals,
+            b.start.format("%H:%M UTC")
+        ),
+    };
+    let removals: Vec<Bar> = minutes
+        .iter()
+        .map(|m| Bar {
+            value: m.removals as f64,
+            inner: None,
+            title: format!("{}: {} removed", m.start.format("%H:%M"), m.removals),
+        })
+        .collect();
+    let lags: Vec<(&MinuteStats, LagStats)> = minutes.iter().filter_map(|m| Some((m, m.lag?))).collect();
+    let met: u64 = lags.iter().map(|(_, l)| l.count).sum();
+    let worst = lags.iter().map(|(_, l)| l.max).fold(0.0_f64, f64::max);
+    let lag_summary = if met == 0 {
+        "Enforcement lag per minute (p50 inside p99), last hour: no deadline met".to_owned()
+    } else {
+        format!(
+            "Enforcement lag per minute (p50 inside p99), last hour: {met} deadline(s) met, longest {}",
+            lag_text(worst)
+        )
+    };
+    let lag_bars: Vec<Bar> = minutes
+        .iter()
+        .map(|m| match m.lag {
+            Some(l) => Bar {
+                value: l.p99,
+                inner: Some(l.p50),
+                title: format!(
+                    "{}: p50 {}, p99 {}, max {} ({} deadlines)",
+                    m.start.format("%H:%M"),
+                    lag_text(l.p50),
+                    lag_text(l.p99),
+                    lag_text(l.max),
+                    l.count
+                ),
+            },
+            None => Bar {
+                value: 0.0,
+                inner: None,
+                title: format!("{}: no deadline", m.start.format("%H:%M")),
+            },
+        })
+        .collect();
+    let busy: Vec<&MinuteStats> = minutes
+        .iter()
+        .filter(|m| m.removals > 0 || m.lag.is_some())
+        .collect();
+    html! {
+        section aria-labelledby="h-charts" {
+            h2 id="h-charts" { "Last hour" }
+            p.small { "From this daemon's own metrics, minute by minute (since it started, at most an hour)." }
+            div.charts {
+                (chart("chart-removals", &removals_summary, &removals, |v| format!("{} removed", format_num(v))))
+                (chart("chart-lag", &lag_summary, &lag_bars, lag_text))
+            }
+            details id="chart-data" {
+                summary { "The charts' numbers" }
+                @if busy.is_empty() { p.muted { "Nothing happened in the last hour." } } @else {
+                    div.scroll { table {
+                        caption.small { "Minutes not listed had no removal and no deadline." }
+                        thead { tr { th scope="col" { "Minute (UTC)" } th scope="col" { "Removed" } th scope="col" { "Deadlines met" }
+                            th scope="col" { "Lag p50" } th scope="col" { "Lag p99" } th scope="col" { "Lag max" } } }
+                        tbody { @for m in &busy { tr {
+                            th scope="row" { (m.start.format("%H:%M")) }
+                            td { (m.removals) }
+                            @if let Some(l) = m.lag {
+                                td { (l.count) } td { (lag_text(l.p50)) } td { (lag_text(l.p99)) } td { (lag_text(l.max)) }
+                            } @else { td { "0" } td { "—" } td { "—" } td { "—" } }
+                        } } }
+                    } }
+                }
+            }
+        }
+    }
 }
 
 fn event_line(e: &AuditEvent) -> Markup {
@@ -281,22 +342,29 @@ fn subject_link(subject: &str) -> Markup {
     }
 }
 
-/// The jobs with their last run; with forms (dry run) when `s` is given.
+/// The jobs with their last and next run; with forms (dry run) when `s` is given.
 fn jobs_table(c: &Console, s: Option<&Session>) -> Markup {
     let last = c.api.runner.last_runs();
+    let next = c.api.runner.next_runs();
     html! {
         div.scroll { table id="jobs" {
-            thead { tr { th scope="col" { "Job" } th scope="col" { "Last run" } th scope="col" { "By" } th scope="col" { "Result" }
+            thead { tr { th scope="col" { "Job" } th scope="col" { "Last run" } th scope="col" { "By" } th scope="col" { "Result" } th scope="col" { "Next run" }
                 @if s.is_some() { th scope="col" { "Action" } } } }
             tbody { @for job in JobKind::ALL {
                 @let run = last.get(&job);
-                tr {
+                @let upcoming = next.get(&job).copied().unwrap_or_default();
+                tr data-job=(job.name()) {
                     th scope="row" { (job.name()) }
                     td { (when_opt(run.map(|r| r.finished_at))) }
                     td { @if let Some(r) = run { (format!("{:?}", r.trigger).to_lowercase()) } }
                     td { @if let Some(r) = run {
                         @if r.ok && r.failures == 0 { span.ok { "ok" } } @else if r.ok { span.bad { (r.failures) " failed" } } @else { span.bad { "failed" } }
                         " " span.small { (r.summary) }
+                    } }
+                    td.next { @match (upcoming.at(), upcoming.deadline) {
+                        (None, _) => span.muted { "not scheduled" },
+                        (Some(at), Some(d)) if d == at => { (when(at)) " " span.small { "(deadline)" } },
+                        (Some(at), _) => { (when(at)) " " span.small { "(schedule)" } },
                     } }
                     @if let Some(s) = s { td {
                         form method="post" action=(format!("/console/jobs/{}", job.name())) {

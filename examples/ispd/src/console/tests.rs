@@ -17,6 +17,12 @@ use crate::config::AdminToken;
 const TOKEN: &str = "console-test-token-0123456789";
 
 fn app() -> axum::Router {
+    let (app, _) = app_and_runner();
+    app
+}
+
+/// The console and the JSON API over memory repositories and no routers, and their runner.
+fn app_and_runner() -> (axum::Router, JobRunner) {
     let directory = Arc::new(StaticDirectory::new(Vec::new()));
     let engine = Engine::new(
         EngineDeps {
@@ -28,15 +34,16 @@ fn app() -> axum::Router {
         },
         EngineConfig::default(),
     );
+    let runner = JobRunner::new(engine);
     let state = ApiState {
-        runner: JobRunner::new(engine),
+        runner: runner.clone(),
         directory,
         token: AdminToken::new(TOKEN).expect("token"),
         metrics: None,
         watcher_expected: false,
         cleartext: Vec::new(),
     };
-    router(state, 64 * 1024)
+    (router(state, 64 * 1024), runner)
 }
 
 async fn send(app: &axum::Router, req: Request<Body>) -> (StatusCode, axum::http::HeaderMap, String) {
@@ -237,18 +244,75 @@ async fn the_json_api_still_wants_the_bearer_token_and_a_session_is_not_one() {
 }
 
 #[test]
-fn lag_buckets_are_per_bucket_counts() {
-    let text = "ispd_enforcement_lag_seconds_bucket{le=\"0.1\"} 3\n\
-                ispd_enforcement_lag_seconds_bucket{le=\"0.5\"} 5\n\
-                ispd_enforcement_lag_seconds_bucket{le=\"+Inf\"} 6\n\
-                ispd_enforcement_lag_seconds_sum 1.2\n";
-    let b = super::pages::lag_buckets(text);
-    assert_eq!(
-        b,
-        vec![
-            ("0.1".to_owned(), 3.0),
-            ("0.5".to_owned(), 2.0),
-            ("+Inf".to_owned(), 1.0)
-        ]
+fn a_chart_has_one_bar_per_minute_and_a_text_alternative() {
+    use super::views::{chart, Bar};
+    let bars: Vec<Bar> = (0..60)
+        .map(|i| Bar {
+            value: if i == 59 { 4.0 } else { 0.0 },
+            inner: (i == 59).then_some(1.5),
+            title: format!("minute {i}"),
+        })
+        .collect();
+    let html = chart("c", "Removals: 4 in all", &bars, |v| format!("{v} removed")).into_string();
+    // 60 bars and the one inner bar.
+    assert_eq!(html.matches("<rect").count(), 61, "{html}");
+    assert!(
+        html.contains(r#"role="img" aria-labelledby="c-caption""#),
+        "{html}"
     );
+    assert!(
+        html.contains(r#"<figcaption id="c-caption">Removals: 4 in all</figcaption>"#),
+        "{html}"
+    );
+    // The tallest bar fills the height (58 of 60); an empty minute draws nothing.
+    assert!(html.contains(r#"y="2" width="5" height="58""#), "{html}");
+    assert!(html.contains(r#"height="0""#), "{html}");
+    assert!(html.contains("top: 4 removed"), "{html}");
+}
+
+#[tokio::test]
+async fn the_now_page_shows_next_runs_versions_and_the_last_hour() {
+    use isp_core::jobs::JobKind;
+    use isp_core::runtime::{Runtime, SchedulerConfig, Shutdown};
+    let (app, runner) = app_and_runner();
+    let (cookie, _) = log_in(&app).await;
+    // Without a scheduler, no job has a next run.
+    let (_, _, body) = send(&app, get("/console/live", Some(&cookie))).await;
+    assert!(body.contains("<th scope=\"col\">Next run</th>"), "{body}");
+    assert!(body.contains("<th scope=\"col\">RouterOS</th>"), "{body}");
+    assert!(body.contains("not scheduled"), "{body}");
+    assert!(
+        body.contains("id=\"chart-removals\"") && body.contains("id=\"chart-lag\""),
+        "{body}"
+    );
+    assert!(body.contains("Removals per minute, last hour: none"), "{body}");
+    assert_eq!(body.matches("<rect").count(), 120, "{body}");
+
+    let config = SchedulerConfig {
+        watcher_enabled: false,
+        voucher_listen: false,
+        ..SchedulerConfig::default()
+    };
+    let runtime = Runtime::start_with(runner.clone(), &config, Shutdown::new());
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while runner.next_runs().len() < JobKind::ALL.len() {
+        assert!(tokio::time::Instant::now() < deadline, "{:?}", runner.next_runs());
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let next = runner.next_runs()[&JobKind::DeviceCleanup];
+    let at = next.scheduled.expect("device-cleanup is on a schedule");
+    let (_, _, body) = send(&app, get("/console/live", Some(&cookie))).await;
+    let row = body
+        .split("<tr data-job=\"device-cleanup\">")
+        .nth(1)
+        .and_then(|r| r.split("</tr>").next())
+        .expect("device-cleanup's row");
+    assert!(
+        row.contains(&format!(
+            "{} <span class=\"small\">(schedule)</span>",
+            super::views::when(at)
+        )),
+        "{row}"
+    );
+    runtime.stop().await;
 }

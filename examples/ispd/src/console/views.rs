@@ -82,24 +82,53 @@ pub(super) fn when_opt(t: Option<DateTime<Utc>>) -> String {
     t.map(when).unwrap_or_else(|| "—".into())
 }
 
-/// A vertical bar chart as inline SVG: one bar per value, `label` read by screen readers.
-pub(super) fn bars(label: &str, values: &[f64], unit: &str) -> Markup {
-    let max = values.iter().copied().fold(0.0_f64, f64::max).max(1.0);
+/// One bar of a [`chart`]: its height, an optional narrower inner bar drawn
+/// over it (a median inside a 99th percentile), and the tooltip.
+pub(super) struct Bar {
+    pub(super) value: f64,
+    pub(super) inner: Option<f64>,
+    pub(super) title: String,
+}
+
+/// A bar chart as inline SVG, one bar per minute (no script, no library).
+/// `summary` is its text alternative: the caption, which names the SVG.
+/// `top` says what the full height stands for, given the tallest bar.
+pub(super) fn chart(id: &str, summary: &str, bars: &[Bar], top: impl Fn(f64) -> String) -> Markup {
+    let max = bars.iter().map(|b| b.value).fold(0.0_f64, f64::max);
+    let scale = if max > 0.0 { max } else { 1.0 };
     let w = 6.0;
     let h = 60.0;
-    let width = values.len() as f64 * w;
+    let width = bars.len() as f64 * w;
+    let height = |v: f64| (v / scale * (h - 2.0)).max(if v > 0.0 { 1.0 } else { 0.0 });
     html! {
-        figure.chart {
-            svg role="img" aria-label=(label) viewBox=(format!("0 0 {width} {h}")) preserveAspectRatio="none" {
-                title { (label) }
-                @for (i, v) in values.iter().enumerate() {
-                    @let bh = (v / max * (h - 2.0)).max(if *v > 0.0 { 1.0 } else { 0.0 });
-                    rect x=(i as f64 * w + 0.5) y=(h - bh) width=(w - 1.0) height=(bh) {
-                        title { (format!("{v:.0} {unit}")) }
+        figure.chart id=(id) {
+            svg role="img" aria-labelledby=(format!("{id}-caption")) viewBox=(format!("0 0 {width} {h}")) preserveAspectRatio="none" {
+                title { (summary) }
+                @for (i, b) in bars.iter().enumerate() {
+                    @let x = i as f64 * w + 0.5;
+                    @let bh = height(b.value);
+                    rect x=(x) y=(h - bh) width=(w - 1.0) height=(bh) {
+                        title { (b.title) }
+                    }
+                    @if let Some(v) = b.inner {
+                        @let ih = height(v);
+                        rect.inner x=(x + 1.25) y=(h - ih) width=(w - 3.5) height=(ih) {
+                            title { (b.title) }
+                        }
                     }
                 }
             }
-            figcaption { (label) " (max " (format!("{max:.0}")) " " (unit) ")" }
+            p.axis aria-hidden="true" { span { "60 min ago" } span { "top: " (top(max)) } span { "now" } }
+            figcaption id=(format!("{id}-caption")) { (summary) }
         }
+    }
+}
+
+/// A number as a chart labels it: whole numbers without decimals, others with two.
+pub(super) fn format_num(v: f64) -> String {
+    if v.fract() == 0.0 {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.2}")
     }
 }

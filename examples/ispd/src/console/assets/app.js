@@ -19,7 +19,13 @@
             last = html;
             // Keep keyboard focus on the same link across the refresh.
             var focused = live.contains(document.activeElement) ? document.activeElement.getAttribute("href") : null;
+            // Keep open what the operator opened (the charts' numbers).
+            var open = Array.prototype.map.call(live.querySelectorAll("details[open][id]"), function (d) { return d.id; });
             live.innerHTML = html;
+            open.forEach(function (id) {
+              var d = document.getElementById(id);
+              if (d) { d.open = true; }
+            });
             if (focused) {
               var again = live.querySelector('a[href="' + focused + '"]');
               if (again) { again.focus(); }
