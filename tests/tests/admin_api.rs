@@ -86,6 +86,17 @@ async fn the_admin_api_requires_the_bearer_token_and_never_echoes_it() {
     assert_eq!(check["online"], true, "{check}");
     assert_eq!(check["clock_skew_secs"], 0, "{check}");
     assert!(!check.to_string().contains(isp_tests::ROUTER_PASSWORD));
+    let health: serde_json::Value = ok("/api/health").send().await.unwrap().json().await.unwrap();
+    assert!(
+        health["routers"]["list"][0]["version"].is_string(),
+        "the RouterOS version of a checked router: {health}"
+    );
+    assert!(health["next_runs"].is_object(), "{health}");
+    assert_eq!(
+        health["last_hour"].as_array().map(Vec::len),
+        Some(60),
+        "one entry per minute of the last hour: {health}"
+    );
     assert_eq!(ok("/api/routers/99/check").send().await.unwrap().status(), 404);
     assert_eq!(ok("/api/routers/abc/check").send().await.unwrap().status(), 400);
 

@@ -261,6 +261,12 @@ pub struct HealthBody {
     pub radius_sessions: Vec<RadiusSession>,
     /// Last run of each job in this process.
     pub jobs: BTreeMap<JobKind, LastRun>,
+    /// When each job runs next (its schedule or the watcher's next deadline;
+    /// empty when no scheduler runs in this process).
+    pub next_runs: BTreeMap<JobKind, isp_core::runtime::NextRun>,
+    /// Removals and enforcement lag per minute over the last hour (this
+    /// process's runs, oldest minute first).
+    pub last_hour: Vec<isp_core::runtime::metrics::MinuteStats>,
     /// Why `needs_attention`, in words.
     pub attention: Vec<String>,
     /// What crosses the network in clear (routers on the plain API, an admin
@@ -317,6 +323,8 @@ pub struct RouterState {
     pub checked_at: Option<DateTime<Utc>>,
     /// Router clock minus ours.
     pub clock_skew_secs: Option<i64>,
+    /// RouterOS version at the last check.
+    pub version: Option<String>,
     /// Last error.
     pub last_error: Option<String>,
 }
@@ -358,6 +366,7 @@ pub async fn health_body(
                 online: st.map(|s| s.online),
                 checked_at: st.map(|s| s.checked_at),
                 clock_skew_secs: st.and_then(|s| s.clock_skew_secs),
+                version: st.and_then(|s| s.version.clone()),
                 last_error: st.and_then(|s| s.last_error.clone()),
             }
         })
@@ -415,6 +424,8 @@ pub async fn health_body(
         },
         radius_sessions,
         jobs,
+        next_runs: runner.next_runs(),
+        last_hour: runner.last_hour(),
         attention,
         cleartext: cleartext.to_vec(),
         timestamp: s.timestamp,
