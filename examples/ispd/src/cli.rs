@@ -306,8 +306,9 @@ async fn run_daemon(config: &Config) -> Result<(), DaemonError> {
         sms = config.sms.kind(),
         "ispd starting"
     );
+    let signals = daemon::listen_for_signals();
     let d = Daemon::start(config, wiring).await?;
-    let clean = d.run_until_signal().await;
+    let clean = d.run_until(signals).await;
     storage.close().await;
     tracing::info!(clean, "ispd stopped");
     Ok(())

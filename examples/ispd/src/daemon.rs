@@ -320,7 +320,13 @@ impl Daemon {
 
     /// Runs until SIGINT or SIGTERM, then stops gracefully.
     pub async fn run_until_signal(self) -> bool {
-        wait_for_signal().await;
+        self.run_until(wait_for_signal()).await
+    }
+
+    /// Runs until `signal` resolves (e.g. [`listen_for_signals`], installed
+    /// before the daemon started), then stops gracefully.
+    pub async fn run_until(self, signal: impl std::future::Future<Output = ()>) -> bool {
+        signal.await;
         tracing::info!(
             grace_secs = self.grace.as_secs(),
             "shutting down: finishing runs in progress"
@@ -390,24 +396,42 @@ async fn start_api(
 
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM.
 pub async fn wait_for_signal() {
+    listen_for_signals().await;
+}
+
+/// Installs the SIGINT and SIGTERM handlers now, and returns what resolves on
+/// either. Call it before starting the daemon, so that a signal that arrives
+/// while it starts stops it gracefully instead of killing the process.
+pub fn listen_for_signals() -> impl std::future::Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
+        let term = signal(SignalKind::terminate());
+        let int = signal(SignalKind::interrupt());
+        async move {
+            match (term, int) {
+                (Ok(mut term), Ok(mut int)) => {
+                    tokio::select! {
+                        _ = int.recv() => {}
+                        _ = term.recv() => {}
+                    }
                 }
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot listen for SIGTERM; only Ctrl-C stops the daemon");
-                let _ = tokio::signal::ctrl_c().await;
+                (term, int) => {
+                    let e = term
+                        .err()
+                        .or(int.err())
+                        .map(|e| e.to_string())
+                        .unwrap_or_default();
+                    tracing::warn!(error = %e, "cannot listen for SIGTERM or SIGINT; falling back to Ctrl-C only");
+                    let _ = tokio::signal::ctrl_c().await;
+                }
             }
         }
     }
     #[cfg(not(unix))]
     {
-        let _ = tokio::signal::ctrl_c().await;
+        async {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }
