@@ -235,7 +235,9 @@ impl Engine {
 
         let mut done: Vec<Confirmed<'_>> = Vec::new();
         // Subscribers whose lease was lost (a payment clears it too) but whom
-        // this batch already disabled somewhere: enabled again if still active.
+        // this batch already disabled somewhere: enabled again if paid again.
+        // One still expired was taken over by another daemon, which cuts it
+        // off: re-enabling it here would undo and repeat that work.
         let mut reenable = Vec::new();
         for (i, (s, expiry)) in plans.iter().enumerate() {
             if lost[i] {
@@ -243,7 +245,9 @@ impl Engine {
                 tracing::debug!(subscriber = %s.id, "expiry left to another daemon or a payment (lease lost before a router call)");
                 if !disabled[i].is_empty() {
                     match repos.subscribers.get(s.id).await {
-                        Ok(current) if current.active => reenable.push((current, disabled[i].clone())),
+                        Ok(current) if paid_again(&current, now) => {
+                            reenable.push((current, disabled[i].clone()))
+                        }
                         Ok(_) => {}
                         Err(e) => ctx.tally.fail(format!("subscriber:{}", s.id), None, &e),
                     }
@@ -440,10 +444,11 @@ impl Engine {
             } else {
                 // Extended (or completed elsewhere) meanwhile: the extension wins.
                 ctx.tally.add("expiry_superseded", 1);
-                // Only a subscriber still active (extended) gets its users back
-                // and its new notice withdrawn; one completed elsewhere keeps both.
+                // Only a subscriber paid again (extended) gets its users back
+                // and its new notice withdrawn; one completed elsewhere, or
+                // still expired and taken over by another daemon, keeps both.
                 match repos.subscribers.get(s.id).await {
-                    Ok(current) if current.active => {
+                    Ok(current) if paid_again(&current, now) => {
                         if !c.disabled.is_empty() {
                             reenable.push((current, c.disabled.clone()));
                         }
@@ -555,4 +560,10 @@ pub(crate) fn record_foreign(
             Some(format!("{} is not {subject}'s; left alone", f.describe())),
         );
     }
+}
+
+/// Whether `s`, found not recorded as expired by this run, was extended
+/// meanwhile: active, with paid time ahead of `now`.
+fn paid_again(s: &crate::domain::Subscriber, now: DateTime<Utc>) -> bool {
+    s.active && s.paid_until > now
 }
