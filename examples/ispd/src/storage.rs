@@ -1,7 +1,6 @@
 //! Opening the configured storage: SQLite (the embedded default), PostgreSQL,
 //! MySQL / MariaDB, MongoDB, or memory.
 
-#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
 #[cfg(feature = "mongodb")]
 use isp_adapters_mongo::MongoStore;
 #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
