@@ -27,7 +27,8 @@
 //!
 //! # API (what client tests use)
 //!
-//! * [`SimConfig`]: `user`, `password`, `latency`, `tag_first` (position of `.tag` in replies),
+//! * [`SimConfig`]: `user`, `password`, `latency`, `cost_per_command` and `cost_per_item` (the
+//!   cost model below), `tag_first` (position of `.tag` in replies),
 //!   `tls` (a `rustls::ServerConfig`, see [`tls::self_signed`]), `empty_replies` (`!empty` for a
 //!   `print` that found nothing, as RouterOS >= 7.18; default on), `dead_value` (`.dead=true`,
 //!   or `yes` as older routers), `identity`, `version`, `clock` (start time of the router clock),
@@ -61,6 +62,29 @@
 //!     status)` (REST only), `reboot(d)` (an outage of `d` that also loses every session, host,
 //!     cookie and dynamic address-list entry; the configuration stays), `save_config()` and
 //!     `reboot_to(saved, d)` (a reboot that comes back with an older configuration).
+//!
+//! # Cost model
+//!
+//! Latency stands for the network; [`SimConfig::cost_per_command`] and
+//! [`SimConfig::cost_per_item`] stand for the router's own work, so that a client that batches is
+//! not flattered by a router answering in zero time. A command waits `cost_per_command + items ×
+//! cost_per_item` (a timer, not CPU), on the API, api-ssl and REST alike, where items are:
+//!
+//! * `print`/`getall`: the items it prints (`!re` replies, or REST array elements; none for
+//!   `count-only`). The items are chosen when the command starts, the answer comes after the wait.
+//! * `set`, `unset`, `remove`, `disable`, `enable`: the ids (or names) the command names in
+//!   `.id`/`numbers`, comma-separated (a singleton `set`: one). The wait comes first, then the
+//!   change: a removal is seen (in [`SimHandle::removals`], by `listen`) when the work is done.
+//! * `add` and hotspot `login`: one item, waited before the change. API `/login`: the per-command
+//!   cost only. `listen` and `follow` are not charged; `/cancel` and `/quit` neither.
+//! * A command refused with a trap still costs what it named.
+//!
+//! A RouterOS API session is served by one process that executes one command at a time: on one
+//! connection, tagged commands wait out their latency concurrently (as before, the network
+//! overlaps), then execute one after another, each taking its cost, in the order their latency
+//! ended; a `/cancel` stops a command still waiting for its turn, not one being executed. Separate
+//! connections (and REST connections, one request at a time each) execute in parallel, as
+//! a multi-core router's separate sessions do.
 //!
 //! # REST
 //!
@@ -102,7 +126,8 @@
 //!   open. Any other command before login gets `!fatal not logged in` and the connection closes.
 //!   `/quit` gets `!fatal session terminated on request` and the connection closes.
 //! * Every reply of a tagged request carries its `.tag` (first or last, [`SimConfig::tag_first`]);
-//!   `!fatal` never does. With latency, tagged commands run concurrently, untagged ones in order.
+//!   `!fatal` never does. With latency, tagged commands run concurrently, untagged ones in order
+//!   (with a cost, see the cost model: execution is one at a time per connection).
 //! * `print`/`getall`: `.proplist`, `count-only` (`!done =ret=N`), queries (`?name`, `?-name`,
 //!   `?name=x`, `?=name=x`, `?<name=x`, `?>name=x`, `?#` with `!`, `&`, `|`, `.`, indexes);
 //!   `!empty` before `!done` when nothing matched (if enabled); `follow` / `follow-only`.
@@ -181,6 +206,12 @@ pub struct SimConfig {
     pub password: String,
     /// Delay before every reply (also settable at run time).
     pub latency: Duration,
+    /// The router's work per command (cost model): a command waits this long on top of its
+    /// latency. Zero by default.
+    pub cost_per_command: Duration,
+    /// The router's work per item a command prints or names (cost model): a `print` of N
+    /// items, or a `remove` naming N ids, also waits N times this. Zero by default.
+    pub cost_per_item: Duration,
     /// Put `.tag` right after the reply word (newer routers) instead of last.
     pub tag_first: bool,
     /// Serve api-ssl with this configuration instead of plain TCP.
@@ -214,6 +245,8 @@ impl SimConfig {
             user: user.into(),
             password: password.into(),
             latency: Duration::ZERO,
+            cost_per_command: Duration::ZERO,
+            cost_per_item: Duration::ZERO,
             tag_first: false,
             tls: None,
             empty_replies: true,
@@ -241,6 +274,8 @@ impl std::fmt::Debug for SimConfig {
             .field("user", &self.user)
             .field("password", &"<redacted>")
             .field("latency", &self.latency)
+            .field("cost_per_command", &self.cost_per_command)
+            .field("cost_per_item", &self.cost_per_item)
             .field("tag_first", &self.tag_first)
             .field("tls", &self.tls.is_some())
             .field("empty_replies", &self.empty_replies)

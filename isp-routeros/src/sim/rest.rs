@@ -27,7 +27,7 @@ use tokio_rustls::TlsAcceptor;
 
 use super::menus::{self, MenuSpec};
 use super::router::resolve;
-use super::server::{accept_with, stopped, ConnCount, Shared};
+use super::server::{accept_with, charged_items, stopped, ConnCount, Shared};
 use super::Via;
 use crate::proto::{Reply, ReplyKind, Request};
 
@@ -422,7 +422,8 @@ fn fetch(shared: &Shared, spec: &MenuSpec, query: String) -> Option<Value> {
     outcome(shared.run(&req)).rows.into_iter().next()
 }
 
-fn respond(shared: &Shared, plan: &Plan) -> Response<Body> {
+/// Answers a planned request and says how many items it printed (for the cost model).
+fn respond(shared: &Shared, plan: &Plan) -> (Response<Body>, usize) {
     let item = plan.item.as_deref().unwrap_or("");
     // The id of a PATCHed item, looked up before a rename could hide it.
     let patched_id = (plan.shape == Shape::Updated).then(|| {
@@ -430,14 +431,16 @@ fn respond(shared: &Shared, plan: &Plan) -> Response<Body> {
             .and_then(|row| row.get(".id").and_then(Value::as_str).map(str::to_owned))
     });
     let result = outcome(shared.run(&plan.req));
+    let printed = result.rows.len();
     if let Some(message) = &result.trap {
         let gone = message == "no such item";
-        return match plan.shape {
+        let response = match plan.shape {
             Shape::One | Shape::Updated | Shape::Deleted if gone => error(StatusCode::NOT_FOUND, None),
             _ => trap_response(message),
         };
+        return (response, printed);
     }
-    match plan.shape {
+    let response = match plan.shape {
         Shape::List { singleton: true } => json(
             StatusCode::OK,
             &result
@@ -482,7 +485,8 @@ fn respond(shared: &Shared, plan: &Plan) -> Response<Body> {
                 json(StatusCode::OK, &Value::Array(Vec::new()))
             }
         }
-    }
+    };
+    (response, printed)
 }
 
 /// True when the `Authorization` header carries the router's user and password.
@@ -556,7 +560,18 @@ async fn handle(shared: &Arc<Shared>, conn: &Conn, req: HttpRequest<Incoming>) -
         return error(status, Some("injected failure"));
     }
     match planned {
-        Ok(plan) => respond(shared, &plan),
+        Ok(plan) if shared.costed() => match charged_items(&plan.req) {
+            None => {
+                let (response, printed) = respond(shared, &plan);
+                tokio::time::sleep(shared.cost(printed)).await;
+                response
+            }
+            Some(items) => {
+                tokio::time::sleep(shared.cost(items)).await;
+                respond(shared, &plan).0
+            }
+        },
+        Ok(plan) => respond(shared, &plan).0,
         Err(refusal) => error(refusal.status, Some(&refusal.detail)),
     }
 }

@@ -97,6 +97,40 @@ impl Shared {
         }
     }
 
+    /// True when the cost model charges anything.
+    pub(crate) fn costed(&self) -> bool {
+        !self.config.cost_per_command.is_zero() || !self.config.cost_per_item.is_zero()
+    }
+
+    /// What the router's work on a command with `items` items takes.
+    pub(crate) fn cost(&self, items: usize) -> Duration {
+        let per_item = u32::try_from(items).unwrap_or(u32::MAX);
+        self.config
+            .cost_per_command
+            .saturating_add(self.config.cost_per_item.saturating_mul(per_item))
+    }
+
+    /// [`Shared::run`] taking the router's time for it (see the cost model in the module doc
+    /// of `sim`): a `print` is evaluated first and answered after the cost of the items it
+    /// prints; any other command waits the cost of the items it names, then runs.
+    pub(crate) async fn run_charged(&self, req: &Request) -> Vec<Reply> {
+        if !self.costed() {
+            return self.run(req);
+        }
+        match charged_items(req) {
+            None => {
+                let replies = self.run(req);
+                let printed = replies.iter().filter(|r| r.kind == ReplyKind::Re).count();
+                tokio::time::sleep(self.cost(printed)).await;
+                replies
+            }
+            Some(items) => {
+                tokio::time::sleep(self.cost(items)).await;
+                self.run(req)
+            }
+        }
+    }
+
     pub(crate) fn log_command(&self, connection: u64, req: &Request, via: Via) {
         let attributes = req
             .attributes
@@ -123,6 +157,22 @@ impl Shared {
             tag: req.tag.clone(),
             via,
         });
+    }
+}
+
+/// The items a command names, known before it runs; `None` for a `print`/`getall`, whose
+/// items are the ones it prints.
+pub(crate) fn charged_items(req: &Request) -> Option<usize> {
+    let cmd = req.command.rsplit('/').next().unwrap_or("");
+    match cmd {
+        "print" | "getall" => None,
+        "add" | "login" => Some(1),
+        "set" | "unset" | "remove" | "disable" | "enable" => Some(
+            req.get(".id")
+                .or_else(|| req.get("numbers"))
+                .map_or(1, |raw| raw.split(',').filter(|p| !p.trim().is_empty()).count()),
+        ),
+        _ => Some(0),
     }
 }
 
@@ -231,6 +281,8 @@ struct Conn {
     id: u64,
     tx: mpsc::UnboundedSender<Out>,
     running: Arc<Mutex<Running>>,
+    /// Held while a command executes under the cost model: one at a time per connection.
+    exec: Arc<tokio::sync::Mutex<()>>,
 }
 
 #[derive(PartialEq, Eq)]
@@ -311,7 +363,13 @@ impl Conn {
                 tokio::time::sleep(latency).await;
             }
             let tag = req.tag.clone();
-            for reply in self.run(&req) {
+            let replies = if self.shared.costed() {
+                let _turn = self.exec.lock().await;
+                self.shared.run_charged(&req).await
+            } else {
+                self.run(&req)
+            };
+            for reply in replies {
                 self.send(reply, &tag);
             }
         }
@@ -322,6 +380,10 @@ impl Conn {
         let faults = self.shared.faults();
         if !faults.latency.is_zero() {
             tokio::time::sleep(faults.latency).await;
+        }
+        if self.shared.costed() {
+            let _turn = self.exec.lock().await;
+            tokio::time::sleep(self.shared.cost(0)).await;
         }
         let tag = req.tag.clone();
         let config = &self.shared.config;
@@ -375,6 +437,18 @@ impl Conn {
         let conn = self.clone();
         self.register(req.tag.clone(), move |key| async move {
             tokio::time::sleep(latency).await;
+            if conn.shared.costed() {
+                // Its turn on the connection; cancellable until then.
+                let _turn = conn.exec.lock().await;
+                if lock(&conn.running).tasks.remove(&key).is_none() {
+                    return;
+                }
+                let tag = req.tag.clone();
+                for reply in conn.shared.run_charged(&req).await {
+                    conn.send(reply, &tag);
+                }
+                return;
+            }
             let mut running = lock(&conn.running);
             if running.tasks.remove(&key).is_none() {
                 return; // cancelled meanwhile
@@ -565,6 +639,7 @@ where
         id,
         tx,
         running: Arc::new(Mutex::new(Running::default())),
+        exec: Arc::new(tokio::sync::Mutex::new(())),
     };
     let mut drop_rx = shared.drop_tx.subscribe();
     let mut shutdown = shared.shutdown.subscribe();
