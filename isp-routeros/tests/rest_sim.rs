@@ -419,3 +419,40 @@ async fn faults_reach_rest_too() {
     call(&c, Method::GET, &url, None).await;
     assert!(started.elapsed() >= Duration::from_millis(300));
 }
+
+#[tokio::test]
+async fn cost_grows_with_the_items_a_rest_request_prints_or_names() {
+    let item = Duration::from_millis(20);
+    let per_command = Duration::from_millis(30);
+    let mut config = sim_config();
+    config.cost_per_command = per_command;
+    config.cost_per_item = item;
+    let sim = start(config).await;
+    let h = sim.handle();
+    for i in 1..=30 {
+        h.add_row("/ip/hotspot/user", &[("name", &format!("u{i}"))])
+            .unwrap();
+    }
+    let base = format!("{}/rest", sim.rest_url().unwrap());
+    let c = http(true);
+
+    let started = std::time::Instant::now();
+    let (status, _, all) = call(&c, Method::GET, &format!("{base}/ip/hotspot/user"), None).await;
+    let thirty = started.elapsed();
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(all.as_array().map(Vec::len), Some(30));
+    assert!(thirty >= per_command + item * 30, "{thirty:?}");
+
+    let started = std::time::Instant::now();
+    let (status, _, _) = call(&c, Method::DELETE, &format!("{base}/ip/hotspot/user/*1"), None).await;
+    let one = started.elapsed();
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert!(one >= per_command + item, "{one:?}");
+    assert!(
+        one < thirty,
+        "one item ({one:?}) costs less than thirty ({thirty:?})"
+    );
+    let removed = h.removals();
+    assert_eq!(removed.len(), 1);
+    assert!(removed[0].instant >= started + per_command + item);
+}

@@ -264,3 +264,110 @@ async fn reboot_to_a_saved_configuration_restores_it_and_never_reuses_ids() {
         .unwrap();
     assert_eq!(again, "*3", "an id was reused after the restore");
 }
+
+/// A router charging `per_command` and `per_item`, with `users` hotspot users `u1`, `u2`, ...
+async fn costed(
+    per_command: Duration,
+    per_item: Duration,
+    users: usize,
+    tls: Option<&tls::SelfSigned>,
+) -> SimRouter {
+    let mut cfg = config();
+    cfg.cost_per_command = per_command;
+    cfg.cost_per_item = per_item;
+    cfg.tls = tls.map(|t| t.server_config.clone());
+    let r = router(cfg).await;
+    for i in 1..=users {
+        r.handle()
+            .add_row("/ip/hotspot/user", &[("name", &format!("u{i}"))])
+            .unwrap();
+    }
+    r
+}
+
+#[tokio::test]
+async fn cost_grows_with_the_items_printed_and_named() {
+    let item = Duration::from_millis(20);
+    let r = costed(Duration::from_millis(30), item, 40, None).await;
+    let h = r.handle();
+    let mut c = logged_in(&r).await;
+
+    let start = Instant::now();
+    let all = c.call(&["/ip/hotspot/user/print"]).await;
+    let forty = start.elapsed();
+    assert_eq!(sim_common::rows(&all).len(), 40);
+    assert!(forty >= Duration::from_millis(30) + item * 40, "{forty:?}");
+
+    let start = Instant::now();
+    let one = c.call(&["/ip/hotspot/user/print", "?name=u7"]).await;
+    let single = start.elapsed();
+    assert_eq!(sim_common::rows(&one).len(), 1);
+    assert!(single >= Duration::from_millis(30) + item, "{single:?}");
+    assert!(
+        single < forty,
+        "one item ({single:?}) costs less than forty ({forty:?})"
+    );
+
+    // A remove naming 20 items waits for all of them before the items go.
+    let names: Vec<String> = (1..=20).map(|i| format!("u{i}")).collect();
+    let numbers = format!("=numbers={}", names.join(","));
+    let start = Instant::now();
+    let done = c.call(&["/ip/hotspot/user/remove", &numbers]).await;
+    let twenty = start.elapsed();
+    assert_eq!(done.last().unwrap().kind, ReplyKind::Done);
+    assert!(twenty >= Duration::from_millis(30) + item * 20, "{twenty:?}");
+    let removed = h.removals();
+    assert_eq!(removed.len(), 20);
+    assert!(
+        removed[0].instant >= start + Duration::from_millis(30) + item * 20,
+        "the items go when the work is done"
+    );
+    assert_eq!(h.rows("/ip/hotspot/user").len(), 20);
+}
+
+#[tokio::test]
+async fn tagged_commands_overlap_latency_but_execute_one_at_a_time() {
+    let per_command = Duration::from_millis(200);
+    let mut cfg = config();
+    cfg.latency = Duration::from_millis(100);
+    cfg.cost_per_command = per_command;
+    let r = router(cfg).await;
+    let mut a = logged_in(&r).await;
+    let mut b = logged_in(&r).await;
+
+    let start = Instant::now();
+    for tag in ["1", "2", "3"] {
+        a.send(&["/system/identity/print", &format!(".tag={tag}")]).await;
+    }
+    b.send(&["/system/identity/print"]).await;
+    let b_replies = b.until_done().await;
+    let b_took = start.elapsed();
+    assert_eq!(b_replies.len(), 2);
+    let mut done = 0;
+    while done < 3 {
+        if a.reply().await.kind == ReplyKind::Done {
+            done += 1;
+        }
+    }
+    let a_took = start.elapsed();
+    // One connection: 100 ms latency together, then 3 x 200 ms one after another.
+    assert!(
+        a_took >= Duration::from_millis(100) + per_command * 3,
+        "{a_took:?}"
+    );
+    // Another connection does not wait for it.
+    assert!(b_took < a_took, "b {b_took:?}, a {a_took:?}");
+}
+
+#[tokio::test]
+async fn cost_applies_over_api_ssl() {
+    let cert = tls::self_signed(&["localhost", "127.0.0.1"]).unwrap();
+    let item = Duration::from_millis(20);
+    let r = costed(Duration::ZERO, item, 30, Some(&cert)).await;
+    let mut c = Raw::connect_tls(r.addr(), cert.cert_der.clone()).await;
+    c.login("admin", "secret").await;
+    let start = Instant::now();
+    let all = c.call(&["/ip/hotspot/user/print"]).await;
+    assert_eq!(sim_common::rows(&all).len(), 30);
+    assert!(start.elapsed() >= item * 30, "{:?}", start.elapsed());
+}
