@@ -104,6 +104,86 @@ impl Query {
     }
 }
 
+/// The form under which an index keeps a value: items equal by [`values_equal`] have the same
+/// key (booleans in one spelling, MACs in upper case).
+pub(crate) fn equality_key(value: &str) -> std::borrow::Cow<'_, str> {
+    match value {
+        "true" | "yes" => "true".into(),
+        "false" | "no" => "false".into(),
+        v if is_mac(v) => v.to_ascii_uppercase().into(),
+        v => v.into(),
+    }
+}
+
+fn is_mac(s: &str) -> bool {
+    s.len() == 17 && s.split(':').all(|p| p.len() == 2)
+}
+
+/// Ids from an index that may satisfy a query word.
+pub(crate) type IdSet = std::collections::BTreeSet<u64>;
+
+/// The items that can match the queries, narrowed by an index: `lookup(name, value)` gives every
+/// item whose `name` may equal `value` (more is fine), or `None` when it cannot tell. Runs the
+/// query stack on sets instead of booleans; `None` (the result too) means any item may match.
+/// The items returned still go through [`matches`].
+pub(crate) fn candidates(queries: &[Query], lookup: &dyn Fn(&str, &str) -> Option<IdSet>) -> Option<IdSet> {
+    let mut stack: Vec<Option<IdSet>> = Vec::new();
+    let pop = |stack: &mut Vec<Option<IdSet>>| stack.pop().unwrap_or(None);
+    for q in queries {
+        match q {
+            Query::Eq(n, v) => stack.push(lookup(n, v)),
+            Query::Has(_) | Query::Lacks(_) | Query::Lt(..) | Query::Gt(..) => stack.push(None),
+            Query::Ops(ops) => {
+                for op in ops {
+                    match *op {
+                        Op::Index(n) | Op::IndexLast(n) => {
+                            let value = stack
+                                .len()
+                                .checked_sub(1)
+                                .and_then(|top| top.checked_sub(n))
+                                .and_then(|idx| stack[idx].clone());
+                            if matches!(op, Op::IndexLast(_)) {
+                                stack.clear();
+                            }
+                            stack.push(value);
+                        }
+                        Op::Not => {
+                            pop(&mut stack);
+                            stack.push(None);
+                        }
+                        Op::And => {
+                            let both = match (pop(&mut stack), pop(&mut stack)) {
+                                (Some(a), Some(b)) => Some(a.intersection(&b).copied().collect()),
+                                (Some(a), None) | (None, Some(a)) => Some(a),
+                                (None, None) => None,
+                            };
+                            stack.push(both);
+                        }
+                        Op::Or => {
+                            let either = match (pop(&mut stack), pop(&mut stack)) {
+                                (Some(mut a), Some(b)) => {
+                                    a.extend(b);
+                                    Some(a)
+                                }
+                                _ => None,
+                            };
+                            stack.push(either);
+                        }
+                        Op::Dup => {
+                            let top = stack.last().cloned().unwrap_or(None);
+                            stack.push(top);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    stack
+        .into_iter()
+        .flatten()
+        .reduce(|a, b| a.intersection(&b).copied().collect())
+}
+
 /// Typed equality as a router does it: booleans in either spelling, MACs in any case.
 fn values_equal(item: &str, wanted: &str) -> bool {
     if item == wanted {
@@ -117,7 +197,6 @@ fn values_equal(item: &str, wanted: &str) -> bool {
     if let (Some(a), Some(b)) = (as_bool(item), as_bool(wanted)) {
         return a == b;
     }
-    let is_mac = |s: &str| s.len() == 17 && s.split(':').all(|p| p.len() == 2);
     item.eq_ignore_ascii_case(wanted) && is_mac(item) && is_mac(wanted)
 }
 
@@ -281,5 +360,44 @@ mod tests {
         assert_eq!(Query::parse("#.!"), Ok(Query::Ops(vec![Op::Dup, Op::Not])));
         let err = Query::parse("#|x").unwrap_err();
         assert!(err.contains("?#|x"), "{err}");
+    }
+
+    proptest::proptest! {
+        /// Narrowing by an index never loses an item the queries match.
+        #[test]
+        fn candidates_keep_every_match(
+            items in proptest::collection::vec(
+                (proptest::sample::select(vec!["a", "b", "yes", "no", "aa:bb:cc:dd:ee:0f", "AA:BB:CC:DD:EE:0F"]),
+                 proptest::sample::select(vec!["x", "y", "true", "false"])),
+                0..12,
+            ),
+            words in proptest::collection::vec(
+                proptest::sample::select(vec![
+                    "name=a", "name=b", "name=true", "name=no", "name=aa:bb:cc:dd:ee:0F", "user=x",
+                    "user=yes", "name", "-user", ">name=a", "#|", "#&", "#!", "#.", "#0", "#1|", "#2", "#!|",
+                ]),
+                0..8,
+            ),
+        ) {
+            let rows: Vec<BTreeMap<String, String>> =
+                items.iter().map(|(n, u)| row(&[("name", n), ("user", u)])).collect();
+            let parsed: Vec<Query> = words.iter().map(|q| Query::parse(q).unwrap()).collect();
+            let lookup = |field: &str, value: &str| -> Option<IdSet> {
+                let key = equality_key(value);
+                Some(
+                    rows.iter()
+                        .zip(0u64..)
+                        .filter(|(r, _)| r.get(field).is_some_and(|v| equality_key(v) == key))
+                        .map(|(_, id)| id)
+                        .collect(),
+                )
+            };
+            let narrowed = candidates(&parsed, &lookup);
+            for (r, id) in rows.iter().zip(0u64..) {
+                if matches(&parsed, &|n| r.get(n).map(String::as_str)) {
+                    proptest::prop_assert!(narrowed.as_ref().is_none_or(|c| c.contains(&id)), "{words:?} lost {r:?}");
+                }
+            }
+        }
     }
 }

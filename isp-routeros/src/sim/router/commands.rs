@@ -4,7 +4,7 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use super::{no_such_item, to_chrono, RouterState, Trap};
+use super::{no_such_item, to_chrono, RouterState, Row, Trap};
 use crate::proto::{Reply, Request};
 use crate::sim::duration;
 use crate::sim::menus::{Field, Kind, MenuSpec};
@@ -81,7 +81,13 @@ impl RouterState {
             .into_iter()
             .map(|n| (n, spec.field(n)))
             .collect();
-        let matching = table.rows.values().filter(|r| {
+        // Only the items an index says can match, when it can tell (in id order either way).
+        let narrowed = query::candidates(&queries, &|n, v| table.query_lookup(n, v));
+        let rows: Box<dyn Iterator<Item = &Row>> = match &narrowed {
+            Some(ids) => Box::new(ids.iter().filter_map(|id| table.rows.get(id))),
+            None => Box::new(table.rows.values()),
+        };
+        let matching = rows.filter(|r| {
             let values: Vec<(&str, Option<Cow<'_, str>>)> = names
                 .iter()
                 .map(|(n, field)| (*n, self.value_of(spec, r, n, *field, now)))
@@ -220,18 +226,21 @@ impl RouterState {
         let now = self.now();
         let mut renamed_users = Vec::new();
         for &id in &ids {
-            if let Some(row) = self.table_mut(spec.path).and_then(|t| t.rows.get_mut(&id)) {
-                if spec.path == "/ip/hotspot/user" {
-                    if let (Some(old), Some(new)) = (row.get("name"), changes.get("name")) {
-                        if old != new {
-                            renamed_users.push(old.to_owned());
-                        }
+            let renamed = self.table_mut(spec.path).and_then(|t| {
+                t.update(id, |row| {
+                    let old = row
+                        .get("name")
+                        .filter(|old| changes.get("name").is_some_and(|new| new != old))
+                        .map(str::to_owned);
+                    row.fields.extend(changes.clone());
+                    if let Some(t) = timeout {
+                        row.expires = t.filter(|t| !t.is_zero()).map(|t| now + to_chrono(t));
                     }
-                }
-                row.fields.extend(changes.clone());
-                if let Some(t) = timeout {
-                    row.expires = t.filter(|t| !t.is_zero()).map(|t| now + to_chrono(t));
-                }
+                    old
+                })
+            });
+            if spec.path == "/ip/hotspot/user" {
+                renamed_users.extend(renamed.flatten());
             }
             self.notify(spec.path, id);
         }
@@ -277,13 +286,15 @@ impl RouterState {
             }
         }
         for &id in &ids {
-            if let Some(row) = self.table_mut(spec.path).and_then(|t| t.rows.get_mut(&id)) {
-                for n in &names {
-                    row.fields.remove(n);
-                    if n == "timeout" {
-                        row.expires = None;
+            if let Some(t) = self.table_mut(spec.path) {
+                t.update(id, |row| {
+                    for n in &names {
+                        row.fields.remove(n);
+                        if n == "timeout" {
+                            row.expires = None;
+                        }
                     }
-                }
+                });
             }
             self.notify(spec.path, id);
         }
@@ -333,8 +344,10 @@ impl RouterState {
         }
         let ids = self.targets(spec, req)?;
         for &id in &ids {
-            if let Some(row) = self.table_mut(spec.path).and_then(|t| t.rows.get_mut(&id)) {
-                row.fields.insert("disabled".into(), disable.to_string());
+            if let Some(t) = self.table_mut(spec.path) {
+                t.update(id, |row| {
+                    row.fields.insert("disabled".into(), disable.to_string())
+                });
             }
             self.notify(spec.path, id);
             if disable && spec.path == "/ip/hotspot/user" {

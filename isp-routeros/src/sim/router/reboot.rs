@@ -97,7 +97,7 @@ impl RouterState {
                 if let Some(table) = self.table_mut(menu) {
                     let top = rows.keys().next_back().map_or(0, |id| id + 1);
                     table.next_id = table.next_id.max(top);
-                    table.rows = rows.clone();
+                    table.replace(rows.clone());
                 }
             }
         }

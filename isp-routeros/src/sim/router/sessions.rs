@@ -1,9 +1,8 @@
 //! Sessions and time: hotspot and PPP logins and logouts, and the clock ending
 //! sessions, address-list entries and cookies.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
-use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
@@ -14,48 +13,22 @@ use crate::sim::duration;
 impl RouterState {
     /// Applies the passage of time: ends hotspot sessions past their user's limit-uptime,
     /// drops timed-out address-list entries and expired cookies.
+    ///
+    /// Sessions' ends and items' expiries are kept in order (the tables' `expiring`,
+    /// `session_ends`), brought up to date from the changes since the last tick: a tick costs
+    /// what changed and what is due, not a scan of every user.
     pub(crate) fn tick(&mut self) {
         let now = self.now();
         if self.quiet_until.is_some_and(|q| now < q) {
             return;
         }
-        // Users by name once per scan: a scan per session made every command
-        // cost sessions x users.
-        let mut limits: HashMap<&str, (Duration, Duration)> = HashMap::new();
-        if let Some(users) = self.table("/ip/hotspot/user") {
-            for u in users.rows.values() {
-                if let (Some(name), Some(limit)) =
-                    (u.get("name"), u.get("limit-uptime").and_then(duration::parse))
-                {
-                    limits.entry(name).or_insert((limit, u.used));
-                }
-            }
-        }
+        self.refresh_session_ends();
+        let due = (now, u64::MAX);
+        let mut over: Vec<u64> = self.session_ends.range(..=due).map(|(_, id)| *id).collect();
+        over.sort_unstable();
+        let mut timed_out: Vec<u64> = Vec::new();
         // The earliest instant something not due now will be: the next scan.
         let mut next = DateTime::<Utc>::MAX_UTC;
-        let mut over: Vec<u64> = Vec::new();
-        if !limits.is_empty() {
-            for r in self
-                .table("/ip/hotspot/active")
-                .map(|t| t.rows.values())
-                .into_iter()
-                .flatten()
-            {
-                let Some((limit, used)) = r.get("user").and_then(|u| limits.get(u)) else {
-                    continue;
-                };
-                if *used + since(now, r.started) >= *limit {
-                    over.push(r.id);
-                } else if let Some(end) = r.started.and_then(|t| {
-                    chrono::Duration::from_std(limit.saturating_sub(*used))
-                        .ok()
-                        .and_then(|left| t.checked_add_signed(left))
-                }) {
-                    next = next.min(end);
-                }
-            }
-        }
-        let mut timed_out: Vec<u64> = Vec::new();
         for (id, deadline) in &self.radius.timeouts {
             if *deadline <= now {
                 timed_out.push(*id);
@@ -71,21 +44,65 @@ impl RouterState {
             self.end_hotspot_session(id, "session-timeout");
         }
         for menu in ["/ip/firewall/address-list", "/ip/hotspot/cookie"] {
-            let mut expired: Vec<u64> = Vec::new();
-            for r in self.table(menu).map(|t| t.rows.values()).into_iter().flatten() {
-                match r.expires {
-                    Some(e) if e <= now => expired.push(r.id),
-                    Some(e) => next = next.min(e),
-                    None => {}
-                }
+            let Some(table) = self.table(menu) else { continue };
+            let mut expired: Vec<u64> = table.expiring.range(..=due).map(|(_, id)| *id).collect();
+            expired.sort_unstable();
+            if let Some((e, _)) = table.expiring.range((now, u64::MAX)..).next() {
+                next = next.min(*e);
             }
             ended |= !expired.is_empty();
             for id in expired {
                 self.remove_row(menu, id, "timeout");
             }
         }
-        // Ending sessions changed users' uptime: the next tick scans again.
+        if let Some((e, _)) = self.session_ends.first() {
+            next = next.min(*e);
+        }
+        // Ending sessions changed users' uptime: the next tick looks again.
         self.quiet_until = (!ended).then_some(next);
+    }
+
+    /// Brings `session_ends` up to date with the hotspot users and sessions changed since.
+    fn refresh_session_ends(&mut self) {
+        let mut sessions: BTreeSet<u64> = BTreeSet::new();
+        if let Some(t) = self.tables.get_mut("/ip/hotspot/active") {
+            sessions.extend(t.drain_touched().0);
+        }
+        let names = self
+            .tables
+            .get_mut("/ip/hotspot/user")
+            .map(|t| t.drain_touched().1)
+            .unwrap_or_default();
+        for name in names.iter().collect::<BTreeSet<_>>() {
+            sessions.extend(self.find_by("/ip/hotspot/active", "user", name));
+        }
+        for id in sessions {
+            if let Some(end) = self.session_end_of.remove(&id) {
+                self.session_ends.remove(&(end, id));
+            }
+            if let Some(end) = self.session_end(id) {
+                self.session_ends.insert((end, id));
+                self.session_end_of.insert(id, end);
+            }
+        }
+    }
+
+    /// When hotspot session `id` reaches its user's limit-uptime (the first user of that name
+    /// with a limit): `MIN_UTC` when already, `None` when never.
+    fn session_end(&self, id: u64) -> Option<DateTime<Utc>> {
+        let session = self.table("/ip/hotspot/active")?.rows.get(&id)?;
+        let users = self.table("/ip/hotspot/user")?;
+        let (limit, used) = users.find("name", session.get("user")?).iter().find_map(|uid| {
+            let u = users.rows.get(uid)?;
+            u.get("limit-uptime")
+                .and_then(duration::parse)
+                .map(|limit| (limit, u.used))
+        })?;
+        if used >= limit {
+            return Some(DateTime::<Utc>::MIN_UTC);
+        }
+        let left = chrono::Duration::from_std(limit - used).ok()?;
+        session.started?.checked_add_signed(left)
     }
 
     /// Ends a hotspot session: the user's uptime grows, the host is no longer authorized.
@@ -98,22 +115,16 @@ impl RouterState {
         let session = since(now, row.started);
         if let Some(user) = row.get("user") {
             if let Some(uid) = self.find_by("/ip/hotspot/user", "name", user).first().copied() {
-                if let Some(u) = self
-                    .table_mut("/ip/hotspot/user")
-                    .and_then(|t| t.rows.get_mut(&uid))
-                {
-                    u.used += session;
+                if let Some(t) = self.table_mut("/ip/hotspot/user") {
+                    t.update(uid, |u| u.used += session);
                 }
                 self.notify("/ip/hotspot/user", uid);
             }
         }
         if let Some(mac) = row.get("mac-address") {
             for hid in self.find_by("/ip/hotspot/host", "mac-address", mac) {
-                if let Some(h) = self
-                    .table_mut("/ip/hotspot/host")
-                    .and_then(|t| t.rows.get_mut(&hid))
-                {
-                    h.fields.insert("authorized".into(), "false".into());
+                if let Some(t) = self.table_mut("/ip/hotspot/host") {
+                    t.update(hid, |h| h.fields.insert("authorized".into(), "false".into()));
                 }
                 self.notify("/ip/hotspot/host", hid);
             }
@@ -187,11 +198,8 @@ impl RouterState {
             .copied()
         {
             Some(hid) => {
-                if let Some(h) = self
-                    .table_mut("/ip/hotspot/host")
-                    .and_then(|t| t.rows.get_mut(&hid))
-                {
-                    h.fields.extend(host_fields);
+                if let Some(t) = self.table_mut("/ip/hotspot/host") {
+                    t.update(hid, |h| h.fields.extend(host_fields));
                 }
                 self.notify("/ip/hotspot/host", hid);
             }

@@ -207,3 +207,127 @@ proptest::proptest! {
         }
     }
 }
+
+/// The indexes and the timed ends agree with a scan of every item.
+fn assert_consistent(s: &mut RouterState) {
+    for table in s.tables.values() {
+        for row in table.rows.values() {
+            for field in super::INDEXED {
+                if let Some(value) = row.get(field) {
+                    let scanned: Vec<u64> = table
+                        .rows
+                        .values()
+                        .filter(|r| r.get(field) == Some(value))
+                        .map(|r| r.id)
+                        .collect();
+                    assert_eq!(
+                        table.find(field, value),
+                        scanned,
+                        "{} {field}={value}",
+                        table.spec.path
+                    );
+                }
+            }
+        }
+        let expiring: std::collections::BTreeSet<_> = table
+            .rows
+            .values()
+            .filter_map(|r| r.expires.map(|e| (e, r.id)))
+            .collect();
+        assert_eq!(table.expiring, expiring, "{}", table.spec.path);
+    }
+    s.tick();
+    let now = s.now();
+    let users: Vec<super::Row> = s.tables["/ip/hotspot/user"].rows.values().cloned().collect();
+    for session in s.tables["/ip/hotspot/active"].rows.values() {
+        let limit = users.iter().find_map(|u| {
+            (u.get("name") == session.get("user"))
+                .then(|| u.get("limit-uptime").and_then(crate::sim::duration::parse))
+                .flatten()
+                .map(|l| (l, u.used))
+        });
+        if let Some((limit, used)) = limit {
+            assert!(
+                used + super::since(now, session.started) < limit,
+                "session {} is past its limit and still there",
+                session.id
+            );
+        }
+    }
+    for (menu, table) in &s.tables {
+        assert!(
+            table.rows.values().all(|r| r.expires.is_none_or(|e| e > now)),
+            "{menu}: an expired item is still there"
+        );
+    }
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 100, ..Default::default() })]
+
+    /// Users, sessions and timed items changed at random: every lookup through an index finds
+    /// what a scan finds, `print` narrowed by the index prints what a scan matches, and `tick`
+    /// ends exactly what is due.
+    #[test]
+    fn indexes_agree_with_scans(
+        ops in proptest::collection::vec(
+            (0u8..9, 0usize..4, 0usize..4, 0u64..400),
+            1..60,
+        ),
+    ) {
+        const NAMES: [&str; 4] = ["u", "v", "yes", "aa:bb:cc:dd:ee:0f"];
+        const LIMITS: [&str; 4] = ["1m", "5m", "2m30s", "0s"];
+        let mut s = state();
+        for (op, a, b, secs) in ops {
+            let name = NAMES[a];
+            let mac = format!("02:00:00:00:00:0{b}");
+            let req = |cmd: &str, attrs: &[(&str, &str)]| {
+                attrs.iter().fold(Request::new(cmd), |r, (k, v)| r.attr(*k, *v))
+            };
+            let _ = match op {
+                0 => s.execute(&req("/ip/hotspot/user/add", &[("name", name), ("limit-uptime", LIMITS[b])])),
+                1 => s.execute(&req("/ip/hotspot/user/set", &[("numbers", name), ("name", NAMES[b])])),
+                2 => s.execute(&req("/ip/hotspot/user/set", &[("numbers", name), ("limit-uptime", LIMITS[b])])),
+                3 => s.execute(&req("/ip/hotspot/user/remove", &[("numbers", name)])),
+                4 => s.execute(&req("/ip/hotspot/user/unset", &[("numbers", name), ("value-name", "limit-uptime")])),
+                5 => s.hotspot_login(name, None, &mac, "10.0.0.9", "x").map(|_| Vec::new()),
+                6 => s.execute(&req("/ip/hotspot/host/remove", &[("numbers", "*1")])),
+                7 => s.execute(&req("/ip/firewall/address-list/add", &[
+                    ("list", name),
+                    ("address", &format!("10.0.0.{b}")),
+                    ("timeout", LIMITS[a]),
+                ])),
+                _ => s.execute(&req("/ip/hotspot/cookie/remove", &[("numbers", "*2")])),
+            };
+            let t = s.now() + chrono::Duration::seconds(i64::try_from(secs).unwrap_or(0));
+            s.set_clock(t);
+            assert_consistent(&mut s);
+            for (menu, query) in [
+                ("/ip/hotspot/user", vec![format!("name={name}")]),
+                ("/ip/hotspot/active", vec![format!("user={name}"), format!("mac-address={mac}"), "#|".to_owned()]),
+                ("/ip/hotspot/host", vec![format!("mac-address={}", mac.to_lowercase()), "authorized=yes".to_owned()]),
+                ("/ip/firewall/address-list", vec![format!("list={name}"), format!("address=10.0.0.{b}"), "#&!".to_owned()]),
+                ("/ip/hotspot/cookie", vec![".id=*2".to_owned(), "user=u".to_owned(), "#|".to_owned()]),
+            ] {
+                let printed: Vec<String> = s
+                    .execute(&query.iter().fold(Request::new(format!("{menu}/print")), |r, q| r.query(q)))
+                    .unwrap()
+                    .iter()
+                    .filter_map(|r| r.get(".id").map(str::to_owned))
+                    .collect();
+                let parsed: Vec<crate::sim::query::Query> =
+                    query.iter().map(|q| crate::sim::query::Query::parse(q).unwrap()).collect();
+                let scanned: Vec<String> = s
+                    .rows(menu)
+                    .into_iter()
+                    .filter(|r| {
+                        let row: Vec<(String, String)> = r.clone().into_iter().collect();
+                        RouterState::row_matches(&row, &parsed)
+                    })
+                    .map(|r| r[".id"].clone())
+                    .collect();
+                proptest::prop_assert_eq!(printed, scanned, "{} {:?}", menu, query);
+            }
+        }
+    }
+}

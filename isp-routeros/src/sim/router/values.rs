@@ -108,7 +108,22 @@ impl RouterState {
             }
             _ => return Ok(()),
         };
-        if table.rows.values().any(|r| Some(r.id) != except && clash(r)) {
+        // Every rule needs this property equal: look the clashing items up by it.
+        let key = if spec.path == "/ip/firewall/address-list" {
+            "address"
+        } else {
+            "name"
+        };
+        let clashes = |r: &Row| Some(r.id) != except && clash(r);
+        let found = match fields.get(key) {
+            Some(value) => table
+                .find(key, value)
+                .iter()
+                .filter_map(|id| table.rows.get(id))
+                .any(clashes),
+            None => table.rows.values().any(clashes),
+        };
+        if found {
             return Err(Trap::new(message));
         }
         Ok(())
