@@ -101,6 +101,12 @@ struct Args {
     /// Round-trip latency injected into every simulated router, milliseconds.
     #[arg(long, default_value_t = 5, value_name = "MS")]
     latency_ms: u64,
+    /// The simulated routers' work per command, microseconds (see `RouterCost`).
+    #[arg(long, default_value_t = scenario::RouterCost::DEFAULT_PER_COMMAND_US, value_name = "US")]
+    cost_per_command_us: u64,
+    /// The simulated routers' work per item a command prints or names, microseconds.
+    #[arg(long, default_value_t = scenario::RouterCost::DEFAULT_PER_ITEM_US, value_name = "US")]
+    cost_per_item_us: u64,
     /// Rows to run, by number (1-7) or name (lag, sweep, query, billing,
     /// reconcile, memory, grant); all when none is given.
     rows: Vec<String>,
@@ -169,6 +175,17 @@ fn main() -> ExitCode {
         );
         return ExitCode::from(2);
     }
+    for (flag, us) in [
+        ("cost-per-command-us", args.cost_per_command_us),
+        ("cost-per-item-us", args.cost_per_item_us),
+    ] {
+        if us > 1_000_000 {
+            eprintln!(
+                "isp-bench: {flag}: {us} is more than 1000000 µs; give the router's work in microseconds"
+            );
+            return ExitCode::from(2);
+        }
+    }
     if cfg!(debug_assertions) {
         eprintln!("isp-bench: this is a debug build; figures are only meaningful with --release");
     }
@@ -177,6 +194,13 @@ fn main() -> ExitCode {
         Scale::quick(latency)
     } else {
         Scale::full(latency)
+    };
+    let scale = Scale {
+        router_cost: scenario::RouterCost {
+            per_command: Duration::from_micros(args.cost_per_command_us),
+            per_item: Duration::from_micros(args.cost_per_item_us),
+        },
+        ..scale
     };
     let machine = Machine::describe();
     eprintln!("isp-bench: {machine}");

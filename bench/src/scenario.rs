@@ -1,5 +1,5 @@
 //! What every row starts from: simulated routers (one `SimFleet`, every router
-//! with the injected round-trip latency), tenants with several routers each,
+//! with the injected round-trip latency and the router cost, [`RouterCost`]), tenants with several routers each,
 //! and an SQLite database loaded with subscribers and their devices, some of
 //! them online on the simulators. Row 1 also loads the same subscribers into
 //! PostgreSQL (a throwaway cluster).
@@ -134,6 +134,49 @@ impl RouterSpec {
     }
 }
 
+/// The simulated routers' own work (the simulator's cost model): a command waits
+/// `per_command + items × per_item` before its answer, on top of the latency,
+/// where items are the items it prints or names (`isp_routeros::sim`, "Cost
+/// model"). Commands on one connection execute one at a time.
+///
+/// The defaults, from public figures (none is a clean per-command measurement,
+/// so the choice leans against batching, which is what the rows measure):
+///
+/// * per item, 250 µs: a Terraform provider refreshing 16 routes read the whole
+///   table of ~22,000 routes each time, 16 `/ip/route/print` in ~90 s on
+///   RouterOS 7.19.1, router CPU ~35 %
+///   (<https://github.com/terraform-routeros/terraform-provider-routeros/issues/943>):
+///   ~256 µs per printed item end to end. Hotspot sessions print about as many
+///   properties as routes. This is on the high side (the figure includes
+///   transfer and the client's parsing), so a big batch is not free.
+/// * per command, 2 ms: published whole-call figures are far higher (~1.3 s for
+///   one connect, login and command on an RB1000 or CCR1036,
+///   <https://github.com/pincioc/fail2ban_mikrotik/issues/2>; integrations
+///   throttle bulk changes to 3-5 calls a second to spare the router's CPU,
+///   <https://github.com/Zilleali/mikrotik-laravel/wiki/Rate%E2%80%90Limiting>),
+///   but they include connection set-up. A small per-command cost favours the
+///   seeds' one-command-per-user baseline, not our batches; the round trip is
+///   the separate `--latency-ms`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct RouterCost {
+    /// Work per command.
+    pub(crate) per_command: Duration,
+    /// Work per item printed or named.
+    pub(crate) per_item: Duration,
+}
+
+impl RouterCost {
+    /// `--cost-per-command-us` by default.
+    pub(crate) const DEFAULT_PER_COMMAND_US: u64 = 2_000;
+    /// `--cost-per-item-us` by default.
+    pub(crate) const DEFAULT_PER_ITEM_US: u64 = 250;
+    /// The defaults (see the type's documentation for why).
+    pub(crate) const DEFAULT: RouterCost = RouterCost {
+        per_command: Duration::from_micros(Self::DEFAULT_PER_COMMAND_US),
+        per_item: Duration::from_micros(Self::DEFAULT_PER_ITEM_US),
+    };
+}
+
 /// Simulated routers, router `id` at index `id - 1`.
 #[derive(Debug)]
 pub(crate) struct Fleet {
@@ -142,10 +185,13 @@ pub(crate) struct Fleet {
 }
 
 impl Fleet {
-    /// Starts one simulator per router of `topo`, each answering after `latency`.
-    pub(crate) async fn start(topo: Topology, latency: Duration) -> BoxResult<Fleet> {
+    /// Starts one simulator per router of `topo`, each answering after `latency`
+    /// plus the router's own work, `cost`.
+    pub(crate) async fn start(topo: Topology, latency: Duration, cost: RouterCost) -> BoxResult<Fleet> {
         let mut config = SimConfig::new(API_USER, API_PASSWORD);
         config.latency = latency;
+        config.cost_per_command = cost.per_command;
+        config.cost_per_item = cost.per_item;
         config.identity = "bench".to_owned();
         let n = usize::try_from(topo.routers())?;
         let addr = "127.0.0.1:0".parse().map_err(|e| format!("address: {e}"))?;
@@ -631,12 +677,17 @@ impl Population {
         Ok(())
     }
 
-    /// Entitled subscribers that are online too: every tenth, at most `cap`
-    /// per router (a router with a thousand users online is a busy site).
+    /// Entitled subscribers that are online too: one in ten, at most `cap` per
+    /// router (a router with a thousand users online is a busy site). Every block
+    /// of `topo.routers()` consecutive ids has one subscriber per router; block
+    /// `b` gives the ones at offsets `b % 10`, `b % 10 + 10`, ..., so that over ten
+    /// blocks every router has its share (every tenth id would sit on a tenth of
+    /// the routers: ids and routers share the factor of the tenant count).
     pub(crate) fn background_online(&self, topo: Topology, cap: usize) -> Vec<i64> {
         let mut per_router: BTreeMap<i64, usize> = BTreeMap::new();
+        let block = topo.routers().max(1);
         self.entitled()
-            .filter(|i| i % 10 == 0)
+            .filter(|i| (i - 1) % 10 == ((i - 1) / block) % 10)
             .filter(|i| {
                 let n = per_router.entry(topo.home_router(*i)).or_default();
                 *n += 1;
@@ -663,6 +714,30 @@ mod tests {
         assert_eq!(count.len(), 100);
         assert!(count.values().all(|n| *n == 100));
         assert_eq!(devices_of(2) + devices_of(3), 3);
+
+        // Background sessions: one in ten, on every router alike.
+        let pop = Population {
+            total: 100_000,
+            expired: 100,
+            expiring: 900,
+            first_expiry: Utc::now(),
+            spread: Duration::from_secs(60),
+            now: Utc::now(),
+        };
+        let online = pop.background_online(t, 1_000);
+        let mut per_router: BTreeMap<i64, usize> = BTreeMap::new();
+        for i in &online {
+            assert!(pop.entitled().contains(i));
+            *per_router.entry(t.home_router(*i)).or_default() += 1;
+        }
+        assert_eq!(online.len(), 9_900);
+        assert_eq!(per_router.len(), 100, "every router has background sessions");
+        assert!(
+            per_router.values().all(|n| (98..=100).contains(n)),
+            "{per_router:?}"
+        );
+        let capped = pop.background_online(t, 10);
+        assert_eq!(capped.len(), 1_000);
         assert_eq!(mac(258, 2), "02:00:00:01:02:02");
         assert_eq!(sub_of_username(&username(42)), Some(42));
         assert_eq!(sub_of_username("admin"), None);

@@ -181,7 +181,7 @@ async fn run(scale: &Scale, backend: Backend) -> BoxResult<GrantRun> {
         }
         Backend::Mysql => return Err("row 7 measures SQLite and PostgreSQL".into()),
     };
-    let fleet = Fleet::start(topo, scale.latency).await?;
+    let fleet = Fleet::start(topo, scale.latency, scale.router_cost).await?;
     let now = Utc::now();
     let pop = Population {
         total: scale.grant_subscribers.max(lapsed),

@@ -179,7 +179,7 @@ pub(crate) async fn measure(
             Db::create_mysql(url, topo).await?
         }
     };
-    let fleet = Fleet::start(topo, scale.latency).await?;
+    let fleet = Fleet::start(topo, scale.latency, scale.router_cost).await?;
     let now = Utc::now();
     let mut pop = Population {
         total: subscribers,

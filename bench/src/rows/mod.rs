@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::daemon::unix_ms;
-use crate::scenario::{sub_of_username, Fleet};
+use crate::scenario::{sub_of_username, Fleet, RouterCost};
 
 /// How big each row is.
 #[derive(Debug, Clone, Copy)]
@@ -20,6 +20,8 @@ pub(crate) struct Scale {
     pub(crate) quick: bool,
     /// Injected round-trip latency of every simulated router.
     pub(crate) latency: Duration,
+    /// The simulated routers' own work per command and per item.
+    pub(crate) router_cost: RouterCost,
     pub(crate) lag_subscribers: i64,
     pub(crate) lag_expiries: i64,
     pub(crate) lag_spread: Duration,
@@ -40,6 +42,7 @@ impl Scale {
         Scale {
             quick: false,
             latency,
+            router_cost: RouterCost::DEFAULT,
             lag_subscribers: 100_000,
             lag_expiries: 1_000,
             lag_spread: Duration::from_secs(60),
@@ -60,6 +63,7 @@ impl Scale {
         Scale {
             quick: true,
             latency,
+            router_cost: RouterCost::DEFAULT,
             lag_subscribers: 10_000,
             lag_expiries: 100,
             lag_spread: Duration::from_secs(10),

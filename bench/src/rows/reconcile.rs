@@ -40,7 +40,7 @@ pub(crate) async fn row(scale: &Scale) -> BoxResult<RowResult> {
     progress(format!(
         "reconcile: {routers} routers x {per_router} sessions, {drift} drifted each way per router: loading"
     ));
-    let fleet = Fleet::start(topo, scale.latency).await?;
+    let fleet = Fleet::start(topo, scale.latency, scale.router_cost).await?;
     let db = Db::create(dir.path(), "reconcile.sqlite", topo).await?;
     let now = Utc::now();
     let pop = Population {

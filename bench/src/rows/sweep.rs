@@ -49,7 +49,7 @@ pub(crate) async fn measure(scale: &Scale, subscribers: i64, expired: i64) -> Bo
     progress(format!(
         "sweep: {subscribers} subscribers, {expired} expired: loading"
     ));
-    let fleet = Fleet::start(topo, scale.latency).await?;
+    let fleet = Fleet::start(topo, scale.latency, scale.router_cost).await?;
     let db = Db::create(dir.path(), "sweep.sqlite", topo).await?;
     let now = Utc::now();
     let pop = Population {
@@ -168,7 +168,7 @@ fn dump_log(fleet: &Fleet, start_ms: f64, path: &str) -> BoxResult<()> {
 pub(crate) async fn measure_naive(scale: &Scale, expired: i64) -> BoxResult<(naive::NaiveRun, u64)> {
     let topo = Topology::DEFAULT;
     let dir = tempfile::tempdir()?;
-    let fleet = Fleet::start(topo, scale.latency).await?;
+    let fleet = Fleet::start(topo, scale.latency, scale.router_cost).await?;
     let db = Db::create(dir.path(), "naive.sqlite", topo).await?;
     let now = Utc::now();
     let pop = Population {
