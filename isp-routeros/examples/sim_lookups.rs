@@ -19,17 +19,26 @@ fn per_op(total: Duration) -> String {
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let users: u32 = match std::env::args().nth(1) {
-        Some(n) => n.parse().map_err(|e| format!("users: {n:?} is not a count ({e})"))?,
+        Some(n) => n
+            .parse()
+            .map_err(|e| format!("users: {n:?} is not a count ({e})"))?,
         None => 100_000,
     };
     let router = SimRouter::start(SimConfig::new("admin", "pw"), "127.0.0.1:0".parse()?).await?;
     let h = router.handle();
     let started = Instant::now();
     for i in 0..users {
-        h.add_row("/ip/hotspot/user", &[("name", &format!("u{i}")), ("limit-uptime", "1d")])?;
+        h.add_row(
+            "/ip/hotspot/user",
+            &[("name", &format!("u{i}")), ("limit-uptime", "1d")],
+        )?;
     }
     let load = started.elapsed();
-    println!("{users} users: loaded in {:.2} s ({:.1} µs per add)", load.as_secs_f64(), load.as_secs_f64() * 1e6 / f64::from(users.max(1)));
+    println!(
+        "{users} users: loaded in {:.2} s ({:.1} µs per add)",
+        load.as_secs_f64(),
+        load.as_secs_f64() * 1e6 / f64::from(users.max(1))
+    );
 
     let started = Instant::now();
     for i in 0..OPS {
@@ -41,7 +50,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let started = Instant::now();
     for k in 0..OPS {
         let i = (k * step) % users.max(1);
-        let mac = format!("02:00:00:{:02X}:{:02X}:{:02X}", (i >> 16) & 255, (i >> 8) & 255, i & 255);
+        let mac = format!(
+            "02:00:00:{:02X}:{:02X}:{:02X}",
+            (i >> 16) & 255,
+            (i >> 8) & 255,
+            i & 255
+        );
         h.hotspot_login(&format!("u{i}"), &mac, "10.0.0.2")?;
     }
     println!("hotspot login: {}", per_op(started.elapsed()));
@@ -63,7 +77,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             return Err(format!("print ?name=u{i} found {} items", found.rows.len()).into());
         }
     }
-    println!("API print ?name= (one round trip each): {}", per_op(started.elapsed()));
+    println!(
+        "API print ?name= (one round trip each): {}",
+        per_op(started.elapsed())
+    );
     router.shutdown().await;
     Ok(())
 }
