@@ -37,6 +37,9 @@ struct Planned {
     labels: BTreeMap<RouterId, String>,
 }
 
+/// A subscriber kept pending, with each router's error (router, its label).
+type PendingItem = (Subscriber, Vec<(Option<RouterId>, Option<String>, Error)>);
+
 /// What one batch's router work left to record. It owns all it needs, so that
 /// it is recorded while the next batch is claimed and cut off.
 struct CutOff {
@@ -44,7 +47,7 @@ struct CutOff {
     /// Every router confirmed these.
     done: Vec<Confirmed>,
     /// Not every router confirmed these: kept pending, with the errors.
-    pending: Vec<(Subscriber, Vec<(Option<RouterId>, Option<String>, Error)>)>,
+    pending: Vec<PendingItem>,
     /// Lease lost before a router call, with the routers this batch had
     /// already disabled the user on: enabled again if paid again.
     lost: Vec<(Subscriber, BTreeSet<RouterId>)>,
