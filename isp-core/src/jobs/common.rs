@@ -262,11 +262,7 @@ impl<'e> RunCtx<'e> {
             self.tally.audit.clear();
             return;
         }
-        let events = std::mem::take(&mut self.tally.audit);
-        if let Err(e) = self.engine.deps.repos.audit.append(&events).await {
-            tracing::warn!(job = %self.job, error = %e, events = events.len(), "audit write failed");
-            self.tally.add("audit_write_failures", 1);
-        }
+        self.engine.append_audit(self.job, &mut self.tally).await;
     }
 
     pub(crate) fn into_report(self) -> JobReport {
@@ -281,6 +277,19 @@ impl<'e> RunCtx<'e> {
 }
 
 impl Engine {
+    /// Writes the audit events buffered in `tally` (one write); a failing
+    /// audit store is counted, never fatal.
+    pub(crate) async fn append_audit(&self, job: JobKind, tally: &mut Tally) {
+        if tally.audit.is_empty() {
+            return;
+        }
+        let events = std::mem::take(&mut tally.audit);
+        if let Err(e) = self.deps.repos.audit.append(&events).await {
+            tracing::warn!(job = %job, error = %e, events = events.len(), "audit write failed");
+            tally.add("audit_write_failures", 1);
+        }
+    }
+
     /// Renews this engine's leases on `ids` for another lease TTL from now,
     /// just before router work or an SMS send on them, and answers per id, in
     /// order, whether the item is still ours. An item whose lease ran out
@@ -433,7 +442,7 @@ impl Engine {
     /// the reservation failed and is counted in `sms_failed`).
     pub(crate) async fn reserve_notices(
         &self,
-        ctx: &mut RunCtx<'_>,
+        tally: &mut Tally,
         dues: Vec<(&NoticeDue, String)>,
         now: DateTime<Utc>,
     ) -> Vec<Option<NoticeId>> {
@@ -457,9 +466,9 @@ impl Engine {
             Ok(ids) if ids.len() == count => {
                 for id in &ids {
                     if id.is_some() {
-                        ctx.tally.add("notices_reserved", 1);
+                        tally.add("notices_reserved", 1);
                     } else {
-                        ctx.tally.add("notices_duplicate", 1);
+                        tally.add("notices_duplicate", 1);
                     }
                 }
                 ids
@@ -470,12 +479,12 @@ impl Engine {
                     notices = count,
                     "notice reservation answered for a different number of notices"
                 );
-                ctx.tally.add("sms_failed", count as u64);
+                tally.add("sms_failed", count as u64);
                 vec![None; count]
             }
             Err(e) => {
                 tracing::warn!(notices = count, error = %e, "notice reservation failed");
-                ctx.tally.add("sms_failed", count as u64);
+                tally.add("sms_failed", count as u64);
                 vec![None; count]
             }
         }

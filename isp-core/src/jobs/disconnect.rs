@@ -4,23 +4,57 @@ use std::collections::hash_map::Entry;
 use std::collections::{btree_map, BTreeMap, BTreeSet, HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
-use futures::future::join_all;
+use futures::future::{join_all, BoxFuture};
+use futures::FutureExt as _;
 use tracing::Instrument;
 
-use crate::domain::{AuditOutcome, ExpiryDone, OwnerTag, Router, RouterId, Subscriber, TenantId};
+use crate::domain::{
+    AuditOutcome, ExpiryDone, OwnerTag, Router, RouterId, Subscriber, SubscriberId, TenantId,
+};
 use crate::error::{Error, Result};
-use crate::jobs::common::{duplicate, fresh, local_text, render, router_span, RunCtx, Tally, DRY_RUN_LIMIT};
-use crate::jobs::Engine;
+use crate::jobs::common::{
+    duplicate, fresh, local_text, render, retry_at, router_span, RunCtx, Tally, DRY_RUN_LIMIT,
+};
+use crate::jobs::{Engine, JobKind};
 use crate::policy::hotspot::{hotspot_expiry, HotspotExpiry};
 use crate::ports::{DisconnectReport, ForeignObject, HotspotTarget};
 use crate::ports::{LeaseRepoExt as _, Leased, LeasedId as _};
 
-/// A subscriber every router confirmed, with where its user was disabled.
-struct Confirmed<'a> {
-    subscriber: &'a Subscriber,
-    expiry: &'a HotspotExpiry,
-    routers: &'a BTreeSet<RouterId>,
-    disabled: &'a BTreeSet<RouterId>,
+/// A subscriber every router confirmed, with where its user was disabled and
+/// the text of its expiry SMS.
+struct Confirmed {
+    subscriber: Subscriber,
+    expiry: HotspotExpiry,
+    routers: BTreeSet<RouterId>,
+    disabled: BTreeSet<RouterId>,
+    body: String,
+}
+
+/// A claimed batch, planned: the subscribers to cut off and their routers.
+struct Planned {
+    plans: Vec<(Subscriber, HotspotExpiry)>,
+    routers: BTreeMap<RouterId, Router>,
+    labels: BTreeMap<RouterId, String>,
+}
+
+/// A subscriber kept pending, with each router's error (router, its label).
+type PendingItem = (Subscriber, Vec<(Option<RouterId>, Option<String>, Error)>);
+
+/// What one batch's router work left to record. It owns all it needs, so that
+/// it is recorded while the next batch is claimed and cut off.
+struct CutOff {
+    now: DateTime<Utc>,
+    /// Every router confirmed these.
+    done: Vec<Confirmed>,
+    /// Not every router confirmed these: kept pending, with the errors.
+    pending: Vec<PendingItem>,
+    /// Lease lost before a router call, with the routers this batch had
+    /// already disabled the user on: enabled again if paid again.
+    lost: Vec<(Subscriber, BTreeSet<RouterId>)>,
+    routers: BTreeMap<RouterId, Router>,
+    labels: BTreeMap<RouterId, String>,
+    /// The batch's audit events so far, written with its record.
+    tally: Tally,
 }
 
 /// One router's answer for a batch: the plans whose lease was renewed and,
@@ -28,35 +62,71 @@ struct Confirmed<'a> {
 type RouterAnswer = Result<(Vec<usize>, Vec<Result<DisconnectReport>>)>;
 
 impl Engine {
+    /// Claims expired subscribers a batch at a time and cuts each batch off.
+    /// Batch N is recorded (notices, expiries, devices, audit) while batch
+    /// N+1 is claimed and cut off on its routers: at most one batch's writes
+    /// are outstanding, and each subscriber is recorded only after its own
+    /// routers confirmed.
     pub(crate) async fn disconnect_expired(&self, ctx: &mut RunCtx<'_>) -> Result<()> {
-        let subs = &self.deps.repos.subscribers;
         if ctx.dry_run {
             let now = ctx.now();
-            let batch = subs.list_expired(now, DRY_RUN_LIMIT).await?;
-            self.disconnect_batch(ctx, batch, now).await?;
+            let batch = self
+                .deps
+                .repos
+                .subscribers
+                .list_expired(now, DRY_RUN_LIMIT)
+                .await?;
+            let planned = self.plan_batch(ctx, batch, now).await?;
+            self.count_dry_run(ctx, &planned, now).await;
             return Ok(());
         }
         let mut seen = HashSet::new();
+        let mut recording: Option<BoxFuture<'_, Tally>> = None;
         loop {
-            let now = ctx.now();
-            let claim = ctx.claim_at(now);
-            let batch = subs.claim_expired(&claim).await?;
-            let batch = fresh(&mut seen, batch, |s| s.id);
-            if batch.is_empty() {
-                break;
+            let previous = recording.take();
+            let (next, recorded) = futures::join!(self.claim_and_cut_off(ctx, &mut seen), async move {
+                match previous {
+                    Some(record) => Some(record.await),
+                    None => None,
+                }
+            });
+            if let Some(tally) = recorded {
+                ctx.tally.merge(tally);
             }
-            self.disconnect_batch(ctx, batch, now).await?;
-            ctx.flush_audit().await;
+            match next? {
+                Some(cut) => recording = Some(self.record_batch(cut).boxed()),
+                None => return Ok(()),
+            }
         }
-        Ok(())
     }
 
-    async fn disconnect_batch(
+    /// Claims the next batch and cuts it off on its routers; `None` when
+    /// nothing is left.
+    async fn claim_and_cut_off(
+        &self,
+        ctx: &mut RunCtx<'_>,
+        seen: &mut HashSet<SubscriberId>,
+    ) -> Result<Option<CutOff>> {
+        let now = ctx.now();
+        let claim = ctx.claim_at(now);
+        let batch = self.deps.repos.subscribers.claim_expired(&claim).await?;
+        let batch = fresh(seen, batch, |s| s.id);
+        if batch.is_empty() {
+            return Ok(None);
+        }
+        let planned = self.plan_batch(ctx, batch, now).await?;
+        Ok(Some(self.cut_off(ctx, planned, now).await))
+    }
+
+    /// Reads the batch's devices and routers and plans each subscriber's
+    /// expiry; one that cannot be planned is kept pending (or left, when not
+    /// due).
+    async fn plan_batch(
         &self,
         ctx: &mut RunCtx<'_>,
         batch: Vec<Subscriber>,
         now: DateTime<Utc>,
-    ) -> Result<()> {
+    ) -> Result<Planned> {
         let repos = &self.deps.repos;
         let ids: Vec<_> = batch.iter().map(|s| s.id).collect();
         let devices = repos.devices.active_of(&ids).await?;
@@ -77,7 +147,8 @@ impl Engine {
                 Some(Ok(rs)) => rs.clone(),
                 Some(Err(e)) => {
                     let e = duplicate(e);
-                    self.disconnect_pending(ctx, &s, now, &[(None, None, e)]).await;
+                    self.disconnect_pending(&mut ctx.tally, &s, now, &[(None, None, e)])
+                        .await;
                     continue;
                 }
                 None => Vec::new(),
@@ -100,7 +171,8 @@ impl Engine {
                     format!("tenant {}", s.tenant_id),
                     "no enabled router: nothing can cut this subscriber off",
                 );
-                self.disconnect_pending(ctx, &s, now, &[(None, None, e)]).await;
+                self.disconnect_pending(&mut ctx.tally, &s, now, &[(None, None, e)])
+                    .await;
                 continue;
             }
             for r in tenant_rs.iter().filter(|r| expiry.routers.contains(&r.id)) {
@@ -111,8 +183,39 @@ impl Engine {
             }
             plans.push((s, expiry));
         }
+        Ok(Planned {
+            plans,
+            routers,
+            labels,
+        })
+    }
 
-        // One disconnect call per router for the whole batch.
+    /// What a live run would do with a planned batch: counted, and each
+    /// expiry notice checked for being new; nothing written.
+    async fn count_dry_run(&self, ctx: &mut RunCtx<'_>, planned: &Planned, now: DateTime<Utc>) {
+        for (s, e) in &planned.plans {
+            ctx.tally.add("users_disconnected", 1);
+            ctx.tally.add("devices_deactivated", e.devices.len() as u64);
+            for r in &e.routers {
+                if let Some(label) = planned.labels.get(r) {
+                    ctx.tally.add_router(label, "users_disconnected", 1);
+                }
+            }
+            let body = self.expired_body(ctx, s).await;
+            self.reserve_notice(ctx, &e.notice, body, now).await;
+        }
+    }
+
+    /// One disconnect call per router for the whole batch, each made only for
+    /// the subscribers whose lease it renewed first (holding the router's
+    /// permit): a subscriber whose lease ran out, or was cleared by a payment,
+    /// may be another daemon's now, and is left to it.
+    async fn cut_off(&self, ctx: &mut RunCtx<'_>, planned: Planned, now: DateTime<Utc>) -> CutOff {
+        let Planned {
+            plans,
+            routers,
+            labels,
+        } = planned;
         let mut per_router: BTreeMap<RouterId, Vec<usize>> = BTreeMap::new();
         for (i, (_, e)) in plans.iter().enumerate() {
             for r in &e.routers {
@@ -120,25 +223,6 @@ impl Engine {
             }
         }
 
-        if ctx.dry_run {
-            for (s, e) in &plans {
-                ctx.tally.add("users_disconnected", 1);
-                ctx.tally.add("devices_deactivated", e.devices.len() as u64);
-                for r in &e.routers {
-                    if let Some(label) = labels.get(r) {
-                        ctx.tally.add_router(label, "users_disconnected", 1);
-                    }
-                }
-                let body = self.expired_body(ctx, s).await;
-                self.reserve_notice(ctx, &e.notice, body, now).await;
-            }
-            return Ok(());
-        }
-
-        // One disconnect call per router for the whole batch, each made only
-        // for the subscribers whose lease it renewed first (holding the
-        // router's permit): a subscriber whose lease ran out may be another
-        // daemon's now, and is left to it.
         let driver = &self.deps.driver;
         let limits = &self.limits;
         let plans_ref = &plans;
@@ -147,7 +231,7 @@ impl Engine {
             let span = router_span(&router.name);
             Some(
                 async move {
-                    let answer: Result<(Vec<usize>, Vec<Result<DisconnectReport>>)> = limits
+                    let answer: RouterAnswer = limits
                         .run(*rid, async {
                             let ids: Vec<i64> = idxs.iter().map(|i| plans_ref[*i].0.id.raw()).collect();
                             let held = self.renew_leases(Leased::Subscribers, &ids).await?;
@@ -233,33 +317,37 @@ impl Engine {
         }
         // A router that was never called (no longer known) counts as unconfirmed.
 
-        let mut done: Vec<Confirmed<'_>> = Vec::new();
-        // Subscribers whose lease was lost (a payment clears it too) but whom
-        // this batch already disabled somewhere: enabled again if paid again.
-        // One still expired was taken over by another daemon, which cuts it
-        // off: re-enabling it here would undo and repeat that work.
-        let mut reenable = Vec::new();
-        for (i, (s, expiry)) in plans.iter().enumerate() {
+        let mut cut = CutOff {
+            now,
+            done: Vec::new(),
+            pending: Vec::new(),
+            lost: Vec::new(),
+            routers: BTreeMap::new(),
+            labels: BTreeMap::new(),
+            tally: Tally::default(),
+        };
+        for (i, (s, expiry)) in plans.into_iter().enumerate() {
+            let disabled = std::mem::take(&mut disabled[i]);
             if lost[i] {
+                // A payment clears the lease too; one still expired was taken
+                // over by another daemon, which cuts it off: re-enabling it
+                // here would undo and repeat that work.
                 ctx.tally.add("expiry_superseded", 1);
                 tracing::debug!(subscriber = %s.id, "expiry left to another daemon or a payment (lease lost before a router call)");
-                if !disabled[i].is_empty() {
-                    match repos.subscribers.get(s.id).await {
-                        Ok(current) if paid_again(&current, now) => {
-                            reenable.push((current, disabled[i].clone()))
-                        }
-                        Ok(_) => {}
-                        Err(e) => ctx.tally.fail(format!("subscriber:{}", s.id), None, &e),
-                    }
+                if !disabled.is_empty() {
+                    cut.lost.push((s, disabled));
                 }
                 continue;
             }
-            if expiry.is_complete(&confirmed[i]) {
-                done.push(Confirmed {
+            let routers_confirmed = std::mem::take(&mut confirmed[i]);
+            if expiry.is_complete(&routers_confirmed) {
+                let body = self.expired_body(ctx, &s).await;
+                cut.done.push(Confirmed {
                     subscriber: s,
                     expiry,
-                    routers: &confirmed[i],
-                    disabled: &disabled[i],
+                    routers: routers_confirmed,
+                    disabled,
+                    body,
                 });
             } else {
                 let mut errs: Vec<(Option<RouterId>, Option<String>, Error)> = errors[i]
@@ -273,12 +361,45 @@ impl Engine {
                         Error::unavailable("router", "not every router of the tenant confirmed"),
                     ));
                 }
-                self.disconnect_pending(ctx, s, now, &errs).await;
+                cut.pending.push((s, errs));
             }
         }
-        reenable.extend(self.disconnect_complete(ctx, &done, now).await);
-        self.reenable_paid(ctx, reenable, &routers, &labels, now).await;
-        Ok(())
+        cut.routers = routers;
+        cut.labels = labels;
+        cut.tally.audit = std::mem::take(&mut ctx.tally.audit);
+        cut
+    }
+
+    /// Records a cut-off batch: keeps the unconfirmed pending, records the
+    /// confirmed ([`Self::disconnect_complete`]), enables again the users of
+    /// those paid again meanwhile, and writes the batch's audit events.
+    /// Answers the counts and failures of it, for the run's report.
+    async fn record_batch(&self, cut: CutOff) -> Tally {
+        let CutOff {
+            now,
+            done,
+            pending,
+            lost,
+            routers,
+            labels,
+            mut tally,
+        } = cut;
+        let mut reenable = Vec::new();
+        for (s, disabled) in lost {
+            match self.deps.repos.subscribers.get(s.id).await {
+                Ok(current) if paid_again(&current, now) => reenable.push((current, disabled)),
+                Ok(_) => {}
+                Err(e) => tally.fail(format!("subscriber:{}", s.id), None, &e),
+            }
+        }
+        for (s, errs) in &pending {
+            self.disconnect_pending(&mut tally, s, now, errs).await;
+        }
+        reenable.extend(self.disconnect_complete(&mut tally, &done, now).await);
+        self.reenable_paid(&mut tally, reenable, &routers, &labels, now)
+            .await;
+        self.append_audit(JobKind::DisconnectExpired, &mut tally).await;
+        tally
     }
 
     /// Enables again, on each router, the users this batch disabled for
@@ -286,7 +407,7 @@ impl Engine {
     /// recording (the extension won): they must not wait for the next sync.
     async fn reenable_paid(
         &self,
-        ctx: &mut RunCtx<'_>,
+        tally: &mut Tally,
         reenable: Vec<(Subscriber, BTreeSet<RouterId>)>,
         routers: &BTreeMap<RouterId, Router>,
         labels: &BTreeMap<RouterId, String>,
@@ -335,9 +456,9 @@ impl Engine {
                 let subject = format!("subscriber:{}", s.id);
                 match r {
                     Ok(()) => {
-                        ctx.tally.add("users_reenabled", 1);
-                        ctx.tally.add_router(&label, "users_reenabled", 1);
-                        ctx.tally.event(
+                        tally.add("users_reenabled", 1);
+                        tally.add_router(&label, "users_reenabled", 1);
+                        tally.event(
                             now,
                             Some(s.tenant_id),
                             "reenable",
@@ -348,7 +469,7 @@ impl Engine {
                         );
                     }
                     // The next sync re-enables it; the failure is in the report.
-                    Err(e) => ctx.tally.fail(subject, Some(&label), &e),
+                    Err(e) => tally.fail(subject, Some(&label), &e),
                 }
             }
         }
@@ -362,8 +483,8 @@ impl Engine {
     /// they were disabled on, for [`Self::reenable_paid`].
     async fn disconnect_complete(
         &self,
-        ctx: &mut RunCtx<'_>,
-        done: &[Confirmed<'_>],
+        tally: &mut Tally,
+        done: &[Confirmed],
         now: DateTime<Utc>,
     ) -> Vec<(Subscriber, BTreeSet<RouterId>)> {
         let mut reenable = Vec::new();
@@ -375,11 +496,8 @@ impl Engine {
         // the subscriber is no longer due, so a daemon killed in between would
         // lose the notice for good. Reserving is idempotent (one notice per
         // recipient, kind and deadline); it is withdrawn if an extension wins.
-        let mut dues = Vec::with_capacity(done.len());
-        for c in done {
-            dues.push((&c.expiry.notice, self.expired_body(ctx, c.subscriber).await));
-        }
-        let reserved = self.reserve_notices(ctx, dues, now).await;
+        let dues = done.iter().map(|c| (&c.expiry.notice, c.body.clone())).collect();
+        let reserved = self.reserve_notices(tally, dues, now).await;
 
         let items: Vec<ExpiryDone> = done
             .iter()
@@ -390,7 +508,7 @@ impl Engine {
             .collect();
         let outcomes = match repos
             .subscribers
-            .complete_expiries(&items, ctx.holder(), now)
+            .complete_expiries(&items, &self.config.holder, now)
             .await
         {
             Ok(o) if o.len() == items.len() => o,
@@ -402,8 +520,7 @@ impl Engine {
                 // Nothing recorded: each stays leased and is claimed again when
                 // its lease runs out (its notice is reserved and not sent twice).
                 for c in done {
-                    ctx.tally
-                        .fail(format!("subscriber:{}", c.subscriber.id), None, &e);
+                    tally.fail(format!("subscriber:{}", c.subscriber.id), None, &e);
                 }
                 return reenable;
             }
@@ -411,13 +528,13 @@ impl Engine {
 
         let mut completed = Vec::new();
         for ((c, recorded), notice) in done.iter().zip(outcomes).zip(reserved) {
-            let (s, expiry, confirmed) = (c.subscriber, c.expiry, c.routers);
+            let (s, expiry, confirmed) = (&c.subscriber, &c.expiry, &c.routers);
             let subject = format!("subscriber:{}", s.id);
             if recorded {
                 completed.push(s.id);
-                ctx.tally.add("users_disconnected", 1);
+                tally.add("users_disconnected", 1);
                 for rid in confirmed.iter() {
-                    ctx.tally.event(
+                    tally.event(
                         now,
                         Some(s.tenant_id),
                         "disconnect",
@@ -427,7 +544,7 @@ impl Engine {
                         None,
                     );
                 }
-                ctx.tally.event(
+                tally.event(
                     now,
                     Some(s.tenant_id),
                     "expire",
@@ -443,7 +560,7 @@ impl Engine {
                 tracing::info!(user = %s.phone, routers = confirmed.len(), "subscriber disconnected");
             } else {
                 // Extended (or completed elsewhere) meanwhile: the extension wins.
-                ctx.tally.add("expiry_superseded", 1);
+                tally.add("expiry_superseded", 1);
                 // Only a subscriber paid again (extended) gets its users back
                 // and its new notice withdrawn; one completed elsewhere, or
                 // still expired and taken over by another daemon, keeps both.
@@ -453,16 +570,16 @@ impl Engine {
                             reenable.push((current, c.disabled.clone()));
                         }
                         if let Some(id) = notice {
-                            match repos.notices.abandon(id, ctx.holder()).await {
-                                Ok(_) => ctx.tally.add("notices_withdrawn", 1),
-                                Err(e) => ctx.tally.fail(format!("notice:{id}"), None, &e),
+                            match repos.notices.abandon(id, &self.config.holder).await {
+                                Ok(_) => tally.add("notices_withdrawn", 1),
+                                Err(e) => tally.fail(format!("notice:{id}"), None, &e),
                             }
                         }
                     }
                     Ok(_) => {}
-                    Err(e) => ctx.tally.fail(subject.clone(), None, &e),
+                    Err(e) => tally.fail(subject.clone(), None, &e),
                 }
-                ctx.tally.event(
+                tally.event(
                     now,
                     Some(s.tenant_id),
                     "expire",
@@ -477,10 +594,10 @@ impl Engine {
             return reenable;
         }
         match repos.devices.deactivate_all_of(&completed).await {
-            Ok(n) => ctx.tally.add("devices_deactivated", n),
+            Ok(n) => tally.add("devices_deactivated", n),
             Err(e) => {
                 for id in &completed {
-                    ctx.tally.fail(format!("subscriber:{id}"), None, &e);
+                    tally.fail(format!("subscriber:{id}"), None, &e);
                 }
             }
         }
@@ -490,19 +607,19 @@ impl Engine {
     /// Keeps the subscriber pending: retried after a back-off.
     async fn disconnect_pending(
         &self,
-        ctx: &mut RunCtx<'_>,
+        tally: &mut Tally,
         s: &Subscriber,
         now: DateTime<Utc>,
         errors: &[(Option<RouterId>, Option<String>, Error)],
     ) {
         let subject = format!("subscriber:{}", s.id);
-        ctx.tally.add("users_pending", 1);
+        tally.add("users_pending", 1);
         for (rid, label, e) in errors {
-            ctx.tally.fail(subject.clone(), label.as_deref(), e);
+            tally.fail(subject.clone(), label.as_deref(), e);
             if let Some(l) = label {
-                ctx.tally.add_router(l, "failures", 1);
+                tally.add_router(l, "failures", 1);
             }
-            ctx.tally.event(
+            tally.event(
                 now,
                 Some(s.tenant_id),
                 "disconnect",
@@ -512,15 +629,15 @@ impl Engine {
                 Some(e.to_string()),
             );
         }
-        let until = ctx.retry_at(now, s.attempts);
+        let until = retry_at(self, now, s.attempts);
         if let Err(e) = self
             .deps
             .repos
             .leases
-            .retry_later(s.id, ctx.holder(), until)
+            .retry_later(s.id, &self.config.holder, until)
             .await
         {
-            ctx.tally.fail(subject, None, &e);
+            tally.fail(subject, None, &e);
         }
     }
 
