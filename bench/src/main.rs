@@ -2,7 +2,7 @@
 //!
 //! ```sh
 //! cargo run --release -p isp-bench -- --write BENCHMARKS.md      # every row, three runs each (about an hour)
-//! cargo run --release -p isp-bench -- --quick --check            # one smaller run of each (CI's smoke test)
+//! cargo run --release -p isp-bench -- --quick                    # one smaller run of each (CI's smoke test)
 //! cargo run --release -p isp-bench -- 2 4                        # some rows (numbers or names)
 //! cargo run --release -p isp-bench -- --curves --write BENCHMARKS.md   # also the scaling curves and their plot
 //! ```

@@ -424,7 +424,7 @@ pub(crate) fn markdown(
     let _ = writeln!(
         out,
         "Reproduce every row (three runs of each, about an hour; `--quick` for one smaller run of each, a few \
-         minutes, which CI runs as `--quick --check`):\n"
+         minutes, which CI runs as a smoke test):\n"
     );
     let _ = writeln!(
         out,
