@@ -419,6 +419,9 @@ fn draw(c: &Curves, path: &Path, text: bool) -> Result<(), Box<dyn std::error::E
                 .configure_mesh()
                 .x_desc(panel.x_desc)
                 .y_desc(panel.y_desc)
+                .x_labels(4)
+                .x_label_formatter(&|x| thousands(x.round() as u64))
+                .y_label_formatter(&|y| crate::rows::num(*y))
                 .label_style(("sans-serif", 13))
                 .draw()?;
         } else {
