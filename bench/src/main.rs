@@ -1,9 +1,10 @@
 //! `isp-bench`: the benchmark runner of issue 7.
 //!
 //! ```sh
-//! cargo run --release -p isp-bench -- --write BENCHMARKS.md      # every row (about ten minutes)
-//! cargo run --release -p isp-bench -- --quick                    # smaller, under two minutes
+//! cargo run --release -p isp-bench -- --write BENCHMARKS.md      # every row, three runs each (about an hour)
+//! cargo run --release -p isp-bench -- --quick                    # one smaller run of each (CI's smoke test)
 //! cargo run --release -p isp-bench -- 2 4                        # some rows (numbers or names)
+//! cargo run --release -p isp-bench -- --curves --write BENCHMARKS.md   # also the scaling curves and their plot
 //! ```
 //!
 //! Rows: 1 `lag` (enforcement lag), 2 `sweep` (sweep throughput against the
@@ -11,7 +12,19 @@
 //! 5 `reconcile`, 6 `memory` (peak RSS and router load), 7 `grant` (grant latency). Each prints its
 //! figures beside its target and the seeds' approach measured in the same run;
 //! `--write` puts the table, the machine and the notes into a Markdown file,
-//! keeping its `## Due-work queries (isp-adapters-sql)` section.
+//! keeping its `## Due-work queries (isp-adapters-sql)` section (and its
+//! `## Scaling` section unless `--curves` draws it anew).
+//!
+//! Each row runs `--runs` times (3 by default, 1 with `--quick`); its figures
+//! are then min / median / max over the runs, a target is judged on the
+//! median and a count or correctness line must hold in every run (row 4
+//! repeats itself inside the row and runs once). Rows 1, 2 and 7 also run at
+//! each round trip of `--also-rtt-ms` (30 ms by default, `none` for none)
+//! against their baselines at that round trip. `--curves` adds the scaling
+//! runs (row 2 over the number of expired subscribers and of routers, row 1
+//! over the number of subscribers; one run each) as a `## Scaling` section and
+//! a PNG plot. Exit status: 2 for bad arguments, 1 when a row could not run
+//! or, with `--check`, when any verdict is MISSED, else 0.
 //!
 //! The daemon side of rows 1, 2 and 6 runs in a child process; `ISP_BENCH_LOG`
 //! sets its log filter (`warn` by default) and `ISP_BENCH_DAEMON_WRAPPER` a
@@ -20,6 +33,7 @@
 //! sets the runner's own log filter (off by default; billing runs in the
 //! runner), e.g. `sqlx::query=debug` for every statement and its time.
 
+mod curves;
 mod daemon;
 mod machine;
 mod naive;
@@ -68,7 +82,7 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 
 use crate::machine::Machine;
-use crate::report::RowResult;
+use crate::report::{RowResult, RunInfo};
 use crate::rows::{progress, Scale};
 
 /// Errors of the runner (messages for the operator).
@@ -76,6 +90,10 @@ pub(crate) type BoxResult<T> = Result<T, Box<dyn std::error::Error + Send + Sync
 
 /// The command at the top of BENCHMARKS.md.
 const REPRODUCE: &str = "cargo run --release -p isp-bench -- --write BENCHMARKS.md";
+
+/// Runs of a row without `--runs`: full mode, and `--quick`.
+const RUNS_FULL: usize = 3;
+const RUNS_QUICK: usize = 1;
 
 const ROW_NAMES: [(u8, &str); 7] = [
     (1, "lag"),
@@ -92,10 +110,11 @@ const ROW_NAMES: [(u8, &str); 7] = [
 #[command(name = "isp-bench", version, about)]
 struct Args {
     /// Write the results table to this Markdown file (its
-    /// `## Due-work queries (isp-adapters-sql)` section is kept).
+    /// `## Due-work queries (isp-adapters-sql)` section is kept, and its
+    /// `## Scaling` section unless `--curves` is given).
     #[arg(long, value_name = "FILE")]
     write: Option<PathBuf>,
-    /// Smaller loads (under two minutes in all).
+    /// Smaller loads and one run of each row (a few minutes in all).
     #[arg(long)]
     quick: bool,
     /// Round-trip latency injected into every simulated router, milliseconds.
@@ -107,6 +126,24 @@ struct Args {
     /// The simulated routers' work per item a command prints or names, microseconds.
     #[arg(long, default_value_t = scenario::RouterCost::DEFAULT_PER_ITEM_US, value_name = "US")]
     cost_per_item_us: u64,
+    /// Runs of each row; figures are min / median / max over them, targets
+    /// judged on the median [default: 3, 1 with --quick].
+    #[arg(long, value_name = "N")]
+    runs: Option<usize>,
+    /// Exit with status 1 when any verdict is MISSED (after printing and writing).
+    #[arg(long)]
+    check: bool,
+    /// Further round trips (comma-separated milliseconds, or `none`) at which
+    /// rows 1, 2 and 7 also run, each against its baseline at that round trip.
+    #[arg(long, default_value = "30", value_name = "MS,...")]
+    also_rtt_ms: String,
+    /// Also run the scaling curves (one run each) and draw their plot.
+    #[arg(long)]
+    curves: bool,
+    /// Where `--curves` writes its PNG [default: docs/bench-scaling.png next
+    /// to the `--write` file, else in the current directory].
+    #[arg(long, value_name = "FILE")]
+    plot: Option<PathBuf>,
     /// Rows to run, by number (1-7) or name (lag, sweep, query, billing,
     /// reconcile, memory, grant); all when none is given.
     rows: Vec<String>,
@@ -135,17 +172,73 @@ fn parse_rows(raw: &[String]) -> Result<Vec<u8>, String> {
     Ok(out)
 }
 
-async fn run_row(n: u8, scale: &Scale) -> BoxResult<RowResult> {
+/// `--also-rtt-ms`: `30`, `30,80`, `none` or empty.
+fn parse_rtts(raw: &str) -> Result<Vec<u64>, String> {
+    let raw = raw.trim();
+    if raw.is_empty() || raw == "none" {
+        return Ok(Vec::new());
+    }
+    let mut out = Vec::new();
+    for part in raw.split(',') {
+        let ms = part.trim().parse::<u64>().ok().filter(|ms| *ms <= 10_000).ok_or_else(|| {
+            format!("also-rtt-ms: {part:?} is not a round trip in milliseconds (0-10000); give e.g. 30 or 30,80 or none")
+        })?;
+        if !out.contains(&ms) {
+            out.push(ms);
+        }
+    }
+    Ok(out)
+}
+
+/// `--runs`, or its default for the mode.
+fn runs_of(runs: Option<usize>, quick: bool) -> Result<usize, String> {
+    match runs {
+        None if quick => Ok(RUNS_QUICK),
+        None => Ok(RUNS_FULL),
+        Some(n @ 1..=50) => Ok(n),
+        Some(n) => Err(format!("runs: {n} is not between 1 and 50")),
+    }
+}
+
+/// How often row `n` runs: row 4 repeats itself inside the row.
+fn runs_of_row(n: u8, runs: usize) -> usize {
+    if n == 4 {
+        1
+    } else {
+        runs
+    }
+}
+
+async fn run_row(n: u8, scale: &Scale, also_rtt: &[Duration]) -> BoxResult<RowResult> {
     match n {
-        1 => rows::lag::row(scale).await,
-        2 => rows::sweep::row(scale).await,
+        1 => rows::lag::row(scale, also_rtt).await,
+        2 => rows::sweep::row(scale, also_rtt).await,
         3 => rows::query::row(scale).await,
         4 => rows::billing::row(scale).await,
         5 => rows::reconcile::row(scale).await,
         6 => rows::memory::row(scale).await,
-        7 => rows::grant::row(scale).await,
+        7 => rows::grant::row(scale, also_rtt).await,
         _ => Err(format!("no row {n}").into()),
     }
+}
+
+/// The plot's path, and how the Markdown file links it.
+fn plot_path(plot: Option<&PathBuf>, write: Option<&PathBuf>) -> (PathBuf, String) {
+    let dir = write
+        .and_then(|w| w.parent())
+        .map(PathBuf::from)
+        .unwrap_or_default();
+    let path = plot
+        .cloned()
+        .unwrap_or_else(|| dir.join("docs").join("bench-scaling.png"));
+    let link = path
+        .strip_prefix(&dir)
+        .ok()
+        .filter(|_| !dir.as_os_str().is_empty() || path.is_relative())
+        .unwrap_or(&path)
+        .display()
+        .to_string();
+    (path, link)
 }
 
 fn main() -> ExitCode {
@@ -161,8 +254,15 @@ fn main() -> ExitCode {
             .with_writer(std::io::stderr)
             .init();
     }
-    let selected = match parse_rows(&args.rows) {
-        Ok(r) => r,
+    let parsed = parse_rows(&args.rows).and_then(|rows| {
+        Ok((
+            rows,
+            parse_rtts(&args.also_rtt_ms)?,
+            runs_of(args.runs, args.quick)?,
+        ))
+    });
+    let (selected, also_rtt_ms, runs) = match parsed {
+        Ok(p) => p,
         Err(e) => {
             eprintln!("isp-bench: {e}");
             return ExitCode::from(2);
@@ -190,6 +290,11 @@ fn main() -> ExitCode {
         eprintln!("isp-bench: this is a debug build; figures are only meaningful with --release");
     }
     let latency = Duration::from_millis(args.latency_ms);
+    let also_rtt: Vec<Duration> = also_rtt_ms
+        .iter()
+        .filter(|ms| **ms != args.latency_ms)
+        .map(|ms| Duration::from_millis(*ms))
+        .collect();
     let scale = if args.quick {
         Scale::quick(latency)
     } else {
@@ -215,43 +320,80 @@ fn main() -> ExitCode {
     let mut results = Vec::new();
     let mut failed = Vec::new();
     for n in selected {
-        let load = machine::load_now();
-        progress(format!("row {n}: start (load average {load})"));
-        match runtime.block_on(run_row(n, &scale)) {
-            Ok(mut r) => {
-                r.load_before = load;
-                eprintln!("{}", report::terminal(std::slice::from_ref(&r), &[]));
-                results.push(r);
-            }
-            Err(e) => {
-                eprintln!("isp-bench: row {n} failed: {e}");
-                failed.push((n, e.to_string()));
+        let of = runs_of_row(n, runs);
+        let mut done = Vec::new();
+        for k in 1..=of {
+            let load = machine::load_now();
+            progress(format!("row {n}: run {k} of {of}: start (load average {load})"));
+            match runtime.block_on(run_row(n, &scale, &also_rtt)) {
+                Ok(mut r) => {
+                    r.load_before = load;
+                    eprintln!("{}", report::terminal(std::slice::from_ref(&r), &[]));
+                    done.push(r);
+                }
+                Err(e) => {
+                    eprintln!("isp-bench: row {n} (run {k} of {of}) failed: {e}");
+                    failed.push((n, format!("run {k} of {of}: {e}")));
+                    break;
+                }
             }
         }
+        if let Some(r) = report::aggregate(done) {
+            results.push(r);
+        }
     }
+    let scaling = if args.curves {
+        let plot = plot_path(args.plot.as_ref(), args.write.as_ref());
+        match runtime.block_on(curves::run(&scale)) {
+            Ok(c) => {
+                let drawn = curves::plot(&c, &plot.0);
+                match &drawn {
+                    Ok(how) => eprintln!("isp-bench: plot written to {} ({how})", plot.0.display()),
+                    Err(e) => eprintln!("isp-bench: cannot draw {}: {e}", plot.0.display()),
+                }
+                println!("{}", c.terminal());
+                Some(c.markdown(drawn.as_ref().ok().map(|how| (plot.1.as_str(), how.as_str()))))
+            }
+            Err(e) => {
+                eprintln!("isp-bench: the scaling curves failed: {e}");
+                failed.push((0, format!("scaling curves: {e}")));
+                None
+            }
+        }
+    } else {
+        None
+    };
     let total = started.elapsed().as_secs_f64();
     println!("{}", report::terminal(&results, &failed));
     println!("{machine}; {total:.0} s in all");
     if let Some(path) = &args.write {
         let existing = std::fs::read_to_string(path).unwrap_or_default();
-        let kept = report::kept_sections(&existing);
-        let date = chrono::Utc::now().format("%Y-%m-%d %H:%M UTC").to_string();
-        let mut doc = report::markdown(&machine, REPRODUCE, args.quick, &results, &failed, total, &date);
-        if !kept.is_empty() {
-            doc.push_str(&kept);
+        let kept = report::kept_sections(&existing, scaling.is_some());
+        let info = RunInfo {
+            command: REPRODUCE.to_owned(),
+            quick: args.quick,
+            runs,
+            rtt_ms: args.latency_ms,
+            also_rtt_ms: also_rtt.iter().map(|d| d.as_millis() as u64).collect(),
+            total_seconds: total,
+            date: chrono::Utc::now().format("%Y-%m-%d %H:%M UTC").to_string(),
+        };
+        let mut doc = report::markdown(&machine, &info, &results, &failed);
+        if let Some(section) = &scaling {
+            doc.push_str(section);
         }
+        doc.push_str(&kept);
         if let Err(e) = std::fs::write(path, doc) {
             eprintln!("isp-bench: cannot write {}: {e}", path.display());
             return ExitCode::FAILURE;
         }
         eprintln!("isp-bench: wrote {}", path.display());
     }
-    // Missed targets are results (in the table), not failures of the runner.
-    if failed.is_empty() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
+    let code = report::exit_code(&results, &failed, args.check);
+    if code != 0 && failed.is_empty() {
+        eprintln!("isp-bench: --check: a verdict is MISSED (see the table)");
     }
+    ExitCode::from(code)
 }
 
 #[cfg(test)]
@@ -265,5 +407,35 @@ mod tests {
         assert_eq!(r, vec![2, 4]);
         let e = parse_rows(&["8".into()]).unwrap_err();
         assert!(e.contains("\"8\""), "{e}");
+    }
+
+    #[test]
+    fn round_trips_and_runs() {
+        assert_eq!(parse_rtts("30"), Ok(vec![30]));
+        assert_eq!(parse_rtts(" 30, 80,30 "), Ok(vec![30, 80]));
+        assert_eq!(parse_rtts("none"), Ok(vec![]));
+        assert_eq!(parse_rtts(""), Ok(vec![]));
+        let e = parse_rtts("30,fast").unwrap_err();
+        assert!(e.contains("also-rtt-ms") && e.contains("\"fast\""), "{e}");
+        assert_eq!(runs_of(None, false), Ok(3));
+        assert_eq!(runs_of(None, true), Ok(1));
+        assert_eq!(runs_of(Some(5), true), Ok(5));
+        assert!(runs_of(Some(0), false).is_err_and(|e| e.contains("runs: 0")));
+        assert_eq!((runs_of_row(4, 3), runs_of_row(2, 3)), (1, 3));
+    }
+
+    #[test]
+    fn the_plot_goes_next_to_the_written_file() {
+        let w = PathBuf::from("/tmp/x/b.md");
+        let (path, link) = plot_path(None, Some(&w));
+        assert_eq!(path, PathBuf::from("/tmp/x/docs/bench-scaling.png"));
+        assert_eq!(link, "docs/bench-scaling.png");
+        let (path, link) = plot_path(None, Some(&PathBuf::from("BENCHMARKS.md")));
+        assert_eq!(
+            (path.display().to_string(), link.as_str()),
+            ("docs/bench-scaling.png".into(), "docs/bench-scaling.png")
+        );
+        let (_, link) = plot_path(Some(&PathBuf::from("/elsewhere/p.png")), Some(&w));
+        assert_eq!(link, "/elsewhere/p.png");
     }
 }

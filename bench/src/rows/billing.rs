@@ -414,7 +414,7 @@ fn lines(r: &mut RowResult, name: &str, n: i64, runs: &[Run]) {
             ),
             format!("{:.1}x (medians)", bmed / med),
         )
-        .verdict(hi < 5.0),
+        .verdict(med < 5.0),
     );
     r.line(
         Line::new(

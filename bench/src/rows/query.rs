@@ -15,7 +15,7 @@ use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use isp_adapters_sql::{Backend, SqlOptions, SqlStore};
 use isp_core::domain::{Claim, TenantId};
 
-use crate::report::{Line, RowResult};
+use crate::report::{Goal, Line, RowResult, Unit};
 use crate::rows::{progress, Scale};
 use crate::stats::{ms3, percentile, thousands};
 use crate::{bulk, mariadb, pg, BoxResult};
@@ -170,11 +170,13 @@ fn lines(r: &mut RowResult, backend: &str, timed: &[Timed]) {
             ),
             if claim { "p99 < 1 ms" } else { "" },
             format!("p50 {} / p99 {}", ms3(p50), ms3(p99)),
-        );
+        )
+        .figure("p50", p50, Unit::MsFine)
+        .figure("p99", p99, Unit::MsFine);
         if claim {
             line = line
                 .baseline("seed 004: \"all queries under 5 ms\" (its documentation)", "")
-                .verdict(p99 < 1.0);
+                .judge(Goal::Below(1.0));
         }
         r.line(line);
     }

@@ -18,7 +18,7 @@ use isp_core::memory::{RecordingSms, StaticDirectory};
 use isp_core::policy::reconcile::RECONCILE_MENUS;
 use isp_routeros::driver::{DriverConfig, RouterOsDriver};
 
-use crate::report::{Line, RowResult};
+use crate::report::{Line, RowResult, Unit};
 use crate::rows::{commands, num, progress, Scale};
 use crate::scenario::{username, Db, Fleet, Population, Topology, Users};
 use crate::stats::{secs, thousands};
@@ -170,6 +170,7 @@ pub(crate) async fn row(scale: &Scale) -> BoxResult<RowResult> {
             "",
             secs(elapsed),
         )
+        .figure("", elapsed, Unit::Secs)
         .baseline("seed 003: 10-30 s per sync run (its documentation; not measured here), hourly", ""),
     );
     r.line(
