@@ -360,6 +360,14 @@ pub(crate) async fn close(pool: &DbPool) {
 /// Concurrent claimants skip each other's rows instead of waiting for them.
 pub(crate) const CLAIM_LOCK: &str = " FOR UPDATE SKIP LOCKED";
 
+/// The rows a claim leases: those whose id `select` (a `SELECT id FROM ...`) returns.
+pub(crate) fn claimed_rows(select: &str) -> String {
+    format!("id {}", id_in(select))
+}
+
+/// No `UPDATE ... FROM`: a multi-table `UPDATE` has no `RETURNING` to emulate.
+pub(crate) const UPDATE_FROM_VALUES: bool = false;
+
 /// "`id` is one of the ids `select` returns". Wrapped in a derived table: MySQL
 /// allows no `LIMIT` in an `IN` subquery, nor the updated table in one.
 pub(crate) fn id_in(select: &str) -> String {

@@ -193,7 +193,10 @@ async fn open(options: SqliteConnectOptions, opts: &SqlOptions, memory: bool) ->
         })
         .synchronous(SqliteSynchronous::Normal)
         .foreign_keys(true)
-        .busy_timeout(opts.busy_timeout);
+        .busy_timeout(opts.busy_timeout)
+        // A claim or batch answers up to 500 rows: let the connection's worker
+        // thread hand them all over without waiting on the reader every 50.
+        .row_buffer_size(512);
     // An in-memory database lives as long as one connection to it: keep exactly
     // one, forever (its shared cache has table locks that busy_timeout does not
     // cover, so one connection is also the only safe size).
@@ -272,6 +275,14 @@ pub(crate) async fn close(pool: &DbPool) {
 /// SQLite has one writer at a time: a claim's single `UPDATE ... RETURNING`
 /// holds the write lock for its whole run, so its inner `SELECT` needs no lock.
 pub(crate) const CLAIM_LOCK: &str = "";
+
+/// The rows a claim leases: those whose id `select` (a `SELECT id FROM ...`) returns.
+pub(crate) fn claimed_rows(select: &str) -> String {
+    format!("id {}", id_in(select))
+}
+
+/// `UPDATE ... FROM (VALUES ...)` (SQLite 3.33+; sqlx bundles a newer one).
+pub(crate) const UPDATE_FROM_VALUES: bool = true;
 
 /// "`id` is one of the ids `select` returns."
 pub(crate) fn id_in(select: &str) -> String {

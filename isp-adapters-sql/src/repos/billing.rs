@@ -197,6 +197,60 @@ pub(crate) struct Services {
 
 const SERVICE_EXISTS: &str = "SELECT 1 FROM services WHERE id = $1";
 
+/// One compare-and-set for a chunk of a charge batch: moves `next_charge_on`
+/// of each service from `from` to `to` where it is still `from`, releases the
+/// holder's leases of the services it moves, and returns their ids.
+///
+/// Where the dialect updates from a `VALUES` list ([`UPDATE_FROM_VALUES`]), the
+/// new dates are joined by id (one primary-key probe per item); elsewhere
+/// (MySQL / MariaDB, whose runner emulates `RETURNING` for one-table updates
+/// only) two `CASE id WHEN ...` lists carry them.
+fn charge_moves<'a>(chunk: &'a [ChargeItem], holder: &'a str) -> Builder<'a> {
+    // `lease_until` first: MySQL assigns in order, each seeing the previous ones.
+    let release = |q: &mut Builder<'a>| {
+        q.push("lease_until = CASE WHEN lease_holder = ")
+            .push_bind(holder)
+            .push(" THEN NULL ELSE lease_until END, lease_holder = CASE WHEN lease_holder = ")
+            .push_bind(holder)
+            .push(" THEN NULL ELSE lease_holder END");
+    };
+    if UPDATE_FROM_VALUES {
+        let mut q = Builder::new("UPDATE services SET next_charge_on = v.column3, ");
+        release(&mut q);
+        q.push(" FROM (");
+        q.push_values(chunk, |mut b, item| {
+            b.push_bind(item.service_id.0)
+                .push_bind(item.from)
+                .push_bind(item.to);
+        });
+        q.push(") AS v WHERE services.id = v.column1 AND services.next_charge_on = v.column2 RETURNING services.id");
+        return q;
+    }
+    let mut q = Builder::new("UPDATE services SET next_charge_on = CASE id");
+    for item in chunk {
+        q.push(" WHEN ")
+            .push_bind(item.service_id.0)
+            .push(" THEN ")
+            .push_bind(item.to);
+    }
+    q.push(" END, ");
+    release(&mut q);
+    q.push(" WHERE id IN (");
+    let mut list = q.separated(", ");
+    for item in chunk {
+        list.push_bind(item.service_id.0);
+    }
+    q.push(") AND next_charge_on = CASE id");
+    for item in chunk {
+        q.push(" WHEN ")
+            .push_bind(item.service_id.0)
+            .push(" THEN ")
+            .push_bind(item.from);
+    }
+    q.push(" END RETURNING id");
+    q
+}
+
 impl Services {
     fn one(row: Option<DbRow>, id: ServiceId) -> Result<Service> {
         let row = row.ok_or_else(|| Error::not_found("service", id))?;
@@ -231,33 +285,7 @@ impl Services {
         let mut created = HashSet::new();
         let mut tx = begin_write(&self.pool).await.map_err(map)?;
         for chunk in items.chunks(BATCH_CHUNK) {
-            // One compare-and-set for the chunk, releasing the holder's leases
-            // of the services it moves (`lease_until` first: MySQL assigns in
-            // order, each seeing the previous ones).
-            let mut q = Builder::new("UPDATE services SET next_charge_on = CASE id");
-            for item in chunk {
-                q.push(" WHEN ")
-                    .push_bind(item.service_id.0)
-                    .push(" THEN ")
-                    .push_bind(item.to);
-            }
-            q.push(" END, lease_until = CASE WHEN lease_holder = ")
-                .push_bind(holder)
-                .push(" THEN NULL ELSE lease_until END, lease_holder = CASE WHEN lease_holder = ")
-                .push_bind(holder)
-                .push(" THEN NULL ELSE lease_holder END WHERE id IN (");
-            let mut list = q.separated(", ");
-            for item in chunk {
-                list.push_bind(item.service_id.0);
-            }
-            q.push(") AND next_charge_on = CASE id");
-            for item in chunk {
-                q.push(" WHEN ")
-                    .push_bind(item.service_id.0)
-                    .push(" THEN ")
-                    .push_bind(item.from);
-            }
-            q.push(" END RETURNING id");
+            let mut q = charge_moves(chunk, holder);
             for r in q.build().fetch_all(&mut *tx).await.map_err(map)? {
                 moved.insert(Cols::new(&r, "services").i64("id")?);
             }

@@ -13,7 +13,9 @@
 //! | `map_sqlx_error(entity, err)` | the dialect's one error mapping |
 //! | `begin_write(&pool)` | a write transaction (`BEGIN IMMEDIATE` on SQLite) |
 //! | `CLAIM_LOCK`, `id_in(select)` | the claim's row lock, and "`id` is one of `select`" |
+//! | `claimed_rows(select)` | the rows a claim leases, as a condition (by `ctid` on PostgreSQL) |
 //! | `EXPLAIN_PREFIX`, `plan_text(rows)` | how to ask for and read a query plan |
+//! | `UPDATE_FROM_VALUES` | whether `UPDATE t SET ... FROM (VALUES ...) AS v` (columns `v.column1`, ...) runs |
 //!
 //! Everything else is shared, in PostgreSQL's flavour: `$N` parameters,
 //! `RETURNING`, `ON CONFLICT` and `TRUE`/`FALSE` (SQLite takes them as they
@@ -21,7 +23,7 @@
 //! `Builder`, never `sqlx::query` directly, so that it runs on every dialect.
 //!
 //! Every claim is one statement (see [`claim_sql`]):
-//! `UPDATE t SET lease = claimant WHERE id <id_in(SELECT id ... due and free
+//! `UPDATE t SET lease = claimant WHERE <claimed_rows(SELECT id ... due and free
 //! ORDER BY deadline, id LIMIT n <CLAIM_LOCK>)> AND <free> RETURNING ...`. The
 //! repeated "free" test in the outer `WHERE` is re-checked by PostgreSQL on the
 //! newest row version if a concurrent claimant got there first, so an item is
@@ -101,8 +103,8 @@ use crate::row;
 
 #[allow(unused_imports)]
 use super::{
-    begin_write, id_in, map_sqlx_error, plan_text, query, ts, Builder, Cols, Db, DbPool, DbRow, CLAIM_LOCK,
-    EXPLAIN_PREFIX,
+    begin_write, claimed_rows, id_in, map_sqlx_error, plan_text, query, ts, Builder, Cols, Db, DbPool, DbRow,
+    CLAIM_LOCK, EXPLAIN_PREFIX, UPDATE_FROM_VALUES,
 };
 
 /// Maps an insert's error, turning a unique violation on `hotspot_names` (the
@@ -127,8 +129,8 @@ fn map_insert_error(
 /// selects (in deadline order, at most the limit), if they are still `free`,
 /// and returns them with `cols`.
 fn claim_sql(table: &str, set: &str, due: &str, free: &str, cols: &str) -> String {
-    let ids = id_in(&format!("{due}{CLAIM_LOCK}"));
-    format!("UPDATE {table} SET {set} WHERE id {ids} AND {free} RETURNING {cols}")
+    let rows = claimed_rows(&format!("{due}{CLAIM_LOCK}"));
+    format!("UPDATE {table} SET {set} WHERE {rows} AND {free} RETURNING {cols}")
 }
 
 /// Explains every due-work statement with the parameters a job would give.
