@@ -17,7 +17,7 @@ use isp_core::ports::Repositories;
 use isp_routeros::driver::{DriverConfig, RouterOsDriver};
 
 use crate::pg;
-use crate::report::{Line, RowResult};
+use crate::report::{Goal, Line, RowResult, Unit};
 use crate::rows::{progress, Scale};
 use crate::scenario::{Db, RouterSpec, Topology};
 use crate::stats::{secs, thousands};
@@ -414,7 +414,8 @@ fn lines(r: &mut RowResult, name: &str, n: i64, runs: &[Run]) {
             ),
             format!("{:.1}x (medians)", bmed / med),
         )
-        .verdict(med < 5.0),
+        .figure("median", med, Unit::Secs)
+        .judge(Goal::Below(5.0)),
     );
     r.line(
         Line::new(
