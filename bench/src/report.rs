@@ -749,7 +749,10 @@ mod tests {
         assert_eq!(exit_code(std::slice::from_ref(&met), &[], Check::All), 0);
         assert_eq!(exit_code(std::slice::from_ref(&missed), &[], Check::Off), 0);
         assert_eq!(exit_code(&[met.clone(), missed.clone()], &[], Check::All), 1);
-        assert_eq!(exit_code(&[met.clone()], &[(3, "boom".into())], Check::Off), 1);
+        assert_eq!(
+            exit_code(std::slice::from_ref(&met), &[(3, "boom".into())], Check::Off),
+            1
+        );
         // `counts` fails on a missed count, not on a missed timing.
         assert_eq!(exit_code(std::slice::from_ref(&missed), &[], Check::Counts), 0);
         let mut wrong = met;
