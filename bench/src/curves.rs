@@ -164,6 +164,26 @@ fn yes_no(ok: bool) -> &'static str {
     }
 }
 
+/// One of row 2's curves as a Markdown table, its first column `x`.
+fn sweep_table(out: &mut String, x: &str, points: &[SweepPoint]) {
+    let _ = writeln!(
+        out,
+        "| {x} | sessions | time to the last removal | sessions per second | all removed |"
+    );
+    let _ = writeln!(out, "|---:|---:|---:|---:|---|");
+    for p in points {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {:.0} | {} |",
+            thousands(p.x as u64),
+            thousands(p.sessions),
+            secs(p.removal_secs),
+            p.sessions as f64 / p.removal_secs,
+            yes_no(p.complete)
+        );
+    }
+}
+
 impl Curves {
     /// The `## Scaling` section; `plot` is the image's link and how it was
     /// drawn, when it was.
@@ -206,44 +226,14 @@ impl Curves {
             out,
             "Row 2 over the number of expired subscribers (100 routers: 25 tenants of 4, as row 2):\n"
         );
-        let _ = writeln!(
-            out,
-            "| expired subscribers | sessions | time to the last removal | sessions per second | all removed |"
-        );
-        let _ = writeln!(out, "|---:|---:|---:|---:|---|");
-        for p in &self.by_expired {
-            let _ = writeln!(
-                out,
-                "| {} | {} | {} | {:.0} | {} |",
-                thousands(p.x as u64),
-                thousands(p.sessions),
-                secs(p.removal_secs),
-                p.sessions as f64 / p.removal_secs,
-                yes_no(p.complete)
-            );
-        }
+        sweep_table(&mut out, "expired subscribers", &self.by_expired);
         let _ = writeln!(
             out,
             "\nRow 2 over the number of routers ({} expired subscribers; 2 routers per tenant, so 10 routers are \
              5 tenants: each subscriber's sessions are on one router, and it is cut off on both of its tenant's):\n",
             thousands(self.plan.routers_expired as u64)
         );
-        let _ = writeln!(
-            out,
-            "| routers | sessions | time to the last removal | sessions per second | all removed |"
-        );
-        let _ = writeln!(out, "|---:|---:|---:|---:|---|");
-        for p in &self.by_routers {
-            let _ = writeln!(
-                out,
-                "| {} | {} | {} | {:.0} | {} |",
-                thousands(p.x as u64),
-                thousands(p.sessions),
-                secs(p.removal_secs),
-                p.sessions as f64 / p.removal_secs,
-                yes_no(p.complete)
-            );
-        }
+        sweep_table(&mut out, "routers", &self.by_routers);
         let _ = writeln!(
             out,
             "\nRow 1 over the number of subscribers ({} expiries over {} s, 100 routers, every other job each \
