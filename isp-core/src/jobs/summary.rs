@@ -170,24 +170,26 @@ impl Engine {
     /// and due dates move). It may be earlier than needed, never later.
     /// Retries wait on their back-off and are picked up by the scheduler's sweep.
     pub(crate) async fn compute_next_wakeup(&self) -> Result<Option<DateTime<Utc>>> {
-        let expiry = self.next_expiry_wakeup().await?;
-        let other = self.next_other_wakeup().await?;
+        let now = self.deps.clock.now();
+        let expiry = self.next_expiry_wakeup(now).await?;
+        let other = self.next_other_wakeup(now).await?;
         Ok(expiry.into_iter().chain(other).min())
     }
 
-    /// The next subscriber expiry strictly after now: the watcher's expiry lane.
-    pub(crate) async fn next_expiry_wakeup(&self) -> Result<Option<DateTime<Utc>>> {
-        let now = self.deps.clock.now();
-        self.deps.repos.subscribers.next_expiry_after(now).await
+    /// The next expiry strictly after `after` of a subscriber not yet cut
+    /// off: the watcher's expiry lane.
+    pub(crate) async fn next_expiry_wakeup(&self, after: DateTime<Utc>) -> Result<Option<DateTime<Utc>>> {
+        self.deps.repos.subscribers.next_expiry_after(after).await
     }
 
     /// [`compute_next_wakeup`](Self::compute_next_wakeup) without subscriber
-    /// expiries: the watcher's lane for the other deadline-driven jobs.
-    pub(crate) async fn next_other_wakeup(&self) -> Result<Option<DateTime<Utc>>> {
+    /// expiries, strictly after `after`: the watcher's lane for the other
+    /// deadline-driven jobs.
+    pub(crate) async fn next_other_wakeup(&self, after: DateTime<Utc>) -> Result<Option<DateTime<Utc>>> {
         let now = self.deps.clock.now();
         let repos = &self.deps.repos;
         let mut candidates: Vec<DateTime<Utc>> = Vec::new();
-        if let Some(from) = now.checked_add_signed(HOTSPOT_LEAD) {
+        if let Some(from) = after.checked_add_signed(HOTSPOT_LEAD) {
             let far = from
                 .checked_add_signed(Duration::days(3660))
                 .unwrap_or(DateTime::<Utc>::MAX_UTC);
@@ -195,8 +197,8 @@ impl Engine {
                 candidates.extend(s.paid_until.checked_sub_signed(HOTSPOT_LEAD));
             }
         }
-        candidates.extend(repos.vouchers.next_deadline_after(now).await?);
-        candidates.extend(repos.grants.next_due_after(now).await?);
+        candidates.extend(repos.vouchers.next_deadline_after(after).await?);
+        candidates.extend(repos.grants.next_due_after(after).await?);
         for tenant in repos.tenants.list().await? {
             let tz = tenant.time_zone;
             let today = local_date(now, tz);
@@ -210,6 +212,6 @@ impl Engine {
                 candidates.extend(service_slots(&s, tz).iter().map(|slot| slot.send_at));
             }
         }
-        Ok(candidates.into_iter().filter(|t| *t > now).min())
+        Ok(candidates.into_iter().filter(|t| *t > after).min())
     }
 }

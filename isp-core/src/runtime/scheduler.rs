@@ -295,10 +295,15 @@ impl Lane {
         }
     }
 
-    async fn next_wakeup(self, runner: &JobRunner) -> crate::Result<Option<DateTime<Utc>>> {
+    /// The lane's next deadline strictly after `after`.
+    async fn next_wakeup(
+        self,
+        runner: &JobRunner,
+        after: DateTime<Utc>,
+    ) -> crate::Result<Option<DateTime<Utc>>> {
         match self {
-            Lane::Expiry => runner.engine().next_expiry_wakeup().await,
-            Lane::Other => runner.engine().next_other_wakeup().await,
+            Lane::Expiry => runner.engine().next_expiry_wakeup(after).await,
+            Lane::Other => runner.engine().next_other_wakeup(after).await,
         }
     }
 
@@ -355,11 +360,22 @@ async fn lane_task(
     let clock = runner.engine().deps().clock.clone();
     // The deadline we are sleeping towards.
     let mut armed: Option<DateTime<Utc>> = None;
+    // Whether `armed` was found after a run, as one that passed during it.
+    let mut armed_by_run = false;
     let mut last_overdue_run: Option<DateTime<Utc>> = None;
     while !shutdown.is_triggered() {
         let now = clock.now();
         let deadline_passed = armed.filter(|a| *a <= now);
-        let overdue = match lane.bounded(runner, lane.claimable_overdue(runner, now)).await {
+        // When the lane ran, when that run began.
+        let mut ran_from: Option<DateTime<Utc>> = None;
+        // A deadline that passed runs the lane anyway: no need to look for
+        // overdue work first (one read less before the claim).
+        let overdue = if deadline_passed.is_some() {
+            Ok(false)
+        } else {
+            lane.bounded(runner, lane.claimable_overdue(runner, now)).await
+        };
+        let overdue = match overdue {
             Ok(o) => o,
             Err(e) => {
                 tracing::warn!(lane = lane.name(), error = %e, "watcher: cannot read due work; retrying");
@@ -375,7 +391,12 @@ async fn lane_task(
         if deadline_passed.is_some() || overdue_ready {
             if let Some(d) = deadline_passed {
                 let lag = (now - d).to_std().unwrap_or_default();
-                runner.record_lag(lag);
+                // After a run, the other lane's deadline may be one that run
+                // already met (a warning sent): not a lag. The expiry lane's is
+                // a subscriber still not cut off.
+                if !armed_by_run || lane == Lane::Expiry {
+                    runner.record_lag(lag);
+                }
                 tracing::debug!(lane = lane.name(), deadline = %d, lag_ms = lag.as_millis() as u64, "watcher: deadline reached");
             }
             if overdue {
@@ -389,14 +410,13 @@ async fn lane_task(
                 let _ = runner.run(*job, RunOptions::default(), Trigger::Watcher).await;
             }
             armed = None;
-            if deadline_passed.is_some() {
-                // Deadlines that passed while these jobs ran are no longer "after now"
-                // for next_wakeup: check for due work again at once.
-                continue;
-            }
+            ran_from = Some(now);
         }
         let now = clock.now();
-        let next = match lane.bounded(runner, lane.next_wakeup(runner)).await {
+        // After a run, the next deadline after the run began: one that passed
+        // while the jobs ran is met at once, not after the overdue back-off.
+        let after = ran_from.unwrap_or(now);
+        let next = match lane.bounded(runner, lane.next_wakeup(runner, after)).await {
             Ok(n) => n,
             Err(e) => {
                 tracing::warn!(lane = lane.name(), error = %e, "watcher: cannot compute the next deadline; retrying");
@@ -408,6 +428,10 @@ async fn lane_task(
             }
         };
         armed = next;
+        armed_by_run = ran_from.is_some();
+        if next.is_some_and(|n| n <= now) {
+            continue;
+        }
         for job in lane.jobs() {
             runner.update_next(*job, |n| n.deadline = next);
         }
@@ -427,8 +451,11 @@ async fn lane_task(
         }
         let until_next = next.map(|n| (n - now).to_std().unwrap_or_default());
         let sleep = until_next.map_or(max_sleep, |d| d.min(max_sleep));
-        // Never spin: at least a few milliseconds, and `min_sleep` after overdue work.
-        let sleep = if overdue {
+        // Never spin: at least a few milliseconds, and `min_sleep` when overdue
+        // work was left waiting for its back-off. After a run, the next check
+        // tells whether any is left: the run's own work was overdue, and
+        // holding the lane for it delayed every expiry behind it by `min_sleep`.
+        let sleep = if overdue && ran_from.is_none() {
             sleep.max(min_sleep)
         } else {
             sleep.max(Duration::from_millis(5))
