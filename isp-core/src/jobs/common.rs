@@ -28,6 +28,92 @@ pub(crate) const MAX_NOTICE_ATTEMPTS: u32 = 5;
 /// SMS sent at once.
 const SMS_CONCURRENCY: usize = 8;
 
+/// A renewal request: the ids, and where its answer goes.
+type RenewalRequest = (Vec<i64>, tokio::sync::oneshot::Sender<Result<Vec<bool>>>);
+
+/// Lease renewals of one batch's router calls, grouped: each call still
+/// renews its items' leases right before it starts (holding its router's
+/// permit), but requests that arrive while a renewal is in flight are joined
+/// into the next statement. A batch over 100 routers costs a few statements
+/// instead of 100, which on SQLite's single writer was most of a sweep's time.
+pub(crate) struct GroupRenewal<F> {
+    /// One statement: per id, whether this daemon still holds its lease.
+    renew_all: F,
+    queue: Mutex<Vec<RenewalRequest>>,
+    /// Held by the caller whose statement is in flight.
+    gate: tokio::sync::Mutex<()>,
+}
+
+impl<F, Fut> GroupRenewal<F>
+where
+    F: Fn(Vec<i64>) -> Fut,
+    Fut: Future<Output = Result<Vec<bool>>>,
+{
+    pub(crate) fn new(renew_all: F) -> Self {
+        GroupRenewal {
+            renew_all,
+            queue: Mutex::new(Vec::new()),
+            gate: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// Renews `ids`' leases: per id, whether this daemon still holds it.
+    pub(crate) async fn renew(&self, ids: &[i64]) -> Result<Vec<bool>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (tx, mut rx) = tokio::sync::oneshot::channel();
+        self.lock_queue().push((ids.to_vec(), tx));
+        let _gate = self.gate.lock().await;
+        // An earlier caller's statement may have answered this request already.
+        if let Ok(answer) = rx.try_recv() {
+            return answer;
+        }
+        let requests = std::mem::take(&mut *self.lock_queue());
+        self.serve(requests).await;
+        rx.await.unwrap_or_else(|_| {
+            Err(Error::Internal(
+                "a grouped lease renewal was dropped before it answered".into(),
+            ))
+        })
+    }
+
+    /// One statement for every queued request; each gets its own answer.
+    async fn serve(&self, requests: Vec<RenewalRequest>) {
+        let mut all: Vec<i64> = requests.iter().flat_map(|(ids, _)| ids.iter().copied()).collect();
+        all.sort_unstable();
+        all.dedup();
+        match (self.renew_all)(all.clone()).await {
+            Ok(held) if held.len() == all.len() => {
+                let held: HashMap<i64, bool> = all.into_iter().zip(held).collect();
+                for (ids, tx) in requests {
+                    let answer = ids
+                        .iter()
+                        .map(|id| held.get(id).copied().unwrap_or(false))
+                        .collect();
+                    // A caller that went away needs no answer.
+                    let _ = tx.send(Ok(answer));
+                }
+            }
+            answer => {
+                let e = answer.err().unwrap_or_else(|| Error::Protocol {
+                    service: "lease repository".into(),
+                    detail: format!("renewals answered wrongly for {} items", all.len()),
+                });
+                for (_, tx) in requests {
+                    let _ = tx.send(Err(duplicate(&e)));
+                }
+            }
+        }
+    }
+
+    fn lock_queue(&self) -> std::sync::MutexGuard<'_, Vec<RenewalRequest>> {
+        self.queue
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
 /// Per-router semaphores: at most `per_router_concurrency` commands in flight
 /// to one router across every job of this engine.
 #[derive(Debug)]
@@ -324,6 +410,17 @@ impl Engine {
             });
         }
         Ok(held)
+    }
+
+    /// A [`GroupRenewal`] of `kind`'s leases for the router calls of one batch.
+    pub(crate) fn group_renewal<'e>(
+        &'e self,
+        kind: Leased,
+    ) -> GroupRenewal<impl Fn(Vec<i64>) -> futures::future::BoxFuture<'e, Result<Vec<bool>>> + 'e> {
+        GroupRenewal::new(move |ids: Vec<i64>| {
+            use futures::FutureExt as _;
+            async move { self.renew_leases(kind, &ids).await }.boxed()
+        })
     }
 
     /// Runs one router step on behalf of leased item `id`, holding one of the
@@ -677,4 +774,48 @@ pub(crate) fn ceil_div(x: i64, d: i64) -> i64 {
     let x = x.max(0);
     let d = d.max(1);
     x / d + i64::from(x % d != 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// Fifty router calls renewing at once cost two statements (the first
+    /// caller's, then one for everyone who queued behind it), and each call
+    /// gets the answer for its own ids, lost leases included.
+    #[tokio::test]
+    async fn concurrent_renewals_are_grouped_and_each_gets_its_own_answer() {
+        let statements = AtomicUsize::new(0);
+        let lost = 7_i64;
+        let renewal = GroupRenewal::new(|ids: Vec<i64>| {
+            statements.fetch_add(1, Ordering::SeqCst);
+            async move {
+                tokio::task::yield_now().await;
+                Ok(ids.iter().map(|id| *id != lost).collect())
+            }
+        });
+        let calls = (0..50_i64).map(|i| {
+            let renewal = &renewal;
+            async move { (i, renewal.renew(&[i * 10, lost, i * 10 + 1]).await) }
+        });
+        for (i, answer) in futures::future::join_all(calls).await {
+            let expected = vec![i * 10 != lost, false, i * 10 + 1 != lost];
+            assert_eq!(answer.expect("renewed"), expected, "call {i}");
+        }
+        assert_eq!(statements.load(Ordering::SeqCst), 2);
+    }
+
+    /// A failed statement fails every call it served; a wrong count of
+    /// answers is an error, not a guess.
+    #[tokio::test]
+    async fn a_failed_grouped_renewal_fails_every_call_it_served() {
+        let renewal =
+            GroupRenewal::new(|_ids: Vec<i64>| async { Err(Error::unavailable("database", "gone")) });
+        let (a, b) = futures::join!(renewal.renew(&[1, 2]), renewal.renew(&[3]));
+        assert!(a.is_err() && b.is_err(), "{a:?} {b:?}");
+        let short = GroupRenewal::new(|_ids: Vec<i64>| async { Ok(vec![true]) });
+        let e = short.renew(&[1, 2]).await.expect_err("two ids, one answer");
+        assert!(e.to_string().contains("renewals"), "{e}");
+    }
 }

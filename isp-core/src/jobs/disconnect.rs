@@ -208,8 +208,10 @@ impl Engine {
 
     /// One disconnect call per router for the whole batch, each made only for
     /// the subscribers whose lease it renewed first (holding the router's
-    /// permit): a subscriber whose lease ran out, or was cleared by a payment,
-    /// may be another daemon's now, and is left to it.
+    /// permit; the routers' renewals grouped, see
+    /// [`GroupRenewal`](crate::jobs::common::GroupRenewal)): a
+    /// subscriber whose lease ran out, or was cleared by a payment, may be
+    /// another daemon's now, and is left to it.
     async fn cut_off(&self, ctx: &mut RunCtx<'_>, planned: Planned, now: DateTime<Utc>) -> CutOff {
         let Planned {
             plans,
@@ -226,6 +228,8 @@ impl Engine {
         let driver = &self.deps.driver;
         let limits = &self.limits;
         let plans_ref = &plans;
+        let renewal = self.group_renewal(Leased::Subscribers);
+        let renewal = &renewal;
         let calls = per_router.iter().filter_map(|(rid, idxs)| {
             let router = routers.get(rid)?;
             let span = router_span(&router.name);
@@ -234,7 +238,7 @@ impl Engine {
                     let answer: RouterAnswer = limits
                         .run(*rid, async {
                             let ids: Vec<i64> = idxs.iter().map(|i| plans_ref[*i].0.id.raw()).collect();
-                            let held = self.renew_leases(Leased::Subscribers, &ids).await?;
+                            let held = renewal.renew(&ids).await?;
                             let kept: Vec<usize> = idxs
                                 .iter()
                                 .zip(held)

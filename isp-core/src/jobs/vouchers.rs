@@ -123,6 +123,8 @@ impl Engine {
             return;
         }
 
+        let renewal = self.group_renewal(Leased::Vouchers);
+        let renewal = &renewal;
         let tasks = routers.into_iter().map(|(router, label, vs)| {
             let span = router_span(&label);
             async move {
@@ -138,7 +140,7 @@ impl Engine {
                     .limits
                     .run(router.id, async {
                         let ids: Vec<i64> = vs.iter().map(|v| v.id.raw()).collect();
-                        let held = self.renew_leases(Leased::Vouchers, &ids).await?;
+                        let held = renewal.renew(&ids).await?;
                         let (kept, gone): (Vec<_>, Vec<_>) = vs.iter().zip(held).partition(|(_, h)| *h);
                         lost = gone.into_iter().map(|(v, _)| v.id).collect();
                         let kept: Vec<&Voucher> = kept.into_iter().map(|(v, _)| v).collect();
