@@ -669,8 +669,18 @@ async fn claims_batches_until_none_are_left() {
     m.with_tenants(vec![tenant(1, "UTC")]);
     m.with_routers(vec![router(1, 1, true)]);
     let all = subs(5);
-    let mut batches = vec![all[..2].to_vec(), all[2..4].to_vec(), all[4..].to_vec(), vec![]].into_iter();
-    m.subscribers.expect_claim_expired().times(4).returning(move |c| {
+    let mut batches = vec![
+        all[..2].to_vec(),
+        all[2..4].to_vec(),
+        all[4..].to_vec(),
+        vec![],
+        vec![],
+    ]
+    .into_iter();
+    // Each batch is claimed while the one before is at its routers; the empty
+    // claim made beside the last batch is made once more after it (for the
+    // expiries that fell meanwhile): five claims.
+    m.subscribers.expect_claim_expired().times(5).returning(move |c| {
         assert_eq!(c.limit, 2);
         Ok(batches.next().unwrap_or_default())
     });

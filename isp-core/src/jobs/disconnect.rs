@@ -30,9 +30,11 @@ struct Confirmed {
     body: String,
 }
 
-/// A claimed batch, planned: the subscribers to cut off and their routers.
+/// A claimed batch, planned: the subscribers to cut off (each with the text
+/// of its expiry SMS) and their routers, as of `now`.
 struct Planned {
-    plans: Vec<(Subscriber, HotspotExpiry)>,
+    now: DateTime<Utc>,
+    plans: Vec<(Subscriber, HotspotExpiry, String)>,
     routers: BTreeMap<RouterId, Router>,
     labels: BTreeMap<RouterId, String>,
 }
@@ -62,11 +64,11 @@ struct CutOff {
 type RouterAnswer = Result<(Vec<usize>, Vec<Result<DisconnectReport>>)>;
 
 impl Engine {
-    /// Claims expired subscribers a batch at a time and cuts each batch off.
-    /// Batch N is recorded (notices, expiries, devices, audit) while batch
-    /// N+1 is claimed and cut off on its routers: at most one batch's writes
-    /// are outstanding, and each subscriber is recorded only after its own
-    /// routers confirmed.
+    /// Claims expired subscribers a batch at a time and cuts each batch off,
+    /// in a pipeline: while batch N is at its routers, batch N-1 is recorded
+    /// (notices, expiries, devices, audit) and batch N+1 is claimed and
+    /// planned. At most one batch's writes are outstanding, and each
+    /// subscriber is recorded only after its own routers confirmed.
     pub(crate) async fn disconnect_expired(&self, ctx: &mut RunCtx<'_>) -> Result<()> {
         if ctx.dry_run {
             let now = ctx.now();
@@ -82,31 +84,58 @@ impl Engine {
         }
         let mut seen = HashSet::new();
         let mut recording: Option<BoxFuture<'_, Tally>> = None;
+        let mut next = self.claim_and_plan(ctx, &mut seen).await;
         loop {
-            let previous = recording.take();
-            let (next, recorded) = futures::join!(self.claim_and_cut_off(ctx, &mut seen), async move {
-                match previous {
-                    Some(record) => Some(record.await),
-                    None => None,
+            let planned = match next {
+                Ok(Some(planned)) => planned,
+                done => {
+                    if let Some(record) = recording.take() {
+                        ctx.tally.merge(record.await);
+                    }
+                    return done.map(|_| ());
                 }
-            });
+            };
+            let previous = recording.take();
+            let (cut, claimed, recorded) = futures::join!(
+                self.cut_off(planned),
+                self.claim_and_plan(ctx, &mut seen),
+                async move {
+                    match previous {
+                        Some(record) => Some(record.await),
+                        None => None,
+                    }
+                }
+            );
             if let Some(tally) = recorded {
                 ctx.tally.merge(tally);
             }
-            match next? {
-                Some(cut) => recording = Some(self.record_batch(cut).boxed()),
-                None => return Ok(()),
-            }
+            let mut cut = cut;
+            // The audit events of the planning so far go with this record.
+            cut.tally.audit.append(&mut ctx.tally.audit);
+            let record = self.record_batch(cut).boxed();
+            next = match claimed {
+                // Nothing was left when this batch went to its routers: claim
+                // once more, for the expiries that fell meanwhile, while it is
+                // recorded.
+                Ok(None) => {
+                    let (again, recorded) = futures::join!(self.claim_and_plan(ctx, &mut seen), record);
+                    ctx.tally.merge(recorded);
+                    again
+                }
+                claimed => {
+                    recording = Some(record);
+                    claimed
+                }
+            };
         }
     }
 
-    /// Claims the next batch and cuts it off on its routers; `None` when
-    /// nothing is left.
-    async fn claim_and_cut_off(
+    /// Claims the next batch and plans it; `None` when nothing is left.
+    async fn claim_and_plan(
         &self,
         ctx: &mut RunCtx<'_>,
         seen: &mut HashSet<SubscriberId>,
-    ) -> Result<Option<CutOff>> {
+    ) -> Result<Option<Planned>> {
         let now = ctx.now();
         let claim = ctx.claim_at(now);
         let batch = self.deps.repos.subscribers.claim_expired(&claim).await?;
@@ -114,8 +143,7 @@ impl Engine {
         if batch.is_empty() {
             return Ok(None);
         }
-        let planned = self.plan_batch(ctx, batch, now).await?;
-        Ok(Some(self.cut_off(ctx, planned, now).await))
+        Ok(Some(self.plan_batch(ctx, batch, now).await?))
     }
 
     /// Reads the batch's devices and routers and plans each subscriber's
@@ -140,7 +168,7 @@ impl Engine {
         }
         let mut routers: BTreeMap<RouterId, Router> = BTreeMap::new();
         let mut labels: BTreeMap<RouterId, String> = BTreeMap::new();
-        let mut plans: Vec<(Subscriber, HotspotExpiry)> = Vec::new();
+        let mut plans: Vec<(Subscriber, HotspotExpiry, String)> = Vec::new();
         let mut without_routers: HashSet<TenantId> = HashSet::new();
         for s in batch {
             let tenant_rs = match tenant_routers.get(&s.tenant_id) {
@@ -181,9 +209,11 @@ impl Engine {
                     routers.insert(r.id, r.clone());
                 }
             }
-            plans.push((s, expiry));
+            let body = self.expired_body(ctx, &s).await;
+            plans.push((s, expiry, body));
         }
         Ok(Planned {
+            now,
             plans,
             routers,
             labels,
@@ -193,7 +223,7 @@ impl Engine {
     /// What a live run would do with a planned batch: counted, and each
     /// expiry notice checked for being new; nothing written.
     async fn count_dry_run(&self, ctx: &mut RunCtx<'_>, planned: &Planned, now: DateTime<Utc>) {
-        for (s, e) in &planned.plans {
+        for (_, e, body) in &planned.plans {
             ctx.tally.add("users_disconnected", 1);
             ctx.tally.add("devices_deactivated", e.devices.len() as u64);
             for r in &e.routers {
@@ -201,8 +231,7 @@ impl Engine {
                     ctx.tally.add_router(label, "users_disconnected", 1);
                 }
             }
-            let body = self.expired_body(ctx, s).await;
-            self.reserve_notice(ctx, &e.notice, body, now).await;
+            self.reserve_notice(ctx, &e.notice, body.clone(), now).await;
         }
     }
 
@@ -212,14 +241,16 @@ impl Engine {
     /// [`GroupRenewal`](crate::jobs::common::GroupRenewal)): a
     /// subscriber whose lease ran out, or was cleared by a payment, may be
     /// another daemon's now, and is left to it.
-    async fn cut_off(&self, ctx: &mut RunCtx<'_>, planned: Planned, now: DateTime<Utc>) -> CutOff {
+    async fn cut_off(&self, planned: Planned) -> CutOff {
         let Planned {
+            now,
             plans,
             routers,
             labels,
         } = planned;
+        let mut tally = Tally::default();
         let mut per_router: BTreeMap<RouterId, Vec<usize>> = BTreeMap::new();
-        for (i, (_, e)) in plans.iter().enumerate() {
+        for (i, (_, e, _)) in plans.iter().enumerate() {
             for r in &e.routers {
                 per_router.entry(*r).or_default().push(i);
             }
@@ -288,17 +319,13 @@ impl Engine {
                                 if rep.user_disabled {
                                     disabled[*i].insert(rid);
                                 }
-                                ctx.tally.add_router(&label, "users_disconnected", 1);
-                                ctx.tally.add_router(
-                                    &label,
-                                    "sessions_removed",
-                                    u64::from(rep.sessions_removed),
-                                );
-                                ctx.tally.add("sessions_removed", u64::from(rep.sessions_removed));
-                                ctx.tally.add("bindings_removed", u64::from(rep.bindings_removed));
+                                tally.add_router(&label, "users_disconnected", 1);
+                                tally.add_router(&label, "sessions_removed", u64::from(rep.sessions_removed));
+                                tally.add("sessions_removed", u64::from(rep.sessions_removed));
+                                tally.add("bindings_removed", u64::from(rep.bindings_removed));
                                 let s = &plans[*i].0;
                                 record_foreign(
-                                    &mut ctx.tally,
+                                    &mut tally,
                                     &rep.foreign,
                                     &label,
                                     now,
@@ -312,7 +339,7 @@ impl Engine {
                     }
                 }
                 Err(e) => {
-                    ctx.tally.add_router(&label, "router_errors", 1);
+                    tally.add_router(&label, "router_errors", 1);
                     for i in &idxs {
                         errors[*i].push((rid, duplicate(&e)));
                     }
@@ -330,13 +357,13 @@ impl Engine {
             labels: BTreeMap::new(),
             tally: Tally::default(),
         };
-        for (i, (s, expiry)) in plans.into_iter().enumerate() {
+        for (i, (s, expiry, body)) in plans.into_iter().enumerate() {
             let disabled = std::mem::take(&mut disabled[i]);
             if lost[i] {
                 // A payment clears the lease too; one still expired was taken
                 // over by another daemon, which cuts it off: re-enabling it
                 // here would undo and repeat that work.
-                ctx.tally.add("expiry_superseded", 1);
+                tally.add("expiry_superseded", 1);
                 tracing::debug!(subscriber = %s.id, "expiry left to another daemon or a payment (lease lost before a router call)");
                 if !disabled.is_empty() {
                     cut.lost.push((s, disabled));
@@ -345,7 +372,6 @@ impl Engine {
             }
             let routers_confirmed = std::mem::take(&mut confirmed[i]);
             if expiry.is_complete(&routers_confirmed) {
-                let body = self.expired_body(ctx, &s).await;
                 cut.done.push(Confirmed {
                     subscriber: s,
                     expiry,
@@ -370,7 +396,7 @@ impl Engine {
         }
         cut.routers = routers;
         cut.labels = labels;
-        cut.tally.audit = std::mem::take(&mut ctx.tally.audit);
+        cut.tally = tally;
         cut
     }
 
