@@ -8,7 +8,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use futures::TryStreamExt as _;
 use isp_core::domain::*;
 use isp_core::ports::{
-    check_charge_batch, plan_due, ChargeItem, ChargeOutcome, CustomerRepo, DueCharges, DueCursor, LedgerRepo,
+    check_charge_batch, plan_due, ChargeItem, ChargeOutcome, CustomerRepo, DueCharges, LedgerRepo,
     PlanCharges, PlanRepo, ServiceRepo,
 };
 use isp_core::{Error, Result};
@@ -694,7 +694,7 @@ impl ServiceRepo for MongoServiceRepo {
         tenant: TenantId,
         today: NaiveDate,
         claim: &Claim,
-        after: Option<DueCursor>,
+        after: Option<ServiceId>,
         plan: &(dyn PlanCharges + 'static),
     ) -> Result<DueCharges> {
         // No transactions: the due services are claimed (the lease keeps other
@@ -704,30 +704,14 @@ impl ServiceRepo for MongoServiceRepo {
             "status": ServiceStatus::Active.as_str(),
             "next_charge_on": { "$lte": to_bday("today", today)? },
         };
-        if let Some((on, id)) = after {
-            let on = to_bday("after", on)?;
-            due = and_into(
-                due,
-                doc! { "$or": [
-                    { "next_charge_on": { "$gt": &on } },
-                    { "next_charge_on": &on, "_id": { "$gt": id.0 } },
-                ] },
-            );
+        if let Some(id) = after {
+            due = and_into(due, doc! { "_id": { "$gt": id.0 } });
         }
         let mut claimed = within(self.0.operation_timeout, async {
-            services(
-                claim_loop(
-                    &self.coll(),
-                    SERVICE,
-                    due,
-                    doc! { "next_charge_on": 1, "_id": 1 },
-                    claim,
-                )
-                .await?,
-            )
+            services(claim_loop(&self.coll(), SERVICE, due, doc! { "_id": 1 }, claim).await?)
         })
         .await?;
-        claimed.sort_by(|a, b| a.next_charge_on.cmp(&b.next_charge_on).then(a.id.cmp(&b.id)));
+        claimed.sort_by_key(|s| s.id);
         let planned = plan_due(&claimed, plan);
         let billed: HashSet<ServiceId> = match &planned {
             Ok(items) => items.iter().map(|i| i.service_id).collect(),
@@ -753,7 +737,7 @@ impl ServiceRepo for MongoServiceRepo {
         let items = planned?;
         let outcomes = self.charge_batch(&items, &claim.holder).await?;
         Ok(DueCharges {
-            last: claimed.last().map(|s| (s.next_charge_on, s.id)),
+            last: claimed.last().map(|s| s.id),
             charged: items.into_iter().zip(outcomes).collect(),
         })
     }

@@ -76,32 +76,20 @@ pub(super) static CLAIM_BILLABLE: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
-/// The due services `charge_due` bills next, locked for its transaction
-/// ([`CLAIM_LOCK`]; SQLite's write lock needs none): $1 tenant, $2 today, $3
-/// now (the lease free test), $4 limit.
-const DUE_FIRST: &str = concat!(
+/// The due services `charge_due` bills next, in id order, locked for its
+/// transaction ([`CLAIM_LOCK`]; SQLite's write lock needs none): $1 tenant,
+/// $2 today, $3 now (the lease free test), $4 limit, $5 the last id read
+/// (the smallest `i64` at the start).
+const DUE: &str = concat!(
     "SELECT ",
     cols!(services),
     " FROM services WHERE tenant_id = $1 AND status = 'active' AND next_charge_on <= $2 AND ",
     free!(3),
-    " ORDER BY next_charge_on, id LIMIT $4"
+    " AND id > $5 ORDER BY id LIMIT $4"
 );
 
-/// As [`DUE_FIRST`], after ($5 `next_charge_on`, $6 id).
-const DUE_AFTER: &str = concat!(
-    "SELECT ",
-    cols!(services),
-    " FROM services WHERE tenant_id = $1 AND status = 'active' AND next_charge_on <= $2 AND ",
-    free!(3),
-    " AND (next_charge_on > $5 OR (next_charge_on = $5 AND id > $6))",
-    " ORDER BY next_charge_on, id LIMIT $4"
-);
-
-/// [`DUE_FIRST`] with the dialect's row lock.
-pub(super) static CHARGE_DUE_FIRST: LazyLock<String> = LazyLock::new(|| format!("{DUE_FIRST}{CLAIM_LOCK}"));
-
-/// [`DUE_AFTER`] with the dialect's row lock.
-pub(super) static CHARGE_DUE_AFTER: LazyLock<String> = LazyLock::new(|| format!("{DUE_AFTER}{CLAIM_LOCK}"));
+/// [`DUE`] with the dialect's row lock.
+pub(super) static CHARGE_DUE: LazyLock<String> = LazyLock::new(|| format!("{DUE}{CLAIM_LOCK}"));
 
 /// Price plans.
 #[derive(Debug, Clone)]
@@ -363,27 +351,39 @@ impl Services {
         tenant: TenantId,
         today: NaiveDate,
         claim: &Claim,
-        after: Option<DueCursor>,
+        after: Option<ServiceId>,
         plan: &(dyn PlanCharges + 'static),
     ) -> Result<DueCharges> {
         let map = |e| map_sqlx_error("service", e);
         let mut tx = begin_write(&self.pool).await.map_err(map)?;
-        let q = match after {
-            None => query(CHARGE_DUE_FIRST.as_str()),
-            Some(_) => query(CHARGE_DUE_AFTER.as_str()),
+        let written = async {
+            let rows = query(CHARGE_DUE.as_str())
+                .bind(tenant.0)
+                .bind(today)
+                .bind(ts(claim.now))
+                .bind(row::limit(claim.limit))
+                .bind(after.map_or(i64::MIN, |id| id.0))
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(map)?;
+            let mut due = Self::many(rows)?;
+            due.sort_by_key(|s| s.id);
+            let items = plan_due(&due, plan)?;
+            let (moved, created) = charge_in(&mut tx, &items, &claim.holder).await?;
+            Ok::<_, Error>((due, items, moved, created))
         }
-        .bind(tenant.0)
-        .bind(today)
-        .bind(ts(claim.now))
-        .bind(row::limit(claim.limit));
-        let q = match after {
-            None => q,
-            Some((on, id)) => q.bind(on).bind(id.0),
+        .await;
+        let (due, items, moved, created) = match written {
+            Ok(w) => w,
+            Err(e) => {
+                // At once, not when the connection is next used: the rows stay
+                // locked until then, and `SKIP LOCKED` would pass them over.
+                if let Err(r) = tx.rollback().await {
+                    tracing::warn!(error = %r, "rolling back charge_due failed");
+                }
+                return Err(e);
+            }
         };
-        let mut due = Self::many(q.fetch_all(&mut *tx).await.map_err(map)?)?;
-        due.sort_by(|a, b| a.next_charge_on.cmp(&b.next_charge_on).then(a.id.cmp(&b.id)));
-        let items = plan_due(&due, plan)?;
-        let (moved, created) = charge_in(&mut tx, &items, &claim.holder).await?;
         tx.commit().await.map_err(map)?;
         let charged = items
             .into_iter()
@@ -400,7 +400,7 @@ impl Services {
             })
             .collect();
         Ok(DueCharges {
-            last: due.last().map(|s| (s.next_charge_on, s.id)),
+            last: due.last().map(|s| s.id),
             charged,
         })
     }
@@ -687,7 +687,7 @@ impl ServiceRepo for Services {
         tenant: TenantId,
         today: NaiveDate,
         claim: &Claim,
-        after: Option<DueCursor>,
+        after: Option<ServiceId>,
         plan: &(dyn PlanCharges + 'static),
     ) -> Result<DueCharges> {
         retry_rolled_back("charge_due", || {

@@ -9,7 +9,7 @@ use super::{claim_lease, first_by_key, held_by, lease_is_free, next, release_if_
 use crate::domain::*;
 use crate::error::{Error, Result};
 use crate::ports::{
-    check_charge_batch, plan_due, ChargeItem, ChargeOutcome, CustomerRepo, DueCharges, DueCursor, LedgerRepo,
+    check_charge_batch, plan_due, ChargeItem, ChargeOutcome, CustomerRepo, DueCharges, LedgerRepo,
     PlanCharges, PlanRepo, ServiceRepo,
 };
 
@@ -353,7 +353,7 @@ impl ServiceRepo for MemoryServiceRepo {
         tenant: TenantId,
         today: NaiveDate,
         claim: &Claim,
-        after: Option<DueCursor>,
+        after: Option<ServiceId>,
         plan: &(dyn PlanCharges + 'static),
     ) -> Result<DueCharges> {
         // One lock for the whole call: nothing else reads or writes in between.
@@ -366,9 +366,9 @@ impl ServiceRepo for MemoryServiceRepo {
                     && x.status == ServiceStatus::Active
                     && x.next_charge_on <= today
                     && lease_is_free(x.lease.as_ref(), claim.now)
-                    && after.is_none_or(|a| (x.next_charge_on, x.id) > a)
+                    && after.is_none_or(|a| x.id > a)
             })
-            .map(|x| (x.next_charge_on, x.id))
+            .map(|x| (x.id, x.id))
             .collect();
         let due: Vec<Service> = first_by_key(due, claim.limit)
             .into_iter()
@@ -394,7 +394,7 @@ impl ServiceRepo for MemoryServiceRepo {
             charged.push((item, ChargeOutcome::Billed { created }));
         }
         Ok(DueCharges {
-            last: due.last().map(|x| (x.next_charge_on, x.id)),
+            last: due.last().map(|x| x.id),
             charged,
         })
     }

@@ -123,7 +123,8 @@ pub trait ServiceRepo: Send + Sync + Debug {
     /// Bills the tenant's next due services in one write where the store can
     /// (SQL: one transaction, no lease written): reads up to `claim.limit`
     /// active services with `next_charge_on <= today`, lease free at
-    /// `claim.now`, after `after` in (`next_charge_on`, id) order; asks `plan`
+    /// `claim.now`, with ids above `after`, in id order (a batch's writes then
+    /// fall on neighbouring index pages); asks `plan`
     /// for each one's [`ChargeItem`] (`None`: nothing to charge) and records
     /// them as `charge_batch` does (compare-and-set, the ledger's unique key).
     /// Rows are locked against concurrent billers for the transaction (SQLite's
@@ -137,7 +138,7 @@ pub trait ServiceRepo: Send + Sync + Debug {
         tenant: TenantId,
         today: NaiveDate,
         claim: &Claim,
-        after: Option<DueCursor>,
+        after: Option<ServiceId>,
         plan: &(dyn PlanCharges + 'static),
     ) -> Result<DueCharges>;
     /// Active services of a tenant with `from <= next_billing_date <= to`.
@@ -181,10 +182,6 @@ pub enum ChargeOutcome {
     NotFound,
 }
 
-/// Where [`ServiceRepo::charge_due`] resumes: the (`next_charge_on`, id) of
-/// the last service the previous call read.
-pub type DueCursor = (NaiveDate, ServiceId);
-
 /// Decides, inside [`ServiceRepo::charge_due`], what one due service is
 /// charged. Called with the store's lock held: no I/O.
 pub trait PlanCharges: Send + Sync {
@@ -201,9 +198,10 @@ impl<F: Fn(&Service) -> Option<ChargeItem> + Send + Sync> PlanCharges for F {
 /// What one [`ServiceRepo::charge_due`] call did.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct DueCharges {
-    /// The last due service read, to pass as `after` next; `None`: none was due.
-    pub last: Option<DueCursor>,
-    /// Each charged service's item and outcome, in (`next_charge_on`, id) order.
+    /// The id of the last due service read, to pass as `after` next; `None`:
+    /// none was due.
+    pub last: Option<ServiceId>,
+    /// Each charged service's item and outcome, in id order.
     pub charged: Vec<(ChargeItem, ChargeOutcome)>,
 }
 
