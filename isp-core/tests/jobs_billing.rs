@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 
 use isp_core::domain::*;
 use isp_core::jobs::{JobKind, RunOptions};
-use isp_core::ports::ChargeOutcome;
+use isp_core::ports::{ChargeOutcome, DueCharges};
 use isp_core::Error;
 use jobs_support::*;
 use policy_fixtures::*;
@@ -40,52 +40,47 @@ fn billing_world(m: &mut Mocks, zone: &str) -> (Ledger, Arc<Mutex<Service>>) {
     m.plans
         .expect_get()
         .returning(|id| Ok(plan(id.0, 1, "25000", None)));
+    m.plans
+        .expect_list()
+        .returning(|t| Ok(vec![plan(3, t.0, "25000", None)]));
     let ledger: Ledger = Arc::new(Mutex::new(BTreeMap::new()));
     let svc = Arc::new(Mutex::new(billed()));
-    let s = svc.clone();
+    // The store: the due read after the cursor, the compare-and-set on
+    // `next_charge_on` and the ledger's unique key, in one call.
+    let (s, l) = (svc.clone(), ledger.clone());
     m.services
-        .expect_claim_billable()
-        .returning(move |tenant, today, claim| {
+        .expect_charge_due()
+        .returning(move |tenant, today, claim, after, plan| {
             assert_eq!(tenant, TenantId(1));
             assert_eq!(claim.holder, "daemon-a");
-            let s = s.lock().unwrap();
-            // Due and not leased by this run yet (the lease is cleared by charge_batch/release).
-            Ok(if s.next_charge_on <= today && s.lease.is_none() {
-                vec![s.clone()]
-            } else {
-                vec![]
-            })
+            let mut s = s.lock().unwrap();
+            let mut l = l.lock().unwrap();
+            if s.next_charge_on > today || after.is_some_and(|a| s.id <= a) {
+                return Ok(DueCharges::default());
+            }
+            let mut due = DueCharges {
+                last: Some(s.id),
+                charged: vec![],
+            };
+            let Some(item) = plan.plan(&s) else {
+                return Ok(due);
+            };
+            assert_eq!((item.service_id, item.from), (s.id, s.next_charge_on));
+            s.next_charge_on = item.to;
+            let created = item
+                .charges
+                .iter()
+                .map(|new| {
+                    if l.contains_key(&new.key) {
+                        return false;
+                    }
+                    l.insert(new.key.clone(), new.clone());
+                    true
+                })
+                .collect();
+            due.charged.push((item, ChargeOutcome::Billed { created }));
+            Ok(due)
         });
-    // The store's compare-and-set on `next_charge_on` and the ledger's unique key.
-    let (s, l) = (svc.clone(), ledger.clone());
-    m.services.expect_charge_batch().returning(move |items, _| {
-        let mut s = s.lock().unwrap();
-        let mut l = l.lock().unwrap();
-        Ok(items
-            .iter()
-            .map(|item| {
-                assert_eq!(item.service_id, s.id);
-                if s.next_charge_on != item.from {
-                    return ChargeOutcome::Superseded {
-                        created: vec![false; item.charges.len()],
-                    };
-                }
-                s.next_charge_on = item.to;
-                let created = item
-                    .charges
-                    .iter()
-                    .map(|new| {
-                        if l.contains_key(&new.key) {
-                            return false;
-                        }
-                        l.insert(new.key.clone(), new.clone());
-                        true
-                    })
-                    .collect();
-                ChargeOutcome::Billed { created }
-            })
-            .collect())
-    });
     m.leases
         .expect_release_all()
         .withf(|kind, _, _| *kind == isp_core::ports::Leased::Services)
@@ -172,23 +167,24 @@ async fn a_store_failure_leaves_the_service_at_its_first_unrecorded_period() {
     m.plans
         .expect_get()
         .returning(|id| Ok(plan(id.0, 1, "25000", None)));
-    let mut batches = vec![vec![billed()]].into_iter();
+    m.plans
+        .expect_list()
+        .returning(|t| Ok(vec![plan(3, t.0, "25000", None)]));
+    // The batch's one write fails after the service was read and planned:
+    // nothing is recorded or advanced (the store rolls the batch back).
     m.services
-        .expect_claim_billable()
-        .returning(move |_, _, _| Ok(batches.next().unwrap_or_default()));
-    // The batch's one write fails: nothing is recorded or advanced (the store
-    // rolls the batch back), and the service's claim runs out.
-    m.services
-        .expect_charge_batch()
+        .expect_charge_due()
         .times(1)
-        .withf(|items, _| {
-            items.len() == 1
-                && items[0].service_id == ServiceId(7)
-                && items[0].from == d(2024, 1, 31)
-                && items[0].to == d(2024, 4, 30)
-                && items[0].charges.len() == 3
-        })
-        .returning(|_, _| Err(Error::unavailable("database", "connection lost")));
+        .returning(|_, _, _, _, plan| {
+            let item = plan.plan(&billed()).expect("owes");
+            assert_eq!(
+                (item.service_id, item.from, item.to, item.charges.len()),
+                (ServiceId(7), d(2024, 1, 31), d(2024, 4, 30), 3)
+            );
+            Err(Error::unavailable("database", "connection lost"))
+        });
+    m.services.expect_claim_billable().never();
+    m.services.expect_charge_batch().never();
     m.ledger.expect_record().never();
     m.services.expect_advance_billing().never();
     let report = m
@@ -216,6 +212,7 @@ async fn dry_run_claims_and_records_nothing() {
     m.ledger.expect_record().never();
     m.services.expect_advance_billing().never();
     m.services.expect_charge_batch().never();
+    m.services.expect_charge_due().never();
     let report = m
         .engine()
         .run(JobKind::MonthlyBilling, RunOptions { dry_run: true })

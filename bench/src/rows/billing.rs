@@ -456,11 +456,12 @@ pub(crate) async fn row(scale: &Scale) -> BoxResult<RowResult> {
     lines(&mut r, "PostgreSQL", n, &postgres);
     if let (Some(s), Some(p)) = (sqlite.first(), postgres.first()) {
         r.note(format!(
-            "`Engine::run(MonthlyBilling)` in the runner's process, default engine settings: per tenant, claims of \
-             500 billable services, each claimed batch billed with one `ServiceRepo::charge_batch` call (one \
-             transaction: one compare-and-set `UPDATE` of `next_charge_on` for the batch, one multi-row ledger \
-             `INSERT ... ON CONFLICT DO NOTHING` under the unique key per service and period), then the batch's \
-             audit events in one append. Services: {} tenants, 3 plans each, billing days 1-28; every 50th \
+            "`Engine::run(MonthlyBilling)` in the runner's process, default engine settings: per tenant, batches of \
+             500 billed with one `ServiceRepo::charge_due` call each (one transaction, no lease written: a locking \
+             read of the next 500 due services after the previous batch's last, their charges computed in Rust by \
+             the billing policy, one compare-and-set `UPDATE` of `next_charge_on` for the batch, one multi-row \
+             ledger `INSERT ... ON CONFLICT DO NOTHING` under the unique key per service and period), then the \
+             batch's audit events in one append. Services: {} tenants, 3 plans each, billing days 1-28; every 50th \
              suspended and every tenth already charged for its current period, the rest owe exactly one period \
              (billable counted in SQL, independently of the engine). SQLite: a file in a temporary directory; \
              PostgreSQL: a fresh database on the throwaway local cluster (PostgreSQL 15, fsync off). Runs \

@@ -8,7 +8,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use futures::TryStreamExt as _;
 use isp_core::domain::*;
 use isp_core::ports::{
-    check_charge_batch, ChargeItem, ChargeOutcome, CustomerRepo, LedgerRepo, PlanRepo, ServiceRepo,
+    check_charge_batch, plan_due, ChargeItem, ChargeOutcome, CustomerRepo, DueCharges, LedgerRepo,
+    PlanCharges, PlanRepo, ServiceRepo,
 };
 use isp_core::{Error, Result};
 use mongodb::bson::{self, doc, Document};
@@ -686,6 +687,59 @@ impl ServiceRepo for MongoServiceRepo {
             .await?;
         }
         Ok(out)
+    }
+
+    async fn charge_due(
+        &self,
+        tenant: TenantId,
+        today: NaiveDate,
+        claim: &Claim,
+        after: Option<ServiceId>,
+        plan: &(dyn PlanCharges + 'static),
+    ) -> Result<DueCharges> {
+        // No transactions: the due services are claimed (the lease keeps other
+        // billers off), billed with `charge_batch`, and the rest released.
+        let mut due = doc! {
+            "tenant_id": tenant.0,
+            "status": ServiceStatus::Active.as_str(),
+            "next_charge_on": { "$lte": to_bday("today", today)? },
+        };
+        if let Some(id) = after {
+            due = and_into(due, doc! { "_id": { "$gt": id.0 } });
+        }
+        let mut claimed = within(self.0.operation_timeout, async {
+            services(claim_loop(&self.coll(), SERVICE, due, doc! { "_id": 1 }, claim).await?)
+        })
+        .await?;
+        claimed.sort_by_key(|s| s.id);
+        let planned = plan_due(&claimed, plan);
+        let billed: HashSet<ServiceId> = match &planned {
+            Ok(items) => items.iter().map(|i| i.service_id).collect(),
+            Err(_) => HashSet::new(),
+        };
+        let idle: Vec<i64> = claimed
+            .iter()
+            .filter(|s| !billed.contains(&s.id))
+            .map(|s| s.id.0)
+            .collect();
+        if !idle.is_empty() {
+            within(self.0.operation_timeout, async {
+                self.coll()
+                    .update_many(
+                        and_into(doc! { "_id": { "$in": &idle } }, held(&claim.holder)),
+                        doc! { "$set": { "lease": no_lease() } },
+                    )
+                    .await
+                    .map_err(me(SERVICE))
+            })
+            .await?;
+        }
+        let items = planned?;
+        let outcomes = self.charge_batch(&items, &claim.holder).await?;
+        Ok(DueCharges {
+            last: claimed.last().map(|s| s.id),
+            charged: items.into_iter().zip(outcomes).collect(),
+        })
     }
 
     async fn due_between(&self, tenant: TenantId, from: NaiveDate, to: NaiveDate) -> Result<Vec<Service>> {

@@ -76,6 +76,21 @@ pub(super) static CLAIM_BILLABLE: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
+/// The due services `charge_due` bills next, in id order, locked for its
+/// transaction ([`CLAIM_LOCK`]; SQLite's write lock needs none): $1 tenant,
+/// $2 today, $3 now (the lease free test), $4 limit, $5 the last id read
+/// (the smallest `i64` at the start).
+const DUE: &str = concat!(
+    "SELECT ",
+    cols!(services),
+    " FROM services WHERE tenant_id = $1 AND status = 'active' AND next_charge_on <= $2 AND ",
+    free!(3),
+    " AND id > $5 ORDER BY id LIMIT $4"
+);
+
+/// [`DUE`] with the dialect's row lock.
+pub(super) static CHARGE_DUE: LazyLock<String> = LazyLock::new(|| format!("{DUE}{CLAIM_LOCK}"));
+
 /// Price plans.
 #[derive(Debug, Clone)]
 pub(crate) struct Plans {
@@ -281,46 +296,8 @@ impl Services {
     /// One attempt of [`ServiceRepo::charge_batch`], in one transaction.
     async fn charge_batch_once(&self, items: &[ChargeItem], holder: &str) -> Result<Vec<ChargeOutcome>> {
         let map = |e| map_sqlx_error("service", e);
-        let mut moved = HashSet::new();
-        let mut created = HashSet::new();
         let mut tx = begin_write(&self.pool).await.map_err(map)?;
-        for chunk in items.chunks(BATCH_CHUNK) {
-            let mut q = charge_moves(chunk, holder);
-            for r in q.build().fetch_all(&mut *tx).await.map_err(map)? {
-                moved.insert(Cols::new(&r, "services").i64("id")?);
-            }
-        }
-        // The charges of the moved services, in the same transaction: a key
-        // recorded before (a crash between recording and advancing) is skipped.
-        let charges: Vec<&NewLedgerEntry> = items
-            .iter()
-            .filter(|i| moved.contains(&i.service_id.0))
-            .flat_map(|i| &i.charges)
-            .collect();
-        for chunk in charges.chunks(BATCH_CHUNK) {
-            let mut q = Builder::new(
-                "INSERT INTO ledger (customer_id, service_id, kind, amount_micros, currency, period_start, \
-                 key, created_at) ",
-            );
-            let micros = chunk
-                .iter()
-                .map(|c| c.amount.to_micro_units())
-                .collect::<Result<Vec<i64>>>()?;
-            q.push_values(chunk.iter().zip(micros), |mut b, (c, micros)| {
-                b.push_bind(c.customer_id.0)
-                    .push_bind(c.service_id.map(|s| s.0))
-                    .push_bind(row::ledger_kind_str(c.kind))
-                    .push_bind(micros)
-                    .push_bind(c.amount.currency.as_str())
-                    .push_bind(c.period_start)
-                    .push_bind(c.key.as_str())
-                    .push_bind(ts(c.created_at));
-            });
-            q.push(" ON CONFLICT DO NOTHING RETURNING key");
-            for r in q.build().fetch_all(&mut *tx).await.map_err(map)? {
-                created.insert(Cols::new(&r, "ledger").string("key")?);
-            }
-        }
+        let (moved, created) = charge_in(&mut tx, items, holder).await?;
         // Services not moved: release the holder's leases; the rest are unknown
         // or have been billed by someone else.
         let rest: Vec<i64> = items
@@ -366,6 +343,141 @@ impl Services {
             })
             .collect())
     }
+
+    /// One attempt of [`ServiceRepo::charge_due`]: the locking read, the plan
+    /// and [`charge_in`], in one transaction.
+    async fn charge_due_once(
+        &self,
+        tenant: TenantId,
+        today: NaiveDate,
+        claim: &Claim,
+        after: Option<ServiceId>,
+        plan: &(dyn PlanCharges + 'static),
+    ) -> Result<DueCharges> {
+        let map = |e| map_sqlx_error("service", e);
+        let mut tx = begin_write(&self.pool).await.map_err(map)?;
+        let written = async {
+            let rows = query(CHARGE_DUE.as_str())
+                .bind(tenant.0)
+                .bind(today)
+                .bind(ts(claim.now))
+                .bind(row::limit(claim.limit))
+                .bind(after.map_or(i64::MIN, |id| id.0))
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(map)?;
+            let mut due = Self::many(rows)?;
+            due.sort_by_key(|s| s.id);
+            let items = plan_due(&due, plan)?;
+            let (moved, created) = charge_in(&mut tx, &items, &claim.holder).await?;
+            Ok::<_, Error>((due, items, moved, created))
+        }
+        .await;
+        let (due, items, moved, created) = match written {
+            Ok(w) => w,
+            Err(e) => {
+                // At once, not when the connection is next used: the rows stay
+                // locked until then, and `SKIP LOCKED` would pass them over.
+                if let Err(r) = tx.rollback().await {
+                    tracing::warn!(error = %r, "rolling back charge_due failed");
+                }
+                return Err(e);
+            }
+        };
+        tx.commit().await.map_err(map)?;
+        let charged = items
+            .into_iter()
+            .map(|i| {
+                let recorded = i.charges.iter().map(|c| created.contains(&c.key)).collect();
+                // Locked since the read: only a foreign write outside the
+                // lock protocol could have moved it.
+                let outcome = if moved.contains(&i.service_id.0) {
+                    ChargeOutcome::Billed { created: recorded }
+                } else {
+                    ChargeOutcome::Superseded { created: recorded }
+                };
+                (i, outcome)
+            })
+            .collect();
+        Ok(DueCharges {
+            last: due.last().map(|s| s.id),
+            charged,
+        })
+    }
+}
+
+/// Runs `attempt` again (up to [`DEADLOCK_ATTEMPTS`] times) while the server
+/// rolls its transaction back: daemons billing side by side on MySQL/MariaDB
+/// can deadlock on the ledger's unique index, and the victim's transaction is
+/// rolled back whole.
+async fn retry_rolled_back<T, F, Fut>(what: &str, mut attempt: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T>>,
+{
+    let mut n = 1;
+    loop {
+        match attempt().await {
+            Err(e) if n < DEADLOCK_ATTEMPTS && is_rolled_back_by_the_server(&e) => {
+                tracing::debug!(attempt = n, error = %e, "{what} rolled back by the server; running it again");
+                tokio::time::sleep(std::time::Duration::from_millis(20 * u64::from(n))).await;
+                n += 1;
+            }
+            outcome => return outcome,
+        }
+    }
+}
+
+/// The writes of a charge batch inside `tx`: the compare-and-set of every
+/// item's `next_charge_on` (releasing `holder`'s leases of the moved ones),
+/// then the charges of the moved services. Returns the ids moved and the keys
+/// recorded.
+async fn charge_in(
+    tx: &mut sqlx::Transaction<'static, Db>,
+    items: &[ChargeItem],
+    holder: &str,
+) -> Result<(HashSet<i64>, HashSet<String>)> {
+    let map = |e| map_sqlx_error("service", e);
+    let mut moved = HashSet::new();
+    let mut created = HashSet::new();
+    for chunk in items.chunks(BATCH_CHUNK) {
+        let mut q = charge_moves(chunk, holder);
+        for r in q.build().fetch_all(&mut **tx).await.map_err(map)? {
+            moved.insert(Cols::new(&r, "services").i64("id")?);
+        }
+    }
+    // The charges of the moved services, in the same transaction: a key
+    // recorded before (a crash between recording and advancing) is skipped.
+    let charges: Vec<&NewLedgerEntry> = items
+        .iter()
+        .filter(|i| moved.contains(&i.service_id.0))
+        .flat_map(|i| &i.charges)
+        .collect();
+    for chunk in charges.chunks(BATCH_CHUNK) {
+        let mut q = Builder::new(
+            "INSERT INTO ledger (customer_id, service_id, kind, amount_micros, currency, period_start, \
+                 key, created_at) ",
+        );
+        let micros = chunk
+            .iter()
+            .map(|c| c.amount.to_micro_units())
+            .collect::<Result<Vec<i64>>>()?;
+        q.push_values(chunk.iter().zip(micros), |mut b, (c, micros)| {
+            b.push_bind(c.customer_id.0)
+                .push_bind(c.service_id.map(|s| s.0))
+                .push_bind(row::ledger_kind_str(c.kind))
+                .push_bind(micros)
+                .push_bind(c.amount.currency.as_str())
+                .push_bind(c.period_start)
+                .push_bind(c.key.as_str())
+                .push_bind(ts(c.created_at));
+        });
+        q.push(" ON CONFLICT DO NOTHING RETURNING key");
+        for r in q.build().fetch_all(&mut **tx).await.map_err(map)? {
+            created.insert(Cols::new(&r, "ledger").string("key")?);
+        }
+    }
+    Ok((moved, created))
 }
 
 #[async_trait]
@@ -567,19 +679,21 @@ impl ServiceRepo for Services {
         if items.is_empty() {
             return Ok(Vec::new());
         }
-        // Daemons billing side by side on MySQL/MariaDB can deadlock on the
-        // ledger's unique index; the victim's transaction is rolled back whole.
-        let mut attempt = 1;
-        loop {
-            match self.charge_batch_once(items, holder).await {
-                Err(e) if attempt < DEADLOCK_ATTEMPTS && is_rolled_back_by_the_server(&e) => {
-                    tracing::debug!(attempt, error = %e, "charge_batch rolled back by the server; running it again");
-                    tokio::time::sleep(std::time::Duration::from_millis(20 * u64::from(attempt))).await;
-                    attempt += 1;
-                }
-                outcome => return outcome,
-            }
-        }
+        retry_rolled_back("charge_batch", || self.charge_batch_once(items, holder)).await
+    }
+
+    async fn charge_due(
+        &self,
+        tenant: TenantId,
+        today: NaiveDate,
+        claim: &Claim,
+        after: Option<ServiceId>,
+        plan: &(dyn PlanCharges + 'static),
+    ) -> Result<DueCharges> {
+        retry_rolled_back("charge_due", || {
+            self.charge_due_once(tenant, today, claim, after, plan)
+        })
+        .await
     }
 
     async fn due_between(&self, tenant: TenantId, from: NaiveDate, to: NaiveDate) -> Result<Vec<Service>> {

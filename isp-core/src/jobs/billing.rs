@@ -1,16 +1,17 @@
 //! Monthly billing per tenant time zone: catch-up, exactly once per period.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use chrono::{DateTime, NaiveDate, Utc};
 
-use crate::domain::{AuditOutcome, Service, ServiceStatus, Tenant};
+use crate::domain::{AuditOutcome, Plan, PlanId, Service, ServiceId, ServiceStatus, Tenant, TenantId};
 use crate::error::{Error, Result};
-use crate::jobs::common::{fresh, RunCtx};
+use crate::jobs::common::RunCtx;
 use crate::jobs::Engine;
-use crate::policy::billing::{charges_owed, BillingOutcome};
+use crate::policy::billing::{charges_owed, BillingOutcome, ChargeDue};
 use crate::policy::time::local_date;
-use crate::ports::{ChargeItem, ChargeOutcome, LeaseRepoExt as _};
+use crate::ports::{ChargeItem, ChargeOutcome, PlanCharges};
 
 impl Engine {
     pub(crate) async fn monthly_billing(&self, ctx: &mut RunCtx<'_>) -> Result<()> {
@@ -47,16 +48,54 @@ impl Engine {
             }
             return Ok(());
         }
-        let mut seen = HashSet::new();
+        // The tenant's plans, read once: `plan_charges` runs inside the store's
+        // write and cannot read.
+        let plans: Arc<HashMap<PlanId, Plan>> = Arc::new(
+            self.deps
+                .repos
+                .plans
+                .list(tenant.id)
+                .await?
+                .into_iter()
+                .map(|p| (p.id, p))
+                .collect(),
+        );
+        let mut after = None;
         loop {
             let now = ctx.now();
             let today = local_date(now, tenant.time_zone);
-            let batch = repo.claim_billable(tenant.id, today, &ctx.claim_at(now)).await?;
-            let batch = fresh(&mut seen, batch, |s| s.id);
-            if batch.is_empty() {
-                break;
+            let planner = Planner {
+                plans: Arc::clone(&plans),
+                planned: Mutex::default(),
+                today,
+                now,
+            };
+            let due = repo
+                .charge_due(tenant.id, today, &ctx.claim_at(now), after, &planner)
+                .await;
+            let planned = planner
+                .planned
+                .into_inner()
+                .unwrap_or_else(PoisonError::into_inner);
+            for (id, e) in planned.failed {
+                ctx.tally.fail(format!("service:{id}"), None, &e);
             }
-            self.bill_batch(ctx, &batch, today, now).await;
+            let due = match due {
+                Ok(d) => d,
+                Err(e) if planned.charges.is_empty() => return Err(e),
+                Err(e) => {
+                    // Not known which were read: the next run resumes them.
+                    for id in planned.charges.keys() {
+                        ctx.tally.fail(format!("service:{id}"), None, &e);
+                    }
+                    return Ok(());
+                }
+            };
+            let Some(last) = due.last else {
+                break;
+            };
+            after = Some(last);
+            self.record_billed(ctx, tenant.id, due.charged, &planned.charges, now);
             ctx.flush_audit().await;
         }
         Ok(())
@@ -93,68 +132,21 @@ impl Engine {
         }
     }
 
-    /// Bills a claimed batch with one [`ServiceRepo::charge_batch`] call: each
-    /// owed charge recorded under its key and `next_charge_on` moved past them
-    /// (compare-and-set), atomically where the store can. A failure leaves the
-    /// claims to run out; the next run resumes at the first unrecorded period.
+    /// Tallies and audits what one [`ServiceRepo::charge_due`] call billed:
+    /// one `charge` event per charge it recorded.
     ///
-    /// [`ServiceRepo::charge_batch`]: crate::ports::ServiceRepo::charge_batch
-    async fn bill_batch(
+    /// [`ServiceRepo::charge_due`]: crate::ports::ServiceRepo::charge_due
+    fn record_billed(
         &self,
         ctx: &mut RunCtx<'_>,
-        batch: &[Service],
-        today: NaiveDate,
+        tenant: TenantId,
+        charged: Vec<(ChargeItem, ChargeOutcome)>,
+        planned: &HashMap<ServiceId, Vec<ChargeDue>>,
         now: DateTime<Utc>,
     ) {
-        let mut items = Vec::with_capacity(batch.len());
-        let mut billed = Vec::with_capacity(batch.len());
-        let mut idle = Vec::new();
-        for s in batch {
-            let Some(outcome) = self.owed(ctx, s, today).await else {
-                continue;
-            };
-            if outcome.charges.is_empty() {
-                idle.push(s.id);
-                continue;
-            }
-            items.push(ChargeItem {
-                service_id: s.id,
-                from: s.next_charge_on,
-                to: outcome.next_charge_on,
-                charges: outcome.charges.iter().map(|c| c.to_ledger_entry(now)).collect(),
-            });
-            billed.push((s, outcome.charges));
-        }
-        for id in idle {
-            if let Err(e) = self.deps.repos.leases.release(id, ctx.holder()).await {
-                tracing::warn!(service = %id, error = %e, "releasing a billing claim failed");
-            }
-        }
-        if items.is_empty() {
-            return;
-        }
-        let outcomes = match self.deps.repos.services.charge_batch(&items, ctx.holder()).await {
-            Ok(o) if o.len() == items.len() => o,
-            Ok(o) => {
-                let e = Error::Internal(format!(
-                    "charge_batch answered {} outcomes for {} services",
-                    o.len(),
-                    items.len()
-                ));
-                for (s, _) in &billed {
-                    ctx.tally.fail(format!("service:{}", s.id), None, &e);
-                }
-                return;
-            }
-            Err(e) => {
-                for (s, _) in &billed {
-                    ctx.tally.fail(format!("service:{}", s.id), None, &e);
-                }
-                return;
-            }
-        };
-        for ((s, charges), outcome) in billed.into_iter().zip(outcomes) {
-            let subject = format!("service:{}", s.id);
+        for (item, outcome) in charged {
+            let subject = format!("service:{}", item.service_id);
+            let charges = planned.get(&item.service_id).map_or(&[][..], Vec::as_slice);
             let created = match &outcome {
                 ChargeOutcome::Billed { created } | ChargeOutcome::Superseded { created } => {
                     created.as_slice()
@@ -168,7 +160,7 @@ impl Engine {
                 ctx.tally.add("charges_created", 1);
                 ctx.tally.event(
                     now,
-                    Some(s.tenant_id),
+                    Some(tenant),
                     "charge",
                     subject.clone(),
                     None,
@@ -187,8 +179,67 @@ impl Engine {
                     ctx.tally.add("services_billed", 1);
                 }
                 ChargeOutcome::Superseded { .. } => ctx.tally.add("billing_superseded", 1),
-                ChargeOutcome::NotFound => ctx.tally.fail(subject, None, &Error::not_found("service", s.id)),
+                ChargeOutcome::NotFound => {
+                    ctx.tally
+                        .fail(subject, None, &Error::not_found("service", item.service_id))
+                }
             }
         }
+    }
+}
+
+/// What a [`Planner`] decided for the services of one call.
+#[derive(Default)]
+struct Planned {
+    /// The charges of each service planned, for the audit.
+    charges: HashMap<ServiceId, Vec<ChargeDue>>,
+    /// Services whose charges could not be computed.
+    failed: HashMap<ServiceId, Error>,
+}
+
+/// Plans the charges of one [`ServiceRepo::charge_due`] call.
+///
+/// [`ServiceRepo::charge_due`]: crate::ports::ServiceRepo::charge_due
+struct Planner {
+    plans: Arc<HashMap<PlanId, Plan>>,
+    planned: Mutex<Planned>,
+    today: NaiveDate,
+    now: DateTime<Utc>,
+}
+
+impl PlanCharges for Planner {
+    /// The [`ChargeItem`] of a due service, as [`charges_owed`] computes it at
+    /// its plan's price; `None` when it owes nothing or its plan or billing
+    /// day cannot be read (noted in `planned.failed`). A store may ask again
+    /// for the same service (a transaction run again): the notes are keyed by
+    /// service.
+    fn plan(&self, s: &Service) -> Option<ChargeItem> {
+        let mut planned = self.planned.lock().unwrap_or_else(PoisonError::into_inner);
+        let owed = match self.plans.get(&s.plan_id) {
+            Some(plan) => charges_owed(s, plan.price, self.today),
+            None => Err(Error::not_found("plan", s.plan_id)),
+        };
+        let outcome = match owed {
+            Ok(o) => o,
+            Err(e) => {
+                planned.failed.insert(s.id, e);
+                return None;
+            }
+        };
+        if outcome.charges.is_empty() {
+            return None;
+        }
+        let item = ChargeItem {
+            service_id: s.id,
+            from: s.next_charge_on,
+            to: outcome.next_charge_on,
+            charges: outcome
+                .charges
+                .iter()
+                .map(|c| c.to_ledger_entry(self.now))
+                .collect(),
+        };
+        planned.charges.insert(s.id, outcome.charges);
+        Some(item)
     }
 }

@@ -9,7 +9,8 @@ use super::{claim_lease, first_by_key, held_by, lease_is_free, next, release_if_
 use crate::domain::*;
 use crate::error::{Error, Result};
 use crate::ports::{
-    check_charge_batch, ChargeItem, ChargeOutcome, CustomerRepo, LedgerRepo, PlanRepo, ServiceRepo,
+    check_charge_batch, plan_due, ChargeItem, ChargeOutcome, CustomerRepo, DueCharges, LedgerRepo,
+    PlanCharges, PlanRepo, ServiceRepo,
 };
 
 /// [`PlanRepo`] over a [`MemoryStore`].
@@ -345,6 +346,57 @@ impl ServiceRepo for MemoryServiceRepo {
             out.push(ChargeOutcome::Billed { created });
         }
         Ok(out)
+    }
+
+    async fn charge_due(
+        &self,
+        tenant: TenantId,
+        today: NaiveDate,
+        claim: &Claim,
+        after: Option<ServiceId>,
+        plan: &(dyn PlanCharges + 'static),
+    ) -> Result<DueCharges> {
+        // One lock for the whole call: nothing else reads or writes in between.
+        let mut s = self.store.lock();
+        let due = s
+            .services
+            .values()
+            .filter(|x| {
+                x.tenant_id == tenant
+                    && x.status == ServiceStatus::Active
+                    && x.next_charge_on <= today
+                    && lease_is_free(x.lease.as_ref(), claim.now)
+                    && after.is_none_or(|a| x.id > a)
+            })
+            .map(|x| (x.id, x.id))
+            .collect();
+        let due: Vec<Service> = first_by_key(due, claim.limit)
+            .into_iter()
+            .filter_map(|id| s.services.get(&id).cloned())
+            .collect();
+        let items = plan_due(&due, plan)?;
+        let mut keys: HashSet<String> = s.ledger.values().map(|e| e.key.clone()).collect();
+        let mut charged = Vec::with_capacity(items.len());
+        for item in items {
+            let Some(svc) = s.services.get_mut(&item.service_id) else {
+                continue;
+            };
+            release_if_held(&mut svc.lease, &claim.holder);
+            svc.next_charge_on = item.to;
+            let mut created = Vec::with_capacity(item.charges.len());
+            for new in &item.charges {
+                let fresh = keys.insert(new.key.clone());
+                if fresh {
+                    insert_entry(&mut s, new);
+                }
+                created.push(fresh);
+            }
+            charged.push((item, ChargeOutcome::Billed { created }));
+        }
+        Ok(DueCharges {
+            last: due.last().map(|x| x.id),
+            charged,
+        })
     }
 
     async fn due_between(&self, tenant: TenantId, from: NaiveDate, to: NaiveDate) -> Result<Vec<Service>> {

@@ -3,6 +3,7 @@
 //! (Over 800 lines: conformance checks only, one function per rule, named as the
 //! registry lists them; the file mirrors `ports/repos/billing.rs`.)
 
+use std::collections::HashMap;
 use std::net::Ipv4Addr;
 use std::str::FromStr;
 
@@ -13,7 +14,9 @@ use chrono::NaiveDate;
 use crate::domain::*;
 use crate::error::{Error, Result};
 use crate::policy::billing::charge_key;
-use crate::ports::{ChargeItem, ChargeOutcome, LeaseRepoExt as _, Repositories, RETRY_HOLDER};
+use crate::ports::{
+    ChargeItem, ChargeOutcome, DueCharges, LeaseRepoExt as _, PlanCharges, Repositories, RETRY_HOLDER,
+};
 
 use super::fixtures::*;
 
@@ -1107,4 +1110,211 @@ pub(super) async fn services_charge_batch_reports_unknown_and_bad_input(repos: R
     assert_eq!(fx.repos.ledger.count_charges().await.expect("count"), 2);
     let got = r.get(b.id).await.expect("get");
     assert_eq!((got.next_charge_on, got.lease), (day(31), lease("B", t(10))));
+}
+
+/// A planner for `charge_due` that answers the prepared item of each service
+/// (`None` for the others).
+fn planner(items: Vec<ChargeItem>) -> impl PlanCharges + 'static {
+    let items: HashMap<ServiceId, ChargeItem> = items.into_iter().map(|i| (i.service_id, i)).collect();
+    move |s: &Service| items.get(&s.id).cloned()
+}
+
+/// `charge_due` reads the due, lease-free services of the tenant in id order,
+/// at most the limit, after the cursor; records what the planner answers
+/// (catch-up: every period once; a key recorded before is skipped), moves
+/// them, leaves no lease; a service the planner skips stays as it is and the
+/// cursor moves past it.
+pub(super) async fn services_charge_due_bills_in_order_and_resumes(repos: Repositories) {
+    let fx = fixture(repos).await;
+    let r = &fx.repos.services;
+    use ServiceStatus::*;
+    let leased = fx.service(T1, "f", Active, day(20), day(-100)).await;
+    let a = fx.service(T1, "a", Active, day(20), day(-62)).await;
+    let b = fx.service(T1, "b", Active, day(20), day(-1)).await;
+    let idle = fx.service(T1, "c", Active, day(20), day(0)).await;
+    let later = fx.service(T1, "d", Active, day(20), day(1)).await;
+    let off = fx.service(T1, "e", Suspended, day(20), day(0)).await;
+    let other = fx.service(T2, "g", Active, day(20), day(-5)).await;
+    let held = r
+        .claim_billable(T1, day(0), &claim("B", t(0), t(10), 1))
+        .await
+        .expect("claim");
+    assert_eq!(held.iter().map(|s| s.id).collect::<Vec<_>>(), vec![leased.id]);
+    let items = vec![
+        charge_item(&fx, &leased, -100, 28, &[-100]),
+        charge_item(&fx, &a, -62, 28, &[-62, -31, 0]),
+        charge_item(&fx, &b, -1, 30, &[-1]),
+        charge_item(&fx, &later, 1, 31, &[1]),
+        charge_item(&fx, &off, 0, 31, &[0]),
+        charge_item(&fx, &other, -5, 26, &[-5]),
+    ];
+    fx.repos
+        .ledger
+        .record(&items[2].charges[0])
+        .await
+        .expect("recorded before a crash");
+    let plan = planner(items.clone());
+
+    let first = r
+        .charge_due(T1, day(0), &claim("A", t(1), t(10), 2), None, &plan)
+        .await
+        .expect("charge_due");
+    assert_eq!(first.last, Some(b.id), "the first two free ones");
+    assert_eq!(
+        first.charged,
+        vec![
+            (
+                items[1].clone(),
+                ChargeOutcome::Billed {
+                    created: vec![true; 3]
+                }
+            ),
+            (items[2].clone(), ChargeOutcome::Billed { created: vec![false] }),
+        ]
+    );
+    let second = r
+        .charge_due(T1, day(0), &claim("A", t(1), t(10), 2), first.last, &plan)
+        .await
+        .expect("charge_due after");
+    assert_eq!(
+        (second.last, second.charged),
+        (Some(idle.id), vec![]),
+        "the skipped service is read, not charged"
+    );
+    let third = r
+        .charge_due(T1, day(0), &claim("A", t(1), t(10), 2), second.last, &plan)
+        .await
+        .expect("charge_due at the end");
+    assert_eq!(third, DueCharges::default(), "nothing more is due");
+
+    assert_eq!(
+        charged(&fx, &a).await,
+        vec![Some(day(-62)), Some(day(-31)), Some(day(0))],
+        "catch-up: each period once"
+    );
+    assert_eq!(charged(&fx, &b).await, vec![Some(day(-1))]);
+    assert_eq!(fx.repos.ledger.count_charges().await.expect("count"), 4);
+    for (s, on, l) in [
+        (&a, day(28), None),
+        (&b, day(30), None),
+        (&idle, day(0), None),
+        (&later, day(1), None),
+        (&off, day(0), None),
+        (&other, day(-5), None),
+        (&leased, day(-100), lease("B", t(10))),
+    ] {
+        let got = r.get(s.id).await.expect("get");
+        assert_eq!((got.next_charge_on, got.lease), (on, l), "service {}", s.id);
+    }
+
+    // A rerun from the start reads only what is still due and records nothing.
+    let rerun = r
+        .charge_due(T1, day(0), &claim("A", t(2), t(10), 10), None, &plan)
+        .await
+        .expect("rerun");
+    assert_eq!((rerun.last, rerun.charged), (Some(idle.id), vec![]));
+    // Once the lease has run out, the leased service is billed too.
+    let expired = r
+        .charge_due(T1, day(0), &claim("A", t(10), t(20), 10), None, &plan)
+        .await
+        .expect("after the lease");
+    assert_eq!(
+        expired.charged,
+        vec![(items[0].clone(), ChargeOutcome::Billed { created: vec![true] })]
+    );
+    assert_eq!(fx.repos.ledger.count_charges().await.expect("count"), 5);
+}
+
+/// `charge_due` refuses an item planned for another service or another
+/// `from`, and a malformed one, with `InvalidInput` naming the field: nothing
+/// written.
+pub(super) async fn services_charge_due_refuses_bad_plans(repos: Repositories) {
+    let fx = fixture(repos).await;
+    let r = &fx.repos.services;
+    let a = fx.service(T1, "a", ServiceStatus::Active, day(20), day(0)).await;
+    let b = fx.service(T1, "b", ServiceStatus::Active, day(20), day(5)).await;
+    let cases = [
+        ("service_id", charge_item(&fx, &b, 0, 31, &[0]), "another service"),
+        ("service_id", charge_item(&fx, &a, -1, 31, &[0]), "another from"),
+        (
+            "period_start",
+            charge_item(&fx, &a, 0, 31, &[31]),
+            "a period outside the move",
+        ),
+        ("to", charge_item(&fx, &a, 0, 0, &[]), "no move"),
+    ];
+    for (field, item, what) in cases {
+        let plan = move |_: &Service| Some(item.clone());
+        match r
+            .charge_due(T1, day(0), &claim("A", t(0), t(10), 10), None, &plan)
+            .await
+        {
+            Err(e @ Error::InvalidInput { .. }) => {
+                assert!(e.to_string().contains(field), "{what}: names {field}: {e}")
+            }
+            other => panic!("{what}: expected InvalidInput, got {other:?}"),
+        }
+    }
+    assert_eq!(fx.repos.ledger.count_charges().await.expect("count"), 0);
+    for (s, on) in [(&a, day(0)), (&b, day(5))] {
+        let got = r.get(s.id).await.expect("get");
+        assert_eq!((got.next_charge_on, got.lease), (on, None), "nothing written");
+    }
+}
+
+/// Billers running `charge_due` side by side charge every due service exactly
+/// once.
+pub(super) async fn services_concurrent_charge_due_bills_once(repos: Repositories) {
+    let fx = fixture(repos).await;
+    let mut expected = Vec::new();
+    for n in 0..24 {
+        let s = fx
+            .service(
+                T1,
+                &format!("u{n}"),
+                ServiceStatus::Active,
+                day(20),
+                day(-(n % 3)),
+            )
+            .await;
+        expected.push(s.id);
+    }
+    let customer = fx.customer.id;
+    let services = fx.repos.services.clone();
+    claim_concurrently(4, &expected, move |holder| {
+        let services = services.clone();
+        async move {
+            let plan = move |s: &Service| {
+                let start = s.next_charge_on;
+                Some(ChargeItem {
+                    service_id: s.id,
+                    from: start,
+                    to: day(31),
+                    charges: vec![NewLedgerEntry {
+                        customer_id: customer,
+                        service_id: Some(s.id),
+                        kind: LedgerKind::Charge,
+                        amount: tzs("25000"),
+                        period_start: Some(start),
+                        key: charge_key(s.id, start),
+                        created_at: t(0),
+                    }],
+                })
+            };
+            let due = services
+                .charge_due(T1, day(0), &claim(&holder, t(0), t(30), 5), None, &plan)
+                .await
+                .expect("charge_due");
+            due.charged
+                .into_iter()
+                .filter(|(_, o)| matches!(o, ChargeOutcome::Billed { created } if created == &[true]))
+                .map(|(i, _)| i.service_id)
+                .collect()
+        }
+    })
+    .await;
+    assert_eq!(
+        fx.repos.ledger.count_charges().await.expect("count"),
+        expected.len() as u64
+    );
 }

@@ -277,6 +277,9 @@ macro_rules! __isp_conformance_checks {
             services_charge_batch_records_each_charge_once
             services_charge_batch_after_partial_billing
             services_charge_batch_reports_unknown_and_bad_input
+            services_charge_due_bills_in_order_and_resumes
+            services_charge_due_refuses_bad_plans
+            services_concurrent_charge_due_bills_once
             radius_sessions_start_interim_stop
             radius_sessions_queries_close_and_retention
         }

@@ -120,6 +120,27 @@ pub trait ServiceRepo: Send + Sync + Debug {
     /// outcome per item, in order. `InvalidInput` (nothing written) for a
     /// malformed batch: see [`check_charge_batch`].
     async fn charge_batch(&self, items: &[ChargeItem], holder: &str) -> Result<Vec<ChargeOutcome>>;
+    /// Bills the tenant's next due services in one write where the store can
+    /// (SQL: one transaction, no lease written): reads up to `claim.limit`
+    /// active services with `next_charge_on <= today`, lease free at
+    /// `claim.now`, with ids above `after`, in id order (a batch's writes then
+    /// fall on neighbouring index pages); asks `plan`
+    /// for each one's [`ChargeItem`] (`None`: nothing to charge) and records
+    /// them as `charge_batch` does (compare-and-set, the ledger's unique key).
+    /// Rows are locked against concurrent billers for the transaction (SQLite's
+    /// write lock, `FOR UPDATE SKIP LOCKED` elsewhere); a store without
+    /// transactions claims them with `claim` and releases them. `InvalidInput`
+    /// (nothing written) if an item is malformed ([`check_charge_batch`]) or
+    /// names another service or `from` than the row it was planned for.
+    #[allow(unused_parens)] // mockall's expansion of the `'static` trait object
+    async fn charge_due(
+        &self,
+        tenant: TenantId,
+        today: NaiveDate,
+        claim: &Claim,
+        after: Option<ServiceId>,
+        plan: &(dyn PlanCharges + 'static),
+    ) -> Result<DueCharges>;
     /// Active services of a tenant with `from <= next_billing_date <= to`.
     async fn due_between(&self, tenant: TenantId, from: NaiveDate, to: NaiveDate) -> Result<Vec<Service>>;
     /// Every service on a router (reconciliation).
@@ -159,6 +180,52 @@ pub enum ChargeOutcome {
     },
     /// No such service: nothing recorded.
     NotFound,
+}
+
+/// Decides, inside [`ServiceRepo::charge_due`], what one due service is
+/// charged. Called with the store's lock held: no I/O.
+pub trait PlanCharges: Send + Sync {
+    /// The item to charge for `service` (`None`: nothing).
+    fn plan(&self, service: &Service) -> Option<ChargeItem>;
+}
+
+impl<F: Fn(&Service) -> Option<ChargeItem> + Send + Sync> PlanCharges for F {
+    fn plan(&self, service: &Service) -> Option<ChargeItem> {
+        self(service)
+    }
+}
+
+/// What one [`ServiceRepo::charge_due`] call did.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DueCharges {
+    /// The id of the last due service read, to pass as `after` next; `None`:
+    /// none was due.
+    pub last: Option<ServiceId>,
+    /// Each charged service's item and outcome, in id order.
+    pub charged: Vec<(ChargeItem, ChargeOutcome)>,
+}
+
+/// Asks `plan` for the items of `due` (read in order) and checks them: each
+/// for the service and `from` it was planned for, and the batch as
+/// [`check_charge_batch`] wants it.
+pub fn plan_due(due: &[Service], plan: &dyn PlanCharges) -> Result<Vec<ChargeItem>> {
+    let mut items = Vec::new();
+    for s in due {
+        let Some(item) = plan.plan(s) else { continue };
+        if item.service_id != s.id || item.from != s.next_charge_on {
+            return Err(crate::Error::invalid(
+                "service_id",
+                item.service_id,
+                format!(
+                    "planned for service {} due on {}, the item names service {} from {}",
+                    s.id, s.next_charge_on, item.service_id, item.from
+                ),
+            ));
+        }
+        items.push(item);
+    }
+    check_charge_batch(&items)?;
+    Ok(items)
 }
 
 /// Checks a [`ServiceRepo::charge_batch`] batch: every service at most once,
