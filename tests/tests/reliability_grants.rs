@@ -148,10 +148,26 @@ async fn a_pending_grant_survives_a_sigkill_and_is_done_when_the_router_returns(
     let done = wait_for(Duration::from_secs(20), || {
         user_disabled(&h2, "255712000001") == Some(false)
     });
+    // The router shows the user enabled a moment before the daemon records
+    // the grant done: wait for the record too before the daemon is killed.
+    let store = isp_adapters_sql::SqlStore::connect_sqlite(&db)
+        .await
+        .expect("the daemon's database");
+    let grants = store.repositories().grants;
+    let end = std::time::Instant::now() + Duration::from_secs(20);
+    let recorded = loop {
+        match grants.count_pending(chrono::Utc::now()).await {
+            Ok((0, _)) => break true,
+            _ if std::time::Instant::now() > end => break false,
+            _ => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    };
+    drop(grants);
+    store.close().await;
     let (_, stderr) = daemon.kill();
     assert!(
-        done,
-        "the pending grant was done on router 2 after the restart\n{stderr}"
+        done && recorded,
+        "the pending grant was done on router 2 after the restart (router: {done}, recorded: {recorded})\n{stderr}"
     );
 
     // The same payment again: recorded once, not extended again, exit 0.
